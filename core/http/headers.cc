@@ -1,0 +1,82 @@
+// HeaderMap implementation.
+#include "core/http/headers.h"
+
+#include <algorithm>
+
+namespace sy::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  headers_.push_back({to_lower(name), std::string(value)});
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  bool done = false;
+  auto it = std::remove_if(headers_.begin(), headers_.end(), [&](Header& h) {
+    if (!iequals(h.name, name)) return false;
+    if (done) return true;
+    h.value.assign(value);
+    done = true;
+    return false;
+  });
+  headers_.erase(it, headers_.end());
+  if (!done) add(name, value);
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  auto it = std::remove_if(headers_.begin(), headers_.end(),
+                           [&](const Header& h) { return iequals(h.name, name); });
+  size_t n = size_t(headers_.end() - it);
+  headers_.erase(it, headers_.end());
+  return n;
+}
+
+const std::string* HeaderMap::get(std::string_view name) const {
+  for (const auto& h : headers_)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
+}
+
+std::vector<std::string_view> HeaderMap::get_all(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& h : headers_)
+    if (iequals(h.name, name)) out.emplace_back(h.value);
+  return out;
+}
+
+bool HeaderMap::has_token(std::string_view name, std::string_view token) const {
+  for (const auto& h : headers_) {
+    if (!iequals(h.name, name)) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (iequals(item, token)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+size_t HeaderMap::byte_size() const {
+  size_t n = 0;
+  for (const auto& h : headers_) n += h.name.size() + h.value.size();
+  return n;
+}
+
+}  // namespace sy::http

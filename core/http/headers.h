@@ -1,0 +1,54 @@
+// An ordered, multi-valued header map with case-insensitive names, used on every request path.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sy::http {
+
+// ASCII lower-casing; header names are stored lower-case so lookups compare bytes.
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
+bool iequals(std::string_view a, std::string_view b);
+std::string to_lower(std::string_view s);
+
+struct Header {
+  std::string name;  // lower-case
+  std::string value;
+};
+
+// Insertion order is kept (it is what goes on the wire). Lookups are linear: a request carries
+// a few dozen headers at most, and a vector scan beats any hash map at that size.
+class HeaderMap {
+ public:
+  // NAME must already be lower-case for the fast paths; add() lower-cases for you.
+  void add(std::string_view name, std::string_view value);
+  // Replaces every value of NAME with one value (appends when absent).
+  void set(std::string_view name, std::string_view value);
+  // Removes every value of NAME; returns how many were removed.
+  size_t remove(std::string_view name);
+  // The first value of NAME, or nullptr.
+  const std::string* get(std::string_view name) const;
+  // Every value of NAME, in order.
+  std::vector<std::string_view> get_all(std::string_view name) const;
+  bool has(std::string_view name) const { return get(name) != nullptr; }
+  // Does the comma-separated list in any NAME header contain TOKEN (case-insensitive)?
+  bool has_token(std::string_view name, std::string_view token) const;
+
+  size_t size() const { return headers_.size(); }
+  bool empty() const { return headers_.empty(); }
+  void clear() { headers_.clear(); }
+  // Total bytes of names and values (for limits).
+  size_t byte_size() const;
+
+  auto begin() const { return headers_.begin(); }
+  auto end() const { return headers_.end(); }
+  std::vector<Header>& raw() { return headers_; }
+  const std::vector<Header>& raw() const { return headers_; }
+
+ private:
+  std::vector<Header> headers_;
+};
+
+}  // namespace sy::http

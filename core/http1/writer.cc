@@ -1,0 +1,95 @@
+// HTTP/1.1 serialization helpers.
+#include "core/http1/writer.h"
+
+#include <cstdio>
+
+namespace sy::http1 {
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+void strip_hop_by_hop(http::HeaderMap& headers) {
+  // Names listed in Connection go first, while the Connection header still exists.
+  std::vector<std::string> named;
+  for (const auto& h : headers) {
+    if (h.name != "connection") continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) named.push_back(http::to_lower(item));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  static const char* kHopByHop[] = {"connection",        "keep-alive", "proxy-connection",
+                                    "transfer-encoding", "te",         "upgrade",
+                                    "trailer"};
+  auto& raw = headers.raw();
+  std::erase_if(raw, [&](const http::Header& h) {
+    for (const char* n : kHopByHop)
+      if (h.name == n) return true;
+    for (const auto& n : named)
+      if (h.name == n) return true;
+    return false;
+  });
+}
+
+void append_request_line(std::string& out, std::string_view method, std::string_view target) {
+  out.append(method).push_back(' ');
+  out.append(target).append(" HTTP/1.1\r\n");
+}
+
+void append_status_line(std::string& out, int status) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%03d ", status);
+  out.append("HTTP/1.1 ").append(buf).append(reason_phrase(status)).append("\r\n");
+}
+
+void append_headers(std::string& out, const http::HeaderMap& headers) {
+  for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+}
+
+size_t chunk_header(char* buf, size_t len) {
+  return size_t(snprintf(buf, 20, "%zx\r\n", len));
+}
+
+}  // namespace sy::http1

@@ -1,0 +1,109 @@
+// A TCP socket on a libuv loop with a write queue, watermarks, and safe early destruction.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace sy::net {
+
+class SocketEvents {
+ public:
+  virtual ~SocketEvents() = default;
+  virtual void on_read(const char* data, size_t len) = 0;
+  virtual void on_eof() = 0;
+  virtual void on_error(int uv_err) = 0;
+  // The write queue fell from above the high watermark to below the low one.
+  virtual void on_drained() {}
+  // An outbound connect finished; status is 0 or a libuv error.
+  virtual void on_connect(int status) {}
+};
+
+// Owned by a connection object through a raw pointer. The owner calls close() (or its
+// destructor path does) and forgets the pointer; the Socket frees itself once libuv is done
+// with the handle, and never calls back after close().
+class Socket {
+ public:
+  static constexpr size_t kHighWatermark = 256 * 1024;
+  static constexpr size_t kLowWatermark = 64 * 1024;
+
+  static Socket* create(uv_loop_t* loop, SocketEvents* events);
+  // Takes an accepted connection off SERVER. Returns nullptr when accept fails.
+  static Socket* accept(uv_stream_t* server, SocketEvents* events);
+
+  int connect(const sockaddr* addr);
+  void read_start();
+  void read_stop();
+  bool reading() const { return reading_; }
+
+  // Writes what it can now and queues a copy of the rest. Returns 0 or a libuv error.
+  int write(const uv_buf_t* bufs, unsigned n);
+  int write(const char* data, size_t len) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
+    return write(&b, 1);
+  }
+  size_t queued() const { return queued_; }
+  bool above_high() const { return queued_ > kHighWatermark; }
+
+  // Flushes queued writes, sends FIN, drains what the peer still sends for a short while (so
+  // an unread request does not turn our last response into a reset), then closes.
+  void end();
+  // Closes now; queued writes are dropped. No callbacks after this.
+  void close();
+  void set_events(SocketEvents* e) { events_ = e; }
+
+  // Peer address as "ip" (no port); "" when unknown.
+  std::string peer_ip() const;
+  uv_tcp_t* handle() { return &tcp_; }
+
+ private:
+  explicit Socket(SocketEvents* events) : events_(events) {}
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_write_cb(uv_write_t* req, int status);
+  static void on_connect_cb(uv_connect_t* req, int status);
+  static void on_shutdown_cb(uv_shutdown_t* req, int status);
+  static void on_close_cb(uv_handle_t* h);
+  static void on_linger_timeout(uv_timer_t* t);
+  static void on_linger_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+
+  uv_tcp_t tcp_;
+  uv_connect_t connect_req_;
+  uv_shutdown_t shutdown_req_;
+  uv_timer_t* linger_ = nullptr;
+  SocketEvents* events_;
+  size_t queued_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool ending_ = false;
+  bool above_ = false;
+};
+
+// A libuv timer that its owner may destroy at any time, even from inside its own callback: the
+// handle and the callback live in a box that libuv frees after the close completes.
+class Timer {
+ public:
+  explicit Timer(uv_loop_t* loop);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  void start(uint64_t ms, std::function<void()> cb);
+  void stop();
+  bool active() const;
+
+ private:
+  struct Box;
+  Box* box_;
+};
+
+// Resolves "host:port" for numeric hosts (IPv4, IPv6) and "localhost".
+bool parse_sockaddr(const std::string& host, uint16_t port, sockaddr_storage* out);
+// Opens a listening TCP socket with SO_REUSEPORT (so each worker gets its own). Returns the fd
+// or -errno; *bound_port receives the actual port (useful for port 0).
+int listen_socket(const sockaddr_storage& addr, bool reuseport, int backlog, uint16_t* bound_port);
+std::string sockaddr_ip(const sockaddr* sa);
+
+}  // namespace sy::net

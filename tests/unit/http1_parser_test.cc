@@ -1,0 +1,227 @@
+// HTTP/1 parser: framing, pipelining, limits, and the smuggling-class inputs it must refuse.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/http1/parser.h"
+
+namespace sy::http1 {
+namespace {
+
+struct Recorder : ParserHandler {
+  std::vector<MessageHead> heads;
+  std::string body;
+  http::HeaderMap trailers;
+  int completes = 0;
+  int on_head(MessageHead& h) override {
+    heads.push_back(h);
+    return 0;
+  }
+  void on_body(const char* d, size_t n) override { body.append(d, n); }
+  void on_trailers(http::HeaderMap& t) override { trailers = t; }
+  void on_complete() override { ++completes; }
+};
+
+// Feeds everything, resuming after each complete message as a connection would.
+Parser::Status feed_all(Parser& p, const std::string& in) {
+  const char* d = in.data();
+  size_t n = in.size();
+  while (true) {
+    auto r = p.feed(d, n);
+    if (r.status != Parser::Status::kPaused) return r.status;
+    d += r.consumed;
+    n -= r.consumed;
+    p.resume();
+    if (n == 0) return Parser::Status::kOk;
+  }
+}
+
+int reject_status(const std::string& in, Limits limits = {}) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec, limits);
+  if (feed_all(p, in) != Parser::Status::kError) return 0;
+  return p.error_status();
+}
+
+TEST(Http1Parser, SimpleGet) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  auto st = feed_all(p, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n");
+  ASSERT_EQ(st, Parser::Status::kOk);
+  ASSERT_EQ(rec.heads.size(), 1u);
+  EXPECT_EQ(rec.heads[0].method, "GET");
+  EXPECT_EQ(rec.heads[0].target, "/a?b=1");
+  EXPECT_EQ(*rec.heads[0].headers.get("host"), "x");
+  EXPECT_EQ(rec.heads[0].headers.get_all("x-multi").size(), 2u);
+  EXPECT_TRUE(rec.heads[0].keep_alive);
+  EXPECT_EQ(rec.completes, 1);
+}
+
+TEST(Http1Parser, ContentLengthBodySplitAcrossFeeds) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  std::string msg = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+  for (char c : msg) {
+    auto r = p.feed(&c, 1);
+    ASSERT_NE(r.status, Parser::Status::kError) << p.error_reason();
+  }
+  EXPECT_EQ(rec.body, "0123456789");
+  EXPECT_EQ(*rec.heads[0].content_length, 10u);
+  EXPECT_EQ(rec.completes, 1);
+}
+
+TEST(Http1Parser, ChunkedWithTrailers) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  auto st = feed_all(p,
+                     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: abc\r\n\r\n");
+  ASSERT_EQ(st, Parser::Status::kOk) << p.error_reason();
+  EXPECT_TRUE(rec.heads[0].chunked);
+  EXPECT_EQ(rec.body, "hello world");
+  ASSERT_NE(rec.trailers.get("x-sum"), nullptr);
+  EXPECT_EQ(*rec.trailers.get("x-sum"), "abc");
+}
+
+TEST(Http1Parser, PipelinedRequestsPauseBetweenMessages) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  std::string in = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto r = p.feed(in.data(), in.size());
+  ASSERT_EQ(r.status, Parser::Status::kPaused);
+  EXPECT_EQ(rec.heads.size(), 1u);
+  p.resume();
+  auto r2 = p.feed(in.data() + r.consumed, in.size() - r.consumed);
+  EXPECT_EQ(r2.status, Parser::Status::kPaused);
+  ASSERT_EQ(rec.heads.size(), 2u);
+  EXPECT_EQ(rec.heads[1].target, "/2");
+}
+
+TEST(Http1Parser, Http10IsNotKeepAlive) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  feed_all(p, "GET / HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(rec.heads.size(), 1u);
+  EXPECT_FALSE(rec.heads[0].keep_alive);
+  EXPECT_EQ(rec.heads[0].minor, 0);
+}
+
+TEST(Http1Parser, UpgradeStopsParsing) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  std::string in =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nRAW";
+  auto r = p.feed(in.data(), in.size());
+  ASSERT_EQ(r.status, Parser::Status::kUpgrade);
+  EXPECT_EQ(in.substr(r.consumed), "RAW");
+  EXPECT_TRUE(rec.heads[0].upgrade);
+}
+
+TEST(Http1Parser, ResponseToHeadHasNoBody) {
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  p.expect_head_response(true);
+  std::string in = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  auto r = p.feed(in.data(), in.size());
+  EXPECT_EQ(r.status, Parser::Status::kPaused);
+  EXPECT_EQ(rec.completes, 1);
+  EXPECT_EQ(rec.body, "");
+}
+
+TEST(Http1Parser, InterimResponsesAreSkipped) {
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  std::string in = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  feed_all(p, in);
+  ASSERT_EQ(rec.completes, 1);
+  EXPECT_EQ(rec.heads.back().status, 200);
+  EXPECT_EQ(rec.body, "ok");
+}
+
+TEST(Http1Parser, CloseDelimitedResponseEndsAtFinish) {
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  std::string in = "HTTP/1.1 200 OK\r\n\r\nabc";
+  ASSERT_EQ(p.feed(in.data(), in.size()).status, Parser::Status::kOk);
+  EXPECT_TRUE(p.finish());
+  EXPECT_EQ(rec.body, "abc");
+  EXPECT_EQ(rec.completes, 1);
+}
+
+// ---- refused inputs ----
+
+TEST(Http1ParserSmuggling, ContentLengthAndTransferEncoding) {
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            400);
+}
+
+TEST(Http1ParserSmuggling, DuplicateContentLength) {
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                          "Content-Length: 6\r\n\r\nhello!"),
+            400);
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                          "Content-Length: 5\r\n\r\nhello"),
+            400);
+}
+
+TEST(Http1ParserSmuggling, BadContentLength) {
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5x\r\n\r\nhello"), 400);
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"), 400);
+}
+
+TEST(Http1ParserSmuggling, BadChunkSize) {
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "zz\r\nhello\r\n0\r\n\r\n"),
+            400);
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "fffffffffffffffff\r\n"),
+            400);
+}
+
+TEST(Http1ParserSmuggling, ObsFold) {
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n\ttwo\r\n\r\n"), 400);
+}
+
+TEST(Http1ParserSmuggling, BareLineFeed) {
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\nHost: x\n\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n"), 400);
+}
+
+TEST(Http1ParserSmuggling, InvalidHeaderBytes) {
+  EXPECT_EQ(reject_status(std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 37)), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A : v\r\n\r\n"), 400);
+}
+
+TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
+  int s = reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n");
+  EXPECT_TRUE(s == 501 || s == 400) << s;
+}
+
+TEST(Http1ParserLimits, HeaderBytes) {
+  std::string big(10000, 'a');
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", {8192, 100}), 431);
+}
+
+TEST(Http1ParserLimits, HeaderCount) {
+  std::string in = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 20; ++i) in += "X-" + std::to_string(i) + ": v\r\n";
+  in += "\r\n";
+  EXPECT_EQ(reject_status(in, {65536, 10}), 431);
+}
+
+TEST(Http1ParserLimits, LongUrl) {
+  std::string url(10000, 'a');
+  EXPECT_EQ(reject_status("GET /" + url + " HTTP/1.1\r\nHost: x\r\n\r\n", {8192, 100}), 414);
+}
+
+TEST(Http1ParserLimits, BadVersion) {
+  EXPECT_EQ(reject_status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+}
+
+}  // namespace
+}  // namespace sy::http1
