@@ -1,0 +1,70 @@
+// Parses `clusters:` entries and the `tls:` blocks shared by clusters and listeners.
+#include "config/schema.h"
+
+namespace sy::config {
+
+Tls parse_tls(Diagnostics& d, const MapEntry& e, const std::string& what, bool for_listener) {
+  Tls tls;
+  tls.loc = value_loc(d, e);
+  if (for_listener) {
+    Fields f(d, e.value, tls.loc, what, {"certificate", "private_key", "ca"});
+    // A listener without its own certificate cannot terminate TLS at all.
+    f.string("certificate", &tls.certificate, /*required=*/true);
+    f.string("private_key", &tls.private_key, /*required=*/true);
+    f.string("ca", &tls.ca);
+    return tls;
+  }
+  Fields f(d, e.value, tls.loc, what, {"sni", "ca", "certificate", "private_key"});
+  f.string("sni", &tls.sni);
+  f.string("ca", &tls.ca);
+  bool cert = f.string("certificate", &tls.certificate);
+  bool key = f.string("private_key", &tls.private_key);
+  // A client certificate is useless without its key and the reverse; say which half is missing.
+  if (f.has("certificate") != f.has("private_key") && (cert || key)) {
+    d.error(tls.loc, std::string(cert ? "certificate" : "private_key") + " in " + what + " needs " +
+                         (cert ? "private_key" : "certificate") + " too");
+  }
+  return tls;
+}
+
+Cluster parse_cluster(ParseContext& ctx, const YAML::Node& n, const Location& loc, NameAt* name) {
+  Diagnostics& d = ctx.d;
+  Cluster c;
+  c.loc = loc;
+  Fields f(d, n, loc, "cluster",
+           {"name", "endpoints", "protocol", "tls", "connect_timeout", "timeout", "max_connections",
+            "max_pending", "connect_retries", "idle_timeout"});
+  if (!f.is_map()) return c;
+
+  if (f.string("name", &c.name, /*required=*/true)) *name = {c.name, value_loc(d, *f.find("name"))};
+
+  if (const MapEntry* e = f.list("endpoints")) {
+    if (e->value.size() == 0) d.error(value_loc(d, *e), "endpoints in cluster: must not be empty");
+    for (const YAML::Node& item : e->value) {
+      Address a;
+      // Port 0 means "any" only when binding; nothing can be reached there.
+      if (read_address(d, item, d.at(item), "items of endpoints in cluster",
+                       /*allow_port_zero=*/false, &a))
+        c.endpoints.push_back(std::move(a));
+    }
+  } else if (!f.has("endpoints")) {
+    f.require("endpoints");
+  }
+
+  if (f.string("protocol", &c.protocol) && c.protocol != "http1" && c.protocol != "http2") {
+    d.error(value_loc(d, *f.find("protocol")),
+            "protocol in cluster: expected http1 or http2, got '" + c.protocol + "'");
+  }
+  if (const MapEntry* e = f.find("tls")) c.tls = parse_tls(d, *e, "cluster tls", false);
+
+  f.duration("connect_timeout", &c.connect_timeout);
+  f.duration("timeout", &c.timeout);
+  f.duration("idle_timeout", &c.idle_timeout);
+  f.uint32("max_connections", &c.max_connections, /*min=*/1);
+  f.uint32("max_pending", &c.max_pending);
+  // More retries than that is a retry storm, not resilience.
+  f.uint32("connect_retries", &c.connect_retries, 0, 100);
+  return c;
+}
+
+}  // namespace sy::config

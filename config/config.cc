@@ -1,0 +1,191 @@
+// Loads a config file: YAML syntax, the top-level sections, and the checks that span sections.
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "config/schema.h"
+#include "config/yaml_util.h"
+
+namespace sy::config {
+
+std::string Location::str() const {
+  // Errors about the file as a whole (unreadable, empty) have no position to show.
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+std::string Address::str() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::string Error::str() const { return loc.str() + ": " + message; }
+
+const Cluster* Config::find_cluster(std::string_view name) const {
+  for (const Cluster& c : clusters)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+void check_unique(Diagnostics& d, const std::vector<NameAt>& names, const std::string& kind) {
+  std::map<std::string, const NameAt*> first;
+  for (const NameAt& n : names) {
+    if (n.name.empty()) continue;  // a missing name was reported already
+    auto [it, inserted] = first.emplace(n.name, &n);
+    if (!inserted) {
+      const Location& prev = it->second->loc;
+      d.error(n.loc, "duplicate " + kind + " name '" + n.name + "' (first defined at line " +
+                         std::to_string(prev.line) + ")");
+    }
+  }
+}
+
+namespace {
+
+Module parse_module(Diagnostics& d, const YAML::Node& n) {
+  Module m;
+  m.loc = d.at(n);
+  Fields f(d, n, m.loc, "module", {"name", "path", "sha256", "watch"});
+  if (!f.is_map()) return m;
+  f.string("name", &m.name, /*required=*/true);
+  f.string("path", &m.path);
+  if (f.string("sha256", &m.sha256)) {
+    bool hex = m.sha256.size() == 64;
+    for (char& c : m.sha256) {
+      hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+      c = char(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (!hex)
+      d.error(value_loc(d, *f.find("sha256")),
+              "sha256 in module: expected 64 hexadecimal digits (the output of sha256sum)");
+  }
+  f.boolean("watch", &m.watch);
+  return m;
+}
+
+void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
+  Diagnostics& d = ctx.d;
+  Fields f(d, root, d.at(root), "config",
+           {"admin", "workers", "module_path", "modules", "listeners", "clusters", "access_log"});
+  if (!f.is_map()) return;
+
+  if (const MapEntry* e = f.find("admin")) {
+    Fields a(d, e->value, value_loc(d, *e), "admin", {"address"});
+    // Port 0 lets tests run an admin endpoint on whatever port is free.
+    a.address("address", &cfg->admin.address, /*required=*/false, /*allow_port_zero=*/true);
+  }
+  f.uint32("workers", &cfg->workers, 0, 1024);
+  f.string_list("module_path", &cfg->module_path);
+
+  if (const MapEntry* e = f.list("modules")) {
+    std::vector<NameAt> names;
+    for (const YAML::Node& item : e->value) {
+      cfg->modules.push_back(parse_module(d, item));
+      names.push_back({cfg->modules.back().name, cfg->modules.back().loc});
+    }
+    check_unique(d, names, "module");
+  }
+
+  if (const MapEntry* e = f.list("clusters")) {
+    std::vector<NameAt> names;
+    for (const YAML::Node& item : e->value) {
+      NameAt name;
+      cfg->clusters.push_back(parse_cluster(ctx, item, d.at(item), &name));
+      names.push_back(std::move(name));
+    }
+    check_unique(d, names, "cluster");
+  }
+
+  if (const MapEntry* e = f.list("listeners")) {
+    std::vector<NameAt> names;
+    for (const YAML::Node& item : e->value) {
+      NameAt name;
+      cfg->listeners.push_back(parse_listener(ctx, item, d.at(item), &name));
+      names.push_back(std::move(name));
+    }
+    check_unique(d, names, "listener");
+  }
+
+  if (const MapEntry* e = f.find("access_log")) {
+    Fields a(d, e->value, value_loc(d, *e), "access_log", {"path"});
+    a.string("path", &cfg->access_log.path, false, /*allow_empty=*/true);
+  }
+
+  for (const NameAt& ref : ctx.cluster_refs) {
+    if (cfg->find_cluster(ref.name) == nullptr)
+      d.error(ref.loc, "unknown cluster '" + ref.name + "'; define it under clusters:");
+  }
+}
+
+}  // namespace
+
+LoadResult load_string(const std::string& text, const std::string& file) {
+  Diagnostics d(file);
+  auto cfg = std::make_shared<Config>();
+  cfg->file = file;
+  cfg->yaml = text;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+      d.error(Location{file, 0, 0},
+              "the config is empty; expected a map with listeners, clusters, ...");
+    } else if (docs.size() > 1) {
+      d.error(d.at(docs[1]), "expected one YAML document, found " + std::to_string(docs.size()));
+    } else {
+      ParseContext ctx{d, {}};
+      parse_top(ctx, docs[0], cfg.get());
+    }
+  } catch (const YAML::DeepRecursion&) {
+    // yaml-cpp 0.7 gives this one a misleading message ("bad file") and no useful position.
+    d.error(Location{file, 0, 0}, "YAML nested too deeply");
+  } catch (const YAML::Exception& e) {
+    d.error(d.at(e.mark), e.msg);
+  } catch (const std::exception& e) {
+    d.error(Location{file, 0, 0}, std::string("cannot parse: ") + e.what());
+  } catch (...) {
+    d.error(Location{file, 0, 0}, "cannot parse: unknown error");
+  }
+  LoadResult result;
+  result.errors = d.take();
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult load_file(const std::string& file) {
+  // POSIX reads rather than iostreams: they report a directory or a permission problem as
+  // such, and the message should say why the file could not be read.
+  std::string text;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        text.append(buf, size_t(n));
+      } else if (n == 0) {
+        break;
+      } else if (errno != EINTR) {
+        err = errno;
+        break;
+      }
+    }
+    ::close(fd);
+  }
+  if (err != 0) {
+    LoadResult result;
+    result.errors.push_back(Error{
+        Location{file, 0, 0}, std::string("cannot read the config file: ") + std::strerror(err)});
+    return result;
+  }
+  return load_string(text, file);
+}
+
+}  // namespace sy::config

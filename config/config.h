@@ -1,0 +1,181 @@
+// Validated, immutable configuration objects built from the YAML file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sy::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from, so every error and every later complaint about a value can name it.
+struct Location {
+  std::string file;
+  int line = 0;             // 1-based
+  int col = 0;              // 1-based
+  std::string str() const;  // "file:line:col"
+};
+
+// host:port as written; resolved (numeric IPv4/IPv6 only, or "localhost") at parse time.
+struct Address {
+  std::string host;  // "0.0.0.0", "127.0.0.1", "::1"
+  uint16_t port = 0;
+  std::string str() const;  // "host:port" ("[::1]:80" for IPv6)
+};
+
+struct HeaderMatcher {
+  std::string name;  // lower-cased
+  std::optional<std::string> exact;
+  std::optional<std::string> prefix;
+  std::optional<std::string> regex;  // RE2 syntax, full match
+  bool present = false;              // true when only presence is required
+  bool invert = false;
+};
+
+struct RouteMatch {
+  // Exactly one of prefix / path / regex, matched against the path without its query string.
+  std::optional<std::string> prefix;
+  std::optional<std::string> path;
+  std::optional<std::string> regex;  // RE2 syntax, full match
+  // Host (the :authority / Host header without port); "*.example.com" matches any subdomain.
+  std::vector<std::string> hosts;
+  std::vector<HeaderMatcher> headers;
+};
+
+struct HeaderValue {
+  std::string name;
+  std::string value;
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+  std::vector<HeaderValue> headers;
+};
+
+struct Route {
+  std::string name;  // for stats; defaults to "route<N>" (0-based index in its listener)
+  RouteMatch match;
+  std::string cluster;                   // set unless direct_response
+  std::optional<DirectResponse> direct;  // set unless cluster
+  std::optional<Duration> timeout;       // overrides the cluster's timeout
+  // per_filter: filter name -> JSON text of its per-route config (for the module ABI).
+  std::map<std::string, std::string> per_filter;
+  Location loc;
+};
+
+struct FilterRef {
+  std::string module;
+  std::string filter;       // factory name inside the module; empty = the module's default
+  std::string config_json;  // the `config:` block converted to JSON ("{}" when absent)
+  Location loc;
+};
+
+struct Tls {
+  std::string certificate;  // PEM chain
+  std::string private_key;
+  std::string ca;   // verify peers against this bundle (clusters; listeners when set = mTLS)
+  std::string sni;  // clusters: SNI to send
+  Location loc;
+};
+
+struct ListenerLimits {
+  uint32_t header_bytes = 64 * 1024;  // request line + headers; over -> 431 (414 for the URL)
+  uint32_t headers = 100;             // header count; over -> 431
+  uint64_t request_body = 0;          // 0 = unlimited; over -> 413
+  uint64_t buffered_body = 1 << 20;   // what filters may buffer; over -> 413 / 500
+};
+
+struct ListenerTimeouts {
+  Duration request_headers{10'000};  // first byte of a request to end of its headers
+  Duration idle{60'000};             // a connection with no stream in flight
+  Duration drain{30'000};            // how long SIGTERM / POST /drain waits for streams
+};
+
+struct TcpProxy {
+  std::string cluster;
+};
+
+struct Listener {
+  std::string name;
+  Address address;
+  std::vector<std::string> protocols{"http1"};
+  std::optional<Tls> tls;
+  std::vector<FilterRef> filters;
+  std::vector<Route> routes;
+  std::optional<TcpProxy> tcp_proxy;
+  std::vector<FilterRef> network_filters;
+  ListenerLimits limits;
+  ListenerTimeouts timeouts;
+  Location loc;
+};
+
+struct Cluster {
+  std::string name;
+  std::vector<Address> endpoints;
+  std::string protocol = "http1";
+  std::optional<Tls> tls;
+  Duration connect_timeout{1'000};
+  Duration timeout{15'000};         // request sent -> response headers received; over -> 504
+  uint32_t max_connections = 1024;  // per worker; requests beyond wait in a queue
+  uint32_t max_pending = 1024;      // per worker; beyond -> 503
+  uint32_t connect_retries = 1;     // another endpoint after a connect failure
+  Duration idle_timeout{60'000};    // pooled keep-alive connection
+  Location loc;
+};
+
+struct Module {
+  std::string name;
+  std::string path;
+  std::string sha256;
+  bool watch = false;
+  Location loc;
+};
+
+struct Admin {
+  Address address{"127.0.0.1", 9901};
+};
+
+struct AccessLog {
+  std::string path;  // "" = off, "-" or "stdout" = standard output, else a file (appended)
+};
+
+struct Config {
+  std::string file;  // the file it was read from
+  Admin admin;
+  uint32_t workers = 0;  // 0 = number of cores
+  std::vector<std::string> module_path;
+  std::vector<Module> modules;
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters;
+  AccessLog access_log;
+  std::string yaml;  // the text it was parsed from, for /config_dump
+
+  const Cluster* find_cluster(std::string_view name) const;
+};
+
+// One problem with the file, always with a location.
+struct Error {
+  Location loc;
+  std::string message;      // what was wrong and what was expected
+  std::string str() const;  // "file:line:col: message"
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // set iff errors is empty
+  std::vector<Error> errors;             // every error found, in file order
+};
+
+// Reads and validates FILE. Never throws. Relative paths inside the config (certificates,
+// module paths, access log) are kept as written; main resolves them against the cwd.
+LoadResult load_file(const std::string& file);
+// Same, from text (FILE is only used for locations).
+LoadResult load_string(const std::string& text, const std::string& file);
+
+}  // namespace sy::config
