@@ -81,6 +81,7 @@ Parser::Result Parser::feed(const char* data, size_t len) {
       r.consumed = size_t(llhttp_get_error_pos(&llhttp_) - data);
       return r;
     case HPE_PAUSED_UPGRADE:
+      upgraded_ = true;
       r.status = Status::kUpgrade;
       r.consumed = size_t(llhttp_get_error_pos(&llhttp_) - data);
       return r;
@@ -110,7 +111,12 @@ bool Parser::finish() {
 }
 
 void Parser::resume() {
-  llhttp_resume(&llhttp_);
+  if (upgraded_) {
+    upgraded_ = false;
+    llhttp_resume_after_upgrade(&llhttp_);
+  } else {
+    llhttp_resume(&llhttp_);
+  }
   prev_ = '\n';
   line_start_ = true;
   scan_bytes_ = 0;

@@ -67,6 +67,7 @@ class Parser {
   Result feed(const char* data, size_t len);
   // The peer closed: completes a close-delimited body. True when that ended a message cleanly.
   bool finish();
+  // Continues after kPaused, or after kUpgrade when the peer declined the switch.
   void resume();
   // The next response belongs to a HEAD request (responses only).
   void expect_head_response(bool v) { head_response_ = v; }
@@ -108,6 +109,7 @@ class Parser {
   bool in_message_ = false;
   bool head_done_ = false;
   bool head_response_ = false;
+  bool upgraded_ = false;  // stopped at an upgrade; resume() goes back to HTTP
   uint32_t head_bytes_ = 0;
   char prev_ = '\n';      // last byte of the head seen, for the bare-LF check
   bool line_start_ = true;

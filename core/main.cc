@@ -1,0 +1,78 @@
+// switchyard: command line, config validation, and start-up.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "config/config.h"
+#include "core/log/log.h"
+#include "core/server/runtime.h"
+#include "core/server/server.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: switchyard -c FILE [--validate] [--log-level LEVEL]\n"
+    "       switchyard --version\n"
+    "\n"
+    "  -c, --config FILE   the YAML config to run\n"
+    "  --validate          check the config and exit: 0 when good, 1 with the errors\n"
+    "  --log-level LEVEL   trace, debug, info (default), warn, error, off\n"
+    "  --version           print the proxy version and exit\n";
+
+int print_errors(const std::vector<sy::config::Error>& errors) {
+  for (const auto& e : errors) fprintf(stderr, "%s\n", e.str().c_str());
+  fprintf(stderr, "%zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_file;
+  bool validate = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      config_file = argv[++i];
+    } else if (a == "--validate") {
+      validate = true;
+    } else if (a == "--version") {
+      printf("switchyard %s\n", SY_VERSION);
+      return 0;
+    } else if (a == "--log-level" && i + 1 < argc) {
+      sy::log::Level l;
+      if (!sy::log::parse_level(argv[++i], &l)) {
+        fprintf(stderr, "switchyard: unknown log level '%s'\n%s", argv[i], kUsage);
+        return 2;
+      }
+      sy::log::set_level(l);
+    } else if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "switchyard: unexpected argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (config_file.empty()) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+
+  auto loaded = sy::config::load_file(config_file);
+  if (!loaded.errors.empty()) return print_errors(loaded.errors);
+
+  if (validate) {
+    // Compile what the parser cannot check on its own (regexes, endpoints) without starting.
+    std::vector<sy::config::Error> errors;
+    auto cfg = std::make_shared<sy::config::Config>(*loaded.config);
+    cfg->access_log.path.clear();  // validation must not create files
+    auto rt = sy::server::Runtime::build(cfg, nullptr, &errors);
+    if (!rt) return print_errors(errors);
+    printf("%s: configuration is valid\n", config_file.c_str());
+    return 0;
+  }
+
+  sy::server::Server server(config_file);
+  return server.run(loaded.config);
+}

@@ -1,0 +1,290 @@
+// Downstream HTTP/1.1 connection.
+#include "core/server/http1_conn.h"
+
+#include "core/http1/writer.h"
+#include "core/log/log.h"
+#include "core/server/stream.h"
+
+namespace sy::server {
+namespace {
+
+http1::Limits limits_of(const ListenerRuntime* lr) {
+  return {lr->cfg->limits.header_bytes, lr->cfg->limits.headers};
+}
+
+constexpr size_t kMaxPipelined = 64 * 1024;
+
+}  // namespace
+
+Http1Connection::Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket)
+    : worker_(w),
+      slot_(std::move(slot)),
+      rt_(slot_->runtime),
+      lr_(slot_->lr),
+      socket_(socket),
+      parser_(HTTP_REQUEST, this, limits_of(slot_->lr)),
+      timer_(w->loop()) {
+  socket_->set_events(this);
+  peer_ip_ = socket_->peer_ip();
+  lr_->stats.cx_total->inc();
+  lr_->stats.cx_active->inc();
+  worker_->add(this);
+}
+
+Http1Connection::~Http1Connection() {
+  if (socket_) socket_->close();
+}
+
+void Http1Connection::start() {
+  socket_->read_start();
+  arm_idle();
+}
+
+void Http1Connection::arm_idle() {
+  header_timer_ = false;
+  timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] { close_now(); });
+}
+
+void Http1Connection::on_header_timeout() {
+  lr_->stats.rq_header_timeout->inc();
+  reject(408, "request headers not received in time");
+}
+
+int Http1Connection::write(const uv_buf_t* bufs, unsigned n) {
+  if (!socket_) return UV_EPIPE;
+  size_t total = 0;
+  for (unsigned i = 0; i < n; ++i) total += bufs[i].len;
+  lr_->stats.bytes_tx->inc(total);
+  return socket_->write(bufs, n);
+}
+
+void Http1Connection::update_reading() {
+  if (!socket_ || closed_) return;
+  bool want = !stream_paused_ && pending_.size() < kMaxPipelined;
+  if (want)
+    socket_->read_start();
+  else
+    socket_->read_stop();
+}
+
+void Http1Connection::pause_reading() {
+  stream_paused_ = true;
+  update_reading();
+}
+
+void Http1Connection::resume_reading() {
+  stream_paused_ = false;
+  update_reading();
+}
+
+void Http1Connection::on_read(const char* data, size_t len) {
+  lr_->stats.bytes_rx->inc(len);
+  if (tunnel_) {
+    if (stream_) stream_->on_tunnel_downstream(data, len);
+    return;
+  }
+  if (awaiting_ || upgrade_pending_) {
+    pending_.append(data, len);
+    update_reading();
+    return;
+  }
+  if (!parser_.in_message() && !stream_ && !header_timer_) {
+    // The first byte of a request: the head must now arrive within request_headers.
+    header_timer_ = true;
+    timer_.start(uint64_t(lr_->cfg->timeouts.request_headers.count()),
+                 [this] { on_header_timeout(); });
+  }
+  parse(data, len);
+}
+
+void Http1Connection::parse(const char* data, size_t len) {
+  auto r = parser_.feed(data, len);
+  switch (r.status) {
+    case http1::Parser::Status::kOk: return;
+    case http1::Parser::Status::kPaused:
+      awaiting_ = true;
+      pending_.append(data + r.consumed, len - r.consumed);
+      update_reading();
+      if (response_done_) next();
+      return;
+    case http1::Parser::Status::kUpgrade:
+      // Bytes after the upgrade request wait until the upstream agrees to switch.
+      upgrade_pending_ = true;
+      awaiting_ = true;
+      pending_.append(data + r.consumed, len - r.consumed);
+      if (response_done_) next();
+      return;
+    case http1::Parser::Status::kError:
+      lr_->stats.rq_malformed->inc();
+      reject(parser_.error_status(), parser_.error_reason());
+      return;
+  }
+}
+
+void Http1Connection::reject(int status, const std::string& reason) {
+  if (closed_) return;
+  close_after_ = true;
+  if (stream_ && stream_->response_started()) {
+    abort();
+    return;
+  }
+  if (!stream_) {
+    stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
+  }
+  SY_DEBUG("downstream %s: %d %s", peer_ip_.c_str(), status, reason.c_str());
+  stream_->local_reply(status, http1::reason_phrase(status), reason, "-");
+  // The request is abandoned: nothing more will be read, so finish as soon as it is written.
+  awaiting_ = true;
+  pending_.clear();
+  if (response_done_) next();
+}
+
+int Http1Connection::on_head(http1::MessageHead& head) {
+  timer_.stop();
+  header_timer_ = false;
+  response_done_ = false;
+  // Streams route with the newest snapshot, so a reload applies to the next request even on a
+  // long-lived keep-alive connection.
+  stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
+  stream_->on_request_head(head);
+  return 0;
+}
+
+void Http1Connection::on_body(const char* data, size_t len) {
+  if (stream_) stream_->on_request_body(data, len);
+}
+
+void Http1Connection::on_trailers(http::HeaderMap& trailers) {
+  if (stream_) stream_->on_request_trailers(trailers);
+}
+
+void Http1Connection::on_complete() {
+  if (stream_) stream_->on_request_complete();
+}
+
+void Http1Connection::on_response_done(bool close) {
+  response_done_ = true;
+  if (close) close_after_ = true;
+  if (awaiting_) next();
+}
+
+void Http1Connection::next() {
+  if (in_next_) return;
+  in_next_ = true;
+  while (awaiting_ && response_done_ && !closed_) {
+    finish_stream();
+    if (close_after_ || worker_->draining()) {
+      close_after_ = true;
+      close_now();
+      break;
+    }
+    awaiting_ = false;
+    response_done_ = false;
+    upgrade_pending_ = false;
+    parser_.resume();
+    if (pending_.empty()) {
+      arm_idle();
+      update_reading();
+      break;
+    }
+    std::string buf;
+    buf.swap(pending_);
+    header_timer_ = true;
+    timer_.start(uint64_t(lr_->cfg->timeouts.request_headers.count()),
+                 [this] { on_header_timeout(); });
+    parse(buf.data(), buf.size());
+    update_reading();
+  }
+  in_next_ = false;
+}
+
+void Http1Connection::finish_stream() {
+  if (!stream_) return;
+  stream_->finalize();
+  Stream* s = stream_.release();
+  worker_->defer_delete([s] { delete s; });
+}
+
+void Http1Connection::enter_tunnel() {
+  tunnel_ = true;
+  timer_.stop();
+  upgrade_pending_ = false;
+  if (!pending_.empty() && stream_) {
+    std::string buf;
+    buf.swap(pending_);
+    stream_->on_tunnel_downstream(buf.data(), buf.size());
+  }
+  stream_paused_ = false;
+  update_reading();
+}
+
+void Http1Connection::end_tunnel() {
+  if (stream_) stream_->finalize();
+  close_after_ = true;
+  close_now();
+}
+
+void Http1Connection::abort() {
+  if (closed_) return;
+  if (stream_) stream_->finalize();
+  closed_ = true;
+  timer_.stop();
+  if (socket_) {
+    socket_->close();
+    socket_ = nullptr;
+  }
+  lr_->stats.cx_active->dec();
+  worker_->remove(this);
+}
+
+void Http1Connection::close_now() {
+  if (closed_) return;
+  if (stream_ && !tunnel_) stream_->on_downstream_reset();
+  if (stream_) stream_->finalize();
+  closed_ = true;
+  timer_.stop();
+  if (socket_) {
+    // Graceful: flush what is queued, then FIN.
+    socket_->end();
+    socket_ = nullptr;
+  }
+  lr_->stats.cx_active->dec();
+  worker_->remove(this);
+}
+
+void Http1Connection::drain() {
+  if (closed_) return;
+  close_after_ = true;
+  if (!stream_ && !parser_.in_message()) close_now();
+}
+
+void Http1Connection::on_eof() {
+  if (tunnel_) {
+    if (stream_) stream_->on_tunnel_downstream_eof();
+    return;
+  }
+  // The client half-closed. A response in progress still goes out; then we close.
+  close_after_ = true;
+  if (!stream_ || (awaiting_ && response_done_)) {
+    close_now();
+    return;
+  }
+  if (!awaiting_) {
+    // The request itself was cut short.
+    if (stream_ && !stream_->response_started()) {
+      stream_->on_downstream_reset();
+    }
+    abort();
+  }
+}
+
+void Http1Connection::on_error(int err) {
+  if (stream_) stream_->on_downstream_reset();
+  abort();
+}
+
+void Http1Connection::on_drained() {
+  if (stream_) stream_->on_downstream_drained();
+}
+
+}  // namespace sy::server

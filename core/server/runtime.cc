@@ -1,0 +1,172 @@
+// Building runtime snapshots from config.
+#include "core/server/runtime.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/net/socket.h"
+
+namespace sy::server {
+namespace {
+
+ClassCounters class_counters(const std::string& kind, const stats::Labels& labels) {
+  ClassCounters c{};
+  auto& r = stats::registry();
+  for (int i = 1; i <= 5; ++i) c[size_t(i)] = r.counter(kind, labels, "rq_" + std::to_string(i) + "xx");
+  c[0] = c[5];  // out-of-range statuses count as 5xx
+  return c;
+}
+
+ListenerStats listener_stats(const std::string& name) {
+  auto& r = stats::registry();
+  stats::Labels l{{"listener", name}};
+  return {r.counter("listener", l, "cx_total"),       r.gauge("listener", l, "cx_active"),
+          r.counter("listener", l, "rq_total"),       class_counters("listener", l),
+          r.counter("listener", l, "bytes_rx"),       r.counter("listener", l, "bytes_tx"),
+          r.counter("listener", l, "rq_header_timeout"), r.counter("listener", l, "rq_malformed"),
+          r.histogram("listener", l, "rq_time_ms")};
+}
+
+ClusterStats cluster_stats(const std::string& name) {
+  auto& r = stats::registry();
+  stats::Labels l{{"cluster", name}};
+  return {r.counter("cluster", l, "rq_total"),
+          class_counters("cluster", l),
+          r.counter("cluster", l, "cx_total"),
+          r.gauge("cluster", l, "cx_active"),
+          r.counter("cluster", l, "cx_connect_fail"),
+          r.counter("cluster", l, "cx_connect_timeout"),
+          r.counter("cluster", l, "rq_timeout"),
+          r.counter("cluster", l, "rq_retry"),
+          r.counter("cluster", l, "rq_overflow"),
+          r.counter("cluster", l, "rq_reset"),
+          r.counter("cluster", l, "bytes_tx"),
+          r.counter("cluster", l, "bytes_rx"),
+          r.histogram("cluster", l, "rq_time_ms")};
+}
+
+bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
+  if (a.endpoints.size() != b.endpoints.size()) return false;
+  for (size_t i = 0; i < a.endpoints.size(); ++i)
+    if (a.endpoints[i].str() != b.endpoints[i].str()) return false;
+  return a.protocol == b.protocol && a.connect_timeout == b.connect_timeout &&
+         a.timeout == b.timeout && a.max_connections == b.max_connections &&
+         a.max_pending == b.max_pending && a.connect_retries == b.connect_retries &&
+         a.idle_timeout == b.idle_timeout && a.tls.has_value() == b.tls.has_value();
+}
+
+}  // namespace
+
+std::shared_ptr<AccessLogSink> AccessLogSink::open(const std::string& path, std::string* error) {
+  auto sink = std::make_shared<AccessLogSink>();
+  sink->path_ = path;
+  if (path == "-" || path == "stdout") {
+    sink->fd_ = 1;
+    return sink;
+  }
+  sink->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (sink->fd_ < 0) {
+    *error = "cannot open access log '" + path + "': " + std::strerror(errno);
+    return nullptr;
+  }
+  sink->owned_ = true;
+  return sink;
+}
+
+AccessLogSink::~AccessLogSink() {
+  if (owned_ && fd_ >= 0) ::close(fd_);
+}
+
+void AccessLogSink::write(const std::string& lines) {
+  // O_APPEND makes each write land whole at the end, so workers never interleave lines.
+  size_t off = 0;
+  while (off < lines.size()) {
+    ssize_t n = ::write(fd_, lines.data() + off, lines.size() - off);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    off += size_t(n);
+  }
+}
+
+const ListenerRuntime* Runtime::listener(const std::string& name) const {
+  for (const auto& l : listeners)
+    if (l.cfg->name == name) return &l;
+  return nullptr;
+}
+
+std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Config> cfg,
+                                              const Runtime* previous,
+                                              std::vector<config::Error>* errors) {
+  auto rt = std::make_shared<Runtime>();
+  rt->config = cfg;
+  rt->version = previous ? previous->version + 1 : 1;
+
+  for (const auto& c : cfg->clusters) {
+    if (previous) {
+      auto it = previous->clusters.find(c.name);
+      if (it != previous->clusters.end() && same_cluster(it->second->cfg, c)) {
+        rt->clusters[c.name] = it->second;
+        continue;
+      }
+    }
+    auto cr = std::make_shared<ClusterRuntime>();
+    cr->cfg = c;
+    for (const auto& ep : c.endpoints) {
+      sockaddr_storage ss;
+      if (!net::parse_sockaddr(ep.host, ep.port, &ss)) {
+        errors->push_back({c.loc, "cluster '" + c.name + "': cannot use endpoint '" + ep.str() +
+                                      "': expected a numeric IPv4/IPv6 address or localhost"});
+        continue;
+      }
+      cr->addrs.push_back(ss);
+      cr->addr_strs.push_back(ep.str());
+    }
+    cr->stats = cluster_stats(c.name);
+    rt->clusters[c.name] = cr;
+  }
+
+  for (const auto& l : cfg->listeners) {
+    ListenerRuntime lr;
+    lr.cfg = &l;
+    lr.stats = listener_stats(l.name);
+    if (!l.tcp_proxy) {
+      lr.router = router::Router::build(l, errors);
+      for (size_t i = 0; i < l.routes.size(); ++i) {
+        const auto& route = l.routes[i];
+        stats::Labels labels{{"listener", l.name}, {"route", route.name}};
+        lr.route_stats.push_back(
+            {stats::registry().counter("route", labels, "rq_total"), class_counters("route", labels)});
+        std::shared_ptr<ClusterRuntime> cluster;
+        if (!route.cluster.empty()) {
+          auto it = rt->clusters.find(route.cluster);
+          if (it != rt->clusters.end()) cluster = it->second;
+        }
+        lr.route_cluster.push_back(cluster);
+      }
+    } else {
+      auto it = rt->clusters.find(l.tcp_proxy->cluster);
+      if (it != rt->clusters.end()) lr.tcp_cluster = it->second;
+    }
+    rt->listeners.push_back(std::move(lr));
+  }
+
+  const std::string& log_path = cfg->access_log.path;
+  if (!log_path.empty()) {
+    if (previous && previous->access_log && previous->access_log->path() == log_path) {
+      rt->access_log = previous->access_log;
+    } else {
+      std::string err;
+      rt->access_log = AccessLogSink::open(log_path, &err);
+      if (!rt->access_log) errors->push_back({{cfg->file, 0, 0}, err});
+    }
+  }
+  if (!errors->empty()) return nullptr;
+  return rt;
+}
+
+}  // namespace sy::server

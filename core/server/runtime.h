@@ -1,0 +1,102 @@
+// One immutable snapshot of what the proxy runs: config, compiled routers, clusters, stats.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/router/router.h"
+#include "core/stats/stats.h"
+
+namespace sy::server {
+
+// Counters by status class: index 1..5 for 1xx..5xx.
+using ClassCounters = std::array<stats::Counter*, 6>;
+
+struct ListenerStats {
+  stats::Counter* cx_total;
+  stats::Gauge* cx_active;
+  stats::Counter* rq_total;
+  ClassCounters rq_class;
+  stats::Counter* bytes_rx;
+  stats::Counter* bytes_tx;
+  stats::Counter* rq_header_timeout;
+  stats::Counter* rq_malformed;
+  stats::Histogram* rq_time;
+};
+
+struct RouteStats {
+  stats::Counter* rq_total;
+  ClassCounters rq_class;
+};
+
+struct ClusterStats {
+  stats::Counter* rq_total;
+  ClassCounters rq_class;
+  stats::Counter* cx_total;
+  stats::Gauge* cx_active;
+  stats::Counter* cx_connect_fail;
+  stats::Counter* cx_connect_timeout;
+  stats::Counter* rq_timeout;
+  stats::Counter* rq_retry;
+  stats::Counter* rq_overflow;
+  stats::Counter* rq_reset;
+  stats::Counter* bytes_tx;
+  stats::Counter* bytes_rx;
+  stats::Histogram* rq_time;
+};
+
+// Shared by every worker; a cluster whose config is unchanged keeps its object across reloads
+// so workers keep its connection pools.
+struct ClusterRuntime {
+  config::Cluster cfg;
+  std::vector<sockaddr_storage> addrs;
+  std::vector<std::string> addr_strs;  // "ip:port" for logs
+  ClusterStats stats;
+};
+
+struct ListenerRuntime {
+  const config::Listener* cfg = nullptr;
+  std::unique_ptr<router::Router> router;
+  ListenerStats stats;
+  std::vector<RouteStats> route_stats;                        // by route index
+  std::vector<std::shared_ptr<ClusterRuntime>> route_cluster;  // by route index; null = direct
+  std::shared_ptr<ClusterRuntime> tcp_cluster;
+};
+
+// Where access log lines go: a file or stdout, closed when the last snapshot using it goes.
+class AccessLogSink {
+ public:
+  static std::shared_ptr<AccessLogSink> open(const std::string& path, std::string* error);
+  ~AccessLogSink();
+  void write(const std::string& lines);
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  bool owned_ = false;
+  std::string path_;
+};
+
+struct Runtime {
+  std::shared_ptr<const config::Config> config;
+  uint64_t version = 0;
+  std::vector<ListenerRuntime> listeners;
+  std::map<std::string, std::shared_ptr<ClusterRuntime>> clusters;
+  std::shared_ptr<AccessLogSink> access_log;  // null when off
+
+  const ListenerRuntime* listener(const std::string& name) const;
+
+  // Builds a snapshot; reuses PREVIOUS's unchanged clusters and access log. Returns nullptr
+  // and fills ERRORS when something the config parser could not see fails (a regex, a file).
+  static std::shared_ptr<const Runtime> build(std::shared_ptr<const config::Config> cfg,
+                                              const Runtime* previous,
+                                              std::vector<config::Error>* errors);
+};
+
+}  // namespace sy::server

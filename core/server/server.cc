@@ -1,0 +1,275 @@
+// Main-thread orchestration: start, reload (all or nothing), drain, stop.
+#include "core/server/server.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "core/admin/admin.h"
+#include "core/log/log.h"
+#include "core/net/socket.h"
+
+namespace sy::server {
+namespace {
+
+std::string now_iso() {
+  time_t t = time(nullptr);
+  tm g;
+  gmtime_r(&t, &g);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return buf;
+}
+
+std::string json_str(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(char(c));
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20) {
+      char b[8];
+      snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+    } else {
+      out.push_back(char(c));
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Server::Server(std::string config_path) : config_path_(std::move(config_path)) {
+  loop_ = uv_default_loop();
+  uv_async_init(loop_, &async_, on_async);
+  async_.data = this;
+}
+
+Server::~Server() = default;
+
+void Server::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(fn));
+  }
+  uv_async_send(&async_);
+}
+
+void Server::on_async(uv_async_t* h) {
+  auto* s = static_cast<Server*>(h->data);
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(s->mu_);
+    tasks.swap(s->tasks_);
+  }
+  for (auto& t : tasks) t();
+}
+
+bool Server::bind_listeners(const Runtime& rt, std::map<std::string, Bound>* next,
+                            std::vector<std::vector<ListenerFd>>* per_worker, std::string* error) {
+  per_worker->assign(workers_.size(), {});
+  std::vector<int> opened;
+  auto fail = [&](const std::string& e) {
+    for (int fd : opened) ::close(fd);
+    *error = e;
+    return false;
+  };
+  for (const auto& lr : rt.listeners) {
+    const config::Listener& l = *lr.cfg;
+    std::string addr = l.address.str();
+    auto old = bound_.find(l.name);
+    if (old != bound_.end() && old->second.address == addr) {
+      (*next)[l.name] = {addr, {}};
+      for (auto& w : *per_worker) w.push_back({l.name, -1});
+      continue;
+    }
+    sockaddr_storage ss;
+    if (!net::parse_sockaddr(l.address.host, l.address.port, &ss))
+      return fail(l.loc.str() + ": listener '" + l.name + "': bad address " + addr);
+    Bound b{addr, {}};
+    uint16_t port = l.address.port;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      sockaddr_storage at;
+      net::parse_sockaddr(l.address.host, port, &at);
+      int fd = net::listen_socket(at, true, 1024, &port);
+      if (fd < 0)
+        return fail(l.loc.str() + ": listener '" + l.name + "': cannot listen on " + addr + ": " +
+                    strerror(-fd));
+      opened.push_back(fd);
+      b.fds.push_back(fd);
+      (*per_worker)[i].push_back({l.name, fd});
+    }
+    SY_INFO("listener %s on %s:%u", l.name.c_str(), l.address.host.c_str(), unsigned(port));
+    (*next)[l.name] = b;
+  }
+  return true;
+}
+
+std::string Server::apply(std::shared_ptr<const config::Config> cfg) {
+  std::vector<config::Error> errors;
+  auto rt = Runtime::build(cfg, runtime_.get(), &errors);
+  if (!rt) {
+    std::string out;
+    for (const auto& e : errors) out += e.str() + "\n";
+    return out;
+  }
+  std::map<std::string, Bound> next;
+  std::vector<std::vector<ListenerFd>> per_worker;
+  std::string err;
+  if (!bind_listeners(*rt, &next, &per_worker, &err)) return err + "\n";
+  bound_ = std::move(next);
+  runtime_ = rt;
+  loaded_at_ = now_iso();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto fds = per_worker[i];
+    Worker* w = workers_[i].get();
+    w->post([w, rt, fds] { w->apply(rt, fds); });
+  }
+  return "";
+}
+
+std::string Server::reload() {
+  if (draining_) return "the proxy is draining\n";
+  auto result = config::load_file(config_path_);
+  if (!result.errors.empty()) {
+    std::string out;
+    for (const auto& e : result.errors) out += e.str() + "\n";
+    SY_WARN("config reload refused; keeping version %llu:\n%s", (unsigned long long)version(),
+            out.c_str());
+    return out;
+  }
+  if (result.config->workers != runtime_->config->workers ||
+      result.config->admin.address.str() != runtime_->config->admin.address.str()) {
+    SY_WARN("config reload: 'workers' and 'admin' changes take effect at the next restart");
+  }
+  std::string err = apply(result.config);
+  if (!err.empty()) {
+    SY_WARN("config reload refused; keeping version %llu:\n%s", (unsigned long long)version(),
+            err.c_str());
+    return err;
+  }
+  SY_INFO("config reloaded: version %llu", (unsigned long long)version());
+  return "";
+}
+
+std::string Server::config_dump() const {
+  return "{\"file\":" + json_str(config_path_) + ",\"version\":" + std::to_string(version()) +
+         ",\"loaded_at\":" + json_str(loaded_at_) +
+         ",\"workers\":" + std::to_string(workers_.size()) +
+         ",\"yaml\":" + json_str(runtime_ ? runtime_->config->yaml : "") + "}\n";
+}
+
+int Server::run(std::shared_ptr<const config::Config> cfg) {
+  signal(SIGPIPE, SIG_IGN);
+  unsigned n = cfg->workers ? cfg->workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(int(i)));
+  for (auto& w : workers_) w->start();
+
+  std::string err = apply(cfg);
+  if (!err.empty()) {
+    SY_ERROR("cannot start:\n%s", err.c_str());
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      wp->post([wp] { wp->stop(); });
+    }
+    for (auto& w : workers_) w->join();
+    return 1;
+  }
+
+  admin_ = std::make_unique<admin::AdminServer>(this);
+  std::string admin_err = admin_->listen(cfg->admin.address);
+  if (!admin_err.empty()) {
+    SY_ERROR("%s", admin_err.c_str());
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      wp->post([wp] { wp->stop(); });
+    }
+    for (auto& w : workers_) w->join();
+    return 1;
+  }
+
+  auto add_signal = [this](int signum, uv_signal_cb cb) {
+    auto s = std::make_unique<uv_signal_t>();
+    uv_signal_init(loop_, s.get());
+    s->data = this;
+    uv_signal_start(s.get(), cb, signum);
+    signals_.push_back(std::move(s));
+  };
+  add_signal(SIGHUP, [](uv_signal_t* s, int) {
+    SY_INFO("SIGHUP: reloading the config");
+    static_cast<Server*>(s->data)->reload();
+  });
+  auto on_term = [](uv_signal_t* s, int signum) {
+    SY_INFO("%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    static_cast<Server*>(s->data)->drain();
+  };
+  add_signal(SIGTERM, on_term);
+  add_signal(SIGINT, on_term);
+
+  ready_ = true;
+  SY_INFO("switchyard %s ready: %u workers, admin on %s", SY_VERSION, n,
+          admin_->address().c_str());
+  uv_run(loop_, UV_RUN_DEFAULT);
+  return 0;
+}
+
+void Server::drain() {
+  if (draining_) return;
+  draining_ = true;
+  ready_ = false;
+  uint64_t timeout_ms = 0;
+  for (const auto& l : runtime_->config->listeners)
+    timeout_ms = std::max<uint64_t>(timeout_ms, uint64_t(l.timeouts.drain.count()));
+  if (timeout_ms == 0) timeout_ms = 30000;
+  drain_timer_ = std::make_unique<uv_timer_t>();
+  uv_timer_init(loop_, drain_timer_.get());
+  drain_timer_->data = this;
+  uv_timer_start(
+      drain_timer_.get(),
+      [](uv_timer_t* t) {
+        SY_WARN("drain timeout: closing the connections still open");
+        static_cast<Server*>(t->data)->finish_drain();
+      },
+      timeout_ms, 0);
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->post([this, wp] {
+      wp->drain([this] {
+        post([this] {
+          if (++drained_workers_ == workers_.size()) finish_drain();
+        });
+      });
+    });
+  }
+}
+
+void Server::finish_drain() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->post([wp] { wp->stop(); });
+  }
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  admin_.reset();
+  uv_timer_stop(drain_timer_.get());
+  uv_close(reinterpret_cast<uv_handle_t*>(drain_timer_.release()),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  for (auto& s : signals_)
+    uv_close(reinterpret_cast<uv_handle_t*>(s.release()),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  signals_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  SY_INFO("drained; exiting");
+  // Admin clients may still hold sockets open; nothing is left to serve them.
+  uv_stop(loop_);
+}
+
+}  // namespace sy::server

@@ -1,0 +1,72 @@
+// The main thread: owns config, workers, listening sockets, signals, reload and drain.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/server/runtime.h"
+#include "core/server/worker.h"
+
+namespace sy::admin {
+class AdminServer;
+}
+
+namespace sy::server {
+
+class Server {
+ public:
+  explicit Server(std::string config_path);
+  ~Server();
+
+  // Starts everything with CFG and runs until drained. Returns the process exit code.
+  int run(std::shared_ptr<const config::Config> cfg);
+
+  // --- main thread ---
+  // Re-reads the config file and applies it whole, or keeps the old one. Returns "" on
+  // success, else the errors (one per line, each with file:line:col).
+  std::string reload();
+  void drain();
+  bool ready() const { return ready_; }
+  uint64_t version() const { return runtime_ ? runtime_->version : 0; }
+  std::string config_dump() const;
+  uv_loop_t* loop() { return loop_; }
+  // Runs FN on the main thread. Thread-safe.
+  void post(std::function<void()> fn);
+
+ private:
+  struct Bound {
+    std::string address;  // as configured
+    std::vector<int> fds;  // one per worker, handed over when new
+  };
+  // Opens sockets for listeners that are new or moved. All or nothing.
+  bool bind_listeners(const Runtime& rt, std::map<std::string, Bound>* next,
+                      std::vector<std::vector<ListenerFd>>* per_worker, std::string* error);
+  std::string apply(std::shared_ptr<const config::Config> cfg);
+  void finish_drain();
+  static void on_async(uv_async_t* h);
+
+  std::string config_path_;
+  uv_loop_t* loop_;
+  uv_async_t async_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> tasks_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::map<std::string, Bound> bound_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::vector<std::unique_ptr<uv_signal_t>> signals_;
+  std::unique_ptr<uv_timer_t> drain_timer_;
+  std::string loaded_at_;
+  bool ready_ = false;
+  bool draining_ = false;
+  size_t drained_workers_ = 0;
+};
+
+}  // namespace sy::server

@@ -1,0 +1,510 @@
+// Proxying one request: route, upstream exchange, response relay, local replies, access log.
+#include "core/server/stream.h"
+
+#include <cinttypes>
+#include <random>
+
+#include "core/http1/writer.h"
+#include "core/log/log.h"
+#include "core/server/http1_conn.h"
+#include "core/server/worker.h"
+
+namespace sy::server {
+namespace {
+
+std::string new_request_id() {
+  // UUID v4 from a per-thread generator: unique enough for tracing, no locks on the hot path.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012" PRIx64, uint32_t(a >> 32),
+           uint32_t((a >> 16) & 0xffff), uint32_t(a & 0xffff), uint32_t(b >> 48),
+           uint64_t(b & 0xffffffffffffULL));
+  return buf;
+}
+
+void json_escape(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(char(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+
+}  // namespace
+
+Stream::Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
+    : conn_(conn), rt_(std::move(rt)), lr_(lr), start_(std::chrono::steady_clock::now()) {
+  request_body_limit_ = lr_->cfg->limits.request_body;
+}
+
+Stream::~Stream() {
+  if (pool_ && !upstream_) pool_->cancel(this);
+  if (upstream_) release_upstream(false);
+}
+
+// ---- request path ----
+
+void Stream::on_request_head(http1::MessageHead& head) {
+  method_ = head.method;
+  path_ = head.target;
+  http10_ = head.minor == 0;
+  protocol_ = http10_ ? "HTTP/1.0" : "HTTP/1.1";
+  client_keep_alive_ = head.keep_alive && !http10_;
+  is_head_ = method_ == "HEAD";
+  http::HeaderMap& h = head.headers;
+  const std::string* host = h.get("host");
+  if (host) authority_ = *host;
+  if (const std::string* rid = h.get("x-request-id"); rid && !rid->empty())
+    request_id_ = *rid;
+  else
+    request_id_ = new_request_id();
+
+  // Absolute-form targets (a client talking to us as a forward proxy) become origin-form.
+  if (path_.rfind("http://", 0) == 0 || path_.rfind("https://", 0) == 0) {
+    size_t start = path_.find("//") + 2;
+    size_t slash = path_.find('/', start);
+    authority_ = path_.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    path_ = slash == std::string::npos ? "/" : path_.substr(slash);
+    h.set("host", authority_);
+  }
+  if (method_ == "CONNECT") {
+    local_reply(501, "CONNECT is not supported\n", "connect_not_supported", "-");
+    return;
+  }
+  if (h.get_all("host").size() > 1) {
+    local_reply(400, "more than one Host header\n", "duplicate_host", "-");
+    return;
+  }
+  if (!http10_ && !host) {
+    local_reply(400, "missing Host header\n", "missing_host", "-");
+    return;
+  }
+  if (path_.empty() || path_[0] != '/') {
+    if (!(method_ == "OPTIONS" && path_ == "*")) {
+      local_reply(400, "invalid request target\n", "invalid_target", "-");
+      return;
+    }
+  }
+  if (request_body_limit_ && head.content_length && *head.content_length > request_body_limit_) {
+    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+    return;
+  }
+
+  route_ = lr_->router->match({path_, authority_, &h});
+  if (route_ < 0) {
+    local_reply(404, "no route\n", "route_not_found", "NR");
+    return;
+  }
+  const config::Route& route = lr_->cfg->routes[size_t(route_)];
+  if (route.direct) {
+    std::string body = route.direct->body;
+    status_ = route.direct->status;
+    std::string out;
+    http1::append_status_line(out, status_);
+    http::HeaderMap rh;
+    for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
+    if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
+    rh.set("content-length", std::to_string(body.size()));
+    if (!client_keep_alive_) rh.set("connection", "close");
+    http1::append_headers(out, rh);
+    out += "\r\n";
+    if (!is_head_) out += body;
+    flags_ = "LR";
+    details_ = "direct_response";
+    response_started_ = true;
+    bytes_out_ += body.size();
+    conn_->write(out);
+    resp_close_ = !client_keep_alive_;
+    response_done();
+    return;
+  }
+
+  cluster_ = lr_->route_cluster[size_t(route_)];
+  upgrade_ = head.upgrade;
+  req_chunked_ = head.chunked;
+  bool expect_continue = h.has_token("expect", "100-continue");
+  // Upgrade headers survive hop-by-hop stripping when the client asked for a protocol switch.
+  std::string upgrade_value;
+  if (upgrade_)
+    if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
+  http1::strip_hop_by_hop(h);
+  h.remove("expect");
+  if (upgrade_) {
+    h.add("connection", "upgrade");
+    h.add("upgrade", upgrade_value);
+  }
+  // x-forwarded-for: append the client; x-forwarded-proto: what the client spoke to us.
+  if (std::string* xff = const_cast<std::string*>(h.get("x-forwarded-for")))
+    *xff += ", " + conn_->peer_ip();
+  else
+    h.add("x-forwarded-for", conn_->peer_ip());
+  h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
+  if (!h.has("x-request-id")) h.add("x-request-id", request_id_);
+  if (req_chunked_) h.add("transfer-encoding", "chunked");
+  else if (head.content_length) h.set("content-length", std::to_string(*head.content_length));
+
+  upstream_head_.reserve(256 + h.byte_size() + 4 * h.size());
+  http1::append_request_line(upstream_head_, method_, path_);
+  http1::append_headers(upstream_head_, h);
+  upstream_head_ += "\r\n";
+
+  if (expect_continue && !http10_) conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+
+  cluster_->stats.rq_total->inc();
+  pool_ = conn_->worker()->pool(cluster_);
+  pool_->acquire(this);
+}
+
+void Stream::on_upstream_ready(upstream::Connection* conn) {
+  upstream_ = conn;
+  upstream_host_ = conn->endpoint_str();
+  send_upstream_head();
+}
+
+void Stream::send_upstream_head() {
+  upstream_->expect_head_response(is_head_);
+  upstream_->write(upstream_head_);
+  if (!body_buf_.empty()) {
+    std::string b;
+    b.swap(body_buf_);
+    write_request_body(b.data(), b.size());
+    conn_->resume_reading();
+  }
+  if (req_complete_) finish_request_upstream();
+}
+
+void Stream::on_request_body(const char* data, size_t len) {
+  bytes_in_ += len;
+  if (request_body_limit_ && bytes_in_ > request_body_limit_ && !response_started_) {
+    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+    conn_->abort();
+    return;
+  }
+  if (response_done_ || !cluster_) return;  // a local reply went out: the body is discarded
+  if (!upstream_) {
+    body_buf_.append(data, len);
+    if (body_buf_.size() > net::Socket::kHighWatermark) conn_->pause_reading();
+    return;
+  }
+  write_request_body(data, len);
+  if (upstream_ && upstream_->above_high()) conn_->pause_reading();
+}
+
+void Stream::write_request_body(const char* data, size_t len) {
+  if (!req_chunked_) {
+    upstream_->write(data, len);
+    return;
+  }
+  char head[24];
+  size_t n = http1::chunk_header(head, len);
+  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)), uv_buf_init(const_cast<char*>(data), unsigned(len)),
+                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
+  upstream_->write(bufs, 3);
+}
+
+void Stream::on_request_trailers(http::HeaderMap& trailers) { req_trailers_ = std::move(trailers); }
+
+void Stream::on_request_complete() {
+  req_complete_ = true;
+  if (upstream_ && !req_sent_) finish_request_upstream();
+}
+
+void Stream::finish_request_upstream() {
+  if (req_chunked_) {
+    std::string last = "0\r\n";
+    http1::append_headers(last, req_trailers_);
+    last += "\r\n";
+    upstream_->write(last);
+  }
+  req_sent_ = true;
+  if (response_started_ || upgrade_) return;
+  auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
+  timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
+  timer_->start(uint64_t(timeout.count()), [this] { on_response_timeout(); });
+}
+
+void Stream::on_response_timeout() {
+  cluster_->stats.rq_timeout->inc();
+  release_upstream(false);
+  local_reply(504, "upstream request timeout\n", "upstream_response_timeout", "UT");
+}
+
+void Stream::on_upstream_failure(Failure f, const std::string& details) {
+  if (f == Failure::kOverflow) {
+    local_reply(503, "upstream overflow\n", details, "UO");
+  } else {
+    local_reply(502, "upstream connect error\n", details, "UF");
+  }
+}
+
+void Stream::on_upstream_reset(const std::string& details) {
+  cluster_->stats.rq_reset->inc();
+  bool reused = upstream_ && upstream_->reused();
+  upstream_ = nullptr;  // the pool closed it
+  if (timer_) timer_->stop();
+  if (!response_started_) {
+    // A pooled connection the upstream closed as we reused it: safe to retry once when no
+    // request body has been sent.
+    if (reused && !retried_ && bytes_in_ == 0 && !req_chunked_) {
+      retried_ = true;
+      req_sent_ = false;
+      cluster_->stats.rq_retry->inc();
+      pool_->acquire(this);
+      return;
+    }
+    local_reply(502, "upstream connection reset\n", details, "UR");
+    return;
+  }
+  details_ = details;
+  flags_ = "UR";
+  conn_->abort();
+}
+
+void Stream::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  upstream::Connection* c = upstream_;
+  upstream_ = nullptr;
+  pool_->release(c, reusable);
+}
+
+// ---- response path ----
+
+int Stream::on_response_head(http1::MessageHead& head) {
+  if (response_done_) return -1;
+  if (timer_) timer_->stop();
+  status_ = head.status;
+  upstream_keep_alive_ = head.keep_alive;
+  http::HeaderMap& h = head.headers;
+  bool switching = head.status == 101 && upgrade_;
+  std::string upgrade_value;
+  if (switching)
+    if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
+  http1::strip_hop_by_hop(h);
+  bool no_body = is_head_ || status_ == 204 || status_ == 304 || (status_ >= 100 && status_ < 200);
+  resp_close_ = !client_keep_alive_ || conn_->worker()->draining();
+  if (switching) {
+    h.add("connection", "upgrade");
+    h.add("upgrade", upgrade_value);
+  }
+  if (!switching && !no_body) {
+    if (head.content_length) {
+      h.set("content-length", std::to_string(*head.content_length));
+    } else if (!http10_) {
+      resp_chunked_ = true;
+      h.add("transfer-encoding", "chunked");
+    } else {
+      resp_close_ = true;  // HTTP/1.0 has no chunking: the close ends the body
+    }
+  } else if (is_head_ && head.content_length) {
+    h.set("content-length", std::to_string(*head.content_length));
+  }
+  if (resp_close_ && !switching) h.set("connection", "close");
+
+  std::string out;
+  out.reserve(128 + h.byte_size() + 4 * h.size());
+  http1::append_status_line(out, status_);
+  http1::append_headers(out, h);
+  out += "\r\n";
+  response_started_ = true;
+  conn_->write(out);
+  if (switching) {
+    tunnel_ = true;
+    conn_->enter_tunnel();
+    if (upstream_) upstream_->enter_tunnel();
+  }
+  return 0;
+}
+
+void Stream::on_response_body(const char* data, size_t len) {
+  bytes_out_ += len;
+  if (resp_chunked_) {
+    char head[24];
+    size_t n = http1::chunk_header(head, len);
+    uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
+                        uv_buf_init(const_cast<char*>(data), unsigned(len)),
+                        uv_buf_init(const_cast<char*>("\r\n"), 2)};
+    conn_->write(bufs, 3);
+  } else {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
+    conn_->write(&b, 1);
+  }
+  if (conn_->above_high() && upstream_) upstream_->pause_reading();
+}
+
+void Stream::on_response_trailers(http::HeaderMap& trailers) { resp_trailers_ = std::move(trailers); }
+
+void Stream::on_response_complete() {
+  if (tunnel_) return;  // the 101 ends the HTTP exchange, not the stream
+  if (resp_chunked_) {
+    std::string last = "0\r\n";
+    http1::append_headers(last, resp_trailers_);
+    last += "\r\n";
+    conn_->write(last);
+  }
+  // Reusable only when the upstream keeps alive and got our whole request.
+  release_upstream(upstream_keep_alive_ && req_sent_ && req_complete_);
+  response_done();
+}
+
+void Stream::on_upstream_drained() {
+  if (!response_done_) conn_->resume_reading();
+}
+
+void Stream::on_downstream_drained() {
+  if (upstream_) upstream_->resume_reading();
+}
+
+void Stream::on_downstream_reset() {
+  if (!response_done_ && flags_.empty()) flags_ = "DC";
+  if (pool_ && !upstream_) pool_->cancel(this);
+  if (timer_) timer_->stop();
+  release_upstream(false);
+}
+
+void Stream::on_tunnel_data(const char* data, size_t len) {
+  bytes_out_ += len;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
+  conn_->write(&b, 1);
+}
+
+void Stream::on_tunnel_eof() {
+  release_upstream(false);
+  conn_->end_tunnel();
+}
+
+void Stream::on_tunnel_downstream(const char* data, size_t len) {
+  bytes_in_ += len;
+  if (upstream_) upstream_->write(data, len);
+}
+
+void Stream::on_tunnel_downstream_eof() {
+  release_upstream(false);
+  conn_->end_tunnel();
+}
+
+void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags) {
+  if (response_started_) {
+    conn_->abort();
+    return;
+  }
+  if (pool_ && !upstream_) pool_->cancel(this);
+  release_upstream(false);
+  status_ = status;
+  details_ = std::move(details);
+  if (flags_.empty() || flags_ == "-") flags_ = flags;
+  std::string out;
+  http1::append_status_line(out, status);
+  std::string b(body);
+  if (!b.empty() && b.back() != '\n') b.push_back('\n');
+  out += "content-type: text/plain\r\ncontent-length: " + std::to_string(b.size()) + "\r\n";
+  // After an error the request body may be unread, so the connection cannot be trusted again.
+  resp_close_ = resp_close_ || !client_keep_alive_ || status == 400 || status == 408 ||
+                status == 413 || status == 414 || status == 431 || status == 501 || status == 505 ||
+                !req_complete_;
+  if (resp_close_) out += "connection: close\r\n";
+  out += "\r\n";
+  if (!is_head_) out += b;
+  bytes_out_ += b.size();
+  response_started_ = true;
+  conn_->write(out);
+  response_done();
+}
+
+void Stream::response_done() {
+  if (response_done_) return;
+  response_done_ = true;
+  if (timer_) timer_->stop();
+  conn_->on_response_done(resp_close_);
+}
+
+void Stream::count_response(int status) {
+  size_t cls = status >= 100 && status < 600 ? size_t(status / 100) : 0;
+  lr_->stats.rq_total->inc();
+  lr_->stats.rq_class[cls]->inc();
+  if (route_ >= 0) {
+    const RouteStats& rs = lr_->route_stats[size_t(route_)];
+    rs.rq_total->inc();
+    rs.rq_class[cls]->inc();
+  }
+  if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_class[cls]->inc();
+}
+
+void Stream::finalize() {
+  if (finalized_) return;
+  finalized_ = true;
+  if (timer_) timer_->stop();
+  if (!response_done_ && flags_.empty()) flags_ = "DC";
+  count_response(status_);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  lr_->stats.rq_time->record(ms);
+  if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_time->record(ms);
+  if (rt_->access_log) conn_->worker()->access_log(build_log_line());
+}
+
+std::string Stream::build_log_line() const {
+  char when[40];
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  gmtime_r(&ts.tv_sec, &t);
+  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  std::string out;
+  out.reserve(512);
+  out += "{\"time\":\"";
+  out += when;
+  out += "\",\"listener\":";
+  json_escape(out, lr_->cfg->name);
+  out += ",\"method\":";
+  json_escape(out, method_);
+  out += ",\"authority\":";
+  json_escape(out, authority_);
+  out += ",\"path\":";
+  json_escape(out, path_);
+  out += ",\"protocol\":";
+  json_escape(out, protocol_);
+  out += ",\"status\":" + std::to_string(status_);
+  out += ",\"bytes_in\":" + std::to_string(bytes_in_);
+  out += ",\"bytes_out\":" + std::to_string(bytes_out_);
+  char dur[32];
+  snprintf(dur, sizeof dur, "%.3f", ms);
+  out += ",\"duration_ms\":";
+  out += dur;
+  out += ",\"route\":";
+  json_escape(out, route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : "");
+  out += ",\"cluster\":";
+  json_escape(out, cluster_ ? cluster_->cfg.name : "");
+  out += ",\"upstream_host\":";
+  json_escape(out, upstream_host_);
+  out += ",\"request_id\":";
+  json_escape(out, request_id_);
+  out += ",\"response_flags\":";
+  json_escape(out, flags_.empty() ? "-" : flags_);
+  out += ",\"details\":";
+  json_escape(out, details_);
+  out += ",\"client\":";
+  json_escape(out, conn_->peer_ip());
+  out += "}\n";
+  return out;
+}
+
+}  // namespace sy::server

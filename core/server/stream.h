@@ -1,0 +1,102 @@
+// One proxied request/response exchange: routing, the upstream request, response relay,
+// local replies, back-pressure in both directions, and the access-log record.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/http1/parser.h"
+#include "core/net/socket.h"
+#include "core/server/runtime.h"
+#include "core/upstream/pool.h"
+
+namespace sy::server {
+
+class Http1Connection;
+
+class Stream : public upstream::Client {
+ public:
+  Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr);
+  ~Stream() override;
+
+  // --- from the downstream connection ---
+  // Returns 0, or -1 when the request was refused by a local reply that ends the connection.
+  void on_request_head(http1::MessageHead& head);
+  void on_request_body(const char* data, size_t len);
+  void on_request_trailers(http::HeaderMap& trailers);
+  void on_request_complete();
+  void on_downstream_drained();
+  void on_downstream_reset();
+  void on_tunnel_downstream(const char* data, size_t len);
+  void on_tunnel_downstream_eof();
+  // Writes a complete local response (when no response has started yet).
+  void local_reply(int status, std::string_view body, std::string details, const char* flags);
+  bool response_started() const { return response_started_; }
+  bool upgrade_requested() const { return upgrade_; }
+  // Called once, when the stream ends for whatever reason: stats and the access log.
+  void finalize();
+
+  // --- upstream::Client ---
+  void on_upstream_ready(upstream::Connection* conn) override;
+  void on_upstream_failure(Failure f, const std::string& details) override;
+  int on_response_head(http1::MessageHead& head) override;
+  void on_response_body(const char* data, size_t len) override;
+  void on_response_trailers(http::HeaderMap& trailers) override;
+  void on_response_complete() override;
+  void on_upstream_reset(const std::string& details) override;
+  void on_upstream_drained() override;
+  void on_tunnel_data(const char* data, size_t len) override;
+  void on_tunnel_eof() override;
+
+ private:
+  void send_upstream_head();
+  void write_request_body(const char* data, size_t len);
+  void finish_request_upstream();
+  void on_response_timeout();
+  void release_upstream(bool reusable);
+  void response_done();
+  void count_response(int status);
+  std::string build_log_line() const;
+
+  Http1Connection* conn_;
+  std::shared_ptr<const Runtime> rt_;
+  const ListenerRuntime* lr_;
+  int route_ = -1;
+  std::shared_ptr<ClusterRuntime> cluster_;
+  upstream::Pool* pool_ = nullptr;
+  upstream::Connection* upstream_ = nullptr;
+  std::unique_ptr<net::Timer> timer_;
+
+  // Request.
+  std::string method_, path_, authority_, request_id_, protocol_;
+  std::string upstream_head_;  // serialized request head, until a connection takes it
+  std::string body_buf_;       // request body received before the upstream was ready
+  http::HeaderMap req_trailers_;
+  bool req_chunked_ = false;
+  bool req_complete_ = false;
+  bool req_sent_ = false;  // the whole request is written upstream
+  bool is_head_ = false;
+  bool upgrade_ = false;
+  bool http10_ = false;
+  bool client_keep_alive_ = true;
+  bool retried_ = false;
+  uint64_t bytes_in_ = 0;
+  uint64_t request_body_limit_ = 0;
+
+  // Response.
+  int status_ = 0;
+  bool response_started_ = false;
+  bool response_done_ = false;
+  bool resp_chunked_ = false;
+  bool resp_close_ = false;  // the downstream connection closes after this response
+  bool upstream_keep_alive_ = false;
+  bool tunnel_ = false;  // 101 received: bytes flow raw until either side closes
+  http::HeaderMap resp_trailers_;
+  uint64_t bytes_out_ = 0;
+  std::string upstream_host_, details_, flags_;
+  bool finalized_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace sy::server

@@ -1,0 +1,221 @@
+// Worker threads: loop, listeners, connection bookkeeping, pools, access-log buffering.
+#include "core/server/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/log/log.h"
+#include "core/server/http1_conn.h"
+#include "core/upstream/pool.h"
+
+namespace sy::server {
+namespace {
+constexpr size_t kLogFlushBytes = 32 * 1024;
+constexpr uint64_t kLogFlushMs = 100;
+}  // namespace
+
+Worker::Worker(int index) : index_(index) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &async_, on_async);
+  async_.data = this;
+  reaper_ = std::make_unique<net::Timer>(&loop_);
+  log_timer_ = std::make_unique<net::Timer>(&loop_);
+}
+
+Worker::~Worker() { uv_loop_close(&loop_); }
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(fn));
+  }
+  uv_async_send(&async_);
+}
+
+void Worker::on_async(uv_async_t* h) {
+  auto* w = static_cast<Worker*>(h->data);
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(w->mu_);
+    tasks.swap(w->tasks_);
+  }
+  for (auto& t : tasks) t();
+}
+
+void Worker::on_accept(uv_stream_t* server, int status) {
+  auto* slot = static_cast<ListenerSlot*>(server->data);
+  if (status != 0 || !slot) return;
+  Worker* w = slot->worker;
+  // Accept everything that is waiting: one wakeup per burst instead of one per connection.
+  net::Socket* s = net::Socket::accept(server, nullptr);
+  if (!s) return;
+  auto it = w->listeners_.find(slot->name);
+  if (it == w->listeners_.end()) {
+    s->close();
+    return;
+  }
+  auto* c = new Http1Connection(w, it->second, s);
+  c->start();
+}
+
+void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<ListenerFd>& fds) {
+  runtime_ = rt;
+  for (const auto& lf : fds) {
+    auto& slot = listeners_[lf.name];
+    if (!slot) {
+      slot = std::make_shared<ListenerSlot>();
+      slot->name = lf.name;
+      slot->worker = this;
+    }
+    if (lf.fd >= 0) {
+      if (slot->server) close_listener(*slot);
+      auto* tcp = new uv_tcp_t;
+      uv_tcp_init(&loop_, tcp);
+      if (uv_tcp_open(tcp, lf.fd) != 0 ||
+          uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, on_accept) != 0) {
+        SY_ERROR("worker %d: cannot listen on the socket for listener %s", index_, lf.name.c_str());
+        uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+        continue;
+      }
+      tcp->data = slot.get();
+      slot->server = tcp;
+    }
+  }
+  // Every slot follows the new snapshot; slots the new config does not name are closed, and
+  // their connections finish on the snapshot they hold.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    auto& slot = it->second;
+    const ListenerRuntime* lr = rt->listener(slot->name);
+    if (!lr) {
+      close_listener(*slot);
+      it = listeners_.erase(it);
+      continue;
+    }
+    slot->runtime = rt;
+    slot->lr = lr;
+    ++it;
+  }
+  // Pools of clusters that left the config (or changed) stop reusing connections.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    bool live = false;
+    for (const auto& [name, c] : rt->clusters) live = live || c.get() == it->first;
+    if (!live) {
+      it->second.second->retire();
+      if (it->second.second->empty()) {
+        it = pools_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+void Worker::close_listener(ListenerSlot& slot) {
+  if (!slot.server) return;
+  slot.server->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(slot.server),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  slot.server = nullptr;
+}
+
+upstream::Pool* Worker::pool(const std::shared_ptr<ClusterRuntime>& cluster) {
+  auto& entry = pools_[cluster.get()];
+  if (!entry.second) {
+    entry.first = cluster;
+    entry.second = std::make_unique<upstream::Pool>(&loop_, cluster);
+  }
+  return entry.second.get();
+}
+
+void Worker::add(Http1Connection* c) { conns_.push_back(c); }
+
+void Worker::remove(Http1Connection* c) {
+  auto it = std::find(conns_.begin(), conns_.end(), c);
+  if (it != conns_.end()) {
+    *it = conns_.back();
+    conns_.pop_back();
+  }
+  defer_delete([c] { delete c; });
+  if (draining_) check_drained();
+}
+
+void Worker::defer_delete(std::function<void()> deleter) {
+  deferred_.push_back(std::move(deleter));
+  if (deferred_.size() == 1) {
+    reaper_->start(0, [this] {
+      // Deleting may defer more deletions; run until none is left.
+      while (!deferred_.empty()) {
+        std::vector<std::function<void()>> batch;
+        batch.swap(deferred_);
+        for (auto& d : batch) d();
+      }
+    });
+  }
+}
+
+void Worker::access_log(std::string line) {
+  log_buf_ += line;
+  if (log_buf_.size() >= kLogFlushBytes) {
+    flush_access_log();
+  } else if (!log_timer_->active()) {
+    log_timer_->start(kLogFlushMs, [this] { flush_access_log(); });
+  }
+}
+
+void Worker::flush_access_log() {
+  if (log_buf_.empty()) return;
+  if (runtime_ && runtime_->access_log) runtime_->access_log->write(log_buf_);
+  log_buf_.clear();
+}
+
+void Worker::drain(std::function<void()> done) {
+  draining_ = true;
+  drained_ = std::move(done);
+  for (auto& [name, slot] : listeners_) close_listener(*slot);
+  std::vector<Http1Connection*> conns = conns_;
+  for (auto* c : conns) c->drain();
+  check_drained();
+}
+
+void Worker::check_drained() {
+  if (conns_.empty() && drained_) {
+    auto done = std::move(drained_);
+    drained_ = nullptr;
+    done();
+  }
+}
+
+void Worker::stop() {
+  flush_access_log();
+  for (auto& [name, slot] : listeners_) close_listener(*slot);
+  listeners_.clear();
+  std::vector<Http1Connection*> conns = conns_;
+  for (auto* c : conns) c->abort();
+  pools_.clear();
+  reaper_.reset();
+  log_timer_.reset();
+  for (auto& d : deferred_) d();
+  deferred_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  // Whatever is still open closes now; uv_run returns once every handle is closed.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+}
+
+}  // namespace sy::server

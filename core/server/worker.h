@@ -1,0 +1,97 @@
+// A worker thread: its own libuv loop, its listeners (SO_REUSEPORT), connections and pools.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/net/socket.h"
+#include "core/server/runtime.h"
+
+namespace sy::upstream {
+class Pool;
+}
+
+namespace sy::server {
+
+class Http1Connection;
+class Worker;
+
+// One listener as a worker sees it. Connections keep it alive; reloads update it in place.
+struct ListenerSlot {
+  std::string name;
+  Worker* worker = nullptr;
+  uv_tcp_t* server = nullptr;  // null once the listener is closed
+  std::shared_ptr<const Runtime> runtime;
+  const ListenerRuntime* lr = nullptr;
+};
+
+// A listening socket handed to a worker: a new fd, or -1 to keep the one it has.
+struct ListenerFd {
+  std::string name;
+  int fd = -1;
+};
+
+class Worker {
+ public:
+  explicit Worker(int index);
+  ~Worker();
+
+  void start();
+  void join();
+  // Runs FN on this worker's thread. Thread-safe.
+  void post(std::function<void()> fn);
+
+  // --- worker thread only ---
+  // Switches to RT; opens the listeners in FDS, closes the ones not in RT.
+  void apply(std::shared_ptr<const Runtime> rt, const std::vector<ListenerFd>& fds);
+  // Stops accepting and closes connections as their streams finish. DONE runs (on this
+  // thread) once no connection is left.
+  void drain(std::function<void()> done);
+  // Closes everything and ends the loop.
+  void stop();
+
+  uv_loop_t* loop() { return &loop_; }
+  int index() const { return index_; }
+  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+  upstream::Pool* pool(const std::shared_ptr<ClusterRuntime>& cluster);
+  // Connection bookkeeping, for drain and for freeing objects outside their own callbacks.
+  void add(Http1Connection* c);
+  void remove(Http1Connection* c);
+  void defer_delete(std::function<void()> deleter);
+  void access_log(std::string line);
+  bool draining() const { return draining_; }
+
+ private:
+  static void on_async(uv_async_t* h);
+  static void on_accept(uv_stream_t* server, int status);
+  void close_listener(ListenerSlot& slot);
+  void check_drained();
+  void flush_access_log();
+
+  int index_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> tasks_;
+
+  std::shared_ptr<const Runtime> runtime_;
+  std::map<std::string, std::shared_ptr<ListenerSlot>> listeners_;
+  std::map<ClusterRuntime*, std::pair<std::shared_ptr<ClusterRuntime>, std::unique_ptr<upstream::Pool>>> pools_;
+  std::vector<Http1Connection*> conns_;
+  std::vector<std::function<void()>> deferred_;
+  std::unique_ptr<net::Timer> reaper_;
+  std::unique_ptr<net::Timer> log_timer_;
+  std::string log_buf_;
+  bool draining_ = false;
+  std::function<void()> drained_;
+};
+
+}  // namespace sy::server

@@ -1,0 +1,333 @@
+// Upstream HTTP/1.1 connections and their per-worker pool.
+#include "core/upstream/pool.h"
+
+#include "core/log/log.h"
+
+namespace sy::upstream {
+
+// ---- Connection ----
+
+Connection::Connection(Pool* pool, size_t endpoint)
+    : pool_(pool), endpoint_(endpoint), parser_(HTTP_RESPONSE, this), timer_(pool->loop()) {}
+
+Connection::~Connection() {
+  if (socket_) socket_->close();
+}
+
+const std::string& Connection::endpoint_str() const { return pool_->cluster_->addr_strs[endpoint_]; }
+
+int Connection::write(const uv_buf_t* bufs, unsigned n) {
+  if (!socket_) return UV_EPIPE;
+  size_t total = 0;
+  for (unsigned i = 0; i < n; ++i) total += bufs[i].len;
+  pool_->cluster_->stats.bytes_tx->inc(total);
+  return socket_->write(bufs, n);
+}
+
+void Connection::pause_reading() {
+  if (socket_) socket_->read_stop();
+}
+void Connection::resume_reading() {
+  if (socket_) socket_->read_start();
+}
+
+void Connection::enter_tunnel() {
+  state_ = State::kTunnel;
+  timer_.stop();
+}
+
+void Connection::on_connect(int status) {
+  if (status != 0) {
+    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(status),
+                             false);
+    return;
+  }
+  connected_ = true;
+  timer_.stop();
+  pool_->on_connected(this);
+}
+
+void Connection::on_read(const char* data, size_t len) {
+  pool_->cluster_->stats.bytes_rx->inc(len);
+  if (state_ == State::kTunnel) {
+    if (client_) client_->on_tunnel_data(data, len);
+    return;
+  }
+  if (state_ != State::kBusy || !client_) {
+    // An idle keep-alive connection must stay silent; anything else means it is unusable.
+    pool_->destroy(this);
+    return;
+  }
+  if (paused_) {
+    parser_.resume();
+    paused_ = false;
+  }
+  auto r = parser_.feed(data, len);
+  switch (r.status) {
+    case http1::Parser::Status::kOk: break;
+    case http1::Parser::Status::kPaused:
+      paused_ = true;
+      if (r.consumed < len) {
+        // Bytes after a complete response that nobody asked for: the connection is broken.
+        if (client_) {
+          Client* c = client_;
+          client_ = nullptr;
+          pool_->destroy(this);
+          c->on_upstream_reset("upstream sent data after the response");
+        } else {
+          pool_->destroy(this);
+        }
+      }
+      break;
+    case http1::Parser::Status::kUpgrade:
+      enter_tunnel();
+      if (r.consumed < len && client_) client_->on_tunnel_data(data + r.consumed, len - r.consumed);
+      break;
+    case http1::Parser::Status::kError: fail("malformed upstream response: " + parser_.error_reason()); break;
+  }
+}
+
+void Connection::fail(const std::string& details) {
+  Client* c = client_;
+  client_ = nullptr;
+  pool_->destroy(this);
+  if (c) c->on_upstream_reset(details);
+}
+
+void Connection::on_eof() {
+  if (state_ == State::kTunnel) {
+    if (client_) client_->on_tunnel_eof();
+    return;
+  }
+  if (state_ == State::kBusy && client_ && parser_.in_message() && parser_.head_done()) {
+    // A close-delimited body ends here.
+    if (parser_.finish()) {
+      Client* c = client_;
+      if (!complete_) {
+        client_ = nullptr;
+        pool_->destroy(this);
+        c->on_upstream_reset("upstream closed mid-response");
+      }
+      return;
+    }
+  }
+  if (state_ == State::kBusy && client_) {
+    fail("upstream closed the connection before the response was complete");
+    return;
+  }
+  pool_->destroy(this);
+}
+
+void Connection::on_error(int err) {
+  if (state_ == State::kConnecting) {
+    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(err), false);
+    return;
+  }
+  if (state_ == State::kTunnel) {
+    if (client_) client_->on_tunnel_eof();
+    return;
+  }
+  fail(std::string("upstream connection error: ") + uv_strerror(err));
+}
+
+void Connection::on_drained() {
+  if (client_) client_->on_upstream_drained();
+}
+
+int Connection::on_head(http1::MessageHead& head) {
+  complete_ = false;
+  return client_ ? client_->on_response_head(head) : -1;
+}
+
+void Connection::on_body(const char* data, size_t len) {
+  if (client_) client_->on_response_body(data, len);
+}
+
+void Connection::on_trailers(http::HeaderMap& trailers) {
+  if (client_) client_->on_response_trailers(trailers);
+}
+
+void Connection::on_complete() {
+  complete_ = true;
+  if (client_) client_->on_response_complete();
+}
+
+// ---- Pool ----
+
+Pool::Pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster)
+    : loop_(loop), cluster_(std::move(cluster)), reaper_(loop) {
+  idle_.resize(cluster_->addrs.size());
+}
+
+Pool::~Pool() { cluster_->stats.cx_active->dec(int64_t(conns_.size())); }
+
+size_t Pool::idle_count() const {
+  size_t n = 0;
+  for (const auto& v : idle_) n += v.size();
+  return n;
+}
+
+Connection* Pool::take_idle(size_t endpoint) {
+  auto& list = idle_[endpoint];
+  if (list.empty()) return nullptr;
+  Connection* c = list.back();
+  list.pop_back();
+  return c;
+}
+
+void Pool::assign(Connection* c, Client* client) {
+  c->state_ = Connection::State::kBusy;
+  c->client_ = client;
+  c->complete_ = false;
+  c->requests_++;
+  c->timer_.stop();
+  client->on_upstream_ready(c);
+}
+
+void Pool::acquire(Client* client) {
+  const size_t n = cluster_->addrs.size();
+  if (n == 0) {
+    client->on_upstream_failure(Client::Failure::kConnect, "cluster has no endpoints");
+    return;
+  }
+  // Round robin picks the endpoint per request; the pool then reuses a connection to it.
+  size_t ep = rr_++ % n;
+  if (Connection* c = take_idle(ep)) {
+    assign(c, client);
+    return;
+  }
+  if (conns_.size() < cluster_->cfg.max_connections) {
+    connect(client, 0, ep);
+    return;
+  }
+  // At the cap: an idle connection to another endpoint beats waiting.
+  for (size_t i = 1; i < n; ++i) {
+    if (Connection* c = take_idle((ep + i) % n)) {
+      assign(c, client);
+      return;
+    }
+  }
+  if (pending_.size() < cluster_->cfg.max_pending) {
+    pending_.push_back({client, 0});
+    return;
+  }
+  cluster_->stats.rq_overflow->inc();
+  client->on_upstream_failure(Client::Failure::kOverflow, "upstream connection pool overflow");
+}
+
+void Pool::connect(Client* client, uint32_t attempts, size_t ep) {
+  const auto& cl = *cluster_;
+  auto owned = std::make_unique<Connection>(this, ep);
+  Connection* c = owned.get();
+  conns_.push_back(std::move(owned));
+  c->self_ = std::prev(conns_.end());
+  c->client_ = client;
+  c->attempts_ = attempts + 1;
+  c->requests_ = 1;
+  cl.stats.cx_total->inc();
+  cl.stats.cx_active->inc();
+  c->socket_ = net::Socket::create(loop_, c);
+  int rc = c->socket_->connect(reinterpret_cast<const sockaddr*>(&cl.addrs[ep]));
+  if (rc != 0) {
+    on_connect_failed(c, std::string("upstream connect error: ") + uv_strerror(rc), false);
+    return;
+  }
+  c->timer_.start(uint64_t(cl.cfg.connect_timeout.count()), [this, c] {
+    on_connect_failed(c, "upstream connect timeout", true);
+  });
+}
+
+void Pool::on_connected(Connection* c) {
+  c->state_ = Connection::State::kBusy;
+  c->socket_->read_start();
+  Client* client = c->client_;
+  if (!client) {  // the client gave up while we were connecting: keep the connection
+    release(c, true);
+    return;
+  }
+  client->on_upstream_ready(c);
+}
+
+void Pool::on_connect_failed(Connection* c, const std::string& details, bool timeout) {
+  cluster_->stats.cx_connect_fail->inc();
+  if (timeout) cluster_->stats.cx_connect_timeout->inc();
+  Client* client = c->client_;
+  uint32_t attempts = c->attempts_;
+  size_t next_ep = (c->endpoint_ + 1) % cluster_->addrs.size();
+  c->client_ = nullptr;
+  SY_DEBUG("cluster %s: %s (%s)", cluster_->cfg.name.c_str(), details.c_str(),
+           c->endpoint_str().c_str());
+  destroy(c);
+  if (!client) return;
+  if (attempts <= cluster_->cfg.connect_retries) {
+    // The retry goes to the next endpoint: the one that just failed is likely still down.
+    cluster_->stats.rq_retry->inc();
+    connect(client, attempts, next_ep);
+    return;
+  }
+  client->on_upstream_failure(Client::Failure::kConnect, details);
+}
+
+void Pool::cancel(Client* client) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->client == client) {
+      pending_.erase(it);
+      return;
+    }
+  }
+  for (auto& c : conns_) {
+    if (c->client_ == client && c->state_ == Connection::State::kConnecting) {
+      c->client_ = nullptr;  // let it finish connecting and join the idle list
+      return;
+    }
+  }
+}
+
+void Pool::release(Connection* c, bool reusable) {
+  c->client_ = nullptr;
+  if (reusable && !retired_ && c->state_ == Connection::State::kBusy && c->socket_ &&
+      !c->parser_.in_message()) {
+    c->state_ = Connection::State::kIdle;
+    c->parser_.expect_head_response(false);
+    idle_[c->endpoint_].push_back(c);
+    c->timer_.start(uint64_t(cluster_->cfg.idle_timeout.count()), [this, c] { destroy(c); });
+  } else {
+    destroy(c);
+  }
+  serve_pending();
+}
+
+void Pool::serve_pending() {
+  while (!pending_.empty() &&
+         (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
+    Waiter w = pending_.front();
+    pending_.pop_front();
+    acquire(w.client);
+  }
+}
+
+void Pool::destroy(Connection* c) {
+  if (c->self_ == conns_.end()) return;  // already on its way out
+  std::erase(idle_[c->endpoint_], c);
+  if (c->socket_) {
+    c->socket_->close();
+    c->socket_ = nullptr;
+  }
+  c->timer_.stop();
+  c->client_ = nullptr;
+  cluster_->stats.cx_active->dec();
+  // The connection may be on the stack (this can run from its own callbacks): free it later.
+  graveyard_.push_back(std::move(*c->self_));
+  conns_.erase(c->self_);
+  c->self_ = conns_.end();
+  reaper_.start(0, [this] { graveyard_.clear(); });
+  if (!retired_) serve_pending();
+}
+
+void Pool::retire() {
+  retired_ = true;
+  for (auto& list : idle_)
+    while (!list.empty()) destroy(list.back());
+}
+
+}  // namespace sy::upstream
