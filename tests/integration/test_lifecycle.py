@@ -1,0 +1,105 @@
+"""The process: --version, SIGTERM and POST /drain finish what is in flight, then stop taking
+connections; the quickstart example runs as the README shows."""
+import re
+import signal
+import threading
+
+import harness
+from harness import (RawClient, connection_refused, free_port, proxy_all, raw_request, request,
+                     run_switchyard, until)
+
+
+def test_version():
+    out = run_switchyard(["--version"])
+    assert out.returncode == 0
+    text = out.stdout + out.stderr
+    assert re.search(r"\d+\.\d+\.\d+", text), text
+    assert "abi" in text.lower(), f"no ABI version in {text!r}"
+
+
+def in_flight(port, path):
+    """Starts a request in a thread; returns (thread, result dict)."""
+    result = {}
+
+    def run():
+        try:
+            result["resp"] = request(port, "GET", path)
+        except Exception as e:  # noqa: BLE001
+            result["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result
+
+
+def test_sigterm_drains_in_flight_then_exits_0(upstream, switchyard):
+    sy = switchyard(proxy_all(upstream.port, listener_extra={"timeouts": {"drain": "20s"}}))
+    port = sy.port("ingress")
+    t, result = in_flight(port, "/slow?hold=drain")
+    until(lambda: upstream.stats()["held"] == 1, what="the request to reach upstream")
+    sy.signal(signal.SIGTERM)
+    # While the request is still in flight (held upstream), new connections are refused.
+    until(lambda: connection_refused(port), what="the listener to close")
+    assert sy.running()
+    upstream.release("drain")
+    t.join(30)
+    assert "error" not in result, result
+    assert result["resp"].status == 200 and result["resp"].body == b"slow\n"
+    assert sy.wait_exit(30) == 0
+
+
+def test_sigterm_closes_idle_keepalive_connections(upstream, switchyard):
+    # Idle connections do not hold the drain up to its timeout: they are closed.
+    sy = switchyard(proxy_all(upstream.port, listener_extra={"timeouts": {"drain": "60s"}}))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/echo"))
+        assert c.read_response().status == 200
+        sy.signal(signal.SIGTERM)
+        c.wait_closed(timeout=15)
+    assert sy.wait_exit(15) == 0
+
+
+def test_sigterm_with_nothing_in_flight_exits_0(switchyard):
+    sy = switchyard({"listeners": [{"name": "ingress", "routes": [
+        harness.direct("any", {"prefix": "/"}, 200, "x")]}]})
+    sy.signal(signal.SIGTERM)
+    assert sy.wait_exit(15) == 0
+
+
+def test_admin_drain(upstream, switchyard):
+    sy = switchyard(proxy_all(upstream.port, listener_extra={"timeouts": {"drain": "20s"}}))
+    port = sy.port("ingress")
+    t, result = in_flight(port, "/slow?hold=adm")
+    until(lambda: upstream.stats()["held"] == 1, what="the request to reach upstream")
+    resp = sy.admin("POST", "/drain")
+    assert 200 <= resp.status < 300, resp
+    until(lambda: sy.admin("GET", "/ready").status == 503, what="/ready -> 503 while draining",
+          ignore=(OSError,))
+    until(lambda: connection_refused(port), what="the listener to close")
+    upstream.release("adm")
+    t.join(30)
+    assert result.get("resp") is not None and result["resp"].status == 200, result
+
+
+def test_quickstart_example_runs(switchyard):
+    # The example as `make run` starts it, moved to free ports so it cannot clash.
+    text = (harness.REPO / "examples" / "quickstart.yaml").read_text()
+    ports = {p: free_port() for p in ("8080", "8081", "9901")}
+    for old, new in ports.items():
+        assert f"127.0.0.1:{old}" in text
+        text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+    sy = switchyard({"listeners": []}, start=False, name="quickstart")
+    sy.write_config_text(text)
+    sy.admin_port = ports["9901"]
+    sy.start()
+    try:
+        front = ports["8080"]
+        assert request(front, "GET", "/healthz").body == b"ok\n"
+        api = request(front, "GET", "/api/hello")
+        assert api.status == 200 and api.json() == {"service": "demo-backend"}
+        assert api.header("content-type") == "application/json"
+        welcome = request(front, "GET", "/")
+        assert welcome.status == 200 and b"curl" in welcome.body
+        assert "listener.ingress.rq_total" in sy.stats()
+    finally:
+        assert sy.stop() == 0
