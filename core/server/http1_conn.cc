@@ -263,19 +263,14 @@ void Http1Connection::on_eof() {
     if (stream_) stream_->on_tunnel_downstream_eof();
     return;
   }
-  // The client half-closed. A response in progress still goes out; then we close.
-  close_after_ = true;
-  if (!stream_ || (awaiting_ && response_done_)) {
-    close_now();
+  // Like Envoy and nginx, a client that closes before its response is complete has gone away:
+  // the stream is reset (DC) and the upstream request abandoned rather than finished for nobody.
+  if (stream_ && !response_done_) {
+    stream_->on_downstream_reset();
+    abort();
     return;
   }
-  if (!awaiting_) {
-    // The request itself was cut short.
-    if (stream_ && !stream_->response_started()) {
-      stream_->on_downstream_reset();
-    }
-    abort();
-  }
+  close_now();
 }
 
 void Http1Connection::on_error(int err) {
