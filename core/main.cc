@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include <switchyard/module.h>
+
 #include "config/config.h"
 #include "core/log/log.h"
 #include "core/server/runtime.h"
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
     } else if (a == "--validate") {
       validate = true;
     } else if (a == "--version") {
-      printf("switchyard %s\n", SY_VERSION);
+      printf("switchyard %s (module ABI %d.%d)\n", SY_VERSION, SY_ABI_MAJOR, SY_ABI_MINOR);
       return 0;
     } else if (a == "--log-level" && i + 1 < argc) {
       sy::log::Level l;

@@ -101,7 +101,8 @@ const ListenerRuntime* Runtime::listener(const std::string& name) const {
 
 std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Config> cfg,
                                               const Runtime* previous,
-                                              std::vector<config::Error>* errors) {
+                                              std::vector<config::Error>* errors,
+                                              FilterResolver* resolver) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   rt->version = previous ? previous->version + 1 : 1;
@@ -151,6 +152,20 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
     } else {
       auto it = rt->clusters.find(l.tcp_proxy->cluster);
       if (it != rt->clusters.end()) lr.tcp_cluster = it->second;
+    }
+    for (const auto& ref : l.filters) {
+      if (!resolver) {
+        errors->push_back({ref.loc, "module filters are not available here"});
+        continue;
+      }
+      if (auto f = resolver->http(l, ref, errors)) lr.filters.push_back(std::move(f));
+    }
+    for (const auto& ref : l.network_filters) {
+      if (!resolver) {
+        errors->push_back({ref.loc, "module filters are not available here"});
+        continue;
+      }
+      if (auto f = resolver->network(l, ref, errors)) lr.network_filters.push_back(std::move(f));
     }
     rt->listeners.push_back(std::move(lr));
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/filter_chain/factory.h"
 #include "core/router/router.h"
 #include "core/stats/stats.h"
 
@@ -67,6 +68,21 @@ struct ListenerRuntime {
   std::vector<RouteStats> route_stats;                        // by route index
   std::vector<std::shared_ptr<ClusterRuntime>> route_cluster;  // by route index; null = direct
   std::shared_ptr<ClusterRuntime> tcp_cluster;
+  // Module filters in request order (responses run them in reverse).
+  std::vector<std::shared_ptr<filters::HttpFilterFactory>> filters;
+  std::vector<std::shared_ptr<filters::NetworkFilterFactory>> network_filters;
+};
+
+// Turns a `filters:` entry into a factory (loads the module if needed, builds its config).
+// Appends to ERRORS and returns nullptr when it cannot.
+struct FilterResolver {
+  virtual ~FilterResolver() = default;
+  virtual std::shared_ptr<filters::HttpFilterFactory> http(const config::Listener& listener,
+                                                           const config::FilterRef& ref,
+                                                           std::vector<config::Error>* errors) = 0;
+  virtual std::shared_ptr<filters::NetworkFilterFactory> network(
+      const config::Listener& listener, const config::FilterRef& ref,
+      std::vector<config::Error>* errors) = 0;
 };
 
 // Where access log lines go: a file or stdout, closed when the last snapshot using it goes.
@@ -96,7 +112,8 @@ struct Runtime {
   // and fills ERRORS when something the config parser could not see fails (a regex, a file).
   static std::shared_ptr<const Runtime> build(std::shared_ptr<const config::Config> cfg,
                                               const Runtime* previous,
-                                              std::vector<config::Error>* errors);
+                                              std::vector<config::Error>* errors,
+                                              FilterResolver* resolver = nullptr);
 };
 
 }  // namespace sy::server

@@ -8,6 +8,7 @@
 #include "core/log/log.h"
 #include "core/server/http1_conn.h"
 #include "core/server/worker.h"
+#include "core/filter_chain/factory.h"
 
 namespace sy::server {
 namespace {
@@ -51,13 +52,29 @@ void json_escape(std::string& out, std::string_view s) {
 }  // namespace
 
 Stream::Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
-    : conn_(conn), rt_(std::move(rt)), lr_(lr), start_(std::chrono::steady_clock::now()) {
+    : conn_(conn),
+      rt_(std::move(rt)),
+      lr_(lr),
+      start_(std::chrono::steady_clock::now()),
+      start_wall_(std::chrono::system_clock::now()) {
   request_body_limit_ = lr_->cfg->limits.request_body;
 }
 
 Stream::~Stream() {
   if (pool_ && !upstream_) pool_->cancel(this);
   if (upstream_) release_upstream(false);
+  if (chain_) {
+    filters::unregister_stream(chain_->id());
+    chain_.reset();
+  }
+}
+
+uv_loop_t* Stream::loop() const { return conn_->worker()->loop(); }
+int Stream::worker_index() const { return conn_->worker()->index(); }
+
+const std::string& Stream::route_name() const {
+  static const std::string kNone;
+  return route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : kNone;
 }
 
 // ---- request path ----
@@ -108,38 +125,10 @@ void Stream::on_request_head(http1::MessageHead& head) {
     return;
   }
 
-  route_ = lr_->router->match({path_, authority_, &h});
-  if (route_ < 0) {
-    local_reply(404, "no route\n", "route_not_found", "NR");
-    return;
-  }
-  const config::Route& route = lr_->cfg->routes[size_t(route_)];
-  if (route.direct) {
-    std::string body = route.direct->body;
-    status_ = route.direct->status;
-    std::string out;
-    http1::append_status_line(out, status_);
-    http::HeaderMap rh;
-    for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
-    if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
-    rh.set("content-length", std::to_string(body.size()));
-    if (!client_keep_alive_) rh.set("connection", "close");
-    http1::append_headers(out, rh);
-    out += "\r\n";
-    if (!is_head_) out += body;
-    flags_ = "LR";
-    details_ = "direct_response";
-    response_started_ = true;
-    bytes_out_ += body.size();
-    conn_->write(out);
-    resp_close_ = !client_keep_alive_;
-    response_done();
-    return;
-  }
-
-  cluster_ = lr_->route_cluster[size_t(route_)];
   upgrade_ = head.upgrade;
-  req_chunked_ = head.chunked;
+  req_in_chunked_ = head.chunked;
+  req_in_length_ = head.content_length;
+  req_end_at_head_ = !head.chunked && (!head.content_length || *head.content_length == 0);
   bool expect_continue = h.has_token("expect", "100-continue");
   // Upgrade headers survive hop-by-hop stripping when the client asked for a protocol switch.
   std::string upgrade_value;
@@ -147,6 +136,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
     if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
   http1::strip_hop_by_hop(h);
   h.remove("expect");
+  h.remove("host");  // it travels as the authority
   if (upgrade_) {
     h.add("connection", "upgrade");
     h.add("upgrade", upgrade_value);
@@ -158,19 +148,135 @@ void Stream::on_request_head(http1::MessageHead& head) {
     h.add("x-forwarded-for", conn_->peer_ip());
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
   if (!h.has("x-request-id")) h.add("x-request-id", request_id_);
-  if (req_chunked_) h.add("transfer-encoding", "chunked");
-  else if (head.content_length) h.set("content-length", std::to_string(*head.content_length));
 
+  route_ = lr_->router->match({path_, authority_, &h});
+  if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
+      !lr_->cfg->routes[size_t(route_)].direct)
+    conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+
+  if (lr_->filters.empty()) {
+    req_headers_ = std::move(h);
+    request_headers_out(req_end_at_head_, ChainSink::kKeepLength);
+    return;
+  }
+  // Filters see the request with its pseudo-headers first, as Envoy's filters do.
+  sy_stream_id_t id = filters::next_stream_id(conn_->worker()->index());
+  chain_ = std::make_unique<filters::FilterChain>(this, lr_->filters, route_name(), id);
+  std::vector<std::shared_ptr<void>> keep;
+  for (const auto& f : lr_->filters) keep.push_back(f);
+  filters::register_stream(id, chain_.get(), std::move(keep));
+  http::HeaderMap& fh = chain_->request_headers;
+  fh.add(":method", method_);
+  fh.add(":path", path_);
+  fh.add(":authority", authority_);
+  fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
+  for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
+  if (expect_continue && !http10_) conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+  chain_->decode_headers(req_end_at_head_);
+}
+
+void Stream::route_request(const http::HeaderMap& h) {
+  route_ = lr_->router->match({path_, authority_, &h});
+  route_dirty_ = false;
+}
+
+void Stream::request_headers_out(bool end_stream, int64_t body_length) {
+  if (response_started_) return;
+  const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
+  if (chain_) {
+    // Filters may have rewritten the pseudo-headers: they are the request from here on.
+    if (const std::string* m = h.get(":method")) method_ = *m;
+    if (const std::string* p = h.get(":path")) path_ = *p;
+    if (const std::string* a = h.get(":authority")) authority_ = *a;
+    is_head_ = method_ == "HEAD";
+  }
+  if (route_dirty_) route_request(h);
+  if (route_ < 0) {
+    local_reply(404, "no route\n", "route_not_found", "NR");
+    return;
+  }
+  if (lr_->cfg->routes[size_t(route_)].direct) {
+    send_direct_response();
+    return;
+  }
+  start_upstream(h, end_stream, body_length);
+}
+
+void Stream::send_direct_response() {
+  const config::Route& route = lr_->cfg->routes[size_t(route_)];
+  status_ = route.direct->status;
+  flags_ = "LR";
+  details_ = "direct_response";
+  http::HeaderMap rh;
+  for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
+  if (!rh.has("content-type") && !route.direct->body.empty()) rh.add("content-type", "text/plain");
+  if (chain_) {
+    // The reply goes back through the response filters like any other response.
+    chain_->response_headers.add(":status", std::to_string(status_));
+    for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
+    chain_->response_headers.set("content-length", std::to_string(route.direct->body.size()));
+    bool empty = route.direct->body.empty() || is_head_;
+    chain_->encode_headers(empty);
+    if (!empty) chain_->encode_data(route.direct->body, true);
+    return;
+  }
+  const std::string& body = route.direct->body;
+  std::string out;
+  http1::append_status_line(out, status_);
+  rh.set("content-length", std::to_string(body.size()));
+  resp_close_ = !client_keep_alive_;
+  if (resp_close_) rh.set("connection", "close");
+  http1::append_headers(out, rh);
+  out += "\r\n";
+  if (!is_head_) out += body;
+  bytes_out_ += is_head_ ? 0 : body.size();
+  response_started_ = true;
+  conn_->write(out);
+  response_done();
+}
+
+void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length) {
+  cluster_ = lr_->route_cluster[size_t(route_)];
+  // Framing upstream: what the client sent, unless a filter may have changed the body.
+  std::string length;
+  if (body_length >= 0) {
+    length = std::to_string(body_length);
+  } else if (body_length == ChainSink::kUnknownLength && !end_stream) {
+    up_chunked_ = true;
+  } else if (req_in_chunked_ && !end_stream) {
+    up_chunked_ = true;
+  } else if (req_in_length_) {
+    length = std::to_string(*req_in_length_);
+  }
   upstream_head_.reserve(256 + h.byte_size() + 4 * h.size());
   http1::append_request_line(upstream_head_, method_, path_);
-  http1::append_headers(upstream_head_, h);
+  upstream_head_.append("host: ").append(authority_).append("\r\n");
+  for (const auto& x : h) {
+    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
+        x.name == "host")
+      continue;
+    upstream_head_.append(x.name).append(": ").append(x.value).append("\r\n");
+  }
+  if (up_chunked_)
+    upstream_head_ += "transfer-encoding: chunked\r\n";
+  else if (!length.empty())
+    upstream_head_.append("content-length: ").append(length).append("\r\n");
   upstream_head_ += "\r\n";
-
-  if (expect_continue && !http10_) conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+  if (end_stream) req_out_done_ = true;
 
   cluster_->stats.rq_total->inc();
   pool_ = conn_->worker()->pool(cluster_);
-  pool_->acquire(this);
+  int preferred = -1;
+  if (!override_host_.empty()) {
+    for (size_t i = 0; i < cluster_->addr_strs.size(); ++i)
+      if (cluster_->addr_strs[i] == override_host_) preferred = int(i);
+  }
+  pool_->acquire(this, preferred);
+}
+
+bool Stream::set_upstream_override(std::string_view host) {
+  override_host_.assign(host);
+  return true;
 }
 
 void Stream::on_upstream_ready(upstream::Connection* conn) {
@@ -188,7 +294,7 @@ void Stream::send_upstream_head() {
     write_request_body(b.data(), b.size());
     conn_->resume_reading();
   }
-  if (req_complete_) finish_request_upstream();
+  if (req_out_done_) finish_request_upstream();
 }
 
 void Stream::on_request_body(const char* data, size_t len) {
@@ -198,9 +304,15 @@ void Stream::on_request_body(const char* data, size_t len) {
     conn_->abort();
     return;
   }
-  if (response_done_ || !cluster_) return;  // a local reply went out: the body is discarded
+  if (response_done_) return;  // a local reply went out: the body is discarded
+  if (chain_) {
+    chain_->decode_data(std::string(data, len), false);
+    return;
+  }
+  std::string_view v(data, len);
+  if (!cluster_) return;
   if (!upstream_) {
-    body_buf_.append(data, len);
+    body_buf_.append(v);
     if (body_buf_.size() > net::Socket::kHighWatermark) conn_->pause_reading();
     return;
   }
@@ -208,27 +320,68 @@ void Stream::on_request_body(const char* data, size_t len) {
   if (upstream_ && upstream_->above_high()) conn_->pause_reading();
 }
 
+void Stream::request_data_out(std::string& data, bool end_stream) {
+  if (response_done_ || !cluster_) return;
+  if (!data.empty()) {
+    if (!upstream_) {
+      body_buf_ += data;
+      if (body_buf_.size() > net::Socket::kHighWatermark) conn_->pause_reading();
+    } else {
+      write_request_body(data.data(), data.size());
+      if (upstream_->above_high()) conn_->pause_reading();
+    }
+  }
+  if (end_stream) {
+    req_out_done_ = true;
+    if (upstream_ && !req_sent_) finish_request_upstream();
+  }
+}
+
+void Stream::request_trailers_out() {
+  if (chain_) req_trailers_ = chain_->request_trailers;
+  req_out_done_ = true;
+  if (upstream_ && !req_sent_) finish_request_upstream();
+}
+
 void Stream::write_request_body(const char* data, size_t len) {
-  if (!req_chunked_) {
+  if (!up_chunked_) {
     upstream_->write(data, len);
     return;
   }
   char head[24];
   size_t n = http1::chunk_header(head, len);
-  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)), uv_buf_init(const_cast<char*>(data), unsigned(len)),
+  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
+                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
                       uv_buf_init(const_cast<char*>("\r\n"), 2)};
   upstream_->write(bufs, 3);
 }
 
-void Stream::on_request_trailers(http::HeaderMap& trailers) { req_trailers_ = std::move(trailers); }
+void Stream::on_request_trailers(http::HeaderMap& trailers) {
+  if (chain_) {
+    chain_->request_trailers = std::move(trailers);
+    chain_->has_request_trailers = true;
+  } else {
+    req_trailers_ = std::move(trailers);
+  }
+}
 
 void Stream::on_request_complete() {
   req_complete_ = true;
+  if (response_done_) return;
+  if (chain_) {
+    if (req_end_at_head_) return;  // the headers already carried the end of the request
+    if (chain_->has_request_trailers)
+      chain_->decode_trailers();
+    else
+      chain_->decode_data(std::string(), true);
+    return;
+  }
+  req_out_done_ = true;
   if (upstream_ && !req_sent_) finish_request_upstream();
 }
 
 void Stream::finish_request_upstream() {
-  if (req_chunked_) {
+  if (up_chunked_) {
     std::string last = "0\r\n";
     http1::append_headers(last, req_trailers_);
     last += "\r\n";
@@ -260,14 +413,14 @@ void Stream::on_upstream_reset(const std::string& details) {
   bool reused = upstream_ && upstream_->reused();
   upstream_ = nullptr;  // the pool closed it
   if (timer_) timer_->stop();
-  if (!response_started_) {
+  if (!response_started_ && !status_) {
     // A pooled connection the upstream closed as we reused it: safe to retry once when no
     // request body has been sent.
-    if (reused && !retried_ && bytes_in_ == 0 && !req_chunked_) {
+    if (reused && !retried_ && bytes_in_ == 0 && !up_chunked_) {
       retried_ = true;
       req_sent_ = false;
       cluster_->stats.rq_retry->inc();
-      pool_->acquire(this);
+      pool_->acquire(this, -1);
       return;
     }
     local_reply(502, "upstream connection reset\n", details, "UR");
@@ -288,52 +441,110 @@ void Stream::release_upstream(bool reusable) {
 // ---- response path ----
 
 int Stream::on_response_head(http1::MessageHead& head) {
-  if (response_done_) return -1;
+  if (response_done_ || response_started_) return -1;
   if (timer_) timer_->stop();
   status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;
+  resp_in_length_ = head.content_length;
   http::HeaderMap& h = head.headers;
   bool switching = head.status == 101 && upgrade_;
   std::string upgrade_value;
   if (switching)
     if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
   http1::strip_hop_by_hop(h);
-  bool no_body = is_head_ || status_ == 204 || status_ == 304 || (status_ >= 100 && status_ < 200);
-  resp_close_ = !client_keep_alive_ || conn_->worker()->draining();
   if (switching) {
+    // A protocol switch is not a message filters can act on: it goes out as it came.
     h.add("connection", "upgrade");
     h.add("upgrade", upgrade_value);
-  }
-  if (!switching && !no_body) {
-    if (head.content_length) {
-      h.set("content-length", std::to_string(*head.content_length));
-    } else if (!http10_) {
-      resp_chunked_ = true;
-      h.add("transfer-encoding", "chunked");
-    } else {
-      resp_close_ = true;  // HTTP/1.0 has no chunking: the close ends the body
-    }
-  } else if (is_head_ && head.content_length) {
-    h.set("content-length", std::to_string(*head.content_length));
-  }
-  if (resp_close_ && !switching) h.set("connection", "close");
-
-  std::string out;
-  out.reserve(128 + h.byte_size() + 4 * h.size());
-  http1::append_status_line(out, status_);
-  http1::append_headers(out, h);
-  out += "\r\n";
-  response_started_ = true;
-  conn_->write(out);
-  if (switching) {
+    std::string out;
+    http1::append_status_line(out, status_);
+    http1::append_headers(out, h);
+    out += "\r\n";
+    response_started_ = true;
+    conn_->write(out);
     tunnel_ = true;
     conn_->enter_tunnel();
     if (upstream_) upstream_->enter_tunnel();
+    return 0;
   }
+  bool no_body = is_head_ || status_ == 204 || status_ == 304 || (status_ >= 100 && status_ < 200) ||
+                 (head.content_length && *head.content_length == 0);
+  if (!chain_) {
+    resp_headers_ = std::move(h);
+    response_headers_out(no_body, ChainSink::kKeepLength);
+    return 0;
+  }
+  chain_->response_headers.add(":status", std::to_string(status_));
+  for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
+  chain_->encode_headers(no_body);
   return 0;
 }
 
+void Stream::response_headers_out(bool end_stream, int64_t body_length) {
+  if (response_started_) return;
+  http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
+  if (chain_) {
+    const std::string* st = h.get(":status");
+    int s = st ? std::atoi(st->c_str()) : 0;
+    if (s < 100 || s > 599) {
+      local_reply(502, "filter removed :status\n", "missing_status", "-");
+      return;
+    }
+    status_ = s;
+  }
+  bool no_body_status = is_head_ || status_ == 204 || status_ == 304;
+  resp_close_ = resp_close_ || !client_keep_alive_ || conn_->worker()->draining();
+  std::string length;
+  if (!no_body_status) {
+    if (end_stream) {
+      length = "0";
+    } else if (body_length >= 0) {
+      length = std::to_string(body_length);
+    } else if (body_length == ChainSink::kKeepLength && resp_in_length_) {
+      length = std::to_string(*resp_in_length_);
+    } else if (!http10_) {
+      resp_chunked_ = true;
+    } else {
+      resp_close_ = true;  // HTTP/1.0 has no chunking: the close ends the body
+    }
+  } else if (is_head_ && resp_in_length_) {
+    length = std::to_string(*resp_in_length_);
+  }
+  std::string out;
+  out.reserve(128 + h.byte_size() + 4 * h.size());
+  http1::append_status_line(out, status_);
+  for (const auto& x : h) {
+    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
+        x.name == "connection")
+      continue;
+    out.append(x.name).append(": ").append(x.value).append("\r\n");
+  }
+  if (resp_chunked_) out += "transfer-encoding: chunked\r\n";
+  else if (!length.empty()) out.append("content-length: ").append(length).append("\r\n");
+  if (resp_close_) out += "connection: close\r\n";
+  out += "\r\n";
+  response_started_ = true;
+  conn_->write(out);
+  if (end_stream) write_response_end(nullptr);
+}
+
 void Stream::on_response_body(const char* data, size_t len) {
+  if (chain_) {
+    chain_->encode_data(std::string(data, len), false);
+    return;
+  }
+  write_response_body(data, len);
+}
+
+void Stream::response_data_out(std::string& data, bool end_stream) {
+  if (!data.empty()) write_response_body(data.data(), data.size());
+  if (end_stream) write_response_end(nullptr);
+}
+
+void Stream::response_trailers_out() { write_response_end(&chain_->response_trailers); }
+
+void Stream::write_response_body(const char* data, size_t len) {
+  if (response_done_ || len == 0) return;
   bytes_out_ += len;
   if (resp_chunked_) {
     char head[24];
@@ -349,19 +560,54 @@ void Stream::on_response_body(const char* data, size_t len) {
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
 
-void Stream::on_response_trailers(http::HeaderMap& trailers) { resp_trailers_ = std::move(trailers); }
-
-void Stream::on_response_complete() {
-  if (tunnel_) return;  // the 101 ends the HTTP exchange, not the stream
+void Stream::write_response_end(const http::HeaderMap* trailers) {
+  if (response_done_) return;
   if (resp_chunked_) {
     std::string last = "0\r\n";
-    http1::append_headers(last, resp_trailers_);
+    if (trailers) http1::append_headers(last, *trailers);
     last += "\r\n";
     conn_->write(last);
   }
+  response_done();
+}
+
+void Stream::on_response_trailers(http::HeaderMap& trailers) {
+  if (chain_) {
+    chain_->response_trailers = std::move(trailers);
+    chain_->has_response_trailers = true;
+  } else {
+    resp_trailers_ = std::move(trailers);
+  }
+}
+
+void Stream::on_response_complete() {
+  if (tunnel_) return;  // the 101 ends the HTTP exchange, not the stream
+  upstream_complete_ = true;
   // Reusable only when the upstream keeps alive and got our whole request.
   release_upstream(upstream_keep_alive_ && req_sent_ && req_complete_);
-  response_done();
+  if (chain_) {
+    if (status_ && !response_started_ && resp_in_length_ && *resp_in_length_ == 0) return;
+    if (chain_->has_response_trailers)
+      chain_->encode_trailers();
+    else
+      chain_->encode_data(std::string(), true);
+    return;
+  }
+  write_response_end(resp_trailers_.empty() ? nullptr : &resp_trailers_);
+}
+
+void Stream::pause_source(sy_direction_t dir) {
+  if (dir == SY_REQUEST)
+    conn_->pause_reading();
+  else if (upstream_)
+    upstream_->pause_reading();
+}
+
+void Stream::resume_source(sy_direction_t dir) {
+  if (dir == SY_REQUEST)
+    conn_->resume_reading();
+  else if (upstream_)
+    upstream_->resume_reading();
 }
 
 void Stream::on_upstream_drained() {
@@ -376,6 +622,7 @@ void Stream::on_downstream_reset() {
   if (!response_done_ && flags_.empty()) flags_ = "DC";
   if (pool_ && !upstream_) pool_->cancel(this);
   if (timer_) timer_->stop();
+  if (chain_) chain_->halt();
   release_upstream(false);
 }
 
@@ -400,12 +647,23 @@ void Stream::on_tunnel_downstream_eof() {
   conn_->end_tunnel();
 }
 
-void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags) {
+bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
+                                     std::string_view body, std::string details) {
+  if (response_started_) return false;
+  if (details.empty()) details = "filter_local_reply";
+  local_reply(status, body, std::move(details), "LR", &headers);
+  return true;
+}
+
+void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags,
+                         const http::HeaderMap* extra) {
   if (response_started_) {
     conn_->abort();
     return;
   }
+  if (chain_) chain_->halt();
   if (pool_ && !upstream_) pool_->cancel(this);
+  if (timer_) timer_->stop();
   release_upstream(false);
   status_ = status;
   details_ = std::move(details);
@@ -413,8 +671,10 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
   std::string out;
   http1::append_status_line(out, status);
   std::string b(body);
-  if (!b.empty() && b.back() != '\n') b.push_back('\n');
-  out += "content-type: text/plain\r\ncontent-length: " + std::to_string(b.size()) + "\r\n";
+  bool own_type = extra && extra->has("content-type");
+  if (extra) http1::append_headers(out, *extra);
+  if (!own_type) out += "content-type: text/plain\r\n";
+  out += "content-length: " + std::to_string(b.size()) + "\r\n";
   // After an error the request body may be unread, so the connection cannot be trusted again.
   resp_close_ = resp_close_ || !client_keep_alive_ || status == 400 || status == 408 ||
                 status == 413 || status == 414 || status == 431 || status == 501 || status == 505 ||
@@ -422,7 +682,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
   if (resp_close_) out += "connection: close\r\n";
   out += "\r\n";
   if (!is_head_) out += b;
-  bytes_out_ += b.size();
+  bytes_out_ += is_head_ ? 0 : b.size();
   response_started_ = true;
   conn_->write(out);
   response_done();
@@ -433,6 +693,48 @@ void Stream::response_done() {
   response_done_ = true;
   if (timer_) timer_->stop();
   conn_->on_response_done(resp_close_);
+}
+
+bool Stream::attribute(std::string_view path, std::string* out) const {
+  auto ms_since = [](auto tp) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
+  };
+  if (path == "request.path") *out = path_;
+  else if (path == "request.url_path") *out = path_.substr(0, path_.find('?'));
+  else if (path == "request.method") *out = method_;
+  else if (path == "request.host") *out = authority_;
+  else if (path == "request.scheme") *out = lr_->cfg->tls ? "https" : "http";
+  else if (path == "request.protocol") *out = protocol_;
+  else if (path == "request.id") *out = request_id_;
+  else if (path == "request.time") *out = ms_since(start_wall_);
+  else if (path == "request.duration")
+    *out = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start_)
+                              .count());
+  else if (path == "request.size") *out = std::to_string(bytes_in_);
+  else if (path == "source.address") *out = conn_->peer_ip();
+  else if (path == "destination.address") *out = lr_->cfg->address.str();
+  else if (path == "destination.port") *out = std::to_string(lr_->cfg->address.port);
+  else if (path == "response.code") {
+    if (!status_) return false;
+    *out = std::to_string(status_);
+  } else if (path == "response.flags") *out = flags_.empty() ? "-" : flags_;
+  else if (path == "response.code_details") *out = details_;
+  else if (path == "response.size") *out = std::to_string(bytes_out_);
+  else if (path == "upstream.address") {
+    if (upstream_host_.empty()) return false;
+    *out = upstream_host_;
+  } else if (path == "xds.route_name") *out = route_name();
+  else if (path == "xds.cluster_name") {
+    if (!cluster_) return false;
+    *out = cluster_->cfg.name;
+  } else if (path == "xds.listener_name") *out = lr_->cfg->name;
+  else if (path == "connection.tls_version" || path == "connection.requested_server_name" ||
+           path == "connection.peer_certificate")
+    return false;  // no TLS on this listener
+  else return false;
+  return true;
 }
 
 void Stream::count_response(int status) {
@@ -450,6 +752,7 @@ void Stream::count_response(int status) {
 void Stream::finalize() {
   if (finalized_) return;
   finalized_ = true;
+  if (chain_) chain_->complete();
   if (timer_) timer_->stop();
   if (!response_done_ && flags_.empty()) flags_ = "DC";
   count_response(status_);

@@ -1,11 +1,13 @@
-// One proxied request/response exchange: routing, the upstream request, response relay,
-// local replies, back-pressure in both directions, and the access-log record.
+// One proxied request/response exchange: routing, module filters, the upstream request,
+// response relay, local replies, back-pressure in both directions, and the access-log record.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/filter_chain/chain.h"
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
 #include "core/server/runtime.h"
@@ -15,13 +17,12 @@ namespace sy::server {
 
 class Http1Connection;
 
-class Stream : public upstream::Client {
+class Stream : public upstream::Client, public filters::ChainSink {
  public:
   Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr);
   ~Stream() override;
 
   // --- from the downstream connection ---
-  // Returns 0, or -1 when the request was refused by a local reply that ends the connection.
   void on_request_head(http1::MessageHead& head);
   void on_request_body(const char* data, size_t len);
   void on_request_trailers(http::HeaderMap& trailers);
@@ -31,9 +32,9 @@ class Stream : public upstream::Client {
   void on_tunnel_downstream(const char* data, size_t len);
   void on_tunnel_downstream_eof();
   // Writes a complete local response (when no response has started yet).
-  void local_reply(int status, std::string_view body, std::string details, const char* flags);
-  bool response_started() const { return response_started_; }
-  bool upgrade_requested() const { return upgrade_; }
+  void local_reply(int status, std::string_view body, std::string details, const char* flags,
+                   const http::HeaderMap* extra = nullptr);
+  bool response_started() const override { return response_started_; }
   // Called once, when the stream ends for whatever reason: stats and the access log.
   void finalize();
 
@@ -49,12 +50,36 @@ class Stream : public upstream::Client {
   void on_tunnel_data(const char* data, size_t len) override;
   void on_tunnel_eof() override;
 
+  // --- filters::ChainSink ---
+  void request_headers_out(bool end_stream, int64_t body_length) override;
+  void request_data_out(std::string& data, bool end_stream) override;
+  void request_trailers_out() override;
+  void response_headers_out(bool end_stream, int64_t body_length) override;
+  void response_data_out(std::string& data, bool end_stream) override;
+  void response_trailers_out() override;
+  void pause_source(sy_direction_t dir) override;
+  void resume_source(sy_direction_t dir) override;
+  bool local_reply_from_filter(int status, const http::HeaderMap& headers, std::string_view body,
+                               std::string details) override;
+  void clear_route_cache() override { route_dirty_ = true; }
+  bool set_upstream_override(std::string_view host) override;
+  bool attribute(std::string_view path, std::string* out) const override;
+  const std::string& route_name() const override;
+  uv_loop_t* loop() const override;
+  int worker_index() const override;
+  uint64_t buffer_limit() const override { return lr_->cfg->limits.buffered_body; }
+
  private:
+  void route_request(const http::HeaderMap& h);
+  void send_direct_response();
+  void start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length);
   void send_upstream_head();
   void write_request_body(const char* data, size_t len);
   void finish_request_upstream();
   void on_response_timeout();
   void release_upstream(bool reusable);
+  void write_response_body(const char* data, size_t len);
+  void write_response_end(const http::HeaderMap* trailers);
   void response_done();
   void count_response(int status);
   std::string build_log_line() const;
@@ -63,19 +88,27 @@ class Stream : public upstream::Client {
   std::shared_ptr<const Runtime> rt_;
   const ListenerRuntime* lr_;
   int route_ = -1;
+  bool route_dirty_ = false;
   std::shared_ptr<ClusterRuntime> cluster_;
   upstream::Pool* pool_ = nullptr;
   upstream::Connection* upstream_ = nullptr;
   std::unique_ptr<net::Timer> timer_;
+  std::unique_ptr<filters::FilterChain> chain_;
+  std::string override_host_;
 
   // Request.
   std::string method_, path_, authority_, request_id_, protocol_;
-  std::string upstream_head_;  // serialized request head, until a connection takes it
-  std::string body_buf_;       // request body received before the upstream was ready
+  http::HeaderMap req_headers_;  // without filters; with filters the chain holds them
+  std::string upstream_head_;    // serialized request head, until a connection takes it
+  std::string body_buf_;         // request body received before the upstream was ready
   http::HeaderMap req_trailers_;
-  bool req_chunked_ = false;
+  std::optional<uint64_t> req_in_length_;
+  bool req_in_chunked_ = false;
+  bool req_end_at_head_ = false;
+  bool up_chunked_ = false;  // how the body goes upstream
   bool req_complete_ = false;
-  bool req_sent_ = false;  // the whole request is written upstream
+  bool req_out_done_ = false;  // the last request phase left the filters
+  bool req_sent_ = false;      // the whole request is written upstream
   bool is_head_ = false;
   bool upgrade_ = false;
   bool http10_ = false;
@@ -86,17 +119,20 @@ class Stream : public upstream::Client {
 
   // Response.
   int status_ = 0;
+  std::optional<uint64_t> resp_in_length_;
   bool response_started_ = false;
   bool response_done_ = false;
   bool resp_chunked_ = false;
   bool resp_close_ = false;  // the downstream connection closes after this response
   bool upstream_keep_alive_ = false;
+  bool upstream_complete_ = false;
   bool tunnel_ = false;  // 101 received: bytes flow raw until either side closes
-  http::HeaderMap resp_trailers_;
+  http::HeaderMap resp_headers_, resp_trailers_;
   uint64_t bytes_out_ = 0;
   std::string upstream_host_, details_, flags_;
   bool finalized_ = false;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::system_clock::time_point start_wall_;
 };
 
 }  // namespace sy::server

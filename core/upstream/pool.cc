@@ -184,14 +184,14 @@ void Pool::assign(Connection* c, Client* client) {
   client->on_upstream_ready(c);
 }
 
-void Pool::acquire(Client* client) {
+void Pool::acquire(Client* client, int preferred) {
   const size_t n = cluster_->addrs.size();
   if (n == 0) {
     client->on_upstream_failure(Client::Failure::kConnect, "cluster has no endpoints");
     return;
   }
   // Round robin picks the endpoint per request; the pool then reuses a connection to it.
-  size_t ep = rr_++ % n;
+  size_t ep = preferred >= 0 && size_t(preferred) < n ? size_t(preferred) : rr_++ % n;
   if (Connection* c = take_idle(ep)) {
     assign(c, client);
     return;
@@ -208,7 +208,7 @@ void Pool::acquire(Client* client) {
     }
   }
   if (pending_.size() < cluster_->cfg.max_pending) {
-    pending_.push_back({client, 0});
+    pending_.push_back({client, preferred});
     return;
   }
   cluster_->stats.rq_overflow->inc();
@@ -302,7 +302,7 @@ void Pool::serve_pending() {
          (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
     Waiter w = pending_.front();
     pending_.pop_front();
-    acquire(w.client);
+    acquire(w.client, w.preferred);
   }
 }
 

@@ -101,7 +101,8 @@ class Pool {
 
   // Finds or makes a connection for CLIENT; answers through on_upstream_ready / _failure,
   // possibly before returning.
-  void acquire(Client* client);
+  // PREFERRED: an endpoint index to use instead of round robin (-1: none).
+  void acquire(Client* client, int preferred = -1);
   // CLIENT no longer wants a connection (its stream ended while waiting).
   void cancel(Client* client);
   // CLIENT is done with CONN. REUSABLE: the exchange ended cleanly and both sides keep alive.
@@ -117,7 +118,7 @@ class Pool {
   friend class Connection;
   struct Waiter {
     Client* client;
-    uint32_t attempts;  // connect attempts so far
+    int preferred;
   };
   void connect(Client* client, uint32_t attempts, size_t endpoint);
   void assign(Connection* c, Client* client);

@@ -1,0 +1,360 @@
+// FilterChain: the iteration rules of sy_filter_status_t, per direction and per filter.
+#include "core/filter_chain/chain.h"
+
+#include "core/log/log.h"
+
+namespace sy::filters {
+
+HttpFilterFactory::~HttpFilterFactory() {
+  for (auto& [route, rc] : route_configs)
+    if (rc.config && vt->on_route_config_destroy) vt->on_route_config_destroy(rc.config);
+  if (config && vt->on_config_destroy) vt->on_config_destroy(config);
+}
+
+NetworkFilterFactory::~NetworkFilterFactory() {
+  if (config && vt->on_config_destroy) vt->on_config_destroy(config);
+}
+
+FilterChain::FilterChain(ChainSink* sink,
+                         const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
+                         const std::string& route_name, sy_stream_id_t id)
+    : sink_(sink), id_(id) {
+  entries_.reserve(factories.size());
+  for (const auto& f : factories) {
+    Entry e;
+    e.factory = f;
+    auto rc = f->route_configs.find(route_name);
+    if (rc != f->route_configs.end()) {
+      if (rc->second.disabled) continue;  // per_filter: {disabled: true}
+      e.route_config = rc->second.config;
+    }
+    entries_.push_back(std::move(e));
+  }
+  // Filters are created after the vector is final: on_stream_create may already use the handle.
+  for (auto& e : entries_) {
+    current_ = &e;
+    e.filter = e.factory->vt->on_stream_create
+                   ? e.factory->vt->on_stream_create(e.factory->config, handle())
+                   : nullptr;
+    current_ = nullptr;
+  }
+}
+
+FilterChain::~FilterChain() {
+  for (auto& t : timers)
+    if (t->drop) t->drop(t->arg);
+  timers.clear();
+  for (auto& e : entries_)
+    if (e.filter && e.factory->vt->on_stream_destroy) e.factory->vt->on_stream_destroy(e.filter);
+}
+
+void FilterChain::complete() {
+  if (completed_) return;
+  completed_ = true;
+  for (auto& e : entries_) {
+    if (!e.filter || !e.factory->vt->on_stream_complete) continue;
+    current_ = &e;
+    e.factory->vt->on_stream_complete(e.filter, handle());
+  }
+  current_ = nullptr;
+}
+
+bool FilterChain::any_body_filter(sy_direction_t dir) const {
+  for (const auto& e : entries_) {
+    if (!e.filter) continue;
+    if (dir == SY_REQUEST ? e.factory->vt->on_request_body != nullptr
+                          : e.factory->vt->on_response_body != nullptr)
+      return true;
+  }
+  return false;
+}
+
+FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
+  return dir == SY_REQUEST ? &entries_[k] : &entries_[entries_.size() - 1 - k];
+}
+
+void* FilterChain::current_route_config() const { return current_ ? current_->route_config : nullptr; }
+
+http::HeaderMap* FilterChain::headers(sy_header_kind_t kind) {
+  switch (kind) {
+    case SY_REQUEST_HEADERS: return &request_headers;
+    case SY_REQUEST_TRAILERS: return &request_trailers;
+    case SY_RESPONSE_HEADERS: return &response_headers;
+    case SY_RESPONSE_TRAILERS: return &response_trailers;
+  }
+  return nullptr;
+}
+
+std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off) {
+  // Only inside a body callback of that direction, or for the entry's held bytes in a task.
+  if (cur_body_ && current_dir_ == dir) {
+    *chunk_off = cur_chunk_off_;
+    return cur_body_;
+  }
+  // Outside a body callback (e.g. a task after SY_STOP): the held body of the paused filter.
+  for (size_t k = 0; k < entries_.size(); ++k) {
+    Entry* e = entry_at(dir, k);
+    if (e->dir[dir].paused || e->dir[dir].buffering) {
+      *chunk_off = &e->dir[dir].chunk_off;
+      return &e->dir[dir].held;
+    }
+  }
+  return nullptr;
+}
+
+// ---- calls into filters ----
+
+sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool end_stream) {
+  auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
+  if (!fn) return SY_CONTINUE;
+  current_ = &e;
+  current_dir_ = dir;
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  current_ = nullptr;
+  return st;
+}
+
+sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end_stream) {
+  auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body;
+  if (!fn) return SY_CONTINUE;
+  current_ = &e;
+  current_dir_ = dir;
+  cur_body_ = &e.dir[dir].held;
+  cur_chunk_off_ = &e.dir[dir].chunk_off;
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  cur_body_ = nullptr;
+  cur_chunk_off_ = nullptr;
+  current_ = nullptr;
+  return st;
+}
+
+sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
+  auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_trailers
+                              : e.factory->vt->on_response_trailers;
+  if (!fn) return SY_CONTINUE;
+  current_ = &e;
+  current_dir_ = dir;
+  sy_filter_status_t st = fn(e.filter, handle());
+  current_ = nullptr;
+  return st;
+}
+
+// ---- iteration ----
+
+void FilterChain::decode_headers(bool end_stream) {
+  run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
+}
+void FilterChain::decode_data(std::string data, bool end_stream) {
+  run_data(SY_REQUEST, 0, std::move(data), end_stream);
+}
+void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
+void FilterChain::encode_headers(bool end_stream) {
+  run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
+}
+void FilterChain::encode_data(std::string data, bool end_stream) {
+  run_data(SY_RESPONSE, 0, std::move(data), end_stream);
+}
+void FilterChain::encode_trailers() { run_trailers(SY_RESPONSE, 0); }
+
+void FilterChain::run_headers(sy_direction_t dir, size_t from, bool end_stream,
+                              int64_t body_length) {
+  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+    Entry& e = *entry_at(dir, k);
+    if (!e.filter) continue;
+    sy_filter_status_t st = call_headers(dir, e, end_stream);
+    if (halted_) return;
+    if (st == SY_CONTINUE) continue;
+    auto& d = e.dir[dir];
+    d.headers_held = true;
+    d.headers_end = end_stream;
+    if (st == SY_STOP_AND_BUFFER && !end_stream)
+      d.buffering = true;
+    else
+      d.paused = true;
+    return;
+  }
+  if (!halted_) emit_headers(dir, end_stream, body_length);
+}
+
+void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream) {
+  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+    Entry& e = *entry_at(dir, k);
+    if (!e.filter) continue;
+    auto& d = e.dir[dir];
+    if (d.paused) {
+      d.held += data;
+      d.end_held = d.end_held || end_stream;
+      held_bytes_[dir] += data.size();
+      held_changed(dir);
+      return;
+    }
+    // The filter sees [0, chunk_off) as what it buffered before and the rest as this chunk.
+    d.chunk_off = d.held.size();
+    held_bytes_[dir] += data.size();
+    d.held += data;
+    sy_filter_status_t st = call_body(dir, e, end_stream);
+    if (halted_) return;
+    if (st == SY_CONTINUE) {
+      std::string out;
+      out.swap(d.held);
+      held_bytes_[dir] -= std::min(held_bytes_[dir], out.size() + 0);
+      d.chunk_off = 0;
+      held_changed(dir);
+      if (d.headers_held) {
+        d.headers_held = false;
+        d.buffering = false;
+        // Everything held so far goes on with the headers; its length is known only at the end.
+        run_headers(dir, k + 1, false,
+                    end_stream ? int64_t(out.size()) : ChainSink::kUnknownLength);
+        if (halted_) return;
+      }
+      d.buffering = false;
+      run_data(dir, k + 1, std::move(out), end_stream);
+      return;
+    }
+    if (over_limit(dir, d)) return;
+    if (st == SY_STOP || end_stream) {
+      d.paused = true;
+      d.buffering = false;
+      d.end_held = d.end_held || end_stream;
+    } else {
+      d.buffering = true;
+    }
+    held_changed(dir);
+    return;
+  }
+  if (!halted_) emit_data(dir, data, end_stream);
+}
+
+void FilterChain::run_trailers(sy_direction_t dir, size_t from) {
+  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+    Entry& e = *entry_at(dir, k);
+    if (!e.filter) continue;
+    auto& d = e.dir[dir];
+    if (d.paused) {
+      d.trailers_held = true;
+      return;
+    }
+    sy_filter_status_t st = call_trailers(dir, e);
+    if (halted_) return;
+    if (d.buffering || st != SY_CONTINUE) {
+      // A buffering filter that gets trailers has seen its whole body: it decides now.
+      if (st == SY_CONTINUE) {
+        release(dir, k);
+        run_trailers(dir, k + 1);
+        return;
+      }
+      d.paused = true;
+      d.buffering = false;
+      d.trailers_held = true;
+      return;
+    }
+  }
+  if (!halted_) emit_trailers(dir);
+}
+
+void FilterChain::release(sy_direction_t dir, size_t k) {
+  Entry& e = *entry_at(dir, k);
+  auto& d = e.dir[dir];
+  d.paused = false;
+  d.buffering = false;
+  std::string data;
+  data.swap(d.held);
+  held_bytes_[dir] -= std::min(held_bytes_[dir], data.size());
+  d.chunk_off = 0;
+  bool end = d.end_held;
+  bool trailers = d.trailers_held;
+  d.end_held = false;
+  d.trailers_held = false;
+  held_changed(dir);
+  if (d.headers_held) {
+    d.headers_held = false;
+    if (d.headers_end) {  // a message without body: only the headers were held
+      run_headers(dir, k + 1, true, ChainSink::kKeepLength);
+      return;
+    }
+    int64_t len = (end && !trailers) ? int64_t(data.size()) : ChainSink::kUnknownLength;
+    run_headers(dir, k + 1, false, len);
+    if (halted_) return;
+  }
+  if (!data.empty() || (end && !trailers)) run_data(dir, k + 1, std::move(data), end && !trailers);
+  if (halted_) return;
+  // Trailers wait for resume like the rest; a filter that held only trailers releases them now.
+  if (trailers) run_trailers(dir, k + 1);
+}
+
+sy_status_t FilterChain::resume(sy_direction_t dir) {
+  if (halted_) return SY_ERR_STALE;
+  for (size_t k = 0; k < entries_.size(); ++k) {
+    Entry& e = *entry_at(dir, k);
+    if (e.dir[dir].paused || e.dir[dir].buffering) {
+      if (current_ == &e && cur_body_) return SY_ERR_WRONG_PHASE;  // return SY_CONTINUE instead
+      release(dir, k);
+      return SY_OK;
+    }
+  }
+  return SY_ERR_WRONG_PHASE;
+}
+
+sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool end_stream) {
+  if (halted_) return SY_ERR_STALE;
+  // Injected data enters after the calling filter (or at the chain's start from a task).
+  size_t from = 0;
+  if (current_) {
+    for (size_t k = 0; k < entries_.size(); ++k)
+      if (entry_at(dir, k) == current_) from = k + 1;
+  }
+  if (!headers_out_[dir] && from >= entries_.size()) return SY_ERR_WRONG_PHASE;
+  run_data(dir, from, std::string(data), end_stream);
+  return SY_OK;
+}
+
+bool FilterChain::over_limit(sy_direction_t dir, Entry::Dir& d) {
+  uint64_t limit = sink_->buffer_limit();
+  if (limit == 0 || d.held.size() <= limit) return false;
+  halted_ = true;
+  if (dir == SY_REQUEST)
+    sink_->local_reply_from_filter(413, {}, "request body too large for the filter buffer\n",
+                                   "request_payload_too_large");
+  else
+    sink_->local_reply_from_filter(500, {}, "response body too large for the filter buffer\n",
+                                   "response_payload_too_large");
+  return true;
+}
+
+void FilterChain::held_changed(sy_direction_t dir) {
+  bool high = held_bytes_[dir] > net::Socket::kHighWatermark;
+  if (high && !source_paused_[dir]) {
+    source_paused_[dir] = true;
+    sink_->pause_source(dir);
+  } else if (!high && source_paused_[dir] && held_bytes_[dir] < net::Socket::kLowWatermark) {
+    source_paused_[dir] = false;
+    sink_->resume_source(dir);
+  }
+}
+
+void FilterChain::emit_headers(sy_direction_t dir, bool end_stream, int64_t body_length) {
+  headers_out_[dir] = true;
+  if (body_length == ChainSink::kKeepLength && !end_stream && any_body_filter(dir))
+    body_length = ChainSink::kUnknownLength;
+  if (dir == SY_REQUEST)
+    sink_->request_headers_out(end_stream, body_length);
+  else
+    sink_->response_headers_out(end_stream, body_length);
+}
+
+void FilterChain::emit_data(sy_direction_t dir, std::string& data, bool end_stream) {
+  if (dir == SY_REQUEST)
+    sink_->request_data_out(data, end_stream);
+  else
+    sink_->response_data_out(data, end_stream);
+}
+
+void FilterChain::emit_trailers(sy_direction_t dir) {
+  if (dir == SY_REQUEST)
+    sink_->request_trailers_out();
+  else
+    sink_->response_trailers_out();
+}
+
+}  // namespace sy::filters

@@ -1,0 +1,143 @@
+// Drives a stream's module filters: request phases in order, response phases in reverse, with
+// pause/resume, per-filter body buffering, and the state the host table reads and writes.
+#pragma once
+
+#include <switchyard/module.h>
+
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/filter_chain/factory.h"
+#include "core/http/headers.h"
+#include "core/net/socket.h"
+
+namespace sy::filters {
+
+// What the chain needs from the stream that owns it (implemented by server::Stream).
+class ChainSink {
+ public:
+  virtual ~ChainSink() = default;
+  // Phases leaving the last filter of each direction. BODY_LENGTH: kKeepLength when no filter
+  // can change the body (the headers' framing stands), kUnknownLength when one may (send
+  // chunked), else the exact length (the whole body was held and is known).
+  static constexpr int64_t kKeepLength = -1;
+  static constexpr int64_t kUnknownLength = -2;
+  virtual void request_headers_out(bool end_stream, int64_t body_length) = 0;
+  virtual void request_data_out(std::string& data, bool end_stream) = 0;
+  virtual void request_trailers_out() = 0;
+  virtual void response_headers_out(bool end_stream, int64_t body_length) = 0;
+  virtual void response_data_out(std::string& data, bool end_stream) = 0;
+  virtual void response_trailers_out() = 0;
+  // Flow control of the sources while filters hold data.
+  virtual void pause_source(sy_direction_t dir) = 0;
+  virtual void resume_source(sy_direction_t dir) = 0;
+  // Host-table services.
+  virtual bool local_reply_from_filter(int status, const http::HeaderMap& headers,
+                                       std::string_view body, std::string details) = 0;
+  virtual bool response_started() const = 0;
+  virtual void clear_route_cache() = 0;
+  virtual bool set_upstream_override(std::string_view host) = 0;
+  virtual bool attribute(std::string_view path, std::string* out) const = 0;
+  virtual const std::string& route_name() const = 0;
+  virtual uv_loop_t* loop() const = 0;
+  virtual int worker_index() const = 0;
+  virtual uint64_t buffer_limit() const = 0;
+};
+
+class FilterChain {
+ public:
+  FilterChain(ChainSink* sink, const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
+              const std::string& route_name, sy_stream_id_t id);
+  ~FilterChain();
+
+  // Inputs: the stream calls these as the codec delivers each phase.
+  void decode_headers(bool end_stream);
+  void decode_data(std::string data, bool end_stream);
+  void decode_trailers();
+  void encode_headers(bool end_stream);
+  void encode_data(std::string data, bool end_stream);
+  void encode_trailers();
+  // The stream is over: on_stream_complete for every filter (then destroy on deletion).
+  void complete();
+  // Stop calling filters (a local reply or a reset ended the stream).
+  void halt() { halted_ = true; }
+
+  // --- state the host table works on ---
+  http::HeaderMap* headers(sy_header_kind_t kind);
+  std::string* body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off);
+  sy_status_t resume(sy_direction_t dir);
+  sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
+  ChainSink* sink() { return sink_; }
+  sy_stream_id_t id() const { return id_; }
+  void* current_route_config() const;
+  std::map<std::string, std::map<std::string, std::string>> metadata;
+  std::map<std::string, std::string> filter_state;
+  // Header blocks (the stream reads them when the phase leaves the chain).
+  http::HeaderMap request_headers, request_trailers, response_headers, response_trailers;
+  bool has_request_trailers = false, has_response_trailers = false;
+  // Timers owned by the stream's filters; cancelled when the stream ends.
+  struct StreamTimer;
+  std::list<std::unique_ptr<StreamTimer>> timers;
+  sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
+  static FilterChain* from(sy_stream_t* s) { return reinterpret_cast<FilterChain*>(s); }
+  bool any_body_filter(sy_direction_t dir) const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<HttpFilterFactory> factory;
+    void* filter = nullptr;  // null: the filter stays out of this stream
+    void* route_config = nullptr;
+    struct Dir {
+      bool paused = false;     // SY_STOP: nothing until resume
+      bool buffering = false;  // SY_STOP_AND_BUFFER: body callbacks go on
+      bool headers_held = false;
+      bool headers_end = false;
+      std::string held;
+      size_t chunk_off = 0;
+      bool end_held = false;
+      bool trailers_held = false;
+    } dir[2];
+  };
+
+  Entry* entry_at(sy_direction_t dir, size_t k);  // k-th in that direction's iteration order
+  void run_headers(sy_direction_t dir, size_t from, bool end_stream, int64_t body_length);
+  void run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream);
+  void run_trailers(sy_direction_t dir, size_t from);
+  void release(sy_direction_t dir, size_t k);
+  sy_filter_status_t call_headers(sy_direction_t dir, Entry& e, bool end_stream);
+  sy_filter_status_t call_body(sy_direction_t dir, Entry& e, bool end_stream);
+  sy_filter_status_t call_trailers(sy_direction_t dir, Entry& e);
+  void emit_headers(sy_direction_t dir, bool end_stream, int64_t body_length);
+  void emit_data(sy_direction_t dir, std::string& data, bool end_stream);
+  void emit_trailers(sy_direction_t dir);
+  bool over_limit(sy_direction_t dir, Entry::Dir& d);
+  void held_changed(sy_direction_t dir);
+
+  ChainSink* sink_;
+  std::vector<Entry> entries_;
+  sy_stream_id_t id_;
+  bool halted_ = false;
+  bool completed_ = false;
+  // During a callback: which entry and which body the host's body_* calls mean.
+  Entry* current_ = nullptr;
+  sy_direction_t current_dir_ = SY_REQUEST;
+  std::string* cur_body_ = nullptr;
+  size_t* cur_chunk_off_ = nullptr;
+  size_t held_bytes_[2] = {0, 0};
+  bool source_paused_[2] = {false, false};
+  bool headers_out_[2] = {false, false};
+};
+
+// A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it).
+struct FilterChain::StreamTimer {
+  std::unique_ptr<net::Timer> timer;
+  sy_stream_task_fn fn;
+  sy_drop_fn drop;
+  void* arg;
+  FilterChain* chain;
+};
+
+}  // namespace sy::filters

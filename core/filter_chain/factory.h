@@ -1,0 +1,135 @@
+// What the core knows of a loaded module filter: its vtable, its config object, and a reference
+// that keeps the module's generation loaded. Built by the loader side, used by streams.
+#pragma once
+
+#include <switchyard/module.h>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+#include <uv.h>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "core/http/headers.h"
+#include "core/stats/stats.h"
+
+namespace sy::filters {
+
+// Per-module scope for what the host table attributes to a module (logs, metrics). The loader
+// owns one per generation and hands its address to the module as sy_module_t*.
+struct ModuleScope {
+  std::string name;      // module name
+  uint64_t generation = 0;
+  // Metrics the module defined, by id (index).
+  struct Metric {
+    sy_metric_kind_t kind;
+    stats::Counter* counter = nullptr;
+    stats::Gauge* gauge = nullptr;
+    stats::Histogram* histogram = nullptr;
+  };
+  std::mutex mu;
+  std::vector<Metric> metrics;
+  std::map<std::string, uint32_t> metric_ids;  // by rendered name, so redefining returns the same id
+  stats::Counter* callback_exceptions = nullptr;  // the SDK reports caught exceptions here
+  stats::Counter* posts_dropped = nullptr;
+
+  static ModuleScope* from(sy_module_t* m) { return reinterpret_cast<ModuleScope*>(m); }
+  sy_module_t* handle() { return reinterpret_cast<sy_module_t*>(this); }
+};
+
+// One `filters:` entry of a listener, instantiated. Shared by all workers; a stream holds a
+// shared_ptr for its whole life, and with it the module generation (`keepalive`).
+struct HttpFilterFactory {
+  std::shared_ptr<void> keepalive;  // the generation
+  ModuleScope* scope = nullptr;
+  const sy_http_filter_t* vt = nullptr;
+  void* config = nullptr;
+  std::string module;       // module name, also the key for per_filter
+  std::string filter_name;  // factory name inside the module
+  config::Location loc;
+  // Per-route configs built for this filter, by route name (null = disabled for that route).
+  struct RouteConfig {
+    bool disabled = false;
+    void* config = nullptr;
+  };
+  std::map<std::string, RouteConfig> route_configs;
+
+  ~HttpFilterFactory();
+};
+
+struct NetworkFilterFactory {
+  std::shared_ptr<void> keepalive;
+  ModuleScope* scope = nullptr;
+  const sy_network_filter_t* vt = nullptr;
+  void* config = nullptr;
+  std::string module, filter_name;
+  config::Location loc;
+
+  ~NetworkFilterFactory();
+};
+
+// Config and generation teardown must run on the main thread, but the last reference may be
+// dropped on a worker. The server installs the main thread's executor here at start-up.
+void set_main_executor(std::function<void(std::function<void()>)> exec);
+void run_on_main(std::function<void()> fn);
+
+// shared_ptr that is destroyed on the main thread.
+template <typename T>
+std::shared_ptr<T> make_main_thread_shared(T* p) {
+  return std::shared_ptr<T>(p, [](T* x) { run_on_main([x] { delete x; }); });
+}
+
+// The host function table (core/filter_chain/host.cc).
+const sy_host_t* host_table();
+
+}  // namespace sy::filters
+
+namespace sy::filters {
+
+// A callout's reply as the host hands it to the module.
+struct CalloutResult {
+  uint32_t status = 0;
+  http::HeaderMap headers, trailers;
+  std::string body;
+  std::string failure;
+};
+
+// What the host table needs from the server, installed once at start-up.
+struct HostServices {
+  std::function<uint32_t()> worker_count;
+  // Any thread: run FN on worker INDEX (-1: any). False when there is no such worker.
+  std::function<bool(int32_t index, std::function<void()> fn)> post_to_worker;
+  // Worker thread: an HTTP request to CLUSTER; DONE runs on the same worker. Returns a cancel
+  // function (empty when the callout could not start; then DONE has not run and never will).
+  std::function<std::function<void()>(int worker, const std::string& cluster,
+                                      http::HeaderMap headers, std::string body,
+                                      uint64_t timeout_ms,
+                                      std::function<void(const CalloutResult&)> done)>
+      callout;
+  // Main or worker thread: "host:port" of a cluster's endpoint INDEX.
+  std::function<bool(const std::string& cluster, size_t index, std::string* out)>
+      cluster_endpoint;
+};
+void set_host_services(HostServices services);
+
+// Per (filter factory, worker) state: what sy_worker_t* points at.
+struct WorkerContext {
+  int index = 0;
+  uv_loop_t* loop = nullptr;
+  HttpFilterFactory* factory = nullptr;
+  void* worker_data = nullptr;
+  static WorkerContext* from(sy_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }
+  sy_worker_t* handle() { return reinterpret_cast<sy_worker_t*>(this); }
+};
+
+// Streams with filters, by id, so any thread can reach one safely (or learn it is gone).
+void register_stream(sy_stream_id_t id, class FilterChain* chain,
+                     std::vector<std::shared_ptr<void>> keepalive);
+void unregister_stream(sy_stream_id_t id);
+// Allocates a never-reused id for a stream on worker INDEX.
+sy_stream_id_t next_stream_id(int worker_index);
+
+}  // namespace sy::filters

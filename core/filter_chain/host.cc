@@ -1,0 +1,667 @@
+// The host function table: what modules call. Stream functions work on a FilterChain;
+// module-wide ones (logs, metrics) on a ModuleScope; the rest on process-wide state.
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/filter_chain/chain.h"
+#include "core/filter_chain/factory.h"
+#include "core/filter_chain/shared_data.h"
+#include "core/log/log.h"
+
+namespace sy::filters {
+namespace {
+
+HostServices g_services;
+std::function<void(std::function<void()>)> g_main_exec;
+
+std::string_view sv(sy_str_t s) { return {s.ptr ? s.ptr : "", s.len}; }
+sy_str_t view(const std::string& s) { return {s.data(), s.size()}; }
+
+// ---- stream registry ----
+
+struct Registered {
+  FilterChain* chain;
+  std::vector<std::shared_ptr<void>> keepalive;
+};
+struct WorkerStreams {
+  std::mutex mu;
+  std::unordered_map<sy_stream_id_t, Registered> streams;
+};
+constexpr int kMaxWorkers = 1024;
+WorkerStreams g_streams[kMaxWorkers];
+std::atomic<uint64_t> g_stale_posts{0};
+
+int worker_of(sy_stream_id_t id) { return int(id >> 48); }
+
+// ---- logging ----
+
+void h_log(sy_module_t* module, sy_log_level_t level, sy_str_t message) {
+  log::Level l = log::Level(std::min<int>(int(level), int(log::Level::kError)));
+  if (log::level() > l) return;
+  ModuleScope* m = module ? ModuleScope::from(module) : nullptr;
+  std::string line = "[module " + (m ? m->name : std::string("?")) + "] ";
+  line.append(sv(message));
+  log::write(l, line);
+}
+
+bool h_log_enabled(sy_log_level_t level) {
+  return log::level() <= log::Level(std::min<int>(int(level), int(log::Level::kError)));
+}
+
+// ---- headers ----
+
+bool valid_kind(int k) { return k >= SY_REQUEST_HEADERS && k <= SY_RESPONSE_TRAILERS; }
+
+http::HeaderMap* block(sy_stream_t* s, sy_header_kind_t kind) {
+  if (!s || !valid_kind(kind)) return nullptr;
+  return FilterChain::from(s)->headers(kind);
+}
+
+bool valid_name(std::string_view n) {
+  if (n.empty()) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(n[i]);
+    if (i == 0 && c == ':') continue;
+    if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c)) return false;
+  }
+  return true;
+}
+
+bool valid_value(std::string_view v) {
+  for (unsigned char c : v)
+    if (c == '\r' || c == '\n' || c == 0) return false;
+  return true;
+}
+
+size_t h_header_count(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
+  http::HeaderMap* h = block(s, kind);
+  if (!h) return 0;
+  if (name.len == 0) return h->size();
+  return h->get_all(sv(name)).size();
+}
+
+sy_status_t h_header_get(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, size_t index,
+                         sy_str_t* value) {
+  http::HeaderMap* h = block(s, kind);
+  if (!h) return SY_ERR_INVALID;
+  size_t seen = 0;
+  for (const auto& hd : *h) {
+    if (!http::iequals(hd.name, sv(name))) continue;
+    if (seen++ == index) {
+      *value = view(hd.value);
+      return SY_OK;
+    }
+  }
+  return SY_ERR_NOT_FOUND;
+}
+
+sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_str_t* name,
+                        sy_str_t* value) {
+  http::HeaderMap* h = block(s, kind);
+  if (!h) return SY_ERR_INVALID;
+  if (index >= h->size()) return SY_ERR_NOT_FOUND;
+  const auto& hd = h->raw()[index];
+  *name = view(hd.name);
+  *value = view(hd.value);
+  return SY_OK;
+}
+
+sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value, int op) {
+  http::HeaderMap* h = block(s, kind);
+  if (!h) return SY_ERR_INVALID;
+  if (!valid_name(sv(name)) || !valid_value(sv(value))) return SY_ERR_INVALID;
+  FilterChain* c = FilterChain::from(s);
+  if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
+  if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
+  if (op == 0) h->set(sv(name), sv(value));
+  else h->add(sv(name), sv(value));
+  return SY_OK;
+}
+
+sy_status_t h_header_set(sy_stream_t* s, sy_header_kind_t k, sy_str_t n, sy_str_t v) {
+  return mutate(s, k, n, v, 0);
+}
+sy_status_t h_header_add(sy_stream_t* s, sy_header_kind_t k, sy_str_t n, sy_str_t v) {
+  return mutate(s, k, n, v, 1);
+}
+sy_status_t h_header_remove(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
+  http::HeaderMap* h = block(s, kind);
+  if (!h) return SY_ERR_INVALID;
+  return h->remove(sv(name)) ? SY_OK : SY_ERR_NOT_FOUND;
+}
+
+// ---- bodies ----
+
+std::string* body_of(sy_stream_t* s, sy_direction_t dir, size_t** off) {
+  if (!s || (dir != SY_REQUEST && dir != SY_RESPONSE)) return nullptr;
+  return FilterChain::from(s)->body(dir, SY_BODY_CHUNK, off);
+}
+
+sy_status_t h_body_get(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, sy_str_t* out) {
+  size_t* off;
+  std::string* b = body_of(s, dir, &off);
+  if (!b) return SY_ERR_WRONG_PHASE;
+  size_t start = part == SY_BODY_CHUNK ? std::min(*off, b->size()) : 0;
+  *out = {b->data() + start, b->size() - start};
+  return SY_OK;
+}
+
+sy_status_t h_body_replace(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, sy_str_t d) {
+  size_t* off;
+  std::string* b = body_of(s, dir, &off);
+  if (!b) return SY_ERR_WRONG_PHASE;
+  if (part == SY_BODY_CHUNK) {
+    b->replace(std::min(*off, b->size()), std::string::npos, sv(d));
+  } else {
+    b->assign(sv(d));
+    *off = 0;
+  }
+  return SY_OK;
+}
+
+sy_status_t h_body_append(sy_stream_t* s, sy_direction_t dir, sy_body_part_t, sy_str_t d) {
+  size_t* off;
+  std::string* b = body_of(s, dir, &off);
+  if (!b) return SY_ERR_WRONG_PHASE;
+  b->append(sv(d));  // the chunk is the tail either way
+  return SY_OK;
+}
+
+sy_status_t h_body_prepend(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, sy_str_t d) {
+  size_t* off;
+  std::string* b = body_of(s, dir, &off);
+  if (!b) return SY_ERR_WRONG_PHASE;
+  if (part == SY_BODY_CHUNK) {
+    b->insert(std::min(*off, b->size()), sv(d));
+  } else {
+    b->insert(0, sv(d));
+    *off += d.len;
+  }
+  return SY_OK;
+}
+
+sy_status_t h_body_drain(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, size_t n) {
+  size_t* off;
+  std::string* b = body_of(s, dir, &off);
+  if (!b) return SY_ERR_WRONG_PHASE;
+  if (part == SY_BODY_CHUNK) {
+    size_t at = std::min(*off, b->size());
+    b->erase(at, n);
+  } else {
+    size_t k = std::min(n, b->size());
+    b->erase(0, k);
+    *off = *off > k ? *off - k : 0;
+  }
+  return SY_OK;
+}
+
+sy_status_t h_inject(sy_stream_t* s, sy_direction_t dir, sy_str_t data, bool end_stream) {
+  if (!s) return SY_ERR_INVALID;
+  return FilterChain::from(s)->inject(dir, sv(data), end_stream);
+}
+
+// ---- flow ----
+
+sy_status_t h_resume(sy_stream_t* s, sy_direction_t dir) {
+  if (!s || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return FilterChain::from(s)->resume(dir);
+}
+
+sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* headers, size_t n,
+                          sy_str_t body, sy_str_t details) {
+  if (!s) return SY_ERR_INVALID;
+  if (status < 200 || status > 599) return SY_ERR_INVALID;
+  FilterChain* c = FilterChain::from(s);
+  if (c->sink()->response_started()) return SY_ERR_WRONG_PHASE;
+  http::HeaderMap h;
+  for (size_t i = 0; i < n; ++i) {
+    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value))) return SY_ERR_INVALID;
+    h.add(sv(headers[i].name), sv(headers[i].value));
+  }
+  c->halt();
+  return c->sink()->local_reply_from_filter(int(status), h, sv(body), std::string(sv(details)))
+             ? SY_OK
+             : SY_ERR_WRONG_PHASE;
+}
+
+sy_stream_id_t h_stream_id(sy_stream_t* s) { return s ? FilterChain::from(s)->id() : 0; }
+
+sy_worker_t* h_stream_worker(sy_stream_t* s);
+
+// ---- scheduler ----
+
+sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop, void* arg) {
+  int w = worker_of(id);
+  if (!fn || w < 0 || w >= kMaxWorkers) return SY_ERR_INVALID;
+  std::vector<std::shared_ptr<void>> keep;
+  {
+    std::lock_guard<std::mutex> lock(g_streams[w].mu);
+    auto it = g_streams[w].streams.find(id);
+    if (it != g_streams[w].streams.end()) keep = it->second.keepalive;
+  }
+  if (keep.empty()) {
+    g_stale_posts.fetch_add(1, std::memory_order_relaxed);
+    if (drop) drop(arg);
+    return SY_ERR_STALE;
+  }
+  // The task holds the stream's generations, so the module's code stays mapped until it runs.
+  bool ok = g_services.post_to_worker(w, [id, fn, drop, arg, w, keep = std::move(keep)] {
+    FilterChain* chain = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(g_streams[w].mu);
+      auto it = g_streams[w].streams.find(id);
+      if (it != g_streams[w].streams.end()) chain = it->second.chain;
+    }
+    if (!chain) {
+      g_stale_posts.fetch_add(1, std::memory_order_relaxed);
+      if (drop) drop(arg);
+      return;
+    }
+    fn(chain->handle(), arg);
+  });
+  if (!ok) {
+    if (drop) drop(arg);
+    return SY_ERR_STALE;
+  }
+  return SY_OK;
+}
+
+sy_status_t h_post_to_worker(int32_t index, sy_worker_task_fn fn, void* arg) {
+  if (!fn) return SY_ERR_INVALID;
+  uint32_t n = g_services.worker_count ? g_services.worker_count() : 0;
+  if (index >= int32_t(n)) return SY_ERR_NOT_FOUND;
+  bool ok = g_services.post_to_worker(index, [fn, arg] { fn(nullptr, arg); });
+  return ok ? SY_OK : SY_ERR_NOT_FOUND;
+}
+
+uint32_t h_worker_count() { return g_services.worker_count ? g_services.worker_count() : 0; }
+
+int32_t h_worker_index(sy_worker_t* w) { return w ? WorkerContext::from(w)->index : -1; }
+
+sy_timer_t* h_stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
+                           void* arg) {
+  if (!s || !fn) return nullptr;
+  FilterChain* c = FilterChain::from(s);
+  auto t = std::make_unique<FilterChain::StreamTimer>();
+  FilterChain::StreamTimer* raw = t.get();
+  raw->timer = std::make_unique<net::Timer>(c->sink()->loop());
+  raw->fn = fn;
+  raw->drop = drop;
+  raw->arg = arg;
+  raw->chain = c;
+  c->timers.push_back(std::move(t));
+  raw->timer->start(ms, [c, raw] {
+    sy_stream_task_fn f = raw->fn;
+    void* a = raw->arg;
+    c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    f(c->handle(), a);
+  });
+  return reinterpret_cast<sy_timer_t*>(raw);
+}
+
+// Worker timers: owned by this table, since no stream holds them.
+struct WorkerTimer {
+  std::unique_ptr<net::Timer> timer;
+  WorkerContext* ctx;
+  sy_worker_task_fn fn;
+  void* arg;
+};
+thread_local std::list<std::unique_ptr<WorkerTimer>> t_worker_timers;
+
+sy_timer_t* h_worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, void* arg) {
+  if (!w || !fn) return nullptr;
+  WorkerContext* ctx = WorkerContext::from(w);
+  auto t = std::make_unique<WorkerTimer>();
+  WorkerTimer* raw = t.get();
+  raw->timer = std::make_unique<net::Timer>(ctx->loop);
+  raw->ctx = ctx;
+  raw->fn = fn;
+  raw->arg = arg;
+  t_worker_timers.push_back(std::move(t));
+  raw->timer->start(ms, [raw] {
+    auto fn2 = raw->fn;
+    void* a = raw->arg;
+    WorkerContext* c = raw->ctx;
+    t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    fn2(c->handle(), a);
+  });
+  // Distinguish the two kinds by a tag bit: stream timers are never odd addresses.
+  return reinterpret_cast<sy_timer_t*>(reinterpret_cast<uintptr_t>(raw) | 1);
+}
+
+void h_timer_cancel(sy_timer_t* t) {
+  if (!t) return;
+  uintptr_t v = reinterpret_cast<uintptr_t>(t);
+  if (v & 1) {
+    auto* raw = reinterpret_cast<WorkerTimer*>(v & ~uintptr_t(1));
+    t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    return;
+  }
+  // Stream timers know their chain; the ABI says a fired timer is no longer a valid handle.
+  auto* raw = reinterpret_cast<FilterChain::StreamTimer*>(t);
+  FilterChain* chain = raw->chain;
+  if (raw->drop) raw->drop(raw->arg);
+  chain->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+}
+
+// ---- callouts ----
+
+sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
+                           const sy_header_t* headers, size_t n, sy_str_t body,
+                           uint64_t timeout_ms, sy_callout_fn fn, void* arg) {
+  if (!fn || (!s && !w) || !g_services.callout) return SY_ERR_INVALID;
+  http::HeaderMap h;
+  for (size_t i = 0; i < n; ++i) {
+    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value))) return SY_ERR_INVALID;
+    h.add(sv(headers[i].name), sv(headers[i].value));
+  }
+  if (!h.has(":method") || !h.has(":path")) return SY_ERR_INVALID;
+  int worker = s ? FilterChain::from(s)->sink()->worker_index() : WorkerContext::from(w)->index;
+  std::vector<std::shared_ptr<void>> keep;
+  sy_stream_id_t sid = s ? FilterChain::from(s)->id() : 0;
+  auto done = [fn, arg](const CalloutResult& r) {
+    std::vector<sy_header_t> hs, ts;
+    for (const auto& x : r.headers) hs.push_back({view(x.name), view(x.value)});
+    for (const auto& x : r.trailers) ts.push_back({view(x.name), view(x.value)});
+    sy_callout_response_t resp{sizeof(sy_callout_response_t), r.status, hs.data(), hs.size(),
+                               view(r.body), ts.data(), ts.size(), view(r.failure)};
+    fn(arg, &resp);
+  };
+  auto cancel = g_services.callout(worker, std::string(sv(cluster)), std::move(h),
+                                   std::string(sv(body)), timeout_ms, done);
+  if (!cancel) return SY_ERR_NOT_FOUND;
+  (void)sid;
+  return SY_OK;
+}
+
+sy_status_t h_cluster_endpoint(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx) {
+  std::string out;
+  if (!sink || !g_services.cluster_endpoint ||
+      !g_services.cluster_endpoint(std::string(sv(cluster)), index, &out))
+    return SY_ERR_NOT_FOUND;
+  sink(ctx, view(out), 0);
+  return SY_OK;
+}
+
+// ---- metadata, filter state, attributes, route ----
+
+sy_status_t h_metadata_set(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value) {
+  if (!s || ns.len == 0) return SY_ERR_INVALID;
+  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] = std::string(sv(value));
+  return SY_OK;
+}
+
+sy_status_t h_metadata_get(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t* value) {
+  if (!s) return SY_ERR_INVALID;
+  auto& md = FilterChain::from(s)->metadata;
+  auto n = md.find(std::string(sv(ns)));
+  if (n == md.end()) return SY_ERR_NOT_FOUND;
+  auto k = n->second.find(std::string(sv(key)));
+  if (k == n->second.end()) return SY_ERR_NOT_FOUND;
+  *value = view(k->second);
+  return SY_OK;
+}
+
+sy_status_t h_filter_state_set(sy_stream_t* s, sy_str_t key, sy_str_t value) {
+  if (!s || key.len == 0) return SY_ERR_INVALID;
+  FilterChain::from(s)->filter_state[std::string(sv(key))] = std::string(sv(value));
+  return SY_OK;
+}
+
+sy_status_t h_filter_state_get(sy_stream_t* s, sy_str_t key, sy_str_t* value) {
+  if (!s) return SY_ERR_INVALID;
+  auto& fs = FilterChain::from(s)->filter_state;
+  auto it = fs.find(std::string(sv(key)));
+  if (it == fs.end()) return SY_ERR_NOT_FOUND;
+  *value = view(it->second);
+  return SY_OK;
+}
+
+// Attribute values must outlive the call: keep the last one per thread.
+thread_local std::string t_attr;
+
+sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
+  if (!s) return SY_ERR_INVALID;
+  if (!FilterChain::from(s)->sink()->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
+  *value = view(t_attr);
+  return SY_OK;
+}
+
+sy_status_t h_clear_route_cache(sy_stream_t* s) {
+  if (!s) return SY_ERR_INVALID;
+  FilterChain::from(s)->sink()->clear_route_cache();
+  return SY_OK;
+}
+
+sy_status_t h_set_upstream_override_host(sy_stream_t* s, sy_str_t host) {
+  if (!s) return SY_ERR_INVALID;
+  return FilterChain::from(s)->sink()->set_upstream_override(sv(host)) ? SY_OK : SY_ERR_NOT_FOUND;
+}
+
+void* h_route_config(sy_stream_t* s) { return s ? FilterChain::from(s)->current_route_config() : nullptr; }
+
+// ---- metrics ----
+
+sy_status_t h_metric_define(sy_module_t* module, sy_metric_kind_t kind, sy_str_t name,
+                            const sy_label_t* labels, size_t n, uint32_t* id) {
+  if (!module || !id || name.len == 0 || kind < SY_COUNTER || kind > SY_HISTOGRAM)
+    return SY_ERR_INVALID;
+  ModuleScope* m = ModuleScope::from(module);
+  stats::Labels l{{"module", m->name}};
+  std::string key(sv(name));
+  for (size_t i = 0; i < n; ++i) {
+    l.emplace_back(std::string(sv(labels[i].name)), std::string(sv(labels[i].value)));
+    key += "|" + l.back().first + "=" + l.back().second;
+  }
+  std::lock_guard<std::mutex> lock(m->mu);
+  auto it = m->metric_ids.find(key);
+  if (it != m->metric_ids.end()) {
+    if (m->metrics[it->second].kind != kind) return SY_ERR_INVALID;
+    *id = it->second;
+    return SY_OK;
+  }
+  ModuleScope::Metric metric{kind};
+  auto& r = stats::registry();
+  std::string nm(sv(name));
+  if (kind == SY_COUNTER) metric.counter = r.counter("module", l, nm);
+  if (kind == SY_GAUGE) metric.gauge = r.gauge("module", l, nm);
+  if (kind == SY_HISTOGRAM) metric.histogram = r.histogram("module", l, nm);
+  m->metrics.push_back(metric);
+  *id = uint32_t(m->metrics.size() - 1);
+  m->metric_ids[key] = *id;
+  return SY_OK;
+}
+
+ModuleScope::Metric* metric(sy_module_t* module, uint32_t id) {
+  if (!module) return nullptr;
+  ModuleScope* m = ModuleScope::from(module);
+  std::lock_guard<std::mutex> lock(m->mu);
+  return id < m->metrics.size() ? &m->metrics[id] : nullptr;
+}
+
+sy_status_t h_metric_add(sy_module_t* module, uint32_t id, int64_t delta) {
+  auto* mt = metric(module, id);
+  if (!mt) return SY_ERR_NOT_FOUND;
+  if (mt->counter) {
+    if (delta < 0) return SY_ERR_INVALID;
+    mt->counter->inc(uint64_t(delta));
+  } else if (mt->gauge) {
+    mt->gauge->inc(delta);
+  } else {
+    return SY_ERR_INVALID;
+  }
+  return SY_OK;
+}
+
+sy_status_t h_metric_set(sy_module_t* module, uint32_t id, int64_t value) {
+  auto* mt = metric(module, id);
+  if (!mt) return SY_ERR_NOT_FOUND;
+  if (!mt->gauge) return SY_ERR_INVALID;
+  mt->gauge->set(value);
+  return SY_OK;
+}
+
+sy_status_t h_metric_record(sy_module_t* module, uint32_t id, uint64_t value) {
+  auto* mt = metric(module, id);
+  if (!mt) return SY_ERR_NOT_FOUND;
+  if (!mt->histogram) return SY_ERR_INVALID;
+  mt->histogram->record(double(value));
+  return SY_OK;
+}
+
+sy_status_t h_metric_get(sy_module_t* module, uint32_t id, int64_t* value) {
+  auto* mt = metric(module, id);
+  if (!mt || !value) return SY_ERR_NOT_FOUND;
+  if (mt->counter) *value = int64_t(mt->counter->value());
+  else if (mt->gauge) *value = mt->gauge->value();
+  else *value = int64_t(mt->histogram->count());
+  return SY_OK;
+}
+
+// ---- shared data and queues (shared_data.cc) ----
+
+sy_status_t h_shared_get(sy_str_t key, sy_bytes_sink_fn sink, void* ctx) {
+  return shared_data().get(sv(key), sink, ctx);
+}
+sy_status_t h_shared_set(sy_str_t key, sy_str_t value, uint64_t cas) {
+  return shared_data().set(sv(key), sv(value), cas);
+}
+sy_status_t h_queue_register(sy_module_t*, sy_worker_t* w, sy_str_t name, uint32_t* id) {
+  return shared_data().queue_register(sv(name), w ? WorkerContext::from(w) : nullptr, id);
+}
+sy_status_t h_queue_resolve(sy_str_t name, uint32_t* id) {
+  return shared_data().queue_resolve(sv(name), id);
+}
+sy_status_t h_queue_enqueue(uint32_t id, sy_str_t data) { return shared_data().enqueue(id, sv(data)); }
+sy_status_t h_queue_dequeue(uint32_t id, sy_bytes_sink_fn sink, void* ctx) {
+  return shared_data().dequeue(id, sink, ctx);
+}
+
+// ---- connections: implemented by the TCP proxy (network_host.cc) ----
+
+sy_status_t h_conn_unsupported_get(sy_conn_t*, sy_direction_t, sy_str_t*) { return SY_ERR_UNSUPPORTED; }
+sy_status_t h_conn_unsupported_set(sy_conn_t*, sy_direction_t, sy_str_t) { return SY_ERR_UNSUPPORTED; }
+sy_status_t h_conn_unsupported_close(sy_conn_t*) { return SY_ERR_UNSUPPORTED; }
+sy_status_t h_conn_unsupported_attr(sy_conn_t*, sy_str_t, sy_str_t*) { return SY_ERR_UNSUPPORTED; }
+
+sy_host_t g_host = [] {
+  sy_host_t h{};
+  h.size = sizeof(sy_host_t);
+  h.abi_major = SY_ABI_MAJOR;
+  h.abi_minor = SY_ABI_MINOR;
+  h.log = h_log;
+  h.log_enabled = h_log_enabled;
+  h.header_count = h_header_count;
+  h.header_get = h_header_get;
+  h.header_at = h_header_at;
+  h.header_set = h_header_set;
+  h.header_add = h_header_add;
+  h.header_remove = h_header_remove;
+  h.body_get = h_body_get;
+  h.body_replace = h_body_replace;
+  h.body_append = h_body_append;
+  h.body_prepend = h_body_prepend;
+  h.body_drain = h_body_drain;
+  h.inject_data = h_inject;
+  h.resume = h_resume;
+  h.send_local_reply = h_local_reply;
+  h.stream_id = h_stream_id;
+  h.stream_worker = h_stream_worker;
+  h.post_to_stream = h_post_to_stream;
+  h.post_to_worker = h_post_to_worker;
+  h.worker_count = h_worker_count;
+  h.worker_index = h_worker_index;
+  h.stream_timer = h_stream_timer;
+  h.worker_timer = h_worker_timer;
+  h.timer_cancel = h_timer_cancel;
+  h.http_callout = h_http_callout;
+  h.cluster_endpoint = h_cluster_endpoint;
+  h.metadata_set = h_metadata_set;
+  h.metadata_get = h_metadata_get;
+  h.filter_state_set = h_filter_state_set;
+  h.filter_state_get = h_filter_state_get;
+  h.attribute_get = h_attribute_get;
+  h.clear_route_cache = h_clear_route_cache;
+  h.set_upstream_override_host = h_set_upstream_override_host;
+  h.route_config = h_route_config;
+  h.metric_define = h_metric_define;
+  h.metric_add = h_metric_add;
+  h.metric_set = h_metric_set;
+  h.metric_record = h_metric_record;
+  h.metric_get = h_metric_get;
+  h.shared_get = h_shared_get;
+  h.shared_set = h_shared_set;
+  h.queue_register = h_queue_register;
+  h.queue_resolve = h_queue_resolve;
+  h.queue_enqueue = h_queue_enqueue;
+  h.queue_dequeue = h_queue_dequeue;
+  h.conn_data_get = h_conn_unsupported_get;
+  h.conn_data_replace = h_conn_unsupported_set;
+  h.conn_inject = h_conn_unsupported_set;
+  h.conn_close = h_conn_unsupported_close;
+  h.conn_attribute_get = h_conn_unsupported_attr;
+  return h;
+}();
+
+// Per worker: one context per stream worker for stream_worker() when no factory needs its own.
+thread_local WorkerContext t_stream_worker_ctx;
+
+sy_worker_t* h_stream_worker(sy_stream_t* s) {
+  if (!s) return nullptr;
+  t_stream_worker_ctx.index = FilterChain::from(s)->sink()->worker_index();
+  t_stream_worker_ctx.loop = FilterChain::from(s)->sink()->loop();
+  return t_stream_worker_ctx.handle();
+}
+
+}  // namespace
+
+sy_host_t* mutable_host_table() { return &g_host; }
+const sy_host_t* host_table() { return &g_host; }
+
+void set_host_services(HostServices services) { g_services = std::move(services); }
+
+void set_main_executor(std::function<void(std::function<void()>)> exec) {
+  g_main_exec = std::move(exec);
+}
+
+void run_on_main(std::function<void()> fn) {
+  if (g_main_exec)
+    g_main_exec(std::move(fn));
+  else
+    fn();
+}
+
+void register_stream(sy_stream_id_t id, FilterChain* chain, std::vector<std::shared_ptr<void>> keep) {
+  auto& ws = g_streams[worker_of(id)];
+  std::lock_guard<std::mutex> lock(ws.mu);
+  ws.streams[id] = {chain, std::move(keep)};
+}
+
+void unregister_stream(sy_stream_id_t id) {
+  std::vector<std::shared_ptr<void>> keep;  // released outside the lock
+  auto& ws = g_streams[worker_of(id)];
+  std::lock_guard<std::mutex> lock(ws.mu);
+  auto it = ws.streams.find(id);
+  if (it == ws.streams.end()) return;
+  keep.swap(it->second.keepalive);
+  ws.streams.erase(it);
+}
+
+sy_stream_id_t next_stream_id(int worker_index) {
+  thread_local uint64_t serial = 0;
+  return (uint64_t(worker_index) << 48) | (++serial & 0xffffffffffffULL);
+}
+
+uint64_t stale_posts() { return g_stale_posts.load(); }
+
+void post_queue_ready(WorkerContext* owner, uint32_t queue_id) {
+  if (!g_services.post_to_worker) return;
+  g_services.post_to_worker(owner->index, [owner, queue_id] {
+    HttpFilterFactory* f = owner->factory;
+    if (f && f->vt->on_queue_ready) f->vt->on_queue_ready(f->config, owner->worker_data, queue_id);
+  });
+}
+
+}  // namespace sy::filters
