@@ -1,6 +1,10 @@
 // switchyard: command line, config validation, and start-up.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <switchyard/module.h>
@@ -9,6 +13,7 @@
 #include "core/log/log.h"
 #include "core/server/runtime.h"
 #include "core/server/server.h"
+#include "loader/manager.h"
 
 namespace {
 
@@ -20,6 +25,14 @@ const char kUsage[] =
     "  --validate          check the config and exit: 0 when good, 1 with the errors\n"
     "  --log-level LEVEL   trace, debug, info (default), warn, error, off\n"
     "  --version           print the proxy version and exit\n";
+
+// Where private copies of loaded modules go: a directory of this process, removed at exit.
+std::string make_state_dir() {
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/switchyard." + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 int print_errors(const std::vector<sy::config::Error>& errors) {
   for (const auto& e : errors) fprintf(stderr, "%s\n", e.str().c_str());
@@ -64,17 +77,28 @@ int main(int argc, char** argv) {
   auto loaded = sy::config::load_file(config_file);
   if (!loaded.errors.empty()) return print_errors(loaded.errors);
 
+  std::string state_dir = make_state_dir();
+  int rc;
   if (validate) {
-    // Compile what the parser cannot check on its own (regexes, endpoints) without starting.
+    // Compile what the parser cannot check on its own (regexes, endpoints) and load every
+    // module with its config, without starting anything.
     std::vector<sy::config::Error> errors;
     auto cfg = std::make_shared<sy::config::Config>(*loaded.config);
     cfg->access_log.path.clear();  // validation must not create files
-    auto rt = sy::server::Runtime::build(cfg, nullptr, &errors);
-    if (!rt) return print_errors(errors);
-    printf("%s: configuration is valid\n", config_file.c_str());
-    return 0;
+    {
+      sy::loader::Manager modules(state_dir);
+      modules.begin(*cfg);
+      auto rt = sy::server::Runtime::build(cfg, nullptr, &errors, &modules);
+      modules.abort();
+      rc = rt ? 0 : print_errors(errors);
+    }
+    if (rc == 0) printf("%s: configuration is valid\n", config_file.c_str());
+  } else {
+    sy::loader::Manager modules(state_dir);
+    sy::server::Server server(config_file, &modules);
+    rc = server.run(loaded.config);
   }
-
-  sy::server::Server server(config_file);
-  return server.run(loaded.config);
+  std::error_code ec;
+  std::filesystem::remove_all(state_dir, ec);
+  return rc;
 }

@@ -31,6 +31,31 @@ std::string json_error(std::string_view msg) {
   return out + "\"}\n";
 }
 
+// Reads "KEY": "string" from a small JSON object (the admin API's only input). An empty body
+// is fine (OUT stays empty); false when the body is not an object with that shape.
+bool json_string_field(const std::string& body, const std::string& key, std::string* out) {
+  size_t i = body.find_first_not_of(" \t\r\n");
+  if (i == std::string::npos) return true;
+  if (body[i] != '{') return false;
+  size_t k = body.find("\"" + key + "\"");
+  if (k == std::string::npos) return true;  // other fields are ignored
+  size_t colon = body.find(':', k + key.size() + 2);
+  if (colon == std::string::npos) return false;
+  size_t q = body.find('"', colon);
+  if (q == std::string::npos) return false;
+  std::string v;
+  for (size_t j = q + 1; j < body.size(); ++j) {
+    char c = body[j];
+    if (c == '"') {
+      *out = v;
+      return true;
+    }
+    if (c == '\\' && j + 1 < body.size()) c = body[++j];
+    v.push_back(c);
+  }
+  return false;
+}
+
 // One admin client connection; deletes itself when the socket is done.
 class AdminConn : public net::SocketEvents, public http1::ParserHandler {
  public:
@@ -186,10 +211,36 @@ AdminServer::Response AdminServer::handle(const std::string& method, const std::
     server_->drain();
     return {202, "application/json", "{\"status\":\"draining\"}\n"};
   }
+  if (path == "/modules") {
+    if (!only("GET")) return {405, "application/json", json_error("use GET")};
+    return {200, "application/json", server_->modules_json()};
+  }
+  if (path.rfind("/modules/", 0) == 0) {
+    std::string rest = path.substr(9);
+    size_t slash = rest.find('/');
+    std::string name = rest.substr(0, slash);
+    std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (name.empty() || (action != "reload" && action != "rollback"))
+      return {404, "application/json", json_error("use POST /modules/NAME/reload or /rollback")};
+    if (!only("POST")) return {405, "application/json", json_error("use POST")};
+    uint64_t gen = 0;
+    std::string err;
+    if (action == "reload") {
+      std::string file;
+      if (!json_string_field(body, "path", &file))
+        return {400, "application/json", json_error("body must be empty or {\"path\": \"...\"}")};
+      err = server_->swap_module(name, file, &gen);
+    } else {
+      err = server_->rollback_module(name, &gen);
+    }
+    if (!err.empty()) return {409, "application/json", json_error(err)};
+    return {200, "application/json", "{\"module\":\"" + name + "\",\"generation\":" + std::to_string(gen) + "}\n"};
+  }
   if (path == "/") {
     return {200, "application/json",
             "{\"endpoints\":[\"GET /ready\",\"GET /stats\",\"GET /stats/prometheus\","
-            "\"GET /config_dump\",\"POST /reload\",\"POST /drain\"]}\n"};
+            "\"GET /config_dump\",\"POST /reload\",\"POST /drain\",\"GET /modules\","
+            "\"POST /modules/NAME/reload\",\"POST /modules/NAME/rollback\"]}\n"};
   }
   return {404, "application/json", json_error("no such admin endpoint: " + path)};
 }

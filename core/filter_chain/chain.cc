@@ -32,6 +32,7 @@ FilterChain::FilterChain(ChainSink* sink,
   }
   // Filters are created after the vector is final: on_stream_create may already use the handle.
   for (auto& e : entries_) {
+    e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
     current_ = &e;
     e.filter = e.factory->vt->on_stream_create
                    ? e.factory->vt->on_stream_create(e.factory->config, handle())
@@ -44,8 +45,10 @@ FilterChain::~FilterChain() {
   for (auto& t : timers)
     if (t->drop) t->drop(t->arg);
   timers.clear();
-  for (auto& e : entries_)
+  for (auto& e : entries_) {
     if (e.filter && e.factory->vt->on_stream_destroy) e.factory->vt->on_stream_destroy(e.filter);
+    e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void FilterChain::complete() {

@@ -4,6 +4,7 @@
 
 #include <switchyard/module.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -35,6 +36,8 @@ struct ModuleScope {
   std::map<std::string, uint32_t> metric_ids;  // by rendered name, so redefining returns the same id
   stats::Counter* callback_exceptions = nullptr;  // the SDK reports caught exceptions here
   stats::Counter* posts_dropped = nullptr;
+  // Streams bound to this generation right now (the filter chain keeps it).
+  std::atomic<int64_t> streams_active{0};
 
   static ModuleScope* from(sy_module_t* m) { return reinterpret_cast<ModuleScope*>(m); }
   sy_module_t* handle() { return reinterpret_cast<sy_module_t*>(this); }
@@ -121,6 +124,7 @@ struct WorkerContext {
   uv_loop_t* loop = nullptr;
   HttpFilterFactory* factory = nullptr;
   void* worker_data = nullptr;
+  std::shared_ptr<void> keepalive;  // the factory (and its generation) while callouts run
   static WorkerContext* from(sy_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }
   sy_worker_t* handle() { return reinterpret_cast<sy_worker_t*>(this); }
 };
@@ -131,5 +135,23 @@ void register_stream(sy_stream_id_t id, class FilterChain* chain,
 void unregister_stream(sy_stream_id_t id);
 // Allocates a never-reused id for a stream on worker INDEX.
 sy_stream_id_t next_stream_id(int worker_index);
+
+}  // namespace sy::filters
+
+namespace sy::filters {
+
+// A TCP proxy connection as network filters see it (sy_conn_t* points at one).
+class NetConnection {
+ public:
+  virtual ~NetConnection() = default;
+  // The bytes the current on_data callback is about (null outside one, or for the other dir).
+  virtual std::string* data(sy_direction_t dir) = 0;
+  // Writes toward DIR's destination now (SY_REQUEST: to the upstream).
+  virtual bool inject(sy_direction_t dir, std::string_view bytes) = 0;
+  virtual void close() = 0;
+  virtual bool attribute(std::string_view path, std::string* out) const = 0;
+  sy_conn_t* handle() { return reinterpret_cast<sy_conn_t*>(this); }
+  static NetConnection* from(sy_conn_t* c) { return reinterpret_cast<NetConnection*>(c); }
+};
 
 }  // namespace sy::filters

@@ -14,6 +14,8 @@ namespace sy::filters {
 namespace {
 
 HostServices g_services;
+// Attribute values must outlive the call: keep the last one per thread.
+thread_local std::string t_attr;
 std::function<void(std::function<void()>)> g_main_exec;
 
 std::string_view sv(sy_str_t s) { return {s.ptr ? s.ptr : "", s.len}; }
@@ -419,8 +421,6 @@ sy_status_t h_filter_state_get(sy_stream_t* s, sy_str_t key, sy_str_t* value) {
   return SY_OK;
 }
 
-// Attribute values must outlive the call: keep the last one per thread.
-thread_local std::string t_attr;
 
 sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
   if (!s) return SY_ERR_INVALID;
@@ -541,10 +541,39 @@ sy_status_t h_queue_dequeue(uint32_t id, sy_bytes_sink_fn sink, void* ctx) {
 
 // ---- connections: implemented by the TCP proxy (network_host.cc) ----
 
-sy_status_t h_conn_unsupported_get(sy_conn_t*, sy_direction_t, sy_str_t*) { return SY_ERR_UNSUPPORTED; }
-sy_status_t h_conn_unsupported_set(sy_conn_t*, sy_direction_t, sy_str_t) { return SY_ERR_UNSUPPORTED; }
-sy_status_t h_conn_unsupported_close(sy_conn_t*) { return SY_ERR_UNSUPPORTED; }
-sy_status_t h_conn_unsupported_attr(sy_conn_t*, sy_str_t, sy_str_t*) { return SY_ERR_UNSUPPORTED; }
+sy_status_t h_conn_data_get(sy_conn_t* c, sy_direction_t dir, sy_str_t* out) {
+  if (!c || !out) return SY_ERR_INVALID;
+  std::string* d = NetConnection::from(c)->data(dir);
+  if (!d) return SY_ERR_WRONG_PHASE;
+  *out = view(*d);
+  return SY_OK;
+}
+
+sy_status_t h_conn_data_replace(sy_conn_t* c, sy_direction_t dir, sy_str_t data) {
+  if (!c) return SY_ERR_INVALID;
+  std::string* d = NetConnection::from(c)->data(dir);
+  if (!d) return SY_ERR_WRONG_PHASE;
+  d->assign(sv(data));
+  return SY_OK;
+}
+
+sy_status_t h_conn_inject(sy_conn_t* c, sy_direction_t dir, sy_str_t data) {
+  if (!c) return SY_ERR_INVALID;
+  return NetConnection::from(c)->inject(dir, sv(data)) ? SY_OK : SY_ERR_STALE;
+}
+
+sy_status_t h_conn_close(sy_conn_t* c) {
+  if (!c) return SY_ERR_INVALID;
+  NetConnection::from(c)->close();
+  return SY_OK;
+}
+
+sy_status_t h_conn_attribute_get(sy_conn_t* c, sy_str_t path, sy_str_t* value) {
+  if (!c) return SY_ERR_INVALID;
+  if (!NetConnection::from(c)->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
+  *value = view(t_attr);
+  return SY_OK;
+}
 
 sy_host_t g_host = [] {
   sy_host_t h{};
@@ -597,11 +626,11 @@ sy_host_t g_host = [] {
   h.queue_resolve = h_queue_resolve;
   h.queue_enqueue = h_queue_enqueue;
   h.queue_dequeue = h_queue_dequeue;
-  h.conn_data_get = h_conn_unsupported_get;
-  h.conn_data_replace = h_conn_unsupported_set;
-  h.conn_inject = h_conn_unsupported_set;
-  h.conn_close = h_conn_unsupported_close;
-  h.conn_attribute_get = h_conn_unsupported_attr;
+  h.conn_data_get = h_conn_data_get;
+  h.conn_data_replace = h_conn_data_replace;
+  h.conn_inject = h_conn_inject;
+  h.conn_close = h_conn_close;
+  h.conn_attribute_get = h_conn_attribute_get;
   return h;
 }();
 

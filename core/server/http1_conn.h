@@ -12,7 +12,9 @@ namespace sy::server {
 
 class Stream;
 
-class Http1Connection : public net::SocketEvents, public http1::ParserHandler {
+class Http1Connection : public DownstreamConn,
+                        public net::SocketEvents,
+                        public http1::ParserHandler {
  public:
   Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket);
   ~Http1Connection() override;
@@ -32,7 +34,7 @@ class Http1Connection : public net::SocketEvents, public http1::ParserHandler {
   // The response is fully written (or queued). CLOSE: the connection must not be reused.
   void on_response_done(bool close);
   // The stream cannot go on (reset after the response started): close without more bytes.
-  void abort();
+  void abort() override;
   // After a 101: bytes flow raw both ways.
   void enter_tunnel();
   void end_tunnel();
@@ -41,7 +43,7 @@ class Http1Connection : public net::SocketEvents, public http1::ParserHandler {
   Worker* worker() const { return worker_; }
 
   // Close once idle (drain / reload of a removed listener).
-  void drain();
+  void drain() override;
 
   // net::SocketEvents
   void on_read(const char* data, size_t len) override;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/admin/admin.h"
+#include "core/filter_chain/factory.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
 
@@ -44,7 +45,8 @@ std::string json_str(std::string_view s) {
 
 }  // namespace
 
-Server::Server(std::string config_path) : config_path_(std::move(config_path)) {
+Server::Server(std::string config_path, ModuleHost* modules)
+    : config_path_(std::move(config_path)), modules_(modules) {
   loop_ = uv_default_loop();
   uv_async_init(loop_, &async_, on_async);
   async_.data = this;
@@ -112,8 +114,10 @@ bool Server::bind_listeners(const Runtime& rt, std::map<std::string, Bound>* nex
 
 std::string Server::apply(std::shared_ptr<const config::Config> cfg) {
   std::vector<config::Error> errors;
-  auto rt = Runtime::build(cfg, runtime_.get(), &errors);
+  if (modules_) modules_->begin(*cfg);
+  auto rt = Runtime::build(cfg, runtime_.get(), &errors, modules_);
   if (!rt) {
+    if (modules_) modules_->abort();
     std::string out;
     for (const auto& e : errors) out += e.str() + "\n";
     return out;
@@ -121,9 +125,14 @@ std::string Server::apply(std::shared_ptr<const config::Config> cfg) {
   std::map<std::string, Bound> next;
   std::vector<std::vector<ListenerFd>> per_worker;
   std::string err;
-  if (!bind_listeners(*rt, &next, &per_worker, &err)) return err + "\n";
+  if (!bind_listeners(*rt, &next, &per_worker, &err)) {
+    if (modules_) modules_->abort();
+    return err + "\n";
+  }
+  if (modules_) modules_->commit();
   bound_ = std::move(next);
   runtime_ = rt;
+  sync_cluster_endpoints();
   loaded_at_ = now_iso();
   for (size_t i = 0; i < workers_.size(); ++i) {
     auto fds = per_worker[i];
@@ -170,6 +179,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(int(i)));
   for (auto& w : workers_) w->start();
 
+  install_host_services();
   std::string err = apply(cfg);
   if (!err.empty()) {
     SY_ERROR("cannot start:\n%s", err.c_str());
@@ -211,6 +221,17 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   add_signal(SIGTERM, on_term);
   add_signal(SIGINT, on_term);
 
+  if (modules_) {
+    modules_->watch(loop_, [this](const std::string& name) {
+      uint64_t gen = 0;
+      std::string e = swap_module(name, "", &gen);
+      if (e.empty())
+        SY_INFO("module %s: file replaced; now generation %llu", name.c_str(),
+                (unsigned long long)gen);
+      else
+        SY_WARN("module %s: file replaced but not swapped:\n%s", name.c_str(), e.c_str());
+    });
+  }
   ready_ = true;
   SY_INFO("switchyard %s ready: %u workers, admin on %s", SY_VERSION, n,
           admin_->address().c_str());
@@ -258,6 +279,10 @@ void Server::finish_drain() {
   }
   for (auto& w : workers_) w->join();
   workers_.clear();
+  // With the workers gone, teardown runs right here: filter configs and module generations are
+  // released in order and each module's on_unload runs before the process exits.
+  filters::set_main_executor(nullptr);
+  runtime_.reset();
   admin_.reset();
   uv_timer_stop(drain_timer_.get());
   uv_close(reinterpret_cast<uv_handle_t*>(drain_timer_.release()),
@@ -271,5 +296,92 @@ void Server::finish_drain() {
   // Admin clients may still hold sockets open; nothing is left to serve them.
   uv_stop(loop_);
 }
+
+void Server::install_host_services() {
+  filters::HostServices hs;
+  hs.worker_count = [this] { return uint32_t(workers_.size()); };
+  hs.post_to_worker = [this](int32_t index, std::function<void()> fn) {
+    size_t n = workers_.size();
+    if (n == 0) return false;
+    size_t i = index < 0 ? rr_worker_.fetch_add(1) % n : size_t(index);
+    if (i >= n) return false;
+    workers_[i]->post(std::move(fn));
+    return true;
+  };
+  hs.callout = [this](int worker, const std::string& cluster, http::HeaderMap headers,
+                      std::string body, uint64_t timeout_ms,
+                      std::function<void(const filters::CalloutResult&)> done) {
+    if (worker < 0 || size_t(worker) >= workers_.size()) return std::function<void()>();
+    return workers_[size_t(worker)]->start_callout(cluster, std::move(headers), std::move(body),
+                                                   timeout_ms, std::move(done));
+  };
+  hs.cluster_endpoint = [this](const std::string& cluster, size_t index, std::string* out) {
+    std::lock_guard<std::mutex> lock(endpoints_mu_);
+    auto it = endpoints_.find(cluster);
+    if (it == endpoints_.end() || index >= it->second.size()) return false;
+    *out = it->second[index];
+    return true;
+  };
+  filters::set_host_services(std::move(hs));
+  // Teardown of filter configs and generations runs on the main thread, and only after every
+  // worker has run what was queued before it: a task posted by a module must not outlive it.
+  filters::set_main_executor([this](std::function<void()> fn) {
+    post([this, fn = std::move(fn)]() mutable {
+      if (workers_.empty()) {
+        fn();
+        return;
+      }
+      auto left = std::make_shared<size_t>(workers_.size());
+      auto task = std::make_shared<std::function<void()>>(std::move(fn));
+      for (auto& w : workers_) {
+        w->post([this, left, task] {
+          post([left, task] {
+            if (--*left == 0) (*task)();
+          });
+        });
+      }
+    });
+  });
+}
+
+void Server::sync_cluster_endpoints() {
+  std::lock_guard<std::mutex> lock(endpoints_mu_);
+  endpoints_.clear();
+  for (const auto& [name, c] : runtime_->clusters) endpoints_[name] = c->addr_strs;
+}
+
+std::string Server::swap_module(const std::string& name, const std::string& path,
+                                uint64_t* generation) {
+  if (!modules_) return "modules are not supported by this build";
+  if (draining_) return "the proxy is draining";
+  std::string err = modules_->prepare_swap(name, path);
+  if (err.empty()) err = apply(runtime_->config);
+  if (!err.empty()) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    modules_->record_error(name, err);
+    SY_WARN("module %s: swap refused; generation %llu keeps serving: %s", name.c_str(),
+            (unsigned long long)modules_->generation(name), err.c_str());
+    return err;
+  }
+  *generation = modules_->generation(name);
+  SY_INFO("module %s: swapped to generation %llu", name.c_str(), (unsigned long long)*generation);
+  return "";
+}
+
+std::string Server::rollback_module(const std::string& name, uint64_t* generation) {
+  if (!modules_) return "modules are not supported by this build";
+  std::string err = modules_->prepare_rollback(name);
+  if (err.empty()) err = apply(runtime_->config);
+  if (!err.empty()) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return err;
+  }
+  *generation = modules_->generation(name);
+  SY_INFO("module %s: rolled back to generation %llu", name.c_str(),
+          (unsigned long long)*generation);
+  return "";
+}
+
+std::string Server::modules_json() const { return modules_ ? modules_->list_json() : "[]\n"; }
 
 }  // namespace sy::server

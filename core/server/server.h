@@ -6,11 +6,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "core/server/module_host.h"
 #include "core/server/runtime.h"
 #include "core/server/worker.h"
 
@@ -22,7 +24,8 @@ namespace sy::server {
 
 class Server {
  public:
-  explicit Server(std::string config_path);
+  // MODULES may be null (no module support: configs with filters are refused).
+  Server(std::string config_path, ModuleHost* modules);
   ~Server();
 
   // Starts everything with CFG and runs until drained. Returns the process exit code.
@@ -36,6 +39,11 @@ class Server {
   bool ready() const { return ready_; }
   uint64_t version() const { return runtime_ ? runtime_->version : 0; }
   std::string config_dump() const;
+  // Hot swap: load NAME afresh (from PATH when given) and apply; all or nothing. Returns "" and
+  // sets *GENERATION, or the error (the old generation keeps serving).
+  std::string swap_module(const std::string& name, const std::string& path, uint64_t* generation);
+  std::string rollback_module(const std::string& name, uint64_t* generation);
+  std::string modules_json() const;
   uv_loop_t* loop() { return loop_; }
   // Runs FN on the main thread. Thread-safe.
   void post(std::function<void()> fn);
@@ -52,7 +60,14 @@ class Server {
   void finish_drain();
   static void on_async(uv_async_t* h);
 
+  void install_host_services();
+  void sync_cluster_endpoints();
+
   std::string config_path_;
+  ModuleHost* modules_;
+  mutable std::mutex endpoints_mu_;
+  std::map<std::string, std::vector<std::string>> endpoints_;  // for cluster_endpoint()
+  std::atomic<uint32_t> rr_worker_{0};
   uv_loop_t* loop_;
   uv_async_t async_;
   std::mutex mu_;

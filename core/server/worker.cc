@@ -6,7 +6,9 @@
 #include <algorithm>
 
 #include "core/log/log.h"
+#include "core/server/callout.h"
 #include "core/server/http1_conn.h"
+#include "core/server/tcp_proxy.h"
 #include "core/upstream/pool.h"
 
 namespace sy::server {
@@ -65,6 +67,11 @@ void Worker::on_accept(uv_stream_t* server, int status) {
     s->close();
     return;
   }
+  if (it->second->lr->cfg->tcp_proxy) {
+    auto* t = new TcpSession(w, it->second, s);
+    t->start();
+    return;
+  }
   auto* c = new Http1Connection(w, it->second, s);
   c->start();
 }
@@ -107,6 +114,7 @@ void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<Listener
     slot->lr = lr;
     ++it;
   }
+  sync_filter_workers();
   // Pools of clusters that left the config (or changed) stop reusing connections.
   for (auto it = pools_.begin(); it != pools_.end();) {
     bool live = false;
@@ -120,6 +128,60 @@ void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<Listener
     }
     ++it;
   }
+}
+
+void Worker::sync_filter_workers() {
+  std::map<filters::HttpFilterFactory*, std::shared_ptr<filters::HttpFilterFactory>> live;
+  if (runtime_)
+    for (const auto& l : runtime_->listeners)
+      for (const auto& f : l.filters) live[f.get()] = f;
+  for (auto it = filter_workers_.begin(); it != filter_workers_.end();) {
+    if (live.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto& [factory, ctx] = it->second;
+    if (factory->vt->on_worker_stop) factory->vt->on_worker_stop(factory->config, ctx->worker_data);
+    it = filter_workers_.erase(it);
+  }
+  for (auto& [raw, f] : live) {
+    if (filter_workers_.count(raw)) continue;
+    auto ctx = std::make_unique<filters::WorkerContext>();
+    ctx->index = index_;
+    ctx->loop = &loop_;
+    ctx->factory = raw;
+    ctx->keepalive = f;
+    if (f->vt->on_worker_start) ctx->worker_data = f->vt->on_worker_start(f->config, ctx->handle());
+    filter_workers_[raw] = {f, std::move(ctx)};
+  }
+}
+
+std::function<void()> Worker::start_callout(
+    const std::string& cluster, http::HeaderMap headers, std::string body, uint64_t timeout_ms,
+    std::function<void(const filters::CalloutResult&)> done) {
+  if (!runtime_) return {};
+  auto it = runtime_->clusters.find(cluster);
+  if (it == runtime_->clusters.end()) return {};
+  auto c = std::make_unique<Callout>(&loop_, pool(it->second), std::move(headers), std::move(body),
+                                     timeout_ms, std::move(done), [this](Callout* self) {
+                                       for (auto& p : callouts_) {
+                                         if (p.get() != self) continue;
+                                         Callout* raw = p.release();
+                                         std::erase(callouts_, nullptr);
+                                         defer_delete([raw] { delete raw; });
+                                         return;
+                                       }
+                                     });
+  Callout* raw = c.get();
+  callouts_.push_back(std::move(c));
+  raw->start();
+  // The callout may have finished inside start() (no endpoint): then it is already queued for
+  // deletion and cancelling is a no-op.
+  return [this, raw] {
+    bool live = false;
+    for (auto& p : callouts_) live = live || p.get() == raw;
+    if (live) raw->cancel();
+  };
 }
 
 void Worker::close_listener(ListenerSlot& slot) {
@@ -139,9 +201,9 @@ upstream::Pool* Worker::pool(const std::shared_ptr<ClusterRuntime>& cluster) {
   return entry.second.get();
 }
 
-void Worker::add(Http1Connection* c) { conns_.push_back(c); }
+void Worker::add(DownstreamConn* c) { conns_.push_back(c); }
 
-void Worker::remove(Http1Connection* c) {
+void Worker::remove(DownstreamConn* c) {
   auto it = std::find(conns_.begin(), conns_.end(), c);
   if (it != conns_.end()) {
     *it = conns_.back();
@@ -184,7 +246,7 @@ void Worker::drain(std::function<void()> done) {
   draining_ = true;
   drained_ = std::move(done);
   for (auto& [name, slot] : listeners_) close_listener(*slot);
-  std::vector<Http1Connection*> conns = conns_;
+  std::vector<DownstreamConn*> conns = conns_;
   for (auto* c : conns) c->drain();
   check_drained();
 }
@@ -201,8 +263,16 @@ void Worker::stop() {
   flush_access_log();
   for (auto& [name, slot] : listeners_) close_listener(*slot);
   listeners_.clear();
-  std::vector<Http1Connection*> conns = conns_;
+  std::vector<DownstreamConn*> conns = conns_;
   for (auto* c : conns) c->abort();
+  // Cancelled callouts report to their modules; the owner list is detached first because each
+  // one removes itself from it.
+  auto callouts = std::move(callouts_);
+  callouts_.clear();
+  for (auto& c : callouts) c->cancel();
+  callouts.clear();
+  runtime_.reset();
+  sync_filter_workers();
   pools_.clear();
   reaper_.reset();
   log_timer_.reset();

@@ -20,8 +20,17 @@ class Pool;
 
 namespace sy::server {
 
-class Http1Connection;
 class Worker;
+
+// What a worker tracks of each downstream connection, whatever its protocol.
+class DownstreamConn {
+ public:
+  virtual ~DownstreamConn() = default;
+  // Close once idle (drain).
+  virtual void drain() = 0;
+  // Close now.
+  virtual void abort() = 0;
+};
 
 // One listener as a worker sees it. Connections keep it alive; reloads update it in place.
 struct ListenerSlot {
@@ -62,10 +71,15 @@ class Worker {
   const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
   upstream::Pool* pool(const std::shared_ptr<ClusterRuntime>& cluster);
   // Connection bookkeeping, for drain and for freeing objects outside their own callbacks.
-  void add(Http1Connection* c);
-  void remove(Http1Connection* c);
+  void add(DownstreamConn* c);
+  void remove(DownstreamConn* c);
   void defer_delete(std::function<void()> deleter);
   void access_log(std::string line);
+  // A module callout to CLUSTER on this worker. Returns a cancel function, or an empty one when
+  // the cluster does not exist (DONE is then never called).
+  std::function<void()> start_callout(const std::string& cluster, http::HeaderMap headers,
+                                      std::string body, uint64_t timeout_ms,
+                                      std::function<void(const filters::CalloutResult&)> done);
   bool draining() const { return draining_; }
 
  private:
@@ -85,11 +99,19 @@ class Worker {
   std::shared_ptr<const Runtime> runtime_;
   std::map<std::string, std::shared_ptr<ListenerSlot>> listeners_;
   std::map<ClusterRuntime*, std::pair<std::shared_ptr<ClusterRuntime>, std::unique_ptr<upstream::Pool>>> pools_;
-  std::vector<Http1Connection*> conns_;
+  std::vector<DownstreamConn*> conns_;
   std::vector<std::function<void()>> deferred_;
   std::unique_ptr<net::Timer> reaper_;
   std::unique_ptr<net::Timer> log_timer_;
   std::string log_buf_;
+  // Per filter factory: the worker's context for it (sy_worker_t*), started and stopped with
+  // the snapshots that use the factory.
+  void sync_filter_workers();
+  std::map<filters::HttpFilterFactory*,
+           std::pair<std::shared_ptr<filters::HttpFilterFactory>,
+                     std::unique_ptr<filters::WorkerContext>>>
+      filter_workers_;
+  std::vector<std::unique_ptr<class Callout>> callouts_;
   bool draining_ = false;
   std::function<void()> drained_;
 };

@@ -1,0 +1,116 @@
+// Module HTTP callouts.
+#include "core/server/callout.h"
+
+#include "core/http1/writer.h"
+
+namespace sy::server {
+namespace {
+constexpr size_t kMaxCalloutBody = 16 << 20;  // a reply is buffered whole for the module
+}
+
+Callout::Callout(uv_loop_t* loop, upstream::Pool* pool, http::HeaderMap headers, std::string body,
+                 uint64_t timeout_ms, Done done, std::function<void(Callout*)> on_finished)
+    : pool_(pool),
+      body_(std::move(body)),
+      timeout_ms_(timeout_ms),
+      timer_(loop),
+      done_(std::move(done)),
+      on_finished_(std::move(on_finished)) {
+  std::string method = headers.get(":method") ? *headers.get(":method") : "GET";
+  std::string path = headers.get(":path") ? *headers.get(":path") : "/";
+  std::string authority =
+      headers.get(":authority") ? *headers.get(":authority") : pool->cluster().cfg.name;
+  is_head_ = method == "HEAD";
+  http1::append_request_line(head_, method, path);
+  head_.append("host: ").append(authority).append("\r\n");
+  for (const auto& h : headers) {
+    if (h.name[0] == ':' || h.name == "host" || h.name == "content-length" ||
+        h.name == "transfer-encoding" || h.name == "connection")
+      continue;
+    head_.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (!body_.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    head_.append("content-length: ").append(std::to_string(body_.size())).append("\r\n");
+  head_ += "\r\n";
+}
+
+Callout::~Callout() {
+  if (conn_) pool_->release(conn_, false);
+  else if (acquiring_) pool_->cancel(this);
+}
+
+void Callout::start() {
+  if (timeout_ms_) timer_.start(timeout_ms_, [this] { finish("timeout"); });
+  acquiring_ = true;
+  pool_->acquire(this);
+}
+
+void Callout::cancel() { finish("cancelled"); }
+
+void Callout::on_upstream_ready(upstream::Connection* conn) {
+  acquiring_ = false;
+  conn_ = conn;
+  conn_->expect_head_response(is_head_);
+  conn_->write(head_);
+  if (!body_.empty()) conn_->write(body_);
+}
+
+void Callout::on_upstream_failure(Failure f, const std::string& details) {
+  acquiring_ = false;
+  finish(f == Failure::kOverflow ? "overflow" : "connect: " + details);
+}
+
+int Callout::on_response_head(http1::MessageHead& head) {
+  result_.status = uint32_t(head.status);
+  keep_alive_ = head.keep_alive;
+  result_.headers.add(":status", std::to_string(head.status));
+  for (auto& h : head.headers.raw()) result_.headers.raw().push_back(std::move(h));
+  return 0;
+}
+
+void Callout::on_response_body(const char* data, size_t len) {
+  if (result_.body.size() + len > kMaxCalloutBody) {
+    finish("response body too large");
+    return;
+  }
+  result_.body.append(data, len);
+}
+
+void Callout::on_response_trailers(http::HeaderMap& trailers) { result_.trailers = std::move(trailers); }
+
+void Callout::on_response_complete() {
+  if (conn_) {
+    upstream::Connection* c = conn_;
+    conn_ = nullptr;
+    pool_->release(c, keep_alive_);
+  }
+  finish("");
+}
+
+void Callout::on_upstream_reset(const std::string& details) {
+  conn_ = nullptr;  // the pool closed it
+  finish("reset: " + details);
+}
+
+void Callout::finish(const std::string& failure) {
+  if (finished_) return;
+  finished_ = true;
+  timer_.stop();
+  if (!failure.empty()) {
+    result_.status = 0;
+    result_.failure = failure;
+    if (conn_) {
+      upstream::Connection* c = conn_;
+      conn_ = nullptr;
+      pool_->release(c, false);
+    } else if (acquiring_) {
+      acquiring_ = false;
+      pool_->cancel(this);
+    }
+  }
+  Done done = std::move(done_);
+  done(result_);
+  on_finished_(this);
+}
+
+}  // namespace sy::server

@@ -1,0 +1,251 @@
+// Manager: filter resolution for config builds, and hot swap / rollback as config rebuilds.
+#include "loader/manager.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log/log.h"
+#include "loader/watcher.h"
+
+namespace sy::loader {
+namespace {
+
+std::string compact(std::string_view json) {
+  std::string out;
+  for (char c : json)
+    if (c != ' ' && c != '\n' && c != '\t' && c != '\r') out.push_back(c);
+  return out;
+}
+
+std::string message_of(const sy_error_t& e) {
+  size_t n = strnlen(e.message, sizeof e.message);
+  return n ? std::string(e.message, n) : std::string("rejected (no reason given)");
+}
+
+template <typename VT>
+std::string names_of(const VT* const* list) {
+  std::string out;
+  for (size_t i = 0; list && list[i]; ++i) out += std::string(out.empty() ? "" : ", ") + list[i]->name;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+Manager::Manager(std::string state_dir) : registry_(filters::host_table(), std::move(state_dir)) {}
+
+Manager::~Manager() = default;
+
+void Manager::begin(const config::Config& cfg) {
+  cfg_ = &cfg;
+  module_path_ = cfg.module_path;
+  declared_ = cfg.modules;
+}
+
+ModuleSpec Manager::spec_for(const std::string& name, std::string* error) const {
+  ModuleSpec spec;
+  spec.name = name;
+  for (const auto& m : declared_) {
+    if (m.name != name) continue;
+    spec.path = m.path;
+    spec.sha256 = m.sha256;
+    spec.watch = m.watch;
+  }
+  if (spec.path.empty()) spec.path = find_on_path(module_path_, name);
+  if (spec.path.empty()) {
+    std::string where;
+    for (const auto& p : module_path_) where += (where.empty() ? "" : ", ") + p;
+    *error = "module '" + name + "' not found: no libsy_" + name + ".so in module_path [" + where +
+             "]; declare it under modules: with a path, or add its folder to module_path";
+  }
+  auto o = path_override_.find(name);
+  if (o != path_override_.end()) spec.path = o->second;
+  return spec;
+}
+
+std::shared_ptr<Generation> Manager::generation_for(const std::string& name,
+                                                    const config::Location& loc,
+                                                    std::vector<config::Error>* errors) {
+  if (auto it = pending_.find(name); it != pending_.end()) return it->second;
+  if (auto it = rollback_.find(name); it != rollback_.end()) {
+    pending_[name] = it->second;
+    return it->second;
+  }
+  std::string error;
+  auto swap = swap_.find(name);
+  if (swap != swap_.end() && !swap->second.empty()) path_override_pending_[name] = swap->second;
+  ModuleSpec spec = spec_for(name, &error);
+  if (swap != swap_.end() && !swap->second.empty()) spec.path = swap->second;
+  if (spec.path.empty()) {
+    errors->push_back({loc, error});
+    return nullptr;
+  }
+  auto cur = registry_.current(name);
+  bool same_pin = spec.sha256.empty() || (cur && cur->sha256() == spec.sha256);
+  if (cur && swap == swap_.end() && cur->source_path() == spec.path && same_pin) return cur;
+  auto gen = registry_.load(spec, &error);
+  if (!gen) {
+    errors->push_back({loc, error});
+    return nullptr;
+  }
+  pending_[name] = gen;
+  return gen;
+}
+
+std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener& listener,
+                                                          const config::FilterRef& ref,
+                                                          std::vector<config::Error>* errors) {
+  auto gen = generation_for(ref.module, ref.loc, errors);
+  if (!gen) return nullptr;
+  const sy_http_filter_t* vt = gen->http_filter(ref.filter);
+  if (!vt) {
+    errors->push_back({ref.loc, "module '" + ref.module + "' has no HTTP filter" +
+                                    (ref.filter.empty() ? "" : " '" + ref.filter + "'") +
+                                    " (it has: " + names_of(gen->descriptor()->http_filters) + ")"});
+    return nullptr;
+  }
+  auto* f = new filters::HttpFilterFactory();
+  auto factory = filters::make_main_thread_shared(f);
+  f->keepalive = gen;
+  f->scope = gen->scope();
+  f->vt = vt;
+  f->module = ref.module;
+  f->filter_name = vt->name ? vt->name : "";
+  f->loc = ref.loc;
+  if (vt->on_config_create) {
+    sy_error_t err{};
+    f->config = vt->on_config_create(gen->module_data(), {ref.config_json.data(), ref.config_json.size()},
+                                     &err);
+    if (!f->config && err.message[0]) {
+      errors->push_back({ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
+      return nullptr;
+    }
+  }
+  // Per-route configs: `per_filter:` keys name the module or the filter.
+  for (const auto& route : listener.routes) {
+    for (const auto& [key, json] : route.per_filter) {
+      if (key != ref.module && key != f->filter_name) continue;
+      filters::HttpFilterFactory::RouteConfig rc;
+      if (compact(json) == "{\"disabled\":true}") {
+        rc.disabled = true;
+      } else if (vt->on_route_config_create) {
+        sy_error_t err{};
+        rc.config = vt->on_route_config_create(gen->module_data(), {json.data(), json.size()}, &err);
+        if (!rc.config && err.message[0]) {
+          errors->push_back({route.loc, "filter '" + ref.module + "' rejected the per-route config of route '" +
+                                            route.name + "': " + message_of(err)});
+          continue;
+        }
+      }
+      f->route_configs[route.name] = rc;
+    }
+  }
+  return factory;
+}
+
+std::shared_ptr<filters::NetworkFilterFactory> Manager::network(
+    const config::Listener& listener, const config::FilterRef& ref,
+    std::vector<config::Error>* errors) {
+  auto gen = generation_for(ref.module, ref.loc, errors);
+  if (!gen) return nullptr;
+  const sy_network_filter_t* vt = gen->network_filter(ref.filter);
+  if (!vt) {
+    errors->push_back({ref.loc, "module '" + ref.module + "' has no network filter" +
+                                    (ref.filter.empty() ? "" : " '" + ref.filter + "'") + " (it has: " +
+                                    names_of(gen->descriptor()->network_filters) + ")"});
+    return nullptr;
+  }
+  auto* f = new filters::NetworkFilterFactory();
+  auto factory = filters::make_main_thread_shared(f);
+  f->keepalive = gen;
+  f->scope = gen->scope();
+  f->vt = vt;
+  f->module = ref.module;
+  f->filter_name = vt->name ? vt->name : "";
+  f->loc = ref.loc;
+  if (vt->on_config_create) {
+    sy_error_t err{};
+    f->config = vt->on_config_create(gen->module_data(), {ref.config_json.data(), ref.config_json.size()},
+                                     &err);
+    if (!f->config && err.message[0]) {
+      errors->push_back({ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
+      return nullptr;
+    }
+  }
+  (void)listener;
+  return factory;
+}
+
+void Manager::commit() {
+  for (auto& [name, gen] : pending_) {
+    if (registry_.current(name) != gen) registry_.publish(gen);
+    registry_.set_last_error(name, "");
+  }
+  for (auto& [name, path] : path_override_pending_) path_override_[name] = path;
+  pending_.clear();
+  swap_.clear();
+  rollback_.clear();
+  path_override_pending_.clear();
+  cfg_ = nullptr;
+  sync_watchers();
+}
+
+void Manager::abort() {
+  pending_.clear();
+  swap_.clear();
+  rollback_.clear();
+  path_override_pending_.clear();
+  cfg_ = nullptr;
+}
+
+std::string Manager::prepare_swap(const std::string& name, const std::string& path) {
+  if (!registry_.current(name)) return "module '" + name + "' is not loaded";
+  swap_[name] = path;
+  return "";
+}
+
+std::string Manager::prepare_rollback(const std::string& name) {
+  auto prev = registry_.previous(name);
+  if (!prev) return "module '" + name + "' has no previous generation still loaded";
+  rollback_[name] = prev;
+  return "";
+}
+
+uint64_t Manager::generation(const std::string& name) const {
+  auto cur = registry_.current(name);
+  return cur ? cur->number() : 0;
+}
+
+void Manager::record_error(const std::string& name, const std::string& error) {
+  registry_.set_last_error(name, error);
+}
+
+std::string Manager::list_json() const { return registry_.list_json(); }
+
+void Manager::watch(uv_loop_t* loop, std::function<void(const std::string& name)> on_change) {
+  watch_loop_ = loop;
+  on_change_ = std::move(on_change);
+  sync_watchers();
+}
+
+void Manager::sync_watchers() {
+  if (!watch_loop_) return;
+  std::map<std::string, std::string> want;
+  for (const auto& m : declared_)
+    if (m.watch && registry_.current(m.name)) want[m.name] = m.path;
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (want.count(it->first) && want[it->first] == it->second->path()) {
+      ++it;
+    } else {
+      it = watchers_.erase(it);
+    }
+  }
+  for (const auto& [name, path] : want) {
+    if (watchers_.count(name)) continue;
+    std::string n = name;
+    watchers_[name] = std::make_unique<FileWatcher>(watch_loop_, path, [this, n](const std::string&) {
+      if (on_change_) on_change_(n);
+    });
+  }
+}
+
+}  // namespace sy::loader
