@@ -85,6 +85,7 @@ class AdminConn : public net::SocketEvents, public http1::ParserHandler {
 
   int on_head(http1::MessageHead& head) override {
     method_ = head.method;
+    is_head_ = head.method == "HEAD";
     path_ = head.target.substr(0, head.target.find('?'));
     keep_alive_ = head.keep_alive;
     body_.clear();
@@ -106,7 +107,8 @@ class AdminConn : public net::SocketEvents, public http1::ParserHandler {
     out += "content-type: " + r.content_type + "\r\ncontent-length: " + std::to_string(r.body.size()) +
            "\r\ncache-control: no-store\r\n";
     if (close) out += "connection: close\r\n";
-    out += "\r\n" + r.body;
+    out += "\r\n";
+    if (!is_head_) out += r.body;
     socket_->write(out.data(), out.size());
     if (close) {
       socket_->end();
@@ -141,6 +143,7 @@ class AdminConn : public net::SocketEvents, public http1::ParserHandler {
   http1::Parser parser_;
   std::string method_, path_, body_;
   bool keep_alive_ = true;
+  bool is_head_ = false;
   bool dead_ = false;
 };
 

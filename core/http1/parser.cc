@@ -215,6 +215,8 @@ int Parser::cb_headers_complete(llhttp_t* p) {
     h.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   } else {
     h.status = p->status_code;
+    // Interim responses (100, 103, ...) are not the answer: skip them; 101 is a switch.
+    if (h.status >= 100 && h.status < 200 && h.status != 101) return 0;
   }
   h.keep_alive = llhttp_should_keep_alive(p) != 0;
   h.chunked = (p->flags & F_CHUNKED) != 0;

@@ -88,7 +88,11 @@ void Http1Connection::on_read(const char* data, size_t len) {
     update_reading();
     return;
   }
-  if (!parser_.in_message() && !stream_ && !header_timer_) {
+  if (stream_ && !awaiting_) {
+    // The request body is still arriving: it must keep arriving (the idle timeout), or the
+    // stream would hold this connection and an upstream one forever.
+    arm_body_timer();
+  } else if (!parser_.in_message() && !stream_ && !header_timer_) {
     // The first byte of a request: the head must now arrive within request_headers.
     header_timer_ = true;
     timer_.start(uint64_t(lr_->cfg->timeouts.request_headers.count()),
@@ -139,6 +143,14 @@ void Http1Connection::reject(int status, const std::string& reason) {
   if (response_done_) next();
 }
 
+void Http1Connection::arm_body_timer() {
+  timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] {
+    if (!stream_ || awaiting_) return;
+    lr_->stats.rq_header_timeout->inc();
+    reject(408, "request body not received in time");
+  });
+}
+
 int Http1Connection::on_head(http1::MessageHead& head) {
   timer_.stop();
   header_timer_ = false;
@@ -147,6 +159,7 @@ int Http1Connection::on_head(http1::MessageHead& head) {
   // long-lived keep-alive connection.
   stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
   stream_->on_request_head(head);
+  if (stream_ && !response_done_) arm_body_timer();
   return 0;
 }
 
@@ -159,12 +172,16 @@ void Http1Connection::on_trailers(http::HeaderMap& trailers) {
 }
 
 void Http1Connection::on_complete() {
+  timer_.stop();  // the request is whole; upstream timeouts take over
   if (stream_) stream_->on_request_complete();
 }
 
 void Http1Connection::on_response_done(bool close) {
   response_done_ = true;
   if (close) close_after_ = true;
+  // A closing response need not wait for the rest of the request: the socket's lingering close
+  // reads and discards it, so the client still gets the response rather than a reset.
+  if (close_after_ && !awaiting_) awaiting_ = true;
   if (awaiting_) next();
 }
 

@@ -44,6 +44,7 @@ class Http1Connection : public DownstreamConn,
 
   // Close once idle (drain / reload of a removed listener).
   void drain() override;
+  const std::string& listener() const override { return slot_->name; }
 
   // net::SocketEvents
   void on_read(const char* data, size_t len) override;
@@ -65,6 +66,7 @@ class Http1Connection : public DownstreamConn,
   void update_reading();
   void arm_idle();
   void on_header_timeout();
+  void arm_body_timer();
 
   Worker* worker_;
   std::shared_ptr<ListenerSlot> slot_;

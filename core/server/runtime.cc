@@ -107,6 +107,27 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
   rt->config = cfg;
   rt->version = previous ? previous->version + 1 : 1;
 
+  // TLS and HTTP/2 are in the config schema but not in this build: refuse them rather than
+  // serve plain HTTP/1.1 where the operator asked for something else.
+  for (const auto& l : cfg->listeners) {
+    if (l.tls)
+      errors->push_back({l.tls->loc, "listener '" + l.name +
+                                          "': tls is not supported by this build yet; remove the "
+                                          "tls block (or terminate TLS in front of the proxy)"});
+    for (const auto& p : l.protocols)
+      if (p != "http1")
+        errors->push_back({l.loc, "listener '" + l.name + "': protocol '" + p +
+                                      "' is not supported by this build yet; use [http1]"});
+  }
+  for (const auto& c : cfg->clusters) {
+    if (c.tls)
+      errors->push_back({c.tls->loc, "cluster '" + c.name +
+                                         "': tls is not supported by this build yet; remove the "
+                                         "tls block"});
+    if (c.protocol != "http1")
+      errors->push_back({c.loc, "cluster '" + c.name + "': protocol '" + c.protocol +
+                                    "' is not supported by this build yet; use http1"});
+  }
   for (const auto& c : cfg->clusters) {
     if (previous) {
       auto it = previous->clusters.find(c.name);
@@ -177,7 +198,7 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
     } else {
       std::string err;
       rt->access_log = AccessLogSink::open(log_path, &err);
-      if (!rt->access_log) errors->push_back({{cfg->file, 0, 0}, err});
+      if (!rt->access_log) errors->push_back(config::Error{config::Location{cfg->file, 0, 0}, err});
     }
   }
   if (!errors->empty()) return nullptr;

@@ -93,6 +93,16 @@ bool Server::bind_listeners(const Runtime& rt, std::map<std::string, Bound>* nex
     sockaddr_storage ss;
     if (!net::parse_sockaddr(l.address.host, l.address.port, &ss))
       return fail(l.loc.str() + ": listener '" + l.name + "': bad address " + addr);
+    // SO_REUSEPORT would let a second proxy share this address silently. A probe socket
+    // without it fails when anyone else holds the address, so that case is refused.
+    if (l.address.port != 0) {
+      uint16_t probe_port;
+      int probe = net::listen_socket(ss, false, 1, &probe_port);
+      if (probe < 0)
+        return fail(l.loc.str() + ": listener '" + l.name + "': cannot listen on " + addr + ": " +
+                    strerror(-probe));
+      ::close(probe);
+    }
     Bound b{addr, {}};
     uint16_t port = l.address.port;
     for (size_t i = 0; i < workers_.size(); ++i) {

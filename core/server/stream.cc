@@ -134,6 +134,8 @@ void Stream::on_request_head(http1::MessageHead& head) {
   std::string upgrade_value;
   if (upgrade_)
     if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
+  // Routing sees the request as the client sent it (Host included), before the proxy's edits.
+  route_ = lr_->router->match({path_, authority_, &h});
   http1::strip_hop_by_hop(h);
   h.remove("expect");
   h.remove("host");  // it travels as the authority
@@ -147,9 +149,8 @@ void Stream::on_request_head(http1::MessageHead& head) {
   else
     h.add("x-forwarded-for", conn_->peer_ip());
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
-  if (!h.has("x-request-id")) h.add("x-request-id", request_id_);
+  h.set("x-request-id", request_id_);
 
-  route_ = lr_->router->match({path_, authority_, &h});
   if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
       !lr_->cfg->routes[size_t(route_)].direct)
     conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
@@ -210,12 +211,14 @@ void Stream::send_direct_response() {
   http::HeaderMap rh;
   for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
   if (!rh.has("content-type") && !route.direct->body.empty()) rh.add("content-type", "text/plain");
+  resp_in_length_ = route.direct->body.size();
   if (chain_) {
     // The reply goes back through the response filters like any other response.
     chain_->response_headers.add(":status", std::to_string(status_));
     for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
     chain_->response_headers.set("content-length", std::to_string(route.direct->body.size()));
     bool empty = route.direct->body.empty() || is_head_;
+    resp_end_at_head_ = empty;
     chain_->encode_headers(empty);
     if (!empty) chain_->encode_data(route.direct->body, true);
     return;
@@ -223,7 +226,7 @@ void Stream::send_direct_response() {
   const std::string& body = route.direct->body;
   std::string out;
   http1::append_status_line(out, status_);
-  rh.set("content-length", std::to_string(body.size()));
+  if (status_ != 204 && status_ != 304) rh.set("content-length", std::to_string(body.size()));
   resp_close_ = !client_keep_alive_;
   if (resp_close_) rh.set("connection", "close");
   http1::append_headers(out, rh);
@@ -250,7 +253,8 @@ void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t b
   }
   upstream_head_.reserve(256 + h.byte_size() + 4 * h.size());
   http1::append_request_line(upstream_head_, method_, path_);
-  upstream_head_.append("host: ").append(authority_).append("\r\n");
+  // An HTTP/1.0 client may send no Host: the upstream still needs one.
+  upstream_head_.append("host: ").append(authority_.empty() ? cluster_->cfg.name : authority_).append("\r\n");
   for (const auto& x : h) {
     if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
         x.name == "host")
@@ -476,6 +480,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
   }
   chain_->response_headers.add(":status", std::to_string(status_));
   for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
+  resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
   return 0;
 }
@@ -586,7 +591,7 @@ void Stream::on_response_complete() {
   // Reusable only when the upstream keeps alive and got our whole request.
   release_upstream(upstream_keep_alive_ && req_sent_ && req_complete_);
   if (chain_) {
-    if (status_ && !response_started_ && resp_in_length_ && *resp_in_length_ == 0) return;
+    if (resp_end_at_head_) return;  // the headers already carried the end of the response
     if (chain_->has_response_trailers)
       chain_->encode_trailers();
     else
@@ -678,7 +683,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
   // After an error the request body may be unread, so the connection cannot be trusted again.
   resp_close_ = resp_close_ || !client_keep_alive_ || status == 400 || status == 408 ||
                 status == 413 || status == 414 || status == 431 || status == 501 || status == 505 ||
-                !req_complete_;
+                (!req_complete_ && !req_end_at_head_);
   if (resp_close_) out += "connection: close\r\n";
   out += "\r\n";
   if (!is_head_) out += b;
@@ -738,15 +743,17 @@ bool Stream::attribute(std::string_view path, std::string* out) const {
 }
 
 void Stream::count_response(int status) {
-  size_t cls = status >= 100 && status < 600 ? size_t(status / 100) : 0;
+  // A stream that ended before any response (the client left) has no status class.
+  bool has_class = status >= 100 && status < 600;
+  size_t cls = has_class ? size_t(status / 100) : 0;
   lr_->stats.rq_total->inc();
-  lr_->stats.rq_class[cls]->inc();
+  if (has_class) lr_->stats.rq_class[cls]->inc();
   if (route_ >= 0) {
     const RouteStats& rs = lr_->route_stats[size_t(route_)];
     rs.rq_total->inc();
-    rs.rq_class[cls]->inc();
+    if (has_class) rs.rq_class[cls]->inc();
   }
-  if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_class[cls]->inc();
+  if (has_class && cluster_ && !upstream_host_.empty()) cluster_->stats.rq_class[cls]->inc();
 }
 
 void Stream::finalize() {

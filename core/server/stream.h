@@ -126,6 +126,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool resp_close_ = false;  // the downstream connection closes after this response
   bool upstream_keep_alive_ = false;
   bool upstream_complete_ = false;
+  bool resp_end_at_head_ = false;
   bool tunnel_ = false;  // 101 received: bytes flow raw until either side closes
   http::HeaderMap resp_headers_, resp_trailers_;
   uint64_t bytes_out_ = 0;

@@ -21,6 +21,7 @@ class TcpSession : public DownstreamConn, public filters::NetConnection {
   // DownstreamConn
   void drain() override {}  // a tunnel has no request boundary: it ends when either side does
   void abort() override;
+  const std::string& listener() const override { return slot_->name; }
 
   // filters::NetConnection
   std::string* data(sy_direction_t dir) override;

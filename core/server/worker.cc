@@ -107,6 +107,11 @@ void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<Listener
     const ListenerRuntime* lr = rt->listener(slot->name);
     if (!lr) {
       close_listener(*slot);
+      // Its connections finish what they are doing and close, rather than serving on forever
+      // with a listener the config no longer has.
+      std::vector<DownstreamConn*> conns = conns_;
+      for (auto* c : conns)
+        if (c->listener() == slot->name) c->drain();
       it = listeners_.erase(it);
       continue;
     }
@@ -260,24 +265,34 @@ void Worker::check_drained() {
 }
 
 void Worker::stop() {
-  flush_access_log();
   for (auto& [name, slot] : listeners_) close_listener(*slot);
   listeners_.clear();
+  // Connections go first, while the pools their streams release into still exist; their
+  // deferred deletions run before the pools are torn down.
   std::vector<DownstreamConn*> conns = conns_;
   for (auto* c : conns) c->abort();
+  auto run_deferred = [this] {
+    while (!deferred_.empty()) {
+      std::vector<std::function<void()>> batch;
+      batch.swap(deferred_);
+      for (auto& d : batch) d();
+    }
+  };
+  run_deferred();
   // Cancelled callouts report to their modules; the owner list is detached first because each
   // one removes itself from it.
   auto callouts = std::move(callouts_);
   callouts_.clear();
   for (auto& c : callouts) c->cancel();
   callouts.clear();
+  run_deferred();
+  flush_access_log();
   runtime_.reset();
   sync_filter_workers();
   pools_.clear();
+  run_deferred();
   reaper_.reset();
   log_timer_.reset();
-  for (auto& d : deferred_) d();
-  deferred_.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   // Whatever is still open closes now; uv_run returns once every handle is closed.
   uv_walk(

@@ -30,6 +30,8 @@ class DownstreamConn {
   virtual void drain() = 0;
   // Close now.
   virtual void abort() = 0;
+  // The listener it came in on.
+  virtual const std::string& listener() const = 0;
 };
 
 // One listener as a worker sees it. Connections keep it alive; reloads update it in place.

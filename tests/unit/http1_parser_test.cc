@@ -132,9 +132,12 @@ TEST(Http1Parser, ResponseToHeadHasNoBody) {
 TEST(Http1Parser, InterimResponsesAreSkipped) {
   Recorder rec;
   Parser p(HTTP_RESPONSE, &rec);
-  std::string in = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  std::string in =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   feed_all(p, in);
   ASSERT_EQ(rec.completes, 1);
+  ASSERT_EQ(rec.heads.size(), 1u);  // the handler never sees an interim head
   EXPECT_EQ(rec.heads.back().status, 200);
   EXPECT_EQ(rec.body, "ok");
 }
