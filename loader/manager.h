@@ -28,6 +28,7 @@ class Manager : public server::ModuleHost {
   uint64_t generation(const std::string& name) const override;
   void record_error(const std::string& name, const std::string& error) override;
   std::string list_json() const override;
+  void refresh_stats() override { registry_.update_gauges(); }
   void watch(uv_loop_t* loop, std::function<void(const std::string& name)> on_change) override;
 
   // server::FilterResolver

@@ -192,10 +192,12 @@ AdminServer::Response AdminServer::handle(const std::string& method, const std::
   }
   if (path == "/stats") {
     if (!only("GET")) return {405, "application/json", json_error("use GET")};
+    server_->refresh_module_stats();
     return {200, "text/plain", stats::registry().render_text()};
   }
   if (path == "/stats/prometheus") {
     if (!only("GET")) return {405, "application/json", json_error("use GET")};
+    server_->refresh_module_stats();
     return {200, "text/plain; version=0.0.4", stats::registry().render_prometheus()};
   }
   if (path == "/config_dump") {

@@ -30,6 +30,8 @@ class ModuleHost : public FilterResolver {
   virtual void record_error(const std::string& name, const std::string& error) = 0;
   // GET /modules.
   virtual std::string list_json() const = 0;
+  // Brings the module gauges in /stats up to date (before rendering them).
+  virtual void refresh_stats() = 0;
   // Watches the files of modules declared with watch: true (re-synced after every commit) and
   // calls ON_CHANGE(name) on LOOP's thread when one is replaced.
   virtual void watch(uv_loop_t* loop, std::function<void(const std::string& name)> on_change) = 0;

@@ -44,6 +44,9 @@ class Server {
   std::string swap_module(const std::string& name, const std::string& path, uint64_t* generation);
   std::string rollback_module(const std::string& name, uint64_t* generation);
   std::string modules_json() const;
+  void refresh_module_stats() {
+    if (modules_) modules_->refresh_stats();
+  }
   uv_loop_t* loop() { return loop_; }
   // Runs FN on the main thread. Thread-safe.
   void post(std::function<void()> fn);

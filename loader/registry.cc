@@ -1,0 +1,445 @@
+// Registry and Generation: load a module as a private, verified copy; publish, retire, unload.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+
+#include "core/log/log.h"
+#include "loader/elf.h"
+#include "loader/json.h"
+#include "loader/loader.h"
+
+namespace sy::loader {
+namespace {
+
+stats::Counter* counter(const std::string& module, const std::string& name) {
+  return stats::registry().counter("module", {{"module", module}}, name);
+}
+
+stats::Gauge* gauge(const std::string& module, const std::string& name) {
+  return stats::registry().gauge("module", {{"module", module}}, name);
+}
+
+// Copies whose generation is gone but which are still mapped (glibc refused to unload them).
+std::mutex g_stuck_mu;
+std::set<std::string> g_stuck;
+
+std::string now_iso8601() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string abi_text(uint16_t major, uint16_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::string describe(const char* name, const char* version, uint16_t major, uint16_t minor) {
+  return std::string("name=") + (name ? name : "(null)") +
+         " version=" + (version ? version : "(null)") + " ABI " + abi_text(major, minor);
+}
+
+// Writes BYTES to DEST through a temporary file and a rename, so DEST is always a new inode:
+// dlopen tells loaded objects apart by inode as well as by name.
+bool write_copy(const std::string& dest, std::string_view bytes, std::string* error) {
+  static std::atomic<uint64_t> seq{0};
+  std::string tmp = dest + ".tmp." + std::to_string(getpid()) + "." + std::to_string(seq++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  for (size_t off = 0; ok && off < bytes.size();) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) off += size_t(n);
+  }
+  int saved = errno;
+  if (fd >= 0 && ::close(fd) != 0 && ok) {
+    ok = false;
+    saved = errno;
+  }
+  if (ok && ::rename(tmp.c_str(), dest.c_str()) != 0) {
+    ok = false;
+    saved = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    *error = "cannot write the private copy " + dest + ": " + std::strerror(saved) +
+             ": check that the state directory is writable and has space";
+  }
+  return ok;
+}
+
+// Checks a filter table: NULL-terminated, each entry sized for ABI 1.0 and named.
+template <typename VT>
+std::string check_filters(const VT* const* list, const char* kind, size_t min_size,
+                          const std::string& file) {
+  for (size_t i = 0; list && list[i]; ++i) {
+    if (i >= 1024) return file + ": the " + kind + " filter list has no NULL terminator";
+    if (list[i]->size < min_size || list[i]->size > 65536)
+      return file + ": " + kind + " filter #" + std::to_string(i) + " has size " +
+             std::to_string(list[i]->size) + ", expected at least " + std::to_string(min_size) +
+             ": set .size = sizeof(sy_" + kind + "_filter_t)";
+    if (!list[i]->name || !*list[i]->name)
+      return file + ": " + kind + " filter #" + std::to_string(i) +
+             " has no name: set .name (it is what `filter:` selects in the config)";
+  }
+  return "";
+}
+
+template <typename VT>
+const VT* pick(const VT* const* list, std::string_view name) {
+  for (size_t i = 0; list && list[i]; ++i)
+    if (name.empty() || name == list[i]->name) return list[i];
+  return nullptr;
+}
+
+}  // namespace
+
+// ---- free functions ---------------------------------------------------------------------
+
+std::string check_descriptor(const std::string& file, const Stamp& stamp,
+                             const sy_module_descriptor_t* d) {
+  if (!d)
+    return "the entry function of " + file +
+           " returned no descriptor (NULL): the module refused to load; its log lines may say why";
+  constexpr size_t kMinDescriptor =
+      offsetof(sy_module_descriptor_t, network_filters) + sizeof(d->network_filters);
+  if (d->size < kMinDescriptor || d->size > 65536)
+    return "the descriptor of " + file + " has size " + std::to_string(d->size) +
+           ", expected at least " + std::to_string(kMinDescriptor) + " (ABI " +
+           abi_text(SY_ABI_MAJOR, 0) +
+           "): return a filled sy_module_descriptor_t with .size = sizeof(sy_module_descriptor_t)";
+  if (d->abi_major != stamp.abi_major || d->abi_minor != stamp.abi_minor || !d->name ||
+      !d->version || stamp.name != d->name || stamp.version != d->version)
+    return "stamp and descriptor disagree in " + file + ": stamp says " +
+           describe(stamp.name.c_str(), stamp.version.c_str(), stamp.abi_major, stamp.abi_minor) +
+           ", descriptor says " + describe(d->name, d->version, d->abi_major, d->abi_minor) +
+           ": give SY_MODULE_STAMP and the descriptor the same name and version, and set the "
+           "descriptor's ABI from SY_ABI_MAJOR / SY_ABI_MINOR";
+  if (std::string m = check_filters(d->http_filters, "http", sizeof(sy_http_filter_t), file);
+      !m.empty())
+    return m;
+  return check_filters(d->network_filters, "network", sizeof(sy_network_filter_t), file);
+}
+
+std::string find_on_path(const std::vector<std::string>& module_path, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return "";
+  for (const auto& dir : module_path) {
+    std::string p = (dir.empty() ? std::string(".") : dir) + "/libsy_" + name + ".so";
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return p;
+  }
+  return "";
+}
+
+bool is_mapped(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  const std::string deleted = path + " (deleted)";
+  std::string line;
+  while (std::getline(maps, line)) {
+    // "start-end perms offset dev inode   path": the path begins at the first '/' after the
+    // five fixed fields (paths of mapped files are absolute).
+    size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string_view p = std::string_view(line).substr(slash);
+    if (p == path || p == deleted) return true;
+  }
+  return false;
+}
+
+// ---- Generation -------------------------------------------------------------------------
+
+Generation::~Generation() {
+  if (loaded_ && desc_->on_unload) desc_->on_unload(module_data_);
+  if (dl_) dlclose(dl_);
+  if (!copy_path_.empty()) ::unlink(copy_path_.c_str());
+  if (dl_ && is_mapped(copy_path_)) {
+    SY_WARN("module %s generation %llu: %s is still mapped after dlclose: %s", name().c_str(),
+            (unsigned long long)number(), copy_path_.c_str(),
+            gnu_unique_ ? "it defines STB_GNU_UNIQUE symbols, which glibc never unloads: build it "
+                          "with -fno-gnu-unique"
+                        : "something keeps it loaded (a thread it started, a thread_local with a "
+                          "destructor, or a dlopen of its own)");
+    counter(name(), "unload_failures")->inc();
+    std::lock_guard<std::mutex> lock(g_stuck_mu);
+    g_stuck.insert(copy_path_);
+  }
+}
+
+const sy_http_filter_t* Generation::http_filter(std::string_view name) const {
+  return desc_ ? pick(desc_->http_filters, name) : nullptr;
+}
+
+const sy_network_filter_t* Generation::network_filter(std::string_view name) const {
+  return desc_ ? pick(desc_->network_filters, name) : nullptr;
+}
+
+// ---- Registry ---------------------------------------------------------------------------
+
+Registry::Registry(const sy_host_t* host, std::string state_dir) : host_(host) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  ::chmod(state_dir.c_str(), 0700);
+  // /proc/self/maps shows canonical absolute paths; the copies must be named the same way.
+  auto canon = std::filesystem::weakly_canonical(std::filesystem::absolute(state_dir), ec);
+  state_dir_ = ec ? state_dir : canon.string();
+}
+
+Registry::~Registry() = default;
+
+std::string Registry::copy_path_for(const std::string& sha, const std::string& path,
+                                    uint64_t n) const {
+  std::string base = state_dir_ + "/" + sha + "-" + std::filesystem::path(path).filename().string();
+  // Same content already loaded as another generation: dlopen would hand back that mapping,
+  // and the two generations would share their static state.
+  if (!is_mapped(base)) return base;
+  for (;; ++n) {
+    std::string p = base + "-g" + std::to_string(n);
+    if (!is_mapped(p)) return p;
+  }
+}
+
+std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* error) {
+  Entry& e = entries_[spec.name];
+  if (e.spec.name.empty()) e.spec = spec;
+  const std::string& file = spec.path;
+  auto fail = [&](std::string msg) -> std::shared_ptr<Generation> {
+    counter(spec.name, "load_failures")->inc();
+    SY_DEBUG("module %s: load failed: %s", spec.name.c_str(), msg.c_str());
+    *error = std::move(msg);
+    return nullptr;
+  };
+
+  // Everything is checked on the bytes that will be loaded, read once: replacing the file
+  // meanwhile cannot slip unverified code in.
+  std::string bytes;
+  elf::File elf;
+  Stamp stamp;
+  if (!elf::read_whole_file(file, &bytes, error) || !elf.parse(bytes, file, error))
+    return fail(*error);
+  if (std::string m = elf::check_module(elf, file, &stamp); !m.empty()) return fail(m);
+  if (stamp.name != spec.name)
+    return fail(file + " is module '" + stamp.name + "' (its stamp says so), but the config " +
+                "loads it as '" + spec.name + "': name it '" + stamp.name +
+                "' in the config, or point the path at libsy_" + spec.name + ".so");
+  std::string sha = elf::sha256_hex(bytes);
+  if (!spec.sha256.empty() && lower(spec.sha256) != sha)
+    return fail("sha256 mismatch for " + file + ": found " + sha + ", expected " +
+                lower(spec.sha256) + " (the pin in the config): deploy the file the pin names, " +
+                "or update the pin to " + sha + " if this file is the one you mean");
+
+  // Owned plainly until it has loaded: a failed load is torn down here and now, on the main
+  // thread; only a live generation needs its teardown deferred to the main loop.
+  std::unique_ptr<Generation> gen(new Generation());
+  gen->spec_ = spec;
+  gen->scope_.name = spec.name;
+  gen->scope_.generation = e.next_generation;
+  gen->scope_.callback_exceptions = counter(spec.name, "callback_exceptions");
+  gen->scope_.posts_dropped = counter(spec.name, "posts_dropped");
+  gen->source_path_ = file;
+  gen->sha256_ = sha;
+  gen->stamp_ = stamp;
+  size_t unique_total = 0;
+  auto unique = elf::dynamic_symbols(elf, elf::kGnuUniqueBind, 3, &unique_total);
+  gen->gnu_unique_ = unique_total > 0;
+  if (gen->gnu_unique_) {
+    std::string names;
+    for (const auto& n : unique) names += (names.empty() ? "" : ", ") + elf::demangle(n);
+    if (unique_total > unique.size())
+      names += ", and " + std::to_string(unique_total - unique.size()) + " more";
+    SY_WARN(
+        "%s defines STB_GNU_UNIQUE symbols (%s); glibc will keep it mapped after a swap: "
+        "build with -fno-gnu-unique",
+        file.c_str(), names.c_str());
+  }
+
+  std::string copy = copy_path_for(sha, file, gen->number());
+  if (!write_copy(copy, bytes, error)) return fail(*error);
+  gen->copy_path_ = copy;
+  bytes.clear();
+  bytes.shrink_to_fit();
+
+  dlerror();
+  gen->dl_ = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!gen->dl_) {
+    const char* why = dlerror();
+    std::string msg = "cannot load " + file + " (private copy " + copy +
+                      "): " + (why ? why : "dlopen failed") +
+                      ": check that the libraries it needs are installed (ldd " + file + ")";
+    if (why && std::strstr(why, "failed to map segment"))
+      msg += "; the state directory may be on a noexec mount";
+    return fail(msg);
+  }
+  auto entry = reinterpret_cast<sy_module_entry_fn>(dlsym(gen->dl_, SY_MODULE_ENTRY_SYMBOL));
+  if (!entry)
+    return fail("missing entry symbol " SY_MODULE_ENTRY_SYMBOL " in " + file +
+                ": declare it with SY_MODULE_ENTRY");
+  const sy_module_descriptor_t* d = entry(host_, gen->scope_.handle());
+  if (std::string m = check_descriptor(file, stamp, d); !m.empty()) return fail(m);
+  gen->desc_ = d;
+
+  if (d->on_load) {
+    sy_error_t err{};
+    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err)) {
+      size_t n = strnlen(err.message, sizeof err.message);
+      return fail("module " + spec.name + " (" + file + ") refused to load: on_load failed: " +
+                  (n ? std::string(err.message, n) : std::string("(no reason given)")));
+    }
+  }
+  gen->loaded_ = true;
+
+  // Hand-over happens before publish, so the new generation starts with the old one's state.
+  if (auto old = e.current; old && old->desc_->on_handover_export && d->on_handover_import) {
+    sy_str_t blob = old->desc_->on_handover_export(old->module_data_);
+    std::string copy_of_blob = blob.ptr ? std::string(blob.ptr, blob.len) : std::string();
+    d->on_handover_import(gen->module_data_, {copy_of_blob.data(), copy_of_blob.size()});
+  }
+
+  gen->loaded_at_ = now_iso8601();
+  e.next_generation = gen->number() + 1;
+  counter(spec.name, "loads")->inc();
+  SY_INFO("module %s: loaded generation %llu from %s (sha256 %s, ABI %s, version %s)",
+          spec.name.c_str(), (unsigned long long)gen->number(), file.c_str(), sha.c_str(),
+          abi_text(stamp.abi_major, stamp.abi_minor).c_str(), stamp.version.c_str());
+  return filters::make_main_thread_shared(gen.release());
+}
+
+void Registry::retire(Entry& e, std::shared_ptr<Generation> gen) {
+  e.retired.push_back(gen);
+  e.retired_info.emplace_back(gen->number(), gen->sha256());
+  // Unloaded ones are kept only as a short history for /modules.
+  size_t gone = 0;
+  for (size_t i = e.retired.size(); i-- > 0;) {
+    if (!e.retired[i].expired() || ++gone <= 8) continue;
+    e.retired.erase(e.retired.begin() + long(i));
+    e.retired_info.erase(e.retired_info.begin() + long(i));
+  }
+}
+
+void Registry::publish(std::shared_ptr<Generation> gen) {
+  Entry& e = entries_[gen->name()];
+  if (e.current == gen) return;
+  bool swapped = e.current != nullptr;
+  if (gen == e.previous) {
+    std::swap(e.current, e.previous);  // rollback: the one we left becomes the previous
+  } else {
+    if (e.previous) retire(e, std::move(e.previous));
+    e.previous = std::move(e.current);
+    e.current = std::move(gen);
+  }
+  e.spec = e.current->spec_;
+  if (swapped) counter(e.spec.name, "swaps")->inc();
+  gauge(e.spec.name, "generation")->set(int64_t(e.current->number()));
+  SY_INFO("module %s: generation %llu is current", e.spec.name.c_str(),
+          (unsigned long long)e.current->number());
+  update_gauges();
+}
+
+std::shared_ptr<Generation> Registry::current(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.current;
+}
+
+std::shared_ptr<Generation> Registry::previous(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.previous;
+}
+
+const ModuleSpec* Registry::spec(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second.spec;
+}
+
+void Registry::set_last_error(const std::string& name, const std::string& error) {
+  Entry& e = entries_[name];
+  if (e.spec.name.empty()) e.spec.name = name;
+  e.last_error = error;
+}
+
+namespace {
+int64_t streams_of(const std::shared_ptr<Generation>& g) {
+  // The filter chain counts on the scope; Generation::streams_active is for other holders.
+  return g ? g->streams_active.load() + g->scope()->streams_active.load() : 0;
+}
+}  // namespace
+
+void Registry::update_gauges() const {
+  for (const auto& [name, e] : entries_) {
+    int64_t n = streams_of(e.current) + streams_of(e.previous);
+    for (const auto& w : e.retired) n += streams_of(w.lock());
+    gauge(name, "streams_active")->set(n);
+  }
+}
+
+std::string Registry::list_json() const {
+  update_gauges();
+  std::string out = "[";
+  for (const auto& [name, e] : entries_) {
+    const auto& g = e.current;
+    if (out.size() > 1) out += ",";
+    out += "{\"name\":" + json_str(name);
+    out += ",\"path\":" + json_str(g ? g->source_path() : e.spec.path);
+    out += ",\"sha256\":" + json_str(g ? g->sha256() : "");
+    out += ",\"module_version\":" + json_str(g ? g->stamp().version : "");
+    out += ",\"abi\":" + json_str(g ? abi_text(g->stamp().abi_major, g->stamp().abi_minor) : "");
+    out += ",\"generation\":" + std::to_string(g ? g->number() : 0);
+    out += ",\"loaded_at\":" + json_str(g ? g->loaded_at() : "");
+    out += ",\"streams_active\":" + std::to_string(streams_of(g));
+    out += ",\"copy_path\":" + json_str(g ? g->copy_path() : "");
+    out += std::string(",\"gnu_unique\":") + (g && g->gnu_unique_ ? "true" : "false");
+    out += ",\"last_error\":" + json_str(e.last_error);
+    out += ",\"previous\":[";
+    bool first = true;
+    auto item = [&](uint64_t number, const std::string& sha, const std::shared_ptr<Generation>& p) {
+      out += first ? "" : ",";
+      first = false;
+      out += "{\"generation\":" + std::to_string(number) + ",\"sha256\":" + json_str(sha) +
+             ",\"streams_active\":" + std::to_string(streams_of(p)) +
+             ",\"loaded\":" + (p ? "true" : "false") + "}";
+    };
+    if (e.previous) item(e.previous->number(), e.previous->sha256(), e.previous);
+    for (size_t i = e.retired.size(); i-- > 0;)
+      item(e.retired_info[i].first, e.retired_info[i].second, e.retired[i].lock());
+    out += "]}";
+  }
+  return out + "]";
+}
+
+std::vector<std::string> Registry::retired_still_loaded() const {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : entries_)
+    for (const auto& w : e.retired)
+      if (auto g = w.lock()) out.push_back(g->copy_path());
+  std::lock_guard<std::mutex> lock(g_stuck_mu);
+  for (auto it = g_stuck.begin(); it != g_stuck.end();) {
+    if (is_mapped(*it)) {
+      out.push_back(*it);
+      ++it;
+    } else {
+      it = g_stuck.erase(it);
+    }
+  }
+  return out;
+}
+
+}  // namespace sy::loader
