@@ -759,7 +759,12 @@ void Stream::count_response(int status) {
 void Stream::finalize() {
   if (finalized_) return;
   finalized_ = true;
-  if (chain_) chain_->complete();
+  if (chain_) {
+    // After access-log time nothing reaches the filters: posts and resumes see a stale stream.
+    chain_->complete();
+    chain_->halt();
+    filters::unregister_stream(chain_->id());
+  }
   if (timer_) timer_->stop();
   if (!response_done_ && flags_.empty()) flags_ = "DC";
   count_response(status_);
@@ -770,7 +775,7 @@ void Stream::finalize() {
 }
 
 std::string Stream::build_log_line() const {
-  char when[40];
+  char when[64];
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   tm t;
