@@ -1,0 +1,837 @@
+// Switchyard C++ SDK: header-only C++20 wrappers over the C ABI in <switchyard/module.h>.
+//
+// A module written with it is a set of classes derived from sy::sdk::HttpFilter, one
+// sy::sdk::FilterFactory per class, and one SY_SDK_MODULE(...) line:
+//
+//   struct AddHeader : sy::sdk::HttpFilter {
+//     sy_filter_status_t on_response_headers(bool) override {
+//       response_headers().set("x-demo", "hello");
+//       return SY_CONTINUE;
+//     }
+//   };
+//   SY_SDK_MODULE("demo", "1.0.0", sy::sdk::FilterFactory<AddHeader>("demo"))
+//
+// Nothing C++ crosses the boundary: every callback the host sees is a static function of this
+// header that catches exceptions, counts them in the module's `callback_exceptions` counter,
+// logs them and answers the stream with a 500 while that is still possible.
+//
+// Views (std::string_view) returned by Headers and Body are borrowed from the host: they stay
+// valid until the header block or body is next changed, or the callback returns. Copy what you
+// keep. Every wrapper must be used inside a callback of its stream, on the stream's worker.
+#pragma once
+
+#include <switchyard/module.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// Everything below is hidden: a module exports its stamp and entry function only, and hidden
+// symbols are never made STB_GNU_UNIQUE, which would stop glibc from ever unloading the module
+// (and so break hot swap) even when the module is built without -fno-gnu-unique.
+#pragma GCC visibility push(hidden)
+
+namespace sy::sdk {
+
+// ---- The host and the module ------------------------------------------------------------
+
+namespace detail {
+// One copy per loaded generation: each generation is its own dlopen of its own file.
+inline const sy_host_t* g_host = nullptr;
+inline sy_module_t* g_module = nullptr;
+inline uint32_t g_exceptions_metric = 0;
+inline bool g_have_exceptions_metric = false;
+}  // namespace detail
+
+// The host's function table, set when the host calls the module's entry function.
+inline const sy_host_t* host() { return detail::g_host; }
+// This generation's module handle (for logging and metrics).
+inline sy_module_t* module() { return detail::g_module; }
+
+inline sy_str_t to_str(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string_view to_view(sy_str_t s) {
+  return s.ptr != nullptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
+
+// Writes MESSAGE (truncated to fit) into a config or load error.
+inline void set_error(sy_error_t* err, std::string_view message) {
+  if (err == nullptr) return;
+  size_t n = std::min(message.size(), sizeof(err->message) - 1);
+  std::memcpy(err->message, message.data(), n);
+  err->message[n] = '\0';
+}
+
+// ---- Logging (any thread) ---------------------------------------------------------------
+
+inline void log(sy_log_level_t level, std::string_view message) {
+  if (host() != nullptr) host()->log(module(), level, to_str(message));
+}
+
+// printf-style; formats only when the host would keep the line.
+__attribute__((format(printf, 2, 3))) inline void logf(sy_log_level_t level, const char* fmt, ...) {
+  if (host() == nullptr || !host()->log_enabled(level)) return;
+  char small[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (size_t(n) < sizeof small) {
+    log(level, std::string_view(small, size_t(n)));
+    return;
+  }
+  std::string big(size_t(n), '\0');
+  va_start(ap, fmt);
+  std::vsnprintf(big.data(), big.size() + 1, fmt, ap);
+  va_end(ap);
+  log(level, big);
+}
+
+// ---- Metrics (any thread; exported as module.<module>.<name>) ---------------------------
+
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+
+class Metric {
+ public:
+  // Defines (or finds, when already defined with the same kind and labels) a metric.
+  static std::optional<Metric> define(sy_metric_kind_t kind, std::string_view name,
+                                      std::span<const Label> labels = {}) {
+    std::vector<sy_label_t> l;
+    l.reserve(labels.size());
+    for (const Label& x : labels) l.push_back({to_str(x.name), to_str(x.value)});
+    uint32_t id = 0;
+    if (host()->metric_define(module(), kind, to_str(name), l.data(), l.size(), &id) != SY_OK)
+      return std::nullopt;
+    return Metric(id);
+  }
+  static std::optional<Metric> define(sy_metric_kind_t kind, std::string_view name,
+                                      std::initializer_list<Label> labels) {
+    return define(kind, name, std::span<const Label>(labels.begin(), labels.size()));
+  }
+
+  uint32_t id() const { return id_; }
+  sy_status_t add(int64_t delta = 1) const { return host()->metric_add(module(), id_, delta); }
+  sy_status_t set(int64_t value) const { return host()->metric_set(module(), id_, value); }
+  sy_status_t record(uint64_t value) const { return host()->metric_record(module(), id_, value); }
+  std::optional<int64_t> get() const {
+    int64_t v = 0;
+    if (host()->metric_get(module(), id_, &v) != SY_OK) return std::nullopt;
+    return v;
+  }
+
+ private:
+  explicit Metric(uint32_t id) : id_(id) {}
+  uint32_t id_;
+};
+
+// ---- Headers and bodies -----------------------------------------------------------------
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// One header block of a stream (request or response headers or trailers).
+class Headers {
+ public:
+  Headers(sy_stream_t* s, sy_header_kind_t kind) : s_(s), kind_(kind) {}
+
+  // The INDEX-th value of NAME (names are case-insensitive).
+  std::optional<std::string_view> get(std::string_view name, size_t index = 0) const {
+    sy_str_t v{};
+    if (host()->header_get(s_, kind_, to_str(name), index, &v) != SY_OK) return std::nullopt;
+    return to_view(v);
+  }
+  std::vector<std::string_view> get_all(std::string_view name) const {
+    std::vector<std::string_view> out;
+    size_t n = count(name);
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+      if (auto v = get(name, i)) out.push_back(*v);
+    return out;
+  }
+  // Number of values of NAME.
+  size_t count(std::string_view name) const {
+    return name.empty() ? 0 : host()->header_count(s_, kind_, to_str(name));
+  }
+  // Number of headers in the block.
+  size_t size() const { return host()->header_count(s_, kind_, sy_str_t{"", 0}); }
+
+  sy_status_t set(std::string_view name, std::string_view value) const {
+    return host()->header_set(s_, kind_, to_str(name), to_str(value));
+  }
+  sy_status_t add(std::string_view name, std::string_view value) const {
+    return host()->header_add(s_, kind_, to_str(name), to_str(value));
+  }
+  sy_status_t remove(std::string_view name) const {
+    return host()->header_remove(s_, kind_, to_str(name));
+  }
+
+  // Calls FN(name, value) for each header in order; FN may return false to stop early.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    size_t n = size();
+    for (size_t i = 0; i < n; ++i) {
+      sy_str_t k{}, v{};
+      if (host()->header_at(s_, kind_, i, &k, &v) != SY_OK) break;
+      if constexpr (std::is_same_v<std::invoke_result_t<Fn&, std::string_view, std::string_view>,
+                                   bool>) {
+        if (!fn(to_view(k), to_view(v))) break;
+      } else {
+        fn(to_view(k), to_view(v));
+      }
+    }
+  }
+
+ private:
+  sy_stream_t* s_;
+  sy_header_kind_t kind_;
+};
+
+// The body bytes of one direction: the current chunk or everything buffered so far.
+class Body {
+ public:
+  Body(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part) : s_(s), dir_(dir), part_(part) {}
+
+  // Empty when there is no body (yet).
+  std::string_view view() const {
+    sy_str_t out{};
+    if (host()->body_get(s_, dir_, part_, &out) != SY_OK) return {};
+    return to_view(out);
+  }
+  size_t size() const { return view().size(); }
+  sy_status_t replace(std::string_view data) const {
+    return host()->body_replace(s_, dir_, part_, to_str(data));
+  }
+  sy_status_t append(std::string_view data) const {
+    return host()->body_append(s_, dir_, part_, to_str(data));
+  }
+  sy_status_t prepend(std::string_view data) const {
+    return host()->body_prepend(s_, dir_, part_, to_str(data));
+  }
+  // Removes the first N bytes.
+  sy_status_t drain(size_t n) const { return host()->body_drain(s_, dir_, part_, n); }
+
+ private:
+  sy_stream_t* s_;
+  sy_direction_t dir_;
+  sy_body_part_t part_;
+};
+
+// ---- Flat JSON configs ------------------------------------------------------------------
+//
+// Filter configs arrive as JSON text. Most are flat objects of scalars, which this reads without
+// a JSON library; a module with nested config brings its own parser.
+
+namespace json {
+
+struct Scalar {
+  enum Kind { kString, kNumber, kBool, kNull };
+  Kind kind = kNull;
+  std::string text;  // a string's unescaped value; a number, true, false or null as written
+};
+
+using FlatObject = std::map<std::string, Scalar, std::less<>>;
+
+namespace detail {
+
+// 'KEY' followed by REST. (Built by appending: GCC 12 warns falsely on "'" + std::string(...).)
+inline std::string quoted(std::string_view key, std::string_view rest) {
+  std::string out;
+  out.reserve(key.size() + rest.size() + 2);
+  out.push_back('\'');
+  out.append(key);
+  out.push_back('\'');
+  out.append(rest);
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(std::string_view s, std::string* err) : s_(s), err_(err) {}
+
+  std::optional<FlatObject> object() {
+    ws();
+    if (at_end()) return fail("config must be a JSON object, got nothing");
+    if (!eat('{'))
+      return fail("config must be a JSON object, got '" + std::string(s_.substr(i_, 20)) + "'");
+    FlatObject out;
+    ws();
+    if (eat('}')) return end(std::move(out));
+    for (;;) {
+      ws();
+      std::string key;
+      if (peek() != '"' || !string(&key)) return fail("expected a quoted key");
+      ws();
+      if (!eat(':')) return fail("expected ':' after key '" + key + "'");
+      ws();
+      Scalar v;
+      if (peek() == '{' || peek() == '[')
+        return fail(quoted(key, " must be a string, number or boolean, not an object or array"));
+      if (!scalar(&v)) return fail("bad value for '" + key + "'");
+      if (!out.emplace(key, std::move(v)).second) return fail(quoted(key, " appears twice"));
+      ws();
+      if (eat('}')) return end(std::move(out));
+      if (!eat(',')) return fail("expected ',' or '}' after '" + key + "'");
+    }
+  }
+
+ private:
+  std::optional<FlatObject> end(FlatObject out) {
+    ws();
+    if (!at_end()) return fail("unexpected text after the object");
+    return out;
+  }
+  std::nullopt_t fail(const std::string& why) {
+    if (err_ != nullptr) *err_ = why;
+    return std::nullopt;
+  }
+  bool at_end() const { return i_ >= s_.size(); }
+  char peek() const { return at_end() ? '\0' : s_[i_]; }
+  bool eat(char c) {
+    if (peek() != c || at_end()) return false;
+    ++i_;
+    return true;
+  }
+  void ws() {
+    while (!at_end() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  bool hex4(uint32_t* out) {
+    if (s_.size() - i_ < 4) return false;
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = s_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= uint32_t(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v |= uint32_t(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        v |= uint32_t(c - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    *out = v;
+    return true;
+  }
+  static void utf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(char(cp));
+    } else if (cp < 0x800) {
+      out->push_back(char(0xC0 | (cp >> 6)));
+      out->push_back(char(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(char(0xE0 | (cp >> 12)));
+      out->push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(char(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(char(0xF0 | (cp >> 18)));
+      out->push_back(char(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(char(0x80 | (cp & 0x3F)));
+    }
+  }
+  bool string(std::string* out) {
+    if (!eat('"')) return false;
+    while (!at_end()) {
+      char c = s_[i_++];
+      if (c == '"') return true;
+      if (static_cast<unsigned char>(c) < 0x20) return false;  // raw control bytes are not JSON
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (at_end()) return false;
+      char e = s_[i_++];
+      // The one-letter escapes and what they stand for.
+      static constexpr std::string_view kFrom = "\"\\/bfnrt", kTo = "\"\\/\b\f\n\r\t";
+      if (size_t k = kFrom.find(e); k != std::string_view::npos) {
+        out->push_back(kTo[k]);
+        continue;
+      }
+      if (e != 'u') return false;
+      uint32_t cp = 0;
+      if (!hex4(&cp)) return false;
+      if (cp >= 0xD800 && cp < 0xDC00) {  // a high surrogate must pair with a low one
+        uint32_t lo = 0;
+        if (!eat('\\') || !eat('u') || !hex4(&lo) || lo < 0xDC00 || lo > 0xDFFF) return false;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        return false;
+      }
+      utf8(cp, out);
+    }
+    return false;
+  }
+  bool digits() {
+    size_t start = i_;
+    while (!at_end() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    return i_ > start;
+  }
+  bool number(std::string* out) {
+    size_t start = i_;
+    eat('-');
+    if (peek() == '0') {
+      ++i_;
+    } else if (!digits()) {
+      return false;
+    }
+    if (eat('.') && !digits()) return false;
+    if (peek() == 'e' || peek() == 'E') {
+      ++i_;
+      if (!eat('+')) eat('-');
+      if (!digits()) return false;
+    }
+    out->assign(s_.substr(start, i_ - start));
+    return true;
+  }
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+  bool scalar(Scalar* v) {
+    char c = peek();
+    if (c == '"') {
+      v->kind = Scalar::kString;
+      return string(&v->text);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      v->kind = Scalar::kNumber;
+      return number(&v->text);
+    }
+    for (std::string_view w : {"true", "false", "null"}) {
+      if (literal(w)) {
+        v->kind = w == "null" ? Scalar::kNull : Scalar::kBool;
+        v->text = std::string(w);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::string_view s_;
+  std::string* err_;
+  size_t i_ = 0;
+};
+
+}  // namespace detail
+
+// Parses a JSON object whose values are all scalars. On failure ERR says why.
+inline std::optional<FlatObject> parse_flat_object(std::string_view text, std::string* err) {
+  return detail::Reader(text, err).object();
+}
+
+// Removes KEY from OBJ and returns its string value; FALLBACK when absent. A present value of
+// another kind is an error.
+inline std::optional<std::string> take_string(FlatObject& obj, std::string_view key,
+                                              std::string fallback, std::string* err) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (it->second.kind != Scalar::kString) {
+    *err = detail::quoted(key, " must be a string, got ") + it->second.text;
+    return std::nullopt;
+  }
+  std::string v = std::move(it->second.text);
+  obj.erase(it);
+  return v;
+}
+
+// Removes KEY from OBJ and returns it as an integer in [MIN, MAX]; FALLBACK when absent.
+inline std::optional<int64_t> take_integer(FlatObject& obj, std::string_view key, int64_t fallback,
+                                           int64_t min, int64_t max, std::string* err) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  const std::string& t = it->second.text;
+  int64_t v = 0;
+  bool ok = it->second.kind == Scalar::kNumber && !t.empty();
+  size_t i = t[0] == '-' ? 1 : 0;
+  for (; ok && i < t.size(); ++i) {
+    if (t[i] < '0' || t[i] > '9' || v > (INT64_MAX - 9) / 10) {
+      ok = false;
+      break;
+    }
+    v = v * 10 + (t[i] - '0');
+  }
+  if (ok && t[0] == '-') v = -v;
+  if (!ok || v < min || v > max) {
+    *err = detail::quoted(key, " must be an integer from ") + std::to_string(min) + " to " +
+           std::to_string(max) + ", got " + (t.empty() ? "nothing" : t);
+    return std::nullopt;
+  }
+  obj.erase(it);
+  return v;
+}
+
+// After every known key was taken: an error naming what is left, so typos do not pass silently.
+inline bool no_unknown_keys(const FlatObject& obj, std::string_view known, std::string* err) {
+  if (obj.empty()) return true;
+  *err = "unknown key '" + obj.begin()->first + "' (known: " + std::string(known) + ")";
+  return false;
+}
+
+}  // namespace json
+
+// ---- HTTP filters -----------------------------------------------------------------------
+
+template <class F, class Config>
+class FilterFactory;
+
+// Base class of a per-stream filter. Override the callbacks you need; the others are no-ops
+// (and FilterFactory leaves them out of the C table, so the host does not even call them).
+// A filter object lives from the stream's creation to its destruction, on the stream's worker.
+class HttpFilter {
+ public:
+  HttpFilter() = default;
+  HttpFilter(const HttpFilter&) = delete;
+  HttpFilter& operator=(const HttpFilter&) = delete;
+  virtual ~HttpFilter() = default;
+
+  virtual sy_filter_status_t on_request_headers(bool /*end_stream*/) { return SY_CONTINUE; }
+  virtual sy_filter_status_t on_request_body(bool /*end_stream*/) { return SY_CONTINUE; }
+  virtual sy_filter_status_t on_request_trailers() { return SY_CONTINUE; }
+  virtual sy_filter_status_t on_response_headers(bool /*end_stream*/) { return SY_CONTINUE; }
+  virtual sy_filter_status_t on_response_body(bool /*end_stream*/) { return SY_CONTINUE; }
+  virtual sy_filter_status_t on_response_trailers() { return SY_CONTINUE; }
+  // Access-log time: stream info and metadata are final.
+  virtual void on_stream_complete() {}
+
+  // Accessors; valid inside this filter's callbacks only.
+  Headers request_headers() const { return {stream_, SY_REQUEST_HEADERS}; }
+  Headers response_headers() const { return {stream_, SY_RESPONSE_HEADERS}; }
+  Headers request_trailers() const { return {stream_, SY_REQUEST_TRAILERS}; }
+  Headers response_trailers() const { return {stream_, SY_RESPONSE_TRAILERS}; }
+  Body request_body(sy_body_part_t part = SY_BODY_CHUNK) const {
+    return {stream_, SY_REQUEST, part};
+  }
+  Body response_body(sy_body_part_t part = SY_BODY_CHUNK) const {
+    return {stream_, SY_RESPONSE, part};
+  }
+
+  sy_status_t resume(sy_direction_t dir) const { return host()->resume(stream_, dir); }
+  sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream) const {
+    return host()->inject_data(stream_, dir, to_str(data), end_stream);
+  }
+  sy_status_t local_reply(uint32_t status, std::string_view body, std::string_view details,
+                          std::span<const Header> headers) const {
+    std::vector<sy_header_t> h;
+    h.reserve(headers.size());
+    for (const Header& x : headers) h.push_back({to_str(x.name), to_str(x.value)});
+    return host()->send_local_reply(stream_, status, h.data(), h.size(), to_str(body),
+                                    to_str(details));
+  }
+  sy_status_t local_reply(uint32_t status, std::string_view body = {},
+                          std::string_view details = {},
+                          std::initializer_list<Header> headers = {}) const {
+    return local_reply(status, body, details,
+                       std::span<const Header>(headers.begin(), headers.size()));
+  }
+
+  sy_stream_t* stream() const { return stream_; }
+  sy_stream_id_t id() const { return host()->stream_id(stream_); }
+  // A copy: the host may reuse the memory behind an attribute view on the next call.
+  std::optional<std::string> attribute(std::string_view path) const {
+    sy_str_t v{};
+    if (host()->attribute_get(stream_, to_str(path), &v) != SY_OK) return std::nullopt;
+    return std::string(to_view(v));
+  }
+  sy_status_t metadata_set(std::string_view ns, std::string_view key,
+                           std::string_view value) const {
+    return host()->metadata_set(stream_, to_str(ns), to_str(key), to_str(value));
+  }
+  std::optional<std::string> metadata_get(std::string_view ns, std::string_view key) const {
+    sy_str_t v{};
+    if (host()->metadata_get(stream_, to_str(ns), to_str(key), &v) != SY_OK) return std::nullopt;
+    return std::string(to_view(v));
+  }
+  void log(sy_log_level_t level, std::string_view message) const { sdk::log(level, message); }
+
+ private:
+  template <class, class>
+  friend class FilterFactory;
+
+  sy_stream_t* stream_ = nullptr;
+  const char* factory_ = "";
+  int depth_ = 0;                 // callbacks of this filter on the stack
+  bool broken_ = false;           // threw once: user code is not called again on this stream
+  bool destroy_pending_ = false;  // on_stream_destroy arrived from inside one of its callbacks
+};
+
+namespace detail {
+
+template <class C>
+concept ParsableConfig = requires(std::string_view json, std::string* err) {
+  { C::parse(json, err) } -> std::same_as<std::optional<C>>;
+};
+
+// The object handed out for a stream whose filter constructor threw: the stream is answered
+// with a 500 from its request headers callback, and nothing else of the filter runs.
+inline char g_failed_stream = 0;
+inline void* failed_stream() { return &g_failed_stream; }
+
+inline void count_exception(const char* factory, const char* where, const char* what) noexcept {
+  if (g_have_exceptions_metric) host()->metric_add(module(), g_exceptions_metric, 1);
+  try {
+    logf(SY_LOG_ERROR, "filter '%s': %s threw: %s", factory, where, what);
+  } catch (...) {  // out of memory for a long message: the count is what matters
+  }
+}
+
+// Answers S with a 500 if the response has not started. SY_STOP when it did, so nothing else
+// runs for this phase; otherwise the data goes on unchanged, since the ABI offers no reset and
+// stopping would stall the stream until a timeout.
+inline sy_filter_status_t answer_500(sy_stream_t* s) {
+  static constexpr std::string_view kBody = "internal error in a module filter\n";
+  if (s != nullptr && host()->send_local_reply(s, 500, nullptr, 0, to_str(kBody),
+                                               to_str("module_exception")) == SY_OK)
+    return SY_STOP;
+  return SY_CONTINUE;
+}
+
+// True when F declares its own MEMBER: &F::m then has type "pointer to member of F" rather than
+// of HttpFilter. (Comparing the pointers themselves is unspecified for virtual functions.)
+constexpr bool overrides(auto member, auto base) {
+  return !std::is_same_v<decltype(member), decltype(base)>;
+}
+
+inline bool on_load(sy_module_t* m, void** module_data, sy_error_t* /*err*/) {
+  *module_data = nullptr;
+  uint32_t id = 0;
+  if (host()->metric_define(m, SY_COUNTER, to_str("callback_exceptions"), nullptr, 0, &id) ==
+      SY_OK) {
+    g_exceptions_metric = id;
+    g_have_exceptions_metric = true;
+  }
+  return true;
+}
+
+// The descriptor and filter tables of a module, built once per generation in its entry.
+struct ModuleTables {
+  template <class... Fs>
+  ModuleTables(const char* name, const char* version, const Fs&... factories)
+      : filters{factories.table()...} {
+    for (const sy_http_filter_t& f : filters) list.push_back(&f);
+    list.push_back(nullptr);
+    desc.size = sizeof desc;
+    desc.abi_major = SY_ABI_MAJOR;
+    desc.abi_minor = SY_ABI_MINOR;
+    desc.name = name;
+    desc.version = version;
+    desc.on_load = &on_load;
+    desc.http_filters = list.data();
+  }
+  ModuleTables(const ModuleTables&) = delete;
+  ModuleTables& operator=(const ModuleTables&) = delete;
+
+  std::vector<sy_http_filter_t> filters;
+  std::vector<const sy_http_filter_t*> list;
+  sy_module_descriptor_t desc{};
+};
+
+inline const sy_module_descriptor_t* enter(const sy_host_t* h, sy_module_t* m,
+                                           const ModuleTables& tables) {
+  g_host = h;
+  g_module = m;
+  return &tables.desc;
+}
+
+}  // namespace detail
+
+// Builds the C table of one HTTP filter factory named NAME (the `filter:` in the config) whose
+// streams get a `new F(config)` (or `new F()` when F takes no config). CONFIG is made from the
+// filter's JSON config: by `static std::optional<Config> Config::parse(std::string_view json,
+// std::string* err)` when it has one (nullopt rejects the config with ERR as the message), else
+// by constructing it from the JSON text (the default, std::string, keeps the text).
+template <class F, class Config = std::string>
+class FilterFactory {
+  static_assert(std::is_base_of_v<HttpFilter, F>, "F must derive from sy::sdk::HttpFilter");
+  static_assert(detail::ParsableConfig<Config> || std::is_constructible_v<Config, std::string_view>,
+                "Config needs a static parse(std::string_view, std::string*) -> "
+                "std::optional<Config>, or a constructor from std::string_view");
+
+ public:
+  constexpr explicit FilterFactory(const char* name) : name_(name) {}
+
+  sy_http_filter_t table() const {
+    name_for_logs() = name_;
+    sy_http_filter_t t{};
+    t.size = sizeof t;
+    t.name = name_;
+    t.on_config_create = &config_create;
+    t.on_config_destroy = &config_destroy;
+    t.on_stream_create = &stream_create;
+    // Always set: it is where a stream whose filter could not be constructed gets its 500.
+    t.on_request_headers = &request_headers;
+    using detail::overrides;
+    using H = HttpFilter;
+    if (overrides(&F::on_request_body, &H::on_request_body)) t.on_request_body = &request_body;
+    if (overrides(&F::on_request_trailers, &H::on_request_trailers))
+      t.on_request_trailers = &request_trailers;
+    if (overrides(&F::on_response_headers, &H::on_response_headers))
+      t.on_response_headers = &response_headers;
+    if (overrides(&F::on_response_body, &H::on_response_body)) t.on_response_body = &response_body;
+    if (overrides(&F::on_response_trailers, &H::on_response_trailers))
+      t.on_response_trailers = &response_trailers;
+    if (overrides(&F::on_stream_complete, &H::on_stream_complete))
+      t.on_stream_complete = &stream_complete;
+    t.on_stream_destroy = &stream_destroy;
+    return t;
+  }
+
+ private:
+  static const char*& name_for_logs() {
+    static const char* name = "";
+    return name;
+  }
+
+  static void* config_create(void* /*module_data*/, sy_str_t json, sy_error_t* err) noexcept {
+    try {
+      if constexpr (detail::ParsableConfig<Config>) {
+        std::string why;
+        std::optional<Config> c = Config::parse(to_view(json), &why);
+        if (!c) {
+          set_error(err, why.empty() ? std::string_view("invalid config") : why);
+          return nullptr;
+        }
+        return new Config(std::move(*c));
+      } else {
+        return new Config(to_view(json));
+      }
+    } catch (const std::exception& e) {
+      detail::count_exception(name_for_logs(), "config parsing", e.what());
+      set_error(err, std::string("config parsing threw: ") + e.what());
+    } catch (...) {
+      detail::count_exception(name_for_logs(), "config parsing", "a non-standard exception");
+      set_error(err, "config parsing threw a non-standard exception");
+    }
+    return nullptr;
+  }
+  static void config_destroy(void* config) noexcept { delete static_cast<Config*>(config); }
+
+  static void* stream_create(void* config, sy_stream_t* /*s*/) noexcept {
+    try {
+      F* f;
+      if constexpr (std::is_constructible_v<F, const Config&>) {
+        f = new F(*static_cast<const Config*>(config));
+      } else {
+        f = new F();
+      }
+      static_cast<HttpFilter*>(f)->factory_ = name_for_logs();
+      return f;
+    } catch (const std::exception& e) {
+      detail::count_exception(name_for_logs(), "the filter constructor", e.what());
+    } catch (...) {
+      detail::count_exception(name_for_logs(), "the filter constructor",
+                              "a non-standard exception");
+    }
+    return detail::failed_stream();
+  }
+
+  // Runs FN on the filter behind P with S as its stream, turning an exception into a count, a
+  // log line and (when REPLY and still possible) a 500.
+  template <class Fn>
+  static sy_filter_status_t run(void* p, sy_stream_t* s, const char* where, bool reply,
+                                Fn&& fn) noexcept {
+    if (p == detail::failed_stream()) return SY_CONTINUE;
+    F* f = static_cast<F*>(p);
+    HttpFilter& b = *f;
+    if (b.broken_) return SY_CONTINUE;
+    // Callbacks may nest (a local reply can complete the stream from inside a callback), so
+    // the previous stream handle is restored rather than cleared.
+    sy_stream_t* saved = b.stream_;
+    b.stream_ = s;
+    ++b.depth_;
+    sy_filter_status_t r;
+    try {
+      r = fn(*f);
+    } catch (const std::exception& e) {
+      r = fail(b, s, where, reply, e.what());
+    } catch (...) {
+      r = fail(b, s, where, reply, "a non-standard exception");
+    }
+    b.stream_ = saved;
+    --b.depth_;
+    if (b.depth_ == 0 && b.destroy_pending_) delete f;
+    return r;
+  }
+
+  static sy_filter_status_t fail(HttpFilter& b, sy_stream_t* s, const char* where, bool reply,
+                                 const char* what) noexcept {
+    b.broken_ = true;
+    detail::count_exception(b.factory_, where, what);
+    return reply ? detail::answer_500(s) : SY_CONTINUE;
+  }
+
+  static sy_filter_status_t request_headers(void* p, sy_stream_t* s, bool end) noexcept {
+    if (p == detail::failed_stream()) return detail::answer_500(s);
+    return run(p, s, "on_request_headers", true, [&](F& f) { return f.on_request_headers(end); });
+  }
+  static sy_filter_status_t request_body(void* p, sy_stream_t* s, bool end) noexcept {
+    return run(p, s, "on_request_body", true, [&](F& f) { return f.on_request_body(end); });
+  }
+  static sy_filter_status_t request_trailers(void* p, sy_stream_t* s) noexcept {
+    return run(p, s, "on_request_trailers", true, [&](F& f) { return f.on_request_trailers(); });
+  }
+  static sy_filter_status_t response_headers(void* p, sy_stream_t* s, bool end) noexcept {
+    return run(p, s, "on_response_headers", true, [&](F& f) { return f.on_response_headers(end); });
+  }
+  static sy_filter_status_t response_body(void* p, sy_stream_t* s, bool end) noexcept {
+    return run(p, s, "on_response_body", true, [&](F& f) { return f.on_response_body(end); });
+  }
+  static sy_filter_status_t response_trailers(void* p, sy_stream_t* s) noexcept {
+    return run(p, s, "on_response_trailers", true, [&](F& f) { return f.on_response_trailers(); });
+  }
+  static void stream_complete(void* p, sy_stream_t* s) noexcept {
+    run(p, s, "on_stream_complete", false, [&](F& f) {
+      f.on_stream_complete();
+      return SY_CONTINUE;
+    });
+  }
+  static void stream_destroy(void* p) noexcept {
+    if (p == detail::failed_stream()) return;
+    F* f = static_cast<F*>(p);
+    if (static_cast<HttpFilter*>(f)->depth_ > 0) {
+      static_cast<HttpFilter*>(f)->destroy_pending_ = true;
+      return;
+    }
+    delete f;
+  }
+
+  const char* name_;
+};
+
+}  // namespace sy::sdk
+
+#pragma GCC visibility pop
+
+// Writes the module's stamp, its descriptor (listing the FilterFactory objects given, in order)
+// and its entry function. Use once per module, at file scope:
+//   SY_SDK_MODULE("name", "1.0.0", sy::sdk::FilterFactory<MyFilter, MyConfig>("my_filter"))
+// The descriptor's on_load defines the module's `callback_exceptions` counter.
+#define SY_SDK_MODULE(NAME, VERSION, ...)                                            \
+  SY_MODULE_STAMP(NAME, VERSION);                                                    \
+  SY_MODULE_ENTRY(sy_sdk_host_, sy_sdk_module_) {                                    \
+    try {                                                                            \
+      static const ::sy::sdk::detail::ModuleTables sy_sdk_tables_(                   \
+          NAME, VERSION __VA_OPT__(, ) __VA_ARGS__);                                 \
+      return ::sy::sdk::detail::enter(sy_sdk_host_, sy_sdk_module_, sy_sdk_tables_); \
+    } catch (...) {                                                                  \
+      return nullptr;                                                                \
+    }                                                                                \
+  }
