@@ -56,8 +56,12 @@ integration: build
 run: build
 	./$(BUILD)/switchyard -c examples/quickstart.yaml
 
-bench:
-	@echo "bench/ not yet built"; exit 1
+# Benchmarks (bench/README.md): installs what the bench needs (bench/setup), then measures and
+# writes bench/RESULTS.md, bench/results.json and bench/results.png. Options through
+# BENCH_ARGS, e.g. make bench BENCH_ARGS='--smoke' or BENCH_ARGS='--rounds 7 --duration 10'.
+bench: build
+	@bench/setup
+	$(SY_CACHE)/bench-venv/bin/python bench/run.py $(BENCH_ARGS)
 
 format:
 	git ls-files -z '*.c' '*.cc' '*.cpp' '*.h' '*.hpp' ':!:abi/history/**' \

@@ -1,0 +1,1 @@
+"""Switchyard's benchmark harness (bench/README.md): systems, scenarios, measurements, report."""

@@ -1,0 +1,93 @@
+"""The upstream: nginx from bench/configs/upstream-nginx.conf on the load core, and its request
+counter, read from stub_status."""
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+
+from . import procs
+from .render import render
+from .systems import CONFIGS, nginx_user_line, which
+
+SMALL_BODY = b"hello from the switchyard bench\n"
+BODY_16K_SIZE = 16 * 1024
+
+
+class Upstream:
+    def __init__(self, workdir, cores):
+        self.dir = Path(workdir) / "upstream"
+        (self.dir / "docroot").mkdir(parents=True, exist_ok=True)
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        # Fixed bytes (a seeded generator), so a body can be checked byte for byte.
+        import random
+        rnd = random.Random(16384)
+        self.body_16k = bytes(rnd.getrandbits(8) for _ in range(BODY_16K_SIZE))
+        (self.dir / "docroot" / "16k").write_bytes(self.body_16k)
+        self.bodies = {"/small": SMALL_BODY, "/16k": self.body_16k}
+        self.binary = which("nginx")
+        if not self.binary:
+            raise RuntimeError("nginx is not installed (bench/setup installs it)")
+        self.log_path = self.dir / "upstream.log"
+        for _attempt in range(3):
+            self.port = procs.free_port()
+            conf = self.dir / "upstream-nginx.conf"
+            conf.write_text(render((CONFIGS / "upstream-nginx.conf").read_text(),
+                                   {"DIR": self.dir, "PORT": self.port,
+                                    "USER": nginx_user_line()}))
+            self.proc = procs.spawn([self.binary, "-p", str(self.dir), "-c", str(conf), "-e",
+                                     str(self.dir / "stderr.log")], self.log_path,
+                                    cores=cores.load, cwd=self.dir)
+            try:
+                procs.until(lambda: self.proc.poll() is not None or procs.port_open(self.port),
+                            10, "the upstream nginx to listen")
+            except TimeoutError:
+                pass
+            if self.proc.poll() is None and procs.port_open(self.port):
+                return
+            procs.stop(self.proc)
+        raise RuntimeError(f"the upstream nginx did not start: see {self.dir}")
+
+    def version(self):
+        return None
+
+    def pids(self):
+        return procs.tree(self.proc.pid) if self.proc.poll() is None else []
+
+    def _requests(self):
+        with urllib.request.urlopen(f"http://{procs.LOCALHOST}:{self.port}/__status",
+                                    timeout=5) as r:
+            text = r.read().decode()
+        # "server accepts handled requests\n A H R"
+        nums = re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", text)
+        return int(nums.group(3))
+
+    def counter(self):
+        """A mark to count requests from: the number of requests served so far. Every status
+        query is itself a request; Counter.since() takes them out."""
+        return Counter(self)
+
+    def stop(self):
+        procs.stop(self.proc)
+
+
+class Counter:
+    def __init__(self, upstream):
+        self.up = upstream
+        self.start = upstream._requests()  # includes this query
+
+    def since(self, settle_timeout=5.0):
+        """Requests that reached the upstream since the mark, once the count has stopped moving
+        (requests a proxy still had in flight when the client stopped are let through first)."""
+        queries = 0
+        last = None
+        deadline = time.monotonic() + settle_timeout
+        while True:
+            value = self.up._requests()
+            queries += 1
+            if last is not None and value == last + 1:  # only our own query moved it
+                return value - self.start - queries
+            if time.monotonic() > deadline:
+                return value - self.start - queries
+            last = value
+            time.sleep(0.05)
