@@ -42,6 +42,7 @@ void Http1Connection::start() {
 
 void Http1Connection::arm_idle() {
   header_timer_ = false;
+  timer_use_ = TimerUse::kIdle;
   timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] { close_now(); });
 }
 
@@ -55,7 +56,19 @@ int Http1Connection::write(const uv_buf_t* bufs, unsigned n) {
   size_t total = 0;
   for (unsigned i = 0; i < n; ++i) total += bufs[i].len;
   lr_->stats.bytes_tx->inc(total);
+  if (cork_ > 0) {
+    for (unsigned i = 0; i < n; ++i) out_.append(bufs[i].base, bufs[i].len);
+    return 0;
+  }
   return socket_->write(bufs, n);
+}
+
+void Http1Connection::uncork() {
+  if (cork_ > 0) --cork_;
+  if (cork_ > 0 || out_.empty()) return;
+  std::string out;
+  out.swap(out_);
+  if (socket_) socket_->write(out.data(), out.size());
 }
 
 void Http1Connection::update_reading() {
@@ -91,10 +104,11 @@ void Http1Connection::on_read(const char* data, size_t len) {
   if (stream_ && !awaiting_) {
     // The request body is still arriving: it must keep arriving (the idle timeout), or the
     // stream would hold this connection and an upstream one forever.
-    arm_body_timer();
+    if (timer_use_ != TimerUse::kStream) arm_body_timer();
   } else if (!parser_.in_message() && !stream_ && !header_timer_) {
     // The first byte of a request: the head must now arrive within request_headers.
     header_timer_ = true;
+    timer_use_ = TimerUse::kHeaders;
     timer_.start(uint64_t(lr_->cfg->timeouts.request_headers.count()),
                  [this] { on_header_timeout(); });
   }
@@ -144,6 +158,7 @@ void Http1Connection::reject(int status, const std::string& reason) {
 }
 
 void Http1Connection::arm_body_timer() {
+  timer_use_ = TimerUse::kBody;
   timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] {
     if (!stream_ || awaiting_) return;
     lr_->stats.rq_header_timeout->inc();
@@ -152,14 +167,16 @@ void Http1Connection::arm_body_timer() {
 }
 
 int Http1Connection::on_head(http1::MessageHead& head) {
-  timer_.stop();
+  stop_timer();
   header_timer_ = false;
   response_done_ = false;
   // Streams route with the newest snapshot, so a reload applies to the next request even on a
   // long-lived keep-alive connection.
   stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
+  bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
   stream_->on_request_head(head);
-  if (stream_ && !response_done_) arm_body_timer();
+  // A body still to come must keep coming; the stream may already time its response instead.
+  if (stream_ && !response_done_ && has_body && timer_use_ != TimerUse::kStream) arm_body_timer();
   return 0;
 }
 
@@ -172,7 +189,7 @@ void Http1Connection::on_trailers(http::HeaderMap& trailers) {
 }
 
 void Http1Connection::on_complete() {
-  timer_.stop();  // the request is whole; upstream timeouts take over
+  if (timer_use_ == TimerUse::kBody) stop_timer();  // the request is whole
   if (stream_) stream_->on_request_complete();
 }
 
@@ -207,6 +224,7 @@ void Http1Connection::next() {
     std::string buf;
     buf.swap(pending_);
     header_timer_ = true;
+    timer_use_ = TimerUse::kHeaders;
     timer_.start(uint64_t(lr_->cfg->timeouts.request_headers.count()),
                  [this] { on_header_timeout(); });
     parse(buf.data(), buf.size());
@@ -261,7 +279,11 @@ void Http1Connection::close_now() {
   closed_ = true;
   timer_.stop();
   if (socket_) {
-    // Graceful: flush what is queued, then FIN.
+    // Graceful: what is corked and queued goes out first, then FIN.
+    if (!out_.empty()) {
+      socket_->write(out_.data(), out_.size());
+      out_.clear();
+    }
     socket_->end();
     socket_ = nullptr;
   }

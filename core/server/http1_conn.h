@@ -27,7 +27,19 @@ class Http1Connection : public DownstreamConn,
     uv_buf_t b = uv_buf_init(const_cast<char*>(s.data()), unsigned(s.size()));
     return write(&b, 1);
   }
-  bool above_high() const { return socket_ && socket_->above_high(); }
+  bool above_high() const { return socket_ && (socket_->above_high() || out_.size() > net::Socket::kHighWatermark); }
+  // Between cork() and uncork(), writes collect into one buffer and leave in one write(2): a
+  // response head and its first body bytes become one TCP segment instead of two.
+  void cork() { ++cork_; }
+  void uncork();
+  // A timer for the stream in flight (its response timeout), so a request does not allocate one.
+  void start_stream_timer(uint64_t ms, std::function<void()> fn) {
+    timer_use_ = TimerUse::kStream;
+    timer_.start(ms, std::move(fn));
+  }
+  void stop_stream_timer() {
+    if (timer_use_ == TimerUse::kStream) stop_timer();
+  }
   // Request-body back-pressure: stop / start reading from the client.
   void pause_reading();
   void resume_reading();
@@ -79,6 +91,8 @@ class Http1Connection : public DownstreamConn,
   net::Timer timer_;
   std::unique_ptr<Stream> stream_;
   std::string pending_;  // bytes read while a response is still being produced
+  std::string out_;      // corked writes
+  int cork_ = 0;
   std::string peer_ip_;
   bool awaiting_ = false;       // a request was parsed completely; waiting for its response
   bool response_done_ = false;  // the current stream's response is out
@@ -89,6 +103,13 @@ class Http1Connection : public DownstreamConn,
   bool tunnel_ = false;
   bool upgrade_pending_ = false;
   bool header_timer_ = false;
+  // What the one connection timer is timing right now.
+  enum class TimerUse { kNone, kIdle, kHeaders, kBody, kStream };
+  TimerUse timer_use_ = TimerUse::kNone;
+  void stop_timer() {
+    timer_.stop();
+    timer_use_ = TimerUse::kNone;
+  }
 };
 
 }  // namespace sy::server

@@ -19,11 +19,18 @@ std::string new_request_id() {
   uint64_t a = rng(), b = rng();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012" PRIx64, uint32_t(a >> 32),
-           uint32_t((a >> 16) & 0xffff), uint32_t(a & 0xffff), uint32_t(b >> 48),
-           uint64_t(b & 0xffffffffffffULL));
-  return buf;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int pos = 0;
+  auto put = [&](uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      out[size_t(pos++)] = kHex[(v >> (4 * i)) & 0xf];
+    }
+  };
+  put(a, 16);
+  put(b, 16);
+  return out;
 }
 
 void json_escape(std::string& out, std::string_view s) {
@@ -61,7 +68,10 @@ Stream::Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const L
 }
 
 Stream::~Stream() {
-  if (pool_ && !upstream_) pool_->cancel(this);
+  if (waiting_pool_) {
+    waiting_pool_ = false;
+    pool_->cancel(this);
+  }
   if (upstream_) release_upstream(false);
   if (chain_) {
     filters::unregister_stream(chain_->id());
@@ -275,6 +285,7 @@ void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t b
     for (size_t i = 0; i < cluster_->addr_strs.size(); ++i)
       if (cluster_->addr_strs[i] == override_host_) preferred = int(i);
   }
+  waiting_pool_ = true;
   pool_->acquire(this, preferred);
 }
 
@@ -284,6 +295,7 @@ bool Stream::set_upstream_override(std::string_view host) {
 }
 
 void Stream::on_upstream_ready(upstream::Connection* conn) {
+  waiting_pool_ = false;
   upstream_ = conn;
   upstream_host_ = conn->endpoint_str();
   send_upstream_head();
@@ -394,8 +406,11 @@ void Stream::finish_request_upstream() {
   req_sent_ = true;
   if (response_started_ || upgrade_) return;
   auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
-  timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
-  timer_->start(uint64_t(timeout.count()), [this] { on_response_timeout(); });
+  timer_armed_ = true;
+  conn_->start_stream_timer(uint64_t(timeout.count()), [this] {
+    timer_armed_ = false;
+    on_response_timeout();
+  });
 }
 
 void Stream::on_response_timeout() {
@@ -405,6 +420,7 @@ void Stream::on_response_timeout() {
 }
 
 void Stream::on_upstream_failure(Failure f, const std::string& details) {
+  waiting_pool_ = false;
   if (f == Failure::kOverflow) {
     local_reply(503, "upstream overflow\n", details, "UO");
   } else {
@@ -416,7 +432,7 @@ void Stream::on_upstream_reset(const std::string& details) {
   cluster_->stats.rq_reset->inc();
   bool reused = upstream_ && upstream_->reused();
   upstream_ = nullptr;  // the pool closed it
-  if (timer_) timer_->stop();
+  stop_timer();
   if (!response_started_ && !status_) {
     // A pooled connection the upstream closed as we reused it: safe to retry once when no
     // request body has been sent.
@@ -424,6 +440,7 @@ void Stream::on_upstream_reset(const std::string& details) {
       retried_ = true;
       req_sent_ = false;
       cluster_->stats.rq_retry->inc();
+      waiting_pool_ = true;
       pool_->acquire(this, -1);
       return;
     }
@@ -446,7 +463,7 @@ void Stream::release_upstream(bool reusable) {
 
 int Stream::on_response_head(http1::MessageHead& head) {
   if (response_done_ || response_started_) return -1;
-  if (timer_) timer_->stop();
+  stop_timer();
   status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;
   resp_in_length_ = head.content_length;
@@ -625,10 +642,31 @@ void Stream::on_downstream_drained() {
 
 void Stream::on_downstream_reset() {
   if (!response_done_ && flags_.empty()) flags_ = "DC";
-  if (pool_ && !upstream_) pool_->cancel(this);
-  if (timer_) timer_->stop();
+  if (waiting_pool_) {
+    waiting_pool_ = false;
+    pool_->cancel(this);
+  }
+  stop_timer();
   if (chain_) chain_->halt();
   release_upstream(false);
+}
+
+void Stream::stop_timer() {
+  if (!timer_armed_) return;
+  timer_armed_ = false;
+  conn_->stop_stream_timer();
+}
+
+void Stream::on_read_begin() {
+  if (corked_) return;
+  corked_ = true;
+  conn_->cork();
+}
+
+void Stream::on_read_end() {
+  if (!corked_) return;
+  corked_ = false;
+  conn_->uncork();
 }
 
 void Stream::on_tunnel_data(const char* data, size_t len) {
@@ -667,8 +705,11 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
     return;
   }
   if (chain_) chain_->halt();
-  if (pool_ && !upstream_) pool_->cancel(this);
-  if (timer_) timer_->stop();
+  if (waiting_pool_) {
+    waiting_pool_ = false;
+    pool_->cancel(this);
+  }
+  stop_timer();
   release_upstream(false);
   status_ = status;
   details_ = std::move(details);
@@ -696,7 +737,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
 void Stream::response_done() {
   if (response_done_) return;
   response_done_ = true;
-  if (timer_) timer_->stop();
+  stop_timer();
   conn_->on_response_done(resp_close_);
 }
 
@@ -765,7 +806,7 @@ void Stream::finalize() {
     chain_->halt();
     filters::unregister_stream(chain_->id());
   }
-  if (timer_) timer_->stop();
+  stop_timer();
   if (!response_done_ && flags_.empty()) flags_ = "DC";
   count_response(status_);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();

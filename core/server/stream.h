@@ -47,6 +47,8 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void on_response_complete() override;
   void on_upstream_reset(const std::string& details) override;
   void on_upstream_drained() override;
+  void on_read_begin() override;
+  void on_read_end() override;
   void on_tunnel_data(const char* data, size_t len) override;
   void on_tunnel_eof() override;
 
@@ -78,6 +80,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void finish_request_upstream();
   void on_response_timeout();
   void release_upstream(bool reusable);
+  void stop_timer();
   void write_response_body(const char* data, size_t len);
   void write_response_end(const http::HeaderMap* trailers);
   void response_done();
@@ -92,7 +95,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   std::shared_ptr<ClusterRuntime> cluster_;
   upstream::Pool* pool_ = nullptr;
   upstream::Connection* upstream_ = nullptr;
-  std::unique_ptr<net::Timer> timer_;
+  bool timer_armed_ = false;   // the response timeout runs on the connection's timer
+  bool waiting_pool_ = false;  // acquire() was called and has not answered yet
+  bool corked_ = false;
   std::unique_ptr<filters::FilterChain> chain_;
   std::string override_host_;
 

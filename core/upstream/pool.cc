@@ -62,7 +62,12 @@ void Connection::on_read(const char* data, size_t len) {
     parser_.resume();
     paused_ = false;
   }
+  // The client may be released (and freed on the next loop turn) while this read is handled;
+  // it stays valid until then, so the bracket is always closed.
+  Client* batch = client_;
+  batch->on_read_begin();
   auto r = parser_.feed(data, len);
+  batch->on_read_end();
   switch (r.status) {
     case http1::Parser::Status::kOk: break;
     case http1::Parser::Status::kPaused:

@@ -37,6 +37,9 @@ class Client {
   // The upstream write queue drained below the low watermark.
   virtual void on_upstream_drained() = 0;
   // Raw bytes after a 101 (tunnel mode only).
+  // Bracket the events of one upstream read, so the client can batch what it writes.
+  virtual void on_read_begin() {}
+  virtual void on_read_end() {}
   virtual void on_tunnel_data(const char* data, size_t len) {}
   virtual void on_tunnel_eof() {}
 };
