@@ -4,7 +4,6 @@ tcp_tap, metrics_demo."""
 import concurrent.futures
 import re
 
-import harness
 from harness import (RawClient, cluster, echo_headers, raw_request, request, run_switchyard,
                      stream_payload, to_cluster, until)
 from modules_util import MODULES, module_file, module_stat, with_filters

@@ -73,7 +73,6 @@ CONNECTIONS = 200  # concurrent keep-alive connections, each sending requests ba
 # switch back to that file is then a swap too, and the versions keep alternating.
 ADMIN_SWAPS = 25
 FILE_SWAPS = 25
-SLOW_EVERY = 0.6  # seconds between slow requests
 SLOW_HOLD = 1.2  # seconds upstream holds a slow request; swap_demo then adds its delay_ms
 
 
@@ -158,15 +157,13 @@ class Load:
 
 
 class Swapper:
-    """Swaps swap_demo between v1 and v2 and knows which version is current. LOCK is held from
-    the trigger until the swap is published, and by whoever starts a request that must know the
-    current version."""
+    """Swaps swap_demo between v1 and v2, and knows which version is current: each swap returns
+    once the new generation is published."""
 
     def __init__(self, sy, files, live):
         self.sy = sy
         self.files = files  # {"1": path, "2": path}
         self.live = live
-        self.lock = threading.Lock()
         self.version = "1"
         self.swaps = 0
 
@@ -175,26 +172,32 @@ class Swapper:
 
     def by_admin(self, path=None):
         target = self.other()
-        with self.lock:
-            resp = reload_module(self.sy, "swap_demo", path or self.files[target])
-            assert resp.status == 200, resp
-            assert module_entry(self.sy, "swap_demo")["module_version"] == f"{target}.0.0"
-            self.version = target
-            self.swaps += 1
+        resp = reload_module(self.sy, "swap_demo", path or self.files[target])
+        assert resp.status == 200, resp
+        assert module_entry(self.sy, "swap_demo")["module_version"] == f"{target}.0.0"
+        self.version = target
+        self.swaps += 1
 
     def by_file(self):
         target = self.other()
-        with self.lock:
-            before = module_entry(self.sy, "swap_demo")["generation"]
-            replace_atomically(self.files[target], self.live)
+        before = module_entry(self.sy, "swap_demo")["generation"]
+        replace_atomically(self.files[target], self.live)
 
-            def published():
-                e = module_entry(self.sy, "swap_demo")
-                return e["generation"] > before and e["module_version"] == f"{target}.0.0"
+        def published():
+            e = module_entry(self.sy, "swap_demo")
+            return e["generation"] > before and e["module_version"] == f"{target}.0.0"
 
-            until(published, timeout=20, what=f"the watcher to swap in v{target}")
-            self.version = target
-            self.swaps += 1
+        until(published, timeout=20, what=f"the watcher to swap in v{target}")
+        self.version = target
+        self.swaps += 1
+
+
+def settle(predicate, what, state, timeout=30):
+    """until(), with the state that kept PREDICATE false in the failure message."""
+    try:
+        until(predicate, timeout=timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; now: {state()}") from None
 
 
 def test_hot_swap_under_load(tmp_path, upstream, switchyard):
@@ -211,9 +214,8 @@ def test_hot_swap_under_load(tmp_path, upstream, switchyard):
 
     swapper = Swapper(sy, files, live)
     load = Load(port, CONNECTIONS)
-    slow_results, slow_keys, slow_errors = [], [], []
-    stop_slow = threading.Event()
-    pool = concurrent.futures.ThreadPoolExecutor(48)
+    slow_results, slow_keys, releases = [], [], []
+    pool = concurrent.futures.ThreadPoolExecutor(32)
 
     def finish_slow(client, expected, key):
         try:
@@ -223,36 +225,23 @@ def test_hot_swap_under_load(tmp_path, upstream, switchyard):
             return key, expected, repr(e), None
         return key, expected, r.status, r.header("x-swap-version")
 
-    def release_later(key):
-        time.sleep(SLOW_HOLD)  # the stream stays open across the swaps of this second or so
-        upstream.release(key)
-
-    def start_slow_requests():
-        try:
-            start_slow_requests_until_stopped()
-        except Exception as e:  # noqa: BLE001 - reported by the test thread below
-            slow_errors.append(e)
-
-    def start_slow_requests_until_stopped():
-        i = 0
-        while not stop_slow.wait(SLOW_EVERY):
-            key = f"slow-{i}"
-            with swapper.lock:
-                expected = swapper.version
-                client = RawClient(port, timeout=60)
-                client.send(raw_request("GET", f"/slow?hold={key}&ms=30000"))
-                # Once upstream has it, the proxy has made the stream, bound to the generation
-                # current now: no swap can slip in between while the lock is held.
-                until(lambda: upstream.stats()["paths"].get("/slow", 0) >= i + 1,
-                      what=f"{key} to reach upstream")
-            slow_keys.append(key)
-            slow_results.append(pool.submit(finish_slow, client, expected, key))
-            pool.submit(release_later, key)
-            i += 1
+    def start_slow():
+        # Called between swaps, by the thread that swaps: the version current now is the one
+        # the new stream binds to. Once upstream has the request, the proxy has made the
+        # stream, so the next swap cannot come before it.
+        key = f"slow-{len(slow_keys)}"
+        client = RawClient(port, timeout=60)
+        client.send(raw_request("GET", f"/slow?hold={key}&ms=30000"))
+        until(lambda: upstream.stats()["paths"].get("/slow", 0) >= len(slow_keys) + 1,
+              what=f"{key} to reach upstream")
+        slow_keys.append(key)
+        slow_results.append(pool.submit(finish_slow, client, swapper.version, key))
+        # Held upstream for a while, the stream stays open across the next few swaps.
+        release = threading.Timer(SLOW_HOLD, upstream.release, args=[key])
+        release.start()
+        releases.append(release)
 
     load.start()
-    slow_thread = threading.Thread(target=start_slow_requests)
-    slow_thread.start()
     try:
         start = time.monotonic()
         plan = ["admin"] * ADMIN_SWAPS + ["to-live"] + ["file"] * FILE_SWAPS
@@ -268,17 +257,20 @@ def test_hot_swap_under_load(tmp_path, upstream, switchyard):
                 swapper.by_admin(live)
             else:
                 swapper.by_file()
+            # Every third swap (an odd step, so successive slow requests start on alternate
+            # versions), a slow request that stays open over the next few swaps.
+            if k % 3 == 0:
+                start_slow()
         time.sleep(max(0.0, start + DURATION - time.monotonic()))
     finally:
-        stop_slow.set()
-        slow_thread.join(60)
         slow = [f.result(timeout=60) for f in slow_results]
         load.stop()
+        for release in releases:
+            release.join()
         for key in slow_keys:  # nothing stays held whatever happened
             upstream.release(key)
         pool.shutdown(wait=True)
 
-    assert not slow_errors, slow_errors
     assert swapper.swaps >= 50
     assert not load.failures, f"{len(load.failures)} failed requests, e.g. {load.failures[:10]}"
     assert load.versions["1"] > 0 and load.versions["2"] > 0, load.versions
@@ -289,12 +281,13 @@ def test_hot_swap_under_load(tmp_path, upstream, switchyard):
     assert {s[3] for s in slow} == {"1", "2"}, slow
 
     # Retired generations go once their last stream has: /modules and the process's maps.
-    until(lambda: loaded_generations(module_entry(sy, "swap_demo")) <= 2, timeout=30,
-          what="at most the current and previous generations loaded")
-    until(lambda: len(mapped_images(sy.pid, shas)) <= 2, timeout=30,
-          what=f"no retired copy mapped: {mapped_images(sy.pid, shas)}")
-    until(lambda: fd_count(sy.pid) <= base_fds + 8, timeout=30,
-          what=f"fd count back near {base_fds} (now {fd_count(sy.pid)})")
+    settle(lambda: loaded_generations(module_entry(sy, "swap_demo")) <= 2,
+           "at most the current and previous generations loaded",
+           lambda: module_entry(sy, "swap_demo"))
+    settle(lambda: len(mapped_images(sy.pid, shas)) <= 2, "no retired copy still mapped",
+           lambda: mapped_images(sy.pid, shas))
+    settle(lambda: fd_count(sy.pid) <= base_fds + 8, f"fd count back near {base_fds}",
+           lambda: f"{fd_count(sy.pid)} open")
     rss = sy.memory_kib("VmRSS")
     assert rss <= base_rss + 96 * 1024, f"RSS grew from {base_rss} KiB to {rss} KiB"
     assert version_of(port) == swapper.version
