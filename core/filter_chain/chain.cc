@@ -38,6 +38,9 @@ FilterChain::FilterChain(ChainSink* sink,
                    ? e.factory->vt->on_stream_create(e.factory->config, handle())
                    : nullptr;
     current_ = nullptr;
+    if (!e.filter) continue;
+    body_filters_[SY_REQUEST] = body_filters_[SY_REQUEST] || e.factory->vt->on_request_body != nullptr;
+    body_filters_[SY_RESPONSE] = body_filters_[SY_RESPONSE] || e.factory->vt->on_response_body != nullptr;
   }
 }
 
@@ -53,6 +56,12 @@ FilterChain::~FilterChain() {
 
 void FilterChain::complete() {
   if (completed_) return;
+  if (depth_ > 0) {
+    // Inside a filter callback (it sent a local reply): the ABI promises no other callback
+    // runs before it returns, so completion waits for that.
+    complete_pending_ = true;
+    return;
+  }
   completed_ = true;
   for (auto& e : entries_) {
     if (!e.filter || !e.factory->vt->on_stream_complete) continue;
@@ -62,14 +71,11 @@ void FilterChain::complete() {
   current_ = nullptr;
 }
 
-bool FilterChain::any_body_filter(sy_direction_t dir) const {
-  for (const auto& e : entries_) {
-    if (!e.filter) continue;
-    if (dir == SY_REQUEST ? e.factory->vt->on_request_body != nullptr
-                          : e.factory->vt->on_response_body != nullptr)
-      return true;
-  }
-  return false;
+bool FilterChain::body_passthrough(sy_direction_t dir) const {
+  if (!headers_out_[dir] || body_filters_[dir] || halted_) return false;
+  for (const auto& e : entries_)
+    if (e.dir[dir].paused || e.dir[dir].buffering) return false;
+  return true;
 }
 
 FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
@@ -112,8 +118,14 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   if (!fn) return SY_CONTINUE;
   current_ = &e;
   current_dir_ = dir;
+  ++depth_;
   sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  --depth_;
   current_ = nullptr;
+  if (depth_ == 0 && complete_pending_) {
+    complete_pending_ = false;
+    complete();
+  }
   return st;
 }
 
@@ -124,10 +136,16 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
   current_dir_ = dir;
   cur_body_ = &e.dir[dir].held;
   cur_chunk_off_ = &e.dir[dir].chunk_off;
+  ++depth_;
   sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  --depth_;
   cur_body_ = nullptr;
   cur_chunk_off_ = nullptr;
   current_ = nullptr;
+  if (depth_ == 0 && complete_pending_) {
+    complete_pending_ = false;
+    complete();
+  }
   return st;
 }
 
@@ -137,8 +155,14 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   if (!fn) return SY_CONTINUE;
   current_ = &e;
   current_dir_ = dir;
+  ++depth_;
   sy_filter_status_t st = fn(e.filter, handle());
+  --depth_;
   current_ = nullptr;
+  if (depth_ == 0 && complete_pending_) {
+    complete_pending_ = false;
+    complete();
+  }
   return st;
 }
 
@@ -191,6 +215,9 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
       held_changed(dir);
       return;
     }
+    bool has_body_cb = dir == SY_REQUEST ? e.factory->vt->on_request_body != nullptr
+                                         : e.factory->vt->on_response_body != nullptr;
+    if (!has_body_cb && !d.buffering) continue;  // nothing to call, nothing to hold
     // The filter sees [0, chunk_off) as what it buffered before and the rest as this chunk.
     d.chunk_off = d.held.size();
     held_bytes_[dir] += data.size();

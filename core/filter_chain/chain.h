@@ -83,7 +83,10 @@ class FilterChain {
   std::list<std::unique_ptr<StreamTimer>> timers;
   sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
   static FilterChain* from(sy_stream_t* s) { return reinterpret_cast<FilterChain*>(s); }
-  bool any_body_filter(sy_direction_t dir) const;
+  bool any_body_filter(sy_direction_t dir) const { return body_filters_[dir]; }
+  // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
+  // held): the stream then writes it straight through, without a copy.
+  bool body_passthrough(sy_direction_t dir) const;
 
  private:
   struct Entry {
@@ -121,6 +124,8 @@ class FilterChain {
   sy_stream_id_t id_;
   bool halted_ = false;
   bool completed_ = false;
+  int depth_ = 0;  // filter callbacks on the stack
+  bool complete_pending_ = false;
   // During a callback: which entry and which body the host's body_* calls mean.
   Entry* current_ = nullptr;
   sy_direction_t current_dir_ = SY_REQUEST;
@@ -129,6 +134,7 @@ class FilterChain {
   size_t held_bytes_[2] = {0, 0};
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
+  bool body_filters_[2] = {false, false};
 };
 
 // A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it).

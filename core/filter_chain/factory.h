@@ -131,7 +131,7 @@ struct WorkerContext {
 
 // Streams with filters, by id, so any thread can reach one safely (or learn it is gone).
 void register_stream(sy_stream_id_t id, class FilterChain* chain,
-                     std::vector<std::shared_ptr<void>> keepalive);
+                     std::shared_ptr<const void> keepalive);
 void unregister_stream(sy_stream_id_t id);
 // Allocates a never-reused id for a stream on worker INDEX.
 sy_stream_id_t next_stream_id(int worker_index);

@@ -25,7 +25,7 @@ sy_str_t view(const std::string& s) { return {s.data(), s.size()}; }
 
 struct Registered {
   FilterChain* chain;
-  std::vector<std::shared_ptr<void>> keepalive;
+  std::shared_ptr<const void> keepalive;
 };
 struct WorkerStreams {
   std::mutex mu;
@@ -237,13 +237,13 @@ sy_worker_t* h_stream_worker(sy_stream_t* s);
 sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop, void* arg) {
   int w = worker_of(id);
   if (!fn || w < 0 || w >= kMaxWorkers) return SY_ERR_INVALID;
-  std::vector<std::shared_ptr<void>> keep;
+  std::shared_ptr<const void> keep;
   {
     std::lock_guard<std::mutex> lock(g_streams[w].mu);
     auto it = g_streams[w].streams.find(id);
     if (it != g_streams[w].streams.end()) keep = it->second.keepalive;
   }
-  if (keep.empty()) {
+  if (!keep) {
     g_stale_posts.fetch_add(1, std::memory_order_relaxed);
     if (drop) drop(arg);
     return SY_ERR_STALE;
@@ -361,9 +361,19 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
   }
   if (!h.has(":method") || !h.has(":path")) return SY_ERR_INVALID;
   int worker = s ? FilterChain::from(s)->sink()->worker_index() : WorkerContext::from(w)->index;
-  std::vector<std::shared_ptr<void>> keep;
-  sy_stream_id_t sid = s ? FilterChain::from(s)->id() : 0;
-  auto done = [fn, arg](const CalloutResult& r) {
+  // The reply runs module code: the callout holds the module's generation until then, even if
+  // the stream ends or the module is swapped in the meantime.
+  std::shared_ptr<const void> keep;
+  if (s) {
+    sy_stream_id_t id = FilterChain::from(s)->id();
+    auto& ws = g_streams[worker_of(id)];
+    std::lock_guard<std::mutex> lock(ws.mu);
+    auto it = ws.streams.find(id);
+    if (it != ws.streams.end()) keep = it->second.keepalive;
+  } else if (WorkerContext::from(w)->keepalive) {
+    keep = WorkerContext::from(w)->keepalive;
+  }
+  auto done = [fn, arg, keep = std::move(keep)](const CalloutResult& r) {
     std::vector<sy_header_t> hs, ts;
     for (const auto& x : r.headers) hs.push_back({view(x.name), view(x.value)});
     for (const auto& x : r.trailers) ts.push_back({view(x.name), view(x.value)});
@@ -372,10 +382,8 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
     fn(arg, &resp);
   };
   auto cancel = g_services.callout(worker, std::string(sv(cluster)), std::move(h),
-                                   std::string(sv(body)), timeout_ms, done);
-  if (!cancel) return SY_ERR_NOT_FOUND;
-  (void)sid;
-  return SY_OK;
+                                   std::string(sv(body)), timeout_ms, std::move(done));
+  return cancel ? SY_OK : SY_ERR_NOT_FOUND;
 }
 
 sy_status_t h_cluster_endpoint(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx) {
@@ -662,14 +670,14 @@ void run_on_main(std::function<void()> fn) {
     fn();
 }
 
-void register_stream(sy_stream_id_t id, FilterChain* chain, std::vector<std::shared_ptr<void>> keep) {
+void register_stream(sy_stream_id_t id, FilterChain* chain, std::shared_ptr<const void> keep) {
   auto& ws = g_streams[worker_of(id)];
   std::lock_guard<std::mutex> lock(ws.mu);
   ws.streams[id] = {chain, std::move(keep)};
 }
 
 void unregister_stream(sy_stream_id_t id) {
-  std::vector<std::shared_ptr<void>> keep;  // released outside the lock
+  std::shared_ptr<const void> keep;  // released outside the lock
   auto& ws = g_streams[worker_of(id)];
   std::lock_guard<std::mutex> lock(ws.mu);
   auto it = ws.streams.find(id);

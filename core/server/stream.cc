@@ -173,9 +173,9 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // Filters see the request with its pseudo-headers first, as Envoy's filters do.
   sy_stream_id_t id = filters::next_stream_id(conn_->worker()->index());
   chain_ = std::make_unique<filters::FilterChain>(this, lr_->filters, route_name(), id);
-  std::vector<std::shared_ptr<void>> keep;
-  for (const auto& f : lr_->filters) keep.push_back(f);
-  filters::register_stream(id, chain_.get(), std::move(keep));
+  // The runtime snapshot holds the listener's filter factories and, through them, the module
+  // generations: one reference keeps all of them alive for posts and callouts.
+  filters::register_stream(id, chain_.get(), rt_);
   http::HeaderMap& fh = chain_->request_headers;
   fh.add(":method", method_);
   fh.add(":path", path_);
@@ -321,7 +321,7 @@ void Stream::on_request_body(const char* data, size_t len) {
     return;
   }
   if (response_done_) return;  // a local reply went out: the body is discarded
-  if (chain_) {
+  if (chain_ && !chain_->body_passthrough(SY_REQUEST)) {
     chain_->decode_data(std::string(data, len), false);
     return;
   }
@@ -551,7 +551,7 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
 }
 
 void Stream::on_response_body(const char* data, size_t len) {
-  if (chain_) {
+  if (chain_ && !chain_->body_passthrough(SY_RESPONSE)) {
     chain_->encode_data(std::string(data, len), false);
     return;
   }

@@ -88,6 +88,10 @@ def test_quickstart_example_runs(switchyard):
     for old, new in ports.items():
         assert f"127.0.0.1:{old}" in text
         text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+    # `make run` starts from the repository root; here the module path is made absolute.
+    assert "module_path: [build/modules]" in text
+    text = text.replace("module_path: [build/modules]",
+                        f"module_path: [{harness.REPO / 'build' / 'modules'}]")
     sy = switchyard({"listeners": []}, start=False, name="quickstart")
     sy.write_config_text(text)
     sy.admin_port = ports["9901"]
@@ -98,6 +102,7 @@ def test_quickstart_example_runs(switchyard):
         api = request(front, "GET", "/api/hello")
         assert api.status == 200 and api.json() == {"service": "demo-backend"}
         assert api.header("content-type") == "application/json"
+        assert api.header("x-hello") == "world"  # the hello module at work
         welcome = request(front, "GET", "/")
         assert welcome.status == 200 and b"curl" in welcome.body
         assert "listener.ingress.rq_total" in sy.stats()

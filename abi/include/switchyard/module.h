@@ -15,8 +15,10 @@
  * (SY_HAS_SLOT). A major release may change anything.
  *
  * Conventions.
- *   - Views (sy_str_t) are borrowed: valid until the call that produced them returns, unless a
- *     comment says otherwise. Copy what you keep.
+ *   - Views (sy_str_t) the module passes in are read during the call only. Views the host hands
+ *     out (header_get, body_get, metadata_get, ...) stay valid until that header block, body
+ *     or value is next modified, or the current callback returns, whichever comes first;
+ *     attribute_get's view lasts until the next attribute_get. Copy what you keep.
  *   - Handles (sy_stream_t*, sy_conn_t*, sy_worker_t*) are opaque and owned by the host.
  *     A sy_stream_t* is valid only inside the callbacks of that stream. To reach a stream from
  *     elsewhere (another thread, a later timer), keep its sy_stream_id_t and use post_to_stream:
@@ -238,7 +240,8 @@ typedef struct sy_host {
   /* Un-pauses DIR after SY_STOP / SY_STOP_AND_BUFFER: iteration goes on with the next filter. */
   sy_status_t (*resume)(sy_stream_t* s, sy_direction_t dir);
   /* Ends the stream with a reply made here, if the response has not started. DETAILS goes to
-   * the access log. Works in request and response phases. */
+   * the access log. Works in request and response phases. No filter callback (not even
+   * on_stream_complete or on_stream_destroy) runs before the calling callback returns. */
   sy_status_t (*send_local_reply)(sy_stream_t* s, uint32_t status, const sy_header_t* headers,
                                   size_t header_count, sy_str_t body, sy_str_t details);
   sy_stream_id_t (*stream_id)(sy_stream_t* s);
@@ -246,8 +249,10 @@ typedef struct sy_host {
   sy_worker_t* (*stream_worker)(sy_stream_t* s);
 
   /* -- Scheduler and timers -- */
-  /* Any thread. Runs FN on the stream's worker if the stream is still alive, else calls DROP
-   * (on the worker or in the caller) and counts it. */
+  /* Any thread. Runs FN on the stream's worker if the stream is still alive; else calls DROP
+   * (may be NULL) and counts it. A stream known to be gone returns SY_ERR_STALE after calling
+   * DROP in the caller's thread (so DROP must not take a lock the caller holds); one that ends
+   * while the task is queued gets DROP on its worker, and SY_OK was returned. */
   sy_status_t (*post_to_stream)(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop,
                                 void* arg);
   /* Any thread. Runs FN on worker INDEX (-1: any), with no stream. */
@@ -264,7 +269,10 @@ typedef struct sy_host {
 
   /* -- HTTP callouts to a configured cluster; the reply arrives on the same worker -- */
   /* HEADERS must include :method and :path (:authority defaults to the cluster name). From a
-   * stream (its callbacks) or from a worker task (stream NULL, worker set). */
+   * stream (its callbacks) or from a worker task (stream NULL, worker set). When it returns
+   * SY_OK, FN runs exactly once on that worker, with the reply or a failure, even if the stream
+   * ended first (use stream_id and post_to_stream to get back to it); the module's generation
+   * stays loaded until then. */
   sy_status_t (*http_callout)(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
                               const sy_header_t* headers, size_t header_count, sy_str_t body,
                               uint64_t timeout_ms, sy_callout_fn fn, void* arg);
@@ -298,6 +306,8 @@ typedef struct sy_host {
   void* (*route_config)(sy_stream_t* s);
 
   /* -- Metrics: exported on the admin API as module.<module>.<name>. Any thread. -- */
+  /* Counters: metric_add with delta >= 0. Gauges: metric_add (any sign) and metric_set.
+   * Histograms: metric_record (milliseconds by default bucket scheme). metric_get reads any. */
   sy_status_t (*metric_define)(sy_module_t* module, sy_metric_kind_t kind, sy_str_t name,
                                const sy_label_t* labels, size_t label_count, uint32_t* id);
   sy_status_t (*metric_add)(sy_module_t* module, uint32_t id, int64_t delta);
