@@ -1,4 +1,5 @@
 // switchyard: command line, config validation, and start-up.
+#include <switchyard/module.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -6,8 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
-
-#include <switchyard/module.h>
 
 #include "config/config.h"
 #include "core/log/log.h"
@@ -29,7 +28,8 @@ const char kUsage[] =
 // Where private copies of loaded modules go: a directory of this process, removed at exit.
 std::string make_state_dir() {
   const char* tmp = getenv("TMPDIR");
-  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/switchyard." + std::to_string(getpid());
+  std::string dir =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/switchyard." + std::to_string(getpid());
   std::filesystem::create_directories(dir);
   return dir;
 }

@@ -25,8 +25,32 @@ std::string message_of(const sy_error_t& e) {
 template <typename VT>
 std::string names_of(const VT* const* list) {
   std::string out;
-  for (size_t i = 0; list && list[i]; ++i) out += std::string(out.empty() ? "" : ", ") + list[i]->name;
+  for (size_t i = 0; list && list[i]; ++i)
+    out += std::string(out.empty() ? "" : ", ") + list[i]->name;
   return out.empty() ? "none" : out;
+}
+
+// Fills what HTTP and network factories share and builds the filter's config object.
+// False (with the error recorded at the filter's location) when the module rejects it.
+template <typename Factory, typename VT>
+bool init_factory(Factory* f, const std::shared_ptr<Generation>& gen, const VT* vt,
+                  const config::FilterRef& ref, std::vector<config::Error>* errors) {
+  f->keepalive = gen;
+  f->scope = gen->scope();
+  f->vt = vt;
+  f->module = ref.module;
+  f->filter_name = vt->name ? vt->name : "";
+  f->loc = ref.loc;
+  if (!vt->on_config_create) return true;
+  sy_error_t err{};
+  f->config = vt->on_config_create(gen->module_data(),
+                                   {ref.config_json.data(), ref.config_json.size()}, &err);
+  if (!f->config && err.message[0]) {
+    errors->push_back(
+        {ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -100,26 +124,13 @@ std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener
   if (!vt) {
     errors->push_back({ref.loc, "module '" + ref.module + "' has no HTTP filter" +
                                     (ref.filter.empty() ? "" : " '" + ref.filter + "'") +
-                                    " (it has: " + names_of(gen->descriptor()->http_filters) + ")"});
+                                    " (it has: " + names_of(gen->descriptor()->http_filters) +
+                                    ")"});
     return nullptr;
   }
   auto* f = new filters::HttpFilterFactory();
   auto factory = filters::make_main_thread_shared(f);
-  f->keepalive = gen;
-  f->scope = gen->scope();
-  f->vt = vt;
-  f->module = ref.module;
-  f->filter_name = vt->name ? vt->name : "";
-  f->loc = ref.loc;
-  if (vt->on_config_create) {
-    sy_error_t err{};
-    f->config = vt->on_config_create(gen->module_data(), {ref.config_json.data(), ref.config_json.size()},
-                                     &err);
-    if (!f->config && err.message[0]) {
-      errors->push_back({ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
-      return nullptr;
-    }
-  }
+  if (!init_factory(f, gen, vt, ref, errors)) return nullptr;
   // Per-route configs: `per_filter:` keys name the module or the filter.
   for (const auto& route : listener.routes) {
     for (const auto& [key, json] : route.per_filter) {
@@ -129,9 +140,11 @@ std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener
         rc.disabled = true;
       } else if (vt->on_route_config_create) {
         sy_error_t err{};
-        rc.config = vt->on_route_config_create(gen->module_data(), {json.data(), json.size()}, &err);
+        rc.config =
+            vt->on_route_config_create(gen->module_data(), {json.data(), json.size()}, &err);
         if (!rc.config && err.message[0]) {
-          errors->push_back({route.loc, "filter '" + ref.module + "' rejected the per-route config of route '" +
+          errors->push_back({route.loc, "filter '" + ref.module +
+                                            "' rejected the per-route config of route '" +
                                             route.name + "': " + message_of(err)});
           continue;
         }
@@ -143,35 +156,21 @@ std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener
 }
 
 std::shared_ptr<filters::NetworkFilterFactory> Manager::network(
-    const config::Listener& listener, const config::FilterRef& ref,
+    const config::Listener& /*listener*/, const config::FilterRef& ref,
     std::vector<config::Error>* errors) {
   auto gen = generation_for(ref.module, ref.loc, errors);
   if (!gen) return nullptr;
   const sy_network_filter_t* vt = gen->network_filter(ref.filter);
   if (!vt) {
     errors->push_back({ref.loc, "module '" + ref.module + "' has no network filter" +
-                                    (ref.filter.empty() ? "" : " '" + ref.filter + "'") + " (it has: " +
-                                    names_of(gen->descriptor()->network_filters) + ")"});
+                                    (ref.filter.empty() ? "" : " '" + ref.filter + "'") +
+                                    " (it has: " + names_of(gen->descriptor()->network_filters) +
+                                    ")"});
     return nullptr;
   }
   auto* f = new filters::NetworkFilterFactory();
   auto factory = filters::make_main_thread_shared(f);
-  f->keepalive = gen;
-  f->scope = gen->scope();
-  f->vt = vt;
-  f->module = ref.module;
-  f->filter_name = vt->name ? vt->name : "";
-  f->loc = ref.loc;
-  if (vt->on_config_create) {
-    sy_error_t err{};
-    f->config = vt->on_config_create(gen->module_data(), {ref.config_json.data(), ref.config_json.size()},
-                                     &err);
-    if (!f->config && err.message[0]) {
-      errors->push_back({ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
-      return nullptr;
-    }
-  }
-  (void)listener;
+  if (!init_factory(f, gen, vt, ref, errors)) return nullptr;
   return factory;
 }
 
@@ -242,9 +241,10 @@ void Manager::sync_watchers() {
   for (const auto& [name, path] : want) {
     if (watchers_.count(name)) continue;
     std::string n = name;
-    watchers_[name] = std::make_unique<FileWatcher>(watch_loop_, path, [this, n](const std::string&) {
-      if (on_change_) on_change_(n);
-    });
+    watchers_[name] =
+        std::make_unique<FileWatcher>(watch_loop_, path, [this, n](const std::string&) {
+          if (on_change_) on_change_(n);
+        });
   }
 }
 

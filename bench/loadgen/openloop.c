@@ -38,22 +38,29 @@
 
 #define BUF_SIZE (256 * 1024)
 
-enum parse_state { ST_HEAD, ST_BODY_LENGTH, ST_CHUNK_SIZE, ST_CHUNK_DATA, ST_CHUNK_CRLF,
-                   ST_TRAILERS, ST_DONE };
+enum parse_state {
+  ST_HEAD,
+  ST_BODY_LENGTH,
+  ST_CHUNK_SIZE,
+  ST_CHUNK_DATA,
+  ST_CHUNK_CRLF,
+  ST_TRAILERS,
+  ST_DONE
+};
 
 struct conn {
   int fd;
-  int busy;                  /* a request is in flight */
-  uint64_t next_due;         /* ns, CLOCK_MONOTONIC: when the next request is due */
-  uint64_t due;              /* when the request in flight was due */
-  char *buf;                 /* unparsed response bytes */
+  int busy;          /* a request is in flight */
+  uint64_t next_due; /* ns, CLOCK_MONOTONIC: when the next request is due */
+  uint64_t due;      /* when the request in flight was due */
+  char* buf;         /* unparsed response bytes */
   size_t len;
   enum parse_state state;
   int status;
-  int header_ok;             /* the expected header was seen (or none expected) */
-  int64_t remaining;         /* body bytes left (length or current chunk) */
+  int header_ok;     /* the expected header was seen (or none expected) */
+  int64_t remaining; /* body bytes left (length or current chunk) */
   int64_t body_bytes;
-  int close_after;           /* the server said Connection: close */
+  int close_after; /* the server said Connection: close */
 };
 
 static struct {
@@ -66,7 +73,7 @@ static struct {
 
 static struct {
   uint64_t sent, completed, bad_status, bad_body, bad_header, conn_errors, closed, timeouts;
-  uint64_t *lat, *lag;  /* ns, one per completed request / per sent request */
+  uint64_t *lat, *lag; /* ns, one per completed request / per sent request */
   size_t nlat, nlag, cap;
 } st;
 
@@ -79,7 +86,7 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void die_usage(const char *msg) {
+static void die_usage(const char* msg) {
   fprintf(stderr, "sy-openloop: %s\n", msg);
   exit(2);
 }
@@ -91,14 +98,14 @@ static int connect_to(void) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
   inet_pton(AF_INET, opt.host, &a.sin_addr);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0 && errno != EINPROGRESS) {
     close(fd);
     return -1;
   }
   return fd;
 }
 
-static void reset_parse(struct conn *c) {
+static void reset_parse(struct conn* c) {
   c->state = ST_HEAD;
   c->status = 0;
   c->header_ok = opt.expect_header == NULL;
@@ -108,20 +115,20 @@ static void reset_parse(struct conn *c) {
 }
 
 /* Case-insensitive "name: value" match of one header line against --expect-header. */
-static int header_matches(const char *line, size_t n) {
-  const char *want = opt.expect_header;
-  const char *colon = strchr(want, ':');
+static int header_matches(const char* line, size_t n) {
+  const char* want = opt.expect_header;
+  const char* colon = strchr(want, ':');
   size_t name_len = (size_t)(colon - want);
   if (n <= name_len || strncasecmp(line, want, name_len) != 0 || line[name_len] != ':') return 0;
   const char *v = line + name_len + 1, *end = line + n;
-  const char *wv = colon + 1;
+  const char* wv = colon + 1;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   while (*wv == ' ') wv++;
   return (size_t)(end - v) == strlen(wv) && strncmp(v, wv, (size_t)(end - v)) == 0;
 }
 
 /* Whether the N bytes at S contain the token "close", in any case. */
-static int contains_close(const char *s, size_t n) {
+static int contains_close(const char* s, size_t n) {
   for (size_t i = 0; i + 5 <= n; i++)
     if (strncasecmp(s + i, "close", 5) == 0) return 1;
   return 0;
@@ -129,16 +136,16 @@ static int contains_close(const char *s, size_t n) {
 
 /* Consumes what it can of c->buf. Returns 1 when a full response has been parsed, 0 when more
  * bytes are needed, -1 on a malformed response. */
-static int parse(struct conn *c) {
+static int parse(struct conn* c) {
   size_t pos = 0;
   int result = 0;
   while (result == 0) {
     if (c->state == ST_HEAD || c->state == ST_CHUNK_SIZE || c->state == ST_CHUNK_CRLF ||
         c->state == ST_TRAILERS) {
-      char *nl = memchr(c->buf + pos, '\n', c->len - pos);
+      char* nl = memchr(c->buf + pos, '\n', c->len - pos);
       if (!nl) break;
       size_t n = (size_t)(nl - (c->buf + pos));
-      char *line = c->buf + pos;
+      char* line = c->buf + pos;
       if (n > 0 && line[n - 1] == '\r') n--;
       pos = (size_t)(nl - c->buf) + 1;
       if (c->state == ST_HEAD) {
@@ -190,11 +197,11 @@ static int parse(struct conn *c) {
   return result;
 }
 
-static void record(uint64_t **arr, size_t *n, uint64_t v) {
+static void record(uint64_t** arr, size_t* n, uint64_t v) {
   if (*n < st.cap) (*arr)[(*n)++] = v;
 }
 
-static void drop_conn(struct conn *c, int epfd) {
+static void drop_conn(struct conn* c, int epfd) {
   if (c->fd >= 0) {
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -204,7 +211,7 @@ static void drop_conn(struct conn *c, int epfd) {
   c->len = 0;
 }
 
-static int open_conn(struct conn *c, int epfd) {
+static int open_conn(struct conn* c, int epfd) {
   c->fd = connect_to();
   if (c->fd < 0) return -1;
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -212,7 +219,7 @@ static int open_conn(struct conn *c, int epfd) {
   return 0;
 }
 
-static void send_request(struct conn *c, int epfd, uint64_t now) {
+static void send_request(struct conn* c, int epfd, uint64_t now) {
   if (c->fd < 0 && open_conn(c, epfd) != 0) {
     st.conn_errors++;
     c->next_due += (uint64_t)(1e9 * opt.connections / opt.rate);
@@ -237,58 +244,69 @@ static void send_request(struct conn *c, int epfd, uint64_t now) {
   reset_parse(c);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int cmp_u64(const void* a, const void* b) {
+  uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
   return x < y ? -1 : x > y;
 }
 
-static double pct(uint64_t *v, size_t n, double p) {
+static double pct(uint64_t* v, size_t n, double p) {
   if (n == 0) return -1;
   size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
   return (double)v[i] / 1000.0;
 }
 
-static void print_dist(const char *name, uint64_t *v, size_t n) {
+static void print_dist(const char* name, uint64_t* v, size_t n) {
   qsort(v, n, sizeof *v, cmp_u64);
   double sum = 0;
   for (size_t i = 0; i < n; i++) sum += (double)v[i];
-  printf("\"%s\":{\"count\":%zu,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
-         "\"p999\":%.1f,\"max\":%.1f}",
-         name, n, n ? sum / (double)n / 1000.0 : -1, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99),
-         pct(v, n, 99.9), n ? (double)v[n - 1] / 1000.0 : -1);
+  printf(
+      "\"%s\":{\"count\":%zu,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
+      "\"p999\":%.1f,\"max\":%.1f}",
+      name, n, n ? sum / (double)n / 1000.0 : -1, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99),
+      pct(v, n, 99.9), n ? (double)v[n - 1] / 1000.0 : -1);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const char* a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) die_usage("every option takes a value");
-    if (!strcmp(a, "--host")) opt.host = v;
-    else if (!strcmp(a, "--port")) opt.port = atoi(v);
-    else if (!strcmp(a, "--path")) opt.path = v;
-    else if (!strcmp(a, "--rate")) opt.rate = atof(v);
-    else if (!strcmp(a, "--duration")) opt.duration = atof(v);
-    else if (!strcmp(a, "--connections")) opt.connections = atoi(v);
-    else if (!strcmp(a, "--expect-bytes")) opt.expect_bytes = atoll(v);
-    else if (!strcmp(a, "--expect-header")) opt.expect_header = v;
-    else if (!strcmp(a, "--drain-ms")) opt.drain_ns = (uint64_t)atoll(v) * 1000000ull;
-    else die_usage("unknown option");
+    if (!strcmp(a, "--host"))
+      opt.host = v;
+    else if (!strcmp(a, "--port"))
+      opt.port = atoi(v);
+    else if (!strcmp(a, "--path"))
+      opt.path = v;
+    else if (!strcmp(a, "--rate"))
+      opt.rate = atof(v);
+    else if (!strcmp(a, "--duration"))
+      opt.duration = atof(v);
+    else if (!strcmp(a, "--connections"))
+      opt.connections = atoi(v);
+    else if (!strcmp(a, "--expect-bytes"))
+      opt.expect_bytes = atoll(v);
+    else if (!strcmp(a, "--expect-header"))
+      opt.expect_header = v;
+    else if (!strcmp(a, "--drain-ms"))
+      opt.drain_ns = (uint64_t)atoll(v) * 1000000ull;
+    else
+      die_usage("unknown option");
     i++;
   }
   if (opt.port <= 0 || opt.rate <= 0 || opt.duration <= 0 || opt.connections <= 0)
     die_usage("--port, --rate and --duration are required and positive");
   if (opt.expect_header && !strchr(opt.expect_header, ':'))
     die_usage("--expect-header takes 'name: value'");
-  request_len = (size_t)snprintf(request_bytes, sizeof request_bytes,
-                                 "GET %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: sy-openloop\r\n\r\n",
-                                 opt.path);
+  request_len = (size_t)snprintf(
+      request_bytes, sizeof request_bytes,
+      "GET %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: sy-openloop\r\n\r\n", opt.path);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
   st.cap = (size_t)(opt.rate * opt.duration * 1.1) + (size_t)opt.connections + 16;
   st.lat = calloc(st.cap, sizeof *st.lat);
   st.lag = calloc(st.cap, sizeof *st.lag);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
-  struct conn *conns = calloc((size_t)opt.connections, sizeof *conns);
+  struct conn* conns = calloc((size_t)opt.connections, sizeof *conns);
   if (!st.lat || !st.lag || !conns || epfd < 0) return 1;
 
   uint64_t interval = (uint64_t)(1e9 * opt.connections / opt.rate);
@@ -311,7 +329,7 @@ int main(int argc, char **argv) {
     uint64_t next = UINT64_MAX;
     int in_flight = 0;
     for (int i = 0; i < opt.connections; i++) {
-      struct conn *c = &conns[i];
+      struct conn* c = &conns[i];
       if (!c->busy && c->next_due < end) {
         if (c->next_due <= now) send_request(c, epfd, now);
         if (!c->busy && c->next_due < end && c->next_due < next) next = c->next_due;
@@ -335,7 +353,7 @@ int main(int argc, char **argv) {
     int n = epoll_pwait2(epfd, events, 256, &to, NULL);
     if (n < 0 && errno != EINTR) return 1;
     for (int k = 0; k < n; k++) {
-      struct conn *c = events[k].data.ptr;
+      struct conn* c = events[k].data.ptr;
       for (;;) {
         if (c->len == BUF_SIZE) { /* headers larger than the buffer: malformed for us */
           st.conn_errors++;
@@ -365,9 +383,12 @@ int main(int argc, char **argv) {
           uint64_t t = now_ns();
           st.completed++;
           record(&st.lat, &st.nlat, t - c->due);
-          if (c->status < 200 || c->status > 299) st.bad_status++;
-          else if (opt.expect_bytes >= 0 && c->body_bytes != opt.expect_bytes) st.bad_body++;
-          else if (!c->header_ok) st.bad_header++;
+          if (c->status < 200 || c->status > 299)
+            st.bad_status++;
+          else if (opt.expect_bytes >= 0 && c->body_bytes != opt.expect_bytes)
+            st.bad_body++;
+          else if (!c->header_ok)
+            st.bad_header++;
           c->busy = 0;
           if (c->close_after || c->len) { /* extra bytes after a response: not ours */
             if (c->len) st.conn_errors++;
@@ -385,15 +406,16 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.connections; i++)
     if (conns[i].busy) st.timeouts++;
 
-  printf("{\"tool\":\"sy-openloop\",\"intended_rate\":%.1f,\"duration_s\":%.3f,"
-         "\"connections\":%d,\"sent\":%llu,\"completed\":%llu,\"achieved_rate\":%.1f,"
-         "\"errors\":{\"status\":%llu,\"body\":%llu,\"header\":%llu,\"connection\":%llu,"
-         "\"closed\":%llu,\"timeout\":%llu},",
-         opt.rate, opt.duration, opt.connections, (unsigned long long)st.sent,
-         (unsigned long long)st.completed, (double)st.completed / opt.duration,
-         (unsigned long long)st.bad_status, (unsigned long long)st.bad_body,
-         (unsigned long long)st.bad_header, (unsigned long long)st.conn_errors,
-         (unsigned long long)st.closed, (unsigned long long)st.timeouts);
+  printf(
+      "{\"tool\":\"sy-openloop\",\"intended_rate\":%.1f,\"duration_s\":%.3f,"
+      "\"connections\":%d,\"sent\":%llu,\"completed\":%llu,\"achieved_rate\":%.1f,"
+      "\"errors\":{\"status\":%llu,\"body\":%llu,\"header\":%llu,\"connection\":%llu,"
+      "\"closed\":%llu,\"timeout\":%llu},",
+      opt.rate, opt.duration, opt.connections, (unsigned long long)st.sent,
+      (unsigned long long)st.completed, (double)st.completed / opt.duration,
+      (unsigned long long)st.bad_status, (unsigned long long)st.bad_body,
+      (unsigned long long)st.bad_header, (unsigned long long)st.conn_errors,
+      (unsigned long long)st.closed, (unsigned long long)st.timeouts);
   print_dist("latency_us", st.lat, st.nlat);
   printf(",");
   print_dist("send_lag_us", st.lag, st.nlag);

@@ -204,10 +204,10 @@ def write_markdown(results, path):
                  f"measured runs): median {cont['median']:.1f}%, max {cont['max']:.1f}%.")
         if cont["max"] > 5:
             L.append("")
-            L.append("> **This run shared the machine with other work** (builds of other "
-                     "sessions): figures are noisier and lower than on a quiet machine. The "
-                     "ratios, taken within each round, suffer less than the absolute figures; "
-                     "re-run on a quiet machine for numbers to quote.")
+            L.append(f"> **Some runs shared the proxy's core with other work** (up to "
+                     f"{cont['max']:.0f}% of it): those figures are noisier and lower than on a "
+                     "quiet machine. The ratios, taken within each round, suffer less than the "
+                     "absolute figures.")
         L.append("")
     for note in meta.get("notes", []):
         L.append(f"> {note}")

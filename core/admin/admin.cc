@@ -59,7 +59,8 @@ bool json_string_field(const std::string& body, const std::string& key, std::str
 // One admin client connection; deletes itself when the socket is done.
 class AdminConn : public net::SocketEvents, public http1::ParserHandler {
  public:
-  AdminConn(AdminServer* admin, net::Socket* s) : admin_(admin), socket_(s), parser_(HTTP_REQUEST, this) {
+  AdminConn(AdminServer* admin, net::Socket* s)
+      : admin_(admin), socket_(s), parser_(HTTP_REQUEST, this) {
     socket_->set_events(this);
     socket_->read_start();
   }
@@ -95,16 +96,15 @@ class AdminConn : public net::SocketEvents, public http1::ParserHandler {
     if (body_.size() + len <= kMaxAdminBody) body_.append(data, len);
   }
   void on_trailers(http::HeaderMap&) override {}
-  void on_complete() override {
-    respond(admin_->handle(method_, path_, body_), !keep_alive_);
-  }
+  void on_complete() override { respond(admin_->handle(method_, path_, body_), !keep_alive_); }
 
  private:
   void respond(const AdminServer::Response& r, bool close) {
     if (!socket_) return;
     std::string out;
     http1::append_status_line(out, r.status);
-    out += "content-type: " + r.content_type + "\r\ncontent-length: " + std::to_string(r.body.size()) +
+    out += "content-type: " + r.content_type +
+           "\r\ncontent-length: " + std::to_string(r.body.size()) +
            "\r\ncache-control: no-store\r\n";
     if (close) out += "connection: close\r\n";
     out += "\r\n";
@@ -239,7 +239,8 @@ AdminServer::Response AdminServer::handle(const std::string& method, const std::
       err = server_->rollback_module(name, &gen);
     }
     if (!err.empty()) return {409, "application/json", json_error(err)};
-    return {200, "application/json", "{\"module\":\"" + name + "\",\"generation\":" + std::to_string(gen) + "}\n"};
+    return {200, "application/json",
+            "{\"module\":\"" + name + "\",\"generation\":" + std::to_string(gen) + "}\n"};
   }
   if (path == "/") {
     return {200, "application/json",

@@ -39,8 +39,10 @@ FilterChain::FilterChain(ChainSink* sink,
                    : nullptr;
     current_ = nullptr;
     if (!e.filter) continue;
-    body_filters_[SY_REQUEST] = body_filters_[SY_REQUEST] || e.factory->vt->on_request_body != nullptr;
-    body_filters_[SY_RESPONSE] = body_filters_[SY_RESPONSE] || e.factory->vt->on_response_body != nullptr;
+    body_filters_[SY_REQUEST] =
+        body_filters_[SY_REQUEST] || e.factory->vt->on_request_body != nullptr;
+    body_filters_[SY_RESPONSE] =
+        body_filters_[SY_RESPONSE] || e.factory->vt->on_response_body != nullptr;
   }
 }
 
@@ -82,14 +84,20 @@ FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
   return dir == SY_REQUEST ? &entries_[k] : &entries_[entries_.size() - 1 - k];
 }
 
-void* FilterChain::current_route_config() const { return current_ ? current_->route_config : nullptr; }
+void* FilterChain::current_route_config() const {
+  return current_ ? current_->route_config : nullptr;
+}
 
 http::HeaderMap* FilterChain::headers(sy_header_kind_t kind) {
   switch (kind) {
-    case SY_REQUEST_HEADERS: return &request_headers;
-    case SY_REQUEST_TRAILERS: return &request_trailers;
-    case SY_RESPONSE_HEADERS: return &response_headers;
-    case SY_RESPONSE_TRAILERS: return &response_trailers;
+    case SY_REQUEST_HEADERS:
+      return &request_headers;
+    case SY_REQUEST_TRAILERS:
+      return &request_trailers;
+    case SY_RESPONSE_HEADERS:
+      return &response_headers;
+    case SY_RESPONSE_TRAILERS:
+      return &response_trailers;
   }
   return nullptr;
 }
@@ -114,7 +122,8 @@ std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t**
 // ---- calls into filters ----
 
 sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool end_stream) {
-  auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
+  auto fn =
+      dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
   if (!fn) return SY_CONTINUE;
   current_ = &e;
   current_dir_ = dir;
@@ -150,8 +159,8 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
 }
 
 sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
-  auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_trailers
-                              : e.factory->vt->on_response_trailers;
+  auto fn =
+      dir == SY_REQUEST ? e.factory->vt->on_request_trailers : e.factory->vt->on_response_trailers;
   if (!fn) return SY_CONTINUE;
   current_ = &e;
   current_dir_ = dir;

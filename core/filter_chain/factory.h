@@ -3,15 +3,15 @@
 #pragma once
 
 #include <switchyard/module.h>
+#include <uv.h>
 
 #include <atomic>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <vector>
-#include <uv.h>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/http/headers.h"
@@ -22,7 +22,7 @@ namespace sy::filters {
 // Per-module scope for what the host table attributes to a module (logs, metrics). The loader
 // owns one per generation and hands its address to the module as sy_module_t*.
 struct ModuleScope {
-  std::string name;      // module name
+  std::string name;  // module name
   uint64_t generation = 0;
   // Metrics the module defined, by id (index).
   struct Metric {
@@ -33,7 +33,8 @@ struct ModuleScope {
   };
   std::mutex mu;
   std::vector<Metric> metrics;
-  std::map<std::string, uint32_t> metric_ids;  // by rendered name, so redefining returns the same id
+  std::map<std::string, uint32_t>
+      metric_ids;  // by rendered name, so redefining returns the same id
   stats::Counter* callback_exceptions = nullptr;  // the SDK reports caught exceptions here
   stats::Counter* posts_dropped = nullptr;
   // Streams bound to this generation right now (the filter chain keeps it).
@@ -107,14 +108,12 @@ struct HostServices {
   std::function<bool(int32_t index, std::function<void()> fn)> post_to_worker;
   // Worker thread: an HTTP request to CLUSTER; DONE runs on the same worker. Returns a cancel
   // function (empty when the callout could not start; then DONE has not run and never will).
-  std::function<std::function<void()>(int worker, const std::string& cluster,
-                                      http::HeaderMap headers, std::string body,
-                                      uint64_t timeout_ms,
-                                      std::function<void(const CalloutResult&)> done)>
+  std::function<std::function<void()>(
+      int worker, const std::string& cluster, http::HeaderMap headers, std::string body,
+      uint64_t timeout_ms, std::function<void(const CalloutResult&)> done)>
       callout;
   // Main or worker thread: "host:port" of a cluster's endpoint INDEX.
-  std::function<bool(const std::string& cluster, size_t index, std::string* out)>
-      cluster_endpoint;
+  std::function<bool(const std::string& cluster, size_t index, std::string* out)> cluster_endpoint;
 };
 void set_host_services(HostServices services);
 
@@ -128,6 +127,9 @@ struct WorkerContext {
   static WorkerContext* from(sy_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }
   sy_worker_t* handle() { return reinterpret_cast<sy_worker_t*>(this); }
 };
+
+// Drops the worker timers set through CTX (its factory is leaving this worker). Worker thread.
+void cancel_worker_timers(WorkerContext* ctx);
 
 // Streams with filters, by id, so any thread can reach one safely (or learn it is gone).
 void register_stream(sy_stream_id_t id, class FilterChain* chain,

@@ -117,8 +117,10 @@ sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_
   FilterChain* c = FilterChain::from(s);
   if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
   if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
-  if (op == 0) h->set(sv(name), sv(value));
-  else h->add(sv(name), sv(value));
+  if (op == 0)
+    h->set(sv(name), sv(value));
+  else
+    h->add(sv(name), sv(value));
   return SY_OK;
 }
 
@@ -219,7 +221,8 @@ sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* he
   if (c->sink()->response_started()) return SY_ERR_WRONG_PHASE;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value))) return SY_ERR_INVALID;
+    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+      return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
   c->halt();
@@ -351,12 +354,13 @@ void h_timer_cancel(sy_timer_t* t) {
 // ---- callouts ----
 
 sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
-                           const sy_header_t* headers, size_t n, sy_str_t body,
-                           uint64_t timeout_ms, sy_callout_fn fn, void* arg) {
+                           const sy_header_t* headers, size_t n, sy_str_t body, uint64_t timeout_ms,
+                           sy_callout_fn fn, void* arg) {
   if (!fn || (!s && !w) || !g_services.callout) return SY_ERR_INVALID;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value))) return SY_ERR_INVALID;
+    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+      return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
   if (!h.has(":method") || !h.has(":path")) return SY_ERR_INVALID;
@@ -377,8 +381,14 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
     std::vector<sy_header_t> hs, ts;
     for (const auto& x : r.headers) hs.push_back({view(x.name), view(x.value)});
     for (const auto& x : r.trailers) ts.push_back({view(x.name), view(x.value)});
-    sy_callout_response_t resp{sizeof(sy_callout_response_t), r.status, hs.data(), hs.size(),
-                               view(r.body), ts.data(), ts.size(), view(r.failure)};
+    sy_callout_response_t resp{sizeof(sy_callout_response_t),
+                               r.status,
+                               hs.data(),
+                               hs.size(),
+                               view(r.body),
+                               ts.data(),
+                               ts.size(),
+                               view(r.failure)};
     fn(arg, &resp);
   };
   auto cancel = g_services.callout(worker, std::string(sv(cluster)), std::move(h),
@@ -399,7 +409,8 @@ sy_status_t h_cluster_endpoint(sy_str_t cluster, size_t index, sy_bytes_sink_fn 
 
 sy_status_t h_metadata_set(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value) {
   if (!s || ns.len == 0) return SY_ERR_INVALID;
-  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] = std::string(sv(value));
+  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] =
+      std::string(sv(value));
   return SY_OK;
 }
 
@@ -429,7 +440,6 @@ sy_status_t h_filter_state_get(sy_stream_t* s, sy_str_t key, sy_str_t* value) {
   return SY_OK;
 }
 
-
 sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
   if (!s) return SY_ERR_INVALID;
   if (!FilterChain::from(s)->sink()->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
@@ -448,7 +458,9 @@ sy_status_t h_set_upstream_override_host(sy_stream_t* s, sy_str_t host) {
   return FilterChain::from(s)->sink()->set_upstream_override(sv(host)) ? SY_OK : SY_ERR_NOT_FOUND;
 }
 
-void* h_route_config(sy_stream_t* s) { return s ? FilterChain::from(s)->current_route_config() : nullptr; }
+void* h_route_config(sy_stream_t* s) {
+  return s ? FilterChain::from(s)->current_route_config() : nullptr;
+}
 
 // ---- metrics ----
 
@@ -522,9 +534,12 @@ sy_status_t h_metric_record(sy_module_t* module, uint32_t id, uint64_t value) {
 sy_status_t h_metric_get(sy_module_t* module, uint32_t id, int64_t* value) {
   auto* mt = metric(module, id);
   if (!mt || !value) return SY_ERR_NOT_FOUND;
-  if (mt->counter) *value = int64_t(mt->counter->value());
-  else if (mt->gauge) *value = mt->gauge->value();
-  else *value = int64_t(mt->histogram->count());
+  if (mt->counter)
+    *value = int64_t(mt->counter->value());
+  else if (mt->gauge)
+    *value = mt->gauge->value();
+  else
+    *value = int64_t(mt->histogram->count());
   return SY_OK;
 }
 
@@ -542,7 +557,9 @@ sy_status_t h_queue_register(sy_module_t*, sy_worker_t* w, sy_str_t name, uint32
 sy_status_t h_queue_resolve(sy_str_t name, uint32_t* id) {
   return shared_data().queue_resolve(sv(name), id);
 }
-sy_status_t h_queue_enqueue(uint32_t id, sy_str_t data) { return shared_data().enqueue(id, sv(data)); }
+sy_status_t h_queue_enqueue(uint32_t id, sy_str_t data) {
+  return shared_data().enqueue(id, sv(data));
+}
 sy_status_t h_queue_dequeue(uint32_t id, sy_bytes_sink_fn sink, void* ctx) {
   return shared_data().dequeue(id, sink, ctx);
 }
@@ -692,6 +709,10 @@ sy_stream_id_t next_stream_id(int worker_index) {
 }
 
 uint64_t stale_posts() { return g_stale_posts.load(); }
+
+void cancel_worker_timers(WorkerContext* ctx) {
+  t_worker_timers.remove_if([ctx](const auto& t) { return t->ctx == ctx; });
+}
 
 void post_queue_ready(WorkerContext* owner, uint32_t queue_id) {
   if (!g_services.post_to_worker) return;

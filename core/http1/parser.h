@@ -111,7 +111,7 @@ class Parser {
   bool head_response_ = false;
   bool upgraded_ = false;  // stopped at an upgrade; resume() goes back to HTTP
   uint32_t head_bytes_ = 0;
-  char prev_ = '\n';      // last byte of the head seen, for the bare-LF check
+  char prev_ = '\n';  // last byte of the head seen, for the bare-LF check
   bool line_start_ = true;
   uint32_t scan_bytes_ = 0;  // head bytes the scanner has seen
   int error_status_ = 0;

@@ -26,8 +26,8 @@ std::string format(const char* fmt, Args... args) {
 }  // namespace sy::log
 
 // printf-style macros: the level check comes first so a disabled line costs one compare.
-#define SY_LOG(lvl, ...)                                                        \
-  do {                                                                          \
+#define SY_LOG(lvl, ...)                                                                      \
+  do {                                                                                        \
     if (::sy::log::level() <= (lvl)) ::sy::log::write((lvl), ::sy::log::format(__VA_ARGS__)); \
   } while (0)
 #define SY_DEBUG(...) SY_LOG(::sy::log::Level::kDebug, __VA_ARGS__)

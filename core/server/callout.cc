@@ -35,8 +35,10 @@ Callout::Callout(uv_loop_t* loop, upstream::Pool* pool, http::HeaderMap headers,
 }
 
 Callout::~Callout() {
-  if (conn_) pool_->release(conn_, false);
-  else if (acquiring_) pool_->cancel(this);
+  if (conn_)
+    pool_->release(conn_, false);
+  else if (acquiring_)
+    pool_->cancel(this);
 }
 
 void Callout::start() {
@@ -76,7 +78,9 @@ void Callout::on_response_body(const char* data, size_t len) {
   result_.body.append(data, len);
 }
 
-void Callout::on_response_trailers(http::HeaderMap& trailers) { result_.trailers = std::move(trailers); }
+void Callout::on_response_trailers(http::HeaderMap& trailers) {
+  result_.trailers = std::move(trailers);
+}
 
 void Callout::on_response_complete() {
   if (conn_) {

@@ -118,7 +118,8 @@ void Http1Connection::on_read(const char* data, size_t len) {
 void Http1Connection::parse(const char* data, size_t len) {
   auto r = parser_.feed(data, len);
   switch (r.status) {
-    case http1::Parser::Status::kOk: return;
+    case http1::Parser::Status::kOk:
+      return;
     case http1::Parser::Status::kPaused:
       awaiting_ = true;
       pending_.append(data + r.consumed, len - r.consumed);

@@ -27,7 +27,9 @@ class Http1Connection : public DownstreamConn,
     uv_buf_t b = uv_buf_init(const_cast<char*>(s.data()), unsigned(s.size()));
     return write(&b, 1);
   }
-  bool above_high() const { return socket_ && (socket_->above_high() || out_.size() > net::Socket::kHighWatermark); }
+  bool above_high() const {
+    return socket_ && (socket_->above_high() || out_.size() > net::Socket::kHighWatermark);
+  }
   // Between cork() and uncork(), writes collect into one buffer and leave in one write(2): a
   // response head and its first body bytes become one TCP segment instead of two.
   void cork() { ++cork_; }

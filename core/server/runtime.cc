@@ -15,7 +15,8 @@ namespace {
 ClassCounters class_counters(const std::string& kind, const stats::Labels& labels) {
   ClassCounters c{};
   auto& r = stats::registry();
-  for (int i = 1; i <= 5; ++i) c[size_t(i)] = r.counter(kind, labels, "rq_" + std::to_string(i) + "xx");
+  for (int i = 1; i <= 5; ++i)
+    c[size_t(i)] = r.counter(kind, labels, "rq_" + std::to_string(i) + "xx");
   c[0] = c[5];  // out-of-range statuses count as 5xx
   return c;
 }
@@ -23,9 +24,9 @@ ClassCounters class_counters(const std::string& kind, const stats::Labels& label
 ListenerStats listener_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"listener", name}};
-  return {r.counter("listener", l, "cx_total"),       r.gauge("listener", l, "cx_active"),
-          r.counter("listener", l, "rq_total"),       class_counters("listener", l),
-          r.counter("listener", l, "bytes_rx"),       r.counter("listener", l, "bytes_tx"),
+  return {r.counter("listener", l, "cx_total"),          r.gauge("listener", l, "cx_active"),
+          r.counter("listener", l, "rq_total"),          class_counters("listener", l),
+          r.counter("listener", l, "bytes_rx"),          r.counter("listener", l, "bytes_tx"),
           r.counter("listener", l, "rq_header_timeout"), r.counter("listener", l, "rq_malformed"),
           r.histogram("listener", l, "rq_time_ms")};
 }
@@ -33,18 +34,12 @@ ListenerStats listener_stats(const std::string& name) {
 ClusterStats cluster_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"cluster", name}};
-  return {r.counter("cluster", l, "rq_total"),
-          class_counters("cluster", l),
-          r.counter("cluster", l, "cx_total"),
-          r.gauge("cluster", l, "cx_active"),
-          r.counter("cluster", l, "cx_connect_fail"),
-          r.counter("cluster", l, "cx_connect_timeout"),
-          r.counter("cluster", l, "rq_timeout"),
-          r.counter("cluster", l, "rq_retry"),
-          r.counter("cluster", l, "rq_overflow"),
-          r.counter("cluster", l, "rq_reset"),
-          r.counter("cluster", l, "bytes_tx"),
-          r.counter("cluster", l, "bytes_rx"),
+  return {r.counter("cluster", l, "rq_total"),        class_counters("cluster", l),
+          r.counter("cluster", l, "cx_total"),        r.gauge("cluster", l, "cx_active"),
+          r.counter("cluster", l, "cx_connect_fail"), r.counter("cluster", l, "cx_connect_timeout"),
+          r.counter("cluster", l, "rq_timeout"),      r.counter("cluster", l, "rq_retry"),
+          r.counter("cluster", l, "rq_overflow"),     r.counter("cluster", l, "rq_reset"),
+          r.counter("cluster", l, "bytes_tx"),        r.counter("cluster", l, "bytes_rx"),
           r.histogram("cluster", l, "rq_time_ms")};
 }
 
@@ -112,8 +107,8 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
   for (const auto& l : cfg->listeners) {
     if (l.tls)
       errors->push_back({l.tls->loc, "listener '" + l.name +
-                                          "': tls is not supported by this build yet; remove the "
-                                          "tls block (or terminate TLS in front of the proxy)"});
+                                         "': tls is not supported by this build yet; remove the "
+                                         "tls block (or terminate TLS in front of the proxy)"});
     for (const auto& p : l.protocols)
       if (p != "http1")
         errors->push_back({l.loc, "listener '" + l.name + "': protocol '" + p +
@@ -161,8 +156,8 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
       for (size_t i = 0; i < l.routes.size(); ++i) {
         const auto& route = l.routes[i];
         stats::Labels labels{{"listener", l.name}, {"route", route.name}};
-        lr.route_stats.push_back(
-            {stats::registry().counter("route", labels, "rq_total"), class_counters("route", labels)});
+        lr.route_stats.push_back({stats::registry().counter("route", labels, "rq_total"),
+                                  class_counters("route", labels)});
         std::shared_ptr<ClusterRuntime> cluster;
         if (!route.cluster.empty()) {
           auto it = rt->clusters.find(route.cluster);

@@ -65,7 +65,7 @@ struct ListenerRuntime {
   const config::Listener* cfg = nullptr;
   std::unique_ptr<router::Router> router;
   ListenerStats stats;
-  std::vector<RouteStats> route_stats;                        // by route index
+  std::vector<RouteStats> route_stats;                         // by route index
   std::vector<std::shared_ptr<ClusterRuntime>> route_cluster;  // by route index; null = direct
   std::shared_ptr<ClusterRuntime> tcp_cluster;
   // Module filters in request order (responses run them in reverse).

@@ -243,8 +243,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
     });
   }
   ready_ = true;
-  SY_INFO("switchyard %s ready: %u workers, admin on %s", SY_VERSION, n,
-          admin_->address().c_str());
+  SY_INFO("switchyard %s ready: %u workers, admin on %s", SY_VERSION, n, admin_->address().c_str());
   uv_run(loop_, UV_RUN_DEFAULT);
   return 0;
 }

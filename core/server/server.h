@@ -3,10 +3,10 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -53,7 +53,7 @@ class Server {
 
  private:
   struct Bound {
-    std::string address;  // as configured
+    std::string address;   // as configured
     std::vector<int> fds;  // one per worker, handed over when new
   };
   // Opens sockets for listeners that are new or moved. All or nothing.

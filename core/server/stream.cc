@@ -4,11 +4,11 @@
 #include <cinttypes>
 #include <random>
 
+#include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/server/http1_conn.h"
 #include "core/server/worker.h"
-#include "core/filter_chain/factory.h"
 
 namespace sy::server {
 namespace {
@@ -37,11 +37,21 @@ void json_escape(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -54,7 +64,6 @@ void json_escape(std::string& out, std::string_view s) {
   }
   out.push_back('"');
 }
-
 
 }  // namespace
 
@@ -108,7 +117,8 @@ void Stream::on_request_head(http1::MessageHead& head) {
   if (path_.rfind("http://", 0) == 0 || path_.rfind("https://", 0) == 0) {
     size_t start = path_.find("//") + 2;
     size_t slash = path_.find('/', start);
-    authority_ = path_.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    authority_ =
+        path_.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     path_ = slash == std::string::npos ? "/" : path_.substr(slash);
     h.set("host", authority_);
   }
@@ -264,7 +274,9 @@ void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t b
   upstream_head_.reserve(256 + h.byte_size() + 4 * h.size());
   http1::append_request_line(upstream_head_, method_, path_);
   // An HTTP/1.0 client may send no Host: the upstream still needs one.
-  upstream_head_.append("host: ").append(authority_.empty() ? cluster_->cfg.name : authority_).append("\r\n");
+  upstream_head_.append("host: ")
+      .append(authority_.empty() ? cluster_->cfg.name : authority_)
+      .append("\r\n");
   for (const auto& x : h) {
     if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
         x.name == "host")
@@ -488,7 +500,8 @@ int Stream::on_response_head(http1::MessageHead& head) {
     if (upstream_) upstream_->enter_tunnel();
     return 0;
   }
-  bool no_body = is_head_ || status_ == 204 || status_ == 304 || (status_ >= 100 && status_ < 200) ||
+  bool no_body = is_head_ || status_ == 204 || status_ == 304 ||
+                 (status_ >= 100 && status_ < 200) ||
                  (head.content_length && *head.content_length == 0);
   if (!chain_) {
     resp_headers_ = std::move(h);
@@ -541,8 +554,10 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
       continue;
     out.append(x.name).append(": ").append(x.value).append("\r\n");
   }
-  if (resp_chunked_) out += "transfer-encoding: chunked\r\n";
-  else if (!length.empty()) out.append("content-length: ").append(length).append("\r\n");
+  if (resp_chunked_)
+    out += "transfer-encoding: chunked\r\n";
+  else if (!length.empty())
+    out.append("content-length: ").append(length).append("\r\n");
   if (resp_close_) out += "connection: close\r\n";
   out += "\r\n";
   response_started_ = true;
@@ -746,40 +761,58 @@ bool Stream::attribute(std::string_view path, std::string* out) const {
     return std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
   };
-  if (path == "request.path") *out = path_;
-  else if (path == "request.url_path") *out = path_.substr(0, path_.find('?'));
-  else if (path == "request.method") *out = method_;
-  else if (path == "request.host") *out = authority_;
-  else if (path == "request.scheme") *out = lr_->cfg->tls ? "https" : "http";
-  else if (path == "request.protocol") *out = protocol_;
-  else if (path == "request.id") *out = request_id_;
-  else if (path == "request.time") *out = ms_since(start_wall_);
+  if (path == "request.path")
+    *out = path_;
+  else if (path == "request.url_path")
+    *out = path_.substr(0, path_.find('?'));
+  else if (path == "request.method")
+    *out = method_;
+  else if (path == "request.host")
+    *out = authority_;
+  else if (path == "request.scheme")
+    *out = lr_->cfg->tls ? "https" : "http";
+  else if (path == "request.protocol")
+    *out = protocol_;
+  else if (path == "request.id")
+    *out = request_id_;
+  else if (path == "request.time")
+    *out = ms_since(start_wall_);
   else if (path == "request.duration")
     *out = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start_)
                               .count());
-  else if (path == "request.size") *out = std::to_string(bytes_in_);
-  else if (path == "source.address") *out = conn_->peer_ip();
-  else if (path == "destination.address") *out = lr_->cfg->address.str();
-  else if (path == "destination.port") *out = std::to_string(lr_->cfg->address.port);
+  else if (path == "request.size")
+    *out = std::to_string(bytes_in_);
+  else if (path == "source.address")
+    *out = conn_->peer_ip();
+  else if (path == "destination.address")
+    *out = lr_->cfg->address.str();
+  else if (path == "destination.port")
+    *out = std::to_string(lr_->cfg->address.port);
   else if (path == "response.code") {
     if (!status_) return false;
     *out = std::to_string(status_);
-  } else if (path == "response.flags") *out = flags_.empty() ? "-" : flags_;
-  else if (path == "response.code_details") *out = details_;
-  else if (path == "response.size") *out = std::to_string(bytes_out_);
+  } else if (path == "response.flags")
+    *out = flags_.empty() ? "-" : flags_;
+  else if (path == "response.code_details")
+    *out = details_;
+  else if (path == "response.size")
+    *out = std::to_string(bytes_out_);
   else if (path == "upstream.address") {
     if (upstream_host_.empty()) return false;
     *out = upstream_host_;
-  } else if (path == "xds.route_name") *out = route_name();
+  } else if (path == "xds.route_name")
+    *out = route_name();
   else if (path == "xds.cluster_name") {
     if (!cluster_) return false;
     *out = cluster_->cfg.name;
-  } else if (path == "xds.listener_name") *out = lr_->cfg->name;
+  } else if (path == "xds.listener_name")
+    *out = lr_->cfg->name;
   else if (path == "connection.tls_version" || path == "connection.requested_server_name" ||
            path == "connection.peer_certificate")
     return false;  // no TLS on this listener
-  else return false;
+  else
+    return false;
   return true;
 }
 
@@ -809,7 +842,8 @@ void Stream::finalize() {
   stop_timer();
   if (!response_done_ && flags_.empty()) flags_ = "DC";
   count_response(status_);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   lr_->stats.rq_time->record(ms);
   if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_time->record(ms);
   if (rt_->access_log) conn_->worker()->access_log(build_log_line());
@@ -821,9 +855,10 @@ std::string Stream::build_log_line() const {
   clock_gettime(CLOCK_REALTIME, &ts);
   tm t;
   gmtime_r(&ts.tv_sec, &t);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
-           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
+           t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   std::string out;
   out.reserve(512);
   out += "{\"time\":\"";

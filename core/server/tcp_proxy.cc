@@ -58,7 +58,8 @@ void TcpSession::connect_next() {
     on_upstream_connect(rc);
     return;
   }
-  timer_.start(uint64_t(cl->cfg.connect_timeout.count()), [this] { on_upstream_connect(UV_ETIMEDOUT); });
+  timer_.start(uint64_t(cl->cfg.connect_timeout.count()),
+               [this] { on_upstream_connect(UV_ETIMEDOUT); });
 }
 
 void TcpSession::on_upstream_connect(int status) {
@@ -74,7 +75,8 @@ void TcpSession::on_upstream_connect(int status) {
       connect_next();
       return;
     }
-    SY_DEBUG("tcp_proxy %s: upstream connect failed: %s", lr_->cfg->name.c_str(), uv_strerror(status));
+    SY_DEBUG("tcp_proxy %s: upstream connect failed: %s", lr_->cfg->name.c_str(),
+             uv_strerror(status));
     abort();
     return;
   }
@@ -168,16 +170,23 @@ void TcpSession::on_side_drained(sy_direction_t side) {
 }
 
 bool TcpSession::attribute(std::string_view path, std::string* out) const {
-  if (path == "source.address") *out = peer_ip_;
-  else if (path == "destination.address") *out = lr_->cfg->address.str();
+  if (path == "source.address")
+    *out = peer_ip_;
+  else if (path == "destination.address")
+    *out = lr_->cfg->address.str();
   else if (path == "upstream.address") {
     if (!connected_) return false;
     *out = lr_->tcp_cluster->addr_strs[endpoint_];
-  } else if (path == "xds.listener_name") *out = lr_->cfg->name;
-  else if (path == "xds.cluster_name") *out = lr_->tcp_cluster ? lr_->tcp_cluster->cfg.name : "";
-  else if (path == "connection.bytes_received") *out = std::to_string(bytes_[SY_REQUEST]);
-  else if (path == "connection.bytes_sent") *out = std::to_string(bytes_[SY_RESPONSE]);
-  else return false;
+  } else if (path == "xds.listener_name")
+    *out = lr_->cfg->name;
+  else if (path == "xds.cluster_name")
+    *out = lr_->tcp_cluster ? lr_->tcp_cluster->cfg.name : "";
+  else if (path == "connection.bytes_received")
+    *out = std::to_string(bytes_[SY_REQUEST]);
+  else if (path == "connection.bytes_sent")
+    *out = std::to_string(bytes_[SY_RESPONSE]);
+  else
+    return false;
   return true;
 }
 

@@ -28,9 +28,7 @@ Worker::Worker(int index) : index_(index) {
 Worker::~Worker() { uv_loop_close(&loop_); }
 
 void Worker::start() {
-  thread_ = std::thread([this] {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-  });
+  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
 }
 
 void Worker::join() {
@@ -147,6 +145,7 @@ void Worker::sync_filter_workers() {
     }
     auto& [factory, ctx] = it->second;
     if (factory->vt->on_worker_stop) factory->vt->on_worker_stop(factory->config, ctx->worker_data);
+    filters::cancel_worker_timers(ctx.get());
     it = filter_workers_.erase(it);
   }
   for (auto& [raw, f] : live) {

@@ -100,7 +100,9 @@ class Worker {
 
   std::shared_ptr<const Runtime> runtime_;
   std::map<std::string, std::shared_ptr<ListenerSlot>> listeners_;
-  std::map<ClusterRuntime*, std::pair<std::shared_ptr<ClusterRuntime>, std::unique_ptr<upstream::Pool>>> pools_;
+  std::map<ClusterRuntime*,
+           std::pair<std::shared_ptr<ClusterRuntime>, std::unique_ptr<upstream::Pool>>>
+      pools_;
   std::vector<DownstreamConn*> conns_;
   std::vector<std::function<void()>> deferred_;
   std::unique_ptr<net::Timer> reaper_;
@@ -109,9 +111,8 @@ class Worker {
   // Per filter factory: the worker's context for it (sy_worker_t*), started and stopped with
   // the snapshots that use the factory.
   void sync_filter_workers();
-  std::map<filters::HttpFilterFactory*,
-           std::pair<std::shared_ptr<filters::HttpFilterFactory>,
-                     std::unique_ptr<filters::WorkerContext>>>
+  std::map<filters::HttpFilterFactory*, std::pair<std::shared_ptr<filters::HttpFilterFactory>,
+                                                  std::unique_ptr<filters::WorkerContext>>>
       filter_workers_;
   std::vector<std::unique_ptr<class Callout>> callouts_;
   bool draining_ = false;

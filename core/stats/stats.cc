@@ -99,8 +99,12 @@ std::string Registry::render_text() const {
   for (const auto& [name, e] : entries_) {
     out += name + ": ";
     switch (e.type) {
-      case Type::kCounter: out += std::to_string(e.counter->value()); break;
-      case Type::kGauge: out += std::to_string(e.gauge->value()); break;
+      case Type::kCounter:
+        out += std::to_string(e.counter->value());
+        break;
+      case Type::kGauge:
+        out += std::to_string(e.gauge->value());
+        break;
       case Type::kHistogram: {
         const Histogram& h = *e.histogram;
         out += "count=" + std::to_string(h.count()) + " sum_ms=" + fmt_double(h.sum()) +
@@ -123,7 +127,10 @@ std::string Registry::render_prometheus() const {
   for (const auto& [family, list] : families) {
     Type type = list.front()->type;
     out += "# TYPE " + family + " " +
-           (type == Type::kCounter ? "counter" : type == Type::kGauge ? "gauge" : "histogram") + "\n";
+           (type == Type::kCounter ? "counter"
+            : type == Type::kGauge ? "gauge"
+                                   : "histogram") +
+           "\n";
     for (const Entry* e : list) {
       if (type == Type::kCounter) {
         out += family + e->labels + " " + std::to_string(e->counter->value()) + "\n";
@@ -135,7 +142,8 @@ std::string Registry::render_prometheus() const {
         uint64_t cum = 0;
         for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
           cum += h.bucket(i);
-          std::string le = i < Histogram::kBounds.size() ? fmt_double(Histogram::kBounds[i]) : "+Inf";
+          std::string le =
+              i < Histogram::kBounds.size() ? fmt_double(Histogram::kBounds[i]) : "+Inf";
           out += family + "_bucket{" + base + "le=\"" + le + "\"} " + std::to_string(cum) + "\n";
         }
         out += family + "_sum" + e->labels + " " + fmt_double(h.sum()) + "\n";

@@ -38,8 +38,8 @@ class Gauge {
 // Fixed millisecond buckets: cheap to record (a short scan), enough to tell p50 from p99.
 class Histogram {
  public:
-  static constexpr std::array<double, 16> kBounds = {0.5, 1,    2,    5,    10,    25,    50,    100,
-                                                     250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
+  static constexpr std::array<double, 16> kBounds = {
+      0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
   void record(double ms);
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   double sum() const { return double(sum_us_.load(std::memory_order_relaxed)) / 1000.0; }

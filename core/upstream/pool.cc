@@ -14,7 +14,9 @@ Connection::~Connection() {
   if (socket_) socket_->close();
 }
 
-const std::string& Connection::endpoint_str() const { return pool_->cluster_->addr_strs[endpoint_]; }
+const std::string& Connection::endpoint_str() const {
+  return pool_->cluster_->addr_strs[endpoint_];
+}
 
 int Connection::write(const uv_buf_t* bufs, unsigned n) {
   if (!socket_) return UV_EPIPE;
@@ -69,7 +71,8 @@ void Connection::on_read(const char* data, size_t len) {
   auto r = parser_.feed(data, len);
   batch->on_read_end();
   switch (r.status) {
-    case http1::Parser::Status::kOk: break;
+    case http1::Parser::Status::kOk:
+      break;
     case http1::Parser::Status::kPaused:
       paused_ = true;
       if (r.consumed < len) {
@@ -88,7 +91,9 @@ void Connection::on_read(const char* data, size_t len) {
       enter_tunnel();
       if (r.consumed < len && client_) client_->on_tunnel_data(data + r.consumed, len - r.consumed);
       break;
-    case http1::Parser::Status::kError: fail("malformed upstream response: " + parser_.error_reason()); break;
+    case http1::Parser::Status::kError:
+      fail("malformed upstream response: " + parser_.error_reason());
+      break;
   }
 }
 
@@ -125,7 +130,8 @@ void Connection::on_eof() {
 
 void Connection::on_error(int err) {
   if (state_ == State::kConnecting) {
-    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(err), false);
+    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(err),
+                             false);
     return;
   }
   if (state_ == State::kTunnel) {
@@ -237,9 +243,8 @@ void Pool::connect(Client* client, uint32_t attempts, size_t ep) {
     on_connect_failed(c, std::string("upstream connect error: ") + uv_strerror(rc), false);
     return;
   }
-  c->timer_.start(uint64_t(cl.cfg.connect_timeout.count()), [this, c] {
-    on_connect_failed(c, "upstream connect timeout", true);
-  });
+  c->timer_.start(uint64_t(cl.cfg.connect_timeout.count()),
+                  [this, c] { on_connect_failed(c, "upstream connect timeout", true); });
 }
 
 void Pool::on_connected(Connection* c) {
@@ -303,8 +308,7 @@ void Pool::release(Connection* c, bool reusable) {
 }
 
 void Pool::serve_pending() {
-  while (!pending_.empty() &&
-         (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
+  while (!pending_.empty() && (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
     Waiter w = pending_.front();
     pending_.pop_front();
     acquire(w.client, w.preferred);

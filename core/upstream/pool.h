@@ -61,7 +61,10 @@ class Connection : public net::SocketEvents, public http1::ParserHandler {
   void expect_head_response(bool v) { parser_.expect_head_response(v); }
   // After a 101: bytes go both ways unparsed.
   void enter_tunnel();
-  void tunnel_end() { if (socket_) socket_->end(); socket_ = nullptr; }
+  void tunnel_end() {
+    if (socket_) socket_->end();
+    socket_ = nullptr;
+  }
   const std::string& endpoint_str() const;
   bool reused() const { return requests_ > 1; }
 

@@ -181,9 +181,9 @@ TEST_F(FilterChainTest, StopAndBufferOnHeadersStillDeliversBody) {
   EXPECT_TRUE(sink.events.empty());
   a->req_body = SY_CONTINUE;
   c->decode_data("ef", true);
-  std::vector<std::string> want = {"a.req_headers", "a.req_body(ab|ab)", "a.req_body(cd|abcd)",
-                                   "a.req_body(ef|abcdef)+end", "b.req_headers",
-                                   "b.req_body(abcdef|abcdef)+end"};
+  std::vector<std::string> want = {"a.req_headers",       "a.req_body(ab|ab)",
+                                   "a.req_body(cd|abcd)", "a.req_body(ef|abcdef)+end",
+                                   "b.req_headers",       "b.req_body(abcdef|abcdef)+end"};
   EXPECT_EQ(log, want);
   EXPECT_EQ(sink.req_body, "abcdef");
   EXPECT_EQ(sink.req_len, 6);
@@ -329,8 +329,8 @@ TEST(StreamPosts, StaleIdIsDroppedNotDereferenced) {
   const sy_host_t* h = host_table();
   static int dropped = 0;
   sy_stream_id_t stale = next_stream_id(0);  // never registered
-  EXPECT_EQ(h->post_to_stream(stale, [](sy_stream_t*, void*) { FAIL(); },
-                              [](void*) { ++dropped; }, nullptr),
+  EXPECT_EQ(h->post_to_stream(
+                stale, [](sy_stream_t*, void*) { FAIL(); }, [](void*) { ++dropped; }, nullptr),
             SY_ERR_STALE);
   EXPECT_EQ(dropped, 1);
 }

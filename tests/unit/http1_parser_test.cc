@@ -195,7 +195,9 @@ TEST(Http1ParserSmuggling, BareLineFeed) {
 
 TEST(Http1ParserSmuggling, InvalidHeaderBytes) {
   EXPECT_EQ(reject_status(std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 37)), 400);
-  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+                          "b\r\n\r\n"),
+            400);
   EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n"), 400);
   EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A : v\r\n\r\n"), 400);
 }
@@ -207,7 +209,8 @@ TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
 
 TEST(Http1ParserLimits, HeaderBytes) {
   std::string big(10000, 'a');
-  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", {8192, 100}), 431);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", {8192, 100}),
+            431);
 }
 
 TEST(Http1ParserLimits, HeaderCount) {

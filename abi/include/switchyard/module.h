@@ -52,12 +52,12 @@ extern "C" {
 
 /* The stamp: fixed layout, read from the file by tools that never load the module. Since 1.0. */
 typedef struct sy_stamp {
-  char magic[8];       /* SY_STAMP_MAGIC, not NUL-terminated */
-  uint32_t size;       /* sizeof(sy_stamp_t) when built */
-  uint16_t abi_major;  /* SY_ABI_MAJOR the module was built against */
-  uint16_t abi_minor;  /* SY_ABI_MINOR the module was built against */
-  char name[64];       /* module name, NUL-terminated */
-  char version[32];    /* module version, NUL-terminated, free form (e.g. "1.2.0") */
+  char magic[8];      /* SY_STAMP_MAGIC, not NUL-terminated */
+  uint32_t size;      /* sizeof(sy_stamp_t) when built */
+  uint16_t abi_major; /* SY_ABI_MAJOR the module was built against */
+  uint16_t abi_minor; /* SY_ABI_MINOR the module was built against */
+  char name[64];      /* module name, NUL-terminated */
+  char version[32];   /* module version, NUL-terminated, free form (e.g. "1.2.0") */
 } sy_stamp_t;
 
 #ifdef __cplusplus
@@ -67,11 +67,14 @@ typedef struct sy_stamp {
 #endif
 
 /* Writes the stamp. Use exactly once per module, at file scope. Since 1.0. */
-#define SY_MODULE_STAMP(NAME, VERSION)                                                     \
-  SY_EXTERN_C __attribute__((section(SY_STAMP_SECTION), used, visibility("default")))      \
-  const sy_stamp_t sy_module_stamp = {{'S', 'Y', 'M', 'O', 'D', 'U', 'L', 'E'},            \
-                                      (uint32_t)sizeof(sy_stamp_t), SY_ABI_MAJOR,         \
-                                      SY_ABI_MINOR, NAME, VERSION}
+#define SY_MODULE_STAMP(NAME, VERSION)                                                \
+  SY_EXTERN_C __attribute__((section(SY_STAMP_SECTION), used, visibility("default"))) \
+  const sy_stamp_t sy_module_stamp = {{'S', 'Y', 'M', 'O', 'D', 'U', 'L', 'E'},       \
+                                      (uint32_t)sizeof(sy_stamp_t),                   \
+                                      SY_ABI_MAJOR,                                   \
+                                      SY_ABI_MINOR,                                   \
+                                      NAME,                                           \
+                                      VERSION}
 
 /* The entry symbol (the only one resolved by name). Since 1.0. */
 #define SY_MODULE_ENTRY_SYMBOL "sy_module_entry_v1"
@@ -98,14 +101,14 @@ typedef struct sy_header {
 /* Since 1.0. Values are fixed forever; new ones are appended. */
 typedef enum sy_status {
   SY_OK = 0,
-  SY_ERR_NOT_FOUND = 1,     /* no such header, key, attribute, cluster, queue */
-  SY_ERR_INVALID = 2,       /* an argument is malformed (bad header name, bad status code) */
-  SY_ERR_STALE = 3,         /* the stream or connection has ended */
-  SY_ERR_UNSUPPORTED = 4,   /* the host cannot do this (here, or at all) */
-  SY_ERR_TOO_LARGE = 5,     /* over a configured limit */
-  SY_ERR_WRONG_PHASE = 6,   /* not possible now (e.g. request headers after they were sent) */
-  SY_ERR_CAS_MISMATCH = 7,  /* shared data changed since the cas value was read */
-  SY_ERR_EMPTY = 8,         /* the queue is empty */
+  SY_ERR_NOT_FOUND = 1,    /* no such header, key, attribute, cluster, queue */
+  SY_ERR_INVALID = 2,      /* an argument is malformed (bad header name, bad status code) */
+  SY_ERR_STALE = 3,        /* the stream or connection has ended */
+  SY_ERR_UNSUPPORTED = 4,  /* the host cannot do this (here, or at all) */
+  SY_ERR_TOO_LARGE = 5,    /* over a configured limit */
+  SY_ERR_WRONG_PHASE = 6,  /* not possible now (e.g. request headers after they were sent) */
+  SY_ERR_CAS_MISMATCH = 7, /* shared data changed since the cas value was read */
+  SY_ERR_EMPTY = 8,        /* the queue is empty */
   SY_ERR_INTERNAL = 9,
 } sy_status_t;
 
@@ -119,7 +122,7 @@ typedef enum sy_log_level {
 
 /* Which header block. Since 1.0. */
 typedef enum sy_header_kind {
-  SY_REQUEST_HEADERS = 0,  /* includes :method :path :authority :scheme */
+  SY_REQUEST_HEADERS = 0, /* includes :method :path :authority :scheme */
   SY_REQUEST_TRAILERS = 1,
   SY_RESPONSE_HEADERS = 2, /* includes :status */
   SY_RESPONSE_TRAILERS = 3,
@@ -166,11 +169,11 @@ typedef struct sy_label {
 } sy_label_t; /* Since 1.0. */
 
 /* Opaque handles, owned by the host. Since 1.0. */
-typedef struct sy_module sy_module_t;   /* this module's generation; valid until on_unload */
-typedef struct sy_stream sy_stream_t;   /* an HTTP stream, inside its callbacks only */
-typedef struct sy_conn sy_conn_t;       /* a TCP proxy connection, inside its callbacks only */
-typedef struct sy_worker sy_worker_t;   /* a worker thread; valid between worker start and stop */
-typedef struct sy_timer sy_timer_t;     /* a timer; valid until it fires or is cancelled */
+typedef struct sy_module sy_module_t; /* this module's generation; valid until on_unload */
+typedef struct sy_stream sy_stream_t; /* an HTTP stream, inside its callbacks only */
+typedef struct sy_conn sy_conn_t;     /* a TCP proxy connection, inside its callbacks only */
+typedef struct sy_worker sy_worker_t; /* a worker thread; valid between worker start and stop */
+typedef struct sy_timer sy_timer_t;   /* a timer; valid until it fires or is cancelled */
 
 /* A stream's identity that may be kept anywhere and used from any thread. Never reused, so a
  * stale id is recognised. 0 is never a valid id. Since 1.0. */
@@ -179,18 +182,18 @@ typedef uint64_t sy_stream_id_t;
 /* A reply delivered to a callout callback; views valid during the callback. Since 1.0. */
 typedef struct sy_callout_response {
   uint32_t size;
-  uint32_t status;       /* HTTP status, or 0 when the callout failed (see failure) */
+  uint32_t status; /* HTTP status, or 0 when the callout failed (see failure) */
   const sy_header_t* headers;
   size_t header_count;
   sy_str_t body;
   const sy_header_t* trailers;
   size_t trailer_count;
-  sy_str_t failure;      /* empty on success; else why: "timeout", "connect", "reset", ... */
+  sy_str_t failure; /* empty on success; else why: "timeout", "connect", "reset", ... */
 } sy_callout_response_t;
 
 /* Callback types. */
-typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg);   /* runs on the worker */
-typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg);   /* runs on the worker */
+typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg); /* runs on the worker */
+typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on the worker */
 typedef void (*sy_drop_fn)(void* arg); /* a post could not run (stream gone): free ARG */
 typedef void (*sy_callout_fn)(void* arg, const sy_callout_response_t* response);
 typedef void (*sy_bytes_sink_fn)(void* ctx, sy_str_t bytes, uint64_t cas);
@@ -278,8 +281,7 @@ typedef struct sy_host {
                               uint64_t timeout_ms, sy_callout_fn fn, void* arg);
   /* Endpoint and TLS facts of a cluster, for modules that talk to it themselves (gRPC).
    * Writes "host:port" of endpoint INDEX into OUT via SINK. */
-  sy_status_t (*cluster_endpoint)(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink,
-                                  void* ctx);
+  sy_status_t (*cluster_endpoint)(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx);
 
   /* -- Dynamic metadata (namespaced) and filter state, per stream; values are strings (JSON for
    * structured data) and are visible to later filters and to the access log. -- */
@@ -414,7 +416,7 @@ typedef struct sy_module_descriptor {
   sy_str_t (*on_handover_export)(void* module_data);
   void (*on_handover_import)(void* module_data, sy_str_t state);
 
-  const sy_http_filter_t* const* http_filters; /* NULL-terminated list, or NULL */
+  const sy_http_filter_t* const* http_filters;       /* NULL-terminated list, or NULL */
   const sy_network_filter_t* const* network_filters; /* NULL-terminated list, or NULL */
 } sy_module_descriptor_t;
 
@@ -424,8 +426,8 @@ typedef const sy_module_descriptor_t* (*sy_module_entry_fn)(const sy_host_t* hos
 
 /* Declares the entry function with the right name, linkage and visibility:
  *   SY_MODULE_ENTRY(host, module) { ... return &descriptor; } */
-#define SY_MODULE_ENTRY(HOST, MODULE)                                                 \
-  SY_EXTERN_C __attribute__((visibility("default"))) const sy_module_descriptor_t*   \
+#define SY_MODULE_ENTRY(HOST, MODULE)                                              \
+  SY_EXTERN_C __attribute__((visibility("default"))) const sy_module_descriptor_t* \
   sy_module_entry_v1(const sy_host_t* HOST, sy_module_t* MODULE)
 
 #ifdef __cplusplus
