@@ -67,6 +67,10 @@ def connection_refused(port, host=LOCALHOST):
             return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # The probe raced the listener's close (the kernel resets what sat in its accept
+        # queue): not refused yet, so the caller polls again.
+        return False
 
 
 def tail(path, lines=60):
