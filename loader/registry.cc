@@ -17,8 +17,8 @@
 #include <set>
 
 #include "core/log/log.h"
+#include "core/util/json.h"
 #include "loader/elf.h"
-#include "loader/json.h"
 #include "loader/loader.h"
 
 namespace sy::loader {
@@ -397,23 +397,24 @@ std::string Registry::list_json() const {
   for (const auto& [name, e] : entries_) {
     const auto& g = e.current;
     if (out.size() > 1) out += ",";
-    out += "{\"name\":" + json_str(name);
-    out += ",\"path\":" + json_str(g ? g->source_path() : e.spec.path);
-    out += ",\"sha256\":" + json_str(g ? g->sha256() : "");
-    out += ",\"module_version\":" + json_str(g ? g->stamp().version : "");
-    out += ",\"abi\":" + json_str(g ? abi_text(g->stamp().abi_major, g->stamp().abi_minor) : "");
+    out += "{\"name\":" + json::quoted(name);
+    out += ",\"path\":" + json::quoted(g ? g->source_path() : e.spec.path);
+    out += ",\"sha256\":" + json::quoted(g ? g->sha256() : "");
+    out += ",\"module_version\":" + json::quoted(g ? g->stamp().version : "");
+    out +=
+        ",\"abi\":" + json::quoted(g ? abi_text(g->stamp().abi_major, g->stamp().abi_minor) : "");
     out += ",\"generation\":" + std::to_string(g ? g->number() : 0);
-    out += ",\"loaded_at\":" + json_str(g ? g->loaded_at() : "");
+    out += ",\"loaded_at\":" + json::quoted(g ? g->loaded_at() : "");
     out += ",\"streams_active\":" + std::to_string(streams_of(g));
-    out += ",\"copy_path\":" + json_str(g ? g->copy_path() : "");
+    out += ",\"copy_path\":" + json::quoted(g ? g->copy_path() : "");
     out += std::string(",\"gnu_unique\":") + (g && g->gnu_unique_ ? "true" : "false");
-    out += ",\"last_error\":" + json_str(e.last_error);
+    out += ",\"last_error\":" + json::quoted(e.last_error);
     out += ",\"previous\":[";
     bool first = true;
     auto item = [&](uint64_t number, const std::string& sha, const std::shared_ptr<Generation>& p) {
       out += first ? "" : ",";
       first = false;
-      out += "{\"generation\":" + std::to_string(number) + ",\"sha256\":" + json_str(sha) +
+      out += "{\"generation\":" + std::to_string(number) + ",\"sha256\":" + json::quoted(sha) +
              ",\"streams_active\":" + std::to_string(streams_of(p)) +
              ",\"loaded\":" + (p ? "true" : "false") + "}";
     };

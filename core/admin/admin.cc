@@ -10,26 +10,14 @@
 #include "core/net/socket.h"
 #include "core/server/server.h"
 #include "core/stats/stats.h"
+#include "core/util/json.h"
 
 namespace sy::admin {
 namespace {
 
 constexpr size_t kMaxAdminBody = 1 << 20;
 
-std::string json_error(std::string_view msg) {
-  std::string out = "{\"error\":\"";
-  for (unsigned char c : msg) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(char(c));
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c >= 0x20) {
-      out.push_back(char(c));
-    }
-  }
-  return out + "\"}\n";
-}
+std::string json_error(std::string_view msg) { return "{\"error\":" + json::quoted(msg) + "}\n"; }
 
 // Reads "KEY": "string" from a small JSON object (the admin API's only input). An empty body
 // is fine (OUT stays empty); false when the body is not an object with that shape.

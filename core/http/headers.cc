@@ -58,17 +58,9 @@ std::vector<std::string_view> HeaderMap::get_all(std::string_view name) const {
 
 bool HeaderMap::has_token(std::string_view name, std::string_view token) const {
   for (const auto& h : headers_) {
-    if (!iequals(h.name, name)) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (iequals(item, token)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    if (iequals(h.name, name) &&
+        for_each_token(h.value, [&](std::string_view item) { return iequals(item, token); }))
+      return true;
   }
   return false;
 }

@@ -13,6 +13,22 @@ inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) :
 bool iequals(std::string_view a, std::string_view b);
 std::string to_lower(std::string_view s);
 
+// Calls FN with each comma-separated item of a list-valued header, trimmed of spaces and tabs.
+// Stops early when FN returns true; returns whether it did.
+template <typename Fn>
+bool for_each_token(std::string_view v, Fn&& fn) {
+  while (!v.empty()) {
+    size_t comma = v.find(',');
+    std::string_view item = v.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty() && fn(item)) return true;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 struct Header {
   std::string name;  // lower-case
   std::string value;

@@ -109,16 +109,10 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   std::vector<std::string> named;
   for (const auto& h : headers) {
     if (h.name != "connection") continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (!item.empty()) named.push_back(http::to_lower(item));
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    http::for_each_token(h.value, [&](std::string_view item) {
+      named.push_back(http::to_lower(item));
+      return false;
+    });
   }
   static const char* kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",

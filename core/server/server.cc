@@ -11,6 +11,7 @@
 #include "core/filter_chain/factory.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
+#include "core/util/json.h"
 
 namespace sy::server {
 namespace {
@@ -22,25 +23,6 @@ std::string now_iso() {
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
   return buf;
-}
-
-std::string json_str(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(char(c));
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20) {
-      char b[8];
-      snprintf(b, sizeof b, "\\u%04x", c);
-      out += b;
-    } else {
-      out.push_back(char(c));
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -177,10 +159,10 @@ std::string Server::reload() {
 }
 
 std::string Server::config_dump() const {
-  return "{\"file\":" + json_str(config_path_) + ",\"version\":" + std::to_string(version()) +
-         ",\"loaded_at\":" + json_str(loaded_at_) +
+  return "{\"file\":" + json::quoted(config_path_) + ",\"version\":" + std::to_string(version()) +
+         ",\"loaded_at\":" + json::quoted(loaded_at_) +
          ",\"workers\":" + std::to_string(workers_.size()) +
-         ",\"yaml\":" + json_str(runtime_ ? runtime_->config->yaml : "") + "}\n";
+         ",\"yaml\":" + json::quoted(runtime_ ? runtime_->config->yaml : "") + "}\n";
 }
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {

@@ -9,6 +9,7 @@
 #include "core/log/log.h"
 #include "core/server/http1_conn.h"
 #include "core/server/worker.h"
+#include "core/util/json.h"
 
 namespace sy::server {
 namespace {
@@ -31,38 +32,6 @@ std::string new_request_id() {
   put(a, 16);
   put(b, 16);
   return out;
-}
-
-void json_escape(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(char(c));
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 }  // namespace
@@ -864,15 +833,15 @@ std::string Stream::build_log_line() const {
   out += "{\"time\":\"";
   out += when;
   out += "\",\"listener\":";
-  json_escape(out, lr_->cfg->name);
+  json::append_quoted(out, lr_->cfg->name);
   out += ",\"method\":";
-  json_escape(out, method_);
+  json::append_quoted(out, method_);
   out += ",\"authority\":";
-  json_escape(out, authority_);
+  json::append_quoted(out, authority_);
   out += ",\"path\":";
-  json_escape(out, path_);
+  json::append_quoted(out, path_);
   out += ",\"protocol\":";
-  json_escape(out, protocol_);
+  json::append_quoted(out, protocol_);
   out += ",\"status\":" + std::to_string(status_);
   out += ",\"bytes_in\":" + std::to_string(bytes_in_);
   out += ",\"bytes_out\":" + std::to_string(bytes_out_);
@@ -881,19 +850,19 @@ std::string Stream::build_log_line() const {
   out += ",\"duration_ms\":";
   out += dur;
   out += ",\"route\":";
-  json_escape(out, route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : "");
+  json::append_quoted(out, route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : "");
   out += ",\"cluster\":";
-  json_escape(out, cluster_ ? cluster_->cfg.name : "");
+  json::append_quoted(out, cluster_ ? cluster_->cfg.name : "");
   out += ",\"upstream_host\":";
-  json_escape(out, upstream_host_);
+  json::append_quoted(out, upstream_host_);
   out += ",\"request_id\":";
-  json_escape(out, request_id_);
+  json::append_quoted(out, request_id_);
   out += ",\"response_flags\":";
-  json_escape(out, flags_.empty() ? "-" : flags_);
+  json::append_quoted(out, flags_.empty() ? "-" : flags_);
   out += ",\"details\":";
-  json_escape(out, details_);
+  json::append_quoted(out, details_);
   out += ",\"client\":";
-  json_escape(out, conn_->peer_ip());
+  json::append_quoted(out, conn_->peer_ip());
   out += "}\n";
   return out;
 }

@@ -220,14 +220,16 @@ void Worker::remove(DownstreamConn* c) {
 void Worker::defer_delete(std::function<void()> deleter) {
   deferred_.push_back(std::move(deleter));
   if (deferred_.size() == 1) {
-    reaper_->start(0, [this] {
-      // Deleting may defer more deletions; run until none is left.
-      while (!deferred_.empty()) {
-        std::vector<std::function<void()>> batch;
-        batch.swap(deferred_);
-        for (auto& d : batch) d();
-      }
-    });
+    reaper_->start(0, [this] { run_deferred(); });
+  }
+}
+
+void Worker::run_deferred() {
+  // Deleting may defer more deletions; run until none is left.
+  while (!deferred_.empty()) {
+    std::vector<std::function<void()>> batch;
+    batch.swap(deferred_);
+    for (auto& d : batch) d();
   }
 }
 
@@ -270,13 +272,6 @@ void Worker::stop() {
   // deferred deletions run before the pools are torn down.
   std::vector<DownstreamConn*> conns = conns_;
   for (auto* c : conns) c->abort();
-  auto run_deferred = [this] {
-    while (!deferred_.empty()) {
-      std::vector<std::function<void()>> batch;
-      batch.swap(deferred_);
-      for (auto& d : batch) d();
-    }
-  };
   run_deferred();
   // Cancelled callouts report to their modules; the owner list is detached first because each
   // one removes itself from it.

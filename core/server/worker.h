@@ -89,6 +89,7 @@ class Worker {
   static void on_accept(uv_stream_t* server, int status);
   void close_listener(ListenerSlot& slot);
   void check_drained();
+  void run_deferred();
   void flush_access_log();
 
   int index_;

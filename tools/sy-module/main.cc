@@ -4,8 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/util/json.h"
 #include "loader/elf.h"
-#include "loader/json.h"
 #include "loader/loader.h"
 #include "tools/sy-module/commands.h"
 
@@ -64,7 +64,7 @@ std::string unique_warning(const std::string& file, const Facts& f) {
 
 std::string json_list(const std::vector<std::string>& v) {
   std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + loader::json_str(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + json::quoted(v[i]);
   return out + "]";
 }
 
@@ -79,20 +79,20 @@ int inspect(const std::string& file) {
   if (probed && !child.ran && !child.error.empty() && f.reason.empty()) f.reason = child.error;
 
   std::string out = "{\n";
-  out += "  \"file\": " + loader::json_str(file) + ",\n";
-  out += "  \"sha256\": " + (f.sha256.empty() ? "null" : loader::json_str(f.sha256)) + ",\n";
+  out += "  \"file\": " + json::quoted(file) + ",\n";
+  out += "  \"sha256\": " + (f.sha256.empty() ? "null" : json::quoted(f.sha256)) + ",\n";
   if (f.stamped) {
-    out += "  \"stamp\": {\"name\": " + loader::json_str(f.stamp.name) +
-           ", \"version\": " + loader::json_str(f.stamp.version) + ", \"abi\": " +
-           loader::json_str(std::to_string(f.stamp.abi_major) + "." +
-                            std::to_string(f.stamp.abi_minor)) +
-           "},\n";
+    out +=
+        "  \"stamp\": {\"name\": " + json::quoted(f.stamp.name) +
+        ", \"version\": " + json::quoted(f.stamp.version) + ", \"abi\": " +
+        json::quoted(std::to_string(f.stamp.abi_major) + "." + std::to_string(f.stamp.abi_minor)) +
+        "},\n";
   } else {
     out += "  \"stamp\": null,\n";
   }
-  out += "  \"host_abi\": " + loader::json_str(host_abi()) + ",\n";
+  out += "  \"host_abi\": " + json::quoted(host_abi()) + ",\n";
   out += std::string("  \"compatible\": ") + (f.reason.empty() ? "true" : "false") + ",\n";
-  out += "  \"reason\": " + loader::json_str(f.reason) + ",\n";
+  out += "  \"reason\": " + json::quoted(f.reason) + ",\n";
   out += std::string("  \"gnu_unique\": ") + (f.unique_total ? "true" : "false") + ",\n";
   out += "  \"gnu_unique_symbols\": " + json_list(f.unique) + ",\n";
   if (child.ran) {
@@ -102,8 +102,8 @@ int inspect(const std::string& file) {
   } else {
     out += "  \"filters\": null,\n";
     out += "  \"filters_from\": " +
-           loader::json_str(probed ? "child process (failed: " + child.error + ")"
-                                   : "not run: the module is not compatible with this host") +
+           json::quoted(probed ? "child process (failed: " + child.error + ")"
+                               : "not run: the module is not compatible with this host") +
            "\n";
   }
   out += "}\n";

@@ -1,11 +1,11 @@
-// JSON string quoting for the loader's admin and tool output (no JSON library needed for it).
+// JSON string quoting for everything the proxy writes as JSON (admin API, access log, tools).
 #pragma once
 
 #include <cstdio>
 #include <string>
 #include <string_view>
 
-namespace sy::loader {
+namespace sy::json {
 
 // Length of the valid UTF-8 sequence at S[I] (which is >= 0x80), or 0 if it is not one.
 inline size_t utf8_len(std::string_view s, size_t i) {
@@ -17,10 +17,10 @@ inline size_t utf8_len(std::string_view s, size_t i) {
   return n;
 }
 
-// S as a quoted JSON string: control characters escaped, bytes that are not UTF-8 (a path can
-// hold any) replaced by U+FFFD so the document stays valid.
-inline std::string json_str(std::string_view s) {
-  std::string out = "\"";
+// Appends S to OUT as a quoted JSON string: control characters escaped, bytes that are not
+// UTF-8 (a path or a header can hold any) replaced by U+FFFD so the document stays valid.
+inline void append_quoted(std::string& out, std::string_view s) {
+  out.push_back('"');
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = s[i];
     if (c == '"') {
@@ -34,7 +34,7 @@ inline std::string json_str(std::string_view s) {
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out += buf;
     } else if (c < 0x80) {
-      out += char(c);
+      out.push_back(char(c));
     } else if (size_t n = utf8_len(s, i)) {
       out.append(s.substr(i, n));
       i += n - 1;
@@ -42,7 +42,14 @@ inline std::string json_str(std::string_view s) {
       out += "\\ufffd";
     }
   }
-  return out + "\"";
+  out.push_back('"');
 }
 
-}  // namespace sy::loader
+inline std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_quoted(out, s);
+  return out;
+}
+
+}  // namespace sy::json
