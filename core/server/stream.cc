@@ -52,7 +52,8 @@ Stream::~Stream() {
   }
   if (upstream_) release_upstream(false);
   if (chain_) {
-    filters::unregister_stream(chain_->id());
+    // finalize() has unregistered it already, except for a stream torn down without one.
+    if (!finalized_) filters::unregister_stream(chain_->id());
     chain_.reset();
   }
 }
