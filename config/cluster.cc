@@ -3,27 +3,78 @@
 
 namespace sy::config {
 
+namespace {
+
+bool read_certificate(Fields& f, TlsCertificate* c) {
+  c->loc = f.loc();
+  bool cert = f.string("certificate", &c->certificate);
+  bool key = f.string("private_key", &c->private_key);
+  // A certificate is useless without its key and the reverse; say which half is missing.
+  if (f.has("certificate") != f.has("private_key") && (cert || key)) {
+    f.diag().error(f.loc(), std::string(cert ? "certificate" : "private_key") + " in " + f.what() +
+                                " needs " + (cert ? "private_key" : "certificate") + " too");
+    return false;
+  }
+  return cert && key;
+}
+
+}  // namespace
+
 Tls parse_tls(Diagnostics& d, const MapEntry& e, const std::string& what, bool for_listener) {
   Tls tls;
   tls.loc = value_loc(d, e);
   if (for_listener) {
-    Fields f(d, e.value, tls.loc, what, {"certificate", "private_key", "ca"});
+    Fields f(d, e.value, tls.loc, what,
+             {"certificate", "private_key", "certificates", "ca", "client_certificate",
+              "min_version", "ciphers"});
+    if (!f.is_map()) return tls;
+    TlsCertificate one;
+    if (read_certificate(f, &one)) tls.certificates.push_back(std::move(one));
+    if (const MapEntry* list = f.list("certificates")) {
+      for (const YAML::Node& item : list->value) {
+        Fields cf(d, item, d.at(item), "items of certificates in " + what,
+                  {"certificate", "private_key"});
+        TlsCertificate c;
+        if (!cf.is_map()) continue;
+        cf.require("certificate");
+        cf.require("private_key");
+        if (read_certificate(cf, &c)) tls.certificates.push_back(std::move(c));
+      }
+    }
     // A listener without its own certificate cannot terminate TLS at all.
-    f.string("certificate", &tls.certificate, /*required=*/true);
-    f.string("private_key", &tls.private_key, /*required=*/true);
+    if (tls.certificates.empty() && !f.has("certificate") && !f.has("private_key") &&
+        !f.has("certificates"))
+      d.error(tls.loc, what + ": needs certificate and private_key, or certificates");
     f.string("ca", &tls.ca);
+    std::string mode;
+    if (f.string("client_certificate", &mode)) {
+      if (mode == "required" || mode == "optional")
+        tls.client_certificate_required = mode == "required";
+      else
+        d.error(value_loc(d, *f.find("client_certificate")),
+                "client_certificate in " + what + ": expected required or optional, got '" + mode +
+                    "'");
+      if (tls.ca.empty())
+        d.error(value_loc(d, *f.find("client_certificate")),
+                "client_certificate in " + what + " needs ca (the bundle to verify against)");
+    }
+    if (f.string("min_version", &tls.min_version) && tls.min_version != "1.2" &&
+        tls.min_version != "1.3")
+      d.error(value_loc(d, *f.find("min_version")),
+              "min_version in " + what +
+                  ": expected \"1.2\" or \"1.3\" (older versions are "
+                  "never accepted), got '" +
+                  tls.min_version + "'");
+    f.string("ciphers", &tls.ciphers);
     return tls;
   }
-  Fields f(d, e.value, tls.loc, what, {"sni", "ca", "certificate", "private_key"});
+  Fields f(d, e.value, tls.loc, what, {"sni", "ca", "verify", "certificate", "private_key"});
+  if (!f.is_map()) return tls;
   f.string("sni", &tls.sni);
   f.string("ca", &tls.ca);
-  bool cert = f.string("certificate", &tls.certificate);
-  bool key = f.string("private_key", &tls.private_key);
-  // A client certificate is useless without its key and the reverse; say which half is missing.
-  if (f.has("certificate") != f.has("private_key") && (cert || key)) {
-    d.error(tls.loc, std::string(cert ? "certificate" : "private_key") + " in " + what + " needs " +
-                         (cert ? "private_key" : "certificate") + " too");
-  }
+  f.boolean("verify", &tls.verify);
+  TlsCertificate c;
+  if (read_certificate(f, &c)) tls.certificates.push_back(std::move(c));
   return tls;
 }
 

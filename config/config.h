@@ -77,12 +77,39 @@ struct FilterRef {
   Location loc;
 };
 
-struct Tls {
-  std::string certificate;  // PEM chain
+struct TlsCertificate {
+  std::string certificate;  // PEM chain, leaf first
   std::string private_key;
-  std::string ca;   // verify peers against this bundle (clusters; listeners when set = mTLS)
-  std::string sni;  // clusters: SNI to send
   Location loc;
+};
+
+struct Tls {
+  // Listeners: one or more certificates; the first is the default, the others are chosen by the
+  // client's SNI against their names. Clusters: an optional client certificate (mTLS).
+  std::vector<TlsCertificate> certificates;
+  std::string ca;  // verify peers against this bundle (clusters; listeners when set = mTLS)
+  bool client_certificate_required = true;  // listeners with ca: required or optional
+  std::string min_version = "1.2";          // "1.2" or "1.3"
+  std::string ciphers;                      // TLS 1.2 cipher list; empty = our default
+  std::string sni;                          // clusters: SNI to send
+  bool verify = true;                       // clusters: verify the server's certificate
+  Location loc;
+};
+
+// HTTP/2 settings and the limits that protect a listener against abusive peers.
+struct Rate {
+  uint32_t count;
+  Duration window;
+};
+struct Http2Settings {
+  uint32_t max_concurrent_streams = 100;
+  uint32_t initial_stream_window = 256 * 1024;
+  uint32_t initial_connection_window = 1024 * 1024;
+  uint32_t max_header_list_size = 0;  // 0: the listener's limits.header_bytes
+  uint32_t max_continuation_frames = 8;
+  Rate max_resets{200, Duration{10'000}};           // client RST_STREAMs (Rapid Reset)
+  Rate max_control_frames{1000, Duration{10'000}};  // PING, SETTINGS, PRIORITY received
+  uint32_t max_empty_frames = 10;  // consecutive DATA/HEADERS frames carrying nothing
 };
 
 struct ListenerLimits {
@@ -107,6 +134,7 @@ struct Listener {
   Address address;
   std::vector<std::string> protocols{"http1"};
   std::optional<Tls> tls;
+  Http2Settings http2;
   std::vector<FilterRef> filters;
   std::vector<Route> routes;
   std::optional<TcpProxy> tcp_proxy;

@@ -73,6 +73,38 @@ void parse_timeouts(Diagnostics& d, const MapEntry& e, ListenerTimeouts* timeout
   f.duration("drain", &timeouts->drain);
 }
 
+Rate parse_rate(Fields& parent, std::string_view key, Rate def) {
+  const MapEntry* e = parent.find(key);
+  if (!e) return def;
+  Diagnostics& d = parent.diag();
+  Fields f(d, e->value, value_loc(d, *e), std::string(key) + " in listener http2",
+           {"count", "window"});
+  f.uint32("count", &def.count, /*min=*/1);
+  f.duration("window", &def.window);
+  return def;
+}
+
+void parse_http2(Diagnostics& d, const MapEntry& e, Http2Settings* h) {
+  Fields f(d, e.value, value_loc(d, e), "listener http2",
+           {"max_concurrent_streams", "initial_stream_window", "initial_connection_window",
+            "max_header_list_size", "max_continuation_frames", "max_resets", "max_control_frames",
+            "max_empty_frames"});
+  if (!f.is_map()) return;
+  f.uint32("max_concurrent_streams", &h->max_concurrent_streams, /*min=*/1);
+  // RFC 9113 §6.9.2: windows are at most 2^31-1; below 64 KiB the default, streams crawl.
+  f.size32("initial_stream_window", &h->initial_stream_window, /*min=*/65535);
+  f.size32("initial_connection_window", &h->initial_connection_window, /*min=*/65535);
+  for (auto [key, v] : {std::pair{"initial_stream_window", h->initial_stream_window},
+                        {"initial_connection_window", h->initial_connection_window}})
+    if (v > 0x7fffffffu)
+      d.error(value_loc(d, *f.find(key)), std::string(key) + " in listener http2: at most 2GiB-1");
+  f.size32("max_header_list_size", &h->max_header_list_size, /*min=*/1);
+  f.uint32("max_continuation_frames", &h->max_continuation_frames);
+  h->max_resets = parse_rate(f, "max_resets", h->max_resets);
+  h->max_control_frames = parse_rate(f, "max_control_frames", h->max_control_frames);
+  f.uint32("max_empty_frames", &h->max_empty_frames);
+}
+
 }  // namespace
 
 Listener parse_listener(ParseContext& ctx, const YAML::Node& n, const Location& loc, NameAt* name) {
@@ -80,7 +112,7 @@ Listener parse_listener(ParseContext& ctx, const YAML::Node& n, const Location& 
   Listener l;
   l.loc = loc;
   Fields f(d, n, loc, "listener",
-           {"name", "address", "protocols", "tls", "filters", "routes", "tcp_proxy",
+           {"name", "address", "protocols", "tls", "http2", "filters", "routes", "tcp_proxy",
             "network_filters", "limits", "timeouts"});
   if (!f.is_map()) return l;
 
@@ -92,6 +124,7 @@ Listener parse_listener(ParseContext& ctx, const YAML::Node& n, const Location& 
   l.network_filters = parse_filters(f, "network_filters", "network filter");
   if (const MapEntry* e = f.find("limits")) parse_limits(d, *e, &l.limits);
   if (const MapEntry* e = f.find("timeouts")) parse_timeouts(d, *e, &l.timeouts);
+  if (const MapEntry* e = f.find("http2")) parse_http2(d, *e, &l.http2);
 
   // A listener speaks HTTP (routes, with HTTP filters) or proxies TCP, never both.
   if (const MapEntry* tcp = f.find("tcp_proxy")) {

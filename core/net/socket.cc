@@ -4,11 +4,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "core/tls/context.h"
 
 namespace sy::net {
 namespace {
@@ -16,6 +20,8 @@ namespace {
 // One read buffer per worker thread: every read is handled synchronously inside the read
 // callback, and whatever must outlive it is copied by whoever keeps it.
 thread_local char t_read_buf[64 * 1024];
+// Decrypted bytes, handed to on_read() the same way.
+thread_local char t_plain_buf[64 * 1024];
 
 struct WriteReq {
   uv_write_t req;
@@ -52,6 +58,11 @@ int Socket::connect(const sockaddr* addr) {
   return rc;
 }
 
+Socket::~Socket() {
+  delete resume_;
+  if (ssl_) SSL_free(ssl_);  // frees both BIOs
+}
+
 void Socket::on_connect_cb(uv_connect_t* req, int status) {
   auto* s = static_cast<Socket*>(req->data);
   if (s->closing_ || !s->events_) return;
@@ -62,6 +73,14 @@ void Socket::read_start() {
   if (reading_ || closing_ || ending_) return;
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read_cb) == 0)
     reading_ = true;
+  // Records OpenSSL already holds will not make the socket readable again: deliver them on the
+  // next loop turn.
+  if (reading_ && ssl_ && handshaken_ && (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(net_in_) > 0)) {
+    if (!resume_) resume_ = new Timer(tcp_.loop);
+    resume_->start(0, [this] {
+      if (!closing_ && events_) tls_pump();
+    });
+  }
 }
 
 void Socket::read_stop() {
@@ -78,7 +97,10 @@ void Socket::on_read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   auto* s = static_cast<Socket*>(st->data);
   if (s->closing_ || !s->events_) return;
   if (n > 0) {
-    s->events_->on_read(buf->base, size_t(n));
+    if (s->ssl_)
+      s->tls_input(buf->base, size_t(n));
+    else
+      s->events_->on_read(buf->base, size_t(n));
   } else if (n == UV_EOF) {
     s->read_stop();
     s->events_->on_eof();
@@ -90,6 +112,116 @@ void Socket::on_read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
 
 int Socket::write(const uv_buf_t* bufs, unsigned n) {
   if (closing_ || ending_) return UV_EPIPE;
+  if (!ssl_) return raw_write(bufs, n);
+  if (!handshaken_) {
+    for (unsigned i = 0; i < n; ++i) early_.append(bufs[i].base, bufs[i].len);
+    return 0;
+  }
+  // Memory BIOs take everything: SSL_write encrypts all of it and the ciphertext joins the
+  // ordinary write queue, so watermarks work the same as for plain sockets.
+  for (unsigned i = 0; i < n; ++i)
+    if (bufs[i].len > 0 && SSL_write(ssl_, bufs[i].base, int(bufs[i].len)) <= 0) {
+      ERR_clear_error();
+      return UV_EPROTO;
+    }
+  return tls_flush();
+}
+
+void Socket::tls_init(SSL_CTX* ctx) {
+  ssl_ = SSL_new(ctx);
+  net_in_ = BIO_new(BIO_s_mem());
+  net_out_ = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(net_in_, -1);  // empty means "wait for more", not EOF
+  SSL_set_bio(ssl_, net_in_, net_out_);
+}
+
+void Socket::start_tls_server(SSL_CTX* ctx) {
+  tls_init(ctx);
+  SSL_set_accept_state(ssl_);
+}
+
+void Socket::start_tls_client(SSL_CTX* ctx, const std::string& sni, bool verify_name) {
+  tls_init(ctx);
+  if (!sni.empty()) {
+    SSL_set_tlsext_host_name(ssl_, sni.c_str());
+    if (verify_name) SSL_set1_host(ssl_, sni.c_str());
+  }
+  SSL_set_connect_state(ssl_);
+  SSL_do_handshake(ssl_);  // produces the ClientHello
+  tls_flush();
+}
+
+void Socket::tls_input(const char* data, size_t len) {
+  BIO_write(net_in_, data, int(len));
+  tls_pump();
+}
+
+void Socket::tls_fail(const std::string& why) {
+  tls_flush();  // the alert, if OpenSSL made one
+  read_stop();
+  if (events_) events_->on_tls_handshake(UV_EPROTO, why);
+}
+
+void Socket::tls_pump() {
+  if (!handshaken_) {
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        tls_flush();
+        return;
+      }
+      long v = SSL_get_verify_result(ssl_);
+      std::string why = v != X509_V_OK ? std::string("certificate verify failed: ") +
+                                             X509_verify_cert_error_string(v)
+                                       : tls::last_error("handshake failed");
+      ERR_clear_error();
+      tls_fail(why);
+      return;
+    }
+    handshaken_ = true;
+    if (!early_.empty()) {
+      std::string e;
+      e.swap(early_);
+      SSL_write(ssl_, e.data(), int(e.size()));
+    }
+    tls_flush();
+    if (events_) events_->on_tls_handshake(0, "");
+    if (closing_ || !events_) return;
+  }
+  while (reading_ && !closing_ && events_) {
+    int n = SSL_read(ssl_, t_plain_buf, sizeof t_plain_buf);
+    if (n > 0) {
+      events_->on_read(t_plain_buf, size_t(n));
+      continue;
+    }
+    int e = SSL_get_error(ssl_, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    ERR_clear_error();
+    tls_flush();
+    read_stop();
+    if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify: an orderly end
+      tls_eof_ = true;
+      events_->on_eof();
+    } else {
+      events_->on_error(UV_EPROTO);
+    }
+    return;
+  }
+  if (!closing_) tls_flush();
+}
+
+int Socket::tls_flush() {
+  char* p = nullptr;
+  long n = BIO_get_mem_data(net_out_, &p);
+  if (n <= 0) return 0;
+  uv_buf_t b = uv_buf_init(p, unsigned(n));
+  int rc = raw_write(&b, 1);
+  (void)BIO_reset(net_out_);
+  return rc;
+}
+
+int Socket::raw_write(const uv_buf_t* bufs, unsigned n) {
   size_t total = 0;
   for (unsigned i = 0; i < n; ++i) total += bufs[i].len;
   if (total == 0) return 0;
@@ -146,6 +278,10 @@ void Socket::on_write_cb(uv_write_t* req, int status) {
 
 void Socket::end() {
   if (closing_ || ending_) return;
+  if (ssl_ && handshaken_) {
+    SSL_shutdown(ssl_);  // close_notify, so the peer sees an orderly end, not a truncation
+    tls_flush();
+  }
   ending_ = true;
   events_ = nullptr;
   shutdown_req_.data = this;
@@ -210,6 +346,14 @@ std::string Socket::peer_ip() const {
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
   return sockaddr_ip(reinterpret_cast<sockaddr*>(&ss));
+}
+
+uint16_t Socket::peer_port() const {
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
 // ---- Timer ----

@@ -1,6 +1,7 @@
 // A TCP socket on a libuv loop with a write queue, watermarks, and safe early destruction.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -9,6 +10,8 @@
 #include <string>
 
 namespace sy::net {
+
+class Timer;
 
 class SocketEvents {
  public:
@@ -20,6 +23,9 @@ class SocketEvents {
   virtual void on_drained() {}
   // An outbound connect finished; status is 0 or a libuv error.
   virtual void on_connect(int status) {}
+  // The TLS handshake finished: STATUS 0, or UV_EPROTO with ERROR saying why. After a failure
+  // the owner closes the socket.
+  virtual void on_tls_handshake(int status, const std::string& error) {}
 };
 
 // Owned by a connection object through a raw pointer. The owner calls close() (or its
@@ -55,12 +61,23 @@ class Socket {
   void close();
   void set_events(SocketEvents* e) { events_ = e; }
 
+  // TLS from now on: write() takes plaintext and on_read() gives plaintext. Server side right
+  // after accept, client side after on_connect(0); the outcome arrives as on_tls_handshake.
+  // CLIENT: SNI names the server to ask for (and to verify when VERIFY_NAME).
+  void start_tls_server(SSL_CTX* ctx);
+  void start_tls_client(SSL_CTX* ctx, const std::string& sni, bool verify_name);
+  // The TLS session (nullptr when plain); valid until close().
+  SSL* ssl() const { return ssl_; }
+
   // Peer address as "ip" (no port); "" when unknown.
   std::string peer_ip() const;
+  uint16_t peer_port() const;
   uv_tcp_t* handle() { return &tcp_; }
 
  private:
   explicit Socket(SocketEvents* events) : events_(events) {}
+  ~Socket();
+  void tls_init(SSL_CTX* ctx);
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void on_write_cb(uv_write_t* req, int status);
@@ -69,6 +86,12 @@ class Socket {
   static void on_close_cb(uv_handle_t* h);
   static void on_linger_timeout(uv_timer_t* t);
   static void on_linger_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  int raw_write(const uv_buf_t* bufs, unsigned n);
+  // TLS: run the handshake / decrypt what arrived / send what OpenSSL produced.
+  void tls_input(const char* data, size_t len);
+  void tls_pump();
+  int tls_flush();
+  void tls_fail(const std::string& why);
 
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
@@ -80,6 +103,14 @@ class Socket {
   bool closing_ = false;
   bool ending_ = false;
   bool above_ = false;
+  // TLS state: memory BIOs between OpenSSL and the TCP stream.
+  SSL* ssl_ = nullptr;
+  BIO* net_in_ = nullptr;   // ciphertext from the network, read by OpenSSL
+  BIO* net_out_ = nullptr;  // ciphertext from OpenSSL, to the network
+  bool handshaken_ = false;
+  bool tls_eof_ = false;
+  std::string early_;        // plaintext written before the handshake finished
+  Timer* resume_ = nullptr;  // delivers decrypted bytes held back while reading stopped
 };
 
 // A libuv timer that its owner may destroy at any time, even from inside its own callback: the

@@ -1,37 +1,28 @@
 // Module HTTP callouts.
 #include "core/server/callout.h"
 
-#include "core/http1/writer.h"
-
 namespace sy::server {
 namespace {
 constexpr size_t kMaxCalloutBody = 16 << 20;  // a reply is buffered whole for the module
 }
 
-Callout::Callout(uv_loop_t* loop, upstream::Pool* pool, http::HeaderMap headers, std::string body,
-                 uint64_t timeout_ms, Done done, std::function<void(Callout*)> on_finished)
+Callout::Callout(uv_loop_t* loop, upstream::Pool* pool, const std::string& cluster_name, bool tls,
+                 http::HeaderMap headers, std::string body, uint64_t timeout_ms, Done done,
+                 std::function<void(Callout*)> on_finished)
     : pool_(pool),
       body_(std::move(body)),
       timeout_ms_(timeout_ms),
       timer_(loop),
       done_(std::move(done)),
-      on_finished_(std::move(on_finished)) {
-  std::string method = headers.get(":method") ? *headers.get(":method") : "GET";
-  std::string path = headers.get(":path") ? *headers.get(":path") : "/";
-  std::string authority =
-      headers.get(":authority") ? *headers.get(":authority") : pool->cluster().cfg.name;
-  is_head_ = method == "HEAD";
-  http1::append_request_line(head_, method, path);
-  head_.append("host: ").append(authority).append("\r\n");
-  for (const auto& h : headers) {
-    if (h.name[0] == ':' || h.name == "host" || h.name == "content-length" ||
-        h.name == "transfer-encoding" || h.name == "connection")
-      continue;
-    head_.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
-  if (!body_.empty() || method == "POST" || method == "PUT" || method == "PATCH")
-    head_.append("content-length: ").append(std::to_string(body_.size())).append("\r\n");
-  head_ += "\r\n";
+      on_finished_(std::move(on_finished)),
+      tls_(tls) {
+  method_ = headers.get(":method") ? *headers.get(":method") : "GET";
+  path_ = headers.get(":path") ? *headers.get(":path") : "/";
+  authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster_name;
+  for (const auto& h : headers)
+    if (h.name[0] != ':' && h.name != "host" && h.name != "content-length" &&
+        h.name != "transfer-encoding" && h.name != "connection")
+      headers_.add(h.name, h.value);
 }
 
 Callout::~Callout() {
@@ -49,12 +40,24 @@ void Callout::start() {
 
 void Callout::cancel() { finish("cancelled"); }
 
-void Callout::on_upstream_ready(upstream::Connection* conn) {
+void Callout::on_upstream_ready(upstream::Exchange* ex) {
   acquiring_ = false;
-  conn_ = conn;
-  conn_->expect_head_response(is_head_);
-  conn_->write(head_);
-  if (!body_.empty()) conn_->write(body_);
+  conn_ = ex;
+  upstream::RequestHead head;
+  head.method = method_;
+  head.path = path_;
+  head.authority = authority_;
+  head.scheme = tls_ ? "https" : "http";
+  head.headers = &headers_;
+  if (!body_.empty() || method_ == "POST" || method_ == "PUT" || method_ == "PATCH")
+    head.content_length = body_.size();
+  head.end_stream = body_.empty();
+  head.is_head = method_ == "HEAD";
+  conn_->send_head(head);
+  if (!body_.empty()) {
+    conn_->send_body(body_.data(), body_.size());
+    conn_->send_end(nullptr);
+  }
 }
 
 void Callout::on_upstream_failure(Failure f, const std::string& details) {
@@ -84,7 +87,7 @@ void Callout::on_response_trailers(http::HeaderMap& trailers) {
 
 void Callout::on_response_complete() {
   if (conn_) {
-    upstream::Connection* c = conn_;
+    upstream::Exchange* c = conn_;
     conn_ = nullptr;
     pool_->release(c, keep_alive_);
   }
@@ -104,7 +107,7 @@ void Callout::finish(const std::string& failure) {
     result_.status = 0;
     result_.failure = failure;
     if (conn_) {
-      upstream::Connection* c = conn_;
+      upstream::Exchange* c = conn_;
       conn_ = nullptr;
       pool_->release(c, false);
     } else if (acquiring_) {

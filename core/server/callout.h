@@ -16,13 +16,15 @@ class Callout : public upstream::Client {
  public:
   using Done = std::function<void(const filters::CalloutResult&)>;
   // Calls DONE exactly once (success or failure), then ON_FINISHED so the owner can free it.
-  Callout(uv_loop_t* loop, upstream::Pool* pool, http::HeaderMap headers, std::string body,
-          uint64_t timeout_ms, Done done, std::function<void(Callout*)> on_finished);
+  // CLUSTER_NAME: the authority when HEADERS has none; TLS: the cluster speaks https.
+  Callout(uv_loop_t* loop, upstream::Pool* pool, const std::string& cluster_name, bool tls,
+          http::HeaderMap headers, std::string body, uint64_t timeout_ms, Done done,
+          std::function<void(Callout*)> on_finished);
   ~Callout() override;
   void start();
   void cancel();
 
-  void on_upstream_ready(upstream::Connection* conn) override;
+  void on_upstream_ready(upstream::Exchange* ex) override;
   void on_upstream_failure(Failure f, const std::string& details) override;
   int on_response_head(http1::MessageHead& head) override;
   void on_response_body(const char* data, size_t len) override;
@@ -35,9 +37,9 @@ class Callout : public upstream::Client {
   void finish(const std::string& failure);
 
   upstream::Pool* pool_;
-  upstream::Connection* conn_ = nullptr;
-  std::string head_, body_;
-  bool is_head_ = false;
+  upstream::Exchange* conn_ = nullptr;
+  std::string method_, path_, authority_, body_;
+  http::HeaderMap headers_;
   bool keep_alive_ = false;
   uint64_t timeout_ms_;
   net::Timer timer_;
@@ -46,6 +48,7 @@ class Callout : public upstream::Client {
   filters::CalloutResult result_;
   bool finished_ = false;
   bool acquiring_ = false;
+  bool tls_ = false;
 };
 
 }  // namespace sy::server

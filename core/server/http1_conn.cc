@@ -16,18 +16,21 @@ constexpr size_t kMaxPipelined = 64 * 1024;
 
 }  // namespace
 
-Http1Connection::Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket)
+Http1Connection::Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                                 ConnInfo info)
     : worker_(w),
       slot_(std::move(slot)),
       rt_(slot_->runtime),
       lr_(slot_->lr),
       socket_(socket),
       parser_(HTTP_REQUEST, this, limits_of(slot_->lr)),
-      timer_(w->loop()) {
+      timer_(w->loop()),
+      info_(std::move(info)) {
   socket_->set_events(this);
-  peer_ip_ = socket_->peer_ip();
+  info_.protocol = "HTTP/1.1";
   lr_->stats.cx_total->inc();
   lr_->stats.cx_active->inc();
+  lr_->stats.cx_http1->inc();
   worker_->add(this);
 }
 
@@ -35,9 +38,76 @@ Http1Connection::~Http1Connection() {
   if (socket_) socket_->close();
 }
 
-void Http1Connection::start() {
+void Http1Connection::start(std::string_view prelude) {
   socket_->read_start();
   arm_idle();
+  if (!prelude.empty()) on_read(prelude.data(), prelude.size());
+}
+
+void Http1Connection::send_continue() { write(std::string("HTTP/1.1 100 Continue\r\n\r\n")); }
+
+void Http1Connection::send_response_head(const ResponseHead& head) {
+  const http::HeaderMap& h = *head.headers;
+  std::string out;
+  out.reserve(128 + h.byte_size() + 4 * h.size());
+  http1::append_status_line(out, head.status);
+  if (head.upgrade) {  // a 101 goes out as the upstream sent it
+    http1::append_headers(out, h);
+    out += "\r\n";
+    write(out);
+    return;
+  }
+  resp_chunked_ = false;
+  bool close = head.close;
+  bool no_body_status = head.is_head || head.status == 204 || head.status == 304;
+  std::string length;
+  if (head.content_length && (!no_body_status || head.is_head)) {
+    length = std::to_string(*head.content_length);
+  } else if (!no_body_status && !head.end_stream) {
+    if (!head.http10)
+      resp_chunked_ = true;
+    else
+      close = true;  // HTTP/1.0 has no chunking: the close ends the body
+  }
+  for (const auto& x : h) {
+    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
+        x.name == "connection")
+      continue;
+    out.append(x.name).append(": ").append(x.value).append("\r\n");
+  }
+  if (resp_chunked_)
+    out += "transfer-encoding: chunked\r\n";
+  else if (!length.empty())
+    out.append("content-length: ").append(length).append("\r\n");
+  if (close) {
+    out += "connection: close\r\n";
+    close_after_ = true;
+  }
+  out += "\r\n";
+  write(out);
+}
+
+void Http1Connection::send_response_body(const char* data, size_t len) {
+  if (!resp_chunked_) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
+    write(&b, 1);
+    return;
+  }
+  char head[24];
+  size_t n = http1::chunk_header(head, len);
+  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
+                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
+                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
+  write(bufs, 3);
+}
+
+void Http1Connection::send_response_end(const http::HeaderMap* trailers) {
+  if (!resp_chunked_) return;  // trailers need chunked framing; without it they are dropped
+  std::string last = "0\r\n";
+  if (trailers) http1::append_headers(last, *trailers);
+  last += "\r\n";
+  write(last);
+  resp_chunked_ = false;
 }
 
 void Http1Connection::arm_idle() {
@@ -150,7 +220,7 @@ void Http1Connection::reject(int status, const std::string& reason) {
   if (!stream_) {
     stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
   }
-  SY_DEBUG("downstream %s: %d %s", peer_ip_.c_str(), status, reason.c_str());
+  SY_DEBUG("downstream %s: %d %s", info_.peer_ip.c_str(), status, reason.c_str());
   stream_->local_reply(status, http1::reason_phrase(status), reason, "-");
   // The request is abandoned: nothing more will be read, so finish as soon as it is written.
   awaiting_ = true;
@@ -194,9 +264,8 @@ void Http1Connection::on_complete() {
   if (stream_) stream_->on_request_complete();
 }
 
-void Http1Connection::on_response_done(bool close) {
+void Http1Connection::on_response_done() {
   response_done_ = true;
-  if (close) close_after_ = true;
   // A closing response need not wait for the rest of the request: the socket's lingering close
   // reads and discards it, so the client still gets the response rather than a reset.
   if (close_after_ && !awaiting_) awaiting_ = true;

@@ -6,6 +6,7 @@
 
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
+#include "core/server/stream_owner.h"
 #include "core/server/worker.h"
 
 namespace sy::server {
@@ -13,49 +14,58 @@ namespace sy::server {
 class Stream;
 
 class Http1Connection : public DownstreamConn,
+                        public StreamOwner,
                         public net::SocketEvents,
                         public http1::ParserHandler {
  public:
-  Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket);
+  // SOCKET is connected (and, under TLS, past its handshake); INFO describes it.
+  Http1Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                  ConnInfo info);
   ~Http1Connection() override;
 
-  void start();
+  // Starts reading; PRELUDE: bytes already read from the socket (protocol detection).
+  void start(std::string_view prelude = {});
 
-  // --- for the stream ---
-  int write(const uv_buf_t* bufs, unsigned n);
-  int write(const std::string& s) {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(s.data()), unsigned(s.size()));
-    return write(&b, 1);
-  }
-  bool above_high() const {
+  // --- StreamOwner ---
+  Worker* worker() const override { return worker_; }
+  const ConnInfo& info() const override { return info_; }
+  void send_continue() override;
+  void send_response_head(const ResponseHead& head) override;
+  void send_response_body(const char* data, size_t len) override;
+  void send_response_end(const http::HeaderMap* trailers) override;
+  // The response is fully written (or queued).
+  void on_response_done() override;
+  // HTTP/1 cannot reset one exchange: the connection closes without more bytes.
+  void reset_stream() override { abort(); }
+  bool above_high() const override {
     return socket_ && (socket_->above_high() || out_.size() > net::Socket::kHighWatermark);
   }
-  // Between cork() and uncork(), writes collect into one buffer and leave in one write(2): a
-  // response head and its first body bytes become one TCP segment instead of two.
-  void cork() { ++cork_; }
-  void uncork();
-  // A timer for the stream in flight (its response timeout), so a request does not allocate one.
-  void start_stream_timer(uint64_t ms, std::function<void()> fn) {
+  // Request-body back-pressure: stop / start reading from the client.
+  void pause_reading() override;
+  void resume_reading() override;
+  // The stream in flight's response timeout runs on the connection's one timer, so a request
+  // does not allocate one.
+  void start_stream_timer(uint64_t ms, std::function<void()> fn) override {
     timer_use_ = TimerUse::kStream;
     timer_.start(ms, std::move(fn));
   }
-  void stop_stream_timer() {
+  void stop_stream_timer() override {
     if (timer_use_ == TimerUse::kStream) stop_timer();
   }
-  // Request-body back-pressure: stop / start reading from the client.
-  void pause_reading();
-  void resume_reading();
-  // The response is fully written (or queued). CLOSE: the connection must not be reused.
-  void on_response_done(bool close);
-  // The stream cannot go on (reset after the response started): close without more bytes.
-  void abort() override;
+  // Between cork() and uncork(), writes collect into one buffer and leave in one write(2): a
+  // response head and its first body bytes become one TCP segment instead of two.
+  void cork() override { ++cork_; }
+  void uncork() override;
   // After a 101: bytes flow raw both ways.
-  void enter_tunnel();
-  void end_tunnel();
-  const std::string& peer_ip() const { return peer_ip_; }
-  const ListenerSlot& slot() const { return *slot_; }
-  Worker* worker() const { return worker_; }
+  void enter_tunnel() override;
+  void end_tunnel() override;
+  void tunnel_write(const char* data, size_t len) override {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
+    write(&b, 1);
+  }
 
+  // Close now.
+  void abort() override;
   // Close once idle (drain / reload of a removed listener).
   void drain() override;
   const std::string& listener() const override { return slot_->name; }
@@ -72,6 +82,11 @@ class Http1Connection : public DownstreamConn,
   void on_complete() override;
 
  private:
+  int write(const uv_buf_t* bufs, unsigned n);
+  int write(const std::string& s) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(s.data()), unsigned(s.size()));
+    return write(&b, 1);
+  }
   void parse(const char* data, size_t len);
   void next();
   void finish_stream();
@@ -95,7 +110,8 @@ class Http1Connection : public DownstreamConn,
   std::string pending_;  // bytes read while a response is still being produced
   std::string out_;      // corked writes
   int cork_ = 0;
-  std::string peer_ip_;
+  ConnInfo info_;
+  bool resp_chunked_ = false;   // the current response body goes chunked
   bool awaiting_ = false;       // a request was parsed completely; waiting for its response
   bool response_done_ = false;  // the current stream's response is out
   bool close_after_ = false;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -24,23 +25,44 @@ ClassCounters class_counters(const std::string& kind, const stats::Labels& label
 ListenerStats listener_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"listener", name}};
-  return {r.counter("listener", l, "cx_total"),          r.gauge("listener", l, "cx_active"),
-          r.counter("listener", l, "rq_total"),          class_counters("listener", l),
-          r.counter("listener", l, "bytes_rx"),          r.counter("listener", l, "bytes_tx"),
-          r.counter("listener", l, "rq_header_timeout"), r.counter("listener", l, "rq_malformed"),
-          r.histogram("listener", l, "rq_time_ms")};
+  return {r.counter("listener", l, "cx_total"),
+          r.gauge("listener", l, "cx_active"),
+          r.counter("listener", l, "rq_total"),
+          class_counters("listener", l),
+          r.counter("listener", l, "bytes_rx"),
+          r.counter("listener", l, "bytes_tx"),
+          r.counter("listener", l, "rq_header_timeout"),
+          r.counter("listener", l, "rq_malformed"),
+          r.histogram("listener", l, "rq_time_ms"),
+          r.counter("listener", l, "cx_http1"),
+          r.counter("listener", l, "cx_http2"),
+          r.counter("listener", l, "rq_http1"),
+          r.counter("listener", l, "rq_http2"),
+          r.counter("listener", l, "tls_handshake"),
+          r.counter("listener", l, "tls_handshake_error"),
+          r.counter("listener", l, "tls_session_reused"),
+          r.counter("listener", l, "tls_no_client_cert"),
+          r.counter("listener", l, "h2_rapid_reset"),
+          r.counter("listener", l, "h2_continuation_flood"),
+          r.counter("listener", l, "h2_header_list_too_large"),
+          r.counter("listener", l, "h2_control_flood"),
+          r.counter("listener", l, "h2_empty_frame_flood"),
+          r.counter("listener", l, "h2_stream_error"),
+          r.counter("listener", l, "h2_refused_stream"),
+          r.counter("listener", l, "h2_protocol_error")};
 }
 
 ClusterStats cluster_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"cluster", name}};
-  return {r.counter("cluster", l, "rq_total"),        class_counters("cluster", l),
-          r.counter("cluster", l, "cx_total"),        r.gauge("cluster", l, "cx_active"),
-          r.counter("cluster", l, "cx_connect_fail"), r.counter("cluster", l, "cx_connect_timeout"),
-          r.counter("cluster", l, "rq_timeout"),      r.counter("cluster", l, "rq_retry"),
-          r.counter("cluster", l, "rq_overflow"),     r.counter("cluster", l, "rq_reset"),
-          r.counter("cluster", l, "bytes_tx"),        r.counter("cluster", l, "bytes_rx"),
-          r.histogram("cluster", l, "rq_time_ms")};
+  return {
+      r.counter("cluster", l, "rq_total"),        class_counters("cluster", l),
+      r.counter("cluster", l, "cx_total"),        r.gauge("cluster", l, "cx_active"),
+      r.counter("cluster", l, "cx_connect_fail"), r.counter("cluster", l, "cx_connect_timeout"),
+      r.counter("cluster", l, "rq_timeout"),      r.counter("cluster", l, "rq_retry"),
+      r.counter("cluster", l, "rq_overflow"),     r.counter("cluster", l, "rq_reset"),
+      r.counter("cluster", l, "bytes_tx"),        r.counter("cluster", l, "bytes_rx"),
+      r.histogram("cluster", l, "rq_time_ms"),    r.counter("cluster", l, "tls_handshake_error")};
 }
 
 bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
@@ -50,7 +72,7 @@ bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
   return a.protocol == b.protocol && a.connect_timeout == b.connect_timeout &&
          a.timeout == b.timeout && a.max_connections == b.max_connections &&
          a.max_pending == b.max_pending && a.connect_retries == b.connect_retries &&
-         a.idle_timeout == b.idle_timeout && a.tls.has_value() == b.tls.has_value();
+         a.idle_timeout == b.idle_timeout && !a.tls && !b.tls;  // TLS files are re-read
 }
 
 }  // namespace
@@ -102,27 +124,6 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
   rt->config = cfg;
   rt->version = previous ? previous->version + 1 : 1;
 
-  // TLS and HTTP/2 are in the config schema but not in this build: refuse them rather than
-  // serve plain HTTP/1.1 where the operator asked for something else.
-  for (const auto& l : cfg->listeners) {
-    if (l.tls)
-      errors->push_back({l.tls->loc, "listener '" + l.name +
-                                         "': tls is not supported by this build yet; remove the "
-                                         "tls block (or terminate TLS in front of the proxy)"});
-    for (const auto& p : l.protocols)
-      if (p != "http1")
-        errors->push_back({l.loc, "listener '" + l.name + "': protocol '" + p +
-                                      "' is not supported by this build yet; use [http1]"});
-  }
-  for (const auto& c : cfg->clusters) {
-    if (c.tls)
-      errors->push_back({c.tls->loc, "cluster '" + c.name +
-                                         "': tls is not supported by this build yet; remove the "
-                                         "tls block"});
-    if (c.protocol != "http1")
-      errors->push_back({c.loc, "cluster '" + c.name + "': protocol '" + c.protocol +
-                                    "' is not supported by this build yet; use http1"});
-  }
   for (const auto& c : cfg->clusters) {
     if (previous) {
       auto it = previous->clusters.find(c.name);
@@ -144,6 +145,11 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
       cr->addr_strs.push_back(ep.str());
     }
     cr->stats = cluster_stats(c.name);
+    if (c.tls) {
+      std::string err;
+      cr->tls = tls::ClientContext::create(*c.tls, c.protocol == "http2", &err);
+      if (!cr->tls) errors->push_back({c.tls->loc, "cluster '" + c.name + "' tls: " + err});
+    }
     rt->clusters[c.name] = cr;
   }
 
@@ -151,6 +157,14 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
     ListenerRuntime lr;
     lr.cfg = &l;
     lr.stats = listener_stats(l.name);
+    lr.http1 = std::find(l.protocols.begin(), l.protocols.end(), "http1") != l.protocols.end();
+    lr.http2 = std::find(l.protocols.begin(), l.protocols.end(), "http2") != l.protocols.end();
+    if (l.tls) {
+      // Read on every build, so a reload picks up renewed certificates.
+      std::string err;
+      lr.tls = tls::ServerContext::create(*l.tls, l.protocols, &err);
+      if (!lr.tls) errors->push_back({l.tls->loc, "listener '" + l.name + "' tls: " + err});
+    }
     if (!l.tcp_proxy) {
       lr.router = router::Router::build(l, errors);
       for (size_t i = 0; i < l.routes.size(); ++i) {

@@ -13,6 +13,7 @@
 #include "core/filter_chain/factory.h"
 #include "core/router/router.h"
 #include "core/stats/stats.h"
+#include "core/tls/context.h"
 
 namespace sy::server {
 
@@ -29,6 +30,25 @@ struct ListenerStats {
   stats::Counter* rq_header_timeout;
   stats::Counter* rq_malformed;
   stats::Histogram* rq_time;
+  // Per protocol.
+  stats::Counter* cx_http1;
+  stats::Counter* cx_http2;
+  stats::Counter* rq_http1;
+  stats::Counter* rq_http2;
+  // TLS.
+  stats::Counter* tls_handshake;
+  stats::Counter* tls_handshake_error;
+  stats::Counter* tls_session_reused;
+  stats::Counter* tls_no_client_cert;
+  // HTTP/2 protection: each counts connections closed (or streams reset) for that reason.
+  stats::Counter* h2_rapid_reset;
+  stats::Counter* h2_continuation_flood;
+  stats::Counter* h2_header_list_too_large;
+  stats::Counter* h2_control_flood;
+  stats::Counter* h2_empty_frame_flood;
+  stats::Counter* h2_stream_error;
+  stats::Counter* h2_refused_stream;
+  stats::Counter* h2_protocol_error;
 };
 
 struct RouteStats {
@@ -50,6 +70,7 @@ struct ClusterStats {
   stats::Counter* bytes_tx;
   stats::Counter* bytes_rx;
   stats::Histogram* rq_time;
+  stats::Counter* tls_handshake_error;
 };
 
 // Shared by every worker; a cluster whose config is unchanged keeps its object across reloads
@@ -59,6 +80,7 @@ struct ClusterRuntime {
   std::vector<sockaddr_storage> addrs;
   std::vector<std::string> addr_strs;  // "ip:port" for logs
   ClusterStats stats;
+  std::shared_ptr<tls::ClientContext> tls;  // null: plain TCP
 };
 
 struct ListenerRuntime {
@@ -68,6 +90,8 @@ struct ListenerRuntime {
   std::vector<RouteStats> route_stats;                         // by route index
   std::vector<std::shared_ptr<ClusterRuntime>> route_cluster;  // by route index; null = direct
   std::shared_ptr<ClusterRuntime> tcp_cluster;
+  std::shared_ptr<tls::ServerContext> tls;  // null: plain TCP
+  bool http1 = true, http2 = false;         // the protocols the listener speaks
   // Module filters in request order (responses run them in reverse).
   std::vector<std::shared_ptr<filters::HttpFilterFactory>> filters;
   std::vector<std::shared_ptr<filters::NetworkFilterFactory>> network_filters;

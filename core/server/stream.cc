@@ -7,7 +7,6 @@
 #include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
-#include "core/server/http1_conn.h"
 #include "core/server/worker.h"
 #include "core/util/json.h"
 
@@ -36,7 +35,7 @@ std::string new_request_id() {
 
 }  // namespace
 
-Stream::Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
+Stream::Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
     : conn_(conn),
       rt_(std::move(rt)),
       lr_(lr),
@@ -71,8 +70,10 @@ const std::string& Stream::route_name() const {
 void Stream::on_request_head(http1::MessageHead& head) {
   method_ = head.method;
   path_ = head.target;
-  http10_ = head.minor == 0;
-  protocol_ = http10_ ? "HTTP/1.0" : "HTTP/1.1";
+  h2_ = head.major == 2;
+  http10_ = !h2_ && head.minor == 0;
+  protocol_ = h2_ ? "HTTP/2" : http10_ ? "HTTP/1.0" : "HTTP/1.1";
+  (h2_ ? lr_->stats.rq_http2 : lr_->stats.rq_http1)->inc();
   client_keep_alive_ = head.keep_alive && !http10_;
   is_head_ = method_ == "HEAD";
   http::HeaderMap& h = head.headers;
@@ -135,15 +136,15 @@ void Stream::on_request_head(http1::MessageHead& head) {
   }
   // x-forwarded-for: append the client; x-forwarded-proto: what the client spoke to us.
   if (std::string* xff = const_cast<std::string*>(h.get("x-forwarded-for")))
-    *xff += ", " + conn_->peer_ip();
+    *xff += ", " + conn_->info().peer_ip;
   else
-    h.add("x-forwarded-for", conn_->peer_ip());
+    h.add("x-forwarded-for", conn_->info().peer_ip);
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
   h.set("x-request-id", request_id_);
 
   if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
       !lr_->cfg->routes[size_t(route_)].direct)
-    conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+    conn_->send_continue();
 
   if (lr_->filters.empty()) {
     req_headers_ = std::move(h);
@@ -162,7 +163,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   fh.add(":authority", authority_);
   fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
   for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
-  if (expect_continue && !http10_) conn_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+  if (expect_continue && !http10_) conn_->send_continue();
   chain_->decode_headers(req_end_at_head_);
 }
 
@@ -213,51 +214,45 @@ void Stream::send_direct_response() {
     if (!empty) chain_->encode_data(route.direct->body, true);
     return;
   }
-  const std::string& body = route.direct->body;
-  std::string out;
-  http1::append_status_line(out, status_);
-  if (status_ != 204 && status_ != 304) rh.set("content-length", std::to_string(body.size()));
   resp_close_ = !client_keep_alive_;
-  if (resp_close_) rh.set("connection", "close");
-  http1::append_headers(out, rh);
-  out += "\r\n";
-  if (!is_head_) out += body;
-  bytes_out_ += is_head_ ? 0 : body.size();
+  send_response(status_, rh, route.direct->body);
+}
+
+void Stream::send_response(int status, const http::HeaderMap& h, std::string_view body) {
+  ResponseHead head;
+  head.status = status;
+  head.headers = &h;
+  bool bodyless = status == 204 || status == 304;
+  if (!bodyless) head.content_length = body.size();
+  head.end_stream = is_head_ || bodyless || body.empty();
+  head.is_head = is_head_;
+  head.http10 = http10_;
+  head.close = resp_close_;
   response_started_ = true;
-  conn_->write(out);
+  conn_->send_response_head(head);
+  if (!head.end_stream) {
+    bytes_out_ += body.size();
+    conn_->send_response_body(body.data(), body.size());
+    conn_->send_response_end(nullptr);
+  }
   response_done();
 }
 
 void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length) {
   cluster_ = lr_->route_cluster[size_t(route_)];
   // Framing upstream: what the client sent, unless a filter may have changed the body.
-  std::string length;
   if (body_length >= 0) {
-    length = std::to_string(body_length);
+    up_length_ = uint64_t(body_length);
   } else if (body_length == ChainSink::kUnknownLength && !end_stream) {
     up_chunked_ = true;
   } else if (req_in_chunked_ && !end_stream) {
     up_chunked_ = true;
   } else if (req_in_length_) {
-    length = std::to_string(*req_in_length_);
+    up_length_ = *req_in_length_;
+  } else if (h2_ && !end_stream) {
+    up_chunked_ = true;  // an HTTP/2 body without content-length
   }
-  upstream_head_.reserve(256 + h.byte_size() + 4 * h.size());
-  http1::append_request_line(upstream_head_, method_, path_);
-  // An HTTP/1.0 client may send no Host: the upstream still needs one.
-  upstream_head_.append("host: ")
-      .append(authority_.empty() ? cluster_->cfg.name : authority_)
-      .append("\r\n");
-  for (const auto& x : h) {
-    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
-        x.name == "host")
-      continue;
-    upstream_head_.append(x.name).append(": ").append(x.value).append("\r\n");
-  }
-  if (up_chunked_)
-    upstream_head_ += "transfer-encoding: chunked\r\n";
-  else if (!length.empty())
-    upstream_head_.append("content-length: ").append(length).append("\r\n");
-  upstream_head_ += "\r\n";
+  (void)h;
   if (end_stream) req_out_done_ = true;
 
   cluster_->stats.rq_total->inc();
@@ -276,16 +271,26 @@ bool Stream::set_upstream_override(std::string_view host) {
   return true;
 }
 
-void Stream::on_upstream_ready(upstream::Connection* conn) {
+void Stream::on_upstream_ready(upstream::Exchange* ex) {
   waiting_pool_ = false;
-  upstream_ = conn;
-  upstream_host_ = conn->endpoint_str();
+  upstream_ = ex;
+  upstream_host_ = ex->endpoint_str();
   send_upstream_head();
 }
 
 void Stream::send_upstream_head() {
-  upstream_->expect_head_response(is_head_);
-  upstream_->write(upstream_head_);
+  upstream::RequestHead head;
+  head.method = method_;
+  head.path = path_;
+  // An HTTP/1.0 client may send no Host: the upstream still needs one.
+  head.authority = authority_.empty() ? std::string_view(cluster_->cfg.name) : authority_;
+  head.scheme = cluster_->tls ? "https" : "http";
+  head.headers = chain_ ? &chain_->request_headers : &req_headers_;
+  head.content_length = up_chunked_ ? std::nullopt : up_length_;
+  head.end_stream = req_out_done_ && body_buf_.empty() && req_trailers_.empty() &&
+                    !up_length_.value_or(0) && !up_chunked_;
+  head.is_head = is_head_;
+  upstream_->send_head(head);
   if (!body_buf_.empty()) {
     std::string b;
     b.swap(body_buf_);
@@ -299,7 +304,7 @@ void Stream::on_request_body(const char* data, size_t len) {
   bytes_in_ += len;
   if (request_body_limit_ && bytes_in_ > request_body_limit_ && !response_started_) {
     local_reply(413, "request body too large\n", "request_body_too_large", "-");
-    conn_->abort();
+    conn_->reset_stream();
     return;
   }
   if (response_done_) return;  // a local reply went out: the body is discarded
@@ -341,18 +346,7 @@ void Stream::request_trailers_out() {
   if (upstream_ && !req_sent_) finish_request_upstream();
 }
 
-void Stream::write_request_body(const char* data, size_t len) {
-  if (!up_chunked_) {
-    upstream_->write(data, len);
-    return;
-  }
-  char head[24];
-  size_t n = http1::chunk_header(head, len);
-  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
-                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
-                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
-  upstream_->write(bufs, 3);
-}
+void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
 
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
   if (chain_) {
@@ -379,12 +373,7 @@ void Stream::on_request_complete() {
 }
 
 void Stream::finish_request_upstream() {
-  if (up_chunked_) {
-    std::string last = "0\r\n";
-    http1::append_headers(last, req_trailers_);
-    last += "\r\n";
-    upstream_->write(last);
-  }
+  upstream_->send_end(req_trailers_.empty() ? nullptr : &req_trailers_);
   req_sent_ = true;
   if (response_started_ || upgrade_) return;
   auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
@@ -431,12 +420,12 @@ void Stream::on_upstream_reset(const std::string& details) {
   }
   details_ = details;
   flags_ = "UR";
-  conn_->abort();
+  conn_->reset_stream();
 }
 
 void Stream::release_upstream(bool reusable) {
   if (!upstream_) return;
-  upstream::Connection* c = upstream_;
+  upstream::Exchange* c = upstream_;
   upstream_ = nullptr;
   pool_->release(c, reusable);
 }
@@ -459,12 +448,12 @@ int Stream::on_response_head(http1::MessageHead& head) {
     // A protocol switch is not a message filters can act on: it goes out as it came.
     h.add("connection", "upgrade");
     h.add("upgrade", upgrade_value);
-    std::string out;
-    http1::append_status_line(out, status_);
-    http1::append_headers(out, h);
-    out += "\r\n";
+    ResponseHead rh;
+    rh.status = status_;
+    rh.headers = &h;
+    rh.upgrade = true;
     response_started_ = true;
-    conn_->write(out);
+    conn_->send_response_head(rh);
     tunnel_ = true;
     conn_->enter_tunnel();
     if (upstream_) upstream_->enter_tunnel();
@@ -499,39 +488,29 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
   }
   bool no_body_status = is_head_ || status_ == 204 || status_ == 304;
   resp_close_ = resp_close_ || !client_keep_alive_ || conn_->worker()->draining();
-  std::string length;
+  ResponseHead head;
+  head.status = status_;
+  head.headers = &h;
+  head.end_stream = end_stream || no_body_status;
+  head.is_head = is_head_;
+  head.http10 = http10_;
+  head.close = resp_close_;
   if (!no_body_status) {
-    if (end_stream) {
-      length = "0";
-    } else if (body_length >= 0) {
-      length = std::to_string(body_length);
-    } else if (body_length == ChainSink::kKeepLength && resp_in_length_) {
-      length = std::to_string(*resp_in_length_);
-    } else if (!http10_) {
-      resp_chunked_ = true;
-    } else {
-      resp_close_ = true;  // HTTP/1.0 has no chunking: the close ends the body
-    }
+    if (end_stream)
+      head.content_length = 0;
+    else if (body_length >= 0)
+      head.content_length = uint64_t(body_length);
+    else if (body_length == ChainSink::kKeepLength && resp_in_length_)
+      head.content_length = *resp_in_length_;
   } else if (is_head_ && resp_in_length_) {
-    length = std::to_string(*resp_in_length_);
+    head.content_length = *resp_in_length_;  // HEAD: the length a GET would have had
   }
-  std::string out;
-  out.reserve(128 + h.byte_size() + 4 * h.size());
-  http1::append_status_line(out, status_);
-  for (const auto& x : h) {
-    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
-        x.name == "connection")
-      continue;
-    out.append(x.name).append(": ").append(x.value).append("\r\n");
-  }
-  if (resp_chunked_)
-    out += "transfer-encoding: chunked\r\n";
-  else if (!length.empty())
-    out.append("content-length: ").append(length).append("\r\n");
-  if (resp_close_) out += "connection: close\r\n";
-  out += "\r\n";
   response_started_ = true;
-  conn_->write(out);
+  conn_->send_response_head(head);
+  if (head.end_stream) {
+    response_done();
+    return;
+  }
   if (end_stream) write_response_end(nullptr);
 }
 
@@ -553,28 +532,13 @@ void Stream::response_trailers_out() { write_response_end(&chain_->response_trai
 void Stream::write_response_body(const char* data, size_t len) {
   if (response_done_ || len == 0) return;
   bytes_out_ += len;
-  if (resp_chunked_) {
-    char head[24];
-    size_t n = http1::chunk_header(head, len);
-    uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
-                        uv_buf_init(const_cast<char*>(data), unsigned(len)),
-                        uv_buf_init(const_cast<char*>("\r\n"), 2)};
-    conn_->write(bufs, 3);
-  } else {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
-    conn_->write(&b, 1);
-  }
+  conn_->send_response_body(data, len);
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
 
 void Stream::write_response_end(const http::HeaderMap* trailers) {
   if (response_done_) return;
-  if (resp_chunked_) {
-    std::string last = "0\r\n";
-    if (trailers) http1::append_headers(last, *trailers);
-    last += "\r\n";
-    conn_->write(last);
-  }
+  conn_->send_response_end(trailers);
   response_done();
 }
 
@@ -656,8 +620,7 @@ void Stream::on_read_end() {
 
 void Stream::on_tunnel_data(const char* data, size_t len) {
   bytes_out_ += len;
-  uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
-  conn_->write(&b, 1);
+  conn_->tunnel_write(data, len);
 }
 
 void Stream::on_tunnel_eof() {
@@ -667,7 +630,7 @@ void Stream::on_tunnel_eof() {
 
 void Stream::on_tunnel_downstream(const char* data, size_t len) {
   bytes_in_ += len;
-  if (upstream_) upstream_->write(data, len);
+  if (upstream_) upstream_->tunnel_write(data, len);
 }
 
 void Stream::on_tunnel_downstream_eof() {
@@ -686,7 +649,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
 void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags,
                          const http::HeaderMap* extra) {
   if (response_started_) {
-    conn_->abort();
+    conn_->reset_stream();
     return;
   }
   if (chain_) chain_->halt();
@@ -699,31 +662,23 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
   status_ = status;
   details_ = std::move(details);
   if (flags_.empty() || flags_ == "-") flags_ = flags;
-  std::string out;
-  http1::append_status_line(out, status);
-  std::string b(body);
-  bool own_type = extra && extra->has("content-type");
-  if (extra) http1::append_headers(out, *extra);
-  if (!own_type) out += "content-type: text/plain\r\n";
-  out += "content-length: " + std::to_string(b.size()) + "\r\n";
+  http::HeaderMap h;
+  if (extra)
+    for (const auto& x : *extra)
+      if (x.name[0] != ':' && x.name != "content-length") h.add(x.name, x.value);
+  if (!h.has("content-type")) h.add("content-type", "text/plain");
   // After an error the request body may be unread, so the connection cannot be trusted again.
   resp_close_ = resp_close_ || !client_keep_alive_ || status == 400 || status == 408 ||
                 status == 413 || status == 414 || status == 431 || status == 501 || status == 505 ||
                 (!req_complete_ && !req_end_at_head_);
-  if (resp_close_) out += "connection: close\r\n";
-  out += "\r\n";
-  if (!is_head_) out += b;
-  bytes_out_ += is_head_ ? 0 : b.size();
-  response_started_ = true;
-  conn_->write(out);
-  response_done();
+  send_response(status, h, body);
 }
 
 void Stream::response_done() {
   if (response_done_) return;
   response_done_ = true;
   stop_timer();
-  conn_->on_response_done(resp_close_);
+  conn_->on_response_done();
 }
 
 bool Stream::attribute(std::string_view path, std::string* out) const {
@@ -754,7 +709,13 @@ bool Stream::attribute(std::string_view path, std::string* out) const {
   else if (path == "request.size")
     *out = std::to_string(bytes_in_);
   else if (path == "source.address")
-    *out = conn_->peer_ip();
+    *out = conn_->info().peer_ip;
+  else if (path == "source.port")
+    *out = std::to_string(conn_->info().peer_port);
+  else if (path == "connection.id")
+    *out = std::to_string(conn_->info().id);
+  else if (path == "connection.mtls")
+    *out = conn_->info().peer_cert.empty() ? "false" : "true";
   else if (path == "destination.address")
     *out = lr_->cfg->address.str();
   else if (path == "destination.port")
@@ -778,10 +739,19 @@ bool Stream::attribute(std::string_view path, std::string* out) const {
     *out = cluster_->cfg.name;
   } else if (path == "xds.listener_name")
     *out = lr_->cfg->name;
-  else if (path == "connection.tls_version" || path == "connection.requested_server_name" ||
-           path == "connection.peer_certificate")
-    return false;  // no TLS on this listener
-  else
+  else if (path == "connection.tls_version") {
+    if (!conn_->info().tls) return false;  // a plain connection has no TLS facts
+    *out = conn_->info().tls_version;
+  } else if (path == "connection.requested_server_name") {
+    if (!conn_->info().tls) return false;
+    *out = conn_->info().sni;
+  } else if (path == "connection.peer_certificate") {
+    if (conn_->info().peer_cert.empty()) return false;
+    *out = conn_->info().peer_cert;
+  } else if (path == "connection.subject_peer_certificate") {
+    if (conn_->info().peer_cert.empty()) return false;
+    *out = conn_->info().peer_subject;
+  } else
     return false;
   return true;
 }
@@ -863,7 +833,11 @@ std::string Stream::build_log_line() const {
   out += ",\"details\":";
   json::append_quoted(out, details_);
   out += ",\"client\":";
-  json::append_quoted(out, conn_->peer_ip());
+  json::append_quoted(out, conn_->info().peer_ip);
+  out += ",\"tls_version\":";
+  json::append_quoted(out, conn_->info().tls_version);
+  out += ",\"sni\":";
+  json::append_quoted(out, conn_->info().sni);
   out += "}\n";
   return out;
 }

@@ -11,15 +11,14 @@
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
 #include "core/server/runtime.h"
+#include "core/server/stream_owner.h"
 #include "core/upstream/pool.h"
 
 namespace sy::server {
 
-class Http1Connection;
-
 class Stream : public upstream::Client, public filters::ChainSink {
  public:
-  Stream(Http1Connection* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr);
+  Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr);
   ~Stream() override;
 
   // --- from the downstream connection ---
@@ -39,7 +38,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void finalize();
 
   // --- upstream::Client ---
-  void on_upstream_ready(upstream::Connection* conn) override;
+  void on_upstream_ready(upstream::Exchange* ex) override;
   void on_upstream_failure(Failure f, const std::string& details) override;
   int on_response_head(http1::MessageHead& head) override;
   void on_response_body(const char* data, size_t len) override;
@@ -76,6 +75,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void send_direct_response();
   void start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length);
   void send_upstream_head();
+  void send_response(int status, const http::HeaderMap& h, std::string_view body);
   void write_request_body(const char* data, size_t len);
   void finish_request_upstream();
   void on_response_timeout();
@@ -87,14 +87,14 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void count_response(int status);
   std::string build_log_line() const;
 
-  Http1Connection* conn_;
+  StreamOwner* conn_;
   std::shared_ptr<const Runtime> rt_;
   const ListenerRuntime* lr_;
   int route_ = -1;
   bool route_dirty_ = false;
   std::shared_ptr<ClusterRuntime> cluster_;
   upstream::Pool* pool_ = nullptr;
-  upstream::Connection* upstream_ = nullptr;
+  upstream::Exchange* upstream_ = nullptr;
   bool timer_armed_ = false;   // the response timeout runs on the connection's timer
   bool waiting_pool_ = false;  // acquire() was called and has not answered yet
   bool corked_ = false;
@@ -103,20 +103,21 @@ class Stream : public upstream::Client, public filters::ChainSink {
 
   // Request.
   std::string method_, path_, authority_, request_id_, protocol_;
-  http::HeaderMap req_headers_;  // without filters; with filters the chain holds them
-  std::string upstream_head_;    // serialized request head, until a connection takes it
-  std::string body_buf_;         // request body received before the upstream was ready
+  http::HeaderMap req_headers_;        // without filters; with filters the chain holds them
+  std::optional<uint64_t> up_length_;  // the request body's length upstream, when known
+  std::string body_buf_;               // request body received before the upstream was ready
   http::HeaderMap req_trailers_;
   std::optional<uint64_t> req_in_length_;
   bool req_in_chunked_ = false;
   bool req_end_at_head_ = false;
-  bool up_chunked_ = false;  // how the body goes upstream
+  bool up_chunked_ = false;  // the body goes upstream with no known length
   bool req_complete_ = false;
   bool req_out_done_ = false;  // the last request phase left the filters
   bool req_sent_ = false;      // the whole request is written upstream
   bool is_head_ = false;
   bool upgrade_ = false;
   bool http10_ = false;
+  bool h2_ = false;  // the client speaks HTTP/2
   bool client_keep_alive_ = true;
   bool retried_ = false;
   uint64_t bytes_in_ = 0;
@@ -127,7 +128,6 @@ class Stream : public upstream::Client, public filters::ChainSink {
   std::optional<uint64_t> resp_in_length_;
   bool response_started_ = false;
   bool response_done_ = false;
-  bool resp_chunked_ = false;
   bool resp_close_ = false;  // the downstream connection closes after this response
   bool upstream_keep_alive_ = false;
   bool upstream_complete_ = false;

@@ -7,7 +7,9 @@
 
 #include "core/log/log.h"
 #include "core/server/callout.h"
+#include "core/server/conn_setup.h"
 #include "core/server/http1_conn.h"
+#include "core/server/http2_conn.h"
 #include "core/server/tcp_proxy.h"
 #include "core/upstream/pool.h"
 
@@ -65,12 +67,24 @@ void Worker::on_accept(uv_stream_t* server, int status) {
     s->close();
     return;
   }
-  if (it->second->lr->cfg->tcp_proxy) {
+  const ListenerRuntime* lr = it->second->lr;
+  if (lr->tls || (lr->http1 && lr->http2 && !lr->cfg->tcp_proxy)) {
+    // TLS first, or a look at the first bytes: the protocol is decided per connection.
+    auto* c = new ConnectionSetup(w, it->second, s);
+    c->start();
+    return;
+  }
+  if (lr->cfg->tcp_proxy) {
     auto* t = new TcpSession(w, it->second, s);
     t->start();
     return;
   }
-  auto* c = new Http1Connection(w, it->second, s);
+  if (lr->http2) {
+    auto* c = new Http2Connection(w, it->second, s, make_conn_info(s));
+    c->start();
+    return;
+  }
+  auto* c = new Http1Connection(w, it->second, s, make_conn_info(s));
   c->start();
 }
 
@@ -166,8 +180,9 @@ std::function<void()> Worker::start_callout(
   if (!runtime_) return {};
   auto it = runtime_->clusters.find(cluster);
   if (it == runtime_->clusters.end()) return {};
-  auto c = std::make_unique<Callout>(&loop_, pool(it->second), std::move(headers), std::move(body),
-                                     timeout_ms, std::move(done), [this](Callout* self) {
+  auto c = std::make_unique<Callout>(&loop_, pool(it->second), cluster, it->second->tls != nullptr,
+                                     std::move(headers), std::move(body), timeout_ms,
+                                     std::move(done), [this](Callout* self) {
                                        for (auto& p : callouts_) {
                                          if (p.get() != self) continue;
                                          Callout* raw = p.release();
@@ -200,7 +215,7 @@ upstream::Pool* Worker::pool(const std::shared_ptr<ClusterRuntime>& cluster) {
   auto& entry = pools_[cluster.get()];
   if (!entry.second) {
     entry.first = cluster;
-    entry.second = std::make_unique<upstream::Pool>(&loop_, cluster);
+    entry.second = upstream::make_pool(&loop_, cluster);
   }
   return entry.second.get();
 }

@@ -1,13 +1,21 @@
-// Upstream HTTP/1.1 connections and their per-worker pool.
+// Upstream HTTP/1.1 connections (plain or TLS) and their per-worker pool.
 #include "core/upstream/pool.h"
 
+#include "core/http1/writer.h"
 #include "core/log/log.h"
+#include "core/upstream/h2_pool.h"
 
 namespace sy::upstream {
 
 // ---- Connection ----
 
-Connection::Connection(Pool* pool, size_t endpoint)
+std::unique_ptr<Pool> make_pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster) {
+  if (cluster->cfg.protocol == "http2")
+    return std::make_unique<Http2Pool>(loop, std::move(cluster));
+  return std::make_unique<Http1Pool>(loop, std::move(cluster));
+}
+
+Connection::Connection(Http1Pool* pool, size_t endpoint)
     : pool_(pool), endpoint_(endpoint), parser_(HTTP_RESPONSE, this), timer_(pool->loop()) {}
 
 Connection::~Connection() {
@@ -26,6 +34,50 @@ int Connection::write(const uv_buf_t* bufs, unsigned n) {
   return socket_->write(bufs, n);
 }
 
+void Connection::send_head(const RequestHead& r) {
+  parser_.expect_head_response(r.is_head);
+  chunked_ = !r.end_stream && !r.content_length;
+  const http::HeaderMap& h = *r.headers;
+  std::string out;
+  out.reserve(256 + h.byte_size() + 4 * h.size());
+  http1::append_request_line(out, r.method, r.path);
+  out.append("host: ").append(r.authority).append("\r\n");
+  for (const auto& x : h) {
+    if (x.name[0] == ':' || x.name == "content-length" || x.name == "transfer-encoding" ||
+        x.name == "host" || x.name == "te")
+      continue;
+    out.append(x.name).append(": ").append(x.value).append("\r\n");
+  }
+  if (chunked_)
+    out += "transfer-encoding: chunked\r\n";
+  else if (r.content_length)
+    out.append("content-length: ").append(std::to_string(*r.content_length)).append("\r\n");
+  out += "\r\n";
+  write(out);
+}
+
+void Connection::send_body(const char* data, size_t len) {
+  if (!chunked_) {
+    write(data, len);
+    return;
+  }
+  char head[24];
+  size_t n = http1::chunk_header(head, len);
+  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
+                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
+                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
+  write(bufs, 3);
+}
+
+void Connection::send_end(const http::HeaderMap* trailers) {
+  if (!chunked_) return;  // a known length ends by itself; trailers need chunked framing
+  std::string last = "0\r\n";
+  if (trailers) http1::append_headers(last, *trailers);
+  last += "\r\n";
+  write(last);
+  chunked_ = false;
+}
+
 void Connection::pause_reading() {
   if (socket_) socket_->read_stop();
 }
@@ -42,6 +94,23 @@ void Connection::on_connect(int status) {
   if (status != 0) {
     pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(status),
                              false);
+    return;
+  }
+  if (const auto& tls = pool_->cluster_->tls) {
+    // Connected is not ready: the pool hears of it after the handshake.
+    socket_->start_tls_client(tls->ctx(), tls->sni(), tls->verify());
+    socket_->read_start();
+    return;
+  }
+  connected_ = true;
+  timer_.stop();
+  pool_->on_connected(this);
+}
+
+void Connection::on_tls_handshake(int status, const std::string& error) {
+  if (status != 0) {
+    pool_->cluster_->stats.tls_handshake_error->inc();
+    pool_->on_connect_failed(this, "upstream tls handshake failed: " + error, false);
     return;
   }
   connected_ = true;
@@ -165,20 +234,20 @@ void Connection::on_complete() {
 
 // ---- Pool ----
 
-Pool::Pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster)
+Http1Pool::Http1Pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster)
     : loop_(loop), cluster_(std::move(cluster)), reaper_(loop) {
   idle_.resize(cluster_->addrs.size());
 }
 
-Pool::~Pool() { cluster_->stats.cx_active->dec(int64_t(conns_.size())); }
+Http1Pool::~Http1Pool() { cluster_->stats.cx_active->dec(int64_t(conns_.size())); }
 
-size_t Pool::idle_count() const {
+size_t Http1Pool::idle_count() const {
   size_t n = 0;
   for (const auto& v : idle_) n += v.size();
   return n;
 }
 
-Connection* Pool::take_idle(size_t endpoint) {
+Connection* Http1Pool::take_idle(size_t endpoint) {
   auto& list = idle_[endpoint];
   if (list.empty()) return nullptr;
   Connection* c = list.back();
@@ -186,7 +255,7 @@ Connection* Pool::take_idle(size_t endpoint) {
   return c;
 }
 
-void Pool::assign(Connection* c, Client* client) {
+void Http1Pool::assign(Connection* c, Client* client) {
   c->state_ = Connection::State::kBusy;
   c->client_ = client;
   c->complete_ = false;
@@ -195,7 +264,7 @@ void Pool::assign(Connection* c, Client* client) {
   client->on_upstream_ready(c);
 }
 
-void Pool::acquire(Client* client, int preferred) {
+void Http1Pool::acquire(Client* client, int preferred) {
   const size_t n = cluster_->addrs.size();
   if (n == 0) {
     client->on_upstream_failure(Client::Failure::kConnect, "cluster has no endpoints");
@@ -226,7 +295,7 @@ void Pool::acquire(Client* client, int preferred) {
   client->on_upstream_failure(Client::Failure::kOverflow, "upstream connection pool overflow");
 }
 
-void Pool::connect(Client* client, uint32_t attempts, size_t ep) {
+void Http1Pool::connect(Client* client, uint32_t attempts, size_t ep) {
   const auto& cl = *cluster_;
   auto owned = std::make_unique<Connection>(this, ep);
   Connection* c = owned.get();
@@ -247,7 +316,7 @@ void Pool::connect(Client* client, uint32_t attempts, size_t ep) {
                   [this, c] { on_connect_failed(c, "upstream connect timeout", true); });
 }
 
-void Pool::on_connected(Connection* c) {
+void Http1Pool::on_connected(Connection* c) {
   c->state_ = Connection::State::kBusy;
   c->socket_->read_start();
   Client* client = c->client_;
@@ -258,7 +327,7 @@ void Pool::on_connected(Connection* c) {
   client->on_upstream_ready(c);
 }
 
-void Pool::on_connect_failed(Connection* c, const std::string& details, bool timeout) {
+void Http1Pool::on_connect_failed(Connection* c, const std::string& details, bool timeout) {
   cluster_->stats.cx_connect_fail->inc();
   if (timeout) cluster_->stats.cx_connect_timeout->inc();
   Client* client = c->client_;
@@ -278,7 +347,7 @@ void Pool::on_connect_failed(Connection* c, const std::string& details, bool tim
   client->on_upstream_failure(Client::Failure::kConnect, details);
 }
 
-void Pool::cancel(Client* client) {
+void Http1Pool::cancel(Client* client) {
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (it->client == client) {
       pending_.erase(it);
@@ -293,7 +362,8 @@ void Pool::cancel(Client* client) {
   }
 }
 
-void Pool::release(Connection* c, bool reusable) {
+void Http1Pool::release(Exchange* ex, bool reusable) {
+  auto* c = static_cast<Connection*>(ex);
   c->client_ = nullptr;
   if (reusable && !retired_ && c->state_ == Connection::State::kBusy && c->socket_ &&
       !c->parser_.in_message()) {
@@ -307,7 +377,7 @@ void Pool::release(Connection* c, bool reusable) {
   serve_pending();
 }
 
-void Pool::serve_pending() {
+void Http1Pool::serve_pending() {
   while (!pending_.empty() && (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
     Waiter w = pending_.front();
     pending_.pop_front();
@@ -315,7 +385,7 @@ void Pool::serve_pending() {
   }
 }
 
-void Pool::destroy(Connection* c) {
+void Http1Pool::destroy(Connection* c) {
   if (c->self_ == conns_.end()) return;  // already on its way out
   std::erase(idle_[c->endpoint_], c);
   if (c->socket_) {
@@ -333,7 +403,7 @@ void Pool::destroy(Connection* c) {
   if (!retired_) serve_pending();
 }
 
-void Pool::retire() {
+void Http1Pool::retire() {
   retired_ = true;
   for (auto& list : idle_)
     while (!list.empty()) destroy(list.back());

@@ -52,7 +52,7 @@ listeners:
     tls: {certificate: a, private_key: b, sni: x}
 )"),
             "t.yaml:4:43: unknown key 'sni' in listener tls; expected one of: certificate, "
-            "private_key, ca");
+            "private_key, certificates, ca, client_certificate, min_version, ciphers");
   EXPECT_EQ(one_error("admin: {address: 127.0.0.1:1, port: 2}\n"),
             "t.yaml:1:31: unknown key 'port' in admin; expected one of: address");
   EXPECT_EQ(one_error("modules: [{name: m, watched: true}]\n"),
@@ -135,7 +135,7 @@ listeners:
     address: 127.0.0.1:0
     tls: {certificate: c.pem}
 )"),
-            "t.yaml:4:10: missing required key 'private_key' in listener tls");
+            "t.yaml:4:10: certificate in listener tls needs private_key too");
   EXPECT_EQ(one_error(R"(
 listeners:
   - name: l
@@ -560,16 +560,17 @@ listeners:
 workers: lots
 )");
   EXPECT_EQ(r.config, nullptr);
-  EXPECT_EQ(errors_of(r),
-            (std::vector<std::string>{
-                "t.yaml:4:14: timeout in cluster: expected a duration like 1s or 250ms (a number "
-                "needs a unit: h, m, s, ms or us), got '3'",
-                "t.yaml:10:18: unknown cluster 'missing'; define it under clusters:",
-                "t.yaml:12:35: status in direct_response: must be between 100 and 599, got 1000",
-                "t.yaml:13:5: unknown key 'colour' in listener; expected one of: name, address, "
-                "protocols, tls, filters, routes, tcp_proxy, network_filters, limits, timeouts",
-                "t.yaml:14:10: workers in config: expected a non-negative integer, got 'lots'",
-            }));
+  EXPECT_EQ(
+      errors_of(r),
+      (std::vector<std::string>{
+          "t.yaml:4:14: timeout in cluster: expected a duration like 1s or 250ms (a number "
+          "needs a unit: h, m, s, ms or us), got '3'",
+          "t.yaml:10:18: unknown cluster 'missing'; define it under clusters:",
+          "t.yaml:12:35: status in direct_response: must be between 100 and 599, got 1000",
+          "t.yaml:13:5: unknown key 'colour' in listener; expected one of: name, address, "
+          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts",
+          "t.yaml:14:10: workers in config: expected a non-negative integer, got 'lots'",
+      }));
 }
 
 TEST(ConfigErrors, ModuleShaMustBeHex) {

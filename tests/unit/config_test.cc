@@ -110,8 +110,8 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   EXPECT_EQ(l.address.str(), "0.0.0.0:8080");
   EXPECT_EQ(l.protocols, (std::vector<std::string>{"http1", "http2"}));
   ASSERT_TRUE(l.tls.has_value());
-  EXPECT_EQ(l.tls->certificate, "certs/server.pem");
-  EXPECT_EQ(l.tls->private_key, "certs/server.key");
+  EXPECT_EQ(l.tls->certificates.at(0).certificate, "certs/server.pem");
+  EXPECT_EQ(l.tls->certificates.at(0).private_key, "certs/server.key");
   EXPECT_EQ(l.tls->ca, "certs/ca.pem");
   EXPECT_EQ(l.tls->sni, "");
   EXPECT_EQ(l.tls->loc.str(), "t.yaml:15:10");
@@ -207,8 +207,8 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   ASSERT_TRUE(c.tls.has_value());
   EXPECT_EQ(c.tls->sni, "backend.local");
   EXPECT_EQ(c.tls->ca, "certs/ca.pem");
-  EXPECT_EQ(c.tls->certificate, "c.pem");
-  EXPECT_EQ(c.tls->private_key, "k.pem");
+  EXPECT_EQ(c.tls->certificates.at(0).certificate, "c.pem");
+  EXPECT_EQ(c.tls->certificates.at(0).private_key, "k.pem");
   EXPECT_EQ(c.connect_timeout, 250ms);
   EXPECT_EQ(c.timeout, 15s);
   EXPECT_EQ(c.max_connections, 10u);
@@ -349,10 +349,11 @@ TEST(ConfigFile, LoadsFromDiskAndKeepsFileName) {
   LoadResult r = load_file(path);
   unlink(path);
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].str(),
-            std::string(path) +
-                ":3:37: unknown key 'bogus' in listener; expected one of: name, address, "
-                "protocols, tls, filters, routes, tcp_proxy, network_filters, limits, timeouts");
+  EXPECT_EQ(
+      r.errors[0].str(),
+      std::string(path) +
+          ":3:37: unknown key 'bogus' in listener; expected one of: name, address, "
+          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts");
 }
 
 TEST(ConfigFile, EmptyFileIsAnError) {

@@ -1,0 +1,588 @@
+// Downstream HTTP/2 on nghttp2.
+#include "core/server/http2_conn.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "core/http2/frames.h"
+#include "core/log/log.h"
+#include "core/server/stream.h"
+
+namespace sy::server {
+
+// One HTTP/2 stream: the request as it arrives, the Stream proxying it, and the response bytes
+// waiting for flow-control credit.
+class H2ServerStream final : public StreamOwner {
+ public:
+  // Response bytes queued beyond this make the stream's producer (the upstream) pause.
+  static constexpr size_t kHigh = 256 * 1024;
+  static constexpr size_t kLow = 64 * 1024;
+
+  H2ServerStream(Http2Connection* c, int32_t id) : conn_(c), id_(id) {}
+
+  Worker* worker() const override { return conn_->worker(); }
+  const ConnInfo& info() const override { return conn_->info(); }
+
+  void send_continue() override {
+    if (dead()) return;
+    http2::NvList nv;
+    nv.add(":status", "100");
+    nghttp2_submit_headers(conn_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(), nv.size(),
+                           nullptr);
+    conn_->flush();
+  }
+
+  void send_response_head(const ResponseHead& h) override {
+    if (dead()) return;
+    status_ = std::to_string(h.status);
+    http2::NvList nv;
+    nv.add(":status", status_);
+    for (const auto& x : *h.headers) {
+      if (x.name.empty() || x.name[0] == ':' || x.name == "content-length" ||
+          http2::connection_specific(x.name) || x.name == "te")
+        continue;
+      nv.add(x.name, x.value);
+    }
+    bool bodyless = h.status == 204 || h.status == 304;
+    if (h.content_length && !bodyless) {
+      length_ = std::to_string(*h.content_length);
+      nv.add("content-length", length_);
+    }
+    if (h.end_stream) {
+      nghttp2_submit_response(conn_->session(), id_, nv.data(), nv.size(), nullptr);
+    } else {
+      nghttp2_data_provider dp;
+      dp.source.ptr = this;
+      dp.read_callback = read_data;
+      nghttp2_submit_response(conn_->session(), id_, nv.data(), nv.size(), &dp);
+    }
+    conn_->flush();
+  }
+
+  void send_response_body(const char* data, size_t len) override {
+    if (dead()) return;
+    out_.append(data, len);
+    if (pending() > kHigh) was_above_ = true;
+    wake();
+  }
+
+  void send_response_end(const http::HeaderMap* trailers) override {
+    if (dead()) return;
+    out_end_ = true;
+    if (trailers)
+      for (const auto& x : *trailers)
+        if (x.name[0] != ':' && !http2::connection_specific(x.name)) trailers_.add(x.name, x.value);
+    wake();
+  }
+
+  void on_response_done() override { response_done_ = true; }
+
+  void reset_stream() override {
+    if (dead()) return;
+    nghttp2_submit_rst_stream(conn_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+    conn_->flush();
+  }
+
+  bool above_high() const override { return pending() > kHigh; }
+  void pause_reading() override { paused_ = true; }
+  void resume_reading() override {
+    paused_ = false;
+    if (dead() || unconsumed_ == 0) return;
+    // The window opens again only now: this is what holds a fast client back.
+    nghttp2_session_consume(conn_->session(), id_, unconsumed_);
+    unconsumed_ = 0;
+    conn_->flush();
+  }
+
+  void start_stream_timer(uint64_t ms, std::function<void()> fn) override {
+    if (!timer_) timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
+    timer_->start(ms, std::move(fn));
+  }
+  void stop_stream_timer() override {
+    if (timer_) timer_->stop();
+  }
+
+  // Request bytes for the stream; returns how many can be acknowledged (window) now.
+  void on_data(const uint8_t* data, size_t len) {
+    if (stream_) stream_->on_request_body(reinterpret_cast<const char*>(data), len);
+    if (paused_ && !closed_)
+      unconsumed_ += len;
+    else
+      nghttp2_session_consume(conn_->session(), id_, len);
+  }
+
+  static ssize_t read_data(nghttp2_session* session, int32_t id, uint8_t* buf, size_t len,
+                           uint32_t* flags, nghttp2_data_source* src, void*) {
+    auto* s = static_cast<H2ServerStream*>(src->ptr);
+    size_t avail = s->pending();
+    if (avail == 0 && !s->out_end_) {
+      s->deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    size_t n = std::min(len, avail);
+    std::memcpy(buf, s->out_.data() + s->off_, n);
+    s->off_ += n;
+    if (s->off_ == s->out_.size()) {
+      s->out_.clear();
+      s->off_ = 0;
+    } else if (s->off_ > kHigh) {
+      s->out_.erase(0, s->off_);
+      s->off_ = 0;
+    }
+    if (s->out_end_ && s->pending() == 0) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!s->trailers_.empty()) {
+        // Trailers end the stream instead of the last DATA frame (gRPC status lives there).
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        http2::NvList nv;
+        nv.add_regular(s->trailers_);
+        nghttp2_submit_trailer(session, id, nv.data(), nv.size());
+      }
+    }
+    if (s->was_above_ && s->pending() < kLow) {
+      s->was_above_ = false;
+      if (s->stream_) s->stream_->on_downstream_drained();
+    }
+    return ssize_t(n);
+  }
+
+  bool dead() const { return closed_ || conn_->closed_; }
+  size_t pending() const { return out_.size() - off_; }
+  void wake() {
+    if (deferred_) {
+      deferred_ = false;
+      nghttp2_session_resume_data(conn_->session(), id_);
+    }
+    conn_->flush();
+  }
+
+  Http2Connection* conn_;
+  int32_t id_;
+  http1::MessageHead head_;  // the request as its HEADERS arrive
+  std::string authority_, cookie_;
+  size_t header_bytes_ = 0;
+  bool head_done_ = false;  // later HEADERS are trailers
+  http::HeaderMap trailers_in_;
+  std::unique_ptr<Stream> stream_;
+  std::string out_;  // response body waiting for flow-control credit
+  size_t off_ = 0;
+  bool out_end_ = false;
+  bool deferred_ = false;
+  bool was_above_ = false;
+  http::HeaderMap trailers_;
+  std::string status_, length_;
+  bool response_done_ = false;
+  bool request_ended_ = false;
+  bool closed_ = false;
+  bool paused_ = false;
+  size_t unconsumed_ = 0;
+  std::unique_ptr<net::Timer> timer_;
+};
+
+bool Http2Connection::RateWindow::exceeded(uint32_t count, std::chrono::milliseconds window) {
+  auto now = std::chrono::steady_clock::now();
+  events.push_back(now);
+  while (!events.empty() && now - events.front() > window) events.pop_front();
+  return events.size() > count;
+}
+
+Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                                 ConnInfo info)
+    : worker_(w),
+      slot_(std::move(slot)),
+      rt_(slot_->runtime),
+      lr_(slot_->lr),
+      socket_(socket),
+      info_(std::move(info)),
+      timer_(w->loop()) {
+  socket_->set_events(this);
+  info_.protocol = "HTTP/2";
+  lr_->stats.cx_total->inc();
+  lr_->stats.cx_active->inc();
+  lr_->stats.cx_http2->inc();
+  worker_->add(this);
+
+  const config::Http2Settings& hs = lr_->cfg->http2;
+  max_header_list_ =
+      hs.max_header_list_size ? hs.max_header_list_size : lr_->cfg->limits.header_bytes;
+  nghttp2_session_callbacks* cb;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+  nghttp2_option* opt;
+  nghttp2_option_new(&opt);
+  // Window updates follow what the upstream side has taken, not what arrived.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  // nghttp2's own flood limits stay as a backstop above ours, so ours (with counters) fire first.
+  nghttp2_option_set_max_continuations(opt, hs.max_continuation_frames + 2);
+  nghttp2_option_set_stream_reset_rate_limit(opt, uint64_t(hs.max_resets.count) * 2 + 10,
+                                             uint64_t(hs.max_resets.count) + 10);
+  nghttp2_session_server_new2(&session_, cb, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, hs.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, hs.initial_stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_header_list_},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        int32_t(hs.initial_connection_window));
+}
+
+Http2Connection::~Http2Connection() {
+  if (socket_) socket_->close();
+  if (session_) nghttp2_session_del(session_);
+}
+
+void Http2Connection::start(std::string_view prelude) {
+  socket_->read_start();
+  arm_idle();
+  if (!prelude.empty())
+    on_read(prelude.data(), prelude.size());
+  else
+    flush();
+}
+
+void Http2Connection::arm_idle() {
+  timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] {
+    if (open_streams_ > 0) return;
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+    flush();
+    close_now();
+  });
+}
+
+void Http2Connection::on_read(const char* data, size_t len) {
+  if (closed_) return;
+  lr_->stats.bytes_rx->inc(len);
+  in_recv_ = true;
+  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
+  in_recv_ = false;
+  if (rv < 0) {
+    if (!abusive_) {
+      if (rv == NGHTTP2_ERR_FLOODED) {
+        lr_->stats.h2_control_flood->inc();
+      } else {
+        lr_->stats.h2_protocol_error->inc();
+      }
+      SY_DEBUG("h2 %s: closing: %s", info_.peer_ip.c_str(), nghttp2_strerror(int(rv)));
+      nghttp2_session_terminate_session(
+          session_, rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    }
+    flush();
+    close_now();
+    return;
+  }
+  flush();
+}
+
+void Http2Connection::flush() {
+  if (closed_) return;
+  if (in_recv_) {
+    want_flush_ = true;  // nghttp2 must not send from inside its receive callbacks
+    return;
+  }
+  if (send_blocked_) return;
+  want_flush_ = false;
+  while (true) {
+    if (socket_->above_high()) {
+      // Stop producing frames: flow control and the per-stream buffers hold the rest.
+      send_blocked_ = true;
+      break;
+    }
+    const uint8_t* p = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &p);
+    if (n < 0) {
+      close_now();
+      return;
+    }
+    if (n == 0) break;
+    lr_->stats.bytes_tx->inc(uint64_t(n));
+    socket_->write(reinterpret_cast<const char*>(p), size_t(n));
+  }
+  maybe_finish();
+}
+
+void Http2Connection::maybe_finish() {
+  if (closed_) return;
+  if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+    close_now();
+    return;
+  }
+  if (draining_ && open_streams_ == 0 && !nghttp2_session_want_write(session_)) close_now();
+}
+
+void Http2Connection::on_drained() {
+  send_blocked_ = false;
+  flush();
+}
+
+void Http2Connection::on_eof() { close_now(); }
+void Http2Connection::on_error(int) { close_now(); }
+
+void Http2Connection::drain() {
+  if (closed_ || draining_) return;
+  draining_ = true;
+  // Streams already opened finish; the client learns it must open new ones elsewhere.
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  flush();
+  if (!closed_ && open_streams_ == 0) close_now();
+}
+
+void Http2Connection::abort() {
+  if (closed_) return;
+  if (socket_) {
+    socket_->close();
+    socket_ = nullptr;
+  }
+  close_now();
+}
+
+void Http2Connection::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  timer_.stop();
+  std::set<H2ServerStream*> streams;
+  streams.swap(streams_);
+  for (H2ServerStream* s : streams) {
+    s->closed_ = true;
+    if (s->stream_) {
+      if (!s->response_done_) s->stream_->on_downstream_reset();
+      s->stream_->finalize();
+    }
+    worker_->defer_delete([s] { delete s; });
+  }
+  open_streams_ = 0;
+  if (socket_) {
+    socket_->end();  // what is queued (a GOAWAY) goes out first
+    socket_ = nullptr;
+  }
+  lr_->stats.cx_active->dec();
+  worker_->remove(this);
+}
+
+void Http2Connection::stream_closed(H2ServerStream* s) {
+  s->closed_ = true;
+  if (s->stream_) {
+    if (!s->response_done_) s->stream_->on_downstream_reset();
+    s->stream_->finalize();
+  }
+  // Bytes the stream never acknowledged still count against the connection window.
+  if (s->unconsumed_ && !closed_) nghttp2_session_consume_connection(session_, s->unconsumed_);
+  streams_.erase(s);
+  // Its Stream may be on the stack right now (this runs from inside nghttp2 send/receive).
+  worker_->defer_delete([s] { delete s; });
+  if (open_streams_ > 0) --open_streams_;
+  if (open_streams_ == 0 && !closed_) arm_idle();
+}
+
+int Http2Connection::abuse(stats::Counter* counter, uint32_t code, const char* what) {
+  if (!abusive_) {
+    abusive_ = true;
+    counter->inc();
+    SY_INFO("h2 %s: %s: closing the connection (%s)", info_.peer_ip.c_str(), what,
+            http2::error_name(code));
+    nghttp2_session_terminate_session(session_, code);
+  }
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+// ---- nghttp2 callbacks ----
+
+int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  const config::Http2Settings& hs = c->lr_->cfg->http2;
+  switch (hd->type) {
+    case NGHTTP2_HEADERS:
+      c->continuations_ = 0;
+      break;
+    case NGHTTP2_CONTINUATION:
+      // A header block split into endless CONTINUATION frames pins memory and CPU.
+      if (++c->continuations_ > hs.max_continuation_frames)
+        return c->abuse(c->lr_->stats.h2_continuation_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                        "CONTINUATION flood");
+      break;
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PRIORITY:
+      // Each of these costs us work (an ACK, a tree update) and the client nothing.
+      if (c->control_.exceeded(hs.max_control_frames.count, hs.max_control_frames.window))
+        return c->abuse(c->lr_->stats.h2_control_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                        "control frame flood");
+      break;
+    default:
+      break;
+  }
+  bool empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
+               (hd->type == NGHTTP2_DATA ||
+                ((hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION) &&
+                 !(hd->flags & NGHTTP2_FLAG_END_HEADERS)));
+  if (empty) {
+    if (++c->empty_frames_ > hs.max_empty_frames)
+      return c->abuse(c->lr_->stats.h2_empty_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                      "empty frame flood");
+  } else if (hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) {
+    c->empty_frames_ = 0;
+  }
+  return 0;
+}
+
+int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* f,
+                                      void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto* s = new H2ServerStream(c, f->hd.stream_id);
+  s->head_.major = 2;
+  s->head_.minor = 0;
+  c->streams_.insert(s);
+  ++c->open_streams_;
+  c->timer_.stop();
+  nghttp2_session_set_stream_user_data(session, f->hd.stream_id, s);
+  return 0;
+}
+
+int Http2Connection::on_header(nghttp2_session* session, const nghttp2_frame* f,
+                               const uint8_t* name, size_t namelen, const uint8_t* value,
+                               size_t valuelen, uint8_t, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  auto* s =
+      static_cast<H2ServerStream*>(nghttp2_session_get_stream_user_data(session, f->hd.stream_id));
+  if (!s) return 0;
+  // RFC 7541 §4.1 size (name + value + 32): what an HPACK bomb inflates, counted as decoded.
+  s->header_bytes_ += namelen + valuelen + 32;
+  if (s->header_bytes_ > c->max_header_list_)
+    return c->abuse(c->lr_->stats.h2_header_list_too_large, NGHTTP2_ENHANCE_YOUR_CALM,
+                    "header list over max_header_list_size");
+  std::string_view n(reinterpret_cast<const char*>(name), namelen);
+  std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  if (s->head_done_) {
+    if (n[0] != ':') s->trailers_in_.add(n, v);
+    return 0;
+  }
+  if (c->lr_->cfg->limits.headers && s->head_.headers.size() >= c->lr_->cfg->limits.headers) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                              NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (n[0] == ':') {
+    if (n == ":method")
+      s->head_.method.assign(v);
+    else if (n == ":path")
+      s->head_.target.assign(v);
+    else if (n == ":authority")
+      s->authority_.assign(v);
+    return 0;  // :scheme: the listener knows whether it is TLS
+  }
+  if (n == "cookie") {
+    // HTTP/2 splits cookies into crumbs (RFC 9113 §8.2.3); HTTP/1 wants one header.
+    if (!s->cookie_.empty()) s->cookie_ += "; ";
+    s->cookie_.append(v);
+    return 0;
+  }
+  if (n == "content-length") {
+    uint64_t len = 0;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), len);
+    if (r.ec == std::errc() && r.ptr == v.data() + v.size()) s->head_.content_length = len;
+  }
+  s->head_.headers.add(n, v);
+  return 0;
+}
+
+int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* f, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    const config::Http2Settings& hs = c->lr_->cfg->http2;
+    // Rapid Reset (CVE-2023-44487): streams opened and cancelled at once cost the server the
+    // work of starting each one; past the budget the connection goes.
+    if (c->resets_.exceeded(hs.max_resets.count, hs.max_resets.window))
+      return c->abuse(c->lr_->stats.h2_rapid_reset, NGHTTP2_ENHANCE_YOUR_CALM, "rapid reset");
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  auto* s =
+      static_cast<H2ServerStream*>(nghttp2_session_get_stream_user_data(session, f->hd.stream_id));
+  if (!s) return 0;
+  bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    if (!s->head_done_) {
+      s->head_done_ = true;
+      http::HeaderMap& h = s->head_.headers;
+      if (!s->cookie_.empty()) h.add("cookie", s->cookie_);
+      if (!s->authority_.empty() && !h.has("host")) h.add("host", s->authority_);
+      // Without END_STREAM and without content-length, the body's length is unknown (HTTP/1
+      // would say chunked).
+      s->head_.chunked = !end && !s->head_.content_length;
+      // Streams route with the newest snapshot, like HTTP/1 requests on a kept-alive connection.
+      s->stream_ = std::make_unique<Stream>(s, c->slot_->runtime, c->slot_->lr);
+      s->stream_->on_request_head(s->head_);
+    } else if (s->stream_ && !s->trailers_in_.empty()) {
+      s->stream_->on_request_trailers(s->trailers_in_);
+    }
+  }
+  if (end && !s->request_ended_) {
+    s->request_ended_ = true;
+    if (s->stream_ && !s->closed_) s->stream_->on_request_complete();
+  }
+  return 0;
+}
+
+int Http2Connection::on_data_chunk(nghttp2_session* session, uint8_t, int32_t id,
+                                   const uint8_t* data, size_t len, void*) {
+  auto* s = static_cast<H2ServerStream*>(nghttp2_session_get_stream_user_data(session, id));
+  if (!s) {
+    nghttp2_session_consume_connection(session, len);
+    return 0;
+  }
+  s->on_data(data, len);
+  return 0;
+}
+
+int Http2Connection::on_stream_close(nghttp2_session* session, int32_t id, uint32_t, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  auto* s = static_cast<H2ServerStream*>(nghttp2_session_get_stream_user_data(session, id));
+  if (!s) return 0;
+  nghttp2_session_set_stream_user_data(session, id, nullptr);
+  c->stream_closed(s);
+  return 0;
+}
+
+int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame* f, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
+    c->lr_->stats.h2_refused_stream->inc();
+  if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+      (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    auto* s = static_cast<H2ServerStream*>(
+        nghttp2_session_get_stream_user_data(session, f->hd.stream_id));
+    // The response is complete but the client is still sending: tell it to stop (RFC 9113
+    // §8.1), now that the response is on the wire ahead of the RST_STREAM.
+    if (s && !s->request_ended_)
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
+int Http2Connection::on_invalid_frame(nghttp2_session*, const nghttp2_frame* f, int lib_error,
+                                      void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  // Malformed requests (bad pseudo-headers, connection-specific or upper-case names, a wrong
+  // content-length): nghttp2 resets that stream with PROTOCOL_ERROR; the connection lives on.
+  c->lr_->stats.h2_stream_error->inc();
+  SY_DEBUG("h2 %s: stream %d: %s", c->info_.peer_ip.c_str(), f->hd.stream_id,
+           nghttp2_strerror(lib_error));
+  return 0;
+}
+
+}  // namespace sy::server

@@ -1,0 +1,102 @@
+// A downstream HTTP/2 connection (h2c with prior knowledge, or h2 after ALPN): nghttp2 server
+// session, one Stream per HTTP/2 stream, flow control tied to back-pressure, and the limits that
+// close abusive connections (Rapid Reset, CONTINUATION and control-frame floods, HPACK bombs).
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/net/socket.h"
+#include "core/server/stream_owner.h"
+#include "core/server/worker.h"
+
+namespace sy::stats {
+class Counter;
+}
+
+namespace sy::server {
+
+class H2ServerStream;
+
+class Http2Connection : public DownstreamConn, public net::SocketEvents {
+ public:
+  Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                  ConnInfo info);
+  ~Http2Connection() override;
+
+  // Starts the session; PRELUDE: bytes already read (the client preface, when sniffed).
+  void start(std::string_view prelude = {});
+
+  // DownstreamConn
+  void drain() override;
+  void abort() override;
+  const std::string& listener() const override { return slot_->name; }
+
+  // net::SocketEvents
+  void on_read(const char* data, size_t len) override;
+  void on_eof() override;
+  void on_error(int err) override;
+  void on_drained() override;
+
+  // Sends what nghttp2 has queued (not from inside nghttp2 callbacks: then it runs after).
+  void flush();
+  Worker* worker() const { return worker_; }
+  nghttp2_session* session() const { return session_; }
+  const ConnInfo& info() const { return info_; }
+  const ListenerRuntime* lr() const { return lr_; }
+  void stream_closed(H2ServerStream* s);
+
+ private:
+  friend class H2ServerStream;
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* self);
+  static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                       void* self);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* self);
+  static int on_data_chunk(nghttp2_session*, uint8_t flags, int32_t id, const uint8_t* data,
+                           size_t len, void* self);
+  static int on_stream_close(nghttp2_session*, int32_t id, uint32_t code, void* self);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* f, void* self);
+  static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* f, int lib_error, void* self);
+
+  // Counts a sliding-window event; true when the limit is exceeded.
+  struct RateWindow {
+    std::deque<std::chrono::steady_clock::time_point> events;
+    bool exceeded(uint32_t count, std::chrono::milliseconds window);
+  };
+  // Closes an abusive connection: GOAWAY with CODE, counted in COUNTER. Safe in callbacks.
+  int abuse(stats::Counter* counter, uint32_t code, const char* what);
+  void close_now();
+  void arm_idle();
+  void maybe_finish();
+
+  Worker* worker_;
+  std::shared_ptr<ListenerSlot> slot_;
+  std::shared_ptr<const Runtime> rt_;
+  const ListenerRuntime* lr_;
+  net::Socket* socket_;
+  ConnInfo info_;
+  nghttp2_session* session_ = nullptr;
+  net::Timer timer_;                   // idle (no open stream)
+  std::set<H2ServerStream*> streams_;  // open ones; each freed after it closes
+  size_t open_streams_ = 0;
+  bool in_recv_ = false;
+  bool want_flush_ = false;
+  bool closed_ = false;
+  bool draining_ = false;
+  bool send_blocked_ = false;  // the socket is above its high watermark
+  // Abuse detection.
+  uint32_t continuations_ = 0;
+  uint32_t empty_frames_ = 0;
+  RateWindow resets_, control_;
+  uint32_t max_header_list_ = 0;
+  bool abusive_ = false;
+};
+
+}  // namespace sy::server
