@@ -26,7 +26,8 @@ struct MessageHead {
   bool keep_alive = true;
   bool chunked = false;
   std::optional<uint64_t> content_length;
-  bool upgrade = false;  // Upgrade requested (request) or 101 (response)
+  bool upgrade = false;     // Upgrade requested (request) or 101 (response)
+  bool end_stream = false;  // HTTP/2: the HEADERS frame ended the stream (no body follows)
 };
 
 class ParserHandler {

@@ -96,6 +96,8 @@ void ConnectionSetup::on_tls_handshake(int status, const std::string& error) {
     info_.peer_cert = cert_pem(peer);
     info_.peer_subject = subject(peer);
     X509_free(peer);
+  } else if (lr_->cfg->tls && !lr_->cfg->tls->ca.empty()) {
+    lr_->stats.tls_no_client_cert->inc();  // client_certificate: optional, and none came
   }
   if (lr_->cfg->tcp_proxy) {
     done_ = true;

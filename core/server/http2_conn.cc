@@ -45,7 +45,9 @@ class H2ServerStream final : public StreamOwner {
       nv.add(x.name, x.value);
     }
     bool bodyless = h.status == 204 || h.status == 304;
-    if (h.content_length && !bodyless) {
+    // A response that ends with its HEADERS needs no length (a gRPC trailers-only response
+    // must look exactly like that).
+    if (h.content_length && !bodyless && !(h.end_stream && *h.content_length == 0)) {
       length_ = std::to_string(*h.content_length);
       nv.add("content-length", length_);
     }

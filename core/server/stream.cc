@@ -127,7 +127,11 @@ void Stream::on_request_head(http1::MessageHead& head) {
     if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
   // Routing sees the request as the client sent it (Host included), before the proxy's edits.
   route_ = lr_->router->match({path_, authority_, &h});
+  // "te: trailers" is hop-by-hop, but gRPC servers insist on it: it survives the stripping
+  // (HTTP/2 upstreams get it; HTTP/1.1 upstreams never see te).
+  bool te_trailers = h.has_token("te", "trailers");
   http1::strip_hop_by_hop(h);
+  if (te_trailers) h.add("te", "trailers");
   h.remove("expect");
   h.remove("host");  // it travels as the authority
   if (upgrade_) {
@@ -461,7 +465,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
   }
   bool no_body = is_head_ || status_ == 204 || status_ == 304 ||
                  (status_ >= 100 && status_ < 200) ||
-                 (head.content_length && *head.content_length == 0);
+                 (head.content_length && *head.content_length == 0) || head.end_stream;
   if (!chain_) {
     resp_headers_ = std::move(h);
     response_headers_out(no_body, ChainSink::kKeepLength);

@@ -313,6 +313,7 @@ int H2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* f
       ex->head_.major = 2;
       ex->head_.minor = 0;
       ex->head_.keep_alive = true;
+      ex->head_.end_stream = end;  // e.g. a gRPC trailers-only response
       if (ex->client_ && ex->client_->on_response_head(ex->head_) < 0 && !ex->complete_) {
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
         return 0;
