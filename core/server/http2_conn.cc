@@ -30,7 +30,7 @@ class H2ServerStream final : public StreamOwner {
     nv.add(":status", "100");
     nghttp2_submit_headers(conn_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(), nv.size(),
                            nullptr);
-    conn_->flush();
+    conn_->schedule_flush();
   }
 
   void send_response_head(const ResponseHead& h) override {
@@ -59,7 +59,7 @@ class H2ServerStream final : public StreamOwner {
       dp.read_callback = read_data;
       nghttp2_submit_response(conn_->session(), id_, nv.data(), nv.size(), &dp);
     }
-    conn_->flush();
+    conn_->schedule_flush();
   }
 
   void send_response_body(const char* data, size_t len) override {
@@ -83,7 +83,7 @@ class H2ServerStream final : public StreamOwner {
   void reset_stream() override {
     if (dead()) return;
     nghttp2_submit_rst_stream(conn_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
-    conn_->flush();
+    conn_->schedule_flush();
   }
 
   bool above_high() const override { return pending() > kHigh; }
@@ -94,7 +94,7 @@ class H2ServerStream final : public StreamOwner {
     // The window opens again only now: this is what holds a fast client back.
     nghttp2_session_consume(conn_->session(), id_, unconsumed_);
     unconsumed_ = 0;
-    conn_->flush();
+    conn_->schedule_flush();
   }
 
   void start_stream_timer(uint64_t ms, std::function<void()> fn) override {
@@ -156,7 +156,7 @@ class H2ServerStream final : public StreamOwner {
       deferred_ = false;
       nghttp2_session_resume_data(conn_->session(), id_);
     }
-    conn_->flush();
+    conn_->schedule_flush();
   }
 
   Http2Connection* conn_;
@@ -197,7 +197,8 @@ Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, 
       lr_(slot_->lr),
       socket_(socket),
       info_(std::move(info)),
-      timer_(w->loop()) {
+      timer_(w->loop()),
+      flush_timer_(w->loop()) {
   socket_->set_events(this);
   info_.protocol = "HTTP/2";
   lr_->stats.cx_total->inc();
@@ -210,7 +211,6 @@ Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, 
       hs.max_header_list_size ? hs.max_header_list_size : lr_->cfg->limits.header_bytes;
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
@@ -223,7 +223,7 @@ Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, 
   // Window updates follow what the upstream side has taken, not what arrived.
   nghttp2_option_set_no_auto_window_update(opt, 1);
   // nghttp2's own flood limits stay as a backstop above ours, so ours (with counters) fire first.
-  nghttp2_option_set_max_continuations(opt, hs.max_continuation_frames + 2);
+  nghttp2_option_set_max_continuations(opt, hs.max_continuation_frames + 1);
   nghttp2_option_set_stream_reset_rate_limit(opt, uint64_t(hs.max_resets.count) * 2 + 10,
                                              uint64_t(hs.max_resets.count) + 10);
   nghttp2_session_server_new2(&session_, cb, this, opt);
@@ -267,6 +267,13 @@ void Http2Connection::arm_idle() {
 void Http2Connection::on_read(const char* data, size_t len) {
   if (closed_) return;
   lr_->stats.bytes_rx->inc(len);
+  if (!scanner_.scan(reinterpret_cast<const uint8_t*>(data), len,
+                     [this](const http2::FrameScanner::Header& h) { return check_frame(h); })) {
+    // An abusive peer: nothing more of what it sent is processed.
+    flush();
+    close_now();
+    return;
+  }
   in_recv_ = true;
   ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
   in_recv_ = false;
@@ -274,6 +281,8 @@ void Http2Connection::on_read(const char* data, size_t len) {
     if (!abusive_) {
       if (rv == NGHTTP2_ERR_FLOODED) {
         lr_->stats.h2_control_flood->inc();
+      } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+        lr_->stats.h2_continuation_flood->inc();
       } else {
         lr_->stats.h2_protocol_error->inc();
       }
@@ -286,6 +295,15 @@ void Http2Connection::on_read(const char* data, size_t len) {
     return;
   }
   flush();
+}
+
+void Http2Connection::schedule_flush() {
+  if (closed_ || flush_scheduled_) return;
+  flush_scheduled_ = true;
+  flush_timer_.start(0, [this] {
+    flush_scheduled_ = false;
+    flush();
+  });
 }
 
 void Http2Connection::flush() {
@@ -403,42 +421,48 @@ int Http2Connection::abuse(stats::Counter* counter, uint32_t code, const char* w
 
 // ---- nghttp2 callbacks ----
 
-int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self) {
-  auto* c = static_cast<Http2Connection*>(self);
-  const config::Http2Settings& hs = c->lr_->cfg->http2;
-  switch (hd->type) {
+bool Http2Connection::check_frame(const http2::FrameScanner::Header& h) {
+  const config::Http2Settings& hs = lr_->cfg->http2;
+  auto kill = [this](stats::Counter* counter, const char* what) {
+    abuse(counter, NGHTTP2_ENHANCE_YOUR_CALM, what);
+    return false;
+  };
+  switch (h.type) {
     case NGHTTP2_HEADERS:
-      c->continuations_ = 0;
+      continuations_ = 0;
       break;
     case NGHTTP2_CONTINUATION:
       // A header block split into endless CONTINUATION frames pins memory and CPU.
-      if (++c->continuations_ > hs.max_continuation_frames)
-        return c->abuse(c->lr_->stats.h2_continuation_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-                        "CONTINUATION flood");
+      if (++continuations_ > hs.max_continuation_frames)
+        return kill(lr_->stats.h2_continuation_flood, "CONTINUATION flood");
       break;
     case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
     case NGHTTP2_PRIORITY:
       // Each of these costs us work (an ACK, a tree update) and the client nothing.
-      if (c->control_.exceeded(hs.max_control_frames.count, hs.max_control_frames.window))
-        return c->abuse(c->lr_->stats.h2_control_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-                        "control frame flood");
+      if (control_.exceeded(hs.max_control_frames.count, hs.max_control_frames.window))
+        return kill(lr_->stats.h2_control_flood, "control frame flood");
+      break;
+    case NGHTTP2_RST_STREAM:
+      // Rapid Reset (CVE-2023-44487): streams opened and cancelled at once cost the server
+      // the work of starting each one; past the budget the connection goes.
+      if (resets_.exceeded(hs.max_resets.count, hs.max_resets.window))
+        return kill(lr_->stats.h2_rapid_reset, "rapid reset");
       break;
     default:
       break;
   }
-  bool empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
-               (hd->type == NGHTTP2_DATA ||
-                ((hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION) &&
-                 !(hd->flags & NGHTTP2_FLAG_END_HEADERS)));
+  bool empty =
+      h.length == 0 && !(h.flags & NGHTTP2_FLAG_END_STREAM) &&
+      (h.type == NGHTTP2_DATA || ((h.type == NGHTTP2_HEADERS || h.type == NGHTTP2_CONTINUATION) &&
+                                  !(h.flags & NGHTTP2_FLAG_END_HEADERS)));
   if (empty) {
-    if (++c->empty_frames_ > hs.max_empty_frames)
-      return c->abuse(c->lr_->stats.h2_empty_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-                      "empty frame flood");
-  } else if (hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS) {
-    c->empty_frames_ = 0;
+    if (++empty_frames_ > hs.max_empty_frames)
+      return kill(lr_->stats.h2_empty_frame_flood, "empty frame flood");
+  } else if (h.type == NGHTTP2_DATA || h.type == NGHTTP2_HEADERS) {
+    empty_frames_ = 0;
   }
-  return 0;
+  return true;
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* f,
@@ -504,14 +528,6 @@ int Http2Connection::on_header(nghttp2_session* session, const nghttp2_frame* f,
 
 int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* f, void* self) {
   auto* c = static_cast<Http2Connection*>(self);
-  if (f->hd.type == NGHTTP2_RST_STREAM) {
-    const config::Http2Settings& hs = c->lr_->cfg->http2;
-    // Rapid Reset (CVE-2023-44487): streams opened and cancelled at once cost the server the
-    // work of starting each one; past the budget the connection goes.
-    if (c->resets_.exceeded(hs.max_resets.count, hs.max_resets.window))
-      return c->abuse(c->lr_->stats.h2_rapid_reset, NGHTTP2_ENHANCE_YOUR_CALM, "rapid reset");
-    return 0;
-  }
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
   auto* s =
       static_cast<H2ServerStream*>(nghttp2_session_get_stream_user_data(session, f->hd.stream_id));

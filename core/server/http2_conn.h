@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "core/http2/frames.h"
 #include "core/net/socket.h"
 #include "core/server/stream_owner.h"
 #include "core/server/worker.h"
@@ -45,6 +46,9 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
 
   // Sends what nghttp2 has queued (not from inside nghttp2 callbacks: then it runs after).
   void flush();
+  // Sends on the next loop turn: frames of several streams leave in one write, and a stream
+  // that completes is closed only after the code that completed it has returned.
+  void schedule_flush();
   Worker* worker() const { return worker_; }
   nghttp2_session* session() const { return session_; }
   const ConnInfo& info() const { return info_; }
@@ -53,7 +57,6 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
 
  private:
   friend class H2ServerStream;
-  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name,
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
@@ -72,6 +75,8 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   };
   // Closes an abusive connection: GOAWAY with CODE, counted in COUNTER. Safe in callbacks.
   int abuse(stats::Counter* counter, uint32_t code, const char* what);
+  // The frame limits, checked on each frame header before nghttp2 sees the frame.
+  bool check_frame(const http2::FrameScanner::Header& h);
   void close_now();
   void arm_idle();
   void maybe_finish();
@@ -83,7 +88,10 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   net::Socket* socket_;
   ConnInfo info_;
   nghttp2_session* session_ = nullptr;
-  net::Timer timer_;                   // idle (no open stream)
+  net::Timer timer_;  // idle (no open stream)
+  net::Timer flush_timer_;
+  bool flush_scheduled_ = false;
+  http2::FrameScanner scanner_{24};
   std::set<H2ServerStream*> streams_;  // open ones; each freed after it closes
   size_t open_streams_ = 0;
   bool in_recv_ = false;
