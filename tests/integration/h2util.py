@@ -471,8 +471,14 @@ class RawH2:
     def goaway(self):
         return next((f for f in self.frames if isinstance(f, GoAwayFrame)), None)
 
-    def settings_ack_received(self):
-        return self.settings_acked
+    def handshake(self, timeout=None):
+        """Waits for the server's SETTINGS (acknowledged at once, unless ack_settings=False) and
+        its ACK of ours: after this, nothing automatic is left to interleave with what the
+        test sends (a header block split over CONTINUATION frames must not be cut by a
+        SETTINGS ACK)."""
+        self.wait(lambda: self.server_settings and self.settings_acked, timeout,
+                  "the SETTINGS exchange")
+        return self
 
 
 __all__ = ["PREFACE", "ErrorCodes", "tls_context", "connect", "H2Response", "H2Closed",

@@ -177,6 +177,7 @@ def test_unary_with_metadata_and_trailers(grpc_server, switchyard, protocols):
             assert method(channel, "Unary")(data, timeout=30) == data, size
     e = sy.wait_access_entry(lambda e: e.get("path") == f"/{SERVICE}/Unary")
     assert e["protocol"] == "HTTP/2" and e["status"] == 200 and e["method"] == "POST", e
+    assert e["response_flags"] == "-" and e["details"] == "", e
     until(lambda: sy.stat("listener.ingress.rq_http2") == 5, what="rq_http2 == 5")
 
 

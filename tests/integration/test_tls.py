@@ -338,6 +338,11 @@ def test_bad_certificate_config_refused_at_start(certs, switchyard, tmp_path):
 # --- upstream TLS --------------------------------------------------------------------------
 
 
+# nginx, asking for client certificates, answers 421 to a Host other than the SNI name: the
+# requests name the host the cluster's sni says, as a client of a real TLS origin would.
+A_TEST = {"Host": "a.test"}
+
+
 def upstream_tls_config(nginx_tls, port=None, **tls):
     return {"listeners": [{"name": "ingress",
                            "routes": [to_cluster("all", {"prefix": "/"}, "origin")]}],
@@ -346,12 +351,12 @@ def upstream_tls_config(nginx_tls, port=None, **tls):
 
 def test_upstream_tls_verified_against_ca_with_sni(certs, nginx_tls, switchyard):
     sy = switchyard(upstream_tls_config(nginx_tls, ca=str(certs.ca), sni="a.test"))
-    r = request(sy.port("ingress"), "GET", "/info")
+    r = request(sy.port("ingress"), "GET", "/info", headers=A_TEST)
     assert r.status == 200, r
     info = r.text()
     assert "sni=a.test " in info and "proto=HTTP/1.1" in info, info
     assert re.search(r"tls=TLSv1\.[23] ", info), info
-    r = request(sy.port("ingress"), "GET", "/file4m")
+    r = request(sy.port("ingress"), "GET", "/file4m", headers=A_TEST)
     assert r.status == 200 and r.body == nginx_tls.files["file4m"]
 
 
@@ -359,7 +364,7 @@ def test_upstream_sni_selects_origin_certificate(certs, nginx_tls, switchyard):
     # nginx answers x.b.test with the *.b.test certificate (signed by the root directly);
     # verification against the root passes only if that name was sent.
     sy = switchyard(upstream_tls_config(nginx_tls, ca=str(certs.ca), sni="x.b.test"))
-    r = request(sy.port("ingress"), "GET", "/info")
+    r = request(sy.port("ingress"), "GET", "/info", headers={"Host": "x.b.test"})
     assert r.status == 200, r
     assert "sni=x.b.test " in r.text(), r.text()
     entries = nginx_tls.access_entries()
@@ -368,7 +373,7 @@ def test_upstream_sni_selects_origin_certificate(certs, nginx_tls, switchyard):
 
 def test_upstream_wrong_ca_is_502_uf(certs, nginx_tls, switchyard):
     sy = switchyard(upstream_tls_config(nginx_tls, ca=str(certs.other_ca), sni="a.test"))
-    r = request(sy.port("ingress"), "GET", "/info?wrong-ca")
+    r = request(sy.port("ingress"), "GET", "/info?wrong-ca", headers=A_TEST)
     assert r.status == 502, r
     e = sy.wait_access_entry(lambda e: e.get("path") == "/info?wrong-ca")
     assert "UF" in e["response_flags"].split(","), e
@@ -380,14 +385,14 @@ def test_upstream_wrong_ca_is_502_uf(certs, nginx_tls, switchyard):
 def test_upstream_system_trust_store_refuses_test_ca(certs, nginx_tls, switchyard):
     # Without ca: the system trust store, which does not know the test root.
     sy = switchyard(upstream_tls_config(nginx_tls, sni="a.test"))
-    r = request(sy.port("ingress"), "GET", "/info")
+    r = request(sy.port("ingress"), "GET", "/info", headers=A_TEST)
     assert r.status == 502, r
 
 
 def test_upstream_verify_false(certs, nginx_tls, switchyard):
     sy = switchyard(upstream_tls_config(nginx_tls, ca=str(certs.other_ca), sni="a.test",
                                         verify=False))
-    r = request(sy.port("ingress"), "GET", "/info")
+    r = request(sy.port("ingress"), "GET", "/info", headers=A_TEST)
     assert r.status == 200 and "sni=a.test " in r.text(), r
 
 
@@ -401,10 +406,10 @@ def test_upstream_client_certificate(certs, nginx_tls, switchyard):
                                   "private_key": str(certs.client.key)}),
                      cluster("without", nginx_tls.tls_port, tls=base)]})
     # nginx asks for a client certificate (optional) and says what it got.
-    r = request(sy.port("with"), "GET", "/info")
+    r = request(sy.port("with"), "GET", "/info", headers=A_TEST)
     assert r.status == 200, r
     assert "client=SUCCESS" in r.text() and "dn=CN=client-one" in r.text(), r.text()
-    r = request(sy.port("without"), "GET", "/info")
+    r = request(sy.port("without"), "GET", "/info", headers=A_TEST)
     assert r.status == 200 and "client=NONE" in r.text(), r.text()
 
 

@@ -224,9 +224,11 @@ class CurlResult:
 
 def curl(url, args=(), resolve=None, timeout=30):
     """curl -sS URL with ARGS; RESOLVE is [(host, port)] to send to 127.0.0.1. The result has
-    the body, the status and the HTTP version curl used."""
-    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-",
+    the body (unless ARGS has -o FILE), the status and the HTTP version curl used."""
+    cmd = ["curl", "-sS", "--max-time", str(timeout),
            "-w", "\n@@code=%{http_code} version=%{http_version}"]
+    if "-o" not in args:
+        cmd += ["-o", "-"]
     for host, port in resolve or ():
         cmd += ["--resolve", f"{host}:{port}:{LOCALHOST}"]
     cmd += [str(a) for a in args] + [url]
