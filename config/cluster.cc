@@ -36,9 +36,8 @@ Tls parse_tls(Diagnostics& d, const MapEntry& e, const std::string& what, bool f
                   {"certificate", "private_key"});
         TlsCertificate c;
         if (!cf.is_map()) continue;
-        cf.require("certificate");
-        cf.require("private_key");
-        if (read_certificate(cf, &c)) tls.certificates.push_back(std::move(c));
+        bool complete = cf.require("certificate") && cf.require("private_key");
+        if (complete && read_certificate(cf, &c)) tls.certificates.push_back(std::move(c));
       }
     }
     // A listener without its own certificate cannot terminate TLS at all.

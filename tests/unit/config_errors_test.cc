@@ -581,3 +581,68 @@ TEST(ConfigErrors, ModuleShaMustBeHex) {
 
 }  // namespace
 }  // namespace sy::config
+
+namespace sy::config {
+namespace {
+
+using namespace testutil;
+
+// ---- TLS and HTTP/2 blocks -------------------------------------------------------------------
+
+TEST(ConfigTls, ListenerCertificatesAndModesAreChecked) {
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    tls: {certificate: a.pem, private_key: a.key, client_certificate: optional}
+)"),
+            "t.yaml:4:71: client_certificate in listener tls needs ca (the bundle to verify "
+            "against)");
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    tls: {certificate: a.pem, private_key: a.key, min_version: "1.1"}
+)"),
+            "t.yaml:4:64: min_version in listener tls: expected \"1.2\" or \"1.3\" (older "
+            "versions are never accepted), got '1.1'");
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    tls: {ca: ca.pem}
+)"),
+            "t.yaml:4:10: listener tls: needs certificate and private_key, or certificates");
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    tls:
+      certificates:
+        - {certificate: a.pem}
+)"),
+            "t.yaml:6:11: missing required key 'private_key' in items of certificates in "
+            "listener tls");
+}
+
+TEST(ConfigHttp2, LimitsAreRangeChecked) {
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    http2: {max_concurrent_streams: 0}
+)"),
+            "t.yaml:4:37: max_concurrent_streams in listener http2: must be between 1 and "
+            "4294967295, got 0");
+  EXPECT_EQ(one_error(R"(
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    http2: {max_resets: {count: 10, per: 1s}}
+)"),
+            "t.yaml:4:37: unknown key 'per' in max_resets in listener http2; expected one of: "
+            "count, window");
+}
+
+}  // namespace
+}  // namespace sy::config
