@@ -338,7 +338,7 @@ def test_h1_to_h2_upstream_large_bodies_with_bounded_memory(nginx_tls, switchyar
     assert down.hexdigest() == hashlib.sha256(bytes(nginx_tls.BIG_SIZE)).hexdigest()
     growth = sy.memory_kib("VmHWM") - before
     assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB, h1 to h2 upstream"
-    assert all(e["protocol"] == "HTTP/2.0" for e in nginx_tls.access_entries())
+    assert all(e["protocol"] == "HTTP/2.0" for e in nginx_tls.wait_entries(3))
 
 
 # --- h2 upstreams ----------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def test_h2_to_h2c_upstream_multiplexed(nginx_tls, switchyard):
         assert nginx_tls.uploaded("h2-to-h2.bin") == data
         resp = c.get("/file4m")
         assert resp.body == nginx_tls.files["file4m"]
-    entries = nginx_tls.access_entries()
+    entries = nginx_tls.wait_entries(63)
     assert len(entries) == 63 and all(e["protocol"] == "HTTP/2.0" for e in entries), entries
     connections = {e["connection"] for e in entries}
     assert len(connections) <= 2, f"63 streams from one client took {len(connections)} " \
@@ -381,7 +381,7 @@ def test_h1_clients_to_h2_upstream_share_connections(nginx_tls, switchyard):
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         results = list(pool.map(one, range(200)))
     assert all(r == (200, b"hello from nginx\n") for r in results), results[:5]
-    connections = {e["connection"] for e in nginx_tls.access_entries()}
+    connections = {e["connection"] for e in nginx_tls.wait_entries(200)}
     # Two workers, each with its own pool: a few connections, not one per client.
     assert len(connections) <= 4, f"200 requests over {len(connections)} h2 connections"
 
@@ -402,6 +402,127 @@ def test_h2_upstream_over_tls_by_alpn(certs, nginx_tls, switchyard):
         assert re.search(r"tls=TLSv1\.[23] ", text), text
     r = request(port, "GET", "/file4m", headers={"Host": "a.test"})
     assert r.status == 200 and r.body == nginx_tls.files["file4m"]
+
+
+def test_h2_upstream_goaway_moves_to_a_new_connection(nginx_tls, switchyard):
+    # nginx on h2c_short_port sends GOAWAY after 5 requests on a connection: the proxy must
+    # stop using that connection and open another, without failing a request.
+    sy = switchyard({"listeners": [{"name": "ingress", "protocols": ["http1", "http2"],
+                                    "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],
+                     "clusters": [cluster("n", nginx_tls.h2c_short_port, protocol="http2")]})
+    port = sy.port("ingress")
+    for i in range(12):
+        r = request(port, "GET", f"/small?seq={i}")
+        assert r.status == 200 and r.body == b"hello from nginx\n", (i, r)
+    with H2Client(port) as c:
+        for i in range(12):
+            resp = c.get(f"/small?h2-seq={i}")
+            assert resp.status == 200, (i, resp)
+    entries = nginx_tls.wait_entries(24)
+    assert len({e["connection"] for e in entries}) >= 5, entries
+
+
+def test_h2_to_h2_large_bodies_with_bounded_memory(nginx_tls, switchyard):
+    sy = switchyard({"listeners": [{"name": "ingress", "protocols": ["http2"],
+                                    "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],
+                     "clusters": [cluster("n", nginx_tls.h2c_port, protocol="http2")]})
+    with H2Client(sy.port("ingress")) as c:
+        assert c.get("/small").status == 200
+        before = sy.memory_kib("VmHWM")
+        data = os.urandom(50 * MiB)
+        resp = c.get("/uploads/h2-h2-big.bin", "PUT", body=data, timeout=120)
+        assert resp.status == 201, resp
+        assert hashlib.sha256(nginx_tls.uploaded("h2-h2-big.bin")).digest() == \
+            hashlib.sha256(data).digest()
+        del data
+        sid = c.request("GET", "/big", keep_body=False)
+        resp = c.streams[sid]
+        next_pause = 16 * MiB
+        while not resp.done:
+            assert c.pump(), f"connection closed mid-body: {resp!r} {c.goaway}"
+            if resp.length >= next_pause:
+                next_pause += 16 * MiB
+                time.sleep(0.3)  # a slow reader: a stimulus, as in test_bodies.py
+        assert resp.status == 200 and resp.length == nginx_tls.BIG_SIZE, resp
+        assert resp.digest.hexdigest() == hashlib.sha256(bytes(nginx_tls.BIG_SIZE)).hexdigest()
+    growth = sy.memory_kib("VmHWM") - before
+    assert growth < RSS_BUDGET_KIB, (
+        f"peak RSS grew by {growth} KiB for 50 MiB up and 100 MiB down, h2 to h2")
+
+
+def test_cookie_crumbs_joined_for_http1_upstream(upstream, switchyard):
+    # RFC 9113 8.2.3: an h2 client may split Cookie into several fields; HTTP/1.1 gets one.
+    sy = switchyard(h2_config(upstream.port))
+    with H2Client(sy.port("ingress")) as c:
+        echo = c.get("/echo", headers=[("cookie", "a=1"), ("cookie", "b=2"),
+                                       ("cookie", "c=3")]).json()
+    assert echo_headers(echo, "cookie") == ["a=1; b=2; c=3"], echo["headers"]
+
+
+def test_connection_specific_headers_not_sent_to_h2_upstream(nginx_tls, switchyard):
+    sy = switchyard({"listeners": [{"name": "ingress",
+                                    "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],
+                     "clusters": [cluster("n", nginx_tls.h2c_port, protocol="http2")]})
+    with harness.RawClient(sy.port("ingress")) as c:
+        c.send(harness.raw_request("GET", "/info", [
+            ("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "timeout=5"),
+            ("TE", "gzip"), ("Cookie", "a=1")]))
+        resp = c.read_response()
+    assert resp.status == 200, resp
+    info = resp.text()
+    assert "proto=HTTP/2.0" in info, info
+    for empty in ("connection=[]", "keep_alive=[]", "te=[]", "x_hop=[]"):
+        assert empty in info, info
+    assert "cookie=[a=1]" in info and "host=test " in info, info
+
+
+def test_client_reset_stream_is_dc_and_the_connection_goes_on(upstream, switchyard):
+    sy = switchyard(h2_config(upstream.port))
+    with H2Client(sy.port("ingress")) as c:
+        sid = c.request("GET", "/slow?hold=rst")
+        until(lambda: upstream.stats()["held"] == 1, what="the request held upstream")
+        c.reset_stream(sid)
+        e = sy.wait_access_entry(lambda e: e.get("path") == "/slow?hold=rst")
+        assert "DC" in e["response_flags"].split(","), e
+        assert e["status"] == 0 and e["protocol"] == "HTTP/2", e
+        resp = c.get("/echo?after-reset")
+        assert resp.status == 200 and c.goaway is None, resp
+    upstream.release("rst")
+
+
+def test_filters_over_h2_to_h2_upstream(nginx_tls, switchyard):
+    module_file("hello")
+    module_file("body_transform")
+    cfg = with_filters(0, [{"module": "hello", "config": {"name": "x-hello", "value": "h2h2"}},
+                           {"module": "body_transform",
+                            "config": {"from": "proto=", "to": "PROTOCOL:"}}],
+                       protocols=["http2"])
+    cfg["clusters"] = [cluster("backend", nginx_tls.h2c_port, protocol="http2")]
+    sy = switchyard(cfg)
+    with H2Client(sy.port("ingress")) as c:
+        resp = c.get("/info")
+        assert resp.status == 200 and resp.header("x-hello") == "h2h2", resp
+        assert "PROTOCOL:HTTP/2.0" in resp.body.decode(), resp.body
+        lengths = resp.all("content-length")
+        assert not lengths or lengths == [str(len(resp.body))], resp.headers
+
+
+def test_async_gate_over_concurrent_h2_streams(upstream, switchyard):
+    # Every stream is paused by the filter and resumed from another thread, 32 at once on one
+    # connection: each must resume its own stream.
+    module_file("async_gate")
+    sy = switchyard(with_filters(upstream.port, [{"module": "async_gate"}],
+                                 protocols=["http2"]))
+    with H2Client(sy.port("ingress")) as c:
+        sids = {c.request("GET", f"/echo?i={i}"): i for i in range(32)}
+        for sid, i in sids.items():
+            resp = c.response(sid)
+            assert resp.status == 200, resp
+            echo = resp.json()
+            assert echo["path"] == f"/echo?i={i}"
+            assert echo_headers(echo, "x-gate") == ["thread"], echo["headers"]
+    until(lambda: module_stat(sy.stats(), "async_gate", "resumed_by_thread") == 32,
+          what="32 streams resumed by the thread")
 
 
 # --- header validation -------------------------------------------------------------------------
@@ -550,6 +671,7 @@ def test_h2_stats_and_access_log(upstream, switchyard):
         assert e["response_flags"] == "-" and e["details"] == "", e
     e = sy.wait_access_entry(lambda e: e.get("path") == "/echo?log-h1-1")
     assert e["protocol"] == "HTTP/1.1", e
+    until(lambda: sy.stat("listener.ingress.rq_total") == 5, what="rq_total == 5")
     stats = sy.stats()
     assert stats["listener.ingress.rq_http2"] == 3 and stats["listener.ingress.cx_http2"] == 1
     assert stats["listener.ingress.rq_http1"] == 2 and stats["listener.ingress.cx_http1"] == 2

@@ -43,7 +43,7 @@ def test_nginx_tls_sni_alpn_and_client_certificates(certs, nginx_tls):
     assert r.status == 200 and r.http_version == "2" and r.body == b"hello from nginx\n", r
     r = curl(f"http://127.0.0.1:{nginx_tls.plain_port}/small")
     assert r.status == 200 and r.http_version == "1.1", r
-    entries = nginx_tls.access_entries()
+    entries = nginx_tls.wait_entries(3)
     assert [e["protocol"] for e in entries] == ["HTTP/2.0", "HTTP/2.0", "HTTP/1.1"], entries
     assert entries[0]["sni"] == "x.b.test" and entries[0]["client_verify"] == "SUCCESS"
 

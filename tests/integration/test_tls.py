@@ -267,6 +267,7 @@ def test_forwarded_proto_access_log_and_stats(certs, upstream, switchyard):
     e = sy.wait_access_entry(lambda e: e.get("path") == "/echo?plain")
     assert e["tls_version"] == "" and e["sni"] == "", e
 
+    until(lambda: sy.stat("listener.tls.rq_http1") == 1, what="listener.tls.rq_http1 == 1")
     stats = sy.stats()
     assert stats["listener.tls.tls_handshake"] == 1, stats
     assert stats["listener.tls.cx_http1"] == 1 and stats["listener.tls.rq_http1"] == 1, stats
@@ -367,8 +368,8 @@ def test_upstream_sni_selects_origin_certificate(certs, nginx_tls, switchyard):
     r = request(sy.port("ingress"), "GET", "/info", headers={"Host": "x.b.test"})
     assert r.status == 200, r
     assert "sni=x.b.test " in r.text(), r.text()
-    entries = nginx_tls.access_entries()
-    assert entries and entries[-1]["sni"] == "x.b.test", entries
+    entries = nginx_tls.wait_entries(1)
+    assert entries[-1]["sni"] == "x.b.test", entries
 
 
 def test_upstream_wrong_ca_is_502_uf(certs, nginx_tls, switchyard):
@@ -378,7 +379,8 @@ def test_upstream_wrong_ca_is_502_uf(certs, nginx_tls, switchyard):
     e = sy.wait_access_entry(lambda e: e.get("path") == "/info?wrong-ca")
     assert "UF" in e["response_flags"].split(","), e
     assert "tls" in e["details"].lower(), e
-    assert sy.stat("cluster.origin.tls_handshake_error") >= 1
+    until(lambda: sy.stat("cluster.origin.tls_handshake_error") >= 1,
+          what="cluster.origin.tls_handshake_error counted")
     assert not [x for x in nginx_tls.access_entries() if x["uri"] == "/info?wrong-ca"]
 
 
@@ -435,7 +437,7 @@ def test_tls_on_both_sides_http11(certs, nginx_tls, switchyard, tmp_path):
                           f"a.test:{port}:127.0.0.1", url, url, url], capture_output=True,
                          timeout=30)
     assert out.stdout == b"hello from nginx\n" * 3, out
-    entries = [e for e in nginx_tls.access_entries() if e["uri"] == "/small"]
+    entries = nginx_tls.wait_entries(3, lambda e: e["uri"] == "/small")
     assert len(entries) == 3 and all(e["protocol"] == "HTTP/1.1" and e["tls"].startswith("TLS")
                                      for e in entries), entries
     assert len({e["connection"] for e in entries}) == 1, "the upstream TLS connection was reused"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import LOCALHOST, free_port, port_open, tail
+from harness import LOCALHOST, free_port, port_open, tail, until
 
 
 def openssl(*args, cwd=None, input=None):
@@ -278,6 +278,11 @@ http {{
 {locations}
   }}
   server {{
+    listen {host}:{h2c_short_port} http2;
+    keepalive_requests 5;
+{locations}
+  }}
+  server {{
     listen {host}:{tls_port} ssl;
     listen {host}:{h2_port} ssl http2;
     server_name *.b.test;
@@ -289,7 +294,9 @@ http {{
 """
 
 NGINX_INFO = ("sni=$ssl_server_name proto=$server_protocol tls=$ssl_protocol "
-              "client=$ssl_client_verify dn=$ssl_client_s_dn host=$host")
+              "client=$ssl_client_verify dn=$ssl_client_s_dn host=$host "
+              "connection=[$http_connection] keep_alive=[$http_keep_alive] te=[$http_te] "
+              "x_hop=[$http_x_hop] cookie=[$http_cookie]")
 NGINX_LOCATIONS = """\
     root {dir}/docroot;
     location = /small {{
@@ -309,17 +316,18 @@ NGINX_LOCATIONS = """\
 
 
 class NginxTls(harness.Process):
-    """nginx on four ports, all serving the same locations:
+    """nginx on five ports, all serving the same locations:
 
         tls_port    TLS, HTTP/1.1: a.test (default, chain with the intermediate) and *.b.test
                     by SNI; client certificates from the test root are asked for (optional)
         h2_port     the same, HTTP/2 by ALPN (and http/1.1)
         h2c_port    HTTP/2 cleartext, prior knowledge only
+        h2c_short_port  the same, but a connection serves 5 requests, then GOAWAY
         plain_port  HTTP/1.1 cleartext
 
     /small   "hello from nginx\\n"
     /info    "sni=... proto=HTTP/1.1|HTTP/2.0 tls=TLSv1.3 client=SUCCESS|NONE|FAILED:... dn=...
-              host=...\\n"
+              host=... connection=[...] keep_alive=[...] te=[...] x_hop=[...] cookie=[...]\\n"
     /big     100 MiB of zeros; /file4m 4 MiB of random bytes (self.files["file4m"])
     PUT /uploads/NAME stores the body (see uploaded(NAME))
     The access log (access_entries()) has, per request: connection, protocol, tls version, sni,
@@ -350,14 +358,16 @@ class NginxTls(harness.Process):
             user = (f"user {pwd.getpwuid(os.getuid()).pw_name} "
                     f"{grp.getgrgid(os.getgid()).gr_name};")
         for _attempt in range(3):
-            ports = [free_port() for _ in range(4)]
-            if len(set(ports)) < 4:
+            ports = [free_port() for _ in range(5)]
+            if len(set(ports)) < 5:
                 continue
-            self.tls_port, self.h2_port, self.h2c_port, self.plain_port = ports
+            (self.tls_port, self.h2_port, self.h2c_port, self.plain_port,
+             self.h2c_short_port) = ports
             conf = self.dir / "nginx.conf"
             conf.write_text(NGINX_TLS_CONF.format(
                 dir=self.dir, host=LOCALHOST, user=user, ca=certs.ca, tls_port=self.tls_port,
                 h2_port=self.h2_port, h2c_port=self.h2c_port, plain_port=self.plain_port,
+                h2c_short_port=self.h2c_short_port,
                 a_cert=a.chain, a_key=a.key, b_cert=certs.b.chain, b_key=certs.b.key,
                 locations=NGINX_LOCATIONS.format(dir=self.dir, info=NGINX_INFO)))
             with open(self.dir / "stderr.log", "ab") as err:
@@ -378,6 +388,15 @@ class NginxTls(harness.Process):
 
     def uploaded(self, name):
         return (self.dir / "docroot" / "uploads" / name).read_bytes()
+
+    def wait_entries(self, count, predicate=lambda e: True, timeout=10):
+        """The access log entries for which PREDICATE holds, once there are COUNT of them
+        (nginx writes a line just after its response, so a client may be ahead of it)."""
+        def matching():
+            found = [e for e in self.access_entries() if predicate(e)]
+            return found if len(found) >= count else None
+
+        return until(matching, timeout, what=f"{count} nginx access log entries")
 
     def access_entries(self):
         entries = []
