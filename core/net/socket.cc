@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,11 +141,18 @@ void Socket::start_tls_server(SSL_CTX* ctx) {
   SSL_set_accept_state(ssl_);
 }
 
-void Socket::start_tls_client(SSL_CTX* ctx, const std::string& sni, bool verify_name) {
+void Socket::start_tls_client(SSL_CTX* ctx, const std::string& sni,
+                              const std::string& verify_host) {
   tls_init(ctx);
-  if (!sni.empty()) {
-    SSL_set_tlsext_host_name(ssl_, sni.c_str());
-    if (verify_name) SSL_set1_host(ssl_, sni.c_str());
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl_, sni.c_str());
+  if (!verify_host.empty()) {
+    in6_addr ip;
+    bool is_ip = inet_pton(AF_INET, verify_host.c_str(), &ip) == 1 ||
+                 inet_pton(AF_INET6, verify_host.c_str(), &ip) == 1;
+    if (is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), verify_host.c_str());
+    else
+      SSL_set1_host(ssl_, verify_host.c_str());
   }
   SSL_set_connect_state(ssl_);
   SSL_do_handshake(ssl_);  // produces the ClientHello

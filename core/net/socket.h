@@ -63,9 +63,10 @@ class Socket {
 
   // TLS from now on: write() takes plaintext and on_read() gives plaintext. Server side right
   // after accept, client side after on_connect(0); the outcome arrives as on_tls_handshake.
-  // CLIENT: SNI names the server to ask for (and to verify when VERIFY_NAME).
+  // Client: SNI names the server to ask for; VERIFY_HOST (a DNS name or an IP address) is what
+  // the certificate must be for ("": the chain is checked, not the name).
   void start_tls_server(SSL_CTX* ctx);
-  void start_tls_client(SSL_CTX* ctx, const std::string& sni, bool verify_name);
+  void start_tls_client(SSL_CTX* ctx, const std::string& sni, const std::string& verify_host);
   // The TLS session (nullptr when plain); valid until close().
   SSL* ssl() const { return ssl_; }
 

@@ -50,6 +50,12 @@ class ClientContext {
   SSL_CTX* ctx() const { return ctx_.get(); }
   const std::string& sni() const { return sni_; }
   bool verify() const { return verify_; }
+  // What a server's certificate must name: the SNI when set, else the endpoint's host (a name
+  // or an IP address); "" when verification is off.
+  std::string verify_host(const std::string& endpoint_host) const {
+    if (!verify_) return "";
+    return sni_.empty() ? endpoint_host : sni_;
+  }
 
  private:
   SslCtxPtr ctx_;

@@ -159,7 +159,8 @@ void H2Connection::on_connect(int status) {
     return;
   }
   if (const auto& tls = pool_->cluster_->tls) {
-    socket_->start_tls_client(tls->ctx(), tls->sni(), tls->verify());
+    socket_->start_tls_client(tls->ctx(), tls->sni(),
+                              tls->verify_host(pool_->cluster_->cfg.endpoints[endpoint_].host));
     socket_->read_start();
     return;
   }

@@ -98,7 +98,8 @@ void Connection::on_connect(int status) {
   }
   if (const auto& tls = pool_->cluster_->tls) {
     // Connected is not ready: the pool hears of it after the handshake.
-    socket_->start_tls_client(tls->ctx(), tls->sni(), tls->verify());
+    socket_->start_tls_client(tls->ctx(), tls->sni(),
+                              tls->verify_host(pool_->cluster_->cfg.endpoints[endpoint_].host));
     socket_->read_start();
     return;
   }
