@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+import harness
 import tlsutil
 from harness import (cluster, direct, echo_headers, request, run_switchyard, to_cluster,
                      until)
@@ -442,3 +443,81 @@ def test_tls_on_both_sides_http11(certs, nginx_tls, switchyard, tmp_path):
                                      for e in entries), entries
     assert len({e["connection"] for e in entries}) == 1, "the upstream TLS connection was reused"
     until(lambda: sy.stat("listener.tls.cx_http1") == 3, what="3 TLS connections counted")
+
+
+# --- what filters see: stream info attributes ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def attrs_module(tmp_path_factory):
+    """libsy_attrs.so from attrs_module.c: a filter that copies stream-info attributes into
+    x-attr-* response headers. One small cc call, outside the build tree."""
+    out_dir = tmp_path_factory.mktemp("attrs")
+    so = out_dir / "libsy_attrs.so"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "no C compiler (tools/install-deps installs one)"
+    out = subprocess.run([cc, "-std=c11", "-O1", "-shared", "-fPIC", "-fvisibility=hidden",
+                          "-I", str(harness.REPO / "abi" / "include"),
+                          str(harness.HERE / "attrs_module.c"), "-o", str(so)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return so
+
+
+def peer_certificate_subject(value):
+    """The subject of the certificate in an x-attr-peer-certificate value: PEM (newlines made
+    spaces), DER (as hex:...), or a subject line as the host gives it."""
+    if value.startswith("hex:"):
+        der = bytes.fromhex(value[4:])
+        return openssl_x509_subject(der, "DER")
+    if "-----BEGIN CERTIFICATE-----" in value:
+        body = value.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+        pem = ("-----BEGIN CERTIFICATE-----\n" + "\n".join(body.split()) +
+               "\n-----END CERTIFICATE-----\n")
+        return tlsutil.cert_info(pem)["subject"]
+    return value
+
+
+def openssl_x509_subject(data, form):
+    out = subprocess.run(["openssl", "x509", "-inform", form, "-noout", "-subject", "-nameopt",
+                          "RFC2253"], input=data, capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.decode().partition("=")[2].strip()
+
+
+def test_filters_see_tls_and_protocol_attributes(certs, upstream, switchyard, attrs_module):
+    routes = [to_cluster("all", {"prefix": "/"}, "backend")]
+    listener = tls_listener(certs, protocols=["http1", "http2"], routes=routes,
+                            ca=str(certs.ca), client_certificate="optional")
+    listener["filters"] = [{"module": "attrs"}]
+    plain = {"name": "plain", "protocols": ["http1", "http2"], "routes": routes,
+             "filters": [{"module": "attrs"}]}
+    sy = switchyard({"module_path": [str(harness.BINARY.parent / "modules")],
+                     "modules": [{"name": "attrs", "path": str(attrs_module)}],
+                     "listeners": [listener, plain],
+                     "clusters": [cluster("backend", upstream.port)]})
+
+    def attrs(result):
+        head = result.body.split(b"\r\n\r\n")[0].decode(errors="replace")
+        return {m.group(1).lower(): m.group(2).strip() for m in
+                re.finditer(r"^x-attr-([a-z-]+):(.*)$", head, re.M | re.I)}
+
+    r = curl_https(sy.port("tls"), "/echo", "x.b.test",
+                   args=["-i", "--http2", *client_cert_args(certs.client)], certs=certs)
+    assert r.status == 200 and r.http_version == "2", r
+    a = attrs(r)
+    assert a.get("protocol") == "HTTP/2", a
+    assert a.get("scheme") == "https", a
+    assert a.get("tls-version") == "TLSv1.3", a
+    assert a.get("sni") == "x.b.test", a
+    assert "CN=client-one" in peer_certificate_subject(a.get("peer-certificate", "-")), a
+
+    r = curl_https(sy.port("tls"), "/echo", "a.test", args=["-i", "--http1.1"], certs=certs)
+    a = attrs(r)
+    assert a.get("protocol") == "HTTP/1.1" and a.get("sni") == "a.test", a
+    assert a.get("peer-certificate") in ("-", ""), f"no client certificate was sent: {a}"
+
+    r = curl(f"http://127.0.0.1:{sy.port('plain')}/echo", ["-i", "--http2-prior-knowledge"])
+    a = attrs(r)
+    assert a.get("protocol") == "HTTP/2" and a.get("scheme") == "http", a
+    assert a.get("tls-version") in ("-", "") and a.get("sni") in ("-", ""), a
