@@ -1,9 +1,11 @@
 """HTTP/2 downstream and upstream: h2c with prior knowledge, HTTP/1 and HTTP/2 on one port, h2
 over TLS by ALPN; curl, nghttp and h2load through the proxy; many streams on one connection;
-large bodies both ways across h2 and HTTP/1.1 with bounded memory; flow-control windows;
-h2 to h2 upstreams (cleartext and TLS) multiplexed on few connections; trailers; header
-validation as stream errors; REFUSED_STREAM beyond max_concurrent_streams; stats, access log
-and module filters over h2.
+large bodies both ways across h2 and HTTP/1.1 (and h2 to h2) with bounded memory; flow-control
+windows and the SETTINGS advertised; h2 upstreams (cleartext and TLS) multiplexed on few
+connections, and left for a new connection after their GOAWAY; trailers, cookies and
+connection-specific headers across the protocols; header validation as stream errors;
+REFUSED_STREAM beyond max_concurrent_streams; a client's RST_STREAM; stats, access log and
+module filters over h2.
 
 Peers: upstream.py and nginx (HTTP/1.1 origins), tlsutil.NginxTls (HTTP/2 origin, cleartext and
 TLS), curl, nghttp, h2load, and h2util's clients (the h2 package, and frames by hand).
@@ -18,6 +20,7 @@ import subprocess
 import time
 
 import h2.settings
+import pytest
 
 import harness
 import h2util
@@ -112,7 +115,7 @@ def test_nghttp_get_and_post(upstream, switchyard, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"recv \(stream_id=\d+\) :status: 200", out.stdout), out.stdout
     assert re.search(r"recv DATA frame .*\n\s*; END_STREAM", out.stdout), out.stdout
-    assert "GOAWAY" not in out.stdout.split("send GOAWAY")[0], out.stdout
+    assert "recv GOAWAY" not in out.stdout, out.stdout
 
     data = os.urandom(3 * MiB + 5)
     body = tmp_path / "post.bin"
@@ -523,6 +526,33 @@ def test_async_gate_over_concurrent_h2_streams(upstream, switchyard):
             assert echo_headers(echo, "x-gate") == ["thread"], echo["headers"]
     until(lambda: module_stat(sy.stats(), "async_gate", "resumed_by_thread") == 32,
           what="32 streams resumed by the thread")
+
+
+@pytest.mark.parametrize("listener_extra,expected", [
+    ({}, (100, 256 * 1024, 1024 * 1024, 64 * 1024)),
+    ({"http2": {"max_concurrent_streams": 7, "initial_stream_window": "64KiB",
+                "initial_connection_window": "4MiB", "max_header_list_size": 40000}},
+     (7, 64 * 1024, 4 * 1024 * 1024, 40000)),
+    ({"limits": {"header_bytes": "32KiB"}}, (100, 256 * 1024, 1024 * 1024, 32 * 1024)),
+], ids=["defaults", "configured", "header-bytes"])
+def test_h2_settings_advertised(upstream, switchyard, listener_extra, expected):
+    streams, stream_window, connection_window, header_list = expected
+    sy = switchyard(h2_config(upstream.port, **listener_extra))
+    with RawH2(sy.port("ingress")) as raw:
+        raw.handshake()
+        got = raw.server_settings
+        assert got.get(h2util.SettingsFrame.MAX_CONCURRENT_STREAMS) == streams, got
+        assert got.get(h2util.SettingsFrame.INITIAL_WINDOW_SIZE, 65535) == stream_window, got
+        assert got.get(h2util.SettingsFrame.MAX_HEADER_LIST_SIZE) == header_list, got
+
+        # The connection window starts at 65,535 and is raised by WINDOW_UPDATE on stream 0.
+        def window():
+            return 65535 + sum(f.window_increment for f in raw.frames
+                               if isinstance(f, h2util.WindowUpdateFrame) and f.stream_id == 0)
+
+        raw.wait(lambda: window() >= connection_window, 5,
+                 f"a connection window of {connection_window}")
+        assert window() == connection_window
 
 
 # --- header validation -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """TLS on both sides: certificates chosen by SNI (with their chain), ALPN, TLS 1.0/1.1 refused,
 min_version, the default cipher list, session resumption, client certificates (mTLS),
 certificates re-read on reload; upstream TLS with SNI and verification against a configured CA,
-client certificates to the upstream, and what the access log and stats say about it.
+client certificates to the upstream; what the access log and stats say about it, and what
+filters see (TLS version, SNI, peer certificate, protocol) through a test-only module.
 
 Peers: `openssl s_client` and curl as clients; nginx with TLS (tlsutil.NginxTls) and
 upstream.py as origins. The PKI is made per session with the openssl CLI (tlsutil.Certs).
