@@ -87,9 +87,15 @@ class H2ServerStream final : public StreamOwner {
   }
 
   bool above_high() const override { return pending() > kHigh; }
-  void pause_reading() override { paused_ = true; }
+  void pause_reading() override {
+    paused_ = true;
+    stop_request_timer();  // the wait is ours, not the client's
+  }
   void resume_reading() override {
     paused_ = false;
+    if (req_timer_ && !request_ended_ && !dead())
+      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.idle.count()),
+                        "request body not received in time");
     if (dead() || unconsumed_ == 0) return;
     // The window opens again only now: this is what holds a fast client back.
     nghttp2_session_consume(conn_->session(), id_, unconsumed_);
@@ -106,7 +112,37 @@ class H2ServerStream final : public StreamOwner {
   }
 
   // Request bytes for the stream; returns how many can be acknowledged (window) now.
+  // The request must keep arriving: its head within timeouts.request_headers, then its body
+  // without pausing longer than timeouts.idle (the same bounds as HTTP/1.1). What arrives late
+  // is answered 408 (or, once a response started, reset).
+  void arm_request_timer(uint64_t ms, const char* what) {
+    if (!req_timer_) req_timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
+    req_timer_->start(ms, [this, what] {
+      if (dead() || request_ended_) return;
+      conn_->lr()->stats.rq_header_timeout->inc();
+      if (stream_ && !response_done_) {
+        stream_->local_reply(408, "request timeout\n", what, "-");
+        // The client is told to stop sending once the 408 is out (see on_frame_send).
+        return;
+      }
+      if (!head_done_) {
+        // A header block left open blocks the whole connection (nothing else may be sent
+        // until it ends), so the connection goes, not just the stream.
+        conn_->terminate(NGHTTP2_NO_ERROR);
+        return;
+      }
+      nghttp2_submit_rst_stream(conn_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+      conn_->schedule_flush();
+    });
+  }
+  void stop_request_timer() {
+    if (req_timer_) req_timer_->stop();
+  }
+
   void on_data(const uint8_t* data, size_t len) {
+    if (!paused_ && req_timer_ && !request_ended_)
+      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.idle.count()),
+                        "request body not received in time");
     if (stream_) stream_->on_request_body(reinterpret_cast<const char*>(data), len);
     if (paused_ && !closed_)
       unconsumed_ += len;
@@ -180,6 +216,7 @@ class H2ServerStream final : public StreamOwner {
   bool paused_ = false;
   size_t unconsumed_ = 0;
   std::unique_ptr<net::Timer> timer_;
+  std::unique_ptr<net::Timer> req_timer_;
 };
 
 bool Http2Connection::RateWindow::exceeded(uint32_t count, std::chrono::milliseconds window) {
@@ -350,6 +387,13 @@ void Http2Connection::on_drained() {
 void Http2Connection::on_eof() { close_now(); }
 void Http2Connection::on_error(int) { close_now(); }
 
+void Http2Connection::terminate(uint32_t code) {
+  if (closed_) return;
+  nghttp2_session_terminate_session(session_, code);
+  flush();
+  close_now();
+}
+
 void Http2Connection::drain() {
   if (closed_ || draining_) return;
   draining_ = true;
@@ -476,6 +520,8 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
   ++c->open_streams_;
   c->timer_.stop();
   nghttp2_session_set_stream_user_data(session, f->hd.stream_id, s);
+  s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.request_headers.count()),
+                       "request headers not received in time");
   return 0;
 }
 
@@ -543,6 +589,11 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       // would say chunked).
       s->head_.chunked = !end && !s->head_.content_length;
       // Streams route with the newest snapshot, like HTTP/1 requests on a kept-alive connection.
+      if (end)
+        s->stop_request_timer();
+      else
+        s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.idle.count()),
+                             "request body not received in time");
       s->stream_ = std::make_unique<Stream>(s, c->slot_->runtime, c->slot_->lr);
       s->stream_->on_request_head(s->head_);
     } else if (s->stream_ && !s->trailers_in_.empty()) {
@@ -551,6 +602,7 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
   }
   if (end && !s->request_ended_) {
     s->request_ended_ = true;
+    s->stop_request_timer();
     if (s->stream_ && !s->closed_) s->stream_->on_request_complete();
   }
   return 0;

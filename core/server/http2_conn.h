@@ -54,6 +54,8 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   const ConnInfo& info() const { return info_; }
   const ListenerRuntime* lr() const { return lr_; }
   void stream_closed(H2ServerStream* s);
+  // GOAWAY with CODE, then close (streams in flight are reset).
+  void terminate(uint32_t code);
 
  private:
   friend class H2ServerStream;

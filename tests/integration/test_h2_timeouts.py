@@ -1,0 +1,40 @@
+"""HTTP/2 requests that stop arriving: the same bounds as HTTP/1.1 (timeouts.request_headers for
+the head, timeouts.idle between body bytes), answered 408 on that stream only."""
+from h2util import H2Client, RawH2
+from harness import cluster, to_cluster, until
+
+
+def config(upstream_port):
+    return {"listeners": [{"name": "ingress", "protocols": ["http2"],
+                           "timeouts": {"request_headers": "300ms", "idle": "400ms"},
+                           "routes": [to_cluster("r", {"prefix": "/"}, "up")]}],
+            "clusters": [cluster("up", upstream_port)]}
+
+
+def test_a_body_that_stops_gets_408_and_the_connection_lives(upstream, switchyard):
+    sy = switchyard(config(upstream.port))
+    with H2Client(sy.port("ingress")) as c:
+        sid = c.request("POST", "/echo", body=b"part", end_stream=False)
+        resp = c.response(sid, timeout=10)
+        assert resp.status == 408, resp
+        # Other streams on the same connection are unaffected.
+        ok = c.get("/echo?after")
+        assert ok.status == 200, ok
+    until(lambda: sy.stat("listener.ingress.rq_header_timeout") == 1,
+          what="rq_header_timeout == 1")
+
+
+def test_a_head_that_never_ends_closes_the_connection(upstream, switchyard):
+    # An open header block blocks the whole connection, so it is the connection that goes.
+    sy = switchyard(config(upstream.port))
+    with RawH2(sy.port("ingress")) as raw:
+        # Settings first: an ACK inside the open header block would be a protocol error.
+        raw.wait(lambda: raw.server_settings, what="the server's SETTINGS")
+        raw.send(raw.headers_frame(1, path="/echo", end_stream=True, end_headers=False))
+        raw.wait_closed(timeout=10)
+        assert raw.goaway is not None and raw.goaway.error_code == 0, raw.goaway
+    with H2Client(sy.port("ingress")) as c:
+        assert c.get("/echo?next").status == 200
+    until(lambda: sy.stat("listener.ingress.rq_header_timeout") == 1,
+          what="rq_header_timeout == 1")
+    assert upstream.stats()["requests_total"] == 1
