@@ -520,8 +520,10 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
   ++c->open_streams_;
   c->timer_.stop();
   nghttp2_session_set_stream_user_data(session, f->hd.stream_id, s);
-  s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.request_headers.count()),
-                       "request headers not received in time");
+  // A header block in one frame (the usual case) needs no clock: it is already whole.
+  if (!(f->hd.flags & NGHTTP2_FLAG_END_HEADERS))
+    s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.request_headers.count()),
+                         "request headers not received in time");
   return 0;
 }
 
@@ -591,7 +593,7 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       // Streams route with the newest snapshot, like HTTP/1 requests on a kept-alive connection.
       if (end)
         s->stop_request_timer();
-      else
+      else  // the body must keep coming
         s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.idle.count()),
                              "request body not received in time");
       s->stream_ = std::make_unique<Stream>(s, c->slot_->runtime, c->slot_->lr);
