@@ -20,6 +20,7 @@ static const char* const kAttributes[][2] = {
     {"connection.tls_version", "x-attr-tls-version"},
     {"connection.requested_server_name", "x-attr-sni"},
     {"connection.peer_certificate", "x-attr-peer-certificate"},
+    {"connection.subject_peer_certificate", "x-attr-subject-peer-certificate"},
 };
 
 static _Thread_local char buffer[1 << 16]; /* filters run on every worker */

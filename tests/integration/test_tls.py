@@ -18,8 +18,8 @@ import pytest
 
 import harness
 import tlsutil
-from harness import (cluster, direct, echo_headers, request, run_switchyard, to_cluster,
-                     until)
+from harness import (RawClient, cluster, direct, echo_headers, request, run_switchyard,
+                     to_cluster, until)
 from tlsutil import certs, curl, nginx_tls, s_client  # noqa: F401 (fixtures)
 
 
@@ -79,6 +79,20 @@ def test_sni_selects_certificate_and_sends_chain(certs, switchyard):
         r = curl_https(port, "/", host, certs=certs)
         assert r.ok and r.status == 200 and r.body == b"hello from tls\n", r
     until(lambda: sy.stat("listener.tls.tls_handshake") >= 9, what="handshakes counted")
+
+
+def test_exact_name_beats_wildcard_and_cn_without_san(certs, switchyard):
+    listener = tls_listener(certs)
+    listener["tls"]["certificates"] += [cert_entry(certs.x_b), cert_entry(certs.cn_only)]
+    sy = switchyard({"listeners": [listener]})
+    port = sy.port("tls")
+    # x.b.test is covered by *.b.test (listed first) and named exactly by a later certificate.
+    hs = s_client(port, "x.b.test")
+    assert hs.ok and hs.cert["org"] == "Exact" and hs.cert["sans"] == ["x.b.test"], hs
+    hs = s_client(port, "y.b.test")
+    assert hs.ok and "*.b.test" in hs.cert["sans"], hs
+    hs = s_client(port, "cn-only.test")
+    assert hs.ok and hs.cert["cn"] == "cn-only.test" and hs.cert["sans"] == [], hs
 
 
 def test_single_certificate_shorthand(certs, switchyard):
@@ -320,6 +334,20 @@ def test_certificates_reread_on_reload(certs, switchyard, tmp_path):
     assert hs.ok and hs.cert["org"] == "Rotated 2", hs
 
 
+def test_handshake_must_finish_within_request_headers(certs, switchyard):
+    listener = tls_listener(certs)
+    listener["timeouts"] = {"request_headers": "1s"}
+    sy = switchyard({"listeners": [listener]})
+    port = sy.port("tls")
+    # Nothing at all, and half a ClientHello: both closed by the deadline.
+    with RawClient(port) as silent, RawClient(port) as partial:
+        partial.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        assert silent.wait_closed(timeout=8)
+        assert partial.wait_closed(timeout=8)
+    hs = s_client(port, "a.test")
+    assert hs.ok, hs
+
+
 def test_bad_certificate_config_refused_at_start(certs, switchyard, tmp_path):
     missing = tmp_path / "missing.pem"
     cases = [
@@ -384,6 +412,42 @@ def test_upstream_wrong_ca_is_502_uf(certs, nginx_tls, switchyard):
     until(lambda: sy.stat("cluster.origin.tls_handshake_error") >= 1,
           what="cluster.origin.tls_handshake_error counted")
     assert not [x for x in nginx_tls.access_entries() if x["uri"] == "/info?wrong-ca"]
+
+
+def test_upstream_certificate_name_is_checked(certs, nginx_tls, switchyard):
+    # A trusted chain for another name is refused: against the sni when there is one, else
+    # against the endpoint's address (127.0.0.1, which no test certificate names).
+    cfg = {"listeners": [
+        {"name": "wrong_sni", "routes": [to_cluster("r", {"prefix": "/"}, "wrong_sni")]},
+        {"name": "no_sni", "routes": [to_cluster("r", {"prefix": "/"}, "no_sni")]},
+        {"name": "unverified", "routes": [to_cluster("r", {"prefix": "/"}, "unverified")]}],
+        "clusters": [
+            # nginx has no server for other.test: it answers with a.test's certificate.
+            cluster("wrong_sni", nginx_tls.tls_port, tls={"ca": str(certs.ca),
+                                                          "sni": "other.test"}),
+            cluster("no_sni", nginx_tls.tls_port, tls={"ca": str(certs.ca)}),
+            cluster("unverified", nginx_tls.tls_port, tls={"sni": "other.test",
+                                                           "verify": False})]}
+    sy = switchyard(cfg)
+    for name in ("wrong_sni", "no_sni"):
+        r = request(sy.port(name), "GET", f"/info?{name}", headers=A_TEST)
+        assert r.status == 502, (name, r)
+        e = sy.wait_access_entry(lambda e, n=name: e.get("path") == f"/info?{n}")
+        assert "UF" in e["response_flags"].split(",") and "tls" in e["details"].lower(), e
+    r = request(sy.port("unverified"), "GET", "/info", headers={"Host": "other.test"})
+    assert r.status == 200 and "sni=other.test " in r.text(), r
+
+
+def test_upstream_h2_without_alpn_h2_fails(certs, nginx_tls, switchyard):
+    # protocol http2 over TLS needs the server to select h2; tls_port offers http/1.1 only.
+    sy = switchyard(upstream_tls_config(nginx_tls, ca=str(certs.ca), sni="a.test"))
+    sy.write_config({**sy.config, "clusters": [cluster(
+        "origin", nginx_tls.tls_port, protocol="http2", tls={"ca": str(certs.ca),
+                                                            "sni": "a.test"})]})
+    assert sy.reload().status == 200
+    until(lambda: request(sy.port("ingress"), "GET", "/info", headers=A_TEST).status == 502,
+          what="502 from an h2 cluster whose server does not speak h2")
+    assert not [e for e in nginx_tls.access_entries() if e["protocol"] != "HTTP/1.1"]
 
 
 def test_upstream_system_trust_store_refuses_test_ca(certs, nginx_tls, switchyard):
@@ -511,12 +575,15 @@ def test_filters_see_tls_and_protocol_attributes(certs, upstream, switchyard, at
     assert a.get("scheme") == "https", a
     assert a.get("tls-version") == "TLSv1.3", a
     assert a.get("sni") == "x.b.test", a
-    assert "CN=client-one" in peer_certificate_subject(a.get("peer-certificate", "-")), a
+    assert a.get("peer-certificate", "").startswith("-----BEGIN CERTIFICATE-----"), a
+    assert "CN=client-one" in peer_certificate_subject(a["peer-certificate"]), a
+    assert "client-one" in a.get("subject-peer-certificate", ""), a
 
     r = curl_https(sy.port("tls"), "/echo", "a.test", args=["-i", "--http1.1"], certs=certs)
     a = attrs(r)
     assert a.get("protocol") == "HTTP/1.1" and a.get("sni") == "a.test", a
     assert a.get("peer-certificate") in ("-", ""), f"no client certificate was sent: {a}"
+    assert a.get("subject-peer-certificate") in ("-", ""), a
 
     r = curl(f"http://127.0.0.1:{sy.port('plain')}/echo", ["-i", "--http2-prior-knowledge"])
     a = attrs(r)

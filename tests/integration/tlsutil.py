@@ -7,6 +7,8 @@ The PKI (Certs, made once per session by the `certs` fixture in the test files):
       +-- intermediate CA ("Switchyard Test Intermediate")
       |     +-- a.test            SAN DNS:a.test; a_chain = leaf + intermediate
       +-- *.b.test                SAN DNS:*.b.test, DNS:b.test
+      +-- x.b.test (exact)        SAN DNS:x.b.test, O=Exact: an exact name beside the wildcard
+      +-- cn-only.test            no SAN: the name is in the CN alone
       +-- client "client-one"     clientAuth
     other CA ("Other Test Root")
       +-- a.test (other)          the right name from the wrong CA
@@ -116,6 +118,9 @@ class Certs:
                                   INTERMEDIATE_EXT, self.root)
         self.a = issue_server(d, "a.test", ["a.test"], self.intermediate, [self.intermediate])
         self.b = issue_server(d, "star.b.test", ["*.b.test", "b.test"], self.root)
+        self.x_b = issue_server(d, "x.b.test", ["x.b.test"], self.root, org="Exact")
+        self.cn_only = issue(d, "cn-only.test", "cn-only.test",
+                             LEAF_EXT.format(usage="serverAuth"), self.root)
         self.other_root = issue(d, "other-root", "Other Test Root", CA_EXT)
         self.a_other = issue_server(d, "a.test-other", ["a.test"], self.other_root)
         self.client = issue_client(d, "client-one", self.root)
