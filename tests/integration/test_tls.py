@@ -514,18 +514,11 @@ def test_tls_on_both_sides_http11(certs, nginx_tls, switchyard, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def attrs_module(tmp_path_factory):
-    """libsy_attrs.so from attrs_module.c: a filter that copies stream-info attributes into
-    x-attr-* response headers. One small cc call, outside the build tree."""
-    out_dir = tmp_path_factory.mktemp("attrs")
-    so = out_dir / "libsy_attrs.so"
-    cc = shutil.which("cc") or shutil.which("gcc")
-    assert cc, "no C compiler (tools/install-deps installs one)"
-    out = subprocess.run([cc, "-std=c11", "-O1", "-shared", "-fPIC", "-fvisibility=hidden",
-                          "-I", str(harness.REPO / "abi" / "include"),
-                          str(harness.HERE / "attrs_module.c"), "-o", str(so)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+def attrs_module():
+    """libsy_fx_attrs.so (tests/abi/fx_attrs.c, built with the ABI fixtures): a filter that
+    copies stream-info attributes into x-attr-* response headers."""
+    so = harness.REPO / "build" / "tests" / "abi" / "libsy_fx_attrs.so"
+    assert so.exists(), f"{so} is missing: build it first (make build)"
     return so
 
 

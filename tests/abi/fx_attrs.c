@@ -1,6 +1,6 @@
-/* A test-only module, compiled by test_tls_attributes.py at run time (one cc call, into a
- * temporary directory): filter "attrs" copies stream-info attributes into response headers,
- * so the tests can see what filters see.
+/* A test-only module (built with the other fixtures into build/tests/abi/libsy_fx_attrs.so):
+ * filter "attrs" copies stream-info attributes into response headers, so the integration
+ * tests can see what filters see (test_tls.py).
  *
  *   x-attr-<name>: the attribute's value, CR and LF turned into spaces; other control bytes
  *                  make it "hex:" and the value in hexadecimal (a DER certificate, say);
