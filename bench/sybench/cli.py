@@ -2,8 +2,8 @@
 them in rounds, entrants taking turns, and writes RESULTS.md, results.json and results.png.
 
     bench/run.py [--smoke] [--rounds N] [--duration S] [--latency-duration S] [--warmup S]
-                 [--scenarios a,b] [--systems a,b] [--rss-connections N] [--no-profile]
-                 [--out DIR] [--keep]
+                 [--scenarios a,b] [--systems a,b] [--rss-connections N] [--tls-burst N]
+                 [--no-profile] [--out DIR] [--keep]
 """
 import argparse
 import datetime
@@ -24,10 +24,11 @@ from .upstream import Upstream
 
 MODES = {
     # rounds, warm-up s, saturation s, latency s per rate, idle connections, profile
+    # tls_burst: new TLS connections per h2load burst in the TLS scenario
     "full": dict(rounds=5, warmup=2, duration=5, latency_duration=5.0, rss_connections=10000,
-                 profile=True),
+                 profile=True, tls_burst=1000),
     "smoke": dict(rounds=1, warmup=0, duration=1, latency_duration=0.3, rss_connections=300,
-                  profile=False),
+                  profile=False, tls_burst=100),
 }
 
 
@@ -41,11 +42,14 @@ def parse_args(argv):
     ap.add_argument("--smoke", action="store_true",
                     help="one short round of everything: checks that the harness works")
     ap.add_argument("--rounds", type=int)
-    ap.add_argument("--duration", type=int, help="seconds at saturation (wrk) per run")
+    ap.add_argument("--duration", type=int, help="seconds at saturation (wrk, h2load) per run")
     ap.add_argument("--latency-duration", type=float, help="seconds per fixed-rate run")
     ap.add_argument("--warmup", type=int, help="seconds of wrk before each measured run (0: none)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--rss-connections", type=int, help="idle connections for the memory figure")
+    ap.add_argument("--tls-burst", type=int,
+                    help="new TLS connections per h2load burst in tls-handshakes (at most 1000: "
+                         "the smallest listen backlog among the systems is 1024)")
     ap.add_argument("--scenarios", help="comma-separated names (default: all)")
     ap.add_argument("--systems", help="comma-separated entrant names or system kinds")
     ap.add_argument("--no-profile", action="store_true")
@@ -60,9 +64,12 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     mode = "smoke" if args.smoke else "full"
     s = dict(MODES[mode])
-    for k in ("rounds", "warmup", "duration", "latency_duration", "rss_connections"):
+    for k in ("rounds", "warmup", "duration", "latency_duration", "rss_connections",
+              "tls_burst"):
         if getattr(args, k) is not None:
             s[k] = getattr(args, k)
+    if not 1 <= s["tls_burst"] <= 1000:
+        ap.error("--tls-burst must be between 1 and 1000")
     if args.no_profile:
         s["profile"] = False
     s["mode"] = mode
@@ -117,7 +124,9 @@ class Bench:
 
     def run_scenario(self, sc):
         res = {"name": sc.name, "title": sc.title, "path": sc.path, "client": sc.client,
-               "expect_header": sc.expect_header, "notes": sc.notes, "entrants": []}
+               "expect_header": sc.expect_header, "notes": list(sc.notes), "entrants": []}
+        if sc.client == "tls" and self.upstream.tls:
+            res["notes"].append(f"Certificate: {self.upstream.tls.description}.")
         body = self.upstream.bodies[sc.path]
         header = sc.expect_header
         live = []  # (entrant result, system)
@@ -128,7 +137,7 @@ class Bench:
                  "filtered": e.filtered, "module": e.module, "rounds": [], "status": None,
                  "reason": None}
             res["entrants"].append(r)
-            system = SYSTEMS[e.system](e, self.workdir / sc.name, self.upstream.port,
+            system = SYSTEMS[e.system](e, self.workdir / sc.name, self.upstream,
                                        self.module_dir)
             why = system.unavailable()
             if why is None and e.system not in self.versions:
@@ -169,8 +178,7 @@ class Bench:
                 try:
                     r["binary"] = system.identity()  # as started, for this scenario
                     system.start(self.cores)
-                    ok, why = measure.verify(system.port, sc.path, body,
-                                             header if r["filtered"] else None)
+                    ok, why = self.probe(sc, system, body, header if r["filtered"] else None)
                     if not ok:
                         raise RuntimeError(why)
                     started.append((r, system))
@@ -218,11 +226,13 @@ class Bench:
             if not system.alive():
                 out["failure"] = restarted
                 return out
-        ok, why = measure.verify(system.port, sc.path, body, header if r["filtered"] else None)
+        ok, why = self.probe(sc, system, body, header if r["filtered"] else None)
         if not ok:
             out["failure"] = why
             log(f"{sc.name} r{rnd} {name}: FAILED probe: {why}")
             return out
+        if sc.client != "http1":
+            return self.run_round_h2load(sc, r, system, out, body)
         args = (system, self.upstream, system.port, sc.path, len(body))
         if self.s["warmup"]:
             w = measure.saturation(*args, self.s["warmup"], self.s["connections"], self.cores)
@@ -247,6 +257,38 @@ class Bench:
         cpu = sat.get("cpu_s_per_100k")
         log(f"{sc.name} r{rnd} {name}: {sat['rps']:,.0f} req/s"
             f"{f', {cpu:.3f} CPU s/100k' if cpu else ''}; {lat_txt}")
+        return out
+
+    def probe(self, sc, system, body, header):
+        cert = self.upstream.tls.cert if self.upstream.tls else None
+        return measure.probe(sc.client, system.port, sc.path, body, header, cert)
+
+    def run_round_h2load(self, sc, r, system, out, body):
+        """A turn of an HTTP/2 or TLS scenario: warm-up, then h2load at saturation (h2c) or
+        bursts of new TLS connections (tls). No latency runs: sy-openloop is HTTP/1.1 only."""
+        name = r["name"]
+        if sc.client == "h2c":
+            def run(seconds):
+                return measure.h2_saturation(system, self.upstream, system.port, sc.path,
+                                             len(body), seconds, self.cores)
+        else:
+            def run(seconds):
+                return measure.tls_handshakes(system, self.upstream, system.port, sc.path,
+                                              len(body), seconds, self.s["tls_burst"],
+                                              self.upstream.tls.cert, self.cores)
+        if self.s["warmup"]:
+            out["warmup_ok"] = run(self.s["warmup"])["ok"]
+        sat = run(self.s["duration"])
+        out["saturation"] = sat
+        self.note_contention(sat)
+        if not sat["ok"]:
+            log(f"{sc.name} r{out['round']} {name}: FAILED: {sat['failure']}")
+            return out
+        cpu = sat.get("cpu_s_per_100k")
+        unit = "req/s" if sc.client == "h2c" else "handshakes/s"
+        log(f"{sc.name} r{out['round']} {name}: {sat['rps']:,.0f} {unit}"
+            f"{f', {cpu:.3f} CPU s/100k' if cpu else ''}"
+            f"{', busy ' + str(sat['usage']['busy_pct']) + '%' if cpu else ''}")
         return out
 
     def ensure_running(self, r, system):

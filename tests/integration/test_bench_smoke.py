@@ -58,7 +58,8 @@ def test_smoke_writes_well_formed_results(smoke):
         assert results["meta"]["machine"].get(key), f"machine info lacks {key}"
     assert results["meta"]["tools"].get("wrk"), "tool versions not recorded"
     names = [s["name"] for s in results["scenarios"]]
-    assert {"passthrough-small", "passthrough-16k", "hello", "lua"} <= set(names), names
+    assert {"passthrough-small", "passthrough-16k", "hello", "lua", "h2-small",
+            "tls-handshakes"} <= set(names), names
     for s in results["scenarios"]:
         assert f"## {s['name']}" in md, f"RESULTS.md has no section for {s['name']}"
         assert s["entrants"], f"scenario {s['name']} lists no entrant"
@@ -90,6 +91,30 @@ def test_smoke_every_entrant_has_figures_or_a_reason(smoke):
             f"{name}: {by_name[name]['status']}: {by_name[name].get('reason')}"
     mem = by_name["switchyard"].get("memory")
     assert mem and mem.get("reached"), f"no idle-connection memory figure: {mem}"
+
+
+@pytest.mark.timeout(1200)
+def test_smoke_http2_and_tls_scenarios_ran(smoke):
+    """h2load through Switchyard and straight to the upstream, over h2c and over TLS: both must
+    have figures, and every TLS handshake through Switchyard must have been a full one."""
+    results = json.loads((smoke / "results.json").read_text())
+    md = (smoke / "RESULTS.md").read_text()
+    for sname in ("h2-small", "tls-handshakes"):
+        s = next(s for s in results["scenarios"] if s["name"] == sname)
+        by_name = {e["name"]: e for e in s["entrants"]}
+        for name in ("direct", "switchyard"):
+            e = by_name[name]
+            assert e["status"] in ("ok", "partial"), \
+                f"{sname}/{name}: {e['status']}: {e.get('reason')}; " \
+                f"{[r.get('saturation', r).get('failure') for r in e.get('rounds', [])]}"
+        assert "h2load" in md.split(f"## {sname}")[1], f"{sname}: no h2load command in RESULTS.md"
+    tls = next(s for s in results["scenarios"] if s["name"] == "tls-handshakes")
+    sy = next(e for e in tls["entrants"] if e["name"] == "switchyard")
+    for rnd in sy["rounds"]:
+        sat = rnd["saturation"]
+        if sat["ok"]:
+            assert sat["proxy_tls"] == {"handshakes": sat["handshakes"], "session_reused": 0}, sat
+            assert {b["tls_protocol"] for b in sat["h2load"]} == {"TLSv1.3"}, sat["h2load"]
 
 
 @pytest.mark.timeout(1200)
