@@ -1,0 +1,102 @@
+// The module's descriptor and entry: one HTTP filter, "lua".
+#include <switchyard/module.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "filter.h"
+#include "lua_module.h"
+
+SY_MODULE_STAMP("lua", "1.0.0");
+
+namespace sylua {
+
+const sy_host_t* g_host = nullptr;
+sy_module_t* g_module = nullptr;
+
+namespace {
+
+uint32_t g_vm_gauge = 0;
+
+void fill_error(sy_error_t* err, const std::string& msg) {
+  std::snprintf(err->message, sizeof(err->message), "%s", msg.c_str());
+}
+
+void* config_create(void*, sy_str_t json, sy_error_t* err) {
+  std::string why;
+  FilterConfig* cfg = parse_filter_config(V(json), &why);
+  if (!cfg) fill_error(err, why);
+  return cfg;
+}
+
+void config_destroy(void* c) { delete static_cast<FilterConfig*>(c); }
+
+void* route_config_create(void*, sy_str_t json, sy_error_t* err) {
+  std::string why;
+  RouteConfig* rc = parse_route_config(V(json), &why);
+  if (!rc) fill_error(err, why);
+  return rc;
+}
+
+void route_config_destroy(void* c) { delete static_cast<RouteConfig*>(c); }
+
+bool on_load(sy_module_t*, void** data, sy_error_t*) {
+  *data = nullptr;
+  g_host->metric_define(g_module, SY_GAUGE, S("vm_count"), nullptr, 0, &g_vm_gauge);
+  return true;
+}
+
+void on_unload(void*) {}
+
+const sy_http_filter_t kFilter = {
+    sizeof(sy_http_filter_t),
+    "lua",
+    config_create,
+    config_destroy,
+    route_config_create,
+    route_config_destroy,
+    nullptr,
+    nullptr,
+    on_stream_create,
+    on_request_headers,
+    on_request_body,
+    on_request_trailers,
+    on_response_headers,
+    on_response_body,
+    on_response_trailers,
+    nullptr,
+    on_stream_destroy,
+    nullptr,
+};
+
+const sy_http_filter_t* const kFilters[] = {&kFilter, nullptr};
+
+const sy_module_descriptor_t kDescriptor = {
+    sizeof(sy_module_descriptor_t),
+    SY_ABI_MAJOR,
+    SY_ABI_MINOR,
+    "lua",
+    "1.0.0",
+    on_load,
+    on_unload,
+    nullptr,
+    nullptr,
+    kFilters,
+    nullptr,
+};
+
+}  // namespace
+
+void log(sy_log_level_t level, std::string_view msg) {
+  if (g_host->log_enabled(level)) g_host->log(g_module, level, S(msg));
+}
+
+void vm_count_add(int64_t delta) { g_host->metric_add(g_module, g_vm_gauge, delta); }
+
+}  // namespace sylua
+
+SY_MODULE_ENTRY(host, module) {
+  sylua::g_host = host;
+  sylua::g_module = module;
+  return &sylua::kDescriptor;
+}
