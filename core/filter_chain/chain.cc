@@ -38,11 +38,6 @@ FilterChain::FilterChain(ChainSink* sink,
                    ? e.factory->vt->on_stream_create(e.factory->config, handle())
                    : nullptr;
     current_ = nullptr;
-    if (!e.filter) continue;
-    body_filters_[SY_REQUEST] =
-        body_filters_[SY_REQUEST] || e.factory->vt->on_request_body != nullptr;
-    body_filters_[SY_RESPONSE] =
-        body_filters_[SY_RESPONSE] || e.factory->vt->on_response_body != nullptr;
   }
 }
 
@@ -73,8 +68,25 @@ void FilterChain::complete() {
   current_ = nullptr;
 }
 
+bool FilterChain::any_body_filter(sy_direction_t dir) const {
+  for (const auto& e : entries_) {
+    if (!e.filter || e.dir[dir].skip_body) continue;
+    if ((dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body))
+      return true;
+  }
+  return false;
+}
+
+sy_status_t FilterChain::skip_body(sy_direction_t dir) {
+  if (!current_ || halted_) return SY_ERR_WRONG_PHASE;
+  auto& d = current_->dir[dir];
+  if (d.paused || d.buffering) return SY_ERR_WRONG_PHASE;
+  d.skip_body = true;
+  return SY_OK;
+}
+
 bool FilterChain::body_passthrough(sy_direction_t dir) const {
-  if (!headers_out_[dir] || body_filters_[dir] || halted_) return false;
+  if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
   for (const auto& e : entries_)
     if (e.dir[dir].paused || e.dir[dir].buffering) return false;
   return true;
@@ -224,8 +236,9 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
       held_changed(dir);
       return;
     }
-    bool has_body_cb = dir == SY_REQUEST ? e.factory->vt->on_request_body != nullptr
-                                         : e.factory->vt->on_response_body != nullptr;
+    bool has_body_cb =
+        !d.skip_body && (dir == SY_REQUEST ? e.factory->vt->on_request_body != nullptr
+                                           : e.factory->vt->on_response_body != nullptr);
     if (!has_body_cb && !d.buffering) continue;  // nothing to call, nothing to hold
     // The filter sees [0, chunk_off) as what it buffered before and the rest as this chunk.
     d.chunk_off = d.held.size();

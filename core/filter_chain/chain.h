@@ -83,7 +83,11 @@ class FilterChain {
   std::list<std::unique_ptr<StreamTimer>> timers;
   sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
   static FilterChain* from(sy_stream_t* s) { return reinterpret_cast<FilterChain*>(s); }
-  bool any_body_filter(sy_direction_t dir) const { return body_filters_[dir]; }
+  // True when some filter of this stream may still call for DIR's body (it has body callbacks
+  // and has not stepped out with skip_body).
+  bool any_body_filter(sy_direction_t dir) const;
+  // skip_body from the filter whose callback runs now.
+  sy_status_t skip_body(sy_direction_t dir);
   // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
   // held): the stream then writes it straight through, without a copy.
   bool body_passthrough(sy_direction_t dir) const;
@@ -102,6 +106,7 @@ class FilterChain {
       size_t chunk_off = 0;
       bool end_held = false;
       bool trailers_held = false;
+      bool skip_body = false;  // the filter stepped out of this body (host skip_body)
     } dir[2];
   };
 
@@ -134,7 +139,6 @@ class FilterChain {
   size_t held_bytes_[2] = {0, 0};
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
-  bool body_filters_[2] = {false, false};
 };
 
 // A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it).

@@ -447,6 +447,11 @@ sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
   return SY_OK;
 }
 
+sy_status_t h_skip_body(sy_stream_t* s, sy_direction_t dir) {
+  if (!s || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return FilterChain::from(s)->skip_body(dir);
+}
+
 sy_status_t h_clear_route_cache(sy_stream_t* s) {
   if (!s) return SY_ERR_INVALID;
   FilterChain::from(s)->sink()->clear_route_cache();
@@ -639,6 +644,7 @@ sy_host_t g_host = [] {
   h.attribute_get = h_attribute_get;
   h.clear_route_cache = h_clear_route_cache;
   h.set_upstream_override_host = h_set_upstream_override_host;
+  h.skip_body = h_skip_body;
   h.route_config = h_route_config;
   h.metric_define = h_metric_define;
   h.metric_add = h_metric_add;

@@ -44,7 +44,7 @@ extern "C" {
 /* ---- Versions and the stamp ------------------------------------------------------------ */
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 0
+#define SY_ABI_MINOR 1
 
 /* Section and magic of the stamp. Since 1.0. */
 #define SY_STAMP_SECTION ".switchyard_stamp"
@@ -336,6 +336,15 @@ typedef struct sy_host {
   sy_status_t (*conn_close)(sy_conn_t* c);
   /* source.address, destination.address, connection.id, upstream.address, ... as above. */
   sy_status_t (*conn_attribute_get)(sy_conn_t* c, sy_str_t path, sy_str_t* value);
+
+  /* -- Since 1.1 (check with SY_HAS_SLOT(host, sy_host_t, skip_body)) -- */
+  /* The calling filter is done with DIR's body on this stream: its body callbacks for DIR are
+   * not called again (trailer callbacks still are). When no filter of the stream wants DIR's
+   * body by the time DIR's headers go on, the host keeps the message's own framing
+   * (Content-Length stays) and passes the body through without copying it. Call it from a
+   * callback of the stream, before DIR's headers go on to get the framing benefit; not while
+   * the filter holds DIR (SY_STOP, SY_STOP_AND_BUFFER): SY_ERR_WRONG_PHASE. */
+  sy_status_t (*skip_body)(sy_stream_t* s, sy_direction_t dir);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

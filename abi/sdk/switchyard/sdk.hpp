@@ -525,6 +525,12 @@ class HttpFilter {
   }
 
   sy_status_t resume(sy_direction_t dir) const { return host()->resume(stream_, dir); }
+  // Done with DIR's body on this stream (ABI 1.1): no more body callbacks for DIR, and the
+  // host may keep Content-Length and pass the body through.
+  sy_status_t skip_body(sy_direction_t dir) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, skip_body)) return SY_ERR_UNSUPPORTED;
+    return host()->skip_body(stream_, dir);
+  }
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream) const {
     return host()->inject_data(stream_, dir, to_str(data), end_stream);
   }

@@ -13,8 +13,18 @@ void continue_headers(Dir& d) {
     g_host->clear_route_cache(d.st->s);
 }
 
+// The handler is over and never touched this direction's body: step out of it, so the
+// message keeps its Content-Length and its body passes without a copy.
+void skip_body(Dir& d) {
+  if (SY_HAS_SLOT(g_host, sy_host_t, skip_body)) g_host->skip_body(d.st->s, d.d);
+}
+
 sy_filter_status_t after_headers(Dir& d) {
   switch (d.state) {
+    case State::Done:
+      skip_body(d);
+      continue_headers(d);
+      return SY_CONTINUE;
     case State::WaitBody:
       return SY_STOP_AND_BUFFER;
     case State::HttpCall:
@@ -59,6 +69,7 @@ sy_filter_status_t headers(void* f, sy_stream_t* s, bool end_stream, sy_directio
   d.end_seen = end_stream;
   d.headers_end = end_stream;
   if (!start(d)) {
+    skip_body(d);
     d.headers_continued = true;
     return SY_CONTINUE;
   }

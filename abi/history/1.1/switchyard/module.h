@@ -1,0 +1,446 @@
+/* Switchyard module ABI — the one header a module includes.
+ *
+ * A module is a shared object with:
+ *   - one stamp, written by SY_MODULE_STAMP(), in the ELF section ".switchyard_stamp": the host
+ *     reads it from the file before dlopen and refuses an incompatible module without running
+ *     any of its code;
+ *   - one exported entry function, named by SY_MODULE_ENTRY_SYMBOL, which receives the host's
+ *     function table and returns the module's descriptor.
+ * Nothing else is looked up by name.
+ *
+ * Versioning. SY_ABI_MAJOR.SY_ABI_MINOR. A module built against M.m loads on a host H.h iff
+ * M == H and m <= h. A minor release only appends: new enum values, new slots at the end of
+ * structs and tables, new functions at the end of sy_host_t. Every struct that crosses the
+ * boundary starts with its size, so each side can tell which slots the other one has
+ * (SY_HAS_SLOT). A major release may change anything.
+ *
+ * Conventions.
+ *   - Views (sy_str_t) the module passes in are read during the call only. Views the host hands
+ *     out (header_get, body_get, metadata_get, ...) stay valid until that header block, body
+ *     or value is next modified, or the current callback returns, whichever comes first;
+ *     attribute_get's view lasts until the next attribute_get. Copy what you keep.
+ *   - Handles (sy_stream_t*, sy_conn_t*, sy_worker_t*) are opaque and owned by the host.
+ *     A sy_stream_t* is valid only inside the callbacks of that stream. To reach a stream from
+ *     elsewhere (another thread, a later timer), keep its sy_stream_id_t and use post_to_stream:
+ *     a stale id is detected, never dereferenced.
+ *   - Functions return sy_status_t; SY_OK is 0.
+ *   - Threads: callbacks of a stream or a connection run on the worker that owns it. Module and
+ *     filter-config callbacks run on the main thread. Only the functions marked "any thread" may
+ *     be called from threads the module made.
+ *
+ * Every symbol says the minor it came in: "Since 1.0".
+ */
+#ifndef SWITCHYARD_MODULE_H
+#define SWITCHYARD_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions and the stamp ------------------------------------------------------------ */
+
+#define SY_ABI_MAJOR 1
+#define SY_ABI_MINOR 1
+
+/* Section and magic of the stamp. Since 1.0. */
+#define SY_STAMP_SECTION ".switchyard_stamp"
+#define SY_STAMP_MAGIC "SYMODULE"
+
+/* The stamp: fixed layout, read from the file by tools that never load the module. Since 1.0. */
+typedef struct sy_stamp {
+  char magic[8];      /* SY_STAMP_MAGIC, not NUL-terminated */
+  uint32_t size;      /* sizeof(sy_stamp_t) when built */
+  uint16_t abi_major; /* SY_ABI_MAJOR the module was built against */
+  uint16_t abi_minor; /* SY_ABI_MINOR the module was built against */
+  char name[64];      /* module name, NUL-terminated */
+  char version[32];   /* module version, NUL-terminated, free form (e.g. "1.2.0") */
+} sy_stamp_t;
+
+#ifdef __cplusplus
+#define SY_EXTERN_C extern "C"
+#else
+#define SY_EXTERN_C
+#endif
+
+/* Writes the stamp. Use exactly once per module, at file scope. Since 1.0. */
+#define SY_MODULE_STAMP(NAME, VERSION)                                                \
+  SY_EXTERN_C __attribute__((section(SY_STAMP_SECTION), used, visibility("default"))) \
+  const sy_stamp_t sy_module_stamp = {{'S', 'Y', 'M', 'O', 'D', 'U', 'L', 'E'},       \
+                                      (uint32_t)sizeof(sy_stamp_t),                   \
+                                      SY_ABI_MAJOR,                                   \
+                                      SY_ABI_MINOR,                                   \
+                                      NAME,                                           \
+                                      VERSION}
+
+/* The entry symbol (the only one resolved by name). Since 1.0. */
+#define SY_MODULE_ENTRY_SYMBOL "sy_module_entry_v1"
+
+/* True when STRUCT_PTR (which starts with a uint32_t size) has FIELD: use it before touching a
+ * slot added in a later minor than the one you built against. Since 1.0. */
+#define SY_HAS_SLOT(STRUCT_PTR, TYPE, FIELD) \
+  ((STRUCT_PTR)->size >= offsetof(TYPE, FIELD) + sizeof(((TYPE*)0)->FIELD))
+
+/* ---- Common types ---------------------------------------------------------------------- */
+
+/* A byte view; not NUL-terminated. Since 1.0. */
+typedef struct sy_str {
+  const char* ptr;
+  size_t len;
+} sy_str_t;
+
+/* A header name/value pair of views. Since 1.0. */
+typedef struct sy_header {
+  sy_str_t name;
+  sy_str_t value;
+} sy_header_t;
+
+/* Since 1.0. Values are fixed forever; new ones are appended. */
+typedef enum sy_status {
+  SY_OK = 0,
+  SY_ERR_NOT_FOUND = 1,    /* no such header, key, attribute, cluster, queue */
+  SY_ERR_INVALID = 2,      /* an argument is malformed (bad header name, bad status code) */
+  SY_ERR_STALE = 3,        /* the stream or connection has ended */
+  SY_ERR_UNSUPPORTED = 4,  /* the host cannot do this (here, or at all) */
+  SY_ERR_TOO_LARGE = 5,    /* over a configured limit */
+  SY_ERR_WRONG_PHASE = 6,  /* not possible now (e.g. request headers after they were sent) */
+  SY_ERR_CAS_MISMATCH = 7, /* shared data changed since the cas value was read */
+  SY_ERR_EMPTY = 8,        /* the queue is empty */
+  SY_ERR_INTERNAL = 9,
+} sy_status_t;
+
+typedef enum sy_log_level {
+  SY_LOG_TRACE = 0,
+  SY_LOG_DEBUG = 1,
+  SY_LOG_INFO = 2,
+  SY_LOG_WARN = 3,
+  SY_LOG_ERROR = 4,
+} sy_log_level_t; /* Since 1.0. */
+
+/* Which header block. Since 1.0. */
+typedef enum sy_header_kind {
+  SY_REQUEST_HEADERS = 0, /* includes :method :path :authority :scheme */
+  SY_REQUEST_TRAILERS = 1,
+  SY_RESPONSE_HEADERS = 2, /* includes :status */
+  SY_RESPONSE_TRAILERS = 3,
+} sy_header_kind_t;
+
+/* Direction of data. Since 1.0. */
+typedef enum sy_direction {
+  SY_REQUEST = 0,  /* downstream -> upstream */
+  SY_RESPONSE = 1, /* upstream -> downstream */
+} sy_direction_t;
+
+/* Which body bytes a body call means. Since 1.0. */
+typedef enum sy_body_part {
+  SY_BODY_CHUNK = 0,    /* the chunk the current body callback is about */
+  SY_BODY_BUFFERED = 1, /* everything buffered so far in this direction (see SY_STOP_AND_BUFFER) */
+} sy_body_part_t;
+
+/* What a filter callback tells the host. Since 1.0. */
+typedef enum sy_filter_status {
+  /* Go on: pass this phase's data to the next filter. */
+  SY_CONTINUE = 0,
+  /* Pause this direction until the filter calls resume(). Data arriving meanwhile is held by
+   * the host (reading from the peer stops at the watermark; nothing is dropped). */
+  SY_STOP = 1,
+  /* From a body callback: keep this chunk in the buffered body and call me again with the next
+   * chunk (and at end of stream). When I return SY_CONTINUE, the buffered body goes on.
+   * From a header callback: hold the headers (later filters do not see them yet) but call my
+   * body callbacks as data arrives; the headers go on when a body callback returns SY_CONTINUE.
+   * The host answers 413 (requests) or 500 (responses) when the buffer passes the listener's
+   * limits.buffered_body. */
+  SY_STOP_AND_BUFFER = 2,
+} sy_filter_status_t;
+
+/* Kinds of metric. Since 1.0. */
+typedef enum sy_metric_kind {
+  SY_COUNTER = 0,
+  SY_GAUGE = 1,
+  SY_HISTOGRAM = 2,
+} sy_metric_kind_t;
+
+typedef struct sy_label {
+  sy_str_t name;
+  sy_str_t value;
+} sy_label_t; /* Since 1.0. */
+
+/* Opaque handles, owned by the host. Since 1.0. */
+typedef struct sy_module sy_module_t; /* this module's generation; valid until on_unload */
+typedef struct sy_stream sy_stream_t; /* an HTTP stream, inside its callbacks only */
+typedef struct sy_conn sy_conn_t;     /* a TCP proxy connection, inside its callbacks only */
+typedef struct sy_worker sy_worker_t; /* a worker thread; valid between worker start and stop */
+typedef struct sy_timer sy_timer_t;   /* a timer; valid until it fires or is cancelled */
+
+/* A stream's identity that may be kept anywhere and used from any thread. Never reused, so a
+ * stale id is recognised. 0 is never a valid id. Since 1.0. */
+typedef uint64_t sy_stream_id_t;
+
+/* A reply delivered to a callout callback; views valid during the callback. Since 1.0. */
+typedef struct sy_callout_response {
+  uint32_t size;
+  uint32_t status; /* HTTP status, or 0 when the callout failed (see failure) */
+  const sy_header_t* headers;
+  size_t header_count;
+  sy_str_t body;
+  const sy_header_t* trailers;
+  size_t trailer_count;
+  sy_str_t failure; /* empty on success; else why: "timeout", "connect", "reset", ... */
+} sy_callout_response_t;
+
+/* Callback types. */
+typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg); /* runs on the worker */
+typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on the worker */
+typedef void (*sy_drop_fn)(void* arg); /* a post could not run (stream gone): free ARG */
+typedef void (*sy_callout_fn)(void* arg, const sy_callout_response_t* response);
+typedef void (*sy_bytes_sink_fn)(void* ctx, sy_str_t bytes, uint64_t cas);
+
+/* ---- The host's function table --------------------------------------------------------- */
+
+/* Handed to the entry function; valid until on_unload returns. Functions that take a stream
+ * must be called on its worker, inside its callbacks or a task posted to it. Since 1.0. */
+typedef struct sy_host {
+  uint32_t size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+
+  /* -- Logging: attributed to the module. Any thread. -- */
+  void (*log)(sy_module_t* module, sy_log_level_t level, sy_str_t message);
+  bool (*log_enabled)(sy_log_level_t level);
+
+  /* -- Headers and trailers (a stream's callbacks) --
+   * Names are case-insensitive; the host stores them lower-case. Pseudo-headers are headers. */
+  /* Number of values of NAME; with NAME empty, the number of headers in the block. */
+  size_t (*header_count)(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name);
+  /* The INDEX-th value of NAME (0-based, in order). */
+  sy_status_t (*header_get)(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, size_t index,
+                            sy_str_t* value);
+  /* The INDEX-th header of the block, for iteration. */
+  sy_status_t (*header_at)(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_str_t* name,
+                           sy_str_t* value);
+  /* Replace all values of NAME with VALUE. Creates the trailer block if needed. */
+  sy_status_t (*header_set)(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value);
+  sy_status_t (*header_add)(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value);
+  sy_status_t (*header_remove)(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name);
+
+  /* -- Bodies (a stream's callbacks). Content-Length is kept right by the host. -- */
+  sy_status_t (*body_get)(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, sy_str_t* out);
+  sy_status_t (*body_replace)(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part,
+                              sy_str_t data);
+  sy_status_t (*body_append)(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part,
+                             sy_str_t data);
+  sy_status_t (*body_prepend)(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part,
+                              sy_str_t data);
+  /* Removes the first N bytes. */
+  sy_status_t (*body_drain)(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part, size_t n);
+  /* Sends DATA on to the next filter in DIR now, as if it came after what already passed. */
+  sy_status_t (*inject_data)(sy_stream_t* s, sy_direction_t dir, sy_str_t data, bool end_stream);
+
+  /* -- Flow -- */
+  /* Un-pauses DIR after SY_STOP / SY_STOP_AND_BUFFER: iteration goes on with the next filter. */
+  sy_status_t (*resume)(sy_stream_t* s, sy_direction_t dir);
+  /* Ends the stream with a reply made here, if the response has not started. DETAILS goes to
+   * the access log. Works in request and response phases. No filter callback (not even
+   * on_stream_complete or on_stream_destroy) runs before the calling callback returns. */
+  sy_status_t (*send_local_reply)(sy_stream_t* s, uint32_t status, const sy_header_t* headers,
+                                  size_t header_count, sy_str_t body, sy_str_t details);
+  sy_stream_id_t (*stream_id)(sy_stream_t* s);
+  /* The worker that owns the stream. */
+  sy_worker_t* (*stream_worker)(sy_stream_t* s);
+
+  /* -- Scheduler and timers -- */
+  /* Any thread. Runs FN on the stream's worker if the stream is still alive; else calls DROP
+   * (may be NULL) and counts it. A stream known to be gone returns SY_ERR_STALE after calling
+   * DROP in the caller's thread (so DROP must not take a lock the caller holds); one that ends
+   * while the task is queued gets DROP on its worker, and SY_OK was returned. */
+  sy_status_t (*post_to_stream)(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop,
+                                void* arg);
+  /* Any thread. Runs FN on worker INDEX (-1: any), with no stream. */
+  sy_status_t (*post_to_worker)(int32_t index, sy_worker_task_fn fn, void* arg);
+  uint32_t (*worker_count)(void);
+  int32_t (*worker_index)(sy_worker_t* w);
+  /* A one-shot timer on the stream's worker; cancelled (DROP called) if the stream ends first. */
+  sy_timer_t* (*stream_timer)(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
+                              void* arg);
+  /* A one-shot timer on worker W, with no stream. */
+  sy_timer_t* (*worker_timer)(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, void* arg);
+  /* Cancels a timer that has not fired: DROP (if any) is called. On the timer's worker. */
+  void (*timer_cancel)(sy_timer_t* t);
+
+  /* -- HTTP callouts to a configured cluster; the reply arrives on the same worker -- */
+  /* HEADERS must include :method and :path (:authority defaults to the cluster name). From a
+   * stream (its callbacks) or from a worker task (stream NULL, worker set). When it returns
+   * SY_OK, FN runs exactly once on that worker, with the reply or a failure, even if the stream
+   * ended first (use stream_id and post_to_stream to get back to it); the module's generation
+   * stays loaded until then. */
+  sy_status_t (*http_callout)(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
+                              const sy_header_t* headers, size_t header_count, sy_str_t body,
+                              uint64_t timeout_ms, sy_callout_fn fn, void* arg);
+  /* Endpoint and TLS facts of a cluster, for modules that talk to it themselves (gRPC).
+   * Writes "host:port" of endpoint INDEX into OUT via SINK. */
+  sy_status_t (*cluster_endpoint)(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx);
+
+  /* -- Dynamic metadata (namespaced) and filter state, per stream; values are strings (JSON for
+   * structured data) and are visible to later filters and to the access log. -- */
+  sy_status_t (*metadata_set)(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value);
+  sy_status_t (*metadata_get)(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t* value);
+  sy_status_t (*filter_state_set)(sy_stream_t* s, sy_str_t key, sy_str_t value);
+  sy_status_t (*filter_state_get)(sy_stream_t* s, sy_str_t key, sy_str_t* value);
+
+  /* -- Stream info by attribute path, as Proxy-Wasm properties and ext_proc attributes name
+   * them: request.path, request.method, request.host, request.scheme, request.protocol,
+   * request.id, request.time, request.duration, request.size, source.address, source.port,
+   * destination.address, destination.port, connection.id, connection.tls_version,
+   * connection.requested_server_name, connection.peer_certificate, response.code,
+   * response.flags, response.code_details, response.size, upstream.address, xds.route_name,
+   * xds.cluster_name, xds.listener_name. Numbers are decimal text. -- */
+  sy_status_t (*attribute_get)(sy_stream_t* s, sy_str_t path, sy_str_t* value);
+
+  /* -- Route control -- */
+  /* Re-route after a header change (the next filter sees the new route). */
+  sy_status_t (*clear_route_cache)(sy_stream_t* s);
+  /* Send the request to this "host:port" of the routed cluster instead of load balancing. */
+  sy_status_t (*set_upstream_override_host)(sy_stream_t* s, sy_str_t host);
+  /* This filter's per-route config object (from on_route_config_create), or NULL. */
+  void* (*route_config)(sy_stream_t* s);
+
+  /* -- Metrics: exported on the admin API as module.<module>.<name>. Any thread. -- */
+  /* Counters: metric_add with delta >= 0. Gauges: metric_add (any sign) and metric_set.
+   * Histograms: metric_record (milliseconds by default bucket scheme). metric_get reads any. */
+  sy_status_t (*metric_define)(sy_module_t* module, sy_metric_kind_t kind, sy_str_t name,
+                               const sy_label_t* labels, size_t label_count, uint32_t* id);
+  sy_status_t (*metric_add)(sy_module_t* module, uint32_t id, int64_t delta);
+  sy_status_t (*metric_set)(sy_module_t* module, uint32_t id, int64_t value);
+  sy_status_t (*metric_record)(sy_module_t* module, uint32_t id, uint64_t value);
+  sy_status_t (*metric_get)(sy_module_t* module, uint32_t id, int64_t* value);
+
+  /* -- Process-wide shared data and queues. Any thread. -- */
+  /* SINK receives the value and its cas (a version); not called when absent. */
+  sy_status_t (*shared_get)(sy_str_t key, sy_bytes_sink_fn sink, void* ctx);
+  /* CAS 0 sets unconditionally; else only if the value's cas still equals CAS. */
+  sy_status_t (*shared_set)(sy_str_t key, sy_str_t value, uint64_t cas);
+  /* Creates (or finds) a queue. The worker W that registers it is notified (on_queue_ready). */
+  sy_status_t (*queue_register)(sy_module_t* module, sy_worker_t* w, sy_str_t name, uint32_t* id);
+  sy_status_t (*queue_resolve)(sy_str_t name, uint32_t* id);
+  sy_status_t (*queue_enqueue)(uint32_t id, sy_str_t data);
+  sy_status_t (*queue_dequeue)(uint32_t id, sy_bytes_sink_fn sink, void* ctx);
+
+  /* -- TCP proxy connections (network filters' callbacks) -- */
+  sy_status_t (*conn_data_get)(sy_conn_t* c, sy_direction_t dir, sy_str_t* out);
+  sy_status_t (*conn_data_replace)(sy_conn_t* c, sy_direction_t dir, sy_str_t data);
+  /* Writes DATA toward DIR's destination now (SY_REQUEST: to upstream). */
+  sy_status_t (*conn_inject)(sy_conn_t* c, sy_direction_t dir, sy_str_t data);
+  sy_status_t (*conn_close)(sy_conn_t* c);
+  /* source.address, destination.address, connection.id, upstream.address, ... as above. */
+  sy_status_t (*conn_attribute_get)(sy_conn_t* c, sy_str_t path, sy_str_t* value);
+
+  /* -- Since 1.1 (check with SY_HAS_SLOT(host, sy_host_t, skip_body)) -- */
+  /* The calling filter is done with DIR's body on this stream: its body callbacks for DIR are
+   * not called again (trailer callbacks still are). When no filter of the stream wants DIR's
+   * body by the time DIR's headers go on, the host keeps the message's own framing
+   * (Content-Length stays) and passes the body through without copying it. Call it from a
+   * callback of the stream, before DIR's headers go on to get the framing benefit; not while
+   * the filter holds DIR (SY_STOP, SY_STOP_AND_BUFFER): SY_ERR_WRONG_PHASE. */
+  sy_status_t (*skip_body)(sy_stream_t* s, sy_direction_t dir);
+} sy_host_t;
+
+/* ---- What a module provides ------------------------------------------------------------ */
+
+/* A config rejection: the module writes a message (copied by the host before the callback
+ * returns) that the proxy shows with the config's file:line:col. Since 1.0. */
+typedef struct sy_error {
+  char message[512];
+} sy_error_t;
+
+/* An HTTP filter factory. Any callback may be NULL. FILTER is what on_stream_create returned.
+ * Callbacks run on the stream's worker. Since 1.0. */
+typedef struct sy_http_filter {
+  uint32_t size;    /* sizeof(sy_http_filter_t) */
+  const char* name; /* factory name, chosen with `filter:` in the config */
+
+  /* Main thread. JSON is the filter's `config:` block. Return a config object, or NULL and set
+   * ERR to reject it. The object lives until on_config_destroy (after its last stream). */
+  void* (*on_config_create)(void* module_data, sy_str_t json, sy_error_t* err);
+  void (*on_config_destroy)(void* config);
+  /* Main thread. A route's `per_filter:` block for this filter (not called for
+   * `{disabled: true}`, which the host handles). */
+  void* (*on_route_config_create)(void* module_data, sy_str_t json, sy_error_t* err);
+  void (*on_route_config_destroy)(void* route_config);
+  /* Worker. Per-worker state for CONFIG, if any. */
+  void* (*on_worker_start)(void* config, sy_worker_t* worker);
+  void (*on_worker_stop)(void* config, void* worker_data);
+
+  /* Per stream. Return NULL to stay out of this stream. */
+  void* (*on_stream_create)(void* config, sy_stream_t* s);
+  sy_filter_status_t (*on_request_headers)(void* filter, sy_stream_t* s, bool end_stream);
+  sy_filter_status_t (*on_request_body)(void* filter, sy_stream_t* s, bool end_stream);
+  sy_filter_status_t (*on_request_trailers)(void* filter, sy_stream_t* s);
+  sy_filter_status_t (*on_response_headers)(void* filter, sy_stream_t* s, bool end_stream);
+  sy_filter_status_t (*on_response_body)(void* filter, sy_stream_t* s, bool end_stream);
+  sy_filter_status_t (*on_response_trailers)(void* filter, sy_stream_t* s);
+  /* The stream is over (access-log time): stream info and metadata are final. */
+  void (*on_stream_complete)(void* filter, sy_stream_t* s);
+  /* Last call for FILTER; the stream handle is no longer usable. */
+  void (*on_stream_destroy)(void* filter);
+  /* A queue registered from this config's worker has data. */
+  void (*on_queue_ready)(void* config, void* worker_data, uint32_t queue_id);
+} sy_http_filter_t;
+
+/* A network (L4) filter factory on TCP proxy listeners. Since 1.0. */
+typedef struct sy_network_filter {
+  uint32_t size;
+  const char* name;
+  void* (*on_config_create)(void* module_data, sy_str_t json, sy_error_t* err);
+  void (*on_config_destroy)(void* config);
+  /* Return NULL to stay out of this connection. */
+  void* (*on_connection_create)(void* config, sy_conn_t* c);
+  /* Bytes from the client (SY_REQUEST) or the upstream (SY_RESPONSE), readable and replaceable
+   * through conn_data_*. SY_CONTINUE passes them (as they now are) to the next filter and then
+   * on; SY_STOP takes them out of the flow (the filter may write its own with conn_inject).
+   * END_STREAM: that side closed after these bytes. */
+  sy_filter_status_t (*on_data)(void* filter, sy_conn_t* c, sy_direction_t dir, bool end_stream);
+  void (*on_connection_close)(void* filter, sy_conn_t* c);
+  void (*on_connection_destroy)(void* filter);
+} sy_network_filter_t;
+
+/* The module's descriptor, returned by the entry function; must stay valid until on_unload
+ * returns (a static object is the usual way). Since 1.0. */
+typedef struct sy_module_descriptor {
+  uint32_t size;       /* sizeof(sy_module_descriptor_t) */
+  uint16_t abi_major;  /* SY_ABI_MAJOR: must match the stamp */
+  uint16_t abi_minor;  /* SY_ABI_MINOR: must match the stamp */
+  const char* name;    /* must match the stamp */
+  const char* version; /* must match the stamp */
+
+  /* Main thread, once per generation, before any config. Return module-wide data (or NULL),
+   * and true; false refuses the load (ERR says why). */
+  bool (*on_load)(sy_module_t* module, void** module_data, sy_error_t* err);
+  /* Main thread, after the generation's last stream, timer and callout are gone. */
+  void (*on_unload)(void* module_data);
+  /* Hot swap hand-over, main thread: the old generation exports a blob (copied by the host),
+   * the new one receives it after its on_load. Either may be NULL. */
+  sy_str_t (*on_handover_export)(void* module_data);
+  void (*on_handover_import)(void* module_data, sy_str_t state);
+
+  const sy_http_filter_t* const* http_filters;       /* NULL-terminated list, or NULL */
+  const sy_network_filter_t* const* network_filters; /* NULL-terminated list, or NULL */
+} sy_module_descriptor_t;
+
+/* The entry function's type. Return NULL to refuse to load. Since 1.0. */
+typedef const sy_module_descriptor_t* (*sy_module_entry_fn)(const sy_host_t* host,
+                                                            sy_module_t* module);
+
+/* Declares the entry function with the right name, linkage and visibility:
+ *   SY_MODULE_ENTRY(host, module) { ... return &descriptor; } */
+#define SY_MODULE_ENTRY(HOST, MODULE)                                              \
+  SY_EXTERN_C __attribute__((visibility("default"))) const sy_module_descriptor_t* \
+  sy_module_entry_v1(const sy_host_t* HOST, sy_module_t* MODULE)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWITCHYARD_MODULE_H */
