@@ -194,6 +194,9 @@ class Vm {
   int on_request = LUA_NOREF, on_response = LUA_NOREF;
   Dir* running = nullptr;  // the direction whose coroutine runs now
   std::unordered_map<std::string, uint32_t> custom_metrics;
+  // Coroutines that finished cleanly, kept for the next handler call (a thread costs an
+  // allocation and GC work per request otherwise).
+  std::vector<std::pair<lua_State*, int>> idle_threads;
   static Vm* of(lua_State* L) { return *static_cast<Vm**>(lua_getextraspace(L)); }
 
  private:
@@ -204,8 +207,9 @@ class Vm {
 bool start(Dir& d);
 // Resumes DIR's coroutine with the NARGS values pushed on its stack.
 void resume(Dir& d, int nargs);
-// Ends the coroutine (finished, failed, or the stream is going away).
-void finish(Dir& d);
+// Ends the coroutine (finished, failed, or the stream is going away). REUSABLE: it returned
+// normally, so its thread can serve another handler call.
+void finish(Dir& d, bool reusable = false);
 // After a coroutine resumed outside a filter callback (a callout's reply): let the direction
 // go on if the script no longer holds it.
 void resumed_async(Dir& d);

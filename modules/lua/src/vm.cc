@@ -2,6 +2,7 @@
 // loading a script, and resuming a direction's coroutine.
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "lua_module.h"
 
@@ -155,8 +156,13 @@ bool start(Dir& d) {
   int fn = d.is_request() ? vm.on_request : vm.on_response;
   if (fn == LUA_NOREF) return false;
   lua_State* L = vm.L;
-  d.co = lua_newthread(L);
-  d.co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (!vm.idle_threads.empty()) {
+    std::tie(d.co, d.co_ref) = vm.idle_threads.back();
+    vm.idle_threads.pop_back();
+  } else {
+    d.co = lua_newthread(L);
+    d.co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   d.anchor = new Anchor();
   d.anchor->dir = &d;
   lua_rawgeti(d.co, LUA_REGISTRYINDEX, fn);
@@ -166,14 +172,22 @@ bool start(Dir& d) {
   return true;
 }
 
-void finish(Dir& d) {
+void finish(Dir& d, bool reusable) {
   if (d.anchor) {
     d.anchor->dir = nullptr;
     d.anchor->unref();
     d.anchor = nullptr;
   }
-  if (d.co_ref != LUA_NOREF && d.st && d.st->vm)
-    luaL_unref(d.st->vm->L, LUA_REGISTRYINDEX, d.co_ref);
+  constexpr size_t kIdleThreads = 64;
+  if (d.co_ref != LUA_NOREF && d.st && d.st->vm) {
+    Vm& vm = *d.st->vm;
+    if (reusable && lua_status(d.co) == LUA_OK && vm.idle_threads.size() < kIdleThreads) {
+      lua_settop(d.co, 0);
+      vm.idle_threads.emplace_back(d.co, d.co_ref);
+    } else {
+      luaL_unref(vm.L, LUA_REGISTRYINDEX, d.co_ref);
+    }
+  }
   d.co_ref = LUA_NOREF;
   d.co = nullptr;
 }
@@ -249,7 +263,7 @@ void resume(Dir& d, int nargs) {
     d.st->cfg->stats.inc(d.st->cfg->stats.errors);
   }
   d.state = State::Done;
-  finish(d);
+  finish(d, rc == LUA_OK);
 }
 
 }  // namespace sylua
