@@ -16,6 +16,19 @@ namespace {
 
 Dir& handle(lua_State* L) { return live(L, check(L, 1, kHandle)->a); }
 
+// A header value from Lua: numbers as LuaJIT prints them (7.0 is "7").
+std::string value_text(lua_State* L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    push_number_text(L, idx);
+    std::string v = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return v;
+  }
+  size_t n = 0;
+  const char* p = lua_tolstring(L, idx, &n);
+  return std::string(p ? p : "", n);
+}
+
 int yield_for(lua_State* L, Dir& d, State s) {
   d.state = s;
   return lua_yield(L, 0);
@@ -181,6 +194,7 @@ void callout_task(sy_stream_t* s, void* arg) {
     return;
   }
   lua_State* co = d.co;
+  lua_checkstack(co, 8);
   lua_newtable(co);
   if (c->status == 0) {
     // Envoy's answer to a failed call: no error, a made-up 503.
@@ -192,23 +206,27 @@ void callout_task(sy_stream_t* s, void* arg) {
     lua_setfield(co, -2, ":status");
     for (const auto& [k, v] : c->headers) {
       if (k == ":status") continue;
-      lua_pushlstring(co, k.data(), k.size());
-      if (c->duplicates && lua_rawget(co, -2) != LUA_TNIL) {
+      lua_checkstack(co, 4);
+      if (c->duplicates) {
         // Repeated names become arrays when the script asked for them.
-        if (lua_type(co, -1) == LUA_TSTRING) {
-          lua_newtable(co);
-          lua_insert(co, -2);
-          lua_rawseti(co, -2, 1);
+        lua_pushlstring(co, k.data(), k.size());
+        int t = lua_rawget(co, -2);
+        if (t == LUA_TSTRING) {
+          lua_createtable(co, 2, 0);  // tbl, old, arr
+          lua_insert(co, -2);         // tbl, arr, old
+          lua_rawseti(co, -2, 1);     // tbl, arr
           lua_pushlstring(co, k.data(), k.size());
           lua_pushvalue(co, -2);
-          lua_rawset(co, -4);
+          lua_rawset(co, -4);  // tbl[k] = arr
         }
-        lua_pushlstring(co, v.data(), v.size());
-        lua_rawseti(co, -2, lua_Integer(lua_rawlen(co, -2) + 1));
+        if (t != LUA_TNIL) {  // tbl, arr
+          lua_pushlstring(co, v.data(), v.size());
+          lua_rawseti(co, -2, lua_Integer(lua_rawlen(co, -2) + 1));
+          lua_pop(co, 1);
+          continue;
+        }
         lua_pop(co, 1);
-        continue;
       }
-      if (c->duplicates) lua_pop(co, 1);
       lua_pushlstring(co, k.data(), k.size());
       lua_pushlstring(co, v.data(), v.size());
       lua_rawset(co, -3);
@@ -308,12 +326,12 @@ int l_http_call(lua_State* L) {
         for (lua_Integer i = 1; i <= n; ++i) {
           lua_rawgeti(L, -1, i);
           store.push_back(k);
-          store.push_back(lua_tostring(L, -1));
+          store.push_back(value_text(L, -1));
           lua_pop(L, 1);
         }
       } else {
         store.push_back(k);
-        store.push_back(lua_tostring(L, -1));
+        store.push_back(value_text(L, -1));
       }
       lua_pop(L, 1);
     }
@@ -381,13 +399,13 @@ int l_respond(lua_State* L) {
             lua_rawgeti(L, -1, i);
             if (lua_isstring(L, -1)) {
               store.push_back(k);
-              store.push_back(lua_tostring(L, -1));
+              store.push_back(value_text(L, -1));
             }
             lua_pop(L, 1);
           }
         } else {
           store.push_back(k);
-          store.push_back(lua_tostring(L, -1));
+          store.push_back(value_text(L, -1));
         }
       }
       lua_pop(L, 1);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "lua_module.h"
@@ -266,6 +267,8 @@ std::shared_ptr<VmSet> make_vmset(const std::string& code, const std::string& ch
   set->watch = watch;
   set->settings = settings;
   set->share_key = key;
+  set->loaded_hash = std::hash<std::string>()(code);
+  set->good_code = code;
   set->slots.resize(std::max<uint32_t>(1, g_host->worker_count()));
   if (!key.empty()) {
     std::lock_guard<std::mutex> lock(g_sets_mu);
@@ -306,16 +309,40 @@ std::shared_ptr<Vm> VmSet::get(int worker, const Stats& stats) {
         std::shared_ptr<Vm> vm;
         if (read_file(filename, &code, &err) && refuse_luajit_only(code, filename, &err))
           vm = Vm::create(code, chunkname, settings, true, &err);
+        size_t h = std::hash<std::string>()(code);
+        bool first;  // the first worker to meet this version of the file
+        size_t good_hash;
+        {
+          std::lock_guard<std::mutex> lock(seen_mu);
+          size_t& seen = vm ? loaded_hash : failed_hash;
+          first = seen != h;
+          seen = h;
+          if (vm)
+            good_code = code;
+          else
+            code = good_code;
+          good_hash = loaded_hash;
+        }
         if (vm) {
-          if (sl.vm) {
+          if (first) {
             stats.inc(stats.script_reloads);
             log(SY_LOG_INFO, "reloaded " + filename);
           }
           sl.vm = std::move(vm);  // streams on the old state keep it until they end
+          sl.hash = h;
         } else {
-          stats.inc(stats.script_reload_errors);
-          log(SY_LOG_ERROR, filename + ": " + err + " (the previous version keeps running)");
-          if (!sl.vm) sl.vm = Vm::create(this->code, chunkname, settings, true, &err);
+          if (first) {
+            stats.inc(stats.script_reload_errors);
+            log(SY_LOG_ERROR, filename + ": " + err + " (the previous version keeps running)");
+          }
+          // This worker may not have met the last good version yet (edits closer together
+          // than its checks): it runs that one, not an older one.
+          if (!sl.vm || sl.hash != good_hash) {
+            if (auto good = Vm::create(code, chunkname, settings, true, &err)) {
+              sl.vm = std::move(good);
+              sl.hash = good_hash;
+            }
+          }
         }
       }
     }

@@ -77,8 +77,14 @@ struct VmSet {
     struct timespec mtime = {0, 0};
     off_t size = -1;
     ino_t ino = 0;
+    size_t hash = 0;  // of the code its state runs (watched files)
   };
   std::vector<Slot> slots;  // by worker index; each touched by its worker only
+  // A watched file's versions as the workers met them, so that an edit counts once in
+  // script_reloads / script_reload_errors however many workers pick it up.
+  std::mutex seen_mu;
+  size_t loaded_hash = 0, failed_hash = 0;
+  std::string good_code;  // the last version that loaded (a new worker starts from it)
 
   ~VmSet();
   // The state for worker W (made now if needed; picks up file changes when watched).

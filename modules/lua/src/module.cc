@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <vector>
 
 #include "filter.h"
 #include "lua_module.h"
@@ -40,6 +41,43 @@ void* route_config_create(void*, sy_str_t json, sy_error_t* err) {
 
 void route_config_destroy(void* c) { delete static_cast<RouteConfig*>(c); }
 
+// Watched script files are checked on each worker twice a second, with or without traffic, so
+// an edit (or a broken one, with its error in the log) shows up promptly.
+struct WorkerWatch {
+  FilterConfig* cfg;
+  sy_worker_t* worker;
+  sy_timer_t* timer = nullptr;
+};
+
+constexpr uint64_t kWatchMs = 500;
+
+void watch_tick(sy_worker_t* w, void* arg) {
+  auto* ww = static_cast<WorkerWatch*>(arg);
+  int index = g_host->worker_index(w);
+  std::vector<VmSet*> sets;
+  if (ww->cfg->default_script && ww->cfg->default_script->watch)
+    sets.push_back(ww->cfg->default_script.get());
+  for (auto& [name, set] : ww->cfg->named)
+    if (set->watch) sets.push_back(set.get());
+  for (VmSet* set : sets) set->get(index, ww->cfg->stats);
+  ww->timer = g_host->worker_timer(w, kWatchMs, watch_tick, ww);
+}
+
+void* worker_start(void* config, sy_worker_t* w) {
+  auto* cfg = static_cast<FilterConfig*>(config);
+  if (!cfg->watch) return nullptr;
+  auto* ww = new WorkerWatch{cfg, w};
+  ww->timer = g_host->worker_timer(w, kWatchMs, watch_tick, ww);
+  return ww;
+}
+
+void worker_stop(void*, void* data) {
+  auto* ww = static_cast<WorkerWatch*>(data);
+  if (!ww) return;
+  if (ww->timer) g_host->timer_cancel(ww->timer);
+  delete ww;
+}
+
 bool on_load(sy_module_t*, void** data, sy_error_t*) {
   *data = nullptr;
   g_host->metric_define(g_module, SY_GAUGE, S("vm_count"), nullptr, 0, &g_vm_gauge);
@@ -55,8 +93,8 @@ const sy_http_filter_t kFilter = {
     config_destroy,
     route_config_create,
     route_config_destroy,
-    nullptr,
-    nullptr,
+    worker_start,
+    worker_stop,
     on_stream_create,
     on_request_headers,
     on_request_body,
