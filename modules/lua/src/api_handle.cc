@@ -187,7 +187,6 @@ void callout_task(sy_stream_t* s, void* arg) {
   auto* c = static_cast<Callout*>(arg);
   Stream* st = c->st;
   st->s = s;
-  --st->callouts;
   Dir& d = st->dir[c->dir];
   if (d.state != State::HttpCall || !d.co) {
     delete c;
@@ -349,10 +348,7 @@ int l_http_call(lua_State* L) {
       c->duplicates = duplicates;
       st = g_host->http_callout(d.st->s, nullptr, {cluster, cluster_len}, hs.data(), hs.size(),
                                 {body, body_len}, uint64_t(timeout), callout_done, c);
-      if (st == SY_OK)
-        ++d.st->callouts;
-      else
-        delete c;
+      if (st != SY_OK) delete c;  // on SY_OK the reply (or failure) comes exactly once
     }
   }
   if (st == SY_ERR_NOT_FOUND) raise(L, "http call cluster invalid. Must be configured");

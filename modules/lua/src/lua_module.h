@@ -179,7 +179,6 @@ struct Stream {
   Dir dir[2];
   int ctx_ref = LUA_NOREF;       // handle:ctx()
   int metadata_ref = LUA_NOREF;  // dynamicMetadata() namespaces set by this filter
-  int callouts = 0;              // synchronous callouts in flight
   ~Stream();
 };
 
