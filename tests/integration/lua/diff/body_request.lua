@@ -1,0 +1,11 @@
+-- body(): the whole request body, its length and getBytes (0-based index, length)
+function envoy_on_request(handle)
+  local b = handle:body()
+  local h = handle:headers()
+  h:add("x-r-len", b:length())
+  h:add("x-r-len-concat", "len=" .. b:length())
+  h:add("x-r-bytes", b:getBytes(0, b:length()))
+  h:add("x-r-first3", b:getBytes(0, 3))
+  h:add("x-r-mid", b:getBytes(4, 2))
+  h:add("x-r-zero", "[" .. b:getBytes(b:length(), 0) .. "]")
+end

@@ -1,0 +1,26 @@
+-- headers(): get (case-insensitive, pseudo-headers), add, replace (present and absent), remove
+function envoy_on_request(handle)
+  local h = handle:headers()
+  h:add("x-r-added", "added")
+  h:replace("x-t-replace", "new")
+  h:replace("x-r-replace-absent", "created")
+  h:remove("x-t-remove")
+  h:remove("x-t-absent")
+  h:add("x-r-method", h:get(":method"))
+  h:add("x-r-path", h:get(":path"))
+  h:add("x-r-authority", h:get(":authority"))
+  h:add("x-r-case", tostring((h:get("X-T-Case"))))
+  h:add("x-r-missing", tostring((h:get("x-t-missing"))))
+  h:add("x-r-missing-count", select("#", h:get("x-t-missing")))
+  h:add("x-r-removed", tostring((h:get("x-t-remove"))))
+  h:add("x-r-number", 42)
+  h:add("x-r-empty", "")
+end
+
+function envoy_on_response(handle)
+  local h = handle:headers()
+  h:add("x-r-status", h:get(":status"))
+  h:add("x-r-content-type", tostring((h:get("Content-Type"))))
+  h:replace("content-type", "text/x-lua")
+  h:add("x-r-resp", "1")
+end

@@ -1,0 +1,12 @@
+-- a log method given a table: an argument error (caught), then uncaught (fail-open)
+function envoy_on_request(handle)
+  local h = handle:headers()
+  local ok, err = pcall(handle.logInfo, handle, {})
+  h:add("x-r-ok", tostring(ok))
+  h:add("x-r-err", tostring(err))
+  local ok2, err2 = pcall(handle.logWarn, handle)
+  h:add("x-r-err-none", tostring(ok2) .. ":" .. tostring(err2))
+  h:add("x-r-before-uncaught", "yes")
+  handle:logErr({})
+  h:add("x-r-after-uncaught", "yes")
+end

@@ -1,0 +1,17 @@
+-- clearRouteCache() and setUpstreamOverrideHost() argument checks (caught with pcall)
+local function try(...)
+  local ok, err = pcall(...)
+  return tostring(ok) .. ":" .. tostring(err)
+end
+
+function envoy_on_request(handle)
+  local h = handle:headers()
+  h:add("x-r-clear", try(handle.clearRouteCache, handle))
+  if handle.setUpstreamOverrideHost ~= nil then
+    h:add("x-r-override-bad", try(handle.setUpstreamOverrideHost, handle, "not-an-ip"))
+    h:add("x-r-override-none", try(handle.setUpstreamOverrideHost, handle))
+    h:add("x-r-override-ok", try(handle.setUpstreamOverrideHost, handle, "127.0.0.1"))
+  else
+    h:add("x-r-override-bad", "absent")
+  end
+end
