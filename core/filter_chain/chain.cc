@@ -131,6 +131,27 @@ std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t**
   return nullptr;
 }
 
+void FilterChain::when_idle(std::function<void()> fn) {
+  if (depth_ > 0) {
+    idle_fn_ = std::move(fn);
+    return;
+  }
+  fn();
+}
+
+void FilterChain::leave() {
+  if (--depth_ > 0) return;
+  if (idle_fn_) {
+    auto fn = std::move(idle_fn_);
+    idle_fn_ = nullptr;
+    fn();
+  }
+  if (depth_ == 0 && complete_pending_) {
+    complete_pending_ = false;
+    complete();
+  }
+}
+
 // ---- calls into filters ----
 
 sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool end_stream) {
@@ -141,12 +162,8 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   current_dir_ = dir;
   ++depth_;
   sy_filter_status_t st = fn(e.filter, handle(), end_stream);
-  --depth_;
   current_ = nullptr;
-  if (depth_ == 0 && complete_pending_) {
-    complete_pending_ = false;
-    complete();
-  }
+  leave();
   return st;
 }
 
@@ -159,14 +176,10 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
   cur_chunk_off_ = &e.dir[dir].chunk_off;
   ++depth_;
   sy_filter_status_t st = fn(e.filter, handle(), end_stream);
-  --depth_;
   cur_body_ = nullptr;
   cur_chunk_off_ = nullptr;
   current_ = nullptr;
-  if (depth_ == 0 && complete_pending_) {
-    complete_pending_ = false;
-    complete();
-  }
+  leave();
   return st;
 }
 
@@ -178,12 +191,8 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   current_dir_ = dir;
   ++depth_;
   sy_filter_status_t st = fn(e.filter, handle());
-  --depth_;
   current_ = nullptr;
-  if (depth_ == 0 && complete_pending_) {
-    complete_pending_ = false;
-    complete();
-  }
+  leave();
   return st;
 }
 
@@ -197,6 +206,7 @@ void FilterChain::decode_data(std::string data, bool end_stream) {
 }
 void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
+  response_entered_ = true;
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {
@@ -206,11 +216,11 @@ void FilterChain::encode_trailers() { run_trailers(SY_RESPONSE, 0); }
 
 void FilterChain::run_headers(sy_direction_t dir, size_t from, bool end_stream,
                               int64_t body_length) {
-  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+  for (size_t k = from; k < entries_.size() && !stopped(dir); ++k) {
     Entry& e = *entry_at(dir, k);
     if (!e.filter) continue;
     sy_filter_status_t st = call_headers(dir, e, end_stream);
-    if (halted_) return;
+    if (stopped(dir)) return;
     if (st == SY_CONTINUE) continue;
     auto& d = e.dir[dir];
     d.headers_held = true;
@@ -221,11 +231,11 @@ void FilterChain::run_headers(sy_direction_t dir, size_t from, bool end_stream,
       d.paused = true;
     return;
   }
-  if (!halted_) emit_headers(dir, end_stream, body_length);
+  if (!stopped(dir)) emit_headers(dir, end_stream, body_length);
 }
 
 void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream) {
-  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+  for (size_t k = from; k < entries_.size() && !stopped(dir); ++k) {
     Entry& e = *entry_at(dir, k);
     if (!e.filter) continue;
     auto& d = e.dir[dir];
@@ -245,7 +255,7 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
     held_bytes_[dir] += data.size();
     d.held += data;
     sy_filter_status_t st = call_body(dir, e, end_stream);
-    if (halted_) return;
+    if (stopped(dir)) return;
     if (st == SY_CONTINUE) {
       std::string out;
       out.swap(d.held);
@@ -258,7 +268,7 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
         // Everything held so far goes on with the headers; its length is known only at the end.
         run_headers(dir, k + 1, false,
                     end_stream ? int64_t(out.size()) : ChainSink::kUnknownLength);
-        if (halted_) return;
+        if (stopped(dir)) return;
       }
       d.buffering = false;
       run_data(dir, k + 1, std::move(out), end_stream);
@@ -275,11 +285,11 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
     held_changed(dir);
     return;
   }
-  if (!halted_) emit_data(dir, data, end_stream);
+  if (!stopped(dir)) emit_data(dir, data, end_stream);
 }
 
 void FilterChain::run_trailers(sy_direction_t dir, size_t from) {
-  for (size_t k = from; k < entries_.size() && !halted_; ++k) {
+  for (size_t k = from; k < entries_.size() && !stopped(dir); ++k) {
     Entry& e = *entry_at(dir, k);
     if (!e.filter) continue;
     auto& d = e.dir[dir];
@@ -288,7 +298,7 @@ void FilterChain::run_trailers(sy_direction_t dir, size_t from) {
       return;
     }
     sy_filter_status_t st = call_trailers(dir, e);
-    if (halted_) return;
+    if (stopped(dir)) return;
     if (d.buffering || st != SY_CONTINUE) {
       // A buffering filter that gets trailers has seen its whole body: it decides now.
       if (st == SY_CONTINUE) {
@@ -302,7 +312,7 @@ void FilterChain::run_trailers(sy_direction_t dir, size_t from) {
       return;
     }
   }
-  if (!halted_) emit_trailers(dir);
+  if (!stopped(dir)) emit_trailers(dir);
 }
 
 void FilterChain::release(sy_direction_t dir, size_t k) {
@@ -327,16 +337,16 @@ void FilterChain::release(sy_direction_t dir, size_t k) {
     }
     int64_t len = (end && !trailers) ? int64_t(data.size()) : ChainSink::kUnknownLength;
     run_headers(dir, k + 1, false, len);
-    if (halted_) return;
+    if (stopped(dir)) return;
   }
   if (!data.empty() || (end && !trailers)) run_data(dir, k + 1, std::move(data), end && !trailers);
-  if (halted_) return;
+  if (stopped(dir)) return;
   // Trailers wait for resume like the rest; a filter that held only trailers releases them now.
   if (trailers) run_trailers(dir, k + 1);
 }
 
 sy_status_t FilterChain::resume(sy_direction_t dir) {
-  if (halted_) return SY_ERR_STALE;
+  if (stopped(dir)) return SY_ERR_STALE;
   for (size_t k = 0; k < entries_.size(); ++k) {
     Entry& e = *entry_at(dir, k);
     if (e.dir[dir].paused || e.dir[dir].buffering) {
@@ -364,22 +374,31 @@ sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool 
 bool FilterChain::over_limit(sy_direction_t dir, Entry::Dir& d) {
   uint64_t limit = sink_->buffer_limit();
   if (limit == 0 || d.held.size() <= limit) return false;
-  halted_ = true;
-  if (dir == SY_REQUEST)
-    sink_->local_reply_from_filter(413, {}, "request body too large for the filter buffer\n",
-                                   "request_payload_too_large");
-  else
-    sink_->local_reply_from_filter(500, {}, "response body too large for the filter buffer\n",
-                                   "response_payload_too_large");
+  // The stream halts the chain as a local reply does: a 413 still meets the response filters
+  // (as Envoy's does), a 500 replaces a response they have seen.
+  bool replied = dir == SY_REQUEST ? sink_->local_reply_from_filter(
+                                         413, {}, "request body too large for the filter buffer\n",
+                                         "request_payload_too_large")
+                                   : sink_->local_reply_from_filter(
+                                         500, {}, "response body too large for the filter buffer\n",
+                                         "response_payload_too_large");
+  if (!replied) halted_ = true;  // too late for a reply: at least stop buffering
   return true;
 }
 
 void FilterChain::held_changed(sy_direction_t dir) {
-  bool high = held_bytes_[dir] > net::Socket::kHighWatermark;
+  // A filter that buffers (SY_STOP_AND_BUFFER) needs the rest of the body to decide: pausing
+  // the source would wait forever. Its buffer is bounded by the listener's buffered_body
+  // limit instead (413/500). Held data behind SY_STOP waits for resume(): that is what the
+  // watermarks hold back.
+  bool buffering = false;
+  for (const auto& e : entries_) buffering = buffering || e.dir[dir].buffering;
+  bool high = held_bytes_[dir] > net::Socket::kHighWatermark && !buffering;
   if (high && !source_paused_[dir]) {
     source_paused_[dir] = true;
     sink_->pause_source(dir);
-  } else if (!high && source_paused_[dir] && held_bytes_[dir] < net::Socket::kLowWatermark) {
+  } else if (!high && source_paused_[dir] &&
+             (buffering || held_bytes_[dir] < net::Socket::kLowWatermark)) {
     source_paused_[dir] = false;
     sink_->resume_source(dir);
   }

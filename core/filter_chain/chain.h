@@ -4,6 +4,7 @@
 
 #include <switchyard/module.h>
 
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -64,6 +65,15 @@ class FilterChain {
   void complete();
   // Stop calling filters (a local reply or a reset ended the stream).
   void halt() { halted_ = true; }
+  // A filter answered the request: the request phases stop, the response phases still run.
+  void halt_request() { request_halted_ = true; }
+  // True once a response has entered the chain (encode_headers).
+  bool response_entered() const { return response_entered_; }
+  // Runs FN as soon as no filter callback or task is on the stack (now, if none is).
+  void when_idle(std::function<void()> fn);
+  // Around a filter's task or timer: what it causes waits as it would in a callback.
+  void enter() { ++depth_; }
+  void leave();
 
   // --- state the host table works on ---
   http::HeaderMap* headers(sy_header_kind_t kind);
@@ -127,7 +137,13 @@ class FilterChain {
   ChainSink* sink_;
   std::vector<Entry> entries_;
   sy_stream_id_t id_;
+  bool stopped(sy_direction_t dir) const {
+    return halted_ || (dir == SY_REQUEST && request_halted_);
+  }
   bool halted_ = false;
+  bool request_halted_ = false;
+  bool response_entered_ = false;
+  std::function<void()> idle_fn_;
   bool completed_ = false;
   int depth_ = 0;  // filter callbacks on the stack
   bool complete_pending_ = false;

@@ -225,7 +225,8 @@ sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* he
       return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
-  c->halt();
+  // The stream halts what has to stop: everything for a reply from a response phase, the
+  // request phases only for one from a request phase (its response still meets the filters).
   return c->sink()->local_reply_from_filter(int(status), h, sv(body), std::string(sv(details)))
              ? SY_OK
              : SY_ERR_WRONG_PHASE;
@@ -264,7 +265,9 @@ sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn
       if (drop) drop(arg);
       return;
     }
+    chain->enter();
     fn(chain->handle(), arg);
+    chain->leave();
   });
   if (!ok) {
     if (drop) drop(arg);
@@ -301,7 +304,9 @@ sy_timer_t* h_stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy
     sy_stream_task_fn f = raw->fn;
     void* a = raw->arg;
     c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    c->enter();
     f(c->handle(), a);
+    c->leave();
   });
   return reinterpret_cast<sy_timer_t*>(raw);
 }

@@ -188,7 +188,12 @@ void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   }
   if (route_dirty_) route_request(h);
   if (route_ < 0) {
-    local_reply(404, "no route\n", "route_not_found", "NR");
+    // With filters, the 404 goes back through their response phases, as a direct response
+    // does (Envoy's filters see the router's 404 too).
+    if (chain_)
+      reply_through_filters(404, {}, "no route\n", "route_not_found", "NR");
+    else
+      local_reply(404, "no route\n", "route_not_found", "NR");
     return;
   }
   if (lr_->cfg->routes[size_t(route_)].direct) {
@@ -200,26 +205,32 @@ void Stream::request_headers_out(bool end_stream, int64_t body_length) {
 
 void Stream::send_direct_response() {
   const config::Route& route = lr_->cfg->routes[size_t(route_)];
-  status_ = route.direct->status;
-  flags_ = "LR";
-  details_ = "direct_response";
   http::HeaderMap rh;
   for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
-  if (!rh.has("content-type") && !route.direct->body.empty()) rh.add("content-type", "text/plain");
-  resp_in_length_ = route.direct->body.size();
+  reply_through_filters(route.direct->status, std::move(rh), route.direct->body, "direct_response",
+                        "LR");
+}
+
+void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::string& body,
+                                   const char* details, const char* flags) {
+  status_ = status;
+  flags_ = flags;
+  details_ = details;
+  if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
+  resp_in_length_ = body.size();
   if (chain_) {
     // The reply goes back through the response filters like any other response.
     chain_->response_headers.add(":status", std::to_string(status_));
     for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
-    chain_->response_headers.set("content-length", std::to_string(route.direct->body.size()));
-    bool empty = route.direct->body.empty() || is_head_;
+    chain_->response_headers.set("content-length", std::to_string(body.size()));
+    bool empty = body.empty() || is_head_;
     resp_end_at_head_ = empty;
     chain_->encode_headers(empty);
-    if (!empty) chain_->encode_data(route.direct->body, true);
+    if (!empty) chain_->encode_data(body, true);
     return;
   }
   resp_close_ = !client_keep_alive_;
-  send_response(status_, rh, route.direct->body);
+  send_response(status_, rh, body);
 }
 
 void Stream::send_response(int status, const http::HeaderMap& h, std::string_view body) {
@@ -644,9 +655,33 @@ void Stream::on_tunnel_downstream_eof() {
 
 bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
                                      std::string_view body, std::string details) {
-  if (response_started_) return false;
+  if (response_started_ || filter_reply_pending_) return false;
   if (details.empty()) details = "filter_local_reply";
-  local_reply(status, body, std::move(details), "LR", &headers);
+  if (!chain_ || chain_->response_entered()) {
+    // From a response phase: the filters have had their say on a response already.
+    local_reply(status, body, std::move(details), "LR", &headers);
+    return true;
+  }
+  // From a request phase: the reply goes back through the response filters (Envoy's filters
+  // see local replies too), once the filter that made it has returned.
+  filter_reply_pending_ = true;
+  chain_->halt_request();
+  http::HeaderMap h;
+  for (const auto& x : headers)
+    if (x.name[0] != ':' && x.name != "content-length") h.add(x.name, x.value);
+  chain_->when_idle([this, status, h = std::move(h), body = std::string(body),
+                     details = std::move(details)]() mutable {
+    if (response_started_) return;
+    if (waiting_pool_) {
+      waiting_pool_ = false;
+      pool_->cancel(this);
+    }
+    stop_timer();
+    release_upstream(false);
+    // The request body may be unread: the connection cannot be trusted again.
+    resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
+    reply_through_filters(status, std::move(h), body, details.c_str(), "LR");
+  });
   return true;
 }
 
@@ -670,7 +705,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
   if (extra)
     for (const auto& x : *extra)
       if (x.name[0] != ':' && x.name != "content-length") h.add(x.name, x.value);
-  if (!h.has("content-type")) h.add("content-type", "text/plain");
+  if (!h.has("content-type") && !body.empty()) h.add("content-type", "text/plain");
   // After an error the request body may be unread, so the connection cannot be trusted again.
   resp_close_ = resp_close_ || !client_keep_alive_ || status == 400 || status == 408 ||
                 status == 413 || status == 414 || status == 431 || status == 501 || status == 505 ||

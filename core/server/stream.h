@@ -73,6 +73,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
  private:
   void route_request(const http::HeaderMap& h);
   void send_direct_response();
+  // A reply made by the proxy (direct response, no route) that the response filters see.
+  void reply_through_filters(int status, http::HeaderMap headers, const std::string& body,
+                             const char* details, const char* flags);
   void start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length);
   void send_upstream_head();
   void send_response(int status, const http::HeaderMap& h, std::string_view body);
@@ -126,6 +129,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   // Response.
   int status_ = 0;
   std::optional<uint64_t> resp_in_length_;
+  bool filter_reply_pending_ = false;  // a filter's local reply waits to go through the chain
   bool response_started_ = false;
   bool response_done_ = false;
   bool resp_close_ = false;  // the downstream connection closes after this response
