@@ -64,9 +64,10 @@ Obj* metric(lua_State* L, sy_metric_kind_t want, const char* method) {
   return o;
 }
 
-lua_Integer amount(lua_State* L, int i) {
+// Envoy's messages: "counter add amount must be non-negative", ...
+lua_Integer amount(lua_State* L, int i, const char* what) {
   lua_Integer v = luaL_checkinteger(L, i);
-  if (v < 0) raise(L, "value must be >= 0");
+  if (v < 0) raise(L, "%s must be non-negative", what);
   return v;
 }
 
@@ -79,7 +80,9 @@ int m_inc(lua_State* L) {
 int m_add(lua_State* L) {
   Obj* o = check(L, 1, kMetric);
   if (o->kind == SY_HISTOGRAM) raise(L, "add() is not a method of a histogram");
-  g_host->metric_add(g_module, o->id, amount(L, 2));
+  g_host->metric_add(
+      g_module, o->id,
+      amount(L, 2, o->kind == SY_COUNTER ? "counter add amount" : "gauge add amount"));
   return 0;
 }
 int m_dec(lua_State* L) {
@@ -89,12 +92,12 @@ int m_dec(lua_State* L) {
 }
 int m_sub(lua_State* L) {
   Obj* o = metric(L, SY_GAUGE, "sub");
-  g_host->metric_add(g_module, o->id, -amount(L, 2));
+  g_host->metric_add(g_module, o->id, -amount(L, 2, "gauge sub amount"));
   return 0;
 }
 int m_set(lua_State* L) {
   Obj* o = metric(L, SY_GAUGE, "set");
-  g_host->metric_set(g_module, o->id, amount(L, 2));
+  g_host->metric_set(g_module, o->id, amount(L, 2, "gauge set value"));
   return 0;
 }
 int m_value(lua_State* L) {
@@ -106,7 +109,7 @@ int m_value(lua_State* L) {
 }
 int m_record(lua_State* L) {
   Obj* o = metric(L, SY_HISTOGRAM, "recordValue");
-  g_host->metric_record(g_module, o->id, uint64_t(amount(L, 2)));
+  g_host->metric_record(g_module, o->id, uint64_t(amount(L, 2, "histogram value")));
   return 0;
 }
 

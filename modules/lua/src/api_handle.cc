@@ -244,13 +244,32 @@ void callout_drop(void* arg) { delete static_cast<Callout*>(arg); }
 
 void callout_done(void* arg, const sy_callout_response_t* r) {
   auto* c = static_cast<Callout*>(arg);
-  c->status = r->failure.len ? 0 : r->status;
-  if (c->status) {
+  std::string_view failure = V(r->failure);
+  if (failure.empty()) {
+    c->status = r->status;
     for (size_t i = 0; i < r->header_count; ++i)
       c->headers.emplace_back(std::string(V(r->headers[i].name)),
                               std::string(V(r->headers[i].value)));
     c->body.assign(V(r->body));
+  } else if (failure == "timeout" || failure.starts_with("connect") || failure == "overflow") {
+    // No response at all: what Envoy's router answers the call with.
+    const char* text;
+    if (failure == "timeout") {
+      c->status = 504;
+      text = "upstream request timeout";
+    } else {
+      c->status = 503;
+      text = failure == "overflow"
+                 ? "upstream connect error or disconnect/reset before headers. reset reason: "
+                   "overflow"
+                 : "upstream connect error or disconnect/reset before headers. reset reason: "
+                   "remote connection failure";
+    }
+    c->body = text;
+    c->headers.emplace_back("content-length", std::to_string(c->body.size()));
+    c->headers.emplace_back("content-type", "text/plain");
   }
+  // else (a reset, a reply too large): Envoy's made-up 503 "upstream failure" (status 0).
   // The reply comes without a stream handle: get back to the stream (if it still exists).
   g_host->post_to_stream(c->st->id, callout_task, callout_drop, c);
 }
@@ -284,7 +303,8 @@ int l_http_call(lua_State* L) {
   } else {
     timeout = luaL_checkinteger(L, 5);
     if (!lua_isnoneornil(L, 6)) {
-      luaL_checktype(L, 6, LUA_TBOOLEAN);
+      if (lua_type(L, 6) != LUA_TBOOLEAN)
+        raise(L, "http call asynchronous flag must be 'true', 'false', or empty");
       asynchronous = lua_toboolean(L, 6);
     }
   }

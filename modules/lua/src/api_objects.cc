@@ -217,6 +217,7 @@ HeaderRef hdr(lua_State* L, bool write) {
   if (!o) o = static_cast<Obj*>(luaL_testudata(L, 1, kHeadersRo));
   if (!o) luaL_typeerror(L, 1, "header map");
   Dir& d = live(L, o->a);
+  if (o->id != d.yield_gen) raise(L, "object used outside of proper scope");
   auto kind = sy_header_kind_t(o->kind);
   if (write) {
     if (d.iterating & (1u << kind)) raise(L, "header map cannot be modified while iterating");
@@ -235,7 +236,7 @@ int h_get(lua_State* L) {
   HeaderRef h = hdr(L, false);
   std::string_view name = arg_string(L, 2);
   size_t n = g_host->header_count(h.s, h.kind, S(name));
-  if (n == 0) return lua_pushnil(L), 1;
+  if (n == 0) return 0;  // Envoy returns no value, not nil
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (size_t i = 0; i < n; ++i) {
@@ -253,7 +254,7 @@ int h_get_at_index(lua_State* L) {
   std::string_view name = arg_string(L, 2);
   lua_Integer i = luaL_checkinteger(L, 3);
   size_t n = g_host->header_count(h.s, h.kind, S(name));
-  if (i < 0 || size_t(i) >= n) return lua_pushnil(L), 1;
+  if (i < 0 || size_t(i) >= n) return 0;
   sy_str_t v{};
   g_host->header_get(h.s, h.kind, S(name), size_t(i), &v);
   lua_pushlstring(L, v.ptr, v.len);
@@ -285,7 +286,11 @@ int h_replace(lua_State* L) {
   HeaderRef h = hdr(L, true);
   std::string_view name = arg_string(L, 2);
   std::string_view value = arg_string(L, 3);
-  check_status(L, g_host->header_set(h.s, h.kind, S(name), S(value)), name);
+  // Envoy's replace removes every value and appends the new one (the header moves last).
+  sy_status_t st = g_host->header_remove(h.s, h.kind, S(name));
+  if (st == SY_OK || st == SY_ERR_NOT_FOUND)
+    st = g_host->header_add(h.s, h.kind, S(name), S(value));
+  check_status(L, st, name);
   return 0;
 }
 
@@ -347,7 +352,8 @@ BufRef buf(lua_State* L) {
   Obj* o = check(L, 1, kBuffer);
   Dir& d = live(L, o->a);
   auto part = sy_body_part_t(o->kind);
-  if (part == SY_BODY_CHUNK && o->gen != d.chunk_gen)
+  // Like Envoy's, a buffer does not survive a yield; a chunk not even the next iteration.
+  if (o->id != d.yield_gen || (part == SY_BODY_CHUNK && o->gen != d.chunk_gen))
     raise(L, "object used outside of proper scope");
   sy_str_t data{};
   g_host->body_get(d.st->s, d.d, part, &data);
@@ -391,8 +397,7 @@ int m_get(lua_State* L) {
   check(L, 1, kMeta);
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, 2);
-  lua_gettable(L, -2);
-  return 1;
+  return lua_gettable(L, -2) == LUA_TNIL ? 0 : 1;  // a missing key: no value, as in Envoy
 }
 
 int m_pairs(lua_State* L) {
@@ -626,15 +631,19 @@ int rl_metadata(lua_State* L) {
 
 }  // namespace
 
+// Header maps and buffers carry the yield count they were made in (in Obj::id): they die at
+// the coroutine's next yield, as Envoy's do.
 void push_headers(lua_State* L, Dir& d, sy_header_kind_t kind, bool read_only) {
   Obj* o = new_obj(L, &d, read_only ? kHeadersRo : kHeaders);
   o->kind = kind;
+  o->id = d.yield_gen;
 }
 
 void push_buffer(lua_State* L, Dir& d, sy_body_part_t part) {
   Obj* o = new_obj(L, &d, kBuffer);
   o->kind = part;
   o->gen = d.chunk_gen;
+  o->id = d.yield_gen;
 }
 
 void push_metadata_object(lua_State* L, const json::Value* v) {
