@@ -626,21 +626,28 @@ def test_http_call_success_returns_headers_and_body(make_upstream, switchyard):
     assert lua_stat(sy, "errors") == 0
 
 
-def test_http_call_refused_endpoint_is_503_upstream_failure(make_upstream, switchyard):
+CONNECT_FAILURE = ("upstream connect error or disconnect/reset before headers. reset reason: "
+                   "remote connection failure")
+
+
+def test_http_call_refused_endpoint_is_503_connect_failure(make_upstream, switchyard):
+    # No error for the script: the answer Envoy's router gives a call it cannot connect.
     backend, side = make_upstream("backend"), make_upstream("side")
     sy = http_call_proxy(switchyard, backend, side, dead_port=free_port())
     e = echo(sy.port("ingress"), headers={"x-call": "sync", "x-cluster": "dead"})
-    assert (one(e, "x-call-status"), one(e, "x-call-body")) == ("503", "upstream failure")
+    assert (one(e, "x-call-status"), one(e, "x-call-body")) == ("503", CONNECT_FAILURE)
     assert lua_stat(sy, "errors") == 0
 
 
-def test_http_call_timeout_is_503_upstream_failure(make_upstream, switchyard):
+def test_http_call_timeout_is_504_upstream_request_timeout(make_upstream, switchyard):
+    # As Envoy's router answers a call that times out.
     backend, side = make_upstream("backend"), make_upstream("side")
     sy = http_call_proxy(switchyard, backend, side)
     try:
         e = echo(sy.port("ingress"), headers={
             "x-call": "sync", "x-call-path": "/slow?hold=callout", "x-timeout": "300"})
-        assert (one(e, "x-call-status"), one(e, "x-call-body")) == ("503", "upstream failure")
+        assert (one(e, "x-call-status"), one(e, "x-call-body")) == (
+            "504", "upstream request timeout")
         # It failed by the timeout: the call did reach the side upstream, which holds it.
         until(lambda: side.stats()["paths"].get("/slow") == 1, what="the callout at side")
     finally:

@@ -677,8 +677,15 @@ def test_body_chunks_request_then_trailers(diff):
     assert e.up_trailer("x-r-trailer-seen") == "tv"
     assert (e.header("x-r-total"), e.header("x-r-trailers")) == ("11", "present")
     assert e.echo["body_length"] == 11
-    r = diff.check("body_chunks_request", Req("POST", body="abc"))
+    # Deliberate difference: a body the script streams with bodyChunks() goes up chunked on
+    # Switchyard, where Envoy keeps the client's Content-Length. The proxy cannot know that
+    # the script will leave the chunks' lengths alone, and a Content-Length sent ahead of a
+    # changed body would corrupt the message; the bytes themselves are compared.
+    r = diff.check("body_chunks_request", Req("POST", body="abc"), ignore=["content-length"])
     assert (r.ref.header("x-r-total"), r.ref.header("x-r-trailers")) == ("3", "nil")
+    if r.sy is not None:
+        assert r.sy.up("content-length") is None
+        assert r.sy.echo["body_length"] == 3
 
 
 def test_body_chunks_response_rewritten(diff):
@@ -947,8 +954,10 @@ def test_respond_status_validation(diff):
 
 
 def test_respond_after_headers_continued(diff):
-    e = diff.check("respond_errors", Req("POST", body="abc",
-                                         headers=[("x-t-case", "continued")])).ref
+    # The script streams the body with bodyChunks() first: upstream framing differs on
+    # purpose (see test_body_chunks_request_then_trailers).
+    e = diff.check("respond_errors", Req("POST", body="abc", headers=[("x-t-case", "continued")]),
+                   ignore=["content-length"]).ref
     assert e.status == 200
     assert e.header("x-r-continued") == (
         "false:respond() cannot be called if headers have been continued")
@@ -1169,7 +1178,9 @@ def test_yield_from_the_script_is_an_error(diff):
 
 
 def test_objects_out_of_scope(diff):
-    e = diff.check("misuse_scope", Req("POST", body="abc")).ref
+    # The body is streamed with bodyChunks(): upstream framing differs on purpose (see
+    # test_body_chunks_request_then_trailers).
+    e = diff.check("misuse_scope", Req("POST", body="abc"), ignore=["content-length"]).ref
     assert e.status == 200
     assert e.header("x-r-chunk") == "false:object used outside of proper scope"
     assert e.header("x-r-late-add") == "false:header map can no longer be modified"
