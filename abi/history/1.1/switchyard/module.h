@@ -244,7 +244,10 @@ typedef struct sy_host {
   sy_status_t (*resume)(sy_stream_t* s, sy_direction_t dir);
   /* Ends the stream with a reply made here, if the response has not started. DETAILS goes to
    * the access log. Works in request and response phases. No filter callback (not even
-   * on_stream_complete or on_stream_destroy) runs before the calling callback returns. */
+   * on_stream_complete or on_stream_destroy) runs before the calling callback returns. Since
+   * 1.1, a reply made in a request phase then passes through the response phases of the
+   * stream's filters, as an upstream's response would; one made in a response phase goes out
+   * as it is. */
   sy_status_t (*send_local_reply)(sy_stream_t* s, uint32_t status, const sy_header_t* headers,
                                   size_t header_count, sy_str_t body, sy_str_t details);
   sy_stream_id_t (*stream_id)(sy_stream_t* s);
