@@ -90,20 +90,27 @@ class Upstream:
 class Counter:
     def __init__(self, upstream):
         self.up = upstream
-        self.start = upstream._requests()  # includes this query
+        # The mark waits for the count to stop moving too: requests of the warm-up (or of the
+        # previous run) that a proxy still had in flight must not count in this run.
+        self.start = self._settled()  # includes the last query
 
-    def since(self, settle_timeout=5.0):
-        """Requests that reached the upstream since the mark, once the count has stopped moving
-        (requests a proxy still had in flight when the client stopped are let through first)."""
+    def _settled(self, settle_timeout=5.0):
+        """The upstream's count once only our own queries move it; the last query included.
+        Returns (count, queries made)."""
         queries = 0
         last = None
         deadline = time.monotonic() + settle_timeout
         while True:
             value = self.up._requests()
             queries += 1
-            if last is not None and value == last + 1:  # only our own query moved it
-                return value - self.start - queries
-            if time.monotonic() > deadline:
-                return value - self.start - queries
+            if (last is not None and value == last + 1) or time.monotonic() > deadline:
+                return value, queries
             last = value
             time.sleep(0.05)
+
+    def since(self, settle_timeout=5.0):
+        """Requests that reached the upstream since the mark, once the count has stopped moving
+        (requests a proxy still had in flight when the client stopped are let through first)."""
+        start, _ = self.start
+        value, queries = self._settled(settle_timeout)
+        return value - start - queries

@@ -35,7 +35,7 @@ uint32_t metric_id(lua_State* L, Dir& d, sy_metric_kind_t kind, std::string_view
 }
 
 int st_metric(lua_State* L, sy_metric_kind_t kind) {
-  Dir& d = live(L, check(L, 1, kStats)->a);
+  Dir& d = live(L, check(L, 1, kStats));
   size_t n = 0;
   const char* name = luaL_checklstring(L, 2, &n);
   if (n == 0) raise(L, "a metric needs a name");

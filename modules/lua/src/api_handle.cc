@@ -14,7 +14,7 @@
 namespace sylua {
 namespace {
 
-Dir& handle(lua_State* L) { return live(L, check(L, 1, kHandle)->a); }
+Dir& handle(lua_State* L) { return live(L, check(L, 1, kHandle)); }
 
 // A header value from Lua: numbers as LuaJIT prints them (7.0 is "7").
 std::string value_text(lua_State* L, int idx) {
@@ -68,7 +68,7 @@ int l_body(lua_State* L) {
 }
 
 int chunk_iter(lua_State* L) {
-  Dir& d = live(L, static_cast<Obj*>(lua_touserdata(L, lua_upvalueindex(1)))->a);
+  Dir& d = live(L, static_cast<Obj*>(lua_touserdata(L, lua_upvalueindex(1))));
   ++d.chunk_gen;  // the previous chunk is dead now
   if (d.end_seen) return lua_pushnil(L), 1;
   return yield_for(L, d, State::WaitChunk);
@@ -535,14 +535,13 @@ int l_shared_dict(lua_State* L) {
 
 int l_tostring(lua_State* L) {
   Obj* o = check(L, 1, kHandle);
-  lua_pushstring(
-      L, o->a && o->a->dir && o->a->dir->is_request() ? "request_handle" : "response_handle");
+  lua_pushstring(L, o->kind == SY_REQUEST ? "request_handle" : "response_handle");
   return 1;
 }
 
 }  // namespace
 
-void push_handle(lua_State* L, Dir& d) { new_obj(L, &d, kHandle); }
+void push_handle(lua_State* L, Dir& d) { new_obj(L, &d, kHandle)->kind = d.d; }
 
 int crypto_import_public_key(lua_State* L);
 int crypto_verify_signature(lua_State* L);

@@ -23,23 +23,9 @@ namespace sylua {
   __builtin_unreachable();
 }
 
-namespace {
-
-int obj_gc(lua_State* L) {
-  Obj* o = static_cast<Obj*>(lua_touserdata(L, 1));
-  if (o && o->a) {
-    o->a->unref();
-    o->a = nullptr;
-  }
-  return 0;
-}
-
-}  // namespace
-
 Obj* new_obj(lua_State* L, Dir* d, const char* mt) {
   Obj* o = static_cast<Obj*>(lua_newuserdatauv(L, sizeof(Obj), 1));
-  o->a = d ? d->anchor : nullptr;
-  if (o->a) o->a->ref();
+  o->serial = d ? d->serial : 0;
   o->kind = 0;
   o->gen = 0;
   o->id = 0;
@@ -56,16 +42,15 @@ void new_class(lua_State* L, const char* mt, const luaL_Reg* methods, const luaL
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, obj_gc);
-  lua_setfield(L, -2, "__gc");
   if (extra) luaL_setfuncs(L, extra, 0);
   lua_pop(L, 1);
 }
 
-Dir& live(lua_State* L, Anchor* a) {
-  if (!a || !a->dir || Vm::of(L)->running != a->dir)
+Dir& live(lua_State* L, const Obj* o) {
+  Dir* d = Vm::of(L)->running;
+  if (!o || !o->serial || !d || d->serial != o->serial)
     raise(L, "object used outside of proper scope");
-  return *a->dir;
+  return *d;
 }
 
 void push_number_text(lua_State* L, int idx) {
@@ -216,7 +201,7 @@ HeaderRef hdr(lua_State* L, bool write) {
   auto* o = static_cast<Obj*>(luaL_testudata(L, 1, kHeaders));
   if (!o) o = static_cast<Obj*>(luaL_testudata(L, 1, kHeadersRo));
   if (!o) luaL_typeerror(L, 1, "header map");
-  Dir& d = live(L, o->a);
+  Dir& d = live(L, o);
   if (o->id != d.yield_gen) raise(L, "object used outside of proper scope");
   auto kind = sy_header_kind_t(o->kind);
   if (write) {
@@ -311,7 +296,7 @@ int h_reason(lua_State* L) {
 
 int h_iter(lua_State* L) {
   Obj* o = static_cast<Obj*>(lua_touserdata(L, lua_upvalueindex(1)));
-  Dir& d = live(L, o->a);
+  Dir& d = live(L, o);
   auto gen = uint32_t(lua_tointeger(L, lua_upvalueindex(3)));
   if (gen != d.yield_gen) raise(L, "object used outside of proper scope");
   lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
@@ -350,7 +335,7 @@ struct BufRef {
 
 BufRef buf(lua_State* L) {
   Obj* o = check(L, 1, kBuffer);
-  Dir& d = live(L, o->a);
+  Dir& d = live(L, o);
   auto part = sy_body_part_t(o->kind);
   // Like Envoy's, a buffer does not survive a yield; a chunk not even the next iteration.
   if (o->id != d.yield_gen || (part == SY_BODY_CHUNK && o->gen != d.chunk_gen))
@@ -457,7 +442,7 @@ void copy_value(lua_State* L, int idx, int depth) {
 }
 
 int dm_get(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kDynMeta)->a);
+  Dir& d = live(L, check(L, 1, kDynMeta));
   luaL_checkstring(L, 2);
   push_md_table(L, d);
   lua_pushvalue(L, 2);
@@ -467,7 +452,7 @@ int dm_get(lua_State* L) {
 }
 
 int dm_set(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kDynMeta)->a);
+  Dir& d = live(L, check(L, 1, kDynMeta));
   if (d.st->vm->running != &d) raise(L, "object used outside of proper scope");
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
@@ -502,7 +487,7 @@ int dm_set(lua_State* L) {
 }
 
 int dm_iter(lua_State* L) {
-  Dir& d = live(L, static_cast<Obj*>(lua_touserdata(L, lua_upvalueindex(1)))->a);
+  Dir& d = live(L, static_cast<Obj*>(lua_touserdata(L, lua_upvalueindex(1))));
   push_md_table(L, d);
   lua_pushvalue(L, lua_upvalueindex(2));
   if (!lua_next(L, -2)) {
@@ -517,7 +502,7 @@ int dm_iter(lua_State* L) {
 }
 
 int dm_pairs(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kDynMeta)->a);
+  Dir& d = live(L, check(L, 1, kDynMeta));
   d.iterating |= 0x10u;
   lua_pushvalue(L, 1);
   lua_pushnil(L);
@@ -528,7 +513,7 @@ int dm_pairs(lua_State* L) {
 // ---- filter state -----------------------------------------------------------------------
 
 int fs_get(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kFilterState)->a);
+  Dir& d = live(L, check(L, 1, kFilterState));
   std::string_view key = arg_string(L, 2);
   sy_str_t v{};
   if (g_host->filter_state_get(d.st->s, S(key), &v) != SY_OK) return lua_pushnil(L), 1;
@@ -537,7 +522,7 @@ int fs_get(lua_State* L) {
 }
 
 int fs_set(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kFilterState)->a);
+  Dir& d = live(L, check(L, 1, kFilterState));
   std::string_view key = arg_string(L, 2);
   luaL_checkstring(L, 3);  // Envoy's object factory name: any name stores the bytes as given
   std::string_view value = arg_string(L, 4);
@@ -555,7 +540,7 @@ bool attr(Dir& d, const char* path, std::string* out) {
 }
 
 int push_attr(lua_State* L, const char* mt, const char* path) {
-  Dir& d = live(L, check(L, 1, mt)->a);
+  Dir& d = live(L, check(L, 1, mt));
   std::string v;
   attr(d, path, &v);
   lua_pushlstring(L, v.data(), v.size());
@@ -567,7 +552,7 @@ int si_route_name(lua_State* L) { return push_attr(L, kStreamInfo, "xds.route_na
 int si_sni(lua_State* L) { return push_attr(L, kStreamInfo, "connection.requested_server_name"); }
 int si_local(lua_State* L) { return push_attr(L, kStreamInfo, "destination.address"); }
 int si_remote(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kStreamInfo)->a);
+  Dir& d = live(L, check(L, 1, kStreamInfo));
   std::string ip, port;
   attr(d, "source.address", &ip);
   attr(d, "source.port", &port);
@@ -577,46 +562,46 @@ int si_remote(lua_State* L) {
   return 1;
 }
 int si_virtual_cluster(lua_State* L) {
-  live(L, check(L, 1, kStreamInfo)->a);
+  live(L, check(L, 1, kStreamInfo));
   lua_pushliteral(L, "");
   return 1;
 }
 int si_dynamic_metadata(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kStreamInfo)->a);
+  Dir& d = live(L, check(L, 1, kStreamInfo));
   new_obj(L, &d, kDynMeta);
   return 1;
 }
 int si_typed_metadata(lua_State* L) {
-  live(L, check(L, 1, kStreamInfo)->a);
+  live(L, check(L, 1, kStreamInfo));
   luaL_checkstring(L, 2);
   lua_pushnil(L);  // no typed metadata crosses the ABI
   return 1;
 }
 int si_filter_state(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kStreamInfo)->a);
+  Dir& d = live(L, check(L, 1, kStreamInfo));
   new_obj(L, &d, kFilterState);
   return 1;
 }
 int si_ssl(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kStreamInfo)->a);
+  Dir& d = live(L, check(L, 1, kStreamInfo));
   push_ssl(L, d);
   return 1;
 }
 int si_drain(lua_State* L) {
-  live(L, check(L, 1, kStreamInfo)->a);
+  live(L, check(L, 1, kStreamInfo));
   return 0;  // the proxy decides on connection reuse itself
 }
 
 // ---- connection -------------------------------------------------------------------------
 
 int conn_ssl(lua_State* L) {
-  Dir& d = live(L, check(L, 1, kConnection)->a);
+  Dir& d = live(L, check(L, 1, kConnection));
   push_ssl(L, d);
   return 1;
 }
 
 int csi_dynamic_metadata(lua_State* L) {
-  live(L, check(L, 1, kConnStreamInfo)->a);
+  live(L, check(L, 1, kConnStreamInfo));
   push_metadata_object(L, nullptr);
   return 1;
 }

@@ -73,7 +73,7 @@ std::string name_text(X509_NAME* n) {
   return s;
 }
 
-Dir& ssl_dir(lua_State* L) { return live(L, check(L, 1, kSsl)->a); }
+Dir& ssl_dir(lua_State* L) { return live(L, check(L, 1, kSsl)); }
 
 int push_str(lua_State* L, const std::string& s) {
   lua_pushlstring(L, s.data(), s.size());

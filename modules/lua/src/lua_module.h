@@ -118,22 +118,12 @@ std::shared_ptr<VmSet> make_vmset(const std::string& code, const std::string& ch
                                   const std::string& filename, bool watch, const Settings& settings,
                                   std::string* err);
 void vm_count_add(int64_t delta);
+void memory_gauge_add(int64_t delta);
 
 // ---- the runtime -----------------------------------------------------------------------
 
 struct Dir;
 struct Stream;
-
-// Objects handed to Lua point at an Anchor, not at the Dir: the Dir may be gone (the object
-// was kept in a global) and the anchor outlives it until the last object is collected.
-struct Anchor {
-  int refs = 1;
-  Dir* dir = nullptr;  // null once the coroutine has finished: the object is dead
-  void ref() { ++refs; }
-  void unref() {
-    if (--refs == 0) delete this;
-  }
-};
 
 enum class State {
   Idle,          // not started (or no handler)
@@ -154,7 +144,10 @@ struct Dir {
   lua_State* co = nullptr;
   int co_ref = LUA_NOREF;
   State state = State::Idle;
-  Anchor* anchor = nullptr;
+  // Identifies this coroutine run among all of the state's: objects carry it and are usable
+  // only while the run with the same serial is the one executing (so an object kept in a
+  // global is recognised as stale without ever touching freed memory, and needs no __gc).
+  uint64_t serial = 0;
   bool headers_continued = false;  // our filter let this direction's headers go on
   bool end_seen = false;           // end of stream reached our filter
   bool headers_end = false;        // the headers ended the stream: there is no body
@@ -196,8 +189,12 @@ class Vm {
   bool poisoned = false;     // full of garbage it cannot free: streams get a new state
   bool counted = false;
   uint64_t budget = 0, load_instructions = 0;
+  int64_t mem_reported = 0;  // what the memory_bytes gauge holds for this state
+  // Moves the memory_bytes gauge when this state's size changed by more than a little.
+  void report_memory();
   int on_request = LUA_NOREF, on_response = LUA_NOREF;
   Dir* running = nullptr;  // the direction whose coroutine runs now
+  uint64_t next_serial = 0;
   std::unordered_map<std::string, uint32_t> custom_metrics;
   // Coroutines that finished cleanly, kept for the next handler call (a thread costs an
   // allocation and GC work per request otherwise).
@@ -234,7 +231,8 @@ void push_metadata_object(lua_State* L, const json::Value* v);  // route/vhost/f
 void push_json(lua_State* L, const json::Value& v);
 void push_ssl(lua_State* L, Dir& d);
 // The Dir an object belongs to, or a Lua error ("object used outside of proper scope").
-Dir& live(lua_State* L, Anchor* a);
+struct Obj;
+Dir& live(lua_State* L, const Obj* o);
 // Numbers as LuaJIT prints them (integral floats without ".0").
 void push_number_text(lua_State* L, int idx);
 // Argument I as a string; numbers are converted LuaJIT-style.

@@ -17,7 +17,7 @@ sy_module_t* g_module = nullptr;
 
 namespace {
 
-uint32_t g_vm_gauge = 0;
+uint32_t g_vm_gauge = 0, g_memory_gauge = 0;
 
 void fill_error(sy_error_t* err, const std::string& msg) {
   std::snprintf(err->message, sizeof(err->message), "%s", msg.c_str());
@@ -81,6 +81,7 @@ void worker_stop(void*, void* data) {
 bool on_load(sy_module_t*, void** data, sy_error_t*) {
   *data = nullptr;
   g_host->metric_define(g_module, SY_GAUGE, S("vm_count"), nullptr, 0, &g_vm_gauge);
+  g_host->metric_define(g_module, SY_GAUGE, S("memory_bytes"), nullptr, 0, &g_memory_gauge);
   return true;
 }
 
@@ -130,6 +131,7 @@ void log(sy_log_level_t level, std::string_view msg) {
 }
 
 void vm_count_add(int64_t delta) { g_host->metric_add(g_module, g_vm_gauge, delta); }
+void memory_gauge_add(int64_t delta) { g_host->metric_add(g_module, g_memory_gauge, delta); }
 
 }  // namespace sylua
 

@@ -1,5 +1,6 @@
-// The userdata every script-visible object is: which direction it belongs to (through its
-// anchor) and what it is about. Metatable names are the type checks.
+// The userdata every script-visible object is: which coroutine run it belongs to and what it
+// is about. Metatable names are the type checks. No object has a __gc: at tens of thousands
+// of requests per second, finalizers would outpace the collector.
 #pragma once
 
 #include "lua_module.h"
@@ -24,16 +25,16 @@ constexpr const char* kPubKey = "sylua.pubkey";
 constexpr const char* kDict = "sylua.dict";
 
 struct Obj {
-  Anchor* a;     // null for objects that do not depend on a stream
-  int kind;      // header kind, body part, metric kind, ...
-  uint32_t gen;  // bodyChunks(): the chunk this buffer is
-  uint32_t id;   // metric id
+  uint64_t serial;  // Dir::serial of the run that made it; 0: not tied to a stream
+  int kind;         // header kind, body part, metric kind, ...
+  uint32_t gen;     // bodyChunks(): the chunk this buffer is
+  uint32_t id;      // metric id
 };
 
 // A new object of metatable MT bound to D (one user value slot, for a Lua table).
 Obj* new_obj(lua_State* L, Dir* d, const char* mt);
 Obj* check(lua_State* L, int i, const char* mt);
-// Registers a metatable with METHODS as __index, __gc releasing the anchor, and EXTRA
+// Registers a metatable with METHODS as __index, and EXTRA
 // metamethods (e.g. __pairs).
 void new_class(lua_State* L, const char* mt, const luaL_Reg* methods, const luaL_Reg* extra);
 // Lua error with a message (never returns); keeps C++ temporaries out of the longjmp.

@@ -134,13 +134,26 @@ std::shared_ptr<Vm> Vm::create(const std::string& code, const std::string& chunk
   vm->on_request = get_ref(L, "envoy_on_request");
   vm->on_response = get_ref(L, "envoy_on_response");
   vm->counted = counted;
-  if (counted) vm_count_add(1);
+  if (counted) {
+    vm_count_add(1);
+    vm->report_memory();
+  }
   return vm;
 }
 
 Vm::~Vm() {
   if (L) lua_close(L);
-  if (counted) vm_count_add(-1);
+  if (counted) {
+    vm_count_add(-1);
+    memory_gauge_add(-mem_reported);
+  }
+}
+
+void Vm::report_memory() {
+  auto now = int64_t(mem_used);
+  if (!counted || (now - mem_reported < 16384 && mem_reported - now < 16384)) return;
+  memory_gauge_add(now - mem_reported);
+  mem_reported = now;
 }
 
 Stream::~Stream() {
@@ -163,8 +176,7 @@ bool start(Dir& d) {
     d.co = lua_newthread(L);
     d.co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
-  d.anchor = new Anchor();
-  d.anchor->dir = &d;
+  d.serial = ++vm.next_serial;
   lua_rawgeti(d.co, LUA_REGISTRYINDEX, fn);
   push_handle(d.co, d);
   d.st->cfg->stats.inc(d.st->cfg->stats.executions);
@@ -173,11 +185,7 @@ bool start(Dir& d) {
 }
 
 void finish(Dir& d, bool reusable) {
-  if (d.anchor) {
-    d.anchor->dir = nullptr;
-    d.anchor->unref();
-    d.anchor = nullptr;
-  }
+  d.serial = 0;
   constexpr size_t kIdleThreads = 64;
   if (d.co_ref != LUA_NOREF && d.st && d.st->vm) {
     Vm& vm = *d.st->vm;
@@ -233,6 +241,7 @@ void resume(Dir& d, int nargs) {
   int rc = lua_resume(d.co, nullptr, nargs, &nres);
   vm.enforce = false;
   vm.running = prev;
+  vm.report_memory();
   ++d.yield_gen;
   d.iterating = 0;  // iterators do not survive a yield
   if (vm.mem_refused && d.kill == Kill::None && rc != LUA_OK && rc != LUA_YIELD)
