@@ -370,6 +370,9 @@ void Http1Pool::release(Exchange* ex, bool reusable) {
       !c->parser_.in_message()) {
     c->state_ = Connection::State::kIdle;
     c->parser_.expect_head_response(false);
+    // Its last client may have paused it (a slow downstream) and finished before resuming:
+    // an idle connection reads, so that it notices a close and its next response arrives.
+    c->resume_reading();
     idle_[c->endpoint_].push_back(c);
     c->timer_.start(uint64_t(cluster_->cfg.idle_timeout.count()), [this, c] { destroy(c); });
   } else {
