@@ -29,6 +29,40 @@ std::string value_text(lua_State* L, int idx) {
   return std::string(p ? p : "", n);
 }
 
+// A header table (already validated: string names; values strings, numbers or arrays of
+// them) as a flat name/value list, names lower-cased, SKIP left out. Raises no error.
+struct HeaderList {
+  std::vector<std::string> store;  // name, value, name, value, ...
+  std::vector<sy_header_t> views;
+};
+
+void collect_headers(lua_State* L, int idx, const char* skip, HeaderList* out) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    std::string k = lua_tostring(L, -2);
+    for (auto& ch : k) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (k != skip) {
+      if (lua_istable(L, -1)) {
+        auto n = lua_Integer(lua_rawlen(L, -1));
+        for (lua_Integer i = 1; i <= n; ++i) {
+          lua_rawgeti(L, -1, i);
+          if (lua_isstring(L, -1)) {
+            out->store.push_back(k);
+            out->store.push_back(value_text(L, -1));
+          }
+          lua_pop(L, 1);
+        }
+      } else {
+        out->store.push_back(k);
+        out->store.push_back(value_text(L, -1));
+      }
+    }
+    lua_pop(L, 1);
+  }
+  for (size_t i = 0; i + 1 < out->store.size(); i += 2)
+    out->views.push_back({S(out->store[i]), S(out->store[i + 1])});
+}
+
 int yield_for(lua_State* L, Dir& d, State s) {
   d.state = s;
   return lua_yield(L, 0);
@@ -335,27 +369,9 @@ int l_http_call(lua_State* L) {
     raise(L, "http call headers must include ':path', ':method', and ':authority'");
   sy_status_t st;
   {
-    std::vector<std::string> store;
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      std::string k = lua_tostring(L, -2);
-      for (auto& ch : k) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-      if (lua_istable(L, -1)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        for (lua_Integer i = 1; i <= n; ++i) {
-          lua_rawgeti(L, -1, i);
-          store.push_back(k);
-          store.push_back(value_text(L, -1));
-          lua_pop(L, 1);
-        }
-      } else {
-        store.push_back(k);
-        store.push_back(value_text(L, -1));
-      }
-      lua_pop(L, 1);
-    }
-    std::vector<sy_header_t> hs;
-    for (size_t i = 0; i + 1 < store.size(); i += 2) hs.push_back({S(store[i]), S(store[i + 1])});
+    HeaderList hl;
+    collect_headers(L, 3, "", &hl);
+    const std::vector<sy_header_t>& hs = hl.views;
     size_t body_len = 0;
     const char* body = lua_isnoneornil(L, 4) ? nullptr : lua_tolstring(L, 4, &body_len);
     if (asynchronous) {
@@ -404,30 +420,9 @@ int l_respond(lua_State* L) {
   }
   sy_status_t st;
   {
-    std::vector<std::string> store;
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      std::string k = lua_tostring(L, -2);
-      if (k != ":status") {
-        if (lua_istable(L, -1)) {
-          lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-          for (lua_Integer i = 1; i <= n; ++i) {
-            lua_rawgeti(L, -1, i);
-            if (lua_isstring(L, -1)) {
-              store.push_back(k);
-              store.push_back(value_text(L, -1));
-            }
-            lua_pop(L, 1);
-          }
-        } else {
-          store.push_back(k);
-          store.push_back(value_text(L, -1));
-        }
-      }
-      lua_pop(L, 1);
-    }
-    std::vector<sy_header_t> hs;
-    for (size_t i = 0; i + 1 < store.size(); i += 2) hs.push_back({S(store[i]), S(store[i + 1])});
+    HeaderList hl;
+    collect_headers(L, 2, ":status", &hl);
+    const std::vector<sy_header_t>& hs = hl.views;
     size_t body_len = 0;
     const char* body = lua_isnoneornil(L, 3) ? "" : luaL_tolstring(L, 3, &body_len);
     st = g_host->send_local_reply(d.st->s, uint32_t(status), hs.data(), hs.size(), {body, body_len},
