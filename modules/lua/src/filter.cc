@@ -32,7 +32,7 @@ sy_filter_status_t after_headers(Dir& d) {
       return d.end_seen ? SY_STOP : SY_STOP_AND_BUFFER;
     case State::Responded:
       return SY_STOP;
-    default:  // Done, WaitChunk, WaitTrailers: the headers go on
+    default:  // WaitChunk, WaitTrailers: the headers go on, the body streams past the script
       continue_headers(d);
       return SY_CONTINUE;
   }
