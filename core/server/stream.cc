@@ -606,12 +606,16 @@ void Stream::on_downstream_drained() {
 
 void Stream::on_downstream_reset() {
   if (!response_done_ && flags_.empty()) flags_ = "DC";
+  if (chain_) chain_->halt();
+  drop_upstream();
+}
+
+void Stream::drop_upstream() {
   if (waiting_pool_) {
     waiting_pool_ = false;
     pool_->cancel(this);
   }
   stop_timer();
-  if (chain_) chain_->halt();
   release_upstream(false);
 }
 
@@ -672,12 +676,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
   chain_->when_idle([this, status, h = std::move(h), body = std::string(body),
                      details = std::move(details)]() mutable {
     if (response_started_) return;
-    if (waiting_pool_) {
-      waiting_pool_ = false;
-      pool_->cancel(this);
-    }
-    stop_timer();
-    release_upstream(false);
+    drop_upstream();
     // The request body may be unread: the connection cannot be trusted again.
     resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
     reply_through_filters(status, std::move(h), body, details.c_str(), "LR");
@@ -692,12 +691,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
     return;
   }
   if (chain_) chain_->halt();
-  if (waiting_pool_) {
-    waiting_pool_ = false;
-    pool_->cancel(this);
-  }
-  stop_timer();
-  release_upstream(false);
+  drop_upstream();
   status_ = status;
   details_ = std::move(details);
   if (flags_.empty() || flags_ == "-") flags_ = flags;

@@ -72,6 +72,8 @@ class Stream : public upstream::Client, public filters::ChainSink {
 
  private:
   void route_request(const http::HeaderMap& h);
+  // Stops waiting for, timing and using the upstream (the stream answers without it).
+  void drop_upstream();
   void send_direct_response();
   // A reply made by the proxy (direct response, no route) that the response filters see.
   void reply_through_filters(int status, http::HeaderMap headers, const std::string& body,
