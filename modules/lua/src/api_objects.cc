@@ -189,6 +189,13 @@ void to_json(lua_State* L, int idx, std::string* out, int depth) {
 
 // ---- header maps ------------------------------------------------------------------------
 
+bool attr(Dir& d, const char* path, std::string* out) {
+  sy_str_t v{};
+  if (g_host->attribute_get(d.st->s, S(path), &v) != SY_OK) return false;
+  out->assign(v.ptr, v.len);
+  return true;
+}
+
 namespace {
 
 struct HeaderRef {
@@ -531,13 +538,6 @@ int fs_set(lua_State* L) {
 }
 
 // ---- stream info ------------------------------------------------------------------------
-
-bool attr(Dir& d, const char* path, std::string* out) {
-  sy_str_t v{};
-  if (g_host->attribute_get(d.st->s, S(path), &v) != SY_OK) return false;
-  out->assign(v.ptr, v.len);
-  return true;
-}
 
 int push_attr(lua_State* L, const char* mt, const char* path) {
   Dir& d = live(L, check(L, 1, mt));

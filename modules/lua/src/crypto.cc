@@ -44,20 +44,12 @@ const EVP_MD* digest(const char* name) {
 
 // ---- SSL object -------------------------------------------------------------------------
 
-bool attr(Dir& d, const char* path, std::string* out) {
-  sy_str_t v{};
-  if (g_host->attribute_get(d.st->s, S(path), &v) != SY_OK) return false;
-  out->assign(v.ptr, v.len);
-  return true;
-}
-
-X509* peer_cert(lua_State* L, Dir& d) {
+X509* peer_cert(Dir& d) {
   std::string pem;
   if (!attr(d, "connection.peer_certificate", &pem) || pem.empty()) return nullptr;
   BIO* bio = BIO_new_mem_buf(pem.data(), int(pem.size()));
   X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  (void)L;
   return x;
 }
 
@@ -106,7 +98,7 @@ template <bool Issuer>
 int ssl_peer_name(lua_State* L) {
   Dir& d = ssl_dir(L);
   std::string s;
-  if (X509* x = peer_cert(L, d)) {
+  if (X509* x = peer_cert(d)) {
     s = name_text(Issuer ? X509_get_issuer_name(x) : X509_get_subject_name(x));
     X509_free(x);
   }
@@ -116,7 +108,7 @@ int ssl_peer_name(lua_State* L) {
 int ssl_digest(lua_State* L) {
   Dir& d = ssl_dir(L);
   std::string s;
-  if (X509* x = peer_cert(L, d)) {
+  if (X509* x = peer_cert(d)) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     X509_digest(x, EVP_sha256(), md, &n);
@@ -133,7 +125,7 @@ int ssl_digest(lua_State* L) {
 int ssl_serial(lua_State* L) {
   Dir& d = ssl_dir(L);
   std::string s;
-  if (X509* x = peer_cert(L, d)) {
+  if (X509* x = peer_cert(d)) {
     BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(x), nullptr);
     char* h = BN_bn2hex(bn);
     s = h;
@@ -149,7 +141,7 @@ template <int Type>
 int ssl_sans(lua_State* L) {
   Dir& d = ssl_dir(L);
   lua_newtable(L);
-  X509* x = peer_cert(L, d);
+  X509* x = peer_cert(d);
   if (!x) return 1;
   auto* names =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
@@ -188,7 +180,7 @@ template <bool NotAfter>
 int ssl_time(lua_State* L) {
   Dir& d = ssl_dir(L);
   lua_Integer t = 0;
-  if (X509* x = peer_cert(L, d)) {
+  if (X509* x = peer_cert(d)) {
     const ASN1_TIME* at = NotAfter ? X509_get0_notAfter(x) : X509_get0_notBefore(x);
     struct tm tm;
     if (ASN1_TIME_to_tm(at, &tm) == 1) t = lua_Integer(timegm(&tm));
@@ -200,7 +192,7 @@ int ssl_time(lua_State* L) {
 
 int ssl_parsed_subject(lua_State* L) {
   Dir& d = ssl_dir(L);
-  X509* x = peer_cert(L, d);
+  X509* x = peer_cert(d);
   if (!x) return lua_pushnil(L), 1;
   X509_NAME* n = X509_get_subject_name(x);
   auto field = [&](int nid) {

@@ -41,6 +41,8 @@ void new_class(lua_State* L, const char* mt, const luaL_Reg* methods, const luaL
 [[noreturn]] void raise(lua_State* L, const char* fmt, ...);
 // Pushes a Lua value converted from a metadata-like table into JSON text (for the host).
 void to_json(lua_State* L, int idx, std::string* out, int depth = 0);
+// A stream attribute (attribute_get) of D's stream into OUT; false when it has none.
+bool attr(Dir& d, const char* path, std::string* out);
 void push_route_like(lua_State* L, const json::Value* metadata);
 void push_stream_info(lua_State* L, Dir& d);
 void push_connection(lua_State* L, Dir& d);
