@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import harness
-from harness import LOCALHOST, free_port, request, until
+from harness import LOCALHOST, free_port, parse_stats, request, until
 
 HCM = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
        "HttpConnectionManager")
@@ -168,16 +168,7 @@ class Envoy(harness.Process):
         return request(self.admin_port, method, path, body=body, timeout=timeout)
 
     def stats(self):
-        """GET /stats as a dict; integer values as ints."""
+        """GET /stats as a dict (harness.parse_stats)."""
         resp = self.admin("GET", "/stats")
         assert resp.status == 200, resp
-        out = {}
-        for line in resp.text().splitlines():
-            name, sep, value = line.partition(": ")
-            if not sep:
-                continue
-            try:
-                out[name.strip()] = int(value)
-            except ValueError:
-                out[name.strip()] = value.strip()
-        return out
+        return parse_stats(resp.text())

@@ -339,6 +339,25 @@ def stream_payload(chunks, size):
 # Processes
 
 
+def parse_stats(text):
+    """An admin /stats text page ("name: value" lines, Switchyard's and Envoy's) as a dict;
+    values are ints or floats where they parse as such, else strings."""
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        value = value.strip()
+        try:
+            out[name.strip()] = int(value)
+        except ValueError:
+            try:
+                out[name.strip()] = float(value)
+            except ValueError:
+                out[name.strip()] = value
+    return out
+
+
 class Process:
     """Common to the three: a subprocess with a log file, stopped politely then firmly."""
 
@@ -628,20 +647,7 @@ class Switchyard(Process):
         """GET /stats as a dict; values are ints where they parse as ints."""
         resp = self.admin("GET", "/stats")
         assert resp.status == 200, resp
-        out = {}
-        for line in resp.text().splitlines():
-            name, sep, value = line.partition(": ")
-            if not sep:
-                continue
-            value = value.strip()
-            try:
-                out[name.strip()] = int(value)
-            except ValueError:
-                try:
-                    out[name.strip()] = float(value)
-                except ValueError:
-                    out[name.strip()] = value
-        return out
+        return parse_stats(resp.text())
 
     def stat(self, name):
         return self.stats().get(name)
