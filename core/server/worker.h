@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/net/socket.h"
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 
 namespace sy::upstream {
 class Pool;

@@ -1,5 +1,5 @@
 // Building runtime snapshots from config.
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 
 #include <fcntl.h>
 #include <unistd.h>
