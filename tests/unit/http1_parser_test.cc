@@ -207,6 +207,28 @@ TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
   EXPECT_TRUE(s == 501 || s == 400) << s;
 }
 
+// Anything but exactly one "chunked" is refused before the handler sees the head, so nothing
+// acts on a request whose body cannot be framed.
+TEST(Http1ParserSmuggling, TransferCodingOtherThanChunkedIsRefusedBeforeTheHead) {
+  for (const char* te : {"xchunked", "gzip", "identity", "gzip, chunked", "chunked, chunked",
+                         "chunked;q=1", "", "chunked\r\nTransfer-Encoding: chunked"}) {
+    Recorder rec;
+    Parser p(HTTP_REQUEST, &rec);
+    std::string in = std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te +
+                     "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    EXPECT_EQ(feed_all(p, in), Parser::Status::kError) << te;
+    EXPECT_EQ(p.error_status(), 501) << te;
+    EXPECT_TRUE(rec.heads.empty()) << te;
+  }
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  EXPECT_EQ(feed_all(p,
+                     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                     "5\r\nhello\r\n0\r\n\r\n"),
+            Parser::Status::kOk);
+  EXPECT_EQ(rec.body, "hello");
+}
+
 TEST(Http1ParserLimits, HeaderBytes) {
   std::string big(10000, 'a');
   EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", {8192, 100}),
