@@ -262,6 +262,9 @@ int Parser::cb_headers_complete(llhttp_t* p) {
     s->fail(s->error_status_ ? s->error_status_ : 400, s->error_reason_);
     return -1;
   }
+  // The handler may decline a switch it was asked for (an Upgrade the route does not allow):
+  // the message then ends as an ordinary one and the bytes after it are parsed as HTTP.
+  if (!h.upgrade) p->upgrade = 0;
   if (s->head_response_ && p->type == HTTP_RESPONSE && h.status >= 200) return 1;
   return rc;
 }

@@ -116,7 +116,7 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   }
   static const char* kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-      "te",         "upgrade",    "trailer"};
+      "te",         "upgrade",    "trailer",          "http2-settings"};
   auto& raw = headers.raw();
   std::erase_if(raw, [&](const http::Header& h) {
     for (const char* n : kHopByHop)
