@@ -284,7 +284,12 @@ int Parser::cb_message_complete(llhttp_t* p) {
     s->in_message_ = false;
     return 0;
   }
-  if (!s->trailers_.empty()) s->handler_->on_trailers(s->trailers_);
+  if (!s->trailers_.empty()) {
+    // llhttp lets a trailer's "Connection: close" end the connection after this message, but a
+    // trailer section cannot manage the connection (RFC 9110 §6.5.1): the head decided.
+    if (s->head_.keep_alive) p->flags &= uint16_t(~F_CONNECTION_CLOSE);
+    s->handler_->on_trailers(s->trailers_);
+  }
   s->in_message_ = false;
   s->handler_->on_complete();
   // After an upgrade llhttp stops by itself (HPE_PAUSED_UPGRADE) and the rest is the tunnel's.

@@ -426,6 +426,8 @@ void Stream::request_trailers_out() {
 void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
 
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
+  if (size_t dropped = http1::strip_forbidden_trailers(trailers))
+    lr_->stats.rq_trailers_dropped->inc(dropped);
   if (chain_) {
     chain_->request_trailers = std::move(trailers);
     chain_->has_request_trailers = true;
