@@ -105,6 +105,10 @@ CASES = [
          ((raw_request("GET", "/up101", [("Connection", "Upgrade"), ("Upgrade", "x-tunnel")])
            + ADMIN, 200), (b"", 403)),
          never=("/admin/secret",)),
+    # An upstream that switches protocols unasked must not get a tunnel either.
+    Case("unasked-101-from-upstream",
+         ((raw_request("GET", "/up101?always=1"), 502), (ADMIN, 403)),
+         reaches=("/up101",), never=("/admin/secret",)),
     Case("websocket-disabled-on-route",
          ((raw_request("GET", "/ws", WS_HEADERS + [("X-No-Upgrade", "1")]), 426),),
          reaches=("/ws",)),
