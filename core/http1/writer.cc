@@ -116,7 +116,7 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   }
   static const char* kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-      "te",         "upgrade",    "trailer"};
+      "te",         "upgrade",    "trailer",          "http2-settings"};
   auto& raw = headers.raw();
   std::erase_if(raw, [&](const http::Header& h) {
     for (const char* n : kHopByHop)
@@ -125,6 +125,37 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
       if (h.name == n) return true;
     return false;
   });
+}
+
+size_t strip_forbidden_trailers(http::HeaderMap& trailers) {
+  // RFC 9110 §6.5.1: fields needed before the content is read cannot be acted on in a trailer
+  // section, and a recipient that merged them into the header section would let a client
+  // rewrite a request after it was routed. Grouped as the RFC groups them.
+  static const char* kForbidden[] = {
+      // Message framing and connection management (hop-by-hop).
+      "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+      "proxy-connection", "upgrade", "http2-settings",
+      // Routing.
+      "host",
+      // Authentication, and the cookie that usually stands in for it.
+      "authorization", "proxy-authorization", "cookie",
+      // Request modifiers: controls, conditionals, range and content negotiation.
+      "expect", "max-forwards", "cache-control", "pragma", "if-match", "if-none-match",
+      "if-modified-since", "if-unmodified-since", "if-range", "range", "accept", "accept-charset",
+      "accept-encoding", "accept-language",
+      // How the content is to be processed.
+      "content-type", "content-encoding", "content-language", "content-location", "content-range",
+      // Fields the proxy itself writes into the request head.
+      "x-forwarded-for", "x-forwarded-proto", "x-request-id", "forwarded"};
+  auto& raw = trailers.raw();
+  size_t before = raw.size();
+  std::erase_if(raw, [](const http::Header& h) {
+    if (!h.name.empty() && h.name[0] == ':') return true;  // pseudo-headers: never in trailers
+    for (const char* n : kForbidden)
+      if (h.name == n) return true;
+    return false;
+  });
+  return before - raw.size();
 }
 
 void append_request_line(std::string& out, std::string_view method, std::string_view target) {

@@ -14,6 +14,11 @@ std::string_view reason_phrase(int status);
 // the Connection header names. Removed before a message crosses the proxy.
 void strip_hop_by_hop(http::HeaderMap& headers);
 
+// Removes the trailer fields a proxy must not pass on: message framing, hop-by-hop fields,
+// routing, authentication, request modifiers and content metadata (RFC 9110 §6.5.1), and the
+// fields the proxy sets itself (x-forwarded-*, x-request-id). Returns how many were removed.
+size_t strip_forbidden_trailers(http::HeaderMap& trailers);
+
 void append_request_line(std::string& out, std::string_view method, std::string_view target);
 void append_status_line(std::string& out, int status);
 void append_headers(std::string& out, const http::HeaderMap& headers);

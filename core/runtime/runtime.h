@@ -30,6 +30,8 @@ struct ListenerStats {
   stats::Counter* bytes_tx;
   stats::Counter* rq_header_timeout;
   stats::Counter* rq_malformed;
+  stats::Counter* rq_upgrade_stripped;  // Upgrade requests served as plain HTTP (not allowed)
+  stats::Counter* rq_trailers_dropped;  // request trailer fields dropped (framing, routing, ...)
   stats::Histogram* rq_time;
   // Per protocol.
   stats::Counter* cx_http1;
