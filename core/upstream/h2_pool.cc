@@ -7,6 +7,7 @@
 
 #include "core/http2/frames.h"
 #include "core/log/log.h"
+#include "core/upstream/dial.h"
 
 namespace sy::upstream {
 namespace {
@@ -109,16 +110,15 @@ size_t H2Connection::capacity() const {
 }
 
 void H2Connection::on_connect(int status) {
-  if (status != 0) {
-    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(status),
-                             false);
-    return;
-  }
-  if (const auto& tls = pool_->cluster_->tls) {
-    socket_->start_tls_client(tls->ctx(), tls->sni(),
-                              tls->verify_host(pool_->cluster_->cfg.endpoints[endpoint_].host));
-    socket_->read_start();
-    return;
+  std::string why;
+  switch (dial::connected(socket_, status, *pool_->cluster_, endpoint_, &why)) {
+    case dial::Step::kFailed:
+      pool_->on_connect_failed(this, why, false);
+      return;
+    case dial::Step::kHandshaking:  // ALPN must say h2 before the session starts
+      return;
+    case dial::Step::kConnected:
+      break;
   }
   socket_->read_start();
   start_session();
@@ -126,9 +126,8 @@ void H2Connection::on_connect(int status) {
 }
 
 void H2Connection::on_tls_handshake(int status, const std::string& error) {
-  if (status != 0) {
-    pool_->cluster_->stats.tls_handshake_error->inc();
-    pool_->on_connect_failed(this, "upstream tls handshake failed: " + error, false);
+  if (std::string why; !dial::handshaken(status, error, *pool_->cluster_, &why)) {
+    pool_->on_connect_failed(this, why, false);
     return;
   }
   const unsigned char* alpn = nullptr;
@@ -393,13 +392,10 @@ void Http2Pool::connect(size_t ep, uint32_t attempts, std::deque<Client*> waiter
   cluster_->stats.cx_total->inc();
   cluster_->stats.cx_active->inc();
   c->socket_ = net::Socket::create(loop_, c);
-  int rc = c->socket_->connect(reinterpret_cast<const sockaddr*>(&cluster_->addrs[ep]));
-  if (rc != 0) {
-    on_connect_failed(c, std::string("upstream connect error: ") + uv_strerror(rc), false);
-    return;
-  }
-  c->timer_.start(uint64_t(cluster_->cfg.connect_timeout.count()),
-                  [this, c] { on_connect_failed(c, "upstream connect timeout", true); });
+  std::string why = dial::connect(c->socket_, *cluster_, ep, c->timer_, [this, c] {
+    on_connect_failed(c, "upstream connect timeout", true);
+  });
+  if (!why.empty()) on_connect_failed(c, why, false);
 }
 
 void Http2Pool::on_ready(H2Connection* c) {
