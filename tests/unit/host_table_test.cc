@@ -355,6 +355,57 @@ TEST(StreamPosts, TaskActsForTheFilterThatPostedIt) {
   unregister_stream(id);
 }
 
+// A filter that holds the request and hands its position to "another thread" (the test),
+// which finishes the request later through post_to_filter.
+uint32_t g_held_by = SY_NO_FILTER;
+sy_filter_status_t holder_req_headers(void* f, sy_stream_t* s, bool) {
+  auto* a = static_cast<Actor*>(f);
+  a->id = host_table()->stream_id(s);
+  if (a->name != "a") return SY_CONTINUE;
+  g_held_by = host_table()->filter_index(s);
+  return SY_STOP;
+}
+sy_http_filter_t holder_vt() {
+  sy_http_filter_t vt = actor_vt();
+  vt.on_request_headers = holder_req_headers;
+  return vt;
+}
+const sy_http_filter_t kHolderVt = holder_vt();
+
+TEST(StreamPosts, PostToFilterFromElsewhereActsForThatFilter) {
+  FakeWorkers workers;
+  workers.install();
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  std::vector<std::string> log;
+  Actor a{"a", &log}, b{"b", &log};
+  auto fa = factory_for(&kHolderVt, &a, &scope);
+  auto fb = factory_for(&kHolderVt, &b, &scope);
+  int route_cfg = 9;
+  fa->route_configs["r"].config = &route_cfg;
+  sy_stream_id_t id = next_stream_id(0);
+  FilterChain chain(&sink, {fa, fb}, sink.route, id);
+  register_stream(id, &chain, std::make_shared<int>(0));
+  chain.decode_headers(false);
+  ASSERT_EQ(g_held_by, 0u);
+  EXPECT_EQ(host_table()->filter_index(chain.handle()), SY_NO_FILTER);  // no filter runs now
+  ASSERT_EQ(host_table()->post_to_filter(
+                id, g_held_by,
+                [](sy_stream_t* st, void* arg) {
+                  static_cast<Actor*>(arg)->route_cfg_in_task = host_table()->route_config(st);
+                  host_table()->resume(st, SY_REQUEST);
+                  host_table()->inject_data(st, SY_REQUEST, S("late"), true);
+                },
+                nullptr, &a),
+            SY_OK);
+  workers.run_all();
+  EXPECT_EQ(a.route_cfg_in_task, &route_cfg);
+  EXPECT_EQ(log, (std::vector<std::string>{"b.body(late)+end"}));
+  EXPECT_EQ(sink.events, (std::vector<std::string>{"req_headers", "req_end"}));
+  unregister_stream(id);
+}
+
 // ---- 8: metric names ------------------------------------------------------------------------
 
 TEST(ModuleMetrics, NamesAreValidatedAndKeptApartFromTheHosts) {
