@@ -12,6 +12,10 @@
 
 namespace sy::config {
 
+// The most worker threads a proxy runs: the config refuses more, and the stream registry
+// (core/filter_chain) has one slot per worker up to this.
+inline constexpr uint32_t kMaxWorkers = 1024;
+
 using Duration = std::chrono::milliseconds;
 
 // Where a value came from, so every error and every later complaint about a value can name it.
@@ -190,7 +194,7 @@ struct AccessLog {
 struct Config {
   std::string file;  // the file it was read from
   Admin admin;
-  uint32_t workers = 0;  // 0 = number of cores
+  uint32_t workers = 0;  // 0 = number of cores, at most kMaxWorkers
   std::vector<std::string> module_path;
   std::vector<Module> modules;
   std::vector<Listener> listeners;
