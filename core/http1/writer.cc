@@ -173,6 +173,25 @@ void append_headers(std::string& out, const http::HeaderMap& headers) {
   for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
 }
 
-size_t chunk_header(char* buf, size_t len) { return size_t(snprintf(buf, 20, "%zx\r\n", len)); }
+void frame_body(BodyPiece& out, const char* data, size_t len, bool chunked) {
+  char* body = const_cast<char*>(data);  // uv_buf_t is not const; nothing writes through it
+  if (!chunked) {
+    out.bufs[0] = uv_buf_init(body, unsigned(len));
+    out.count = 1;
+    return;
+  }
+  size_t n = size_t(snprintf(out.head, sizeof out.head, "%zx\r\n", len));
+  out.bufs[0] = uv_buf_init(out.head, unsigned(n));
+  out.bufs[1] = uv_buf_init(body, unsigned(len));
+  out.bufs[2] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  out.count = 3;
+}
+
+std::string last_chunk(const http::HeaderMap* trailers) {
+  std::string last = "0\r\n";
+  if (trailers) append_headers(last, *trailers);
+  last += "\r\n";
+  return last;
+}
 
 }  // namespace sy::http1

@@ -58,24 +58,14 @@ void Connection::send_head(const RequestHead& r) {
 }
 
 void Connection::send_body(const char* data, size_t len) {
-  if (!chunked_) {
-    write(data, len);
-    return;
-  }
-  char head[24];
-  size_t n = http1::chunk_header(head, len);
-  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
-                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
-                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
-  write(bufs, 3);
+  http1::BodyPiece piece;
+  http1::frame_body(piece, data, len, chunked_);
+  write(piece.bufs, piece.count);
 }
 
 void Connection::send_end(const http::HeaderMap* trailers) {
   if (!chunked_) return;  // a known length ends by itself; trailers need chunked framing
-  std::string last = "0\r\n";
-  if (trailers) http1::append_headers(last, *trailers);
-  last += "\r\n";
-  write(last);
+  write(http1::last_chunk(trailers));
   chunked_ = false;
 }
 
