@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "config/http_syntax.h"
 #include "core/filter_chain/chain.h"
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/shared_data.h"
@@ -80,22 +81,6 @@ http::HeaderMap* block(sy_stream_t* s, sy_header_kind_t kind) {
   return FilterChain::from(s)->headers(kind);
 }
 
-bool valid_name(std::string_view n) {
-  if (n.empty()) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(n[i]);
-    if (i == 0 && c == ':') continue;
-    if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c)) return false;
-  }
-  return true;
-}
-
-bool valid_value(std::string_view v) {
-  for (unsigned char c : v)
-    if (c == '\r' || c == '\n' || c == 0) return false;
-  return true;
-}
-
 size_t h_header_count(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
   http::HeaderMap* h = block(s, kind);
   if (!h) return 0;
@@ -132,7 +117,8 @@ sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_
 sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value, int op) {
   http::HeaderMap* h = block(s, kind);
   if (!h) return SY_ERR_INVALID;
-  if (!valid_name(sv(name)) || !valid_value(sv(value))) return SY_ERR_INVALID;
+  if (!config::is_header_name(sv(name)) || !config::is_safe_header_value(sv(value)))
+    return SY_ERR_INVALID;
   FilterChain* c = FilterChain::from(s);
   if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
   if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
@@ -240,7 +226,8 @@ sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* he
   if (c->sink()->response_started()) return SY_ERR_WRONG_PHASE;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+    if (!config::is_header_name(sv(headers[i].name)) ||
+        !config::is_safe_header_value(sv(headers[i].value)))
       return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
@@ -386,7 +373,8 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
   if (!fn || (!s && !w) || !g_services.callout) return SY_ERR_INVALID;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+    if (!config::is_header_name(sv(headers[i].name)) ||
+        !config::is_safe_header_value(sv(headers[i].value)))
       return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
