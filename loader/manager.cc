@@ -50,6 +50,14 @@ bool init_factory(Factory* f, const std::shared_ptr<Generation>& gen, const VT* 
         {ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
     return false;
   }
+  // NULL is the only way on_config_create can refuse, so a NULL without a message is a refusal
+  // too: accepting it would leave a filter in the chain that never runs.
+  if (!f->config) {
+    errors->push_back({ref.loc, "filter '" + f->filter_name + "' of module '" + ref.module +
+                                    "' rejected its config without saying why: its "
+                                    "on_config_create returned NULL and left the message empty"});
+    return false;
+  }
   return true;
 }
 

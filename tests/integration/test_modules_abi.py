@@ -47,6 +47,9 @@ FAILURES = [
      [r"on_load refused to start \(this fixture always does\)"], True),
     ("config-rejected", built_fixture("config_rejected"), [r"'colour' must be red"], False),
     ("not-elf", not_elf, [r"\bELF\b"], True),
+    # NULL without a message is a refusal too; the generic message names module and filter.
+    ("config-null", built_fixture("config_null"),
+     [r"'silent'", r"'fixture'", r"rejected its config without saying why"], False),
     ("truncated", truncated, [r"truncat|too short|ELF|section|stamp"], True),
 ]
 
