@@ -9,7 +9,8 @@ import re
 import pytest
 
 import harness
-from harness import free_port, proxy_all, request, run_switchyard, until
+from harness import (RawClient, free_port, proxy_all, raw_request, request,
+                     run_switchyard, until)
 from modules_util import (HISTORY, built, error_text, fixture_file, host_abi, module_entry,
                           module_stat, reload_module, sha256_file, with_filters)
 
@@ -46,10 +47,10 @@ FAILURES = [
     ("init-fails", built_fixture("init_fails"),
      [r"on_load refused to start \(this fixture always does\)"], True),
     ("config-rejected", built_fixture("config_rejected"), [r"'colour' must be red"], False),
-    ("not-elf", not_elf, [r"\bELF\b"], True),
     # NULL without a message is a refusal too; the generic message names module and filter.
     ("config-null", built_fixture("config_null"),
      [r"'silent'", r"'fixture'", r"rejected its config without saying why"], False),
+    ("not-elf", not_elf, [r"\bELF\b"], True),
     ("truncated", truncated, [r"truncat|too short|ELF|section|stamp"], True),
 ]
 
@@ -203,12 +204,24 @@ def history_versions():
 
 @pytest.mark.parametrize("version", history_versions())
 def test_compat_module_built_against_history_loads(upstream, switchyard, version):
+    # compat.c hands the host every table (descriptor, HTTP filter, network filter) at the size
+    # of the header it was built with: all of them must load and run on today's host, whatever
+    # slots later minors appended.
     path = built(HISTORY / version / "libsy_compat.so")
-    sy = switchyard(with_filters(upstream.port, [{"module": "compat"}],
-                                 modules=[{"name": "compat", "path": str(path)}]))
+    cfg = with_filters(upstream.port, [{"module": "compat"}],
+                       modules=[{"name": "compat", "path": str(path)}])
+    cfg["listeners"].append({"name": "tcp", "tcp_proxy": {"cluster": "backend"},
+                             "network_filters": [{"module": "compat", "filter": "compat_tcp"}]})
+    sy = switchyard(cfg)
     r = request(sy.port("ingress"), "GET", "/echo")
     assert r.status == 200, r
     assert r.header("x-compat-abi") == version
+    seen = {n.lower(): v for n, v in r.json()["headers"]}
+    assert seen.get("x-compat-request") == version, seen
+    with RawClient(sy.port("tcp")) as c:
+        c.send(raw_request("GET", "/echo", headers=[("Connection", "close")]))
+        data = c.read_until_close()
+    assert data.startswith(f"COMPAT {version}\nHTTP/1.1 200 ".encode()), data[:100]
     entry = module_entry(sy, "compat")
     assert entry.get("module_version") == version, entry
     assert version in str(entry.get("abi")), entry
