@@ -101,11 +101,14 @@ class Registry {
   Registry(const sy_host_t* host, std::string state_dir);
   ~Registry();
 
-  // Loads SPEC as a new generation (stamp, ABI, pin, private copy, dlopen RTLD_NOW|RTLD_LOCAL,
-  // entry, descriptor checks, on_load, hand-over from the current generation). Does not
-  // publish it. On failure: nullptr, ERROR says what (file / found / expected / fix), and the
-  // module's load_failures counter moves.
+  // Loads SPEC as a new generation (stamp, ABI, pin, private copy, preflight in a child process,
+  // dlopen RTLD_NOW|RTLD_LOCAL, entry, descriptor checks, on_load, hand-over from the current
+  // generation). Does not publish it. On failure: nullptr, ERROR says what (file / found / expected
+  // / fix), and the module's load_failures counter moves.
   std::shared_ptr<Generation> load(const ModuleSpec& spec, std::string* error);
+  // Whether load() first runs the module's entry and on_load in a child process (the preflight,
+  // preflight.h) before dlopen'ing it here. On by default.
+  void set_preflight(bool on) { preflight_ = on; }
   // Makes GEN current for its name; the previous current is kept for rollback.
   void publish(std::shared_ptr<Generation> gen);
   std::shared_ptr<Generation> current(const std::string& name) const;
@@ -139,6 +142,7 @@ class Registry {
 
   const sy_host_t* host_;
   std::string state_dir_;
+  bool preflight_ = true;
   std::map<std::string, Entry> entries_;
 };
 

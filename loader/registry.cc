@@ -22,6 +22,7 @@
 #include "loader/abi_sizes.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
+#include "loader/preflight.h"
 
 namespace sy::loader {
 namespace {
@@ -312,6 +313,19 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   bytes.clear();
   bytes.shrink_to_fit();
 
+  // A module that crashes or hangs in its constructors, entry or on_load would take the proxy
+  // down with it: try those first in a child process, on the very copy about to be loaded.
+  if (preflight_) {
+    auto started = std::chrono::steady_clock::now();
+    PreflightReport report = preflight_in_child(copy, file, stamp);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    SY_DEBUG("module %s: preflight of %s took %lld us", spec.name.c_str(), file.c_str(),
+             (long long)us);
+    if (!report.ran) return fail(report.error);
+  }
+
   dlerror();
   gen->dl_ = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!gen->dl_) {
@@ -333,11 +347,8 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
 
   if (d->on_load) {
     sy_error_t err{};
-    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err)) {
-      size_t n = strnlen(err.message, sizeof err.message);
-      return fail("module " + spec.name + " (" + file + ") refused to load: on_load failed: " +
-                  (n ? std::string(err.message, n) : std::string("(no reason given)")));
-    }
+    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err))
+      return fail(on_load_refusal(spec.name, file, err));
   }
   gen->loaded_ = true;
 

@@ -50,6 +50,10 @@ FAILURES = [
     # NULL without a message is a refusal too; the generic message names module and filter.
     ("config-null", built_fixture("config_null"),
      [r"'silent'", r"'fixture'", r"rejected its config without saying why"], False),
+    # Crashes while loading are found in a child process (the preflight), never in the proxy.
+    ("entry-crashes", built_fixture("entry_crashes"),
+     [r"crashed", r"signal 11", r"entry function"], True),
+    ("load-crashes", built_fixture("load_crashes"), [r"crashed", r"signal 11", r"on_load"], True),
     ("not-elf", not_elf, [r"\bELF\b"], True),
     ("truncated", truncated, [r"truncat|too short|ELF|section|stamp"], True),
 ]
@@ -117,6 +121,26 @@ def test_refused_on_reload_old_generation_serves(tmp_path, upstream, switchyard,
     after = module_entry(sy, "fixture")
     assert after["generation"] == before["generation"], after
     check_message(str(after.get("last_error") or ""), path, patterns, names_file)
+
+
+def test_config_reload_refuses_a_module_that_crashes_while_loading(upstream, switchyard):
+    # The same preflight guards a config reload (POST /reload) that points a module at a new
+    # file: the proxy lives, the reload is refused and the old generation keeps serving.
+    good = fixture_file("good")
+    sy = switchyard(with_filters(upstream.port, [{"module": "fixture"}],
+                                 modules=[{"name": "fixture", "path": str(good)}]))
+    port = sy.port("ingress")
+    before = module_entry(sy, "fixture")
+    crashes = fixture_file("entry_crashes")
+    sy.write_config(with_filters(upstream.port, [{"module": "fixture"}],
+                                 modules=[{"name": "fixture", "path": str(crashes)}]))
+    resp = sy.reload()
+    assert sy.running(), "the proxy died: it ran a crashing module's entry in its own process"
+    assert 400 <= resp.status < 600, resp
+    check_message(error_text(resp), crashes, [r"crashed", r"signal 11"], True)
+    r = request(port, "GET", "/echo")
+    assert r.status == 200 and r.header("x-fixture") == "good", r
+    assert module_entry(sy, "fixture")["generation"] == before["generation"]
 
 
 # --- the C++ SDK's exception barrier ---------------------------------------------------------
