@@ -143,6 +143,23 @@ def test_config_reload_refuses_a_module_that_crashes_while_loading(upstream, swi
     assert module_entry(sy, "fixture")["generation"] == before["generation"]
 
 
+def test_failed_start_unloads_the_module(tmp_path, upstream, switchyard):
+    # A filter that rejects its config at start: the proxy exits with the error, and the module
+    # generation it loaded is released on the way out (its on_unload runs), not leaked.
+    record = tmp_path / "unload-record"
+    fx = fixture_file("unload_record")
+    sy = switchyard(with_filters(upstream.port,
+                                 [{"module": "fx_unload_record", "config": {"record": str(record)}}],
+                                 modules=[{"name": "fx_unload_record", "path": str(fx)}]),
+                    start=False)
+    sy.start(wait_ready=False)
+    assert sy.wait_exit() == 1, sy.log_tail()
+    log = sy.log_path.read_text(errors="replace")
+    assert "rejects every config (this fixture always does)" in log, sy.log_tail()
+    assert record.exists(), f"on_unload never ran after the failed start\n{sy.log_tail()}"
+    assert record.read_text() == "unloaded\n"
+
+
 # --- the C++ SDK's exception barrier ---------------------------------------------------------
 
 
