@@ -65,6 +65,39 @@ def test_rollback_makes_previous_generation_current(upstream, switchyard):
     assert module_entry(sy, "swap_demo")["module_version"] == "1.0.0"
 
 
+def mapped_paths(pid):
+    """The files mapped into PID, as /proc/PID/maps names them."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
+
+
+def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream, switchyard):
+    # Only streams (and their timers, callouts and posts) hold a generation: a keep-alive
+    # connection idling between requests must not keep a retired one mapped.
+    first = tmp_path / "libsy_swap_demo_first.so"
+    first.write_bytes(swap_demo_file(1).read_bytes())  # its own private copy name
+    sy = switchyard(swap_config(upstream.port, first, False, 0))
+    port = sy.port("ingress")
+    gen1 = module_entry(sy, "swap_demo")
+    assert gen1["copy_path"] in mapped_paths(sy.pid), gen1
+    with RawClient(port, timeout=30) as idle:
+        idle.send(raw_request("GET", "/echo"))
+        r = idle.read_response()
+        assert r.status == 200 and r.header("x-swap-version") == "1", r
+        # Two swaps: generation 1 is then neither current nor kept for rollback.
+        for path in (swap_demo_file(1), swap_demo_file(2)):
+            resp = reload_module(sy, "swap_demo", path)
+            assert resp.status == 200, resp
+        entry = module_entry(sy, "swap_demo")
+        assert entry["generation"] == gen1["generation"] + 2, entry
+        until(lambda: gen1["copy_path"] not in mapped_paths(sy.pid), timeout=15,
+              what="generation 1 to be unmapped while the idle connection is open")
+        # The connection still serves, now on the current generation.
+        idle.send(raw_request("GET", "/echo"))
+        r = idle.read_response()
+        assert r.status == 200 and r.header("x-swap-version") == "2", r
+
+
 # --- under load ------------------------------------------------------------------------------
 
 DURATION = 20.0  # seconds of load
