@@ -5,6 +5,7 @@ unloaded and unmapped, file descriptors and memory back near where they started.
 import asyncio
 import collections
 import concurrent.futures
+import os
 import threading
 import time
 
@@ -96,6 +97,51 @@ def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream
         idle.send(raw_request("GET", "/echo"))
         r = idle.read_response()
         assert r.status == 200 and r.header("x-swap-version") == "2", r
+
+
+def watch_lines(sy):
+    """Log lines of the watcher waiting for an incomplete file, or of a refused watched swap."""
+    log = sy.log_path.read_text(errors="replace").splitlines()
+    return [line for line in log if "not complete yet" in line or "not swapped" in line]
+
+
+def test_watch_waits_for_a_file_written_in_place(tmp_path, upstream, switchyard):
+    # Compilers and linkers rewrite their output in place: truncate, then write. The watcher
+    # must wait for the whole file, without a refusal in the log, then swap once.
+    live = tmp_path / "live" / "libsy_swap_demo.so"
+    live.parent.mkdir()
+    replace_atomically(swap_demo_file(1), live)
+    sy = switchyard(swap_config(upstream.port, live, True, 0))
+    port = sy.port("ingress")
+    assert version_of(port) == "1"
+    before = module_entry(sy, "swap_demo")["generation"]
+    data = swap_demo_file(2).read_bytes()
+    with open(live, "r+b") as f:
+        # Each step waits for the watcher to have looked at the file as it then is.
+        pieces = [b"", data[:len(data) // 2], data[len(data) // 2:]]
+        for step, piece in enumerate(pieces):
+            seen = len(watch_lines(sy))
+            if piece:
+                f.write(piece)
+            else:
+                f.truncate(0)
+            f.flush()
+            os.fsync(f.fileno())
+            if step < len(pieces) - 1:
+                until(lambda: len(watch_lines(sy)) > seen, timeout=15,
+                      what="the watcher to look at the incomplete file")
+
+    def swapped():
+        e = module_entry(sy, "swap_demo")
+        return e["generation"] > before and e["module_version"] == "2.0.0"
+
+    until(swapped, timeout=20, what="the watcher to swap in the complete file")
+    assert version_of(port) == "2"
+    log = sy.log_path.read_text(errors="replace")
+    refusals = [line for line in log.splitlines()
+                if "not swapped" in line or "swap refused" in line or "not an ELF" in line]
+    assert not refusals, "\n".join(refusals)
+    assert module_entry(sy, "swap_demo")["generation"] == before + 1
 
 
 # --- under load ------------------------------------------------------------------------------
