@@ -9,6 +9,9 @@ import os
 import threading
 import time
 
+import pytest
+
+from h2util import H2Client
 from harness import LOCALHOST, RawClient, raw_request, request, until
 from modules_util import (fd_count, loaded_generations, mapped_images, module_entry,
                           reload_module, replace_atomically, sha256_file, swap_demo_file,
@@ -72,19 +75,52 @@ def mapped_paths(pid):
         return {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
 
 
-def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream, switchyard):
+class IdleHttp1:
+    """A keep-alive HTTP/1.1 connection: one GET /echo at a time, x-swap-version of each."""
+
+    def __init__(self, port):
+        self.client = RawClient(port, timeout=30)
+
+    def version(self):
+        self.client.send(raw_request("GET", "/echo"))
+        r = self.client.read_response()
+        assert r.status == 200, r
+        return r.header("x-swap-version")
+
+    def close(self):
+        self.client.close()
+
+
+class IdleHttp2:
+    """One HTTP/2 connection (prior knowledge): a stream per GET /echo."""
+
+    def __init__(self, port):
+        self.client = H2Client(port)
+
+    def version(self):
+        r = self.client.get("/echo")
+        assert r.status == 200, r
+        return r.header("x-swap-version")
+
+    def close(self):
+        self.client.close()
+
+
+@pytest.mark.parametrize("protocol,conn", [("http1", IdleHttp1), ("http2", IdleHttp2)])
+def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream, switchyard,
+                                                              protocol, conn):
     # Only streams (and their timers, callouts and posts) hold a generation: a keep-alive
     # connection idling between requests must not keep a retired one mapped.
     first = tmp_path / "libsy_swap_demo_first.so"
     first.write_bytes(swap_demo_file(1).read_bytes())  # its own private copy name
-    sy = switchyard(swap_config(upstream.port, first, False, 0))
-    port = sy.port("ingress")
+    cfg = swap_config(upstream.port, first, False, 0)
+    cfg["listeners"][0]["protocols"] = [protocol]
+    sy = switchyard(cfg)
     gen1 = module_entry(sy, "swap_demo")
     assert gen1["copy_path"] in mapped_paths(sy.pid), gen1
-    with RawClient(port, timeout=30) as idle:
-        idle.send(raw_request("GET", "/echo"))
-        r = idle.read_response()
-        assert r.status == 200 and r.header("x-swap-version") == "1", r
+    idle = conn(sy.port("ingress"))
+    try:
+        assert idle.version() == "1"
         # Two swaps: generation 1 is then neither current nor kept for rollback.
         for path in (swap_demo_file(1), swap_demo_file(2)):
             resp = reload_module(sy, "swap_demo", path)
@@ -94,9 +130,9 @@ def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream
         until(lambda: gen1["copy_path"] not in mapped_paths(sy.pid), timeout=15,
               what="generation 1 to be unmapped while the idle connection is open")
         # The connection still serves, now on the current generation.
-        idle.send(raw_request("GET", "/echo"))
-        r = idle.read_response()
-        assert r.status == 200 and r.header("x-swap-version") == "2", r
+        assert idle.version() == "2"
+    finally:
+        idle.close()
 
 
 def watch_lines(sy):
