@@ -73,7 +73,8 @@ Module parse_module(Diagnostics& d, const YAML::Node& n) {
 void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   Diagnostics& d = ctx.d;
   Fields f(d, root, d.at(root), "config",
-           {"admin", "workers", "module_path", "modules", "listeners", "clusters", "access_log"});
+           {"admin", "workers", "module_path", "module_preflight_at_start", "modules", "listeners",
+            "clusters", "access_log"});
   if (!f.is_map()) return;
 
   if (const MapEntry* e = f.find("admin")) {
@@ -83,6 +84,7 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   }
   f.uint32("workers", &cfg->workers, 0, kMaxWorkers);
   f.string_list("module_path", &cfg->module_path);
+  f.boolean("module_preflight_at_start", &cfg->module_preflight_at_start);
 
   if (const MapEntry* e = f.list("modules")) {
     std::vector<NameAt> names;

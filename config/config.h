@@ -197,6 +197,9 @@ struct Config {
   uint32_t workers = 0;  // 0 = number of cores, at most kMaxWorkers
   std::vector<std::string> module_path;
   std::vector<Module> modules;
+  // Run each module's entry and on_load in a child process before loading it at start, as is
+  // always done before loading one into the running proxy (swap, watch, reload).
+  bool module_preflight_at_start = true;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
   AccessLog access_log;

@@ -62,6 +62,8 @@ class Generation {
   const std::string& sha256() const { return sha256_; }
   const Stamp& stamp() const { return stamp_; }
   const std::string& loaded_at() const { return loaded_at_; }
+  // The descriptor and its filter tables as copies at today's sizes: slots later than the
+  // module's ABI are NULL (see abi_sizes.h). Valid while the generation lives.
   const sy_module_descriptor_t* descriptor() const { return desc_; }
   void* module_data() const { return module_data_; }
   filters::ModuleScope* scope() { return &scope_; }
@@ -74,11 +76,18 @@ class Generation {
  private:
   friend class Registry;
   Generation() = default;
+  // Takes the module's checked descriptor D as covered copies (descriptor() and the filters).
+  void adopt(const sy_module_descriptor_t* d);
   filters::ModuleScope scope_;
   std::string source_path_, copy_path_, sha256_, loaded_at_;
   Stamp stamp_;
   void* dl_ = nullptr;
-  const sy_module_descriptor_t* desc_ = nullptr;
+  const sy_module_descriptor_t* desc_ = nullptr;  // &desc_copy_ once adopted
+  sy_module_descriptor_t desc_copy_{};
+  std::vector<std::unique_ptr<sy_http_filter_t>> http_tables_;
+  std::vector<const sy_http_filter_t*> http_list_;  // NULL-terminated, into http_tables_
+  std::vector<std::unique_ptr<sy_network_filter_t>> network_tables_;
+  std::vector<const sy_network_filter_t*> network_list_;
   void* module_data_ = nullptr;
   bool gnu_unique_ = false;
   ModuleSpec spec_;      // what it was loaded from (becomes the registry's spec on publish)
@@ -92,11 +101,14 @@ class Registry {
   Registry(const sy_host_t* host, std::string state_dir);
   ~Registry();
 
-  // Loads SPEC as a new generation (stamp, ABI, pin, private copy, dlopen RTLD_NOW|RTLD_LOCAL,
-  // entry, descriptor checks, on_load, hand-over from the current generation). Does not
-  // publish it. On failure: nullptr, ERROR says what (file / found / expected / fix), and the
-  // module's load_failures counter moves.
+  // Loads SPEC as a new generation (stamp, ABI, pin, private copy, preflight in a child process,
+  // dlopen RTLD_NOW|RTLD_LOCAL, entry, descriptor checks, on_load, hand-over from the current
+  // generation). Does not publish it. On failure: nullptr, ERROR says what (file / found / expected
+  // / fix), and the module's load_failures counter moves.
   std::shared_ptr<Generation> load(const ModuleSpec& spec, std::string* error);
+  // Whether load() first runs the module's entry and on_load in a child process (the preflight,
+  // preflight.h) before dlopen'ing it here. On by default.
+  void set_preflight(bool on) { preflight_ = on; }
   // Makes GEN current for its name; the previous current is kept for rollback.
   void publish(std::shared_ptr<Generation> gen);
   std::shared_ptr<Generation> current(const std::string& name) const;
@@ -130,6 +142,7 @@ class Registry {
 
   const sy_host_t* host_;
   std::string state_dir_;
+  bool preflight_ = true;
   std::map<std::string, Entry> entries_;
 };
 

@@ -50,6 +50,14 @@ bool init_factory(Factory* f, const std::shared_ptr<Generation>& gen, const VT* 
         {ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
     return false;
   }
+  // NULL is the only way on_config_create can refuse, so a NULL without a message is a refusal
+  // too: accepting it would leave a filter in the chain that never runs.
+  if (!f->config) {
+    errors->push_back({ref.loc, "filter '" + f->filter_name + "' of module '" + ref.module +
+                                    "' rejected its config without saying why: its "
+                                    "on_config_create returned NULL and left the message empty"});
+    return false;
+  }
   return true;
 }
 
@@ -61,6 +69,10 @@ Manager::~Manager() = default;
 
 void Manager::begin(const config::Config& cfg) {
   cfg_ = &cfg;
+  // In a running proxy a module that crashes while loading would take every connection down:
+  // there the preflight always runs. At start there is nothing to lose yet but time (a few ms
+  // per module), so the config may skip it.
+  registry_.set_preflight(running_ || cfg.module_preflight_at_start);
   module_path_ = cfg.module_path;
   declared_ = cfg.modules;
 }
@@ -175,6 +187,7 @@ std::shared_ptr<filters::NetworkFilterFactory> Manager::network(
 }
 
 void Manager::commit() {
+  running_ = true;
   for (auto& [name, gen] : pending_) {
     if (registry_.current(name) != gen) registry_.publish(gen);
     registry_.set_last_error(name, "");

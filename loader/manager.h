@@ -49,6 +49,7 @@ class Manager : public server::ModuleHost {
   void sync_watchers();
 
   Registry registry_;
+  bool running_ = false;  // a build has gone live: later loads go into a serving proxy
   const config::Config* cfg_ = nullptr;
   std::vector<std::string> module_path_;
   std::vector<config::Module> declared_;

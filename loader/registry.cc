@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -16,10 +17,12 @@
 #include <mutex>
 #include <set>
 
-#include "core/log/log.h"
 #include "config/json_text.h"
+#include "core/log/log.h"
+#include "loader/abi_sizes.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
+#include "loader/preflight.h"
 
 namespace sy::loader {
 namespace {
@@ -89,16 +92,19 @@ bool write_copy(const std::string& dest, std::string_view bytes, std::string* er
   return ok;
 }
 
-// Checks a filter table: NULL-terminated, each entry sized for ABI 1.0 and named.
+// Checks a filter list: NULL-terminated, each table at least as large as in ABI 1.0 (a module
+// built against any later header has larger ones; the host reads only what each covers), and
+// named.
 template <typename VT>
 std::string check_filters(const VT* const* list, const char* kind, size_t min_size,
                           const std::string& file) {
   for (size_t i = 0; list && list[i]; ++i) {
     if (i >= 1024) return file + ": the " + kind + " filter list has no NULL terminator";
-    if (list[i]->size < min_size || list[i]->size > 65536)
+    if (list[i]->size < min_size || list[i]->size > kMaxTableSize)
       return file + ": " + kind + " filter #" + std::to_string(i) + " has size " +
              std::to_string(list[i]->size) + ", expected at least " + std::to_string(min_size) +
-             ": set .size = sizeof(sy_" + kind + "_filter_t)";
+             " (ABI " + abi_text(SY_ABI_MAJOR, 0) + "): set .size = sizeof(sy_" + kind +
+             "_filter_t)";
     if (!list[i]->name || !*list[i]->name)
       return file + ": " + kind + " filter #" + std::to_string(i) +
              " has no name: set .name (it is what `filter:` selects in the config)";
@@ -122,11 +128,9 @@ std::string check_descriptor(const std::string& file, const Stamp& stamp,
   if (!d)
     return "the entry function of " + file +
            " returned no descriptor (NULL): the module refused to load; its log lines may say why";
-  constexpr size_t kMinDescriptor =
-      offsetof(sy_module_descriptor_t, network_filters) + sizeof(d->network_filters);
-  if (d->size < kMinDescriptor || d->size > 65536)
+  if (d->size < kDescriptorSize_1_0 || d->size > kMaxTableSize)
     return "the descriptor of " + file + " has size " + std::to_string(d->size) +
-           ", expected at least " + std::to_string(kMinDescriptor) + " (ABI " +
+           ", expected at least " + std::to_string(kDescriptorSize_1_0) + " (ABI " +
            abi_text(SY_ABI_MAJOR, 0) +
            "): return a filled sy_module_descriptor_t with .size = sizeof(sy_module_descriptor_t)";
   if (d->abi_major != stamp.abi_major || d->abi_minor != stamp.abi_minor || !d->name ||
@@ -136,10 +140,9 @@ std::string check_descriptor(const std::string& file, const Stamp& stamp,
            ", descriptor says " + describe(d->name, d->version, d->abi_major, d->abi_minor) +
            ": give SY_MODULE_STAMP and the descriptor the same name and version, and set the "
            "descriptor's ABI from SY_ABI_MAJOR / SY_ABI_MINOR";
-  if (std::string m = check_filters(d->http_filters, "http", sizeof(sy_http_filter_t), file);
-      !m.empty())
+  if (std::string m = check_filters(d->http_filters, "http", kHttpFilterSize_1_0, file); !m.empty())
     return m;
-  return check_filters(d->network_filters, "network", sizeof(sy_network_filter_t), file);
+  return check_filters(d->network_filters, "network", kNetworkFilterSize_1_0, file);
 }
 
 std::string find_on_path(const std::vector<std::string>& module_path, const std::string& name) {
@@ -184,6 +187,37 @@ Generation::~Generation() {
     std::lock_guard<std::mutex> lock(g_stuck_mu);
     g_stuck.insert(copy_path_);
   }
+}
+
+// The module's table copied into one of today's size: the slots beyond the module's own size
+// (added by minors after the one it was built for) stay NULL, so the host may test any slot
+// for NULL without reading past the module's table. SIZE is what the copy covers.
+template <typename T>
+std::unique_ptr<T> covered_copy(const T* table) {
+  auto copy = std::make_unique<T>();  // value-initialised: every slot NULL
+  size_t n = std::min<size_t>(table->size, sizeof(T));
+  std::memcpy(static_cast<void*>(copy.get()), table, n);
+  copy->size = uint32_t(n);
+  return copy;
+}
+
+template <typename T>
+const T* const* covered_list(const T* const* list, std::vector<std::unique_ptr<T>>* tables,
+                             std::vector<const T*>* pointers) {
+  if (!list) return nullptr;
+  for (size_t i = 0; list[i]; ++i) {
+    tables->push_back(covered_copy(list[i]));
+    pointers->push_back(tables->back().get());
+  }
+  pointers->push_back(nullptr);
+  return pointers->data();
+}
+
+void Generation::adopt(const sy_module_descriptor_t* d) {
+  desc_copy_ = *covered_copy(d);
+  desc_copy_.http_filters = covered_list(d->http_filters, &http_tables_, &http_list_);
+  desc_copy_.network_filters = covered_list(d->network_filters, &network_tables_, &network_list_);
+  desc_ = &desc_copy_;
 }
 
 const sy_http_filter_t* Generation::http_filter(std::string_view name) const {
@@ -279,6 +313,19 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   bytes.clear();
   bytes.shrink_to_fit();
 
+  // A module that crashes or hangs in its constructors, entry or on_load would take the proxy
+  // down with it: try those first in a child process, on the very copy about to be loaded.
+  if (preflight_) {
+    auto started = std::chrono::steady_clock::now();
+    PreflightReport report = preflight_in_child(copy, file, stamp);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    SY_DEBUG("module %s: preflight of %s took %lld us", spec.name.c_str(), file.c_str(),
+             (long long)us);
+    if (!report.ran) return fail(report.error);
+  }
+
   dlerror();
   gen->dl_ = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!gen->dl_) {
@@ -296,15 +343,12 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
                 ": declare it with SY_MODULE_ENTRY");
   const sy_module_descriptor_t* d = entry(host_, gen->scope_.handle());
   if (std::string m = check_descriptor(file, stamp, d); !m.empty()) return fail(m);
-  gen->desc_ = d;
+  gen->adopt(d);
 
   if (d->on_load) {
     sy_error_t err{};
-    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err)) {
-      size_t n = strnlen(err.message, sizeof err.message);
-      return fail("module " + spec.name + " (" + file + ") refused to load: on_load failed: " +
-                  (n ? std::string(err.message, n) : std::string("(no reason given)")));
-    }
+    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err))
+      return fail(on_load_refusal(spec.name, file, err));
   }
   gen->loaded_ = true;
 

@@ -52,7 +52,7 @@ ConnInfo make_conn_info(net::Socket* socket) {
 ConnectionSetup::ConnectionSetup(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket)
     : worker_(w),
       slot_(std::move(slot)),
-      lr_(slot_->lr),
+      view_(ListenerView::of(*slot_)),
       socket_(socket),
       timer_(w->loop()),
       info_(make_conn_info(socket)) {

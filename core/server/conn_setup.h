@@ -36,7 +36,8 @@ class ConnectionSetup : public DownstreamConn, public net::SocketEvents {
 
   Worker* worker_;
   std::shared_ptr<ListenerSlot> slot_;
-  const ListenerRuntime* lr_;
+  ListenerView view_;  // the listener as it was at accept (see ListenerView)
+  const ListenerView* lr_ = &view_;
   net::Socket* socket_;
   net::Timer timer_;
   ConnInfo info_;

@@ -99,10 +99,10 @@ class Http1Connection : public DownstreamConn,
 
   Worker* worker_;
   std::shared_ptr<ListenerSlot> slot_;
-  // The snapshot the connection was accepted under: its limits, timeouts and stats stay fixed
-  // for the connection's life, while each stream routes with the slot's latest snapshot.
-  std::shared_ptr<const Runtime> rt_;
-  const ListenerRuntime* lr_;
+  // The listener as it was when the connection was accepted (not the snapshot: see
+  // ListenerView), while each stream routes with the slot's latest snapshot.
+  ListenerView view_;
+  const ListenerView* lr_ = &view_;
   net::Socket* socket_;
   http1::Parser parser_;
   net::Timer timer_;

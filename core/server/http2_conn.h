@@ -54,7 +54,7 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   nghttp2_session* session() const { return session_; }
   http2::SendBatch& send_batch() { return batch_; }
   const ConnInfo& info() const { return info_; }
-  const ListenerRuntime* lr() const { return lr_; }
+  const ListenerView* lr() const { return lr_; }
   void stream_closed(H2ServerStream* s);
   // GOAWAY with CODE, then close (streams in flight are reset).
   void terminate(uint32_t code);
@@ -87,8 +87,10 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
 
   Worker* worker_;
   std::shared_ptr<ListenerSlot> slot_;
-  std::shared_ptr<const Runtime> rt_;
-  const ListenerRuntime* lr_;
+  // The listener as it was when the connection was accepted (not the snapshot: see
+  // ListenerView), while each stream routes with the slot's latest snapshot.
+  ListenerView view_;
+  const ListenerView* lr_ = &view_;
   net::Socket* socket_;
   ConnInfo info_;
   nghttp2_session* session_ = nullptr;

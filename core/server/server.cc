@@ -178,11 +178,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   std::string err = apply(cfg);
   if (!err.empty()) {
     SY_ERROR("cannot start:\n%s", err.c_str());
-    for (auto& w : workers_) {
-      Worker* wp = w.get();
-      wp->post([wp] { wp->stop(); });
-    }
-    for (auto& w : workers_) w->join();
+    stop_after_failed_start();
     return 1;
   }
 
@@ -190,11 +186,7 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   std::string admin_err = admin_->listen(cfg->admin.address);
   if (!admin_err.empty()) {
     SY_ERROR("%s", admin_err.c_str());
-    for (auto& w : workers_) {
-      Worker* wp = w.get();
-      wp->post([wp] { wp->stop(); });
-    }
-    for (auto& w : workers_) w->join();
+    stop_after_failed_start();
     return 1;
   }
 
@@ -231,6 +223,33 @@ int Server::run(std::shared_ptr<const config::Config> cfg) {
   SY_INFO("switchyard %s ready: %u workers, admin on %s", SY_VERSION, n, admin_->address().c_str());
   uv_run(loop_, UV_RUN_DEFAULT);
   return 0;
+}
+
+void Server::stop_after_failed_start() {
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->post([wp] { wp->stop(); });
+  }
+  for (auto& w : workers_) w->join();
+  // The main loop never ran, so the teardown queued for it (filter configs and module
+  // generations whose last reference went while the start was being built) would be dropped
+  // with the queue, and no module's on_unload would run. With the workers gone it runs here:
+  // first what the workers' unrun tasks and the snapshot held, then what was queued.
+  filters::set_main_executor(nullptr);
+  workers_.clear();
+  runtime_.reset();
+  admin_.reset();
+  for (;;) {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks.swap(tasks_);
+    }
+    if (tasks.empty()) break;
+    for (auto& t : tasks) t();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_run(loop_, UV_RUN_NOWAIT);
 }
 
 void Server::drain() {

@@ -63,6 +63,8 @@ class Server final : public admin::Backend {
                       std::vector<std::vector<ListenerFd>>* per_worker, std::string* error);
   std::string apply(std::shared_ptr<const config::Config> cfg);
   void finish_drain();
+  // Stops the workers and releases everything a start that failed had built (main thread).
+  void stop_after_failed_start();
   static void on_async(uv_async_t* h);
 
   void install_host_services();

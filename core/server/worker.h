@@ -43,6 +43,24 @@ struct ListenerSlot {
   const ListenerRuntime* lr = nullptr;
 };
 
+// What a connection keeps of the snapshot it was accepted under: its listener's config (limits,
+// timeouts), stats, TLS context and protocols; these stay fixed for the connection's life. Not
+// the snapshot itself, which holds the filter factories and with them module generations: a
+// keep-alive connection idling between requests must not keep a swapped-out generation loaded.
+// Its streams each take the slot's latest snapshot (and hold its generations while they run).
+struct ListenerView {
+  std::shared_ptr<const config::Config> config;  // keeps `cfg` alive
+  const config::Listener* cfg = nullptr;
+  ListenerStats stats;
+  std::shared_ptr<tls::ServerContext> tls;  // null: plain TCP
+  bool http1 = true, http2 = false;
+
+  static ListenerView of(const ListenerSlot& slot) {
+    return {slot.runtime->config, slot.lr->cfg,   slot.lr->stats,
+            slot.lr->tls,         slot.lr->http1, slot.lr->http2};
+  }
+};
+
 // A listening socket handed to a worker: a new fd, or -1 to keep the one it has.
 struct ListenerFd {
   std::string name;

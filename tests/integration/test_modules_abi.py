@@ -10,7 +10,8 @@ import re
 import pytest
 
 import harness
-from harness import free_port, proxy_all, request, run_switchyard, until
+from harness import (RawClient, free_port, proxy_all, raw_request, request,
+                     run_switchyard, until)
 from modules_util import (HISTORY, built, error_text, fixture_file, host_abi, module_entry,
                           module_stat, reload_module, sha256_file, with_filters)
 
@@ -47,6 +48,13 @@ FAILURES = [
     ("init-fails", built_fixture("init_fails"),
      [r"on_load refused to start \(this fixture always does\)"], True),
     ("config-rejected", built_fixture("config_rejected"), [r"'colour' must be red"], False),
+    # NULL without a message is a refusal too; the generic message names module and filter.
+    ("config-null", built_fixture("config_null"),
+     [r"'silent'", r"'fixture'", r"rejected its config without saying why"], False),
+    # Crashes while loading are found in a child process (the preflight), never in the proxy.
+    ("entry-crashes", built_fixture("entry_crashes"),
+     [r"crashed", r"signal 11", r"entry function"], True),
+    ("load-crashes", built_fixture("load_crashes"), [r"crashed", r"signal 11", r"on_load"], True),
     ("not-elf", not_elf, [r"\bELF\b"], True),
     ("truncated", truncated, [r"truncat|too short|ELF|section|stamp"], True),
 ]
@@ -114,6 +122,43 @@ def test_refused_on_reload_old_generation_serves(tmp_path, upstream, switchyard,
     after = module_entry(sy, "fixture")
     assert after["generation"] == before["generation"], after
     check_message(str(after.get("last_error") or ""), path, patterns, names_file)
+
+
+def test_config_reload_refuses_a_module_that_crashes_while_loading(upstream, switchyard):
+    # The same preflight guards a config reload (POST /reload) that points a module at a new
+    # file: the proxy lives, the reload is refused and the old generation keeps serving.
+    good = fixture_file("good")
+    sy = switchyard(with_filters(upstream.port, [{"module": "fixture"}],
+                                 modules=[{"name": "fixture", "path": str(good)}]))
+    port = sy.port("ingress")
+    before = module_entry(sy, "fixture")
+    crashes = fixture_file("entry_crashes")
+    sy.write_config(with_filters(upstream.port, [{"module": "fixture"}],
+                                 modules=[{"name": "fixture", "path": str(crashes)}]))
+    resp = sy.reload()
+    assert sy.running(), "the proxy died: it ran a crashing module's entry in its own process"
+    assert 400 <= resp.status < 600, resp
+    check_message(error_text(resp), crashes, [r"crashed", r"signal 11"], True)
+    r = request(port, "GET", "/echo")
+    assert r.status == 200 and r.header("x-fixture") == "good", r
+    assert module_entry(sy, "fixture")["generation"] == before["generation"]
+
+
+def test_failed_start_unloads_the_module(tmp_path, upstream, switchyard):
+    # A filter that rejects its config at start: the proxy exits with the error, and the module
+    # generation it loaded is released on the way out (its on_unload runs), not leaked.
+    record = tmp_path / "unload-record"
+    fx = fixture_file("unload_record")
+    sy = switchyard(with_filters(upstream.port,
+                                 [{"module": "fx_unload_record", "config": {"record": str(record)}}],
+                                 modules=[{"name": "fx_unload_record", "path": str(fx)}]),
+                    start=False)
+    sy.start(wait_ready=False)
+    assert sy.wait_exit() == 1, sy.log_tail()
+    log = sy.log_path.read_text(errors="replace")
+    assert "rejects every config (this fixture always does)" in log, sy.log_tail()
+    assert record.exists(), f"on_unload never ran after the failed start\n{sy.log_tail()}"
+    assert record.read_text() == "unloaded\n"
 
 
 # --- the C++ SDK's exception barrier ---------------------------------------------------------
@@ -245,12 +290,24 @@ def history_versions():
 
 @pytest.mark.parametrize("version", history_versions())
 def test_compat_module_built_against_history_loads(upstream, switchyard, version):
+    # compat.c hands the host every table (descriptor, HTTP filter, network filter) at the size
+    # of the header it was built with: all of them must load and run on today's host, whatever
+    # slots later minors appended.
     path = built(HISTORY / version / "libsy_compat.so")
-    sy = switchyard(with_filters(upstream.port, [{"module": "compat"}],
-                                 modules=[{"name": "compat", "path": str(path)}]))
+    cfg = with_filters(upstream.port, [{"module": "compat"}],
+                       modules=[{"name": "compat", "path": str(path)}])
+    cfg["listeners"].append({"name": "tcp", "tcp_proxy": {"cluster": "backend"},
+                             "network_filters": [{"module": "compat", "filter": "compat_tcp"}]})
+    sy = switchyard(cfg)
     r = request(sy.port("ingress"), "GET", "/echo")
     assert r.status == 200, r
     assert r.header("x-compat-abi") == version
+    seen = {n.lower(): v for n, v in r.json()["headers"]}
+    assert seen.get("x-compat-request") == version, seen
+    with RawClient(sy.port("tcp")) as c:
+        c.send(raw_request("GET", "/echo", headers=[("Connection", "close")]))
+        data = c.read_until_close()
+    assert data.startswith(f"COMPAT {version}\nHTTP/1.1 200 ".encode()), data[:100]
     entry = module_entry(sy, "compat")
     assert entry.get("module_version") == version, entry
     assert version in str(entry.get("abi")), entry

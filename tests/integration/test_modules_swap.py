@@ -5,9 +5,13 @@ unloaded and unmapped, file descriptors and memory back near where they started.
 import asyncio
 import collections
 import concurrent.futures
+import os
 import threading
 import time
 
+import pytest
+
+from h2util import H2Client
 from harness import LOCALHOST, RawClient, raw_request, request, until
 from modules_util import (fd_count, loaded_generations, mapped_images, module_entry,
                           reload_module, replace_atomically, sha256_file, swap_demo_file,
@@ -63,6 +67,117 @@ def test_rollback_makes_previous_generation_current(upstream, switchyard):
     assert resp.status == 200, resp
     assert version_of(port) == "1"
     assert module_entry(sy, "swap_demo")["module_version"] == "1.0.0"
+
+
+def mapped_paths(pid):
+    """The files mapped into PID, as /proc/PID/maps names them."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
+
+
+class IdleHttp1:
+    """A keep-alive HTTP/1.1 connection: one GET /echo at a time, x-swap-version of each."""
+
+    def __init__(self, port):
+        self.client = RawClient(port, timeout=30)
+
+    def version(self):
+        self.client.send(raw_request("GET", "/echo"))
+        r = self.client.read_response()
+        assert r.status == 200, r
+        return r.header("x-swap-version")
+
+    def close(self):
+        self.client.close()
+
+
+class IdleHttp2:
+    """One HTTP/2 connection (prior knowledge): a stream per GET /echo."""
+
+    def __init__(self, port):
+        self.client = H2Client(port)
+
+    def version(self):
+        r = self.client.get("/echo")
+        assert r.status == 200, r
+        return r.header("x-swap-version")
+
+    def close(self):
+        self.client.close()
+
+
+@pytest.mark.parametrize("protocol,conn", [("http1", IdleHttp1), ("http2", IdleHttp2)])
+def test_idle_keepalive_connection_does_not_hold_a_generation(tmp_path, upstream, switchyard,
+                                                              protocol, conn):
+    # Only streams (and their timers, callouts and posts) hold a generation: a keep-alive
+    # connection idling between requests must not keep a retired one mapped.
+    first = tmp_path / "libsy_swap_demo_first.so"
+    first.write_bytes(swap_demo_file(1).read_bytes())  # its own private copy name
+    cfg = swap_config(upstream.port, first, False, 0)
+    cfg["listeners"][0]["protocols"] = [protocol]
+    sy = switchyard(cfg)
+    gen1 = module_entry(sy, "swap_demo")
+    assert gen1["copy_path"] in mapped_paths(sy.pid), gen1
+    idle = conn(sy.port("ingress"))
+    try:
+        assert idle.version() == "1"
+        # Two swaps: generation 1 is then neither current nor kept for rollback.
+        for path in (swap_demo_file(1), swap_demo_file(2)):
+            resp = reload_module(sy, "swap_demo", path)
+            assert resp.status == 200, resp
+        entry = module_entry(sy, "swap_demo")
+        assert entry["generation"] == gen1["generation"] + 2, entry
+        until(lambda: gen1["copy_path"] not in mapped_paths(sy.pid), timeout=15,
+              what="generation 1 to be unmapped while the idle connection is open")
+        # The connection still serves, now on the current generation.
+        assert idle.version() == "2"
+    finally:
+        idle.close()
+
+
+def watch_lines(sy):
+    """Log lines of the watcher waiting for an incomplete file, or of a refused watched swap."""
+    log = sy.log_path.read_text(errors="replace").splitlines()
+    return [line for line in log if "not complete yet" in line or "not swapped" in line]
+
+
+def test_watch_waits_for_a_file_written_in_place(tmp_path, upstream, switchyard):
+    # Compilers and linkers rewrite their output in place: truncate, then write. The watcher
+    # must wait for the whole file, without a refusal in the log, then swap once.
+    live = tmp_path / "live" / "libsy_swap_demo.so"
+    live.parent.mkdir()
+    replace_atomically(swap_demo_file(1), live)
+    sy = switchyard(swap_config(upstream.port, live, True, 0))
+    port = sy.port("ingress")
+    assert version_of(port) == "1"
+    before = module_entry(sy, "swap_demo")["generation"]
+    data = swap_demo_file(2).read_bytes()
+    with open(live, "r+b") as f:
+        # Each step waits for the watcher to have looked at the file as it then is.
+        pieces = [b"", data[:len(data) // 2], data[len(data) // 2:]]
+        for step, piece in enumerate(pieces):
+            seen = len(watch_lines(sy))
+            if piece:
+                f.write(piece)
+            else:
+                f.truncate(0)
+            f.flush()
+            os.fsync(f.fileno())
+            if step < len(pieces) - 1:
+                until(lambda: len(watch_lines(sy)) > seen, timeout=15,
+                      what="the watcher to look at the incomplete file")
+
+    def swapped():
+        e = module_entry(sy, "swap_demo")
+        return e["generation"] > before and e["module_version"] == "2.0.0"
+
+    until(swapped, timeout=20, what="the watcher to swap in the complete file")
+    assert version_of(port) == "2"
+    log = sy.log_path.read_text(errors="replace")
+    refusals = [line for line in log.splitlines()
+                if "not swapped" in line or "swap refused" in line or "not an ELF" in line]
+    assert not refusals, "\n".join(refusals)
+    assert module_entry(sy, "swap_demo")["generation"] == before + 1
 
 
 # --- under load ------------------------------------------------------------------------------

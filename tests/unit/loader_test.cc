@@ -276,6 +276,42 @@ TEST_F(LoaderTest, OnLoadFailureCarriesTheModulesMessage) {
                                                                 "a successful on_load";
 }
 
+TEST_F(LoaderTest, PreflightFindsACrashInAChildProcess) {
+  // Loaded in this process, the entry would kill the test binary: the preflight runs it in a
+  // child first and the load is refused with how the child died and where.
+  std::string crash = build_module(
+      dir_->path, "crash_entry",
+      c_module("SY_MODULE_STAMP(\"crash_entry\", \"1.0.0\");", "\"crash_entry\"", "\"1.0.0\"",
+               "SY_MODULE_ENTRY(host, module) { (void)host; (void)module;"
+               " *(volatile int*)0 = 1; return &descriptor; }",
+               "return true;", false));
+  uint64_t before = counter_value("crash_entry", "load_failures");
+  std::string error = load_error("crash_entry", crash);
+  EXPECT_CONTAINS(error, crash + ": the module crashed while loading (signal 11");
+  EXPECT_CONTAINS(error, ") in its entry function: it was tried in a child process");
+  EXPECT_EQ(counter_value("crash_entry", "load_failures"), before + 1);
+}
+
+TEST_F(LoaderTest, PreflightRunsTheModuleOnceMoreInAChildUnlessTurnedOff) {
+  auto ctor_runs = [&] {
+    std::string text = read_text(marker_ + ".ctor");
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  {
+    Registry reg(filters::host_table(), state_);
+    std::string error;
+    ASSERT_NE(reg.load({"good", good_, "", false}, &error), nullptr) << error;
+  }
+  EXPECT_EQ(ctor_runs(), 2) << "once in the preflight's child, once here";
+  {
+    Registry reg(filters::host_table(), state_);
+    reg.set_preflight(false);
+    std::string error;
+    ASSERT_NE(reg.load({"good", good_, "", false}, &error), nullptr) << error;
+  }
+  EXPECT_EQ(ctor_runs(), 3) << "no preflight: only here";
+}
+
 TEST_F(LoaderTest, NullDescriptor) {
   EXPECT_CONTAINS(load_error("null_desc", null_desc_),
                   "the entry function of " + null_desc_ + " returned no descriptor (NULL)");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,9 @@ TEST(FileWatcherTest, ReportsAReplacedFileOnceAndIgnoresItsNeighbours) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   std::vector<std::string> calls;
   {
+    // These files are not modules, so they count as incomplete: a short grace lets them through.
     FileWatcher w(
-        &loop, path, [&](const std::string& p) { calls.push_back(p); }, 20);
+        &loop, path, [&](const std::string& p) { calls.push_back(p); }, 20, 50);
     EXPECT_EQ(w.error(), "");
     EXPECT_EQ(w.path(), path);
     // A neighbour changes first, then the file is replaced in two steps the way `cp` + `mv`
@@ -61,6 +63,33 @@ TEST(FileWatcherTest, ReportsAReplacedFileOnceAndIgnoresItsNeighbours) {
     EXPECT_EQ(calls.size(), 2u);
   }
   // The watcher's handles close with it: the loop has nothing left and closes cleanly.
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(FileWatcherTest, AModuleRewrittenInPlaceIsReportedOnceComplete) {
+  // A linker truncates its output and writes it again: the empty and the half-written file are
+  // not reported (the grace is far longer than this test may run); the complete one is, once.
+  testfix::TempDir dir;
+  std::string module = testfix::build_module(
+      dir.path, "w", testfix::c_module("SY_MODULE_STAMP(\"w\", \"1.0.0\");", "\"w\"", "\"1.0.0\""));
+  ASSERT_FALSE(module.empty());
+  std::string bytes = testfix::read_text(module);
+  std::string path = dir.path + "/live.so";
+  write_text(path, bytes);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::vector<uint64_t> sizes;  // the file's size at each report
+  {
+    FileWatcher w(
+        &loop, path, [&](const std::string& p) { sizes.push_back(std::filesystem::file_size(p)); },
+        20, 3600 * 1000);
+    write_text(path, "");
+    write_text(path, bytes.substr(0, bytes.size() / 2));
+    write_text(path, bytes);
+    run_until(&loop, [&] { return !sizes.empty(); });
+    EXPECT_EQ(sizes, std::vector<uint64_t>{bytes.size()});
+  }
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }

@@ -77,6 +77,27 @@ TEST_F(SyModuleTest, CheckRefusesWithTheLoadersMessage) {
   EXPECT_TRUE(contains(r.err, "stamp and descriptor disagree in " + disagree)) << r.err;
 }
 
+TEST_F(SyModuleTest, CheckRunsOnLoadInTheChild) {
+  // The loader runs on_load right after the entry; check does too, in its child process, so a
+  // module that would refuse to load (or crash) there fails the check.
+  auto refuses = build_module(
+      dir_.path, "refuses",
+      c_module("SY_MODULE_STAMP(\"refuses\", \"1.0.0\");", "\"refuses\"", "\"1.0.0\"", "",
+               "strcpy(err->message, \"refuses: no licence file\"); return false;"));
+  ToolRun r = run("check " + refuses, dir_.path);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(contains(r.err, "on_load failed: refuses: no licence file")) << r.err;
+  auto crashes =
+      build_module(dir_.path, "load_crash",
+                   c_module("SY_MODULE_STAMP(\"load_crash\", \"1.0.0\");", "\"load_crash\"",
+                            "\"1.0.0\"", "", "*(volatile int*)0 = 1; return true;"));
+  r = run("check " + crashes, dir_.path);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_TRUE(contains(r.err, "crashed")) << r.err;
+  EXPECT_TRUE(contains(r.err, "on_load")) << r.err;
+  EXPECT_TRUE(contains(r.err, "signal 11")) << r.err;
+}
+
 TEST_F(SyModuleTest, InspectListsFiltersFromAChildProcess) {
   auto so =
       build_module(dir_.path, "good",

@@ -7,6 +7,7 @@
 #include "config/json_text.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
+#include "loader/preflight.h"
 #include "tools/sy-module/commands.h"
 
 namespace sy::tool {
@@ -72,9 +73,9 @@ std::string json_list(const std::vector<std::string>& v) {
 
 int inspect(const std::string& file) {
   Facts f = gather(file);
-  ChildReport child;
+  loader::PreflightReport child;
   bool probed = f.reason.empty();
-  if (probed) child = probe_in_child(file);
+  if (probed) child = loader::preflight_in_child(file, file, f.stamp);
   // The loader would refuse what the child found wrong with the descriptor.
   if (probed && !child.ran && !child.error.empty() && f.reason.empty()) f.reason = child.error;
 
@@ -113,10 +114,11 @@ int inspect(const std::string& file) {
 
 int check(const std::string& file) {
   Facts f = gather(file);
-  // Past the static checks, the entry runs in a child: the loader would also refuse a module
-  // whose descriptor is missing or disagrees with its stamp.
+  // Past the static checks, the entry and on_load run in a child, as the loader's preflight
+  // runs them: the loader would also refuse a module whose descriptor is missing or disagrees
+  // with its stamp, whose on_load refuses, or that crashes on the way.
   if (f.reason.empty()) {
-    ChildReport child = probe_in_child(file);
+    loader::PreflightReport child = loader::preflight_in_child(file, file, f.stamp);
     if (!child.ran) f.reason = child.error;
   }
   if (!f.reason.empty()) {

@@ -461,7 +461,10 @@ typedef struct sy_module_descriptor {
   const char* version; /* must match the stamp */
 
   /* Main thread, once per generation, before any config. Return module-wide data (or NULL),
-   * and true; false refuses the load (ERR says why). */
+   * and true; false refuses the load (ERR says why). The loader may first run the entry and
+   * on_load in a child process with a host of stubs, to catch a crash (the preflight,
+   * docs/abi.md): keep effects outside the process out of both, or make them harmless to
+   * repeat. */
   bool (*on_load)(sy_module_t* module, void** module_data, sy_error_t* err);
   /* Main thread, after the generation's last stream, timer and callout are gone. */
   void (*on_unload)(void* module_data);

@@ -1,5 +1,7 @@
-// Runs a module's entry function in a forked child with a host table of stubs, so a module that
-// crashes, hangs or misbehaves while loading costs the child, never sy-module.
+// The preflight child: a host table of stubs, the load steps reported on a pipe, and the parent's
+// reading of what the child said, or of how it died.
+#include "loader/preflight.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -8,16 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <type_traits>
 
-#include "loader/elf.h"
-#include "loader/loader.h"
-#include "tools/sy-module/commands.h"
-
-namespace sy::tool {
+namespace sy::loader {
 namespace {
 
 // A no-op for any host function: SY_ERR_UNSUPPORTED where a status is expected, else zero.
@@ -34,13 +33,35 @@ struct Stub<R (*)(A...)> {
   }
 };
 
+// What modules do while loading must succeed in the child as it would in the proxy: a module
+// that refuses to load when the host refuses its counters would otherwise fail every preflight.
+std::atomic<uint32_t> g_next_id{0};
+sy_status_t define_metric(sy_module_t*, sy_metric_kind_t, sy_str_t, const sy_label_t*, size_t,
+                          uint32_t* id) {
+  if (id) *id = g_next_id++;
+  return SY_OK;
+}
+sy_status_t metric_value(sy_module_t*, uint32_t, int64_t) { return SY_OK; }
+sy_status_t metric_sample(sy_module_t*, uint32_t, uint64_t) { return SY_OK; }
+sy_status_t metric_read(sy_module_t*, uint32_t, int64_t* value) {
+  if (value) *value = 0;
+  return SY_OK;
+}
+sy_status_t shared_absent(sy_str_t, sy_bytes_sink_fn, void*) { return SY_ERR_NOT_FOUND; }
+sy_status_t shared_store(sy_str_t, sy_str_t, uint64_t) { return SY_OK; }
+sy_status_t register_queue(sy_module_t*, sy_worker_t*, sy_str_t, uint32_t* id) {
+  if (id) *id = g_next_id++;
+  return SY_OK;
+}
+sy_status_t queue_absent(sy_str_t, uint32_t*) { return SY_ERR_NOT_FOUND; }
+uint32_t one_worker() { return 1; }
+
 sy_host_t stub_host() {
   sy_host_t h{};
   h.size = sizeof h;
   h.abi_major = SY_ABI_MAJOR;
   h.abi_minor = SY_ABI_MINOR;
-  size_t n = 0;
-#define SY_STUB(field) (h.field = Stub<decltype(h.field)>::fn, ++n)
+#define SY_STUB(field) (h.field = Stub<decltype(h.field)>::fn)
   SY_STUB(log), SY_STUB(log_enabled), SY_STUB(header_count), SY_STUB(header_get);
   SY_STUB(header_at), SY_STUB(header_set), SY_STUB(header_add), SY_STUB(header_remove);
   SY_STUB(body_get), SY_STUB(body_replace), SY_STUB(body_append), SY_STUB(body_prepend);
@@ -62,12 +83,21 @@ sy_host_t stub_host() {
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
   static_assert(sizeof(sy_host_t) == 8 + 56 * sizeof(void*), "stub every host function");
-  (void)n;
+  h.metric_define = define_metric;
+  h.metric_add = metric_value;
+  h.metric_set = metric_value;
+  h.metric_record = metric_sample;
+  h.metric_get = metric_read;
+  h.shared_get = shared_absent;
+  h.shared_set = shared_store;
+  h.queue_register = register_queue;
+  h.queue_resolve = queue_absent;
+  h.worker_count = one_worker;
   return h;
 }
 
-// Records on the pipe: one tag byte, the text, a NUL. 'h'/'n' filter names, 'e' an error,
-// 'd' done.
+// Records on the pipe: one tag byte, the text, a NUL. 's' the step about to run, 'h'/'n' filter
+// names, 'e' an error, 'd' done.
 void put(int fd, char tag, std::string_view text) {
   std::string rec(1, tag);
   rec.append(text.substr(0, text.find('\0'))).push_back('\0');
@@ -79,80 +109,106 @@ void put(int fd, char tag, std::string_view text) {
   }
 }
 
-[[noreturn]] void child(const std::string& file, int fd) {
-  // Whatever the module prints must not end up in our JSON, and a crash needs no core file.
+[[noreturn]] void child(const std::string& path, const std::string& display, const Stamp& stamp,
+                        int fd) {
+  // The proxy's signal handlers (libuv's, which write to the parent's loop) must not run here,
+  // and whatever the module prints must not end up in sy-module's JSON. A crash needs no core.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::dup2(STDERR_FILENO, STDOUT_FILENO);
   struct rlimit no_core = {0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);
-  // The stamp the descriptor is compared with, read before any module code runs.
-  loader::Stamp stamp;
-  std::string error;
-  if (!loader::read_stamp(file, &stamp, &error)) {
-    put(fd, 'e', error);
-    _exit(3);
-  }
+
+  put(fd, 's', "static constructors");
   // Without a slash dlopen would search the library path instead of opening this file.
-  std::string path = file.find('/') == std::string::npos ? "./" + file : file;
-  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string p = path.find('/') == std::string::npos ? "./" + path : path;
+  void* dl = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!dl) {
     const char* why = dlerror();
-    put(fd, 'e', "cannot load " + file + ": " + (why ? why : "dlopen failed"));
+    put(fd, 'e',
+        "cannot load " + display + ": " + (why ? why : "dlopen failed") +
+            ": check that the libraries it needs are installed (ldd " + display + ")");
     _exit(3);
   }
   auto entry = reinterpret_cast<sy_module_entry_fn>(dlsym(dl, SY_MODULE_ENTRY_SYMBOL));
   if (!entry) {
     put(fd, 'e',
-        "missing entry symbol " SY_MODULE_ENTRY_SYMBOL " in " + file +
+        "missing entry symbol " SY_MODULE_ENTRY_SYMBOL " in " + display +
             ": declare it with SY_MODULE_ENTRY");
     _exit(3);
   }
   static sy_host_t host = stub_host();
   static char module_handle;  // the module may keep it; nothing behind it is ever read
-  const sy_module_descriptor_t* d = entry(&host, reinterpret_cast<sy_module_t*>(&module_handle));
-  if (std::string m = loader::check_descriptor(file, stamp, d); !m.empty()) {
+  sy_module_t* module = reinterpret_cast<sy_module_t*>(&module_handle);
+  put(fd, 's', "entry function");
+  const sy_module_descriptor_t* d = entry(&host, module);
+  if (std::string m = check_descriptor(display, stamp, d); !m.empty()) {
     put(fd, 'e', m);
     _exit(3);
+  }
+  if (d->on_load) {
+    put(fd, 's', "on_load");
+    sy_error_t err{};
+    void* data = nullptr;
+    if (!d->on_load(module, &data, &err)) {
+      put(fd, 'e', on_load_refusal(stamp.name, display, err));
+      _exit(3);
+    }
   }
   for (size_t i = 0; d->http_filters && d->http_filters[i]; ++i)
     put(fd, 'h', d->http_filters[i]->name);
   for (size_t i = 0; d->network_filters && d->network_filters[i]; ++i)
     put(fd, 'n', d->network_filters[i]->name);
   put(fd, 'd', "");
-  // No destructors, no atexit handlers: the module's teardown is not what we are checking.
+  // No on_unload, destructors or atexit handlers: the module's teardown is not what is checked,
+  // and the parent's (copied) state must not be torn down here.
   _exit(0);
 }
 
-std::string describe_status(int status) {
+std::string describe_status(int status, const std::string& step) {
+  std::string where = step.empty() ? "" : " in its " + step;
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     return std::string("the module crashed while loading (signal ") + std::to_string(sig) + ", " +
-           strsignal(sig) + ")";
+           strsignal(sig) + ")" + where;
   }
   if (WIFEXITED(status))
-    return "the module exited while loading (status " + std::to_string(WEXITSTATUS(status)) + ")";
-  return "the module's loader process ended unexpectedly";
+    return "the module exited while loading (status " + std::to_string(WEXITSTATUS(status)) + ")" +
+           where;
+  return "the module's loader process ended unexpectedly" + where;
 }
 
 }  // namespace
 
-ChildReport probe_in_child(const std::string& file, int timeout_ms) {
-  ChildReport report;
+std::string on_load_refusal(const std::string& module, const std::string& display,
+                            const sy_error_t& err) {
+  size_t n = strnlen(err.message, sizeof err.message);
+  return "module " + module + " (" + display + ") refused to load: on_load failed: " +
+         (n ? std::string(err.message, n) : std::string("(no reason given)"));
+}
+
+PreflightReport preflight_in_child(const std::string& path, const std::string& display,
+                                   const Stamp& stamp, int timeout_ms) {
+  PreflightReport report;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    report.error = std::string("cannot make a pipe: ") + std::strerror(errno);
+    report.error =
+        std::string("cannot make a pipe for the module preflight: ") + std::strerror(errno);
     return report;
   }
   fflush(nullptr);  // the child must not flush our buffered output a second time
   pid_t pid = ::fork();
   if (pid < 0) {
-    report.error = std::string("cannot fork: ") + std::strerror(errno);
+    report.error = std::string("cannot fork the module preflight: ") + std::strerror(errno);
     ::close(fds[0]);
     ::close(fds[1]);
     return report;
   }
   if (pid == 0) {
     ::close(fds[0]);
-    child(file, fds[1]);
+    child(path, display, stamp, fds[1]);
   }
   ::close(fds[1]);
 
@@ -184,25 +240,31 @@ ChildReport probe_in_child(const std::string& file, int timeout_ms) {
   }
 
   bool done = false;
+  std::string step;
   for (size_t pos = 0; pos < data.size();) {
     size_t end = data.find('\0', pos);
     if (end == std::string::npos) break;
     char tag = data[pos];
     std::string text = data.substr(pos + 1, end - pos - 1);
     pos = end + 1;
+    if (tag == 's') step = text;
     if (tag == 'h') report.http.push_back(text);
     if (tag == 'n') report.network.push_back(text);
     if (tag == 'e') report.error = text;
     if (tag == 'd') done = true;
   }
+  const std::string fix =
+      ": it was tried in a child process and not loaded into this one; fix the module (run "
+      "`sy-module check` on it under a debugger or sanitizers)";
   if (timed_out) {
-    report.error = "the module did not finish loading within " + std::to_string(timeout_ms / 1000) +
-                   " s (its entry function or static constructors hang)";
+    report.error = display + ": the module did not finish loading within " +
+                   std::to_string(timeout_ms / 1000) + " s (its " +
+                   (step.empty() ? std::string("static constructors") : step) + " hangs)" + fix;
   } else if (!done && report.error.empty()) {
-    report.error = describe_status(status);
+    report.error = display + ": " + describe_status(status, step) + fix;
   }
   report.ran = done;
   return report;
 }
 
-}  // namespace sy::tool
+}  // namespace sy::loader
