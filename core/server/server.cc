@@ -8,11 +8,11 @@
 #include <ctime>
 #include <thread>
 
+#include "config/json_text.h"
 #include "core/admin/admin.h"
 #include "core/filter_chain/factory.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
-#include "config/json_text.h"
 
 namespace sy::server {
 namespace {
@@ -160,10 +160,21 @@ std::string Server::reload() {
 }
 
 std::string Server::config_dump() const {
-  return "{\"file\":" + json::quoted(config_path_) + ",\"version\":" + std::to_string(version()) +
-         ",\"loaded_at\":" + json::quoted(loaded_at_) +
-         ",\"workers\":" + std::to_string(workers_.size()) +
-         ",\"yaml\":" + json::quoted(runtime_ ? runtime_->config->yaml : "") + "}\n";
+  std::string out;
+  json::Writer(out)
+      .begin_object()
+      .key("file")
+      .value(config_path_)
+      .key("version")
+      .value(version())
+      .key("loaded_at")
+      .value(loaded_at_)
+      .key("workers")
+      .value(uint64_t(workers_.size()))
+      .key("yaml")
+      .value(runtime_ ? std::string_view(runtime_->config->yaml) : "")
+      .end_object();
+  return out + "\n";
 }
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
