@@ -586,7 +586,11 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       s->head_done_ = true;
       http::HeaderMap& h = s->head_.headers;
       if (!s->cookie_.empty()) h.add("cookie", s->cookie_);
-      if (!s->authority_.empty() && !h.has("host")) h.add("host", s->authority_);
+      // :authority wins over a host header beside it (RFC 9113 §8.3.1): routing and the
+      // upstream must see one authority, or a request could be routed on one name and served
+      // as another. A conflicting host is replaced, as Envoy does; without :authority, host is
+      // the authority.
+      if (!s->authority_.empty()) h.set("host", s->authority_);
       // Without END_STREAM and without content-length, the body's length is unknown (HTTP/1
       // would say chunked).
       s->head_.chunked = !end && !s->head_.content_length;
