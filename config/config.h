@@ -149,7 +149,7 @@ struct Cluster {
   std::vector<Address> endpoints;
   std::string protocol = "http1";
   std::optional<Tls> tls;
-  Duration connect_timeout{1'000};
+  Duration connect_timeout{5'000};  // above TCP's 1 s SYN retransmit: one lost SYN is not a 502
   Duration timeout{15'000};         // request sent -> response headers received; over -> 504
   uint32_t max_connections = 1024;  // per worker; requests beyond wait in a queue
   uint32_t max_pending = 1024;      // per worker; beyond -> 503

@@ -253,7 +253,7 @@ clusters:
   const Cluster& c = cfg->clusters[0];
   EXPECT_EQ(c.protocol, "http1");
   EXPECT_FALSE(c.tls.has_value());
-  EXPECT_EQ(c.connect_timeout, 1s);
+  EXPECT_EQ(c.connect_timeout, 5s);
   EXPECT_EQ(c.timeout, 15s);
   EXPECT_EQ(c.max_connections, 1024u);
   EXPECT_EQ(c.max_pending, 1024u);
