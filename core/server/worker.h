@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/net/socket.h"
+#include "core/server/client_limits.h"
 #include "core/server/runtime.h"
 
 namespace sy::upstream {
@@ -41,6 +42,8 @@ struct ListenerSlot {
   uv_tcp_t* server = nullptr;  // null once the listener is closed
   std::shared_ptr<const Runtime> runtime;
   const ListenerRuntime* lr = nullptr;
+  // What each client address holds here; kept across reloads, like the connections.
+  std::shared_ptr<ClientTable> clients = std::make_shared<ClientTable>();
 };
 
 // A listening socket handed to a worker: a new fd, or -1 to keep the one it has.
