@@ -9,6 +9,7 @@ tell them apart from the attacker on 127.0.0.1.
 """
 import concurrent.futures
 import http.client
+import select
 import socket
 
 from h2util import H2Client
@@ -159,3 +160,43 @@ def test_trickling_bodies_do_not_starve_a_cluster(upstream, switchyard):
         for c in slow:
             c.close()
     assert sy.stat("listener.ingress.rq_body_timeout") == cap
+
+
+def test_a_body_the_proxy_holds_back_is_not_timed(upstream, switchyard):
+    # The body clock stops while the proxy itself stops reading (here: the request waits for
+    # the pool's one connection and has buffered all it may): that wait is not the client's.
+    sy = switchyard(config(upstream.port, timeouts={"request_body_idle": "1s"},
+                           cluster_extra={"max_connections": 1, "pending_timeout": "60s"}))
+    port = sy.port("ingress")
+    total = 4 << 20
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(request, port, "GET", "/slow?hold=pool")
+        until(lambda: upstream.stats()["held"] == 1, what="the pool's one connection in use")
+        big = RawClient(port)
+        big.send(f"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: {total}\r\n\r\n")
+        # More than the proxy buffers for a waiting request (256 KiB) and one read: from here
+        # on it has stopped reading this client.
+        chunk = b"b" * 65536
+        sent = 0
+        big.sock.setblocking(False)
+        while sent < (1 << 20):
+            select.select([], [big.sock], [], 30)
+            try:
+                sent += big.sock.send(chunk)
+            except BlockingIOError:
+                continue
+        # A body that really stopped, started after that, times out: the clock has run
+        # request_body_idle for the held-back one too.
+        with stalled_post(port, path="/echo?canary") as canary:
+            assert canary.read_response().status == 408
+        assert not select.select([big.sock], [], [], 0)[0], "the held-back client got an answer"
+        upstream.release("pool")
+        assert held.result(timeout=30).status == 200
+        big.sock.setblocking(True)
+        big.sock.settimeout(30)
+        while sent < total:
+            sent += big.sock.send(chunk[: total - sent])
+        resp = big.read_response()
+        assert resp.status == 200 and resp.json()["length"] == total, resp
+        big.close()
+    assert sy.stat("listener.ingress.rq_body_timeout") == 1
