@@ -484,6 +484,11 @@ bool Http2Connection::check_frame(const http2::FrameScanner::Header& h) {
   switch (h.type) {
     case NGHTTP2_HEADERS:
       continuations_ = 0;
+      if (skipped_stream(h)) {
+        abuse(lr_->stats.h2_protocol_error, NGHTTP2_PROTOCOL_ERROR,
+              "HEADERS on a stream id lower than one already opened");
+        return false;
+      }
       break;
     case NGHTTP2_CONTINUATION:
       // A header block split into endless CONTINUATION frames pins memory and CPU.
@@ -517,6 +522,25 @@ bool Http2Connection::check_frame(const http2::FrameScanner::Header& h) {
     empty_frames_ = 0;
   }
   return true;
+}
+
+bool Http2Connection::skipped_stream(const http2::FrameScanner::Header& h) {
+  // Only client-initiated (odd) ids open streams here; nghttp2 refuses the others itself.
+  if (h.stream_id <= 0 || !(h.stream_id & 1)) return false;
+  if (h.stream_id > max_stream_seen_) {
+    // Ids between the last one and this one can never be opened now (they are closed).
+    if (h.stream_id > max_stream_seen_ + 2) {
+      skipped_.emplace_back(max_stream_seen_ + 2, h.stream_id - 2);
+      if (skipped_.size() > kSkippedRanges) skipped_.pop_front();
+    }
+    max_stream_seen_ = h.stream_id;
+    return false;
+  }
+  // Lower than the highest: trailers of an open stream, or late frames of a closed one
+  // (nghttp2 deals with both), unless the id was skipped.
+  return std::any_of(skipped_.begin(), skipped_.end(), [&h](const auto& r) {
+    return h.stream_id >= r.first && h.stream_id <= r.second;
+  });
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* f,
