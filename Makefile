@@ -4,7 +4,7 @@
 #   make run      install what is missing, build, and start examples/quickstart.yaml
 #   make test     build, then unit tests (ctest) and integration tests (pytest)
 #   make build    install what is missing and build (Release, Ninja, ccache)
-#   make bench    benchmarks (not yet)
+#   make bench    Switchyard, Envoy, nginx and HAProxy side by side (bench/README.md)
 #   make format   clang-format every tracked C/C++ file
 #   make clean    remove build/
 #

@@ -81,7 +81,7 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
     // Port 0 lets tests run an admin endpoint on whatever port is free.
     a.address("address", &cfg->admin.address, /*required=*/false, /*allow_port_zero=*/true);
   }
-  f.uint32("workers", &cfg->workers, 0, 1024);
+  f.uint32("workers", &cfg->workers, 0, kMaxWorkers);
   f.string_list("module_path", &cfg->module_path);
 
   if (const MapEntry* e = f.list("modules")) {

@@ -12,6 +12,10 @@
 
 namespace sy::config {
 
+// The most worker threads a proxy runs: the config refuses more, and the stream registry
+// (core/filter_chain) has one slot per worker up to this.
+inline constexpr uint32_t kMaxWorkers = 1024;
+
 using Duration = std::chrono::milliseconds;
 
 // Where a value came from, so every error and every later complaint about a value can name it.
@@ -59,6 +63,14 @@ struct DirectResponse {
   std::vector<HeaderValue> headers;
 };
 
+// One entry of `upgrade_configs` (Envoy's name): may a request switch to UPGRADE_TYPE (the
+// Upgrade header's value, such as websocket) on this listener or route?
+struct UpgradeConfig {
+  std::string upgrade_type;  // lower-cased
+  bool enabled = true;
+  Location loc;
+};
+
 struct Route {
   std::string name;  // for stats; defaults to "route<N>" (0-based index in its listener)
   RouteMatch match;
@@ -67,6 +79,8 @@ struct Route {
   std::optional<Duration> timeout;       // overrides the cluster's timeout
   // per_filter: filter name -> JSON text of its per-route config (for the module ABI).
   std::map<std::string, std::string> per_filter;
+  // Overrides the listener's upgrade_configs type by type (an entry here decides for its type).
+  std::vector<UpgradeConfig> upgrade_configs;
   Location loc;
 };
 
@@ -149,6 +163,9 @@ struct Listener {
   std::vector<FilterRef> network_filters;
   ListenerLimits limits;
   ListenerTimeouts timeouts;
+  // Upgrades the listener lets through; any other Upgrade is stripped and the request served
+  // as plain HTTP/1.1. WebSocket by default; h2c never (it is hop-by-hop).
+  std::vector<UpgradeConfig> upgrade_configs{{"websocket", true, {}}};
   Location loc;
 };
 
@@ -186,7 +203,7 @@ struct AccessLog {
 struct Config {
   std::string file;  // the file it was read from
   Admin admin;
-  uint32_t workers = 0;  // 0 = number of cores
+  uint32_t workers = 0;  // 0 = number of cores, at most kMaxWorkers
   std::vector<std::string> module_path;
   std::vector<Module> modules;
   std::vector<Listener> listeners;

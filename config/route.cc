@@ -3,6 +3,7 @@
 
 #include <string_view>
 
+#include "config/http_syntax.h"
 #include "config/schema.h"
 #include "config/yaml_json.h"
 
@@ -13,21 +14,6 @@ std::string lower(std::string s) {
   for (char& c : s)
     if (c >= 'A' && c <= 'Z') c = char(c + 32);
   return s;
-}
-
-// RFC 9110 token characters, which is what a header name is made of.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Pseudo-headers (":method", ":authority") are allowed where a filter may look at them.
-bool valid_header_name(std::string_view s) {
-  if (!s.empty() && s[0] == ':') s.remove_prefix(1);
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!is_tchar(c)) return false;
-  return true;
 }
 
 // Lower-cases a `hosts:` entry into the form the router compares against: no port, no
@@ -61,18 +47,13 @@ std::string normalize_host(std::string* host) {
   return "";
 }
 
-// CR, LF or NUL in a header value would split or truncate the response on the wire.
-bool safe_header_value(std::string_view v) {
-  return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
 HeaderMatcher parse_header_matcher(Diagnostics& d, const YAML::Node& n) {
   HeaderMatcher h;
   Fields f(d, n, d.at(n), "header matcher",
            {"name", "exact", "prefix", "regex", "present", "invert"});
   if (!f.is_map()) return h;
   if (f.string("name", &h.name, /*required=*/true)) {
-    if (!valid_header_name(h.name))
+    if (!is_header_name(h.name))
       d.error(value_loc(d, *f.find("name")),
               "name in header matcher: '" + h.name + "' is not a valid header name");
     h.name = lower(h.name);
@@ -154,10 +135,11 @@ DirectResponse parse_direct(Diagnostics& d, const MapEntry& e) {
       HeaderValue hv;
       Fields hf(d, item, d.at(item), "direct_response header", {"name", "value"});
       if (!hf.is_map()) continue;
-      if (hf.string("name", &hv.name, true) && !valid_header_name(hv.name))
+      if (hf.string("name", &hv.name, true) && !is_header_name(hv.name))
         d.error(value_loc(d, *hf.find("name")),
                 "name in direct_response header: '" + hv.name + "' is not a valid header name");
-      if (hf.string("value", &hv.value, true, /*allow_empty=*/true) && !safe_header_value(hv.value))
+      if (hf.string("value", &hv.value, true, /*allow_empty=*/true) &&
+          !is_safe_header_value(hv.value))
         d.error(value_loc(d, *hf.find("value")),
                 "value in direct_response header: must not contain CR, LF or NUL");
       hv.name = lower(hv.name);
@@ -206,8 +188,9 @@ Route parse_route(ParseContext& ctx, const YAML::Node& n, const Location& loc, s
   r.loc = loc;
   r.name = "route" + std::to_string(index);
   *name = {r.name, loc};
-  Fields f(d, n, loc, "route",
-           {"name", "match", "cluster", "direct_response", "timeout", "per_filter"});
+  Fields f(
+      d, n, loc, "route",
+      {"name", "match", "cluster", "direct_response", "timeout", "per_filter", "upgrade_configs"});
   if (!f.is_map()) return r;
 
   if (f.string("name", &r.name)) *name = {r.name, value_loc(d, *f.find("name"))};
@@ -232,6 +215,13 @@ Route parse_route(ParseContext& ctx, const YAML::Node& n, const Location& loc, s
   }
 
   if (const MapEntry* pf = f.find("per_filter")) parse_per_filter(d, *pf, filter_names, &r);
+  if (const MapEntry* u = f.list("upgrade_configs")) {
+    if (r.direct)
+      d.error(d.at(u->key_node),
+              "upgrade_configs in route: a direct_response route has no upstream to upgrade to");
+    else
+      r.upgrade_configs = parse_upgrade_configs(d, *u, "route");
+  }
   return r;
 }
 

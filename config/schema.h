@@ -36,6 +36,11 @@ Cluster parse_cluster(ParseContext& ctx, const YAML::Node& n, const Location& lo
 // FOR_LISTENER: a listener needs a certificate and key and has no SNI to send.
 Tls parse_tls(Diagnostics& d, const MapEntry& e, const std::string& what, bool for_listener);
 
+// An `upgrade_configs:` list (E is its entry, already checked to be a list); WHERE is
+// "listener" or "route", for messages.
+std::vector<UpgradeConfig> parse_upgrade_configs(Diagnostics& d, const MapEntry& e,
+                                                 const std::string& where);
+
 // Reports the later of any two equal names ("duplicate KIND name 'x'").
 void check_unique(Diagnostics& d, const std::vector<NameAt>& names, const std::string& kind);
 

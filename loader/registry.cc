@@ -25,11 +25,11 @@ namespace sy::loader {
 namespace {
 
 stats::Counter* counter(const std::string& module, const std::string& name) {
-  return stats::registry().counter("module", {{"module", module}}, name);
+  return filters::module_host_counter(module, name);
 }
 
 stats::Gauge* gauge(const std::string& module, const std::string& name) {
-  return stats::registry().gauge("module", {{"module", module}}, name);
+  return filters::module_host_gauge(module, name);
 }
 
 // Copies whose generation is gone but which are still mapped (glibc refused to unload them).

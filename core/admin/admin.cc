@@ -8,7 +8,6 @@
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
-#include "core/server/server.h"
 #include "core/stats/stats.h"
 #include "core/util/json.h"
 
@@ -137,7 +136,7 @@ class AdminConn : public net::SocketEvents, public http1::ParserHandler {
 
 }  // namespace
 
-AdminServer::AdminServer(server::Server* server) : server_(server) {}
+AdminServer::AdminServer(Backend* server) : server_(server) {}
 
 AdminServer::~AdminServer() {
   if (tcp_) {

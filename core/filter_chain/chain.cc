@@ -42,9 +42,14 @@ FilterChain::FilterChain(ChainSink* sink,
 }
 
 FilterChain::~FilterChain() {
-  for (auto& t : timers)
-    if (t->drop) t->drop(t->arg);
-  timers.clear();
+  // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
+  // from on_stream_destroy finds nothing and does nothing.
+  while (!timers.empty()) {
+    sy_drop_fn drop = timers.front()->drop;
+    void* arg = timers.front()->arg;
+    timers.pop_front();
+    if (drop) drop(arg);
+  }
   for (auto& e : entries_) {
     if (e.filter && e.factory->vt->on_stream_destroy) e.factory->vt->on_stream_destroy(e.filter);
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
@@ -120,7 +125,12 @@ std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t**
     *chunk_off = cur_chunk_off_;
     return cur_body_;
   }
-  // Outside a body callback (e.g. a task after SY_STOP): the held body of the paused filter.
+  // Outside a body callback (e.g. a task after SY_STOP): the held body of the filter the task
+  // acts for, else of the first paused one.
+  if (current_ && (current_->dir[dir].paused || current_->dir[dir].buffering)) {
+    *chunk_off = &current_->dir[dir].chunk_off;
+    return &current_->dir[dir].held;
+  }
   for (size_t k = 0; k < entries_.size(); ++k) {
     Entry* e = entry_at(dir, k);
     if (e->dir[dir].paused || e->dir[dir].buffering) {
@@ -136,6 +146,45 @@ void FilterChain::when_idle(std::function<void()> fn) {
     idle_fn_ = std::move(fn);
     return;
   }
+  fn();
+}
+
+namespace {
+thread_local FilterChain* t_active = nullptr;
+}
+
+FilterChain* FilterChain::active() { return t_active; }
+
+FilterChain::Scope::Scope(FilterChain* c)
+    : chain(c),
+      prev_active(t_active),
+      current(c->current_),
+      dir(c->current_dir_),
+      body(c->cur_body_),
+      chunk_off(c->cur_chunk_off_) {
+  t_active = c;
+  ++c->depth_;
+}
+
+FilterChain::Scope::~Scope() {
+  chain->current_ = current;
+  chain->current_dir_ = dir;
+  chain->cur_body_ = body;
+  chain->cur_chunk_off_ = chunk_off;
+  t_active = prev_active;
+  chain->leave();
+}
+
+uint32_t FilterChain::current_position() const {
+  if (!current_) return kNoFilter;
+  return uint32_t(current_ - entries_.data());
+}
+
+void FilterChain::run_as(uint32_t position, const std::function<void()>& fn) {
+  Scope scope(this);
+  current_ = position < entries_.size() ? &entries_[position] : nullptr;
+  cur_body_ = nullptr;
+  cur_chunk_off_ = nullptr;
   fn();
 }
 
@@ -158,42 +207,35 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   auto fn =
       dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
   if (!fn) return SY_CONTINUE;
+  Scope scope(this);
   current_ = &e;
   current_dir_ = dir;
-  ++depth_;
-  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
-  current_ = nullptr;
-  leave();
-  return st;
+  cur_body_ = nullptr;
+  cur_chunk_off_ = nullptr;
+  return fn(e.filter, handle(), end_stream);
 }
 
 sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end_stream) {
   auto fn = dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body;
   if (!fn) return SY_CONTINUE;
+  Scope scope(this);
   current_ = &e;
   current_dir_ = dir;
   cur_body_ = &e.dir[dir].held;
   cur_chunk_off_ = &e.dir[dir].chunk_off;
-  ++depth_;
-  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
-  cur_body_ = nullptr;
-  cur_chunk_off_ = nullptr;
-  current_ = nullptr;
-  leave();
-  return st;
+  return fn(e.filter, handle(), end_stream);
 }
 
 sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   auto fn =
       dir == SY_REQUEST ? e.factory->vt->on_request_trailers : e.factory->vt->on_response_trailers;
   if (!fn) return SY_CONTINUE;
+  Scope scope(this);
   current_ = &e;
   current_dir_ = dir;
-  ++depth_;
-  sy_filter_status_t st = fn(e.filter, handle());
-  current_ = nullptr;
-  leave();
-  return st;
+  cur_body_ = nullptr;
+  cur_chunk_off_ = nullptr;
+  return fn(e.filter, handle());
 }
 
 // ---- iteration ----
@@ -347,6 +389,15 @@ void FilterChain::release(sy_direction_t dir, size_t k) {
 
 sy_status_t FilterChain::resume(sy_direction_t dir) {
   if (stopped(dir)) return SY_ERR_STALE;
+  // From a filter's callback or task: that filter's hold, if it has one.
+  if (current_ && (current_->dir[dir].paused || current_->dir[dir].buffering)) {
+    if (cur_body_) return SY_ERR_WRONG_PHASE;  // return SY_CONTINUE instead
+    for (size_t k = 0; k < entries_.size(); ++k)
+      if (entry_at(dir, k) == current_) {
+        release(dir, k);
+        return SY_OK;
+      }
+  }
   for (size_t k = 0; k < entries_.size(); ++k) {
     Entry& e = *entry_at(dir, k);
     if (e.dir[dir].paused || e.dir[dir].buffering) {
@@ -360,7 +411,8 @@ sy_status_t FilterChain::resume(sy_direction_t dir) {
 
 sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool end_stream) {
   if (halted_) return SY_ERR_STALE;
-  // Injected data enters after the calling filter (or at the chain's start from a task).
+  // Injected data enters after the calling filter (the one a task or timer acts for), or at
+  // the chain's start when no filter is calling.
   size_t from = 0;
   if (current_) {
     for (size_t k = 0; k < entries_.size(); ++k)

@@ -71,9 +71,15 @@ class FilterChain {
   bool response_entered() const { return response_entered_; }
   // Runs FN as soon as no filter callback or task is on the stack (now, if none is).
   void when_idle(std::function<void()> fn);
-  // Around a filter's task or timer: what it causes waits as it would in a callback.
-  void enter() { ++depth_; }
-  void leave();
+  // Runs FN (a filter's task or timer) as the code of the filter at POSITION (kNoFilter: of
+  // no filter) would run in a callback: inject_data enters after that filter, route_config is
+  // its own, and what FN causes waits as it would in a callback.
+  static constexpr uint32_t kNoFilter = UINT32_MAX;
+  void run_as(uint32_t position, const std::function<void()>& fn);
+  // The position of the filter whose callback (or task) runs now, or kNoFilter.
+  uint32_t current_position() const;
+  // The chain whose filter callback or task runs on this thread right now, if any.
+  static FilterChain* active();
 
   // --- state the host table works on ---
   http::HeaderMap* headers(sy_header_kind_t kind);
@@ -88,7 +94,8 @@ class FilterChain {
   // Header blocks (the stream reads them when the phase leaves the chain).
   http::HeaderMap request_headers, request_trailers, response_headers, response_trailers;
   bool has_request_trailers = false, has_response_trailers = false;
-  // Timers owned by the stream's filters; cancelled when the stream ends.
+  // Timers owned by the stream's filters; dropped (DROP runs) when the stream ends, before
+  // on_stream_destroy.
   struct StreamTimer;
   std::list<std::unique_ptr<StreamTimer>> timers;
   sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
@@ -133,6 +140,19 @@ class FilterChain {
   void emit_trailers(sy_direction_t dir);
   bool over_limit(sy_direction_t dir, Entry::Dir& d);
   void held_changed(sy_direction_t dir);
+  void leave();
+  // Saves what the host's calls refer to now, and restores it: a callback may run inside
+  // another's (a resume from a callback runs the next filters).
+  struct Scope {
+    FilterChain* chain;
+    FilterChain* prev_active;
+    Entry* current;
+    sy_direction_t dir;
+    std::string* body;
+    size_t* chunk_off;
+    explicit Scope(FilterChain* c);
+    ~Scope();
+  };
 
   ChainSink* sink_;
   std::vector<Entry> entries_;
@@ -157,13 +177,18 @@ class FilterChain {
   bool headers_out_[2] = {false, false};
 };
 
-// A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it).
+// A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it). Its
+// handle is TOKEN, looked up on use: a timer that fired or was dropped is no longer found,
+// so cancelling it then does nothing. The destructor (host.cc) forgets the token.
 struct FilterChain::StreamTimer {
+  ~StreamTimer();
+  uint64_t token = 0;
   std::unique_ptr<net::Timer> timer;
   sy_stream_task_fn fn;
   sy_drop_fn drop;
   void* arg;
   FilterChain* chain;
+  uint32_t position;  // the filter that set it
 };
 
 }  // namespace sy::filters

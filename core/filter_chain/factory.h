@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,7 +33,9 @@ struct ModuleScope {
     stats::Histogram* histogram = nullptr;
   };
   std::mutex mu;
-  std::vector<Metric> metrics;
+  // A deque, so an entry stays where it is while another thread defines more: metric_add
+  // uses the entry after the lock is released.
+  std::deque<Metric> metrics;
   std::map<std::string, uint32_t>
       metric_ids;  // by rendered name, so redefining returns the same id
   stats::Counter* callback_exceptions = nullptr;  // the SDK reports caught exceptions here
@@ -89,6 +92,13 @@ std::shared_ptr<T> make_main_thread_shared(T* p) {
 // The host function table (core/filter_chain/host.cc).
 const sy_host_t* host_table();
 
+// The entry of a metric the module defined, or nullptr. Stays valid as long as SCOPE.
+const ModuleScope::Metric* module_metric(sy_module_t* scope, uint32_t id);
+// The host's own stats about a module (loads, swaps, generation, ...). They are named
+// loader.<module>.<stat>: module.<module>.* belongs to the metrics the module defines.
+stats::Counter* module_host_counter(const std::string& module, const std::string& stat);
+stats::Gauge* module_host_gauge(const std::string& module, const std::string& stat);
+
 }  // namespace sy::filters
 
 namespace sy::filters {
@@ -117,8 +127,15 @@ struct HostServices {
 };
 void set_host_services(HostServices services);
 
-// Per (filter factory, worker) state: what sy_worker_t* points at.
+// Per (filter factory, worker) state: what sy_worker_t* points at. Each one has a serial
+// number, never reused, by which others (a queue's owner) refer to it without a pointer that
+// could dangle: a context that is gone is no longer found by its serial.
 struct WorkerContext {
+  WorkerContext();
+  ~WorkerContext();
+  WorkerContext(const WorkerContext&) = delete;
+  WorkerContext& operator=(const WorkerContext&) = delete;
+  const uint64_t serial;
   int index = 0;
   uv_loop_t* loop = nullptr;
   HttpFilterFactory* factory = nullptr;
@@ -128,10 +145,20 @@ struct WorkerContext {
   sy_worker_t* handle() { return reinterpret_cast<sy_worker_t*>(this); }
 };
 
-// Drops the worker timers set through CTX (its factory is leaving this worker). Worker thread.
+// Drops the worker timers set through CTX (its factory is leaving this worker): each DROP
+// runs. Call it before the factory's on_worker_stop, as a stream's timers are dropped before
+// on_stream_destroy. Worker thread.
 void cancel_worker_timers(WorkerContext* ctx);
+// The worker thread calls this first: the worker handle a posted task receives is this
+// worker's own context (index INDEX, loop LOOP).
+void bind_worker_thread(int index, uv_loop_t* loop);
+// The worker is stopping: timers set through its own context are dropped. Worker thread.
+void unbind_worker_thread();
+// True while the context with SERIAL exists. Any thread.
+bool worker_context_alive(uint64_t serial);
 
 // Streams with filters, by id, so any thread can reach one safely (or learn it is gone).
+// An id whose worker index is kMaxWorkers or more is refused (logged; posts to it are stale).
 void register_stream(sy_stream_id_t id, class FilterChain* chain,
                      std::shared_ptr<const void> keepalive);
 void unregister_stream(sy_stream_id_t id);

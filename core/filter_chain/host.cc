@@ -1,13 +1,16 @@
 // The host function table: what modules call. Stream functions work on a FilterChain;
 // module-wide ones (logs, metrics) on a ModuleScope; the rest on process-wide state.
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
 
+#include "config/http_syntax.h"
 #include "core/filter_chain/chain.h"
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/shared_data.h"
+#include "core/filter_chain/timers.h"
 #include "core/log/log.h"
 
 namespace sy::filters {
@@ -31,11 +34,28 @@ struct WorkerStreams {
   std::mutex mu;
   std::unordered_map<sy_stream_id_t, Registered> streams;
 };
-constexpr int kMaxWorkers = 1024;
+constexpr int kMaxWorkers = int(config::kMaxWorkers);
 WorkerStreams g_streams[kMaxWorkers];
-std::atomic<uint64_t> g_stale_posts{0};
 
 int worker_of(sy_stream_id_t id) { return int(id >> 48); }
+
+stats::Counter* posts_dropped() { return host_posts_dropped(); }
+stats::Counter* queue_drops() {
+  static stats::Counter* c = stats::registry().counter("host", {}, "queue_notifications_dropped");
+  return c;
+}
+
+// ---- worker contexts, by serial ----
+
+struct LiveContexts {
+  std::mutex mu;
+  std::unordered_map<uint64_t, WorkerContext*> by_serial;
+  uint64_t next = 1;
+};
+LiveContexts& live_contexts() {
+  static LiveContexts* l = new LiveContexts();  // thread-local contexts unregister at exit
+  return *l;
+}
 
 // ---- logging ----
 
@@ -59,22 +79,6 @@ bool valid_kind(int k) { return k >= SY_REQUEST_HEADERS && k <= SY_RESPONSE_TRAI
 http::HeaderMap* block(sy_stream_t* s, sy_header_kind_t kind) {
   if (!s || !valid_kind(kind)) return nullptr;
   return FilterChain::from(s)->headers(kind);
-}
-
-bool valid_name(std::string_view n) {
-  if (n.empty()) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(n[i]);
-    if (i == 0 && c == ':') continue;
-    if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c)) return false;
-  }
-  return true;
-}
-
-bool valid_value(std::string_view v) {
-  for (unsigned char c : v)
-    if (c == '\r' || c == '\n' || c == 0) return false;
-  return true;
 }
 
 size_t h_header_count(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
@@ -113,7 +117,8 @@ sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_
 sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value, int op) {
   http::HeaderMap* h = block(s, kind);
   if (!h) return SY_ERR_INVALID;
-  if (!valid_name(sv(name)) || !valid_value(sv(value))) return SY_ERR_INVALID;
+  if (!config::is_header_name(sv(name)) || !config::is_safe_header_value(sv(value)))
+    return SY_ERR_INVALID;
   FilterChain* c = FilterChain::from(s);
   if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
   if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
@@ -221,7 +226,8 @@ sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* he
   if (c->sink()->response_started()) return SY_ERR_WRONG_PHASE;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+    if (!config::is_header_name(sv(headers[i].name)) ||
+        !config::is_safe_header_value(sv(headers[i].value)))
       return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
@@ -238,22 +244,23 @@ sy_worker_t* h_stream_worker(sy_stream_t* s);
 
 // ---- scheduler ----
 
-sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop, void* arg) {
+sy_status_t post_as(sy_stream_id_t id, uint32_t position, sy_stream_task_fn fn, sy_drop_fn drop,
+                    void* arg) {
   int w = worker_of(id);
-  if (!fn || w < 0 || w >= kMaxWorkers) return SY_ERR_INVALID;
+  if (!fn) return SY_ERR_INVALID;
   std::shared_ptr<const void> keep;
-  {
+  if (w < kMaxWorkers) {
     std::lock_guard<std::mutex> lock(g_streams[w].mu);
     auto it = g_streams[w].streams.find(id);
     if (it != g_streams[w].streams.end()) keep = it->second.keepalive;
   }
   if (!keep) {
-    g_stale_posts.fetch_add(1, std::memory_order_relaxed);
+    posts_dropped()->inc();
     if (drop) drop(arg);
     return SY_ERR_STALE;
   }
   // The task holds the stream's generations, so the module's code stays mapped until it runs.
-  bool ok = g_services.post_to_worker(w, [id, fn, drop, arg, w, keep = std::move(keep)] {
+  bool ok = g_services.post_to_worker(w, [id, position, fn, drop, arg, w, keep = std::move(keep)] {
     FilterChain* chain = nullptr;
     {
       std::lock_guard<std::mutex> lock(g_streams[w].mu);
@@ -261,27 +268,81 @@ sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn
       if (it != g_streams[w].streams.end()) chain = it->second.chain;
     }
     if (!chain) {
-      g_stale_posts.fetch_add(1, std::memory_order_relaxed);
+      posts_dropped()->inc();
       if (drop) drop(arg);
       return;
     }
-    chain->enter();
-    fn(chain->handle(), arg);
-    chain->leave();
+    chain->run_as(position, [&] { fn(chain->handle(), arg); });
   });
   if (!ok) {
+    posts_dropped()->inc();
     if (drop) drop(arg);
     return SY_ERR_STALE;
   }
   return SY_OK;
 }
 
-sy_status_t h_post_to_worker(int32_t index, sy_worker_task_fn fn, void* arg) {
+sy_status_t h_post_to_stream(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop, void* arg) {
+  // Posted from a callback of that same stream: the task acts for the filter that posted it.
+  FilterChain* active = FilterChain::active();
+  uint32_t position =
+      active && active->id() == id ? active->current_position() : FilterChain::kNoFilter;
+  return post_as(id, position, fn, drop, arg);
+}
+
+sy_status_t h_post_to_filter(sy_stream_id_t id, uint32_t position, sy_stream_task_fn fn,
+                             sy_drop_fn drop, void* arg) {
+  return post_as(id, position, fn, drop, arg);
+}
+
+uint32_t h_filter_index(sy_stream_t* s) {
+  if (!s) return SY_NO_FILTER;
+  uint32_t p = FilterChain::from(s)->current_position();
+  return p == FilterChain::kNoFilter ? SY_NO_FILTER : p;
+}
+
+// The worker's own context: what a task posted to the worker receives.
+thread_local WorkerContext t_worker_ctx;
+
+// Calls DROP unless the task ran: a task the worker never runs (it stopped first) is destroyed
+// with its queue, and that is when DROP runs.
+struct PostGuard {
+  PostGuard(sy_drop_fn d, void* a) : drop(d), arg(a) {}
+  PostGuard(const PostGuard&) = delete;
+  PostGuard& operator=(const PostGuard&) = delete;
+  sy_drop_fn drop;
+  void* arg;
+  bool ran = false;
+  ~PostGuard() {
+    if (ran) return;
+    posts_dropped()->inc();
+    if (drop) drop(arg);
+  }
+};
+
+sy_status_t post_worker(int32_t index, sy_worker_task_fn fn, sy_drop_fn drop, void* arg) {
   if (!fn) return SY_ERR_INVALID;
   uint32_t n = g_services.worker_count ? g_services.worker_count() : 0;
-  if (index >= int32_t(n)) return SY_ERR_NOT_FOUND;
-  bool ok = g_services.post_to_worker(index, [fn, arg] { fn(nullptr, arg); });
+  if (index >= int32_t(n) || !g_services.post_to_worker) {
+    posts_dropped()->inc();
+    if (drop) drop(arg);
+    return SY_ERR_NOT_FOUND;
+  }
+  auto guard = std::make_shared<PostGuard>(drop, arg);
+  bool ok = g_services.post_to_worker(index, [fn, guard] {
+    guard->ran = true;
+    fn(t_worker_ctx.handle(), guard->arg);
+  });
+  // Refused: the lambda (and with it the guard's last copy) is gone, so DROP has run.
   return ok ? SY_OK : SY_ERR_NOT_FOUND;
+}
+
+sy_status_t h_post_to_worker(int32_t index, sy_worker_task_fn fn, void* arg) {
+  return post_worker(index, fn, nullptr, arg);
+}
+
+sy_status_t h_post_to_worker_drop(int32_t index, sy_worker_task_fn fn, sy_drop_fn drop, void* arg) {
+  return post_worker(index, fn, drop, arg);
 }
 
 uint32_t h_worker_count() { return g_services.worker_count ? g_services.worker_count() : 0; }
@@ -290,71 +351,19 @@ int32_t h_worker_index(sy_worker_t* w) { return w ? WorkerContext::from(w)->inde
 
 sy_timer_t* h_stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
                            void* arg) {
-  if (!s || !fn) return nullptr;
-  FilterChain* c = FilterChain::from(s);
-  auto t = std::make_unique<FilterChain::StreamTimer>();
-  FilterChain::StreamTimer* raw = t.get();
-  raw->timer = std::make_unique<net::Timer>(c->sink()->loop());
-  raw->fn = fn;
-  raw->drop = drop;
-  raw->arg = arg;
-  raw->chain = c;
-  c->timers.push_back(std::move(t));
-  raw->timer->start(ms, [c, raw] {
-    sy_stream_task_fn f = raw->fn;
-    void* a = raw->arg;
-    c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
-    c->enter();
-    f(c->handle(), a);
-    c->leave();
-  });
-  return reinterpret_cast<sy_timer_t*>(raw);
+  return stream_timer(s, ms, fn, drop, arg);
 }
-
-// Worker timers: owned by this table, since no stream holds them.
-struct WorkerTimer {
-  std::unique_ptr<net::Timer> timer;
-  WorkerContext* ctx;
-  sy_worker_task_fn fn;
-  void* arg;
-};
-thread_local std::list<std::unique_ptr<WorkerTimer>> t_worker_timers;
 
 sy_timer_t* h_worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, void* arg) {
-  if (!w || !fn) return nullptr;
-  WorkerContext* ctx = WorkerContext::from(w);
-  auto t = std::make_unique<WorkerTimer>();
-  WorkerTimer* raw = t.get();
-  raw->timer = std::make_unique<net::Timer>(ctx->loop);
-  raw->ctx = ctx;
-  raw->fn = fn;
-  raw->arg = arg;
-  t_worker_timers.push_back(std::move(t));
-  raw->timer->start(ms, [raw] {
-    auto fn2 = raw->fn;
-    void* a = raw->arg;
-    WorkerContext* c = raw->ctx;
-    t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
-    fn2(c->handle(), a);
-  });
-  // Distinguish the two kinds by a tag bit: stream timers are never odd addresses.
-  return reinterpret_cast<sy_timer_t*>(reinterpret_cast<uintptr_t>(raw) | 1);
+  return worker_timer(w, ms, fn, nullptr, arg);
 }
 
-void h_timer_cancel(sy_timer_t* t) {
-  if (!t) return;
-  uintptr_t v = reinterpret_cast<uintptr_t>(t);
-  if (v & 1) {
-    auto* raw = reinterpret_cast<WorkerTimer*>(v & ~uintptr_t(1));
-    t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
-    return;
-  }
-  // Stream timers know their chain; the ABI says a fired timer is no longer a valid handle.
-  auto* raw = reinterpret_cast<FilterChain::StreamTimer*>(t);
-  FilterChain* chain = raw->chain;
-  if (raw->drop) raw->drop(raw->arg);
-  chain->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+sy_timer_t* h_worker_timer_drop(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_drop_fn drop,
+                                void* arg) {
+  return worker_timer(w, ms, fn, drop, arg);
 }
+
+void h_timer_cancel(sy_timer_t* t) { timer_cancel(t); }
 
 // ---- callouts ----
 
@@ -364,7 +373,8 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
   if (!fn || (!s && !w) || !g_services.callout) return SY_ERR_INVALID;
   http::HeaderMap h;
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_name(sv(headers[i].name)) || !valid_value(sv(headers[i].value)))
+    if (!config::is_header_name(sv(headers[i].name)) ||
+        !config::is_safe_header_value(sv(headers[i].value)))
       return SY_ERR_INVALID;
     h.add(sv(headers[i].name), sv(headers[i].value));
   }
@@ -474,11 +484,37 @@ void* h_route_config(sy_stream_t* s) {
 
 // ---- metrics ----
 
+// Metric names: [A-Za-z0-9_.:-], so that no name can break a line of /stats or a Prometheus
+// sample. Label names as Prometheus wants them; label values visible ASCII without a space.
+bool valid_metric_name(std::string_view n) {
+  if (n.empty() || n.size() > 200) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && !strchr("_.:-", c)) return false;
+  return true;
+}
+bool valid_label_name(std::string_view n) {
+  if (n.empty() || n.size() > 100 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return n != "module";  // the host's label: which module
+}
+bool valid_label_value(std::string_view v) {
+  if (v.empty() || v.size() > 200) return false;
+  for (unsigned char c : v)
+    if (c <= 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
 sy_status_t h_metric_define(sy_module_t* module, sy_metric_kind_t kind, sy_str_t name,
                             const sy_label_t* labels, size_t n, uint32_t* id) {
-  if (!module || !id || name.len == 0 || kind < SY_COUNTER || kind > SY_HISTOGRAM)
-    return SY_ERR_INVALID;
+  if (!module || !id || kind < SY_COUNTER || kind > SY_HISTOGRAM) return SY_ERR_INVALID;
+  if (!valid_metric_name(sv(name)) || (n > 0 && !labels)) return SY_ERR_INVALID;
+  for (size_t i = 0; i < n; ++i)
+    if (!valid_label_name(sv(labels[i].name)) || !valid_label_value(sv(labels[i].value)))
+      return SY_ERR_INVALID;
   ModuleScope* m = ModuleScope::from(module);
+  // module.<module>.<label values>.<name>: the module's own namespace; the host's stats about
+  // the module are loader.<module>.* (module_host_counter).
   stats::Labels l{{"module", m->name}};
   std::string key(sv(name));
   for (size_t i = 0; i < n; ++i) {
@@ -504,11 +540,8 @@ sy_status_t h_metric_define(sy_module_t* module, sy_metric_kind_t kind, sy_str_t
   return SY_OK;
 }
 
-ModuleScope::Metric* metric(sy_module_t* module, uint32_t id) {
-  if (!module) return nullptr;
-  ModuleScope* m = ModuleScope::from(module);
-  std::lock_guard<std::mutex> lock(m->mu);
-  return id < m->metrics.size() ? &m->metrics[id] : nullptr;
+const ModuleScope::Metric* metric(sy_module_t* module, uint32_t id) {
+  return module_metric(module, id);
 }
 
 sy_status_t h_metric_add(sy_module_t* module, uint32_t id, int64_t delta) {
@@ -667,20 +700,59 @@ sy_host_t g_host = [] {
   h.conn_inject = h_conn_inject;
   h.conn_close = h_conn_close;
   h.conn_attribute_get = h_conn_attribute_get;
+  h.post_to_worker_drop = h_post_to_worker_drop;
+  h.worker_timer_drop = h_worker_timer_drop;
+  h.filter_index = h_filter_index;
+  h.post_to_filter = h_post_to_filter;
   return h;
 }();
 
-// Per worker: one context per stream worker for stream_worker() when no factory needs its own.
-thread_local WorkerContext t_stream_worker_ctx;
-
 sy_worker_t* h_stream_worker(sy_stream_t* s) {
   if (!s) return nullptr;
-  t_stream_worker_ctx.index = FilterChain::from(s)->sink()->worker_index();
-  t_stream_worker_ctx.loop = FilterChain::from(s)->sink()->loop();
-  return t_stream_worker_ctx.handle();
+  t_worker_ctx.index = FilterChain::from(s)->sink()->worker_index();
+  t_worker_ctx.loop = FilterChain::from(s)->sink()->loop();
+  return t_worker_ctx.handle();
 }
 
 }  // namespace
+
+WorkerContext::WorkerContext()
+    : serial([] {
+        auto& l = live_contexts();
+        std::lock_guard<std::mutex> lock(l.mu);
+        return l.next++;
+      }()) {
+  auto& l = live_contexts();
+  std::lock_guard<std::mutex> lock(l.mu);
+  l.by_serial[serial] = this;
+}
+
+WorkerContext::~WorkerContext() {
+  auto& l = live_contexts();
+  std::lock_guard<std::mutex> lock(l.mu);
+  l.by_serial.erase(serial);
+}
+
+bool worker_context_alive(uint64_t serial) {
+  auto& l = live_contexts();
+  std::lock_guard<std::mutex> lock(l.mu);
+  return l.by_serial.count(serial) != 0;
+}
+
+const ModuleScope::Metric* module_metric(sy_module_t* module, uint32_t id) {
+  if (!module) return nullptr;
+  ModuleScope* m = ModuleScope::from(module);
+  std::lock_guard<std::mutex> lock(m->mu);
+  return id < m->metrics.size() ? &m->metrics[id] : nullptr;
+}
+
+stats::Counter* module_host_counter(const std::string& module, const std::string& stat) {
+  return stats::registry().counter("loader", {{"module", module}}, stat);
+}
+
+stats::Gauge* module_host_gauge(const std::string& module, const std::string& stat) {
+  return stats::registry().gauge("loader", {{"module", module}}, stat);
+}
 
 sy_host_t* mutable_host_table() { return &g_host; }
 const sy_host_t* host_table() { return &g_host; }
@@ -699,12 +771,18 @@ void run_on_main(std::function<void()> fn) {
 }
 
 void register_stream(sy_stream_id_t id, FilterChain* chain, std::shared_ptr<const void> keep) {
+  if (worker_of(id) >= kMaxWorkers) {
+    SY_ERROR("stream %llu: worker %d is beyond the registry's %d workers; posts to it are stale",
+             (unsigned long long)id, worker_of(id), kMaxWorkers);
+    return;
+  }
   auto& ws = g_streams[worker_of(id)];
   std::lock_guard<std::mutex> lock(ws.mu);
   ws.streams[id] = {chain, std::move(keep)};
 }
 
 void unregister_stream(sy_stream_id_t id) {
+  if (worker_of(id) >= kMaxWorkers) return;
   std::shared_ptr<const void> keep;  // released outside the lock
   auto& ws = g_streams[worker_of(id)];
   std::lock_guard<std::mutex> lock(ws.mu);
@@ -719,18 +797,40 @@ sy_stream_id_t next_stream_id(int worker_index) {
   return (uint64_t(worker_index) << 48) | (++serial & 0xffffffffffffULL);
 }
 
-uint64_t stale_posts() { return g_stale_posts.load(); }
-
-void cancel_worker_timers(WorkerContext* ctx) {
-  t_worker_timers.remove_if([ctx](const auto& t) { return t->ctx == ctx; });
+void bind_worker_thread(int index, uv_loop_t* loop) {
+  t_worker_ctx.index = index;
+  t_worker_ctx.loop = loop;
 }
 
-void post_queue_ready(WorkerContext* owner, uint32_t queue_id) {
-  if (!g_services.post_to_worker) return;
-  g_services.post_to_worker(owner->index, [owner, queue_id] {
+void unbind_worker_thread() { drop_all_worker_timers(); }
+
+uint64_t queue_notifications_dropped() { return queue_drops()->value(); }
+
+void post_queue_ready(uint64_t owner_serial, int owner_worker, uint32_t queue_id) {
+  // The owner is looked up by serial, now and again on its worker: it may be erased (config
+  // change, swap) at any time until the task runs there.
+  if (!g_services.post_to_worker || !worker_context_alive(owner_serial)) {
+    queue_drops()->inc();
+    return;
+  }
+  bool ok = g_services.post_to_worker(owner_worker, [owner_serial, queue_id] {
+    WorkerContext* owner = nullptr;
+    {
+      auto& l = live_contexts();
+      std::lock_guard<std::mutex> lock(l.mu);
+      auto it = l.by_serial.find(owner_serial);
+      if (it != l.by_serial.end()) owner = it->second;
+    }
+    // Contexts are created and erased on their own worker, which is this thread: the owner
+    // found here lives until this task returns.
+    if (!owner) {
+      queue_drops()->inc();
+      return;
+    }
     HttpFilterFactory* f = owner->factory;
     if (f && f->vt->on_queue_ready) f->vt->on_queue_ready(f->config, owner->worker_data, queue_id);
   });
+  if (!ok) queue_drops()->inc();
 }
 
 }  // namespace sy::filters

@@ -43,12 +43,15 @@ sy_status_t SharedData::queue_register(std::string_view name, WorkerContext* own
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < queues_.size(); ++i) {
     if (queues_[i].name == name) {
-      if (owner) queues_[i].owner = owner;
+      if (owner) {
+        queues_[i].owner_serial = owner->serial;
+        queues_[i].owner_worker = owner->index;
+      }
       *id = uint32_t(i + 1);
       return SY_OK;
     }
   }
-  queues_.push_back({std::string(name), owner, {}});
+  queues_.push_back({std::string(name), owner ? owner->serial : 0, owner ? owner->index : 0, {}});
   *id = uint32_t(queues_.size());
   return SY_OK;
 }
@@ -65,15 +68,18 @@ sy_status_t SharedData::queue_resolve(std::string_view name, uint32_t* id) {
 }
 
 sy_status_t SharedData::enqueue(uint32_t id, std::string_view data) {
-  WorkerContext* owner = nullptr;
+  uint64_t owner = 0;
+  int worker = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (id == 0 || id > queues_.size()) return SY_ERR_NOT_FOUND;
     queues_[id - 1].items.emplace_back(data);
-    owner = queues_[id - 1].owner;
+    owner = queues_[id - 1].owner_serial;
+    worker = queues_[id - 1].owner_worker;
   }
-  // Tell the registering worker's filter config that there is something to read.
-  if (owner && owner->factory && owner->factory->vt->on_queue_ready) post_queue_ready(owner, id);
+  // Tell the registering worker's filter config that there is something to read. The data
+  // stays queued even when the owner is gone: whoever registers the queue next reads it.
+  if (owner) post_queue_ready(owner, worker, id);
   return SY_OK;
 }
 

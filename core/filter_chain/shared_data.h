@@ -29,9 +29,12 @@ class SharedData {
     std::string data;
     uint64_t cas;
   };
+  // The owner is named by its context's serial and worker, never by its address: contexts
+  // go away on a config change or a swap while the queue stays.
   struct Queue {
     std::string name;
-    WorkerContext* owner;
+    uint64_t owner_serial = 0;  // 0: nobody is notified
+    int owner_worker = 0;
     std::deque<std::string> items;
   };
   std::mutex mu_;
@@ -41,7 +44,10 @@ class SharedData {
 };
 
 SharedData& shared_data();
-// Runs the owner's on_queue_ready on its worker (host.cc).
-void post_queue_ready(WorkerContext* owner, uint32_t queue_id);
+// Runs the owner's on_queue_ready on its worker, if the owner (the context with OWNER_SERIAL)
+// still exists by then; else counts the notification as dropped (host.cc).
+void post_queue_ready(uint64_t owner_serial, int owner_worker, uint32_t queue_id);
+// Notifications dropped because the queue's owner was gone (host.queue_notifications_dropped).
+uint64_t queue_notifications_dropped();
 
 }  // namespace sy::filters

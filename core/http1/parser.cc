@@ -6,6 +6,36 @@ namespace {
 
 bool valid_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
+// The body framing of a request head, checked before anything acts on the head: llhttp refuses
+// a bad Transfer-Encoding only after its headers-complete callback has run, by which time the
+// request would be on its way upstream. The only coding accepted is a single "chunked"
+// (RFC 9112 §6.1); any other, "gzip, chunked" included, is one the proxy cannot decode or pass
+// on faithfully, so it is refused with 501 as nginx and Envoy do. Returns 0 when acceptable.
+int check_request_framing(const http::HeaderMap& h, std::string* reason) {
+  bool any = false;
+  int codings = 0;
+  bool only_chunked = true;
+  for (const http::Header& x : h) {
+    if (x.name != "transfer-encoding") continue;
+    any = true;
+    http::for_each_token(x.value, [&](std::string_view coding) {
+      ++codings;
+      only_chunked = only_chunked && http::iequals(coding, "chunked");
+      return false;
+    });
+  }
+  if (!any) return 0;
+  if (codings != 1 || !only_chunked) {
+    *reason = "unsupported transfer-coding (only a single 'chunked' is accepted)";
+    return 501;
+  }
+  if (h.has("content-length")) {
+    *reason = "both Transfer-Encoding and Content-Length";
+    return 400;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Parser::Parser(llhttp_type_t type, ParserHandler* handler, Limits limits)
@@ -213,6 +243,11 @@ int Parser::cb_headers_complete(llhttp_t* p) {
   }
   if (p->type == HTTP_REQUEST) {
     h.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+    std::string reason;
+    if (int status = check_request_framing(h.headers, &reason)) {
+      s->fail(status, std::move(reason));
+      return -1;
+    }
   } else {
     h.status = p->status_code;
     // Interim responses (100, 103, ...) are not the answer: skip them; 101 is a switch.
@@ -227,6 +262,9 @@ int Parser::cb_headers_complete(llhttp_t* p) {
     s->fail(s->error_status_ ? s->error_status_ : 400, s->error_reason_);
     return -1;
   }
+  // The handler may decline a switch it was asked for (an Upgrade the route does not allow):
+  // the message then ends as an ordinary one and the bytes after it are parsed as HTTP.
+  if (!h.upgrade) p->upgrade = 0;
   if (s->head_response_ && p->type == HTTP_RESPONSE && h.status >= 200) return 1;
   return rc;
 }
@@ -246,7 +284,12 @@ int Parser::cb_message_complete(llhttp_t* p) {
     s->in_message_ = false;
     return 0;
   }
-  if (!s->trailers_.empty()) s->handler_->on_trailers(s->trailers_);
+  if (!s->trailers_.empty()) {
+    // llhttp lets a trailer's "Connection: close" end the connection after this message, but a
+    // trailer section cannot manage the connection (RFC 9110 §6.5.1): the head decided.
+    if (s->head_.keep_alive) p->flags &= uint16_t(~F_CONNECTION_CLOSE);
+    s->handler_->on_trailers(s->trailers_);
+  }
   s->in_message_ = false;
   s->handler_->on_complete();
   // After an upgrade llhttp stops by itself (HPE_PAUSED_UPGRADE) and the rest is the tunnel's.

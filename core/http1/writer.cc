@@ -116,7 +116,7 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   }
   static const char* kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-      "te",         "upgrade",    "trailer"};
+      "te",         "upgrade",    "trailer",          "http2-settings"};
   auto& raw = headers.raw();
   std::erase_if(raw, [&](const http::Header& h) {
     for (const char* n : kHopByHop)
@@ -125,6 +125,37 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
       if (h.name == n) return true;
     return false;
   });
+}
+
+size_t strip_forbidden_trailers(http::HeaderMap& trailers) {
+  // RFC 9110 §6.5.1: fields needed before the content is read cannot be acted on in a trailer
+  // section, and a recipient that merged them into the header section would let a client
+  // rewrite a request after it was routed. Grouped as the RFC groups them.
+  static const char* kForbidden[] = {
+      // Message framing and connection management (hop-by-hop).
+      "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+      "proxy-connection", "upgrade", "http2-settings",
+      // Routing.
+      "host",
+      // Authentication, and the cookie that usually stands in for it.
+      "authorization", "proxy-authorization", "cookie",
+      // Request modifiers: controls, conditionals, range and content negotiation.
+      "expect", "max-forwards", "cache-control", "pragma", "if-match", "if-none-match",
+      "if-modified-since", "if-unmodified-since", "if-range", "range", "accept", "accept-charset",
+      "accept-encoding", "accept-language",
+      // How the content is to be processed.
+      "content-type", "content-encoding", "content-language", "content-location", "content-range",
+      // Fields the proxy itself writes into the request head.
+      "x-forwarded-for", "x-forwarded-proto", "x-request-id", "forwarded"};
+  auto& raw = trailers.raw();
+  size_t before = raw.size();
+  std::erase_if(raw, [](const http::Header& h) {
+    if (!h.name.empty() && h.name[0] == ':') return true;  // pseudo-headers: never in trailers
+    for (const char* n : kForbidden)
+      if (h.name == n) return true;
+    return false;
+  });
+  return before - raw.size();
 }
 
 void append_request_line(std::string& out, std::string_view method, std::string_view target) {
@@ -142,6 +173,25 @@ void append_headers(std::string& out, const http::HeaderMap& headers) {
   for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
 }
 
-size_t chunk_header(char* buf, size_t len) { return size_t(snprintf(buf, 20, "%zx\r\n", len)); }
+void frame_body(BodyPiece& out, const char* data, size_t len, bool chunked) {
+  char* body = const_cast<char*>(data);  // uv_buf_t is not const; nothing writes through it
+  if (!chunked) {
+    out.bufs[0] = uv_buf_init(body, unsigned(len));
+    out.count = 1;
+    return;
+  }
+  size_t n = size_t(snprintf(out.head, sizeof out.head, "%zx\r\n", len));
+  out.bufs[0] = uv_buf_init(out.head, unsigned(n));
+  out.bufs[1] = uv_buf_init(body, unsigned(len));
+  out.bufs[2] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  out.count = 3;
+}
+
+std::string last_chunk(const http::HeaderMap* trailers) {
+  std::string last = "0\r\n";
+  if (trailers) append_headers(last, *trailers);
+  last += "\r\n";
+  return last;
+}
 
 }  // namespace sy::http1

@@ -1,6 +1,8 @@
 // HTTP/1.1 serialization: start lines, headers, chunk framing, and hop-by-hop header rules.
 #pragma once
 
+#include <uv.h>
+
 #include <string>
 #include <string_view>
 
@@ -14,10 +16,24 @@ std::string_view reason_phrase(int status);
 // the Connection header names. Removed before a message crosses the proxy.
 void strip_hop_by_hop(http::HeaderMap& headers);
 
+// Removes the trailer fields a proxy must not pass on: message framing, hop-by-hop fields,
+// routing, authentication, request modifiers and content metadata (RFC 9110 §6.5.1), and the
+// fields the proxy sets itself (x-forwarded-*, x-request-id). Returns how many were removed.
+size_t strip_forbidden_trailers(http::HeaderMap& trailers);
+
 void append_request_line(std::string& out, std::string_view method, std::string_view target);
 void append_status_line(std::string& out, int status);
 void append_headers(std::string& out, const http::HeaderMap& headers);
-// "<hex>\r\n" for a chunk of LEN bytes; returns the count written into BUF (at least 20 bytes).
-size_t chunk_header(char* buf, size_t len);
+// One piece of a body as it goes on the wire: as it is, or framed as a chunk. The sender
+// writes bufs[0..count) in one write; they point into DATA and into the piece itself.
+struct BodyPiece {
+  uv_buf_t bufs[3];
+  unsigned count = 0;
+  char head[24];
+};
+void frame_body(BodyPiece& out, const char* data, size_t len, bool chunked);
+
+// The end of a chunked body: the last chunk, TRAILERS (may be null) and the blank line.
+std::string last_chunk(const http::HeaderMap* trailers);
 
 }  // namespace sy::http1

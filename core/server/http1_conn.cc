@@ -88,25 +88,14 @@ void Http1Connection::send_response_head(const ResponseHead& head) {
 }
 
 void Http1Connection::send_response_body(const char* data, size_t len) {
-  if (!resp_chunked_) {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data), unsigned(len));
-    write(&b, 1);
-    return;
-  }
-  char head[24];
-  size_t n = http1::chunk_header(head, len);
-  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
-                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
-                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
-  write(bufs, 3);
+  http1::BodyPiece piece;
+  http1::frame_body(piece, data, len, resp_chunked_);
+  write(piece.bufs, piece.count);
 }
 
 void Http1Connection::send_response_end(const http::HeaderMap* trailers) {
   if (!resp_chunked_) return;  // trailers need chunked framing; without it they are dropped
-  std::string last = "0\r\n";
-  if (trailers) http1::append_headers(last, *trailers);
-  last += "\r\n";
-  write(last);
+  write(http1::last_chunk(trailers));
   resp_chunked_ = false;
 }
 

@@ -15,10 +15,6 @@ namespace sy::server {
 // waiting for flow-control credit.
 class H2ServerStream final : public StreamOwner {
  public:
-  // Response bytes queued beyond this make the stream's producer (the upstream) pause.
-  static constexpr size_t kHigh = 256 * 1024;
-  static constexpr size_t kLow = 64 * 1024;
-
   H2ServerStream(Http2Connection* c, int32_t id) : conn_(c), id_(id) {}
 
   Worker* worker() const override { return conn_->worker(); }
@@ -54,9 +50,7 @@ class H2ServerStream final : public StreamOwner {
     if (h.end_stream) {
       nghttp2_submit_response(conn_->session(), id_, nv.data(), nv.size(), nullptr);
     } else {
-      nghttp2_data_provider dp;
-      dp.source.ptr = this;
-      dp.read_callback = read_data;
+      nghttp2_data_provider dp = body_.provider();
       nghttp2_submit_response(conn_->session(), id_, nv.data(), nv.size(), &dp);
     }
     conn_->schedule_flush();
@@ -64,18 +58,12 @@ class H2ServerStream final : public StreamOwner {
 
   void send_response_body(const char* data, size_t len) override {
     if (dead()) return;
-    out_.append(data, len);
-    if (pending() > kHigh) was_above_ = true;
-    wake();
+    wake(body_.append(data, len));
   }
 
   void send_response_end(const http::HeaderMap* trailers) override {
-    if (dead()) return;
-    out_end_ = true;
-    if (trailers)
-      for (const auto& x : *trailers)
-        if (x.name[0] != ':' && !http2::connection_specific(x.name)) trailers_.add(x.name, x.value);
-    wake();
+    if (dead() || body_.ended()) return;
+    wake(body_.end(trailers));
   }
 
   void on_response_done() override { response_done_ = true; }
@@ -92,7 +80,7 @@ class H2ServerStream final : public StreamOwner {
     conn_->schedule_flush();
   }
 
-  bool above_high() const override { return pending() > kHigh; }
+  bool above_high() const override { return body_.above_high(); }
   void pause_reading() override {
     paused_ = true;
     stop_request_timer();  // the wait is ours, not the client's
@@ -158,48 +146,10 @@ class H2ServerStream final : public StreamOwner {
       nghttp2_session_consume(conn_->session(), id_, len);
   }
 
-  static ssize_t read_data(nghttp2_session* session, int32_t id, uint8_t* buf, size_t len,
-                           uint32_t* flags, nghttp2_data_source* src, void*) {
-    auto* s = static_cast<H2ServerStream*>(src->ptr);
-    size_t avail = s->pending();
-    if (avail == 0 && !s->out_end_) {
-      s->deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    size_t n = std::min(len, avail);
-    std::memcpy(buf, s->out_.data() + s->off_, n);
-    s->off_ += n;
-    if (s->off_ == s->out_.size()) {
-      s->out_.clear();
-      s->off_ = 0;
-    } else if (s->off_ > kHigh) {
-      s->out_.erase(0, s->off_);
-      s->off_ = 0;
-    }
-    if (s->out_end_ && s->pending() == 0) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!s->trailers_.empty()) {
-        // Trailers end the stream instead of the last DATA frame (gRPC status lives there).
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        http2::NvList nv;
-        nv.add_regular(s->trailers_);
-        nghttp2_submit_trailer(session, id, nv.data(), nv.size());
-      }
-    }
-    if (s->was_above_ && s->pending() < kLow) {
-      s->was_above_ = false;
-      if (s->stream_) s->stream_->on_downstream_drained();
-    }
-    return ssize_t(n);
-  }
-
   bool dead() const { return closed_ || conn_->closed_; }
-  size_t pending() const { return out_.size() - off_; }
-  void wake() {
-    if (deferred_) {
-      deferred_ = false;
-      nghttp2_session_resume_data(conn_->session(), id_);
-    }
+  // RESUME: nghttp2 had deferred the stream for want of data, and now has some.
+  void wake(bool resume) {
+    if (resume) nghttp2_session_resume_data(conn_->session(), id_);
     conn_->schedule_flush();
   }
 
@@ -211,12 +161,13 @@ class H2ServerStream final : public StreamOwner {
   bool head_done_ = false;  // later HEADERS are trailers
   http::HeaderMap trailers_in_;
   std::unique_ptr<Stream> stream_;
-  std::string out_;  // response body waiting for flow-control credit
-  size_t off_ = 0;
-  bool out_end_ = false;
-  bool deferred_ = false;
-  bool was_above_ = false;
-  http::HeaderMap trailers_;
+  // The response body waiting for flow-control credit; below its low watermark again, the
+  // producer (the upstream) hears it.
+  http2::OutBody body_{[](void* self) {
+                         auto* s = static_cast<H2ServerStream*>(self);
+                         if (s->stream_) s->stream_->on_downstream_drained();
+                       },
+                       this};
   std::string status_, length_;
   bool response_done_ = false;
   bool request_ended_ = false;
@@ -264,6 +215,7 @@ Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, 
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+  http2::SendBatch::install<Http2Connection>(cb);
   nghttp2_option* opt;
   nghttp2_option_new(&opt);
   // Window updates follow what the upstream side has taken, not what arrived.
@@ -358,23 +310,24 @@ void Http2Connection::flush() {
     want_flush_ = true;  // nghttp2 must not send from inside its receive callbacks
     return;
   }
-  if (send_blocked_) return;
+  if (send_blocked_ || batch_.filling()) return;
   want_flush_ = false;
+  // Every frame ready now goes out in one write (a batch caps at SendBatch::kMax, then the
+  // next one follows while the socket takes them).
   while (true) {
     if (socket_->above_high()) {
       // Stop producing frames: flow control and the per-stream buffers hold the rest.
       send_blocked_ = true;
       break;
     }
-    const uint8_t* p = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &p);
-    if (n < 0) {
+    if (batch_.fill(session_) != 0) {
       close_now();
       return;
     }
-    if (n == 0) break;
-    lr_->stats.bytes_tx->inc(uint64_t(n));
-    socket_->write(reinterpret_cast<const char*>(p), size_t(n));
+    if (batch_.empty()) break;
+    lr_->stats.bytes_tx->inc(batch_.bytes().size());
+    socket_->write(batch_.bytes().data(), batch_.bytes().size());
+    batch_.clear();
   }
   maybe_finish();
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/http2/frames.h"
+#include "core/http2/out_body.h"
 #include "core/net/socket.h"
 #include "core/server/stream_owner.h"
 #include "core/server/worker.h"
@@ -51,6 +52,7 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   void schedule_flush();
   Worker* worker() const { return worker_; }
   nghttp2_session* session() const { return session_; }
+  http2::SendBatch& send_batch() { return batch_; }
   const ConnInfo& info() const { return info_; }
   const ListenerRuntime* lr() const { return lr_; }
   void stream_closed(H2ServerStream* s);
@@ -93,6 +95,7 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   net::Socket* socket_;
   ConnInfo info_;
   nghttp2_session* session_ = nullptr;
+  http2::SendBatch batch_;
   net::Timer timer_;  // idle (no open stream)
   net::Timer flush_timer_;
   bool flush_scheduled_ = false;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -167,7 +168,9 @@ std::string Server::config_dump() const {
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
   signal(SIGPIPE, SIG_IGN);
-  unsigned n = cfg->workers ? cfg->workers : std::max(1u, std::thread::hardware_concurrency());
+  unsigned n = cfg->workers ? cfg->workers
+                            : std::clamp(std::thread::hardware_concurrency(), 1u,
+                                         unsigned(config::kMaxWorkers));
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(int(i)));
   for (auto& w : workers_) w->start();
 

@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/server/module_host.h"
-#include "core/server/runtime.h"
+#include "core/admin/admin.h"
+#include "core/runtime/module_host.h"
+#include "core/runtime/runtime.h"
 #include "core/server/worker.h"
 
 namespace sy::admin {
@@ -22,7 +23,7 @@ class AdminServer;
 
 namespace sy::server {
 
-class Server {
+class Server final : public admin::Backend {
  public:
   // MODULES may be null (no module support: configs with filters are refused).
   Server(std::string config_path, ModuleHost* modules);
@@ -34,20 +35,21 @@ class Server {
   // --- main thread ---
   // Re-reads the config file and applies it whole, or keeps the old one. Returns "" on
   // success, else the errors (one per line, each with file:line:col).
-  std::string reload();
-  void drain();
-  bool ready() const { return ready_; }
-  uint64_t version() const { return runtime_ ? runtime_->version : 0; }
-  std::string config_dump() const;
+  std::string reload() override;
+  void drain() override;
+  bool ready() const override { return ready_; }
+  uint64_t version() const override { return runtime_ ? runtime_->version : 0; }
+  std::string config_dump() const override;
   // Hot swap: load NAME afresh (from PATH when given) and apply; all or nothing. Returns "" and
   // sets *GENERATION, or the error (the old generation keeps serving).
-  std::string swap_module(const std::string& name, const std::string& path, uint64_t* generation);
-  std::string rollback_module(const std::string& name, uint64_t* generation);
-  std::string modules_json() const;
-  void refresh_module_stats() {
+  std::string swap_module(const std::string& name, const std::string& path,
+                          uint64_t* generation) override;
+  std::string rollback_module(const std::string& name, uint64_t* generation) override;
+  std::string modules_json() const override;
+  void refresh_module_stats() override {
     if (modules_) modules_->refresh_stats();
   }
-  uv_loop_t* loop() { return loop_; }
+  uv_loop_t* loop() override { return loop_; }
   // Runs FN on the main thread. Thread-safe.
   void post(std::function<void()> fn);
 

@@ -33,6 +33,49 @@ std::string new_request_id() {
   return out;
 }
 
+// RFC 9112 §3.2.2: an absolute-form target, "http://authority[/path][?query]", split into
+// the authority and an origin-form target. The authority ends at the first '/', '?' or '#'; an
+// empty path becomes "/", so "http://h?x" is authority "h" and target "/?x". A fragment is not
+// part of a request target and is dropped. False when the authority is empty or carries
+// userinfo, which RFC 9110 §4.2.4 says to treat as an error (it hides the real host).
+bool split_absolute_form(std::string_view target, size_t scheme_len, std::string* authority,
+                         std::string* path) {
+  std::string_view rest = target.substr(scheme_len);
+  size_t end = rest.find_first_of("/?#");
+  std::string_view auth = rest.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  tail = tail.substr(0, tail.find('#'));
+  if (auth.empty() || auth.find('@') != std::string_view::npos) return false;
+  authority->assign(auth);
+  path->assign(tail.empty() || tail[0] != '/' ? "/" : "");
+  path->append(tail);
+  return true;
+}
+
+// Length of an "http://" or "https://" prefix (the scheme is case-insensitive), or 0.
+size_t absolute_form_scheme(std::string_view target) {
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
+    if (target.size() >= scheme.size() && http::iequals(target.substr(0, scheme.size()), scheme))
+      return scheme.size();
+  return 0;
+}
+
+// Envoy's rule for upgrade_configs: the route's entry for the protocol decides; without one,
+// the listener's list does. The Upgrade value is compared whole and case-insensitively.
+bool upgrade_allowed(const config::Listener& l, const config::Route* r, std::string_view value) {
+  // h2c is hop-by-hop (RFC 7540 §3.2) and config refuses to list it; this holds regardless.
+  if (http::iequals(value, "h2c")) return false;
+  auto find = [&](const std::vector<config::UpgradeConfig>& list) -> const config::UpgradeConfig* {
+    for (const config::UpgradeConfig& u : list)
+      if (http::iequals(u.upgrade_type, value)) return &u;
+    return nullptr;
+  };
+  if (r)
+    if (const config::UpgradeConfig* u = find(r->upgrade_configs)) return u->enabled;
+  const config::UpgradeConfig* u = find(l.upgrade_configs);
+  return u && u->enabled;
+}
+
 }  // namespace
 
 Stream::Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
@@ -76,6 +119,10 @@ void Stream::on_request_head(http1::MessageHead& head) {
   (h2_ ? lr_->stats.rq_http2 : lr_->stats.rq_http1)->inc();
   client_keep_alive_ = head.keep_alive && !http10_;
   is_head_ = method_ == "HEAD";
+  // A protocol switch happens only when the route allows it (decided below, once routed);
+  // until then the parser reads on as HTTP after this request.
+  bool wants_upgrade = head.upgrade;
+  head.upgrade = false;
   http::HeaderMap& h = head.headers;
   const std::string* host = h.get("host");
   if (host) authority_ = *host;
@@ -84,14 +131,20 @@ void Stream::on_request_head(http1::MessageHead& head) {
   else
     request_id_ = new_request_id();
 
-  // Absolute-form targets (a client talking to us as a forward proxy) become origin-form.
-  if (path_.rfind("http://", 0) == 0 || path_.rfind("https://", 0) == 0) {
-    size_t start = path_.find("//") + 2;
-    size_t slash = path_.find('/', start);
-    authority_ =
-        path_.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    path_ = slash == std::string::npos ? "/" : path_.substr(slash);
+  // Absolute-form targets (a client talking to us as a forward proxy) become origin-form, and
+  // their authority replaces any Host header (RFC 9112 §3.2.2).
+  if (size_t scheme = absolute_form_scheme(path_)) {
+    std::string target = std::move(path_);
+    if (!split_absolute_form(target, scheme, &authority_, &path_)) {
+      path_ = std::move(target);
+      local_reply(400, "invalid authority in request target\n", "invalid_target", "-");
+      return;
+    }
     h.set("host", authority_);
+  } else if (host && host->empty()) {
+    // Like nginx: an empty Host names no host, and routing on it would fall to a default.
+    local_reply(400, "empty Host header\n", "empty_host", "-");
+    return;
   }
   // One client address may have only so many requests in flight (limits.streams_per_client):
   // past that it is told to slow down, and the others keep their share of the upstreams.
@@ -123,17 +176,26 @@ void Stream::on_request_head(http1::MessageHead& head) {
     return;
   }
 
-  upgrade_ = head.upgrade;
   req_in_chunked_ = head.chunked;
   req_in_length_ = head.content_length;
   req_end_at_head_ = !head.chunked && (!head.content_length || *head.content_length == 0);
   bool expect_continue = h.has_token("expect", "100-continue");
-  // Upgrade headers survive hop-by-hop stripping when the client asked for a protocol switch.
-  std::string upgrade_value;
-  if (upgrade_)
-    if (const std::string* u = h.get("upgrade")) upgrade_value = *u;
   // Routing sees the request as the client sent it (Host included), before the proxy's edits.
   route_ = lr_->router->match({path_, authority_, &h});
+  // Upgrade headers survive hop-by-hop stripping only for a switch the route allows. Any other
+  // Upgrade (h2c always) is dropped and the request served as plain HTTP/1.1, as Envoy does for
+  // h2c: forwarding it would let the upstream turn the connection into a tunnel past the routes.
+  std::string upgrade_value;
+  if (wants_upgrade) {
+    const std::string* u = h.get("upgrade");
+    const config::Route* r = route_ >= 0 ? &lr_->cfg->routes[size_t(route_)] : nullptr;
+    upgrade_ = u && upgrade_allowed(*lr_->cfg, r, *u);
+    if (upgrade_)
+      upgrade_value = *u;
+    else
+      lr_->stats.rq_upgrade_stripped->inc();
+  }
+  head.upgrade = upgrade_;
   // "te: trailers" is hop-by-hop, but gRPC servers insist on it: it survives the stripping
   // (HTTP/2 upstreams get it; HTTP/1.1 upstreams never see te).
   bool te_trailers = h.has_token("te", "trailers");
@@ -371,6 +433,8 @@ void Stream::request_trailers_out() {
 void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
 
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
+  if (size_t dropped = http1::strip_forbidden_trailers(trailers))
+    lr_->stats.rq_trailers_dropped->inc(dropped);
   if (chain_) {
     chain_->request_trailers = std::move(trailers);
     chain_->has_request_trailers = true;
@@ -457,6 +521,8 @@ void Stream::release_upstream(bool reusable) {
 
 int Stream::on_response_head(http1::MessageHead& head) {
   if (response_done_ || response_started_) return -1;
+  // A switch nobody asked for would leave the upstream speaking another protocol.
+  if (head.status == 101 && !upgrade_) return -1;
   stop_timer();
   status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;

@@ -10,7 +10,7 @@
 #include "core/filter_chain/chain.h"
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 #include "core/server/stream_owner.h"
 #include "core/upstream/pool.h"
 

@@ -30,7 +30,10 @@ Worker::Worker(int index) : index_(index) {
 Worker::~Worker() { uv_loop_close(&loop_); }
 
 void Worker::start() {
-  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  thread_ = std::thread([this] {
+    filters::bind_worker_thread(index_, &loop_);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  });
 }
 
 void Worker::join() {
@@ -172,8 +175,9 @@ void Worker::sync_filter_workers() {
       continue;
     }
     auto& [factory, ctx] = it->second;
-    if (factory->vt->on_worker_stop) factory->vt->on_worker_stop(factory->config, ctx->worker_data);
+    // Timers go first (their DROPs run), as a stream's go before on_stream_destroy.
     filters::cancel_worker_timers(ctx.get());
+    if (factory->vt->on_worker_stop) factory->vt->on_worker_stop(factory->config, ctx->worker_data);
     it = filter_workers_.erase(it);
   }
   for (auto& [raw, f] : live) {
@@ -312,6 +316,7 @@ void Worker::stop() {
   flush_access_log();
   runtime_.reset();
   sync_filter_workers();
+  filters::unbind_worker_thread();  // timers set through the worker's own handle
   pools_.clear();
   run_deferred();
   reaper_.reset();

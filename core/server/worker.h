@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/net/socket.h"
+#include "core/runtime/runtime.h"
 #include "core/server/client_limits.h"
-#include "core/server/runtime.h"
 
 namespace sy::upstream {
 class Pool;

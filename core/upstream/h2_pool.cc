@@ -7,6 +7,7 @@
 
 #include "core/http2/frames.h"
 #include "core/log/log.h"
+#include "core/upstream/dial.h"
 
 namespace sy::upstream {
 namespace {
@@ -45,10 +46,8 @@ void H2Exchange::send_head(const RequestHead& r) {
     length = std::to_string(*r.content_length);
     nv.add("content-length", length);
   }
-  nghttp2_data_provider dp;
-  dp.source.ptr = this;
-  dp.read_callback = read_data;
-  out_end_ = r.end_stream;
+  nghttp2_data_provider dp = body_.provider();
+  if (r.end_stream) body_.end(nullptr);
   id_ = nghttp2_submit_request(conn_->session_, nullptr, nv.data(), nv.size(),
                                r.end_stream ? nullptr : &dp, this);
   if (id_ < 0) {
@@ -68,26 +67,18 @@ void H2Exchange::send_head(const RequestHead& r) {
 
 void H2Exchange::send_body(const char* data, size_t len) {
   if (!conn_) return;
-  out_.append(data, len);
-  if (pending() > kHigh) was_above_ = true;
-  wake();
+  wake(body_.append(data, len));
 }
 
 void H2Exchange::send_end(const http::HeaderMap* trailers) {
-  if (!conn_ || out_end_) return;
-  out_end_ = true;
-  if (trailers)
-    for (const auto& x : *trailers)
-      if (x.name[0] != ':' && !http2::connection_specific(x.name)) trailers_.add(x.name, x.value);
-  wake();
+  if (!conn_ || body_.ended()) return;
+  wake(body_.end(trailers));
 }
 
-void H2Exchange::wake() {
+// RESUME: nghttp2 had deferred the stream for want of data, and now has some.
+void H2Exchange::wake(bool resume) {
   if (!conn_ || id_ < 0) return;
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_->session_, id_);
-  }
+  if (resume) nghttp2_session_resume_data(conn_->session_, id_);
   conn_->flush();
 }
 
@@ -97,40 +88,6 @@ void H2Exchange::resume_reading() {
   nghttp2_session_consume(conn_->session_, id_, unconsumed_);
   unconsumed_ = 0;
   conn_->flush();
-}
-
-ssize_t H2Exchange::read_data(nghttp2_session* session, int32_t id, uint8_t* buf, size_t len,
-                              uint32_t* flags, nghttp2_data_source* src, void*) {
-  auto* ex = static_cast<H2Exchange*>(src->ptr);
-  size_t avail = ex->pending();
-  if (avail == 0 && !ex->out_end_) {
-    ex->deferred_ = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  size_t n = std::min(len, avail);
-  std::memcpy(buf, ex->out_.data() + ex->off_, n);
-  ex->off_ += n;
-  if (ex->off_ == ex->out_.size()) {
-    ex->out_.clear();
-    ex->off_ = 0;
-  } else if (ex->off_ > kHigh) {
-    ex->out_.erase(0, ex->off_);
-    ex->off_ = 0;
-  }
-  if (ex->out_end_ && ex->pending() == 0) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!ex->trailers_.empty()) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      http2::NvList nv;
-      nv.add_regular(ex->trailers_);
-      nghttp2_submit_trailer(session, id, nv.data(), nv.size());
-    }
-  }
-  if (ex->was_above_ && ex->pending() < kLow) {
-    ex->was_above_ = false;
-    if (ex->client_) ex->client_->on_upstream_drained();
-  }
-  return ssize_t(n);
 }
 
 // ---- H2Connection ----
@@ -153,16 +110,15 @@ size_t H2Connection::capacity() const {
 }
 
 void H2Connection::on_connect(int status) {
-  if (status != 0) {
-    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(status),
-                             false);
-    return;
-  }
-  if (const auto& tls = pool_->cluster_->tls) {
-    socket_->start_tls_client(tls->ctx(), tls->sni(),
-                              tls->verify_host(pool_->cluster_->cfg.endpoints[endpoint_].host));
-    socket_->read_start();
-    return;
+  std::string why;
+  switch (dial::connected(socket_, status, *pool_->cluster_, endpoint_, &why)) {
+    case dial::Step::kFailed:
+      pool_->on_connect_failed(this, why, false);
+      return;
+    case dial::Step::kHandshaking:  // ALPN must say h2 before the session starts
+      return;
+    case dial::Step::kConnected:
+      break;
   }
   socket_->read_start();
   start_session();
@@ -170,9 +126,8 @@ void H2Connection::on_connect(int status) {
 }
 
 void H2Connection::on_tls_handshake(int status, const std::string& error) {
-  if (status != 0) {
-    pool_->cluster_->stats.tls_handshake_error->inc();
-    pool_->on_connect_failed(this, "upstream tls handshake failed: " + error, false);
+  if (std::string why; !dial::handshaken(status, error, *pool_->cluster_, &why)) {
+    pool_->on_connect_failed(this, why, false);
     return;
   }
   const unsigned char* alpn = nullptr;
@@ -190,6 +145,7 @@ void H2Connection::start_session() {
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  http2::SendBatch::install<H2Connection>(cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -208,21 +164,21 @@ void H2Connection::start_session() {
 }
 
 void H2Connection::flush() {
-  if (closed_ || !session_ || in_recv_ || send_blocked_) return;
+  if (closed_ || !session_ || in_recv_ || send_blocked_ || batch_.filling()) return;
+  // Every frame ready now goes out in one write (see http2::SendBatch).
   while (true) {
     if (socket_->above_high()) {
       send_blocked_ = true;
       break;
     }
-    const uint8_t* p = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &p);
-    if (n < 0) {
-      fail(std::string("upstream http2 error: ") + nghttp2_strerror(int(n)));
+    if (int rv = batch_.fill(session_); rv != 0) {
+      fail(std::string("upstream http2 error: ") + nghttp2_strerror(rv));
       return;
     }
-    if (n == 0) break;
-    pool_->cluster_->stats.bytes_tx->inc(uint64_t(n));
-    socket_->write(reinterpret_cast<const char*>(p), size_t(n));
+    if (batch_.empty()) break;
+    pool_->cluster_->stats.bytes_tx->inc(batch_.bytes().size());
+    socket_->write(batch_.bytes().data(), batch_.bytes().size());
+    batch_.clear();
   }
   if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
     fail("upstream http2 connection finished");
@@ -440,13 +396,10 @@ void Http2Pool::connect(size_t ep, uint32_t attempts, std::deque<Client*> waiter
   cluster_->stats.cx_total->inc();
   cluster_->stats.cx_active->inc();
   c->socket_ = net::Socket::create(loop_, c);
-  int rc = c->socket_->connect(reinterpret_cast<const sockaddr*>(&cluster_->addrs[ep]));
-  if (rc != 0) {
-    on_connect_failed(c, std::string("upstream connect error: ") + uv_strerror(rc), false);
-    return;
-  }
-  c->timer_.start(uint64_t(cluster_->cfg.connect_timeout.count()),
-                  [this, c] { on_connect_failed(c, "upstream connect timeout", true); });
+  std::string why = dial::connect(c->socket_, *cluster_, ep, c->timer_, [this, c] {
+    on_connect_failed(c, "upstream connect timeout", true);
+  });
+  if (!why.empty()) on_connect_failed(c, why, false);
 }
 
 void Http2Pool::on_ready(H2Connection* c) {
@@ -506,7 +459,7 @@ void Http2Pool::release(Exchange* e, bool) {
   }
   // Unfinished either way: cancel it, so the server stops working on it. The exchange goes
   // when nghttp2 closes the stream.
-  if (ex->id_ > 0 && (!ex->complete_ || !ex->out_end_ || ex->pending() > 0)) {
+  if (ex->id_ > 0 && (!ex->complete_ || !ex->body_.ended() || ex->body_.pending() > 0)) {
     nghttp2_submit_rst_stream(c->session_, NGHTTP2_FLAG_NONE, ex->id_, NGHTTP2_CANCEL);
     c->flush();
   } else if (ex->id_ < 0) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/http2/out_body.h"
 #include "core/upstream/pool.h"
 
 namespace sy::upstream {
@@ -20,15 +21,12 @@ class H2Connection;
 // One request on an upstream HTTP/2 connection.
 class H2Exchange final : public Exchange {
  public:
-  static constexpr size_t kHigh = 256 * 1024;
-  static constexpr size_t kLow = 64 * 1024;
-
   H2Exchange(H2Connection* conn, Client* client) : conn_(conn), client_(client) {}
 
   void send_head(const RequestHead& head) override;
   void send_body(const char* data, size_t len) override;
   void send_end(const http::HeaderMap* trailers) override;
-  bool above_high() const override { return pending() > kHigh; }
+  bool above_high() const override { return body_.above_high(); }
   void pause_reading() override { paused_ = true; }
   void resume_reading() override;
   const std::string& endpoint_str() const override;
@@ -37,22 +35,19 @@ class H2Exchange final : public Exchange {
  private:
   friend class H2Connection;
   friend class Http2Pool;
-  static ssize_t read_data(nghttp2_session* session, int32_t id, uint8_t* buf, size_t len,
-                           uint32_t* flags, nghttp2_data_source* src, void*);
-  size_t pending() const { return out_.size() - off_; }
-  void wake();
+  void wake(bool resume);
 
   H2Connection* conn_;  // null once the connection is gone
   Client* client_;      // null once released
   int32_t id_ = -1;
   bool reused_ = false;
-  // Request body waiting for flow-control credit.
-  std::string out_;
-  size_t off_ = 0;
-  bool out_end_ = false;
-  bool deferred_ = false;
-  bool was_above_ = false;
-  http::HeaderMap trailers_;
+  // The request body waiting for flow-control credit; below its low watermark again, the
+  // client (the downstream stream) hears it.
+  http2::OutBody body_{[](void* self) {
+                         auto* ex = static_cast<H2Exchange*>(self);
+                         if (ex->client_) ex->client_->on_upstream_drained();
+                       },
+                       this};
   // Response.
   http1::MessageHead head_;
   bool head_done_ = false;
@@ -79,6 +74,7 @@ class H2Connection final : public net::SocketEvents {
   bool ready() const { return session_ != nullptr && !goaway_ && !closed_; }
   size_t capacity() const;  // streams it may still open
   nghttp2_session* session() const { return session_; }
+  http2::SendBatch& send_batch() { return batch_; }
 
  private:
   friend class Http2Pool;
@@ -98,6 +94,7 @@ class H2Connection final : public net::SocketEvents {
   size_t endpoint_;
   net::Socket* socket_ = nullptr;
   nghttp2_session* session_ = nullptr;
+  http2::SendBatch batch_;
   net::Timer timer_;                  // connect timeout, then idle timeout
   std::vector<H2Exchange*> streams_;  // open streams
   std::deque<Client*> waiters_;       // clients waiting for this connection to be ready

@@ -3,6 +3,7 @@
 
 #include "core/http1/writer.h"
 #include "core/log/log.h"
+#include "core/upstream/dial.h"
 #include "core/upstream/h2_pool.h"
 
 namespace sy::upstream {
@@ -57,24 +58,14 @@ void Connection::send_head(const RequestHead& r) {
 }
 
 void Connection::send_body(const char* data, size_t len) {
-  if (!chunked_) {
-    write(data, len);
-    return;
-  }
-  char head[24];
-  size_t n = http1::chunk_header(head, len);
-  uv_buf_t bufs[3] = {uv_buf_init(head, unsigned(n)),
-                      uv_buf_init(const_cast<char*>(data), unsigned(len)),
-                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
-  write(bufs, 3);
+  http1::BodyPiece piece;
+  http1::frame_body(piece, data, len, chunked_);
+  write(piece.bufs, piece.count);
 }
 
 void Connection::send_end(const http::HeaderMap* trailers) {
   if (!chunked_) return;  // a known length ends by itself; trailers need chunked framing
-  std::string last = "0\r\n";
-  if (trailers) http1::append_headers(last, *trailers);
-  last += "\r\n";
-  write(last);
+  write(http1::last_chunk(trailers));
   chunked_ = false;
 }
 
@@ -91,17 +82,15 @@ void Connection::enter_tunnel() {
 }
 
 void Connection::on_connect(int status) {
-  if (status != 0) {
-    pool_->on_connect_failed(this, std::string("upstream connect error: ") + uv_strerror(status),
-                             false);
-    return;
-  }
-  if (const auto& tls = pool_->cluster_->tls) {
-    // Connected is not ready: the pool hears of it after the handshake.
-    socket_->start_tls_client(tls->ctx(), tls->sni(),
-                              tls->verify_host(pool_->cluster_->cfg.endpoints[endpoint_].host));
-    socket_->read_start();
-    return;
+  std::string why;
+  switch (dial::connected(socket_, status, *pool_->cluster_, endpoint_, &why)) {
+    case dial::Step::kFailed:
+      pool_->on_connect_failed(this, why, false);
+      return;
+    case dial::Step::kHandshaking:  // the pool hears of it after the handshake
+      return;
+    case dial::Step::kConnected:
+      break;
   }
   connected_ = true;
   timer_.stop();
@@ -109,9 +98,8 @@ void Connection::on_connect(int status) {
 }
 
 void Connection::on_tls_handshake(int status, const std::string& error) {
-  if (status != 0) {
-    pool_->cluster_->stats.tls_handshake_error->inc();
-    pool_->on_connect_failed(this, "upstream tls handshake failed: " + error, false);
+  if (std::string why; !dial::handshaken(status, error, *pool_->cluster_, &why)) {
+    pool_->on_connect_failed(this, why, false);
     return;
   }
   connected_ = true;
@@ -317,13 +305,10 @@ void Http1Pool::connect(Client* client, uint32_t attempts, size_t ep) {
   cl.stats.cx_total->inc();
   cl.stats.cx_active->inc();
   c->socket_ = net::Socket::create(loop_, c);
-  int rc = c->socket_->connect(reinterpret_cast<const sockaddr*>(&cl.addrs[ep]));
-  if (rc != 0) {
-    on_connect_failed(c, std::string("upstream connect error: ") + uv_strerror(rc), false);
-    return;
-  }
-  c->timer_.start(uint64_t(cl.cfg.connect_timeout.count()),
-                  [this, c] { on_connect_failed(c, "upstream connect timeout", true); });
+  std::string why = dial::connect(c->socket_, cl, ep, c->timer_, [this, c] {
+    on_connect_failed(c, "upstream connect timeout", true);
+  });
+  if (!why.empty()) on_connect_failed(c, why, false);
 }
 
 void Http1Pool::on_connected(Connection* c) {

@@ -13,7 +13,7 @@
 
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 #include "core/upstream/pending.h"
 
 namespace sy::upstream {

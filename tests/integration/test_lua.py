@@ -966,6 +966,28 @@ def test_shared_dict_counts_add_up_exactly_across_workers(upstream, switchyard):
     assert r.body == str(n).encode(), r
 
 
+def test_shared_dict_survives_module_swaps(upstream, switchyard):
+    # sharedDict is process-wide: a hot swap of the Lua module (a new generation, its own copy
+    # of the module's static memory) must find the same dictionaries, and so must the swap
+    # after that, and a rollback to the generation before.
+    sy = one_script(switchyard, upstream, DICT, workers=2)
+    d = Dict(sy.port("ingress"))
+    assert d.op("set", "kept", "before-swap") == "ok"
+    assert d.op("incr", "count", 1, init=0) == "number:1"
+    assert d.op("set", "short", "gone-soon", ttl=1) == "ok"
+    for swap in range(2):
+        resp = reload_module(sy, "lua")
+        assert resp.status == 200, resp
+        assert d.op("get", "kept") == "string:before-swap", f"after swap {swap + 1}"
+        assert d.op("incr", "count", 1, init=0) == f"number:{swap + 2}"
+    # The TTL keeps running across swaps.
+    until(lambda: d.op("get", "short") == "nil", timeout=10, what="the 1 s TTL to expire")
+    resp = sy.admin("POST", "/modules/lua/rollback", timeout=30)
+    assert resp.status == 200, resp
+    assert d.op("get", "kept") == "string:before-swap"
+    assert d.op("incr", "count", 1, init=0) == "number:4"
+
+
 def test_respond_in_response_handler_replaces_upstream_response(upstream, switchyard):
     script = r"""
 function envoy_on_response(h)

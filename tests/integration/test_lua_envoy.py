@@ -1068,6 +1068,11 @@ def test_route_control_calls(diff):
     assert e.up("x-r-override-none") == (
         "false:bad argument #2 to '?' (string expected, got no value)")
     assert e.up("x-r-override-ok") == "true:nil"
+    # A port must be a port: "ip:anything" is refused, as Envoy refuses it.
+    assert e.up("x-r-override-port-junk") == "false:host is not a valid IP address"
+    assert e.up("x-r-override-port-big") == "false:host is not a valid IP address"
+    assert e.up("x-r-override-port") == "true:nil"
+    assert e.up("x-r-override-v6-port") == "true:nil"
 
 
 def test_public_key_and_signature(diff, tmp_path):

@@ -1,7 +1,8 @@
 """The ABI's failure modes, one fixture module each (tests/abi/), refused at start (--validate)
 and at run time (POST /modules/NAME/reload) with a message that names the file, what was found
 and what was expected, while the old generation keeps serving; the C++ SDK's exception barrier;
-a post to a stale stream id; the gnu-unique warning; and the compatibility matrix over
+a post to a stale stream id; timers, worker posts and metric names of the host table; the
+gnu-unique warning; and the compatibility matrix over
 abi/history/."""
 import json
 import re
@@ -171,6 +172,50 @@ def test_post_to_ended_stream_is_dropped_and_counted(upstream, switchyard):
     assert second.header("x-stale-post") in ("3", "0"), second  # SY_ERR_STALE, or dropped later
     until(lambda: module_stat(sy.stats(), "fx_stale", "dropped") == 1, what="the drop callback")
     assert module_stat(sy.stats(), "fx_stale", "ran") == 0
+
+
+# --- host lifetimes (issue 12) ---------------------------------------------------------------
+
+
+def test_stream_timer_cancelled_in_stream_destroy_is_dropped_once(upstream, switchyard):
+    fx = fixture_file("timer_destroy")
+    sy = switchyard(with_filters(upstream.port, [{"module": "fx_timer_destroy"}],
+                                 modules=[{"name": "fx_timer_destroy", "path": str(fx)}]))
+    port = sy.port("ingress")
+    for _ in range(3):
+        assert request(port, "GET", "/echo").status == 200
+    until(lambda: module_stat(sy.stats(), "fx_timer_destroy", "cancelled") == 3,
+          what="on_stream_destroy of the three streams")
+    stats = sy.stats()
+    # Each timer was dropped when its stream ended, once; the cancels after that did nothing.
+    assert module_stat(stats, "fx_timer_destroy", "dropped") == 3, stats
+    assert module_stat(stats, "fx_timer_destroy", "fired") == 0, stats
+    assert request(port, "GET", "/echo").status == 200
+
+
+def test_task_posted_to_a_worker_can_make_a_callout(upstream, switchyard):
+    fx = fixture_file("worker_post")
+    sy = switchyard(with_filters(upstream.port, [{"module": "fx_worker_post"}],
+                                 modules=[{"name": "fx_worker_post", "path": str(fx)}]))
+    assert request(sy.port("ingress"), "GET", "/echo").status == 200
+    until(lambda: module_stat(sy.stats(), "fx_worker_post", "callout_ok") == 1,
+          what="the callout made from the worker task")
+    stats = sy.stats()
+    assert module_stat(stats, "fx_worker_post", "null_worker") == 0, stats
+    assert module_stat(stats, "fx_worker_post", "not_started") == 0, stats
+
+
+def test_module_metrics_have_their_own_namespace_and_checked_names(upstream, switchyard):
+    fx = fixture_file("metric_names")
+    sy = switchyard(with_filters(upstream.port, [{"module": "fx_metric_names"}],
+                                 modules=[{"name": "fx_metric_names", "path": str(fx)}]))
+    stats = sy.stats()
+    # The module's "loads" and the host's count of its loads are two stats.
+    assert stats.get("module.fx_metric_names.loads") == 7, stats
+    assert stats.get("loader.fx_metric_names.loads") == 1, stats
+    assert stats.get("module.fx_metric_names.bad_name_status") == 2, stats  # SY_ERR_INVALID
+    text = sy.admin("GET", "/stats").text()
+    assert "forged" not in text, text
 
 
 # --- gnu-unique ------------------------------------------------------------------------------

@@ -29,6 +29,11 @@ Endpoints (any method unless said otherwise; the request body is always read, ha
   /hop_response             a 200 carrying hop-by-hop headers the proxy must not pass on
   /ws                       with Upgrade: websocket, 101 then echoes raw bytes until EOF;
                             without it, 426
+  /up101[?always=1]         with any Upgrade (h2c included), 101 naming it, then goes on
+                            reading HTTP/1.1 requests on the connection, as a lenient server
+                            would: whatever a proxy tunnels after the 101 is served, and counted
+                            in paths. Without an upgrade, what /echo answers; with always=1,
+                            101 (Upgrade: h2c) even to a request that asked for no switch.
   /__stats                  JSON counters (not counted themselves)
   /__release?key=KEY        releases everything held on KEY (and later arrivals on it)
 """
@@ -318,7 +323,15 @@ class Server:
 
         length, sha = await self.consume_body(reader, writer, req)
 
-        if path == "/echo":
+        asked = req.values("upgrade") and "upgrade" in req.tokens("connection")
+        if path == "/up101" and (asked or q.get("always")):
+            writer.write(head_bytes(101, [("Upgrade", (req.values("upgrade") or ["h2c"])[0]),
+                                          ("Connection", "Upgrade")]))
+            await writer.drain()
+            self.log(f"{req.method} {req.target} -> 101, reading HTTP on")
+            return True
+
+        if path in ("/echo", "/up101"):
             body = json.dumps({
                 "server": self.name,
                 "connection": conn_id,

@@ -476,6 +476,29 @@ TEST(ConfigRoute, TimeoutOnlyForClusterRoutes) {
             "'sec'; expected h, m, s, ms or us), got '5sec'");
 }
 
+TEST(ConfigRoute, UpgradeConfigsAreChecked) {
+  EXPECT_EQ(route_error("{match: {}, cluster: c, upgrade_configs: [{upgrade_type: h2c}]}"),
+            "t.yaml:6:66: upgrade_type in upgrade_configs in route: h2c upgrades are never "
+            "forwarded; to accept h2c, add http2 to the listener's protocols (prior knowledge)");
+  EXPECT_EQ(
+      route_error("{match: {}, cluster: c, upgrade_configs: [{upgrade_type: \"web socket\"}]}"),
+      "t.yaml:6:66: upgrade_type in upgrade_configs in route: 'web socket' is not a "
+      "protocol name (a token such as websocket)");
+  EXPECT_EQ(route_error("{match: {}, cluster: c, upgrade_configs: [{upgrade_type: WebSocket}, "
+                        "{upgrade_type: websocket, enabled: false}]}"),
+            "t.yaml:6:93: upgrade_type in upgrade_configs in route: 'websocket' is listed twice");
+  EXPECT_EQ(route_error("{match: {}, cluster: c, upgrade_configs: [{upgrade_type: x, on: true}]}"),
+            "t.yaml:6:69: unknown key 'on' in upgrade_configs entry in route; expected one of: "
+            "upgrade_type, enabled");
+  EXPECT_EQ(route_error("{match: {}, cluster: c, upgrade_configs: [{enabled: true}]}"),
+            "t.yaml:6:51: missing required key 'upgrade_type' in upgrade_configs entry in route");
+  EXPECT_EQ(route_error("{match: {}, cluster: c, upgrade_configs: websocket}"),
+            "t.yaml:6:50: upgrade_configs in route: expected a list, got 'websocket'");
+  EXPECT_EQ(route_error("{match: {}, direct_response: {status: 200}, upgrade_configs: []}"),
+            "t.yaml:6:53: upgrade_configs in route: a direct_response route has no upstream to "
+            "upgrade to");
+}
+
 TEST(ConfigRoute, HeaderMatchersNeedExactlyOneKind) {
   EXPECT_EQ(route_error("{match: {headers: [{name: a}]}, cluster: c}"),
             "t.yaml:6:28: header matcher needs one of: exact, prefix, regex, present");
@@ -568,7 +591,8 @@ workers: lots
           "t.yaml:10:18: unknown cluster 'missing'; define it under clusters:",
           "t.yaml:12:35: status in direct_response: must be between 100 and 599, got 1000",
           "t.yaml:13:5: unknown key 'colour' in listener; expected one of: name, address, "
-          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts",
+          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts, "
+          "upgrade_configs",
           "t.yaml:14:10: workers in config: expected a non-negative integer, got 'lots'",
       }));
 }

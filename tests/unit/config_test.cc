@@ -258,6 +258,11 @@ clusters:
   EXPECT_EQ(l.timeouts.request_body_idle, 10s);
   EXPECT_EQ(l.timeouts.drain, 30s);
   EXPECT_EQ(l.routes[0].name, "route0");
+  // WebSocket is the one upgrade a listener allows unless told otherwise.
+  ASSERT_EQ(l.upgrade_configs.size(), 1u);
+  EXPECT_EQ(l.upgrade_configs[0].upgrade_type, "websocket");
+  EXPECT_TRUE(l.upgrade_configs[0].enabled);
+  EXPECT_TRUE(l.routes[0].upgrade_configs.empty());
   const Cluster& c = cfg->clusters[0];
   EXPECT_EQ(c.protocol, "http1");
   EXPECT_FALSE(c.tls.has_value());
@@ -268,6 +273,36 @@ clusters:
   EXPECT_EQ(c.pending_timeout, 5s);
   EXPECT_EQ(c.connect_retries, 1u);
   EXPECT_EQ(c.idle_timeout, 60s);
+}
+
+TEST(ConfigLoad, UpgradeConfigsOnListenerAndRoute) {
+  auto cfg = ok(R"(
+listeners:
+  - name: l
+    address: localhost:8080
+    upgrade_configs: [{upgrade_type: WebSocket, enabled: false}, {upgrade_type: x-tunnel}]
+    routes:
+      - match: {prefix: /ws}
+        cluster: c
+        upgrade_configs: [{upgrade_type: websocket}]
+  - name: none
+    address: localhost:8081
+    upgrade_configs: []
+clusters:
+  - name: c
+    endpoints: [127.0.0.1:1]
+)");
+  ASSERT_NE(cfg, nullptr);
+  const Listener& l = cfg->listeners[0];
+  ASSERT_EQ(l.upgrade_configs.size(), 2u);
+  EXPECT_EQ(l.upgrade_configs[0].upgrade_type, "websocket");  // lower-cased
+  EXPECT_FALSE(l.upgrade_configs[0].enabled);
+  EXPECT_EQ(l.upgrade_configs[1].upgrade_type, "x-tunnel");
+  EXPECT_TRUE(l.upgrade_configs[1].enabled);
+  EXPECT_EQ(l.upgrade_configs[1].loc.str(), "t.yaml:4:66");
+  ASSERT_EQ(l.routes[0].upgrade_configs.size(), 1u);
+  EXPECT_TRUE(l.routes[0].upgrade_configs[0].enabled);
+  EXPECT_TRUE(cfg->listeners[1].upgrade_configs.empty());
 }
 
 TEST(ConfigLoad, DesignDocExampleLoads) {
@@ -362,7 +397,8 @@ TEST(ConfigFile, LoadsFromDiskAndKeepsFileName) {
       r.errors[0].str(),
       std::string(path) +
           ":3:37: unknown key 'bogus' in listener; expected one of: name, address, "
-          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts");
+          "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts, "
+          "upgrade_configs");
 }
 
 TEST(ConfigFile, EmptyFileIsAnError) {

@@ -118,6 +118,37 @@ TEST(Http1Parser, UpgradeStopsParsing) {
   EXPECT_TRUE(rec.heads[0].upgrade);
 }
 
+// A handler that turns down every protocol switch, as a route without the upgrade does.
+struct Decliner : Recorder {
+  int on_head(MessageHead& h) override {
+    h.upgrade = false;
+    return Recorder::on_head(h);
+  }
+};
+
+TEST(Http1Parser, DeclinedUpgradeParsesOnAsHttp) {
+  Decliner rec;
+  Parser p(HTTP_REQUEST, &rec);
+  std::string in =
+      "GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(feed_all(p, in), Parser::Status::kOk);
+  ASSERT_EQ(rec.heads.size(), 2u);
+  EXPECT_EQ(rec.heads[1].target, "/admin");
+  EXPECT_EQ(rec.completes, 2);
+}
+
+TEST(Http1Parser, TrailersCannotCloseTheConnection) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  std::string in =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1\r\na\r\n0\r\nConnection: close\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(feed_all(p, in), Parser::Status::kOk) << p.error_reason();
+  ASSERT_EQ(rec.heads.size(), 2u);
+  EXPECT_EQ(rec.heads[1].target, "/next");
+}
+
 TEST(Http1Parser, ResponseToHeadHasNoBody) {
   Recorder rec;
   Parser p(HTTP_RESPONSE, &rec);
@@ -205,6 +236,28 @@ TEST(Http1ParserSmuggling, InvalidHeaderBytes) {
 TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
   int s = reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n");
   EXPECT_TRUE(s == 501 || s == 400) << s;
+}
+
+// Anything but exactly one "chunked" is refused before the handler sees the head, so nothing
+// acts on a request whose body cannot be framed.
+TEST(Http1ParserSmuggling, TransferCodingOtherThanChunkedIsRefusedBeforeTheHead) {
+  for (const char* te : {"xchunked", "gzip", "identity", "gzip, chunked", "chunked, chunked",
+                         "chunked;q=1", "", "chunked\r\nTransfer-Encoding: chunked"}) {
+    Recorder rec;
+    Parser p(HTTP_REQUEST, &rec);
+    std::string in = std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te +
+                     "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    EXPECT_EQ(feed_all(p, in), Parser::Status::kError) << te;
+    EXPECT_EQ(p.error_status(), 501) << te;
+    EXPECT_TRUE(rec.heads.empty()) << te;
+  }
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  EXPECT_EQ(feed_all(p,
+                     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                     "5\r\nhello\r\n0\r\n\r\n"),
+            Parser::Status::kOk);
+  EXPECT_EQ(rec.body, "hello");
 }
 
 TEST(Http1ParserLimits, HeaderBytes) {

@@ -35,7 +35,7 @@ using testfix::write_text;
 std::string host_abi() { return std::to_string(SY_ABI_MAJOR) + "." + std::to_string(SY_ABI_MINOR); }
 
 uint64_t counter_value(const std::string& module, const std::string& name) {
-  return stats::registry().counter("module", {{"module", module}}, name)->value();
+  return filters::module_host_counter(module, name)->value();
 }
 
 class LoaderTest : public ::testing::Test {
@@ -387,7 +387,7 @@ TEST_F(LoaderTest, PublishHandOverRollbackAndRetire) {
   EXPECT_EQ(reg.current("good"), g2);
   EXPECT_EQ(reg.previous("good"), g1);
   EXPECT_EQ(counter_value("good", "swaps"), swaps + 1);
-  EXPECT_EQ(stats::registry().gauge("module", {{"module", "good"}}, "generation")->value(), 2);
+  EXPECT_EQ(filters::module_host_gauge("good", "generation")->value(), 2);
 
   // Rollback: the previous generation becomes current again.
   reg.publish(g1);

@@ -57,9 +57,11 @@ sy_host_t stub_host() {
   SY_STUB(conn_data_replace), SY_STUB(conn_inject), SY_STUB(conn_close);
   SY_STUB(conn_attribute_get);
   SY_STUB(skip_body);
+  SY_STUB(post_to_worker_drop), SY_STUB(worker_timer_drop), SY_STUB(filter_index);
+  SY_STUB(post_to_filter);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 52 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 56 * sizeof(void*), "stub every host function");
   (void)n;
   return h;
 }

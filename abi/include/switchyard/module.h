@@ -173,11 +173,16 @@ typedef struct sy_module sy_module_t; /* this module's generation; valid until o
 typedef struct sy_stream sy_stream_t; /* an HTTP stream, inside its callbacks only */
 typedef struct sy_conn sy_conn_t;     /* a TCP proxy connection, inside its callbacks only */
 typedef struct sy_worker sy_worker_t; /* a worker thread; valid between worker start and stop */
-typedef struct sy_timer sy_timer_t;   /* a timer; valid until it fires or is cancelled */
+/* A timer. Since 1.2, a handle whose timer fired, was cancelled or was dropped is merely
+ * unknown: timer_cancel on it does nothing (earlier hosts could crash). */
+typedef struct sy_timer sy_timer_t;
 
 /* A stream's identity that may be kept anywhere and used from any thread. Never reused, so a
  * stale id is recognised. 0 is never a valid id. Since 1.0. */
 typedef uint64_t sy_stream_id_t;
+
+/* filter_index outside any filter's callback or task. Since 1.2. */
+#define SY_NO_FILTER UINT32_MAX
 
 /* A reply delivered to a callout callback; views valid during the callback. Since 1.0. */
 typedef struct sy_callout_response {
@@ -194,7 +199,7 @@ typedef struct sy_callout_response {
 /* Callback types. */
 typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg); /* runs on the worker */
 typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on the worker */
-typedef void (*sy_drop_fn)(void* arg); /* a post could not run (stream gone): free ARG */
+typedef void (*sy_drop_fn)(void* arg); /* a post or timer will never run: free ARG */
 typedef void (*sy_callout_fn)(void* arg, const sy_callout_response_t* response);
 typedef void (*sy_bytes_sink_fn)(void* ctx, sy_str_t bytes, uint64_t cas);
 
@@ -258,19 +263,30 @@ typedef struct sy_host {
   /* Any thread. Runs FN on the stream's worker if the stream is still alive; else calls DROP
    * (may be NULL) and counts it. A stream known to be gone returns SY_ERR_STALE after calling
    * DROP in the caller's thread (so DROP must not take a lock the caller holds); one that ends
-   * while the task is queued gets DROP on its worker, and SY_OK was returned. */
+   * while the task is queued gets DROP on its worker, and SY_OK was returned. Since 1.2, a task
+   * posted from a callback of that same stream acts for the filter whose callback posted it
+   * (see post_to_filter); posted from anywhere else, for no filter: inject_data then enters at
+   * the head of the chain and route_config returns NULL. */
   sy_status_t (*post_to_stream)(sy_stream_id_t id, sy_stream_task_fn fn, sy_drop_fn drop,
                                 void* arg);
-  /* Any thread. Runs FN on worker INDEX (-1: any), with no stream. */
+  /* Any thread. Runs FN on worker INDEX (-1: any), with no stream. Since 1.2 FN receives the
+   * worker's own handle (before: NULL), good for worker_timer and http_callout; timers set
+   * through it are dropped when the worker stops. Use post_to_worker_drop to learn of a task
+   * that never runs. */
   sy_status_t (*post_to_worker)(int32_t index, sy_worker_task_fn fn, void* arg);
   uint32_t (*worker_count)(void);
   int32_t (*worker_index)(sy_worker_t* w);
-  /* A one-shot timer on the stream's worker; cancelled (DROP called) if the stream ends first. */
+  /* A one-shot timer on the stream's worker; cancelled (DROP called) if the stream ends first.
+   * Since 1.2: those DROPs run before on_stream_destroy, and FN runs as the filter that set the
+   * timer (as a post_to_filter task does). */
   sy_timer_t* (*stream_timer)(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
                               void* arg);
-  /* A one-shot timer on worker W, with no stream. */
+  /* A one-shot timer on worker W, with no stream. It is cancelled when W's filter config leaves
+   * the worker (before its on_worker_stop) or, for the worker's own handle, when the worker
+   * stops; worker_timer_drop (1.2) tells you so. */
   sy_timer_t* (*worker_timer)(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, void* arg);
-  /* Cancels a timer that has not fired: DROP (if any) is called. On the timer's worker. */
+  /* Cancels a timer that has not fired: DROP (if any) is called. On the timer's worker. Since
+   * 1.2, a timer that fired, was cancelled or was dropped is simply unknown: nothing happens. */
   void (*timer_cancel)(sy_timer_t* t);
 
   /* -- HTTP callouts to a configured cluster; the reply arrives on the same worker -- */
@@ -310,9 +326,15 @@ typedef struct sy_host {
   /* This filter's per-route config object (from on_route_config_create), or NULL. */
   void* (*route_config)(sy_stream_t* s);
 
-  /* -- Metrics: exported on the admin API as module.<module>.<name>. Any thread. -- */
+  /* -- Metrics: exported on the admin API as module.<module>.<label values>.<name>, a namespace
+   * only the module writes in (the host's own stats about a module are loader.<module>.*).
+   * Any thread. -- */
   /* Counters: metric_add with delta >= 0. Gauges: metric_add (any sign) and metric_set.
-   * Histograms: metric_record (milliseconds by default bucket scheme). metric_get reads any. */
+   * Histograms: metric_record (milliseconds by default bucket scheme). metric_get reads any.
+   * Since 1.2, metric_define returns SY_ERR_INVALID for a NAME that is empty, longer than 200
+   * bytes or not made of [A-Za-z0-9_.:-]; a label name not made of [A-Za-z0-9_] (not starting
+   * with a digit; "module" is the host's); a label value that is empty, longer than 200 bytes or
+   * has a byte outside visible ASCII (0x21-0x7e). */
   sy_status_t (*metric_define)(sy_module_t* module, sy_metric_kind_t kind, sy_str_t name,
                                const sy_label_t* labels, size_t label_count, uint32_t* id);
   sy_status_t (*metric_add)(sy_module_t* module, uint32_t id, int64_t delta);
@@ -348,6 +370,26 @@ typedef struct sy_host {
    * callback of the stream, before DIR's headers go on to get the framing benefit; not while
    * the filter holds DIR (SY_STOP, SY_STOP_AND_BUFFER): SY_ERR_WRONG_PHASE. */
   sy_status_t (*skip_body)(sy_stream_t* s, sy_direction_t dir);
+
+  /* -- Since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, post_to_filter)) -- */
+  /* Any thread. As post_to_worker, and DROP (may be NULL) is called when FN will never run: no
+   * such worker (in the caller's thread, SY_ERR_NOT_FOUND returned), or the worker stopped
+   * first (on the main thread, after the worker's last task). */
+  sy_status_t (*post_to_worker_drop)(int32_t index, sy_worker_task_fn fn, sy_drop_fn drop,
+                                     void* arg);
+  /* As worker_timer, and DROP (may be NULL) is called when the timer will never fire:
+   * timer_cancel, W's filter config leaving the worker (before its on_worker_stop), or the
+   * worker stopping. */
+  sy_timer_t* (*worker_timer_drop)(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn,
+                                   sy_drop_fn drop, void* arg);
+  /* The position of the calling filter in the stream's chain (inside its callbacks, tasks and
+   * timers), for post_to_filter; SY_NO_FILTER elsewhere. */
+  uint32_t (*filter_index)(sy_stream_t* s);
+  /* Any thread. As post_to_stream, but FN runs as the filter at FILTER_INDEX would in its own
+   * callback: inject_data enters after that filter, route_config is that filter's per-route
+   * config, resume and body calls mean what that filter holds. */
+  sy_status_t (*post_to_filter)(sy_stream_id_t id, uint32_t filter_index, sy_stream_task_fn fn,
+                                sy_drop_fn drop, void* arg);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

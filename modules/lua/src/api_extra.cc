@@ -4,11 +4,9 @@
 
 #include <cmath>
 #include <cstring>
-#include <mutex>
 #include <string>
-#include <unordered_map>
-#include <variant>
 
+#include "dict_store.h"
 #include "objects.h"
 
 namespace sylua {
@@ -116,34 +114,8 @@ int m_record(lua_State* L) {
 // ---- shared dictionaries ----------------------------------------------------------------
 
 // Process-wide: every worker's Lua states see the same dictionaries. Values are scalars; a
-// TTL makes a key disappear (checked on access, and swept as dictionaries grow).
-struct Entry {
-  std::variant<std::string, lua_Integer, double, bool> v;
-  int64_t expires_ms = 0;  // 0 = never
-};
-
-struct Dict {
-  std::mutex mu;
-  std::unordered_map<std::string, Entry> map;
-  size_t next_sweep = 1024;
-};
-
-std::mutex g_dicts_mu;
-std::unordered_map<std::string, Dict*>& dicts() {
-  static auto* m = new std::unordered_map<std::string, Dict*>();  // lives for the process
-  return *m;
-}
-
-Dict* dict(std::string_view name) {
-  std::lock_guard<std::mutex> lock(g_dicts_mu);
-  auto& m = dicts();
-  auto it = m.find(std::string(name));
-  if (it != m.end()) return it->second;
-  auto* d = new Dict();
-  m.emplace(std::string(name), d);
-  return d;
-}
-
+// TTL makes a key disappear (checked on access, and swept as dictionaries grow). The
+// dictionaries live in a DictStore (dict_store.h) that outlives a generation of this module.
 int64_t now_ms() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -300,7 +272,7 @@ void push_stats(lua_State* L, Dir& d) { new_obj(L, &d, kStats); }
 
 void push_dict(lua_State* L, std::string_view name) {
   new_obj(L, nullptr, kDict);
-  lua_pushlightuserdata(L, dict(name));
+  lua_pushlightuserdata(L, dict_store().dict(name));
   lua_setiuservalue(L, -2, 1);
 }
 

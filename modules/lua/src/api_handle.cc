@@ -463,6 +463,33 @@ int l_clear_route_cache(lua_State* L) {
   return 0;
 }
 
+// "ip", "ip:port" or "[ipv6]:port", with a decimal port of 1-65535: what Envoy accepts as an
+// upstream override host.
+bool is_ip_and_port(std::string_view host) {
+  unsigned char buf[16];
+  auto parses = [&](std::string_view ip, int family) {
+    if (ip.empty() || ip.size() >= INET6_ADDRSTRLEN) return false;
+    char text[INET6_ADDRSTRLEN];
+    std::memcpy(text, ip.data(), ip.size());
+    text[ip.size()] = 0;
+    return inet_pton(family, text, buf) == 1;
+  };
+  if (parses(host, AF_INET) || parses(host, AF_INET6)) return true;
+  size_t colon = host.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view addr = host.substr(0, colon), port = host.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + unsigned(c - '0');
+  }
+  if (value == 0 || value > 65535) return false;
+  if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']')
+    return parses(addr.substr(1, addr.size() - 2), AF_INET6);
+  return parses(addr, AF_INET);
+}
+
 int l_set_upstream_override_host(lua_State* L) {
   Dir& d = handle(L);
   size_t n = 0;
@@ -472,23 +499,7 @@ int l_set_upstream_override_host(lua_State* L) {
     luaL_checktype(L, 3, LUA_TBOOLEAN);
     strict = lua_toboolean(L, 3);
   }
-  unsigned char buf[16];
-  char ip[64] = {0};
-  std::snprintf(ip, sizeof(ip), "%.*s", int(std::min<size_t>(n, 63)), host);
-  // "ip" or "ip:port"; brackets around IPv6 with a port.
-  char* colon = std::strrchr(ip, ':');
-  bool v4 = inet_pton(AF_INET, ip, buf) == 1, v6 = inet_pton(AF_INET6, ip, buf) == 1;
-  if (!v4 && !v6 && colon) {
-    *colon = 0;
-    char* start = ip;
-    if (*start == '[' && colon > ip && colon[-1] == ']') {
-      colon[-1] = 0;
-      ++start;
-    }
-    v4 = inet_pton(AF_INET, start, buf) == 1;
-    v6 = inet_pton(AF_INET6, start, buf) == 1;
-  }
-  if (!v4 && !v6) raise(L, "host is not a valid IP address");
+  if (!is_ip_and_port(std::string_view(host, n))) raise(L, "host is not a valid IP address");
   if (!d.is_request() || d.headers_continued) return 0;
   sy_status_t st = g_host->set_upstream_override_host(d.st->s, {host, n});
   if (st != SY_OK && strict) {

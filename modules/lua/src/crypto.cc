@@ -1,5 +1,6 @@
-// OpenSSL-backed pieces: base64, importPublicKey/verifySignature, and the SSL connection
-// object (facts read from the peer certificate the host exposes as PEM).
+// base64Escape/base64Decode (a small codec of our own), and the OpenSSL-backed pieces:
+// importPublicKey/verifySignature, and the SSL connection object (facts OpenSSL reads from the
+// peer certificate the host exposes as PEM).
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dict_store.h"
 #include "filter.h"
 #include "lua_module.h"
 
@@ -82,10 +83,15 @@ bool on_load(sy_module_t*, void** data, sy_error_t*) {
   *data = nullptr;
   g_host->metric_define(g_module, SY_GAUGE, S("vm_count"), nullptr, 0, &g_vm_gauge);
   g_host->metric_define(g_module, SY_GAUGE, S("memory_bytes"), nullptr, 0, &g_memory_gauge);
+  dict_store_load();
   return true;
 }
 
-void on_unload(void*) {}
+void on_unload(void*) { dict_store_unload(); }
+
+// Hot swap hands the sharedDict store to the next generation (dict_store.h says why).
+sy_str_t handover_export(void*) { return dict_store_export(); }
+void handover_import(void*, sy_str_t state) { dict_store_import(state); }
 
 const sy_http_filter_t kFilter = {
     sizeof(sy_http_filter_t),
@@ -118,8 +124,8 @@ const sy_module_descriptor_t kDescriptor = {
     "1.0.0",
     on_load,
     on_unload,
-    nullptr,
-    nullptr,
+    handover_export,
+    handover_import,
     kFilters,
     nullptr,
 };

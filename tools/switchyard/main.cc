@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "core/log/log.h"
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 #include "core/server/server.h"
 #include "loader/manager.h"
 

@@ -1,5 +1,6 @@
 // What the server needs from the module loader (implemented in loader/, wired by main), so
-// core never depends on the loader: filter resolution for config builds, and hot swap.
+// core never depends on the loader: filter resolution for config builds, and hot swap. The
+// loader's whole view of core is this file and core/filter_chain/factory.h.
 #pragma once
 
 #include <uv.h>
@@ -10,9 +11,21 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/server/runtime.h"
+#include "core/filter_chain/factory.h"
 
 namespace sy::server {
+
+// Turns a `filters:` entry into a factory (loads the module if needed, builds its config).
+// Appends to ERRORS and returns nullptr when it cannot.
+struct FilterResolver {
+  virtual ~FilterResolver() = default;
+  virtual std::shared_ptr<filters::HttpFilterFactory> http(const config::Listener& listener,
+                                                           const config::FilterRef& ref,
+                                                           std::vector<config::Error>* errors) = 0;
+  virtual std::shared_ptr<filters::NetworkFilterFactory> network(
+      const config::Listener& listener, const config::FilterRef& ref,
+      std::vector<config::Error>* errors) = 0;
+};
 
 class ModuleHost : public FilterResolver {
  public:

@@ -1,5 +1,5 @@
 // Building runtime snapshots from config.
-#include "core/server/runtime.h"
+#include "core/runtime/runtime.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -33,6 +33,8 @@ ListenerStats listener_stats(const std::string& name) {
           r.counter("listener", l, "bytes_tx"),
           r.counter("listener", l, "rq_header_timeout"),
           r.counter("listener", l, "rq_malformed"),
+          r.counter("listener", l, "rq_upgrade_stripped"),
+          r.counter("listener", l, "rq_trailers_dropped"),
           r.histogram("listener", l, "rq_time_ms"),
           r.counter("listener", l, "cx_http1"),
           r.counter("listener", l, "cx_http2"),

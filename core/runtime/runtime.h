@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/filter_chain/factory.h"
 #include "core/router/router.h"
+#include "core/runtime/module_host.h"
 #include "core/stats/stats.h"
 #include "core/tls/context.h"
 
@@ -29,6 +30,8 @@ struct ListenerStats {
   stats::Counter* bytes_tx;
   stats::Counter* rq_header_timeout;
   stats::Counter* rq_malformed;
+  stats::Counter* rq_upgrade_stripped;  // Upgrade requests served as plain HTTP (not allowed)
+  stats::Counter* rq_trailers_dropped;  // request trailer fields dropped (framing, routing, ...)
   stats::Histogram* rq_time;
   // Per protocol.
   stats::Counter* cx_http1;
@@ -101,18 +104,6 @@ struct ListenerRuntime {
   // Module filters in request order (responses run them in reverse).
   std::vector<std::shared_ptr<filters::HttpFilterFactory>> filters;
   std::vector<std::shared_ptr<filters::NetworkFilterFactory>> network_filters;
-};
-
-// Turns a `filters:` entry into a factory (loads the module if needed, builds its config).
-// Appends to ERRORS and returns nullptr when it cannot.
-struct FilterResolver {
-  virtual ~FilterResolver() = default;
-  virtual std::shared_ptr<filters::HttpFilterFactory> http(const config::Listener& listener,
-                                                           const config::FilterRef& ref,
-                                                           std::vector<config::Error>* errors) = 0;
-  virtual std::shared_ptr<filters::NetworkFilterFactory> network(
-      const config::Listener& listener, const config::FilterRef& ref,
-      std::vector<config::Error>* errors) = 0;
 };
 
 // Where access log lines go: a file or stdout, closed when the last snapshot using it goes.

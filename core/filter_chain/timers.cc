@@ -1,0 +1,147 @@
+// Module timers on a worker: a stream's (owned by its FilterChain) and a worker context's
+// (owned here). Their handles are tokens looked up in the worker's table, never pointers.
+#include "core/filter_chain/timers.h"
+
+#include <atomic>
+#include <list>
+#include <unordered_map>
+#include <vector>
+
+#include "core/filter_chain/chain.h"
+
+namespace sy::filters {
+namespace {
+
+// A timer handle is a token, looked up in the worker's table on use, never a pointer: a timer
+// that fired, was cancelled or was dropped is simply not found, so a late cancel is harmless.
+struct WorkerTimer;
+struct TimerEntry {
+  FilterChain::StreamTimer* stream = nullptr;
+  WorkerTimer* worker = nullptr;
+};
+// Leaked per thread on purpose: timers still pending at thread exit forget their tokens in
+// their destructors, whatever order thread-local objects are destroyed in.
+std::unordered_map<uint64_t, TimerEntry>& timer_table() {
+  thread_local auto* t = new std::unordered_map<uint64_t, TimerEntry>();
+  return *t;
+}
+std::atomic<uint64_t> g_next_timer{1};
+
+sy_timer_t* timer_handle(uint64_t token) {
+  return reinterpret_cast<sy_timer_t*>(static_cast<uintptr_t>(token));
+}
+
+// Worker timers: owned by this table, since no stream holds them.
+struct WorkerTimer {
+  ~WorkerTimer() { timer_table().erase(token); }
+  uint64_t token = 0;
+  std::unique_ptr<net::Timer> timer;
+  WorkerContext* ctx;
+  sy_worker_task_fn fn;
+  sy_drop_fn drop;
+  void* arg;
+};
+thread_local std::list<std::unique_ptr<WorkerTimer>> t_worker_timers;
+
+// Removes the worker timers PRED selects, then runs their DROPs (the handles are already
+// unknown by then, so a cancel from a DROP does nothing).
+template <typename Pred>
+void drop_worker_timers(Pred pred, bool count = true) {
+  std::vector<std::pair<sy_drop_fn, void*>> drops;
+  for (auto it = t_worker_timers.begin(); it != t_worker_timers.end();) {
+    if (!pred(**it)) {
+      ++it;
+      continue;
+    }
+    drops.emplace_back((*it)->drop, (*it)->arg);
+    it = t_worker_timers.erase(it);
+  }
+  for (auto& [drop, arg] : drops) {
+    if (count) host_posts_dropped()->inc();
+    if (drop) drop(arg);
+  }
+}
+
+}  // namespace
+
+sy_timer_t* stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
+                         void* arg) {
+  if (!s || !fn) return nullptr;
+  FilterChain* c = FilterChain::from(s);
+  auto t = std::make_unique<FilterChain::StreamTimer>();
+  FilterChain::StreamTimer* raw = t.get();
+  raw->token = g_next_timer.fetch_add(1, std::memory_order_relaxed);
+  raw->timer = std::make_unique<net::Timer>(c->sink()->loop());
+  raw->fn = fn;
+  raw->drop = drop;
+  raw->arg = arg;
+  raw->chain = c;
+  raw->position = c->current_position();  // it fires as the filter that set it
+  c->timers.push_back(std::move(t));
+  timer_table()[raw->token].stream = raw;
+  raw->timer->start(ms, [c, raw] {
+    sy_stream_task_fn f = raw->fn;
+    void* a = raw->arg;
+    uint32_t position = raw->position;
+    c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });  // forgets the token
+    c->run_as(position, [&] { f(c->handle(), a); });
+  });
+  return timer_handle(raw->token);
+}
+
+sy_timer_t* worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_drop_fn drop,
+                         void* arg) {
+  if (!w || !fn) return nullptr;
+  WorkerContext* ctx = WorkerContext::from(w);
+  if (!ctx->loop) return nullptr;
+  auto t = std::make_unique<WorkerTimer>();
+  WorkerTimer* raw = t.get();
+  raw->token = g_next_timer.fetch_add(1, std::memory_order_relaxed);
+  raw->timer = std::make_unique<net::Timer>(ctx->loop);
+  raw->ctx = ctx;
+  raw->fn = fn;
+  raw->drop = drop;
+  raw->arg = arg;
+  t_worker_timers.push_back(std::move(t));
+  timer_table()[raw->token].worker = raw;
+  raw->timer->start(ms, [raw] {
+    auto fn2 = raw->fn;
+    void* a = raw->arg;
+    WorkerContext* c = raw->ctx;
+    t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    fn2(c->handle(), a);
+  });
+  return timer_handle(raw->token);
+}
+
+void timer_cancel(sy_timer_t* t) {
+  auto it = timer_table().find(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t)));
+  if (it == timer_table().end()) return;  // fired, cancelled or dropped already: nothing to do
+  TimerEntry e = it->second;
+  if (e.worker) {
+    drop_worker_timers([&](const WorkerTimer& wt) { return &wt == e.worker; }, false);
+    return;
+  }
+  FilterChain::StreamTimer* raw = e.stream;
+  sy_drop_fn drop = raw->drop;
+  void* arg = raw->arg;
+  raw->chain->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+  if (drop) drop(arg);
+}
+
+stats::Counter* host_posts_dropped() {
+  static stats::Counter* c = stats::registry().counter("host", {}, "posts_dropped");
+  return c;
+}
+
+FilterChain::StreamTimer::~StreamTimer() { timer_table().erase(token); }
+
+void cancel_worker_timers(WorkerContext* ctx) {
+  drop_worker_timers([ctx](const WorkerTimer& t) { return t.ctx == ctx; });
+}
+
+void drop_all_worker_timers() {
+  drop_worker_timers([](const WorkerTimer&) { return true; });
+}
+
+}  // namespace sy::filters
