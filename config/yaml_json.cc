@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "config/json_text.h"
+
 namespace sy::config {
 namespace {
 
@@ -16,24 +18,6 @@ constexpr size_t kMaxJsonBytes = 16u << 20;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-// Length of the well-formed UTF-8 sequence at the start of S, or 0 if it is ill-formed.
-size_t utf8_len(std::string_view s) {
-  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  auto cont = [&](size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
-    return i < s.size() && b(i) >= lo && b(i) <= hi;
-  };
-  unsigned c = b(0);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no surrogates
-  if (c >= 0xE1 && c <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
-  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
 
 // Decimal integer text with its sign and leading zeros normalised for JSON ("+007" -> "7").
 std::string json_decimal(std::string_view sign, std::string_view digits) {
@@ -192,7 +176,7 @@ class Converter {
       seen.push_back(key.Scalar());
       if (!first) out_ += ',';
       first = false;
-      append_json_string(key.Scalar(), &out_);
+      json::append_quoted(out_, key.Scalar());
       out_ += ':';
       if (!convert(value, depth + 1)) return false;
     }
@@ -214,7 +198,7 @@ class Converter {
           break;
       }
     }
-    append_json_string(n.Scalar(), &out_);
+    json::append_quoted(out_, n.Scalar());
     return true;
   }
 
@@ -224,58 +208,6 @@ class Converter {
 };
 
 }  // namespace
-
-void append_json_string(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      size_t len = utf8_len(s.substr(i));
-      if (len == 0) {
-        *out += "\\ufffd";
-        ++i;
-      } else {
-        out->append(s.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\b':
-        *out += "\\b";
-        break;
-      case '\f':
-        *out += "\\f";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          *out += "\\u00";
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(char(c));
-        }
-    }
-    ++i;
-  }
-  out->push_back('"');
-}
 
 bool yaml_to_json(Diagnostics& d, const YAML::Node& n, std::string_view what, std::string* out) {
   out->clear();

@@ -17,8 +17,4 @@ namespace sy::config {
 // alias-built trees too deep or too big. Returns false, with *OUT unspecified, on any error.
 bool yaml_to_json(Diagnostics& d, const YAML::Node& n, std::string_view what, std::string* out);
 
-// Appends S to *OUT as a quoted JSON string. Ill-formed UTF-8 becomes U+FFFD so the result is
-// always valid JSON.
-void append_json_string(std::string_view s, std::string* out);
-
 }  // namespace sy::config

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/server/module_host.h"
+#include "core/runtime/module_host.h"
 #include "loader/loader.h"
 
 namespace sy::loader {

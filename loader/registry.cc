@@ -17,7 +17,7 @@
 #include <set>
 
 #include "core/log/log.h"
-#include "core/util/json.h"
+#include "config/json_text.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
 

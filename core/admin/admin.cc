@@ -9,7 +9,7 @@
 #include "core/log/log.h"
 #include "core/net/socket.h"
 #include "core/stats/stats.h"
-#include "core/util/json.h"
+#include "config/json_text.h"
 
 namespace sy::admin {
 namespace {

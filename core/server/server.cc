@@ -12,7 +12,7 @@
 #include "core/filter_chain/factory.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
-#include "core/util/json.h"
+#include "config/json_text.h"
 
 namespace sy::server {
 namespace {

@@ -8,7 +8,7 @@
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/server/worker.h"
-#include "core/util/json.h"
+#include "config/json_text.h"
 
 namespace sy::server {
 namespace {

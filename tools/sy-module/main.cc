@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/util/json.h"
+#include "config/json_text.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
 #include "tools/sy-module/commands.h"
