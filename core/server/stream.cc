@@ -146,6 +146,13 @@ void Stream::on_request_head(http1::MessageHead& head) {
     local_reply(400, "empty Host header\n", "empty_host", "-");
     return;
   }
+  // One client address may have only so many requests in flight (limits.streams_per_client):
+  // past that it is told to slow down, and the others keep their share of the upstreams.
+  if (!conn_->admit_stream()) {
+    lr_->stats.rq_client_limit->inc();
+    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit", "RL");
+    return;
+  }
   if (method_ == "CONNECT") {
     local_reply(501, "CONNECT is not supported\n", "connect_not_supported", "-");
     return;
@@ -471,7 +478,8 @@ void Stream::on_response_timeout() {
 
 void Stream::on_upstream_failure(Failure f, const std::string& details) {
   waiting_pool_ = false;
-  if (f == Failure::kOverflow) {
+  if (f == Failure::kOverflow || f == Failure::kPendingTimeout) {
+    // Both are the pool's circuit breaking: no connection could be had in time.
     local_reply(503, "upstream overflow\n", details, "UO");
   } else {
     local_reply(502, "upstream connect error\n", details, "UF");
