@@ -87,8 +87,11 @@ inline std::string parse_all(llhttp_type_t type, const uint8_t* data, size_t siz
         t.note("U " + std::to_string(size - at - r.consumed));
         return t.log();
       case http1::Parser::Status::kError:
+        // Only the fact of the error is compared, not its status: which of two faults in one
+        // head is seen first (a bare LF by the raw-byte scan, a bad version by llhttp) depends
+        // on where the head was cut, and either way the connection is answered and closed.
         FUZZ_CHECK(p.error_status() >= 400 && p.error_status() <= 599);
-        t.note("E " + std::to_string(p.error_status()));
+        t.note("E");
         return t.log();
     }
   }
