@@ -189,6 +189,12 @@ int Parser::cb_header_value_complete(llhttp_t* p) {
   Parser* s = self(p);
   std::string& v = s->value_;
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+  // llhttp takes a line that starts with ':' as a field with an empty name; a field name is a
+  // token (RFC 9110 §5.1), and forwarded as is it would reach the upstream as a malformed line.
+  if (s->field_.empty()) {
+    s->fail(400, "empty header name");
+    return -1;
+  }
   http::HeaderMap& target = s->head_done_ ? s->trailers_ : s->head_.headers;
   if (target.size() >= s->limits_.headers) {
     s->fail(431, "too many headers");

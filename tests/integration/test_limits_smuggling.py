@@ -125,6 +125,13 @@ MALFORMED = [
      b"GET /echo HTTP/1.1\r\nHost: t\r\nX-A : b\r\n\r\n", (400,), True),
     ("bad-header-name",
      b"GET /echo HTTP/1.1\r\nHost: t\r\nX(A): b\r\n\r\n", (400,), True),
+    # Found by the http1_request fuzzer: llhttp takes a line starting with ':' as a field with
+    # an empty name.
+    ("empty-header-name",
+     b"GET /echo HTTP/1.1\r\nHost: t\r\n: b\r\n\r\n", (400,), True),
+    ("empty-trailer-name",
+     b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"1\r\na\r\n0\r\n: b\r\n\r\n", (400,), False),
     ("space-in-target",
      b"GET /echo x HTTP/1.1\r\nHost: t\r\n\r\n", (400,), True),
     ("two-hosts",

@@ -202,6 +202,20 @@ TEST(Http1ParserSmuggling, InvalidHeaderBytes) {
   EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A : v\r\n\r\n"), 400);
 }
 
+TEST(Http1ParserSmuggling, EmptyHeaderName) {
+  // llhttp takes a line that starts with ':' as a field with an empty name (found by the
+  // http1_request fuzzer); a field name is a token, at least one character.
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\n:\r\nHost: x\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "0\r\n: v\r\n\r\n"),
+            400);
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  EXPECT_EQ(feed_all(p, "HTTP/1.1 200 OK\r\n: close\r\nContent-Length: 0\r\n\r\n"),
+            Parser::Status::kError);
+}
+
 TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
   int s = reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n");
   EXPECT_TRUE(s == 501 || s == 400) << s;
