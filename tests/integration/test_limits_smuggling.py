@@ -154,6 +154,23 @@ def test_malformed_request_refused(upstream, switchyard, data, statuses, before_
     assert request(sy.port("ingress"), "GET", "/echo").status == 200
 
 
+@pytest.mark.parametrize("bad", [
+    b"GET /echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
+    b"\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
+], ids=["second-request", "after-empty-lines"])
+def test_folded_header_refused_on_a_reused_connection(upstream, switchyard, bad):
+    # Found by the http1 fuzzers: the raw-byte head checks (obs-fold, bare LF) used to look at a
+    # connection's first request only, or stop at empty lines before a request line.
+    sy = start(switchyard, upstream)
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/echo"))
+        assert c.read_response().status == 200
+        c.send(bad)
+        assert c.read_response().status == 400
+        c.wait_closed()
+    assert upstream.stats()["requests_total"] == 1
+
+
 def test_refusal_after_good_request_on_same_connection(upstream, switchyard):
     # A good request first, then a malformed one on the same keep-alive connection: the good
     # one is answered, the bad one gets 400 and the close.
