@@ -446,6 +446,17 @@ TEST(ConfigSyntax, DeepNestingIsReportedNotCrashing) {
   EXPECT_EQ(r.errors[0].str(), "t.yaml: YAML nested too deeply");
 }
 
+TEST(ConfigSyntax, StrayCommaIsReportedNotLooping) {
+  // yaml-cpp 0.7 loops forever, allocating all the while, on a ',' where a document should
+  // start (found by the config fuzzer): the load must end with an error instead.
+  EXPECT_EQ(one_error(","),
+            "t.yaml:1:1: unexpected ','; expected a map with listeners, clusters, ...");
+  EXPECT_EQ(one_error("  ,\n"),
+            "t.yaml:1:3: unexpected ','; expected a map with listeners, clusters, ...");
+  EXPECT_EQ(one_error(",workers: 1\n"),
+            "t.yaml:1:1: unexpected ','; expected a map with listeners, clusters, ...");
+}
+
 TEST(ConfigSyntax, NeverThrowsOnAnyPrefixOfAValidFile) {
   // Every truncation of a real config is some mix of valid, invalid and unparsable YAML.
   std::string full(kFull.substr(1));
