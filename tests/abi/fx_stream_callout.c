@@ -185,8 +185,8 @@ static void generate(fx_t* st) {
     uint64_t left = st->gen_total - st->gen_sent;
     size_t n = left < sizeof chunk ? (size_t)left : sizeof chunk;
     st->gen_sent += n;
-    sy_status_t rc = host->stream_callout_send_data(st->cs, (sy_str_t){chunk, n},
-                                                    st->gen_sent == st->gen_total);
+    sy_status_t rc =
+        host->stream_callout_send_data(st->cs, (sy_str_t){chunk, n}, st->gen_sent == st->gen_total);
     if (rc == SY_ABOVE_HIGH_WATERMARK) return; /* on_writable calls again */
     if (rc != SY_OK) return;
   }
@@ -241,9 +241,13 @@ static void ev_writable(void* arg, sy_callout_stream_t* cs) {
   if (st->mode == GENERATE) generate(st);
 }
 
-static const sy_stream_callout_callbacks_t kEvents = {
-    sizeof(sy_stream_callout_callbacks_t), ev_headers, ev_data, ev_trailers, ev_complete,
-    ev_failure, ev_writable};
+static const sy_stream_callout_callbacks_t kEvents = {sizeof(sy_stream_callout_callbacks_t),
+                                                      ev_headers,
+                                                      ev_data,
+                                                      ev_trailers,
+                                                      ev_complete,
+                                                      ev_failure,
+                                                      ev_writable};
 
 /* ---- fanout: many callouts of one stream ---- */
 
@@ -253,9 +257,8 @@ static void fan_finish(fx_t* st) {
   snprintf(ok, sizeof ok, "%d", st->fan_ok);
   snprintf(bad, sizeof bad, "%d", st->fan_bad);
   snprintf(failed, sizeof failed, "%d", st->fan_failed);
-  sy_header_t h[] = {{S("x-fanout-ok"), S(ok)},
-                     {S("x-fanout-bad"), S(bad)},
-                     {S("x-fanout-failed"), S(failed)}};
+  sy_header_t h[] = {
+      {S("x-fanout-ok"), S(ok)}, {S("x-fanout-bad"), S(bad)}, {S("x-fanout-failed"), S(failed)}};
   reply(st, 200, h, 3, S("fanout done\n"));
 }
 
@@ -285,8 +288,13 @@ static void fan_failure(void* arg, sy_callout_stream_t* cs, sy_callout_failure_t
 /* Built as a 1.2 module knowing only the first four slots: the host must treat the rest as
  * NULL (size-checked copy). */
 static const sy_stream_callout_callbacks_t kFanEvents = {
-    offsetof(sy_stream_callout_callbacks_t, on_writable), NULL, fan_data, NULL, fan_complete,
-    fan_failure, NULL};
+    offsetof(sy_stream_callout_callbacks_t, on_writable),
+    NULL,
+    fan_data,
+    NULL,
+    fan_complete,
+    fan_failure,
+    NULL};
 
 /* ---- worker mode: a callout with no stream ---- */
 
@@ -337,9 +345,13 @@ static void wk_failure(void* arg, sy_callout_stream_t* cs, sy_callout_failure_t 
   host->post_to_stream(w->stream, wk_deliver, wk_free, w);
 }
 
-static const sy_stream_callout_callbacks_t kWorkerEvents = {
-    sizeof(sy_stream_callout_callbacks_t), wk_headers, wk_data, NULL, wk_complete, wk_failure,
-    NULL};
+static const sy_stream_callout_callbacks_t kWorkerEvents = {sizeof(sy_stream_callout_callbacks_t),
+                                                            wk_headers,
+                                                            wk_data,
+                                                            NULL,
+                                                            wk_complete,
+                                                            wk_failure,
+                                                            NULL};
 
 /* ---- starting ---- */
 
@@ -461,9 +473,9 @@ static void* on_stream_create(void* config, sy_stream_t* s) {
 static void configure(fx_t* st, sy_stream_t* s) {
   char mode[32];
   if (!header(s, "x-mode", mode, sizeof mode)) return;
-  static const char* const kModes[] = {"echo",   "grpc",   "generate",     "hold",
-                                       "paused", "fanout", "worker",       "unary-cancel",
-                                       "reset-request",    "reset-response"};
+  static const char* const kModes[] = {"echo",          "grpc",          "generate", "hold",
+                                       "paused",        "fanout",        "worker",   "unary-cancel",
+                                       "reset-request", "reset-response"};
   for (size_t i = 0; i < sizeof kModes / sizeof kModes[0]; i++)
     if (strcmp(mode, kModes[i]) == 0) st->mode = (int)i;
   if (!header(s, "x-cluster", st->cluster, sizeof st->cluster)) strcpy(st->cluster, "side");
@@ -507,8 +519,8 @@ static sy_filter_status_t on_request_headers(void* filter, sy_stream_t* s, bool 
 
 static sy_filter_status_t on_request_body(void* filter, sy_stream_t* s, bool end_stream) {
   fx_t* st = filter;
-  if (st->mode == HOLD || st->mode == PAUSED || st->mode == UNARY_CANCEL ||
-      st->mode == RESET_REQ || st->mode == RESET_RESP || st->mode < 0)
+  if (st->mode == HOLD || st->mode == PAUSED || st->mode == UNARY_CANCEL || st->mode == RESET_REQ ||
+      st->mode == RESET_RESP || st->mode < 0)
     return SY_CONTINUE;
   if (!end_stream) return SY_STOP_AND_BUFFER;
   sy_str_t body;

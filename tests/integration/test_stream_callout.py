@@ -335,3 +335,27 @@ def test_stream_reset_before_the_response(upstream, side, switchyard):
         # The connection goes on.
         assert c.get("/echo").status == 200
     assert upstream.stats()["requests_total"] == 1  # only the second request went upstream
+
+
+# --- the C++ SDK -----------------------------------------------------------------------------
+
+
+def test_sdk_callout_stream_and_grpc_framing(upstream, grpc_side, switchyard):
+    # tests/abi/fx_sdk_callout.cc: sy::sdk::CalloutStream and sy::sdk::grpc framing.
+    cfg = harness.proxy_all(upstream.port)
+    cfg["listeners"][0]["filters"] = [{"module": "sdk_callout"}]
+    cfg["modules"] = [{"name": "sdk_callout", "path": str(fixture_file("sdk_callout"))}]
+    cfg["clusters"].append(h2_cluster("grpc", grpc_side.port))
+    sy = switchyard(cfg)
+    port = sy.port("ingress")
+    big = b"y" * 100000
+    r = request(port, "POST", "/", body=b"alpha\n" + big + b"\nomega",
+                headers={"x-callout-path": f"/{SERVICE}/Bidi"})
+    assert r.status == 200, r
+    assert r.body == b"alpha\n" + big + b"\nomega\n"
+    assert r.header("x-grpc-status") == "0"
+    r = request(port, "POST", "/", body=b"PERMISSION_DENIED",
+                headers={"x-callout-path": f"/{SERVICE}/Fail"})
+    assert (r.status, r.header("x-grpc-status")) == (200, "7"), r
+    r = request(port, "POST", "/", body=b"x", headers={"x-cluster": "nope"})
+    assert r.status == 404, r
