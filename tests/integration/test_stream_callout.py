@@ -306,11 +306,16 @@ def test_stream_reset_after_the_response_started_h2(upstream, side, switchyard):
     sy = switchyard(config(upstream.port, [h2_cluster("side", side.port)]))
     with H2Client(sy.port("ingress")) as c:
         r = c.get("/stream?chunks=50&size=16384", headers=[("x-mode", "reset-response")])
-        assert r.status == 200, r
+        # The head was handed to the connection, but nghttp2 may drop a HEADERS frame still
+        # queued for a stream it resets: the client sees the reset, with or without the head.
         assert r.reset == ErrorCodes.INTERNAL_ERROR, r
-        assert not r.ended
+        assert not r.ended and r.status in (200, None), r
+        assert r.length < 50 * 16384, r
+        # The connection goes on.
+        assert c.get("/echo").status == 200
     e = sy.wait_access_entry(lambda e: e.get("path", "").startswith("/stream"))
-    assert (e["response_flags"], e["details"]) == ("FR", "fx reset in response body"), e
+    assert (e["status"], e["response_flags"], e["details"]) == (
+        200, "FR", "fx reset in response body"), e
 
 
 def test_stream_reset_after_the_response_started_http1(upstream, side, switchyard):
