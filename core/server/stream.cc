@@ -760,6 +760,9 @@ bool Stream::reset_from_filter(std::string details) {
   details_ = details.empty() ? "filter_reset" : std::move(details);
   flags_ = "FR";
   chain_->halt();
+  // A local reply asked for after this (or pending from the same callback) would replace the
+  // reset below; the reset wins.
+  filter_reply_pending_ = true;
   // As with a local reply, nothing happens to the stream before the calling filter returns.
   chain_->when_idle([this] {
     if (finalized_) return;

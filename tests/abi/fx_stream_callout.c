@@ -6,7 +6,8 @@
  *                     in pieces of x-piece bytes; the callout's response body becomes the reply.
  *           grpc      the request body's lines are gRPC messages, sent one at a time to
  *                     x-callout-path, each after the previous one's answer (ping-pong); the
- *                     reply is the answers, one a line.
+ *                     reply is the answers, one a line, and x-callout-rtt-p50-us /
+ *                     -p99-us: each message's round trip as the module saw it.
  *           generate  x-generate bytes go to the callout in 64 KiB pieces, respecting
  *                     SY_ABOVE_HIGH_WATERMARK / on_writable; the reply is the callout's body.
  *           hold      opens a callout, sends "hold" without ending it, and waits forever.
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <switchyard/module.h>
+#include <time.h>
 
 SY_MODULE_STAMP("stream_callout", "1.0.0");
 
@@ -81,7 +83,30 @@ typedef struct fx {
   size_t msg_pos; /* grpc: offset of the next request line */
   int fan_n, fan_done, fan_ok, fan_bad, fan_failed;
   fan_t* fans;
+  /* grpc: when the message in flight was sent, and each round trip, in microseconds */
+  uint64_t sent_at_us;
+  uint64_t* rtt;
+  size_t rtt_len, rtt_cap;
 } fx_t;
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int cmp_u64(const void* a, const void* b) {
+  uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The P-th percentile (0-100) of the round trips, by nearest rank. */
+static uint64_t rtt_percentile(fx_t* st, int p) {
+  if (st->rtt_len == 0) return 0;
+  qsort(st->rtt, st->rtt_len, sizeof *st->rtt, cmp_u64);
+  size_t rank = (st->rtt_len * (size_t)p + 99) / 100;
+  return st->rtt[rank ? rank - 1 : 0];
+}
 
 static sy_str_t S(const char* p) { return (sy_str_t){p, strlen(p)}; }
 
@@ -109,7 +134,9 @@ static void reply(fx_t* st, uint32_t status, const sy_header_t* h, size_t n, sy_
 }
 
 static void reply_result(fx_t* st) {
-  char status[16], writable[16], messages[16];
+  char status[16], writable[16], messages[16], p50[24], p99[24];
+  snprintf(p50, sizeof p50, "%llu", (unsigned long long)rtt_percentile(st, 50));
+  snprintf(p99, sizeof p99, "%llu", (unsigned long long)rtt_percentile(st, 99));
   snprintf(status, sizeof status, "%d", st->status);
   snprintf(writable, sizeof writable, "%u", st->writable);
   snprintf(messages, sizeof messages, "%u", st->messages);
@@ -117,8 +144,10 @@ static void reply_result(fx_t* st) {
                      {S("x-callout-end"), S(st->end_mark ? st->end_mark : "none")},
                      {S("x-callout-trailers"), {st->trailers.p, st->trailers.len}},
                      {S("x-callout-writable"), S(writable)},
-                     {S("x-callout-messages"), S(messages)}};
-  reply(st, 200, h, 5, (sy_str_t){st->resp.p, st->resp.len});
+                     {S("x-callout-messages"), S(messages)},
+                     {S("x-callout-rtt-p50-us"), S(p50)},
+                     {S("x-callout-rtt-p99-us"), S(p99)}};
+  reply(st, 200, h, 7, (sy_str_t){st->resp.p, st->resp.len});
 }
 
 static void reply_failure(fx_t* st, sy_callout_failure_t reason, sy_str_t details) {
@@ -153,6 +182,7 @@ static void grpc_next(fx_t* st) {
   const char* nl = memchr(start, '\n', st->req.len - st->msg_pos);
   size_t n = nl ? (size_t)(nl - start) : st->req.len - st->msg_pos;
   st->msg_pos += n + (nl ? 1 : 0);
+  st->sent_at_us = now_us();
   send_grpc_message(st, start, n, st->msg_pos >= st->req.len);
 }
 
@@ -165,6 +195,11 @@ static void grpc_deframe(fx_t* st) {
     buf_add(&st->resp, (const char*)q + 5, n);
     buf_add(&st->resp, "\n", 1);
     st->messages++;
+    if (st->rtt_len == st->rtt_cap) {
+      st->rtt_cap = st->rtt_cap ? 2 * st->rtt_cap : 64;
+      st->rtt = realloc(st->rtt, st->rtt_cap * sizeof *st->rtt);
+    }
+    st->rtt[st->rtt_len++] = now_us() - st->sent_at_us;
     off += 5 + n;
     if (st->msg_pos < st->req.len) grpc_next(st);
   }
@@ -562,6 +597,7 @@ static void on_stream_destroy(void* filter) {
   free(st->resp.p);
   free(st->trailers.p);
   free(st->frames.p);
+  free(st->rtt);
   free(st);
 }
 
