@@ -10,6 +10,7 @@
 #include "core/server/conn_setup.h"
 #include "core/server/http1_conn.h"
 #include "core/server/http2_conn.h"
+#include "core/server/stream_callout.h"
 #include "core/server/tcp_proxy.h"
 #include "core/upstream/pool.h"
 
@@ -312,6 +313,7 @@ void Worker::stop() {
   callouts_.clear();
   for (auto& c : callouts) c->cancel();
   callouts.clear();
+  StreamCallout::shutdown_all();
   run_deferred();
   flush_access_log();
   runtime_.reset();
