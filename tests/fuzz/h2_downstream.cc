@@ -15,8 +15,8 @@
 #include "config/config.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
+#include "core/runtime/runtime.h"
 #include "core/server/http2_conn.h"
-#include "core/server/runtime.h"
 #include "core/server/worker.h"
 #include "tests/fuzz/fuzz_check.h"
 

@@ -20,12 +20,9 @@ CASES = 145
 
 # case id -> why it fails. Each entry must fail today; drop it once the proxy is fixed.
 KNOWN_FAILURES = {
-    # HEADERS on stream 3 after stream 5 must be a connection error (GOAWAY PROTOCOL_ERROR,
-    # RFC 9113 5.1.1). The proxy ignores the frame and answers stream 5: nghttp2 cannot tell
-    # a lower stream id never opened from one long closed (whose late frames must be
-    # tolerated), so it drops such HEADERS instead of failing the connection. A fix in
-    # core/server/http2_conn.cc is under way (issue 13).
-    "http2/5.1.1/2": "HEADERS on a stream id lower than the last is ignored, not GOAWAY",
+    # None today. http2/5.1.1/2 (HEADERS on stream 3 after stream 5 must be GOAWAY
+    # PROTOCOL_ERROR) failed until the connection learned to tell a stream id the client skipped
+    # from one long closed (core/server/http2_conn.cc, test_h2_stream_ids.py).
 }
 
 
