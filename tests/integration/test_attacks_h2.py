@@ -268,9 +268,10 @@ CASES = [
          timeouts=HEAD_TIMEOUT),
     Case("preface-then-silence", once(preface_then_nothing, handshake=False),
          goaway=ErrorCodes.NO_ERROR, timeouts=IDLE_TIMEOUT),
-    # A body that stops: 408 on that stream; the connection serves on.
-    Case("slow-body", stream_attack(slow_body), status=408, counter="rq_header_timeout",
-         timeouts=IDLE_TIMEOUT),
+    # A body that stops: 408 on that stream once request_body_idle passes (its own counter
+    # since issue 13's defect 6); the connection serves on.
+    Case("slow-body", stream_attack(slow_body), status=408, counter="rq_body_timeout",
+         timeouts={"request_body_idle": "1500ms"}),
 ]
 
 
