@@ -77,8 +77,13 @@ struct Route {
   std::string cluster;                   // set unless direct_response
   std::optional<DirectResponse> direct;  // set unless cluster
   std::optional<Duration> timeout;       // overrides the cluster's timeout
-  // per_filter: filter name -> JSON text of its per-route config (for the module ABI).
-  std::map<std::string, std::string> per_filter;
+  // per_filter: filter name -> its per-route config: the JSON text for the module's
+  // on_route_config_create, or disabled (`{disabled: true}`, which the host applies itself).
+  struct PerFilter {
+    std::string json;
+    bool disabled = false;
+  };
+  std::map<std::string, PerFilter> per_filter;
   // Overrides the listener's upgrade_configs type by type (an entry here decides for its type).
   std::vector<UpgradeConfig> upgrade_configs;
   Location loc;

@@ -174,8 +174,16 @@ void parse_per_filter(Diagnostics& d, const MapEntry& e, const std::set<std::str
       d.error(d.at(key), "per_filter in route: '" + name + "' is not a filter of this listener");
       continue;
     }
-    std::string json;
-    if (yaml_to_json(d, value, "per_filter " + name, &json)) r->per_filter[name] = json;
+    Route::PerFilter pf;
+    if (!yaml_to_json(d, value, "per_filter " + name, &pf.json)) continue;
+    // Exactly `{disabled: true}` (an unquoted YAML true) turns the filter off for the route;
+    // anything else, `disabled` with other keys included, is the module's to read.
+    if (value.IsMap() && value.size() == 1 && value["disabled"] && value["disabled"].IsScalar() &&
+        value["disabled"].Tag() != "!") {
+      const std::string& v = value["disabled"].Scalar();
+      pf.disabled = v == "true" || v == "True" || v == "TRUE";
+    }
+    r->per_filter[name] = std::move(pf);
   }
 }
 

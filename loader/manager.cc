@@ -10,13 +10,6 @@
 namespace sy::loader {
 namespace {
 
-std::string compact(std::string_view json) {
-  std::string out;
-  for (char c : json)
-    if (c != ' ' && c != '\n' && c != '\t' && c != '\r') out.push_back(c);
-  return out;
-}
-
 std::string message_of(const sy_error_t& e) {
   size_t n = strnlen(e.message, sizeof e.message);
   return n ? std::string(e.message, n) : std::string("rejected (no reason given)");
@@ -144,10 +137,11 @@ std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener
   if (!init_factory(f, gen, vt, ref, errors)) return nullptr;
   // Per-route configs: `per_filter:` keys name the module or the filter.
   for (const auto& route : listener.routes) {
-    for (const auto& [key, json] : route.per_filter) {
+    for (const auto& [key, pf] : route.per_filter) {
       if (key != ref.module && key != f->filter_name) continue;
       filters::HttpFilterFactory::RouteConfig rc;
-      if (compact(json) == "{\"disabled\":true}") {
+      const std::string& json = pf.json;
+      if (pf.disabled) {
         rc.disabled = true;
       } else if (vt->on_route_config_create) {
         sy_error_t err{};

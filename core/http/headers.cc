@@ -71,4 +71,14 @@ size_t HeaderMap::byte_size() const {
   return n;
 }
 
+int parse_status(std::string_view s) {
+  if (s.size() != 3) return 0;
+  int n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n >= 100 && n <= 599 ? n : 0;
+}
+
 }  // namespace sy::http

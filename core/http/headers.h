@@ -13,6 +13,10 @@ inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) :
 bool iequals(std::string_view a, std::string_view b);
 std::string to_lower(std::string_view s);
 
+// A response's :status as a number: exactly three digits, 100 to 599; else 0. (A status a
+// filter wrote as "200abc" or " 200" is no status.)
+int parse_status(std::string_view s);
+
 // Calls FN with each comma-separated item of a list-valued header, trimmed of spaces and tabs.
 // Stops early when FN returns true; returns whether it did.
 template <typename Fn>

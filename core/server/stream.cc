@@ -4,12 +4,12 @@
 #include <cinttypes>
 #include <random>
 
+#include "config/json_text.h"
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/server/worker.h"
-#include "config/json_text.h"
 
 namespace sy::server {
 namespace {
@@ -573,9 +573,10 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
   http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
   if (chain_) {
     const std::string* st = h.get(":status");
-    int s = st ? std::atoi(st->c_str()) : 0;
-    if (s < 100 || s > 599) {
-      local_reply(502, "filter removed :status\n", "missing_status", "-");
+    int s = st ? http::parse_status(*st) : 0;
+    if (s == 0) {
+      local_reply(502, st ? "filter set an invalid :status\n" : "filter removed :status\n",
+                  st ? "invalid_status" : "missing_status", "-");
       return;
     }
     status_ = s;

@@ -988,6 +988,18 @@ def test_shared_dict_survives_module_swaps(upstream, switchyard):
     assert d.op("incr", "count", 1, init=0) == "number:4"
 
 
+def test_invalid_status_from_a_filter_is_a_502(upstream, switchyard):
+    # A :status that is not three digits in 100-599 is no status, whatever atoi would read.
+    script = r"""
+function envoy_on_response(h)
+  h:headers():replace(":status", h:headers():get("x-new-status") or "200abc")
+end
+"""
+    sy = one_script(switchyard, upstream, script)
+    r = request(sy.port("ingress"), "GET", "/echo")
+    assert r.status == 502 and r.body == b"filter set an invalid :status\n", r
+
+
 def test_respond_in_response_handler_replaces_upstream_response(upstream, switchyard):
     script = r"""
 function envoy_on_response(h)

@@ -551,14 +551,27 @@ TEST(ConfigRoute, PerFilterMustNameAFilterOfTheListener) {
   // Filters may be named by module ("lua") or by factory ("f").
   auto cfg = ok(with_route("{match: {}, cluster: c, per_filter: {lua: {x: 1}, f: [true]}}"));
   ASSERT_NE(cfg, nullptr);
-  EXPECT_EQ(cfg->listeners[0].routes[0].per_filter.at("lua"), R"({"x":1})");
-  EXPECT_EQ(cfg->listeners[0].routes[0].per_filter.at("f"), "[true]");
+  EXPECT_EQ(cfg->listeners[0].routes[0].per_filter.at("lua").json, R"({"x":1})");
+  EXPECT_EQ(cfg->listeners[0].routes[0].per_filter.at("f").json, "[true]");
   EXPECT_EQ(route_error("{match: {}, cluster: c, per_filter: {wasm: {}}}"),
             "t.yaml:6:46: per_filter in route: 'wasm' is not a filter of this listener");
   EXPECT_EQ(route_error("{match: {}, cluster: c, per_filter: [lua]}"),
             "t.yaml:6:45: per_filter in route: expected a map, got a list");
   EXPECT_EQ(route_error("{match: {}, cluster: c, per_filter: {lua: 1, lua: 2}}"),
             "t.yaml:6:54: duplicate key 'lua' in per_filter");
+}
+
+TEST(ConfigRoute, PerFilterDisabledIsExactlyAnUnquotedTrueAlone) {
+  auto disabled = [](const std::string& value) {
+    auto cfg = ok(with_route("{match: {}, cluster: c, per_filter: {lua: " + value + "}}"));
+    return cfg->listeners[0].routes[0].per_filter.at("lua").disabled;
+  };
+  EXPECT_TRUE(disabled("{disabled: true}"));
+  EXPECT_TRUE(disabled("{disabled: True}"));
+  EXPECT_FALSE(disabled("{disabled: false}"));
+  EXPECT_FALSE(disabled("{disabled: \"true\"}"));  // a string is the module's to read
+  EXPECT_FALSE(disabled("{disabled: true, name: x}"));
+  EXPECT_FALSE(disabled("{name: x}"));
 }
 
 // ---- Collecting every error ------------------------------------------------------------------

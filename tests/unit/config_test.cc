@@ -149,8 +149,10 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   EXPECT_FALSE(api.direct.has_value());
   EXPECT_EQ(api.timeout, Duration(2500));
   EXPECT_EQ(api.per_filter.size(), 2u);
-  EXPECT_EQ(api.per_filter.at("lua"), R"({"disabled":true})");
-  EXPECT_EQ(api.per_filter.at("add_header"), R"({"value":"other"})");
+  EXPECT_EQ(api.per_filter.at("lua").json, R"({"disabled":true})");
+  EXPECT_TRUE(api.per_filter.at("lua").disabled);
+  EXPECT_EQ(api.per_filter.at("add_header").json, R"({"value":"other"})");
+  EXPECT_FALSE(api.per_filter.at("add_header").disabled);
 
   const Route& health = l.routes[1];
   EXPECT_EQ(health.name, "route1");
