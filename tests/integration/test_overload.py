@@ -148,3 +148,21 @@ def test_an_unknown_overload_key_is_a_config_error(tmp_path):
     r = run_switchyard(["--validate", "-c", str(path)])
     assert r.returncode != 0
     assert f"{path}:4:3" in r.stderr and "max_connections" in r.stderr, r.stderr
+
+
+def test_a_reload_changes_the_caps(upstream, switchyard):
+    sy = switchyard(config(upstream.port, {"max_downstream_connections": 1}))
+    port = sy.port("ingress")
+    held = kept_alive(port, "one")
+    try:
+        with RawClient(port) as extra:
+            extra.wait_closed()
+        sy.write_config(config(upstream.port, {"max_downstream_connections": 2,
+                                               "max_buffered_bytes": "2MiB"}))
+        assert sy.reload().status == 200
+        assert sy.stat("overload.max_downstream_connections") == 2
+        assert sy.stat("overload.max_buffered_bytes") == 2 << 20
+        kept_alive(port, "two").close()
+    finally:
+        held.close()
+    assert sy.stat("overload.cx_refused") == 1
