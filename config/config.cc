@@ -121,7 +121,7 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   Diagnostics& d = ctx.d;
   Fields f(d, root, d.at(root), "config",
            {"admin", "workers", "module_path", "module_preflight_at_start", "modules", "listeners",
-            "clusters", "access_log"});
+            "clusters", "access_log", "overload"});
   if (!f.is_map()) return;
 
   if (const MapEntry* e = f.find("admin")) {
@@ -165,6 +165,13 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   if (const MapEntry* e = f.find("access_log")) {
     Fields a(d, e->value, value_loc(d, *e), "access_log", {"path"});
     a.string("path", &cfg->access_log.path, false, /*allow_empty=*/true);
+  }
+
+  if (const MapEntry* e = f.find("overload")) {
+    Fields o(d, e->value, value_loc(d, *e), "overload",
+             {"max_downstream_connections", "max_buffered_bytes"});
+    o.uint32("max_downstream_connections", &cfg->overload.max_downstream_connections);
+    o.size64("max_buffered_bytes", &cfg->overload.max_buffered_bytes);
   }
 
   for (const NameAt& ref : ctx.cluster_refs) {

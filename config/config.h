@@ -205,6 +205,14 @@ struct AccessLog {
   std::string path;  // "" = off, "-" or "stdout" = standard output, else a file (appended)
 };
 
+// Process-wide caps that turn overload into refusals instead of an OOM kill. 0 = derived at
+// start: connections from the open-file limit, bytes from the machine's memory (see
+// docs/config.md).
+struct Overload {
+  uint32_t max_downstream_connections = 0;
+  uint64_t max_buffered_bytes = 0;
+};
+
 struct Config {
   std::string file;  // the file it was read from
   Admin admin;
@@ -217,6 +225,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
   AccessLog access_log;
+  Overload overload;
   std::string yaml;  // the text it was parsed from, for /config_dump
 
   const Cluster* find_cluster(std::string_view name) const;

@@ -2,6 +2,7 @@
 #include "core/filter_chain/chain.h"
 
 #include "core/log/log.h"
+#include "core/stats/overload.h"
 
 namespace sy::filters {
 
@@ -42,6 +43,7 @@ FilterChain::FilterChain(ChainSink* sink,
 }
 
 FilterChain::~FilterChain() {
+  stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -443,6 +445,12 @@ void FilterChain::held_changed(sy_direction_t dir) {
   // the source would wait forever. Its buffer is bounded by the listener's buffered_body
   // limit instead (413/500). Held data behind SY_STOP waits for resume(): that is what the
   // watermarks hold back.
+  // Held bodies count against the process-wide memory cap; only the change since the last
+  // call is added, so the hot path pays one relaxed atomic per change.
+  if (held_bytes_[dir] != counted_bytes_[dir]) {
+    stats::overload().buffered(int64_t(held_bytes_[dir]) - int64_t(counted_bytes_[dir]));
+    counted_bytes_[dir] = held_bytes_[dir];
+  }
   bool buffering = false;
   for (const auto& e : entries_) buffering = buffering || e.dir[dir].buffering;
   bool high = held_bytes_[dir] > net::Socket::kHighWatermark && !buffering;

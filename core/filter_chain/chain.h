@@ -176,6 +176,7 @@ class FilterChain {
   std::string* cur_body_ = nullptr;
   size_t* cur_chunk_off_ = nullptr;
   size_t held_bytes_[2] = {0, 0};
+  size_t counted_bytes_[2] = {0, 0};  // what of held_bytes_ the overload count holds
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
 };

@@ -2,11 +2,15 @@
 #include "core/http2/out_body.h"
 
 #include "core/http2/frames.h"
+#include "core/stats/overload.h"
 
 namespace sy::http2 {
 
+OutBody::~OutBody() { stats::overload().buffered(-int64_t(pending())); }
+
 bool OutBody::append(const char* data, size_t len) {
   buf_.append(data, len);
+  stats::overload().buffered(int64_t(len));
   if (pending() > kHigh) was_above_ = true;
   bool resume = deferred_;
   deferred_ = false;
@@ -57,6 +61,7 @@ ssize_t OutBody::read(nghttp2_session* session, int32_t id, uint8_t*, size_t len
 void OutBody::take(std::string& out, size_t len) {
   out.append(buf_, off_, len);
   off_ += len;
+  stats::overload().buffered(-int64_t(len));
   if (off_ == buf_.size()) {
     buf_.clear();
     off_ = 0;

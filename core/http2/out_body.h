@@ -20,6 +20,7 @@ class OutBody {
   static constexpr size_t kLow = 64 * 1024;
 
   OutBody(void (*on_drained)(void* owner), void* owner) : on_drained_(on_drained), owner_(owner) {}
+  ~OutBody();  // what is still queued leaves the overload count
   OutBody(const OutBody&) = delete;
   OutBody& operator=(const OutBody&) = delete;
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/stats/overload.h"
 #include "core/tls/context.h"
 
 namespace sy::net {
@@ -264,6 +265,7 @@ int Socket::raw_write(const uv_buf_t* bufs, unsigned n) {
     return rc;
   }
   queued_ += rest;
+  stats::overload().buffered(int64_t(rest));
   if (queued_ > kHighWatermark) above_ = true;
   return 0;
 }
@@ -272,6 +274,7 @@ void Socket::on_write_cb(uv_write_t* req, int status) {
   auto* w = static_cast<WriteReq*>(req->data);
   Socket* s = w->socket;
   s->queued_ -= w->size;
+  stats::overload().buffered(-int64_t(w->size));
   ::operator delete(w);
   if (s->closing_ || !s->events_) return;
   if (status < 0 && status != UV_ECANCELED) {

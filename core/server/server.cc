@@ -15,6 +15,7 @@
 #include "core/log/log.h"
 #include "core/net/socket.h"
 #include "core/server/stream_callout.h"
+#include "core/stats/overload.h"
 
 namespace sy::server {
 namespace {
@@ -125,6 +126,11 @@ std::string Server::apply(std::shared_ptr<const config::Config> cfg) {
     return err + "\n";
   }
   if (modules_) modules_->commit();
+  const config::Overload& ol = cfg->overload;
+  stats::overload().set_limits(
+      ol.max_downstream_connections ? ol.max_downstream_connections
+                                    : stats::default_max_connections(),
+      ol.max_buffered_bytes ? ol.max_buffered_bytes : stats::default_max_buffered_bytes());
   bound_ = std::move(next);
   runtime_ = rt;
   sync_cluster_endpoints();

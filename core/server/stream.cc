@@ -10,6 +10,7 @@
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/server/worker.h"
+#include "core/stats/overload.h"
 
 namespace sy::server {
 namespace {
@@ -149,6 +150,12 @@ void Stream::on_request_head(http1::MessageHead& head) {
   } else if (host && host->empty()) {
     // Like nginx: an empty Host names no host, and routing on it would fall to a default.
     local_reply(400, "empty Host header\n", "empty_host", "-");
+    return;
+  }
+  // Past the process-wide cap on buffered bytes, new streams are refused while those in flight
+  // finish: they are what holds the memory, and ending them would waste what they have done.
+  if (!stats::overload().admit_stream()) {
+    local_reply(503, "overloaded\n", "overload", "OL");
     return;
   }
   // One client address may have only so many requests in flight (limits.streams_per_client):

@@ -12,6 +12,7 @@
 #include "core/server/http2_conn.h"
 #include "core/server/stream_callout.h"
 #include "core/server/tcp_proxy.h"
+#include "core/stats/overload.h"
 #include "core/upstream/pool.h"
 
 namespace sy::server {
@@ -66,6 +67,12 @@ void Worker::on_accept(uv_stream_t* server, int status) {
   // Accept everything that is waiting: one wakeup per burst instead of one per connection.
   net::Socket* s = net::Socket::accept(server, nullptr);
   if (!s) return;
+  // Past the process-wide connection cap the connection is closed at once (and counted), so
+  // the descriptors and memory of those already open stay enough to serve them.
+  if (!stats::overload().admit_connection()) {
+    s->close();
+    return;
+  }
   auto it = w->listeners_.find(slot->name);
   if (it == w->listeners_.end()) {
     s->close();
@@ -239,13 +246,17 @@ upstream::Pool* Worker::pool(const std::shared_ptr<ClusterRuntime>& cluster) {
   return entry.second.get();
 }
 
-void Worker::add(DownstreamConn* c) { conns_.push_back(c); }
+void Worker::add(DownstreamConn* c) {
+  conns_.push_back(c);
+  stats::overload().connection_opened();
+}
 
 void Worker::remove(DownstreamConn* c) {
   auto it = std::find(conns_.begin(), conns_.end(), c);
   if (it != conns_.end()) {
     *it = conns_.back();
     conns_.pop_back();
+    stats::overload().connection_closed();
   }
   defer_delete([c] { delete c; });
   if (draining_) check_drained();

@@ -17,7 +17,8 @@ using namespace testutil;
 TEST(ConfigStrict, UnknownKeysAreNamedWithTheExpectedOnes) {
   EXPECT_EQ(one_error("workers: 1\nworker: 2\n"),
             "t.yaml:2:1: unknown key 'worker' in config; expected one of: admin, workers, "
-            "module_path, module_preflight_at_start, modules, listeners, clusters, access_log");
+            "module_path, module_preflight_at_start, modules, listeners, clusters, access_log, "
+            "overload");
   EXPECT_EQ(one_error(R"(
 clusters:
   - name: c
@@ -679,6 +680,22 @@ listeners:
 )"),
             "t.yaml:4:37: unknown key 'per' in max_resets in listener http2; expected one of: "
             "count, window");
+}
+
+TEST(ConfigOverload, CapsAreReadAndCheckedWithLocations) {
+  auto cfg = ok("overload: {max_downstream_connections: 20, max_buffered_bytes: 1MiB}\n");
+  EXPECT_EQ(cfg->overload.max_downstream_connections, 20u);
+  EXPECT_EQ(cfg->overload.max_buffered_bytes, 1u << 20);
+  // Absent, both stay 0: the proxy derives them at start.
+  auto dflt = ok("workers: 1\n");
+  EXPECT_EQ(dflt->overload.max_downstream_connections, 0u);
+  EXPECT_EQ(dflt->overload.max_buffered_bytes, 0u);
+  EXPECT_EQ(one_error("overload:\n  max_connections: 5\n"),
+            "t.yaml:2:3: unknown key 'max_connections' in overload; expected one of: "
+            "max_downstream_connections, max_buffered_bytes");
+  EXPECT_EQ(one_error("overload: {max_buffered_bytes: lots}\n"),
+            "t.yaml:1:32: max_buffered_bytes in overload: expected a size like 65536, 64KiB or "
+            "1MiB, got 'lots'");
 }
 
 }  // namespace

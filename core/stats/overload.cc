@@ -1,0 +1,66 @@
+// Process-wide overload caps (see overload.h).
+#include "core/stats/overload.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace sy::stats {
+
+Overload::Overload() {
+  Registry& r = registry();
+  connections_ = r.gauge("overload", {}, "downstream_connections");
+  buffered_ = r.gauge("overload", {}, "buffered_bytes");
+  max_connections_ = r.gauge("overload", {}, "max_downstream_connections");
+  max_buffered_ = r.gauge("overload", {}, "max_buffered_bytes");
+  cx_refused_ = r.counter("overload", {}, "cx_refused");
+  rq_refused_ = r.counter("overload", {}, "rq_refused");
+}
+
+Overload& overload() {
+  static Overload* o = new Overload();  // never destroyed: workers may still count at exit
+  return *o;
+}
+
+void Overload::set_limits(uint64_t max_connections, uint64_t max_buffered_bytes) {
+  max_connections_->set(int64_t(max_connections));
+  max_buffered_->set(int64_t(max_buffered_bytes));
+}
+
+bool Overload::admit_connection() {
+  int64_t max = max_connections_->value();
+  if (max > 0 && connections_->value() >= max) {
+    cx_refused_->inc();
+    return false;
+  }
+  return true;
+}
+
+bool Overload::admit_stream() {
+  int64_t max = max_buffered_->value();
+  if (max > 0 && buffered_->value() >= max) {
+    rq_refused_->inc();
+    return false;
+  }
+  return true;
+}
+
+uint64_t default_max_connections() {
+  // A proxied connection costs two descriptors (downstream and upstream); keep a reserve for
+  // listeners, log files, modules and the admin API.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+  uint64_t fds = uint64_t(rl.rlim_cur);
+  if (fds <= 256) return fds / 4 > 0 ? fds / 4 : 1;
+  return (fds - 128) / 2;
+}
+
+uint64_t default_max_buffered_bytes() {
+  // A quarter of physical memory: the rest is left to the process's own structures, to the
+  // modules and to everything else on the machine.
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return uint64_t(pages) * uint64_t(page) / 4;
+}
+
+}  // namespace sy::stats
