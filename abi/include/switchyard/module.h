@@ -155,7 +155,10 @@ typedef enum sy_filter_status {
    * From a header callback: hold the headers (later filters do not see them yet) but call my
    * body callbacks as data arrives; the headers go on when a body callback returns SY_CONTINUE.
    * The host answers 413 (requests) or 500 (responses) when the buffer passes the listener's
-   * limits.buffered_body. */
+   * limits.buffered_body.
+   * Returned at end of stream (the last body chunk, or headers with no body), there is no next
+   * chunk to wait for: the direction stays paused, with the whole body buffered, until the
+   * filter calls resume(). */
   SY_STOP_AND_BUFFER = 2,
 } sy_filter_status_t;
 
@@ -370,8 +373,10 @@ typedef struct sy_host {
   sy_status_t (*http_callout)(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
                               const sy_header_t* headers, size_t header_count, sy_str_t body,
                               uint64_t timeout_ms, sy_callout_fn fn, void* arg);
-  /* Endpoint and TLS facts of a cluster, for modules that talk to it themselves (gRPC).
-   * Writes "host:port" of endpoint INDEX into OUT via SINK. */
+  /* The "host:port" of CLUSTER's endpoint INDEX (0-based, in config order), given to SINK
+   * (its cas argument is 0) during the call. SY_ERR_NOT_FOUND for an unknown cluster or an
+   * INDEX past the last endpoint. It says nothing of the cluster's TLS settings: to talk to a
+   * cluster as configured (TLS, SNI, CA, client certificate, load balancing) use a callout. */
   sy_status_t (*cluster_endpoint)(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx);
 
   /* -- Dynamic metadata (namespaced) and filter state, per stream; values are strings (JSON for
@@ -387,7 +392,9 @@ typedef struct sy_host {
    * destination.address, destination.port, connection.id, connection.tls_version,
    * connection.requested_server_name, connection.peer_certificate, response.code,
    * response.flags, response.code_details, response.size, upstream.address, xds.route_name,
-   * xds.cluster_name, xds.listener_name. Numbers are decimal text. -- */
+   * xds.cluster_name, xds.listener_name. Numbers are decimal text; request.time is the wall
+   * clock when the request began, in milliseconds since the Unix epoch, and request.duration
+   * the milliseconds since then. -- */
   sy_status_t (*attribute_get)(sy_stream_t* s, sy_str_t path, sy_str_t* value);
 
   /* -- Route control -- */
@@ -414,7 +421,9 @@ typedef struct sy_host {
   sy_status_t (*metric_record)(sy_module_t* module, uint32_t id, uint64_t value);
   sy_status_t (*metric_get)(sy_module_t* module, uint32_t id, int64_t* value);
 
-  /* -- Process-wide shared data and queues. Any thread. -- */
+  /* -- Process-wide shared data and queues. Any thread. One namespace for the whole process:
+   * every module and every generation of a module sees the same keys and queue names (prefix
+   * yours, e.g. with the module name, unless sharing is the point). -- */
   /* SINK receives the value and its cas (a version); not called when absent. */
   sy_status_t (*shared_get)(sy_str_t key, sy_bytes_sink_fn sink, void* ctx);
   /* CAS 0 sets unconditionally; else only if the value's cas still equals CAS. */
@@ -615,8 +624,12 @@ typedef struct sy_module_descriptor {
   bool (*on_load)(sy_module_t* module, void** module_data, sy_error_t* err);
   /* Main thread, after the generation's last stream, timer and callout are gone. */
   void (*on_unload)(void* module_data);
-  /* Hot swap hand-over, main thread: the old generation exports a blob (copied by the host),
-   * the new one receives it after its on_load. Either may be NULL. */
+  /* Hot swap hand-over, main thread: the old generation exports a blob, the new one receives
+   * it after its on_load and before any of its configs is built. Either may be NULL. The
+   * exported bytes stay the old generation's: they must be valid until on_handover_export
+   * returns to the host, which copies them at once (a static buffer is fine). STATE is the
+   * host's copy, valid during on_handover_import only. A rollback hands nothing over: the
+   * previous generation still has its own state. */
   sy_str_t (*on_handover_export)(void* module_data);
   void (*on_handover_import)(void* module_data, sy_str_t state);
 
