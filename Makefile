@@ -5,6 +5,7 @@
 #   make test     build, then unit tests (ctest) and integration tests (pytest)
 #   make build    install what is missing and build (Release, Ninja, ccache)
 #   make bench    Switchyard, Envoy, nginx and HAProxy side by side (bench/README.md)
+#   make fuzz     build the fuzz targets with clang (build-fuzz/) and run each for FUZZ_SECONDS
 #   make format   clang-format every tracked C/C++ file
 #   make clean    remove build/
 #
@@ -15,10 +16,12 @@ BUILD := build
 SY_CACHE ?= $(HOME)/.cache/switchyard
 VENV := $(SY_CACHE)/venv
 PYTEST_ARGS ?=
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
 CCACHE_DIR := $(SY_CACHE)/ccache
 export SY_CACHE CCACHE_DIR
 
-.PHONY: all deps build configure test unit integration run bench format clean
+.PHONY: all deps build configure test unit integration run bench fuzz format clean
 
 all: build
 
@@ -63,9 +66,21 @@ bench: build
 	@bench/setup
 	$(SY_CACHE)/bench-venv/bin/python bench/run.py $(BENCH_ARGS)
 
+# libFuzzer targets (tests/fuzz/README.md): a clang build of its own with ASan+UBSan, then each
+# target in turn for FUZZ_SECONDS. `make test` replays the committed corpora without clang.
+fuzz:
+	@tools/install-deps --fuzz
+	@if [ ! -f $(FUZZ_BUILD)/CMakeCache.txt ]; then \
+	  CC=clang CXX=clang++ cmake -G Ninja -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSY_FUZZ=ON -DSY_BUILD_TESTS=OFF \
+	    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; \
+	fi
+	cmake --build $(FUZZ_BUILD) --target fuzz
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 format:
 	git ls-files -z '*.c' '*.cc' '*.cpp' '*.h' '*.hpp' ':!:abi/history/**' \
 	  | xargs -0 -r clang-format -i
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

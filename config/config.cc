@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <sstream>
 
 #include "config/schema.h"
 #include "config/yaml_util.h"
@@ -48,6 +51,50 @@ void check_unique(Diagnostics& d, const std::vector<NameAt>& names, const std::s
 }
 
 namespace {
+
+// Walks the documents of a YAML text without building them, to find where yaml-cpp 0.7 would
+// loop: on a token that cannot start a node where a document should start (a stray ',' at the
+// top level), its parser reports an empty document without consuming the token, again and again,
+// and LoadAll() never returns while its memory grows (jbeder/yaml-cpp#1040, found by the config
+// fuzzer). A document that starts where the previous one did is that loop.
+class StuckDocumentFinder : public YAML::EventHandler {
+ public:
+  // True, with *AT set, when parsing TEXT would not end.
+  static bool find(const std::string& text, YAML::Mark* at) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    StuckDocumentFinder f;
+    while (parser.HandleNextDocument(f)) {
+      if (f.stuck_) {
+        *at = f.last_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void OnDocumentStart(const YAML::Mark& m) override {
+    if (started_ && m.pos == last_.pos) stuck_ = true;
+    started_ = true;
+    last_ = m;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool started_ = false;
+  bool stuck_ = false;
+  YAML::Mark last_;
+};
 
 Module parse_module(Diagnostics& d, const YAML::Node& n) {
   Module m;
@@ -146,6 +193,17 @@ LoadResult load_string(const std::string& text, const std::string& file) {
   cfg->file = file;
   cfg->yaml = text;
   try {
+    YAML::Mark stuck;
+    if (StuckDocumentFinder::find(text, &stuck)) {
+      std::string token = stuck.pos >= 0 && size_t(stuck.pos) < text.size()
+                              ? std::string(1, text[size_t(stuck.pos)])
+                              : std::string("text");
+      d.error(d.at(stuck),
+              "unexpected '" + token + "'; expected a map with listeners, clusters, ...");
+      LoadResult result;
+      result.errors = d.take();
+      return result;
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
       d.error(Location{file, 0, 0},

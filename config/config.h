@@ -131,12 +131,20 @@ struct ListenerLimits {
   uint32_t headers = 100;             // header count; over -> 431
   uint64_t request_body = 0;          // 0 = unlimited; over -> 413
   uint64_t buffered_body = 1 << 20;   // what filters may buffer; over -> 413 / 500
+  // Per client address and per worker (the unit the cluster pools are counted in), so that one
+  // address cannot take a whole pool. 0 = no cap. Over: the connection is closed at accept, the
+  // request answered 429.
+  uint32_t connections_per_client = 1024;
+  uint32_t streams_per_client = 512;
 };
 
 struct ListenerTimeouts {
   Duration request_headers{10'000};  // first byte of a request to end of its headers
   Duration idle{60'000};             // a connection with no stream in flight
-  Duration drain{30'000};            // how long SIGTERM / POST /drain waits for streams
+  // The longest pause in a request body while the proxy is reading it; over -> 408 (or a
+  // reset once the response started).
+  Duration request_body_idle{10'000};
+  Duration drain{30'000};  // how long SIGTERM / POST /drain waits for streams
 };
 
 struct TcpProxy {
@@ -166,10 +174,11 @@ struct Cluster {
   std::vector<Address> endpoints;
   std::string protocol = "http1";
   std::optional<Tls> tls;
-  Duration connect_timeout{1'000};
+  Duration connect_timeout{5'000};  // above TCP's 1 s SYN retransmit: one lost SYN is not a 502
   Duration timeout{15'000};         // request sent -> response headers received; over -> 504
   uint32_t max_connections = 1024;  // per worker; requests beyond wait in a queue
   uint32_t max_pending = 1024;      // per worker; beyond -> 503
+  Duration pending_timeout{5'000};  // a request waiting in that queue; over -> 503 (UO)
   uint32_t connect_retries = 1;     // another endpoint after a connect failure
   Duration idle_timeout{60'000};    // pooled keep-alive connection
   Location loc;

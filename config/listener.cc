@@ -58,18 +58,23 @@ void parse_protocols(Fields& f, std::vector<std::string>* out) {
 
 void parse_limits(Diagnostics& d, const MapEntry& e, ListenerLimits* limits) {
   Fields f(d, e.value, value_loc(d, e), "listener limits",
-           {"header_bytes", "headers", "request_body", "buffered_body"});
+           {"header_bytes", "headers", "request_body", "buffered_body", "connections_per_client",
+            "streams_per_client"});
   // Zero headers or header bytes would refuse every request; zero bodies mean "no limit".
   f.size32("header_bytes", &limits->header_bytes, /*min=*/1);
   f.uint32("headers", &limits->headers, /*min=*/1);
   f.size64("request_body", &limits->request_body);
   f.size64("buffered_body", &limits->buffered_body);
+  f.uint32("connections_per_client", &limits->connections_per_client);
+  f.uint32("streams_per_client", &limits->streams_per_client);
 }
 
 void parse_timeouts(Diagnostics& d, const MapEntry& e, ListenerTimeouts* timeouts) {
-  Fields f(d, e.value, value_loc(d, e), "listener timeouts", {"request_headers", "idle", "drain"});
+  Fields f(d, e.value, value_loc(d, e), "listener timeouts",
+           {"request_headers", "idle", "request_body_idle", "drain"});
   f.duration("request_headers", &timeouts->request_headers);
   f.duration("idle", &timeouts->idle);
+  f.duration("request_body_idle", &timeouts->request_body_idle);
   f.duration("drain", &timeouts->drain);
 }
 

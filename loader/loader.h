@@ -78,8 +78,8 @@ class Generation {
   // The named factory ("" = the first one), or nullptr.
   const sy_http_filter_t* http_filter(std::string_view name) const;
   const sy_network_filter_t* network_filter(std::string_view name) const;
-  // Streams currently bound to this generation (kept by the filter chain).
-  std::atomic<int64_t> streams_active{0};
+  // Streams currently bound to this generation: the filter chain counts them on its scope.
+  int64_t streams_active() { return scope_.streams_active.load(std::memory_order_relaxed); }
 
  private:
   friend class Registry;

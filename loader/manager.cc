@@ -74,7 +74,6 @@ Manager::Manager(const std::string& state_dir)
 Manager::~Manager() = default;
 
 void Manager::begin(const config::Config& cfg) {
-  cfg_ = &cfg;
   // In a running proxy a module that crashes while loading would take every connection down:
   // there the preflight always runs. At start there is nothing to lose yet but time (a few ms
   // per module), so the config may skip it.
@@ -205,7 +204,6 @@ void Manager::commit() {
   swap_.clear();
   rollback_.clear();
   path_override_pending_.clear();
-  cfg_ = nullptr;
   sync_watchers();
 }
 
@@ -214,7 +212,6 @@ void Manager::abort() {
   swap_.clear();
   rollback_.clear();
   path_override_pending_.clear();
-  cfg_ = nullptr;
 }
 
 std::string Manager::prepare_swap(const std::string& name, const std::string& path) {

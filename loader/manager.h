@@ -56,7 +56,6 @@ class Manager : public server::ModuleHost {
   RunDir run_dir_;
   Registry registry_;
   bool running_ = false;  // a build has gone live: later loads go into a serving proxy
-  const config::Config* cfg_ = nullptr;
   std::vector<std::string> module_path_;
   std::vector<config::Module> declared_;
   std::map<std::string, std::shared_ptr<Generation>> pending_;  // loaded for the current build

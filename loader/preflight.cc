@@ -80,9 +80,13 @@ sy_host_t stub_host() {
   SY_STUB(skip_body);
   SY_STUB(post_to_worker_drop), SY_STUB(worker_timer_drop), SY_STUB(filter_index);
   SY_STUB(post_to_filter);
+  SY_STUB(stream_callout_start), SY_STUB(stream_callout_send_data);
+  SY_STUB(stream_callout_send_trailers), SY_STUB(stream_callout_reset);
+  SY_STUB(stream_callout_pause_reading), SY_STUB(http_callout_start);
+  SY_STUB(http_callout_cancel), SY_STUB(stream_reset);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 56 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 64 * sizeof(void*), "stub every host function");
   h.metric_define = define_metric;
   h.metric_add = metric_value;
   h.metric_set = metric_value;

@@ -498,10 +498,7 @@ void Registry::set_last_error(const std::string& name, const std::string& error)
 }
 
 namespace {
-int64_t streams_of(const std::shared_ptr<Generation>& g) {
-  // The filter chain counts on the scope; Generation::streams_active is for other holders.
-  return g ? g->streams_active.load() + g->scope()->streams_active.load() : 0;
-}
+int64_t streams_of(const std::shared_ptr<Generation>& g) { return g ? g->streams_active() : 0; }
 }  // namespace
 
 void Registry::update_gauges() const {

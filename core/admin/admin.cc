@@ -4,19 +4,30 @@
 #include <cstring>
 #include <memory>
 
+#include "config/json_text.h"
 #include "core/http1/parser.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
 #include "core/stats/stats.h"
-#include "config/json_text.h"
 
 namespace sy::admin {
 namespace {
 
 constexpr size_t kMaxAdminBody = 1 << 20;
 
-std::string json_error(std::string_view msg) { return "{\"error\":" + json::quoted(msg) + "}\n"; }
+// A one-level JSON object of FIELDS, one line.
+template <class... Fields>
+std::string json_object(const Fields&... fields) {
+  std::string out;
+  json::Writer w(out);
+  w.begin_object();
+  ((w.key(fields.first).value(fields.second)), ...);
+  w.end_object();
+  return out + "\n";
+}
+
+std::string json_error(std::string_view msg) { return json_object(std::pair{"error", msg}); }
 
 // Reads "KEY": "string" from a small JSON object (the admin API's only input). An empty body
 // is fine (OUT stays empty); false when the body is not an object with that shape.
@@ -196,12 +207,12 @@ AdminServer::Response AdminServer::handle(const std::string& method, const std::
     std::string err = server_->reload();
     if (!err.empty()) return {400, "application/json", json_error(err)};
     return {200, "application/json",
-            "{\"status\":\"ok\",\"version\":" + std::to_string(server_->version()) + "}\n"};
+            json_object(std::pair{"status", "ok"}, std::pair{"version", server_->version()})};
   }
   if (path == "/drain") {
     if (!only("POST")) return {405, "application/json", json_error("use POST")};
     server_->drain();
-    return {202, "application/json", "{\"status\":\"draining\"}\n"};
+    return {202, "application/json", json_object(std::pair{"status", "draining"})};
   }
   if (path == "/modules") {
     if (!only("GET")) return {405, "application/json", json_error("use GET")};
@@ -226,8 +237,9 @@ AdminServer::Response AdminServer::handle(const std::string& method, const std::
       err = server_->rollback_module(name, &gen);
     }
     if (!err.empty()) return {409, "application/json", json_error(err)};
+    // NAME comes from the request path: quoted like any string, whatever it holds.
     return {200, "application/json",
-            "{\"module\":\"" + name + "\",\"generation\":" + std::to_string(gen) + "}\n"};
+            json_object(std::pair{"module", name}, std::pair{"generation", gen})};
   }
   if (path == "/") {
     return {200, "application/json",

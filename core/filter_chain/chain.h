@@ -46,6 +46,9 @@ class ChainSink {
   virtual uv_loop_t* loop() const = 0;
   virtual int worker_index() const = 0;
   virtual uint64_t buffer_limit() const = 0;
+  // Host stream_reset (since ABI 1.2): end the stream abruptly once the calling filter returns,
+  // with DETAILS in the access log. False when the stream has already ended.
+  virtual bool reset_from_filter(std::string details) { return false; }
 };
 
 class FilterChain {

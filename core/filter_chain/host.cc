@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "config/http_syntax.h"
+#include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/chain.h"
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/shared_data.h"
@@ -714,6 +715,7 @@ sy_host_t g_host = [] {
   h.worker_timer_drop = h_worker_timer_drop;
   h.filter_index = h_filter_index;
   h.post_to_filter = h_post_to_filter;
+  install_callout_slots(&h);  // since 1.2: callout_host.cc
   return h;
 }();
 
@@ -800,6 +802,13 @@ void unregister_stream(sy_stream_id_t id) {
   if (it == ws.streams.end()) return;
   keep.swap(it->second.keepalive);
   ws.streams.erase(it);
+}
+
+std::shared_ptr<const void> stream_keepalive(sy_stream_id_t id) {
+  auto& ws = g_streams[worker_of(id)];
+  std::lock_guard<std::mutex> lock(ws.mu);
+  auto it = ws.streams.find(id);
+  return it == ws.streams.end() ? nullptr : it->second.keepalive;
 }
 
 sy_stream_id_t next_stream_id(int worker_index) {

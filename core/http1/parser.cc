@@ -72,8 +72,11 @@ bool Parser::scan_head(const char* data, size_t len) {
         fail(400, "bare LF in message head");
         return false;
       }
-      if (line_start_ && scan_bytes_ > 2) {  // an empty line after content ends the head
+      // An empty line ends the head only after its start line: empty lines before a request
+      // line are allowed (RFC 9112 §2.2) and the head that follows must still be scanned.
+      if (line_start_ && head_text_) {
         scan_bytes_ = 0;
+        head_text_ = false;
         prev_ = c;
         return true;
       }
@@ -84,6 +87,7 @@ bool Parser::scan_head(const char* data, size_t len) {
         return false;
       }
       line_start_ = false;
+      head_text_ = true;
     }
     ++scan_bytes_;
     prev_ = c;
@@ -97,11 +101,23 @@ Parser::Result Parser::feed(const char* data, size_t len) {
     r.status = Status::kError;
     return r;
   }
-  if (!head_done_ && !scan_head(data, len)) {
-    r.status = Status::kError;
-    return r;
+  llhttp_errno_t err;
+  size_t off = 0;
+  while (true) {
+    if (!head_done_ && !scan_head(data + off, len - off)) {
+      r.status = Status::kError;
+      return r;
+    }
+    err = llhttp_execute(&llhttp_, data + off, len - off);
+    if (err != HPE_PAUSED || !interim_) break;
+    // A 1xx interim response ended (it pauses too): the head after it is scanned like any.
+    off = size_t(llhttp_get_error_pos(&llhttp_) - data);
+    resume();
+    if (off == len) {
+      r.consumed = len;
+      return r;
+    }
   }
-  llhttp_errno_t err = llhttp_execute(&llhttp_, data, len);
   switch (err) {
     case HPE_OK:
       r.consumed = len;
@@ -150,6 +166,11 @@ void Parser::resume() {
   prev_ = '\n';
   line_start_ = true;
   scan_bytes_ = 0;
+  head_text_ = false;
+  interim_ = false;
+  // The next message's head is scanned from its first byte: llhttp only starts it (and
+  // cb_message_begin clears this) once it sees that byte, after scan_head's turn.
+  head_done_ = false;
 }
 
 bool Parser::count_bytes(size_t n) {
@@ -219,6 +240,12 @@ int Parser::cb_header_value_complete(llhttp_t* p) {
   Parser* s = self(p);
   std::string& v = s->value_;
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+  // llhttp takes a line that starts with ':' as a field with an empty name; a field name is a
+  // token (RFC 9110 §5.1), and forwarded as is it would reach the upstream as a malformed line.
+  if (s->field_.empty()) {
+    s->fail(400, "empty header name");
+    return -1;
+  }
   http::HeaderMap& target = s->head_done_ ? s->trailers_ : s->head_.headers;
   if (target.size() >= s->limits_.headers) {
     s->fail(431, "too many headers");
@@ -282,7 +309,8 @@ int Parser::cb_message_complete(llhttp_t* p) {
   if (p->type == HTTP_RESPONSE && s->head_.status >= 100 && s->head_.status < 200 &&
       s->head_.status != 101) {
     s->in_message_ = false;
-    return 0;
+    s->interim_ = true;
+    return HPE_PAUSED;  // feed() resumes by itself, after resetting the head scan
   }
   if (!s->trailers_.empty()) {
     // llhttp lets a trailer's "Connection: close" end the connection after this message, but a

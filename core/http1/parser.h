@@ -114,6 +114,8 @@ class Parser {
   uint32_t head_bytes_ = 0;
   char prev_ = '\n';  // last byte of the head seen, for the bare-LF check
   bool line_start_ = true;
+  bool head_text_ = false;   // the scanner saw a non-empty line of this head
+  bool interim_ = false;     // paused after a 1xx interim response (feed() goes on by itself)
   uint32_t scan_bytes_ = 0;  // head bytes the scanner has seen
   int error_status_ = 0;
   std::string error_reason_;

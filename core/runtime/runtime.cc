@@ -51,20 +51,24 @@ ListenerStats listener_stats(const std::string& name) {
           r.counter("listener", l, "h2_empty_frame_flood"),
           r.counter("listener", l, "h2_stream_error"),
           r.counter("listener", l, "h2_refused_stream"),
-          r.counter("listener", l, "h2_protocol_error")};
+          r.counter("listener", l, "h2_protocol_error"),
+          r.counter("listener", l, "rq_body_timeout"),
+          r.counter("listener", l, "cx_client_limit"),
+          r.counter("listener", l, "rq_client_limit")};
 }
 
 ClusterStats cluster_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"cluster", name}};
   return {
-      r.counter("cluster", l, "rq_total"),        class_counters("cluster", l),
-      r.counter("cluster", l, "cx_total"),        r.gauge("cluster", l, "cx_active"),
-      r.counter("cluster", l, "cx_connect_fail"), r.counter("cluster", l, "cx_connect_timeout"),
-      r.counter("cluster", l, "rq_timeout"),      r.counter("cluster", l, "rq_retry"),
-      r.counter("cluster", l, "rq_overflow"),     r.counter("cluster", l, "rq_reset"),
-      r.counter("cluster", l, "bytes_tx"),        r.counter("cluster", l, "bytes_rx"),
-      r.histogram("cluster", l, "rq_time_ms"),    r.counter("cluster", l, "tls_handshake_error")};
+      r.counter("cluster", l, "rq_total"),          class_counters("cluster", l),
+      r.counter("cluster", l, "cx_total"),          r.gauge("cluster", l, "cx_active"),
+      r.counter("cluster", l, "cx_connect_fail"),   r.counter("cluster", l, "cx_connect_timeout"),
+      r.counter("cluster", l, "rq_timeout"),        r.counter("cluster", l, "rq_retry"),
+      r.counter("cluster", l, "rq_overflow"),       r.counter("cluster", l, "rq_reset"),
+      r.counter("cluster", l, "bytes_tx"),          r.counter("cluster", l, "bytes_rx"),
+      r.histogram("cluster", l, "rq_time_ms"),      r.counter("cluster", l, "tls_handshake_error"),
+      r.counter("cluster", l, "rq_pending_timeout")};
 }
 
 bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
@@ -73,8 +77,9 @@ bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
     if (a.endpoints[i].str() != b.endpoints[i].str()) return false;
   return a.protocol == b.protocol && a.connect_timeout == b.connect_timeout &&
          a.timeout == b.timeout && a.max_connections == b.max_connections &&
-         a.max_pending == b.max_pending && a.connect_retries == b.connect_retries &&
-         a.idle_timeout == b.idle_timeout && !a.tls && !b.tls;  // TLS files are re-read
+         a.max_pending == b.max_pending && a.pending_timeout == b.pending_timeout &&
+         a.connect_retries == b.connect_retries && a.idle_timeout == b.idle_timeout && !a.tls &&
+         !b.tls;  // TLS files are re-read
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ struct ListenerStats {
   stats::Counter* h2_stream_error;
   stats::Counter* h2_refused_stream;
   stats::Counter* h2_protocol_error;
+  // Slow and greedy clients: bodies that stopped (408), connections and requests over the
+  // per-client caps (closed, 429).
+  stats::Counter* rq_body_timeout;
+  stats::Counter* cx_client_limit;
+  stats::Counter* rq_client_limit;
 };
 
 struct RouteStats {
@@ -74,6 +79,7 @@ struct ClusterStats {
   stats::Counter* bytes_rx;
   stats::Histogram* rq_time;
   stats::Counter* tls_handshake_error;
+  stats::Counter* rq_pending_timeout;  // 503s after pending_timeout in the queue
 };
 
 // Shared by every worker; a cluster whose config is unchanged keeps its object across reloads

@@ -41,21 +41,23 @@ std::string subject(X509* x) {
 
 }  // namespace
 
-ConnInfo make_conn_info(net::Socket* socket) {
+ConnInfo make_conn_info(net::Socket* socket, std::shared_ptr<ClientLease> lease) {
   ConnInfo info;
+  info.lease = std::move(lease);
   info.peer_ip = socket->peer_ip();
   info.peer_port = socket->peer_port();
   info.id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   return info;
 }
 
-ConnectionSetup::ConnectionSetup(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket)
+ConnectionSetup::ConnectionSetup(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                                 std::shared_ptr<ClientLease> lease)
     : worker_(w),
       slot_(std::move(slot)),
       view_(ListenerView::of(*slot_)),
       socket_(socket),
       timer_(w->loop()),
-      info_(make_conn_info(socket)) {
+      info_(make_conn_info(socket, std::move(lease))) {
   socket_->set_events(this);
   worker_->add(this);
 }

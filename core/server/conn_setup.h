@@ -12,12 +12,13 @@
 
 namespace sy::server {
 
-// Peer address and a process-unique id for an accepted socket.
-ConnInfo make_conn_info(net::Socket* socket);
+// Peer address and a process-unique id for an accepted socket, and its per-client LEASE.
+ConnInfo make_conn_info(net::Socket* socket, std::shared_ptr<ClientLease> lease);
 
 class ConnectionSetup : public DownstreamConn, public net::SocketEvents {
  public:
-  ConnectionSetup(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket);
+  ConnectionSetup(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* socket,
+                  std::shared_ptr<ClientLease> lease);
   ~ConnectionSetup() override;
   void start();
 

@@ -140,11 +140,15 @@ void Http1Connection::update_reading() {
 
 void Http1Connection::pause_reading() {
   stream_paused_ = true;
+  // The proxy holds the client back (the upstream is not taking the body yet): the body's
+  // clock stops, since that wait is not the client's.
+  if (timer_use_ == TimerUse::kBody) stop_timer();
   update_reading();
 }
 
 void Http1Connection::resume_reading() {
   stream_paused_ = false;
+  if (body_pending_ && stream_ && !awaiting_ && timer_use_ == TimerUse::kNone) arm_body_timer();
   update_reading();
 }
 
@@ -160,7 +164,7 @@ void Http1Connection::on_read(const char* data, size_t len) {
     return;
   }
   if (stream_ && !awaiting_) {
-    // The request body is still arriving: it must keep arriving (the idle timeout), or the
+    // The request body is still arriving: it must keep arriving (request_body_idle), or the
     // stream would hold this connection and an upstream one forever.
     if (timer_use_ != TimerUse::kStream) arm_body_timer();
   } else if (!parser_.in_message() && !stream_ && !header_timer_) {
@@ -201,6 +205,7 @@ void Http1Connection::parse(const char* data, size_t len) {
 void Http1Connection::reject(int status, const std::string& reason) {
   if (closed_) return;
   close_after_ = true;
+  body_pending_ = false;
   if (stream_ && stream_->response_started()) {
     abort();
     return;
@@ -218,9 +223,9 @@ void Http1Connection::reject(int status, const std::string& reason) {
 
 void Http1Connection::arm_body_timer() {
   timer_use_ = TimerUse::kBody;
-  timer_.start(uint64_t(lr_->cfg->timeouts.idle.count()), [this] {
+  timer_.start(uint64_t(lr_->cfg->timeouts.request_body_idle.count()), [this] {
     if (!stream_ || awaiting_) return;
-    lr_->stats.rq_header_timeout->inc();
+    lr_->stats.rq_body_timeout->inc();
     reject(408, "request body not received in time");
   });
 }
@@ -233,9 +238,11 @@ int Http1Connection::on_head(http1::MessageHead& head) {
   // long-lived keep-alive connection.
   stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
   bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
+  body_pending_ = has_body;
   stream_->on_request_head(head);
   // A body still to come must keep coming; the stream may already time its response instead.
-  if (stream_ && !response_done_ && has_body && timer_use_ != TimerUse::kStream) arm_body_timer();
+  if (stream_ && !response_done_ && has_body && !stream_paused_ && timer_use_ != TimerUse::kStream)
+    arm_body_timer();
   return 0;
 }
 
@@ -248,6 +255,7 @@ void Http1Connection::on_trailers(http::HeaderMap& trailers) {
 }
 
 void Http1Connection::on_complete() {
+  body_pending_ = false;
   if (timer_use_ == TimerUse::kBody) stop_timer();  // the request is whole
   if (stream_) stream_->on_request_complete();
 }
@@ -292,6 +300,7 @@ void Http1Connection::next() {
 }
 
 void Http1Connection::finish_stream() {
+  stream_lease_.reset();
   if (!stream_) return;
   stream_->finalize();
   Stream* s = stream_.release();

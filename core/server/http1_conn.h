@@ -40,6 +40,11 @@ class Http1Connection : public DownstreamConn,
   bool above_high() const override {
     return socket_ && (socket_->above_high() || out_.size() > net::Socket::kHighWatermark);
   }
+  bool admit_stream() override {
+    stream_lease_ = slot_->clients->take(info_.peer_ip, ClientLease::kStream,
+                                         lr_->cfg->limits.streams_per_client);
+    return stream_lease_ != nullptr;
+  }
   // Request-body back-pressure: stop / start reading from the client.
   void pause_reading() override;
   void resume_reading() override;
@@ -107,6 +112,7 @@ class Http1Connection : public DownstreamConn,
   http1::Parser parser_;
   net::Timer timer_;
   std::unique_ptr<Stream> stream_;
+  std::shared_ptr<ClientLease> stream_lease_;  // the stream's place under streams_per_client
   std::string pending_;  // bytes read while a response is still being produced
   std::string out_;      // corked writes
   int cork_ = 0;
@@ -118,6 +124,7 @@ class Http1Connection : public DownstreamConn,
   bool closed_ = false;
   bool in_next_ = false;
   bool stream_paused_ = false;  // the stream asked us to stop reading
+  bool body_pending_ = false;   // the current request's body has not all arrived
   bool tunnel_ = false;
   bool upgrade_pending_ = false;
   bool header_timer_ = false;

@@ -68,6 +68,12 @@ class H2ServerStream final : public StreamOwner {
 
   void on_response_done() override { response_done_ = true; }
 
+  bool admit_stream() override {
+    lease_ = conn_->slot_->clients->take(conn_->info_.peer_ip, ClientLease::kStream,
+                                         conn_->lr_->cfg->limits.streams_per_client);
+    return lease_ != nullptr;
+  }
+
   void reset_stream() override {
     if (dead()) return;
     nghttp2_submit_rst_stream(conn_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
@@ -82,7 +88,7 @@ class H2ServerStream final : public StreamOwner {
   void resume_reading() override {
     paused_ = false;
     if (req_timer_ && !request_ended_ && !dead())
-      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.idle.count()),
+      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.request_body_idle.count()),
                         "request body not received in time");
     if (dead() || unconsumed_ == 0) return;
     // The window opens again only now: this is what holds a fast client back.
@@ -101,13 +107,15 @@ class H2ServerStream final : public StreamOwner {
 
   // Request bytes for the stream; returns how many can be acknowledged (window) now.
   // The request must keep arriving: its head within timeouts.request_headers, then its body
-  // without pausing longer than timeouts.idle (the same bounds as HTTP/1.1). What arrives late
-  // is answered 408 (or, once a response started, reset).
+  // without pausing longer than timeouts.request_body_idle (the same bounds as HTTP/1.1). What
+  // arrives late is answered 408 (or, once a response started, reset). The clock stops while
+  // the proxy holds the client back (pause_reading): that wait is not the client's.
   void arm_request_timer(uint64_t ms, const char* what) {
     if (!req_timer_) req_timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
     req_timer_->start(ms, [this, what] {
       if (dead() || request_ended_) return;
-      conn_->lr()->stats.rq_header_timeout->inc();
+      (head_done_ ? conn_->lr()->stats.rq_body_timeout : conn_->lr()->stats.rq_header_timeout)
+          ->inc();
       if (stream_ && !response_done_) {
         stream_->local_reply(408, "request timeout\n", what, "-");
         // The client is told to stop sending once the 408 is out (see on_frame_send).
@@ -129,7 +137,7 @@ class H2ServerStream final : public StreamOwner {
 
   void on_data(const uint8_t* data, size_t len) {
     if (!paused_ && req_timer_ && !request_ended_)
-      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.idle.count()),
+      arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.request_body_idle.count()),
                         "request body not received in time");
     if (stream_) stream_->on_request_body(reinterpret_cast<const char*>(data), len);
     if (paused_ && !closed_)
@@ -168,6 +176,7 @@ class H2ServerStream final : public StreamOwner {
   size_t unconsumed_ = 0;
   std::unique_ptr<net::Timer> timer_;
   std::unique_ptr<net::Timer> req_timer_;
+  std::shared_ptr<ClientLease> lease_;  // the stream's place under streams_per_client
 };
 
 bool Http2Connection::RateWindow::exceeded(uint32_t count, std::chrono::milliseconds window) {
@@ -391,6 +400,7 @@ void Http2Connection::close_now() {
 
 void Http2Connection::stream_closed(H2ServerStream* s) {
   s->closed_ = true;
+  s->lease_.reset();
   if (s->stream_) {
     if (!s->response_done_) s->stream_->on_downstream_reset();
     s->stream_->finalize();
@@ -426,6 +436,11 @@ bool Http2Connection::check_frame(const http2::FrameScanner::Header& h) {
   switch (h.type) {
     case NGHTTP2_HEADERS:
       continuations_ = 0;
+      if (skipped_stream(h)) {
+        abuse(lr_->stats.h2_protocol_error, NGHTTP2_PROTOCOL_ERROR,
+              "HEADERS on a stream id lower than one already opened");
+        return false;
+      }
       break;
     case NGHTTP2_CONTINUATION:
       // A header block split into endless CONTINUATION frames pins memory and CPU.
@@ -459,6 +474,25 @@ bool Http2Connection::check_frame(const http2::FrameScanner::Header& h) {
     empty_frames_ = 0;
   }
   return true;
+}
+
+bool Http2Connection::skipped_stream(const http2::FrameScanner::Header& h) {
+  // Only client-initiated (odd) ids open streams here; nghttp2 refuses the others itself.
+  if (h.stream_id <= 0 || !(h.stream_id & 1)) return false;
+  if (h.stream_id > max_stream_seen_) {
+    // Ids between the last one and this one can never be opened now (they are closed).
+    if (h.stream_id > max_stream_seen_ + 2) {
+      skipped_.emplace_back(max_stream_seen_ + 2, h.stream_id - 2);
+      if (skipped_.size() > kSkippedRanges) skipped_.pop_front();
+    }
+    max_stream_seen_ = h.stream_id;
+    return false;
+  }
+  // Lower than the highest: trailers of an open stream, or late frames of a closed one
+  // (nghttp2 deals with both), unless the id was skipped.
+  return std::any_of(skipped_.begin(), skipped_.end(), [&h](const auto& r) {
+    return h.stream_id >= r.first && h.stream_id <= r.second;
+  });
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* f,
@@ -538,7 +572,11 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       s->head_done_ = true;
       http::HeaderMap& h = s->head_.headers;
       if (!s->cookie_.empty()) h.add("cookie", s->cookie_);
-      if (!s->authority_.empty() && !h.has("host")) h.add("host", s->authority_);
+      // :authority wins over a host header beside it (RFC 9113 §8.3.1): routing and the
+      // upstream must see one authority, or a request could be routed on one name and served
+      // as another. A conflicting host is replaced, as Envoy does; without :authority, host is
+      // the authority.
+      if (!s->authority_.empty()) h.set("host", s->authority_);
       // Without END_STREAM and without content-length, the body's length is unknown (HTTP/1
       // would say chunked).
       s->head_.chunked = !end && !s->head_.content_length;
@@ -546,7 +584,7 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       if (end)
         s->stop_request_timer();
       else  // the body must keep coming
-        s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.idle.count()),
+        s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.request_body_idle.count()),
                              "request body not received in time");
       s->stream_ = std::make_unique<Stream>(s, c->slot_->runtime, c->slot_->lr);
       s->stream_->on_request_head(s->head_);

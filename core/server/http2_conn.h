@@ -81,6 +81,9 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   int abuse(stats::Counter* counter, uint32_t code, const char* what);
   // The frame limits, checked on each frame header before nghttp2 sees the frame.
   bool check_frame(const http2::FrameScanner::Header& h);
+  // RFC 9113 §5.1.1: a HEADERS frame on a stream id the client skipped (lower than one it
+  // already opened, and never opened itself) is a connection error. True when H is one.
+  bool skipped_stream(const http2::FrameScanner::Header& h);
   void close_now();
   void arm_idle();
   void maybe_finish();
@@ -112,6 +115,11 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   RateWindow resets_, control_;
   uint32_t max_header_list_ = 0;
   bool abusive_ = false;
+  // The highest stream id a client HEADERS frame named, and the latest ranges of ids it
+  // skipped (kept bounded: an older skipped id is ignored by nghttp2 instead, as a closed one).
+  static constexpr size_t kSkippedRanges = 16;
+  int32_t max_stream_seen_ = 0;
+  std::deque<std::pair<int32_t, int32_t>> skipped_;
 };
 
 }  // namespace sy::server

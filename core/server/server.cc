@@ -8,11 +8,13 @@
 #include <ctime>
 #include <thread>
 
+#include "config/json_text.h"
 #include "core/admin/admin.h"
+#include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
-#include "config/json_text.h"
+#include "core/server/stream_callout.h"
 
 namespace sy::server {
 namespace {
@@ -160,10 +162,21 @@ std::string Server::reload() {
 }
 
 std::string Server::config_dump() const {
-  return "{\"file\":" + json::quoted(config_path_) + ",\"version\":" + std::to_string(version()) +
-         ",\"loaded_at\":" + json::quoted(loaded_at_) +
-         ",\"workers\":" + std::to_string(workers_.size()) +
-         ",\"yaml\":" + json::quoted(runtime_ ? runtime_->config->yaml : "") + "}\n";
+  std::string out;
+  json::Writer(out)
+      .begin_object()
+      .key("file")
+      .value(config_path_)
+      .key("version")
+      .value(version())
+      .key("loaded_at")
+      .value(loaded_at_)
+      .key("workers")
+      .value(uint64_t(workers_.size()))
+      .key("yaml")
+      .value(runtime_ ? std::string_view(runtime_->config->yaml) : "")
+      .end_object();
+  return out + "\n";
 }
 
 int Server::run(std::shared_ptr<const config::Config> cfg) {
@@ -336,6 +349,32 @@ void Server::install_host_services() {
     return true;
   };
   filters::set_host_services(std::move(hs));
+  filters::CalloutServices cs;
+  cs.start_stream = [this](int worker, const std::string& cluster, http::HeaderMap headers,
+                           uint64_t timeout_ms,
+                           filters::CalloutEvents* events) -> filters::CalloutTransport* {
+    if (worker < 0 || size_t(worker) >= workers_.size()) return nullptr;
+    return StreamCallout::start(workers_[size_t(worker)].get(), cluster, std::move(headers),
+                                timeout_ms, events);
+  };
+  cs.start_unary = [this](int worker, const std::string& cluster, http::HeaderMap headers,
+                          std::string body, uint64_t timeout_ms,
+                          std::function<void(const filters::CalloutResult&)> done) {
+    if (worker < 0 || size_t(worker) >= workers_.size()) return std::function<void()>();
+    Worker* w = workers_[size_t(worker)].get();
+    // A callout that fails at once (no endpoint) answers inside start_callout: hold such an
+    // answer for the next loop turn, so the module has its handle before its callback runs.
+    auto starting = std::make_shared<bool>(true);
+    auto once = [w, starting, done = std::move(done)](const filters::CalloutResult& r) {
+      if (!*starting) return done(r);
+      w->defer_delete([done, r] { done(r); });
+    };
+    auto cancel =
+        w->start_callout(cluster, std::move(headers), std::move(body), timeout_ms, std::move(once));
+    *starting = false;
+    return cancel;
+  };
+  filters::set_callout_services(std::move(cs));
   // Teardown of filter configs and generations runs on the main thread, and only after every
   // worker has run what was queued before it: a task posted by a module must not outlive it.
   filters::set_main_executor([this](std::function<void()> fn) {

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <random>
 
+#include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
@@ -96,7 +97,11 @@ Stream::~Stream() {
   if (chain_) {
     // finalize() has unregistered it already, except for a stream torn down without one.
     if (!finalized_) filters::unregister_stream(chain_->id());
+    sy_stream_id_t id = chain_->id();
+    filters::end_stream_callouts(id);
     chain_.reset();
+    // on_stream_destroy has run: the handles kept for it go too.
+    filters::free_stream_callouts(id);
   }
 }
 
@@ -144,6 +149,13 @@ void Stream::on_request_head(http1::MessageHead& head) {
   } else if (host && host->empty()) {
     // Like nginx: an empty Host names no host, and routing on it would fall to a default.
     local_reply(400, "empty Host header\n", "empty_host", "-");
+    return;
+  }
+  // One client address may have only so many requests in flight (limits.streams_per_client):
+  // past that it is told to slow down, and the others keep their share of the upstreams.
+  if (!conn_->admit_stream()) {
+    lr_->stats.rq_client_limit->inc();
+    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit", "RL");
     return;
   }
   if (method_ == "CONNECT") {
@@ -471,7 +483,8 @@ void Stream::on_response_timeout() {
 
 void Stream::on_upstream_failure(Failure f, const std::string& details) {
   waiting_pool_ = false;
-  if (f == Failure::kOverflow) {
+  if (f == Failure::kOverflow || f == Failure::kPendingTimeout) {
+    // Both are the pool's circuit breaking: no connection could be had in time.
     local_reply(503, "upstream overflow\n", details, "UO");
   } else {
     local_reply(502, "upstream connect error\n", details, "UF");
@@ -750,6 +763,23 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
   return true;
 }
 
+bool Stream::reset_from_filter(std::string details) {
+  if (finalized_) return false;
+  details_ = details.empty() ? "filter_reset" : std::move(details);
+  flags_ = "FR";
+  chain_->halt();
+  // A local reply asked for after this (or pending from the same callback) would replace the
+  // reset below; the reset wins.
+  filter_reply_pending_ = true;
+  // As with a local reply, nothing happens to the stream before the calling filter returns.
+  chain_->when_idle([this] {
+    if (finalized_) return;
+    drop_upstream();
+    conn_->reset_stream();
+  });
+  return true;
+}
+
 void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags,
                          const http::HeaderMap* extra) {
   if (response_started_) {
@@ -877,6 +907,8 @@ void Stream::finalize() {
     chain_->complete();
     chain_->halt();
     filters::unregister_stream(chain_->id());
+    // Its streaming callouts end with it, silently (Envoy's async streams do the same).
+    filters::end_stream_callouts(chain_->id());
   }
   stop_timer();
   if (!response_done_ && flags_.empty()) flags_ = "DC";

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,7 @@
 namespace sy::server {
 
 class Worker;
+class ClientLease;
 
 // What a stream may learn about its connection (stream info and attributes).
 struct ConnInfo {
@@ -25,6 +27,8 @@ struct ConnInfo {
   std::string peer_cert;     // client certificate, PEM; empty when none
   std::string peer_subject;  // its subject, one line
   uint64_t id = 0;           // connection id, unique in the process
+  // The connection's place under its listener's limits.connections_per_client.
+  std::shared_ptr<ClientLease> lease;
 };
 
 struct ResponseHead {
@@ -63,6 +67,10 @@ class StreamOwner {
   // One timer per stream (the response timeout), owned by the connection.
   virtual void start_stream_timer(uint64_t ms, std::function<void()> fn) = 0;
   virtual void stop_stream_timer() = 0;
+
+  // Whether the client may start one more stream (limits.streams_per_client); the stream holds
+  // its place until the connection is done with it.
+  virtual bool admit_stream() { return true; }
 
   // Batch the writes of one upstream read into one downstream write.
   virtual void cork() {}

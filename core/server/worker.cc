@@ -10,6 +10,7 @@
 #include "core/server/conn_setup.h"
 #include "core/server/http1_conn.h"
 #include "core/server/http2_conn.h"
+#include "core/server/stream_callout.h"
 #include "core/server/tcp_proxy.h"
 #include "core/upstream/pool.h"
 
@@ -71,23 +72,37 @@ void Worker::on_accept(uv_stream_t* server, int status) {
     return;
   }
   const ListenerRuntime* lr = it->second->lr;
-  if (lr->tls || (lr->http1 && lr->http2 && !lr->cfg->tcp_proxy)) {
-    // TLS first, or a look at the first bytes: the protocol is decided per connection.
-    auto* c = new ConnectionSetup(w, it->second, s);
-    c->start();
-    return;
-  }
   if (lr->cfg->tcp_proxy) {
+    if (lr->tls) {
+      auto* c = new ConnectionSetup(w, it->second, s, nullptr);
+      c->start();
+      return;
+    }
     auto* t = new TcpSession(w, it->second, s);
     t->start();
     return;
   }
-  if (lr->http2) {
-    auto* c = new Http2Connection(w, it->second, s, make_conn_info(s));
+  // One address may hold only so many connections: past that, it is closed at once, before
+  // any handshake or read costs anything.
+  auto lease = it->second->clients->take(s->peer_ip(), ClientLease::kConnection,
+                                         lr->cfg->limits.connections_per_client);
+  if (!lease) {
+    lr->stats.cx_client_limit->inc();
+    s->close();
+    return;
+  }
+  if (lr->tls || (lr->http1 && lr->http2)) {
+    // TLS first, or a look at the first bytes: the protocol is decided per connection.
+    auto* c = new ConnectionSetup(w, it->second, s, std::move(lease));
     c->start();
     return;
   }
-  auto* c = new Http1Connection(w, it->second, s, make_conn_info(s));
+  if (lr->http2) {
+    auto* c = new Http2Connection(w, it->second, s, make_conn_info(s, std::move(lease)));
+    c->start();
+    return;
+  }
+  auto* c = new Http1Connection(w, it->second, s, make_conn_info(s, std::move(lease)));
   c->start();
 }
 
@@ -305,6 +320,7 @@ void Worker::stop() {
   callouts_.clear();
   for (auto& c : callouts) c->cancel();
   callouts.clear();
+  StreamCallout::shutdown_all();
   run_deferred();
   flush_access_log();
   runtime_.reset();

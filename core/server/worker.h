@@ -13,6 +13,7 @@
 
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"
+#include "core/server/client_limits.h"
 
 namespace sy::upstream {
 class Pool;
@@ -41,6 +42,8 @@ struct ListenerSlot {
   uv_tcp_t* server = nullptr;  // null once the listener is closed
   std::shared_ptr<const Runtime> runtime;
   const ListenerRuntime* lr = nullptr;
+  // What each client address holds here; kept across reloads, like the connections.
+  std::shared_ptr<ClientTable> clients = std::make_shared<ClientTable>();
 };
 
 // What a connection keeps of the snapshot it was accepted under: its listener's config (limits,

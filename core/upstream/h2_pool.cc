@@ -330,7 +330,11 @@ int H2Connection::on_stream_close(nghttp2_session* session, int32_t id, uint32_t
 // ---- Http2Pool ----
 
 Http2Pool::Http2Pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster)
-    : loop_(loop), cluster_(std::move(cluster)), reaper_(loop) {}
+    : loop_(loop),
+      cluster_(std::move(cluster)),
+      pending_(loop, uint64_t(cluster_->cfg.pending_timeout.count()),
+               [this](Client* c) { pending_timeout(cluster_->stats, c); }),
+      reaper_(loop) {}
 
 Http2Pool::~Http2Pool() {
   for (auto& c : conns_) {
@@ -375,7 +379,7 @@ void Http2Pool::acquire(Client* client, int preferred) {
   for (auto& c : conns_)
     if (c->capacity() > 0) return bind(c.get(), client);
   if (pending_.size() < cluster_->cfg.max_pending) {
-    pending_.emplace_back(client, preferred);
+    pending_.push_back(client, preferred);
     return;
   }
   cluster_->stats.rq_overflow->inc();
@@ -406,7 +410,7 @@ void Http2Pool::on_ready(H2Connection* c) {
     if (c->capacity() > 0)
       bind(c, client);
     else
-      pending_.emplace_front(client, -1);
+      pending_.push_front(client, -1);
   }
   if (c->streams_.empty()) arm_idle(c);
   serve_pending();
@@ -440,11 +444,7 @@ void Http2Pool::arm_idle(H2Connection* c) {
 }
 
 void Http2Pool::cancel(Client* client) {
-  for (auto it = pending_.begin(); it != pending_.end(); ++it)
-    if (it->first == client) {
-      pending_.erase(it);
-      return;
-    }
+  if (pending_.remove(client)) return;
   for (auto& c : conns_) std::erase(c->waiters_, client);
 }
 
@@ -474,9 +474,8 @@ void Http2Pool::serve_pending() {
     bool room = conns_.size() < cluster_->cfg.max_connections;
     for (auto& c : conns_) room = room || c->capacity() > 0;
     if (!room || retired_) return;
-    auto [client, preferred] = pending_.front();
-    pending_.pop_front();
-    acquire(client, preferred);
+    PendingQueue::Waiter w = pending_.pop_front();
+    acquire(w.client, w.preferred);
   }
 }
 

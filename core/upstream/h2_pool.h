@@ -136,7 +136,7 @@ class Http2Pool final : public Pool {
   uv_loop_t* loop_;
   std::shared_ptr<server::ClusterRuntime> cluster_;
   std::list<std::unique_ptr<H2Connection>> conns_;
-  std::deque<std::pair<Client*, int>> pending_;
+  PendingQueue pending_;
   std::vector<std::unique_ptr<H2Connection>> dead_conns_;
   std::vector<std::unique_ptr<H2Exchange>> dead_streams_;
   net::Timer reaper_;

@@ -223,8 +223,17 @@ void Connection::on_complete() {
 
 // ---- Pool ----
 
+void pending_timeout(const server::ClusterStats& stats, Client* client) {
+  stats.rq_pending_timeout->inc();
+  client->on_upstream_failure(Client::Failure::kPendingTimeout, "upstream pending queue timeout");
+}
+
 Http1Pool::Http1Pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster)
-    : loop_(loop), cluster_(std::move(cluster)), reaper_(loop) {
+    : loop_(loop),
+      cluster_(std::move(cluster)),
+      pending_(loop, uint64_t(cluster_->cfg.pending_timeout.count()),
+               [this](Client* c) { pending_timeout(cluster_->stats, c); }),
+      reaper_(loop) {
   idle_.resize(cluster_->addrs.size());
 }
 
@@ -277,7 +286,7 @@ void Http1Pool::acquire(Client* client, int preferred) {
     }
   }
   if (pending_.size() < cluster_->cfg.max_pending) {
-    pending_.push_back({client, preferred});
+    pending_.push_back(client, preferred);
     return;
   }
   cluster_->stats.rq_overflow->inc();
@@ -334,12 +343,7 @@ void Http1Pool::on_connect_failed(Connection* c, const std::string& details, boo
 }
 
 void Http1Pool::cancel(Client* client) {
-  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    if (it->client == client) {
-      pending_.erase(it);
-      return;
-    }
-  }
+  if (pending_.remove(client)) return;
   for (auto& c : conns_) {
     if (c->client_ == client && c->state_ == Connection::State::kConnecting) {
       c->client_ = nullptr;  // let it finish connecting and join the idle list
@@ -368,8 +372,7 @@ void Http1Pool::release(Exchange* ex, bool reusable) {
 
 void Http1Pool::serve_pending() {
   while (!pending_.empty() && (idle_count() > 0 || conns_.size() < cluster_->cfg.max_connections)) {
-    Waiter w = pending_.front();
-    pending_.pop_front();
+    PendingQueue::Waiter w = pending_.pop_front();
     acquire(w.client, w.preferred);
   }
 }

@@ -14,6 +14,7 @@
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"
+#include "core/upstream/pending.h"
 
 namespace sy::upstream {
 
@@ -35,7 +36,9 @@ class Client {
   virtual ~Client() = default;
   // A connection is ready and bound to this client until it calls Pool::release.
   virtual void on_upstream_ready(Exchange* ex) = 0;
-  enum class Failure { kConnect, kOverflow };
+  // kOverflow: the pending queue was full; kPendingTimeout: the request waited in it for the
+  // cluster's pending_timeout.
+  enum class Failure { kConnect, kOverflow, kPendingTimeout };
   // No connection could be had; DETAILS says why (for the access log).
   virtual void on_upstream_failure(Failure f, const std::string& details) = 0;
   // Response events from the bound connection.
@@ -92,6 +95,10 @@ class Pool {
   virtual void retire() = 0;
   virtual bool empty() const = 0;
 };
+
+// What both pools do with a request that waited too long for a connection: count it, and fail
+// it (503, flag UO).
+void pending_timeout(const server::ClusterStats& stats, Client* client);
 
 // Makes the pool CLUSTER's protocol needs.
 std::unique_ptr<Pool> make_pool(uv_loop_t* loop, std::shared_ptr<server::ClusterRuntime> cluster);
@@ -172,10 +179,6 @@ class Http1Pool final : public Pool {
 
  private:
   friend class Connection;
-  struct Waiter {
-    Client* client;
-    int preferred;
-  };
   void connect(Client* client, uint32_t attempts, size_t endpoint);
   void assign(Connection* c, Client* client);
   Connection* take_idle(size_t endpoint);
@@ -192,7 +195,7 @@ class Http1Pool final : public Pool {
   // Idle connections per endpoint, most recently used last (reused first, so the others can
   // time out when traffic drops).
   std::vector<std::vector<Connection*>> idle_;
-  std::deque<Waiter> pending_;
+  PendingQueue pending_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // freed on the next loop turn
   net::Timer reaper_;
   size_t rr_ = 0;

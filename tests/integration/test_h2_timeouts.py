@@ -1,12 +1,12 @@
 """HTTP/2 requests that stop arriving: the same bounds as HTTP/1.1 (timeouts.request_headers for
-the head, timeouts.idle between body bytes), answered 408 on that stream only."""
+the head, timeouts.request_body_idle between body bytes), answered 408 on that stream only."""
 from h2util import H2Client, RawH2
 from harness import cluster, to_cluster, until
 
 
 def config(upstream_port):
     return {"listeners": [{"name": "ingress", "protocols": ["http2"],
-                           "timeouts": {"request_headers": "300ms", "idle": "400ms"},
+                           "timeouts": {"request_headers": "300ms", "request_body_idle": "400ms"},
                            "routes": [to_cluster("r", {"prefix": "/"}, "up")]}],
             "clusters": [cluster("up", upstream_port)]}
 
@@ -20,8 +20,9 @@ def test_a_body_that_stops_gets_408_and_the_connection_lives(upstream, switchyar
         # Other streams on the same connection are unaffected.
         ok = c.get("/echo?after")
         assert ok.status == 200, ok
-    until(lambda: sy.stat("listener.ingress.rq_header_timeout") == 1,
-          what="rq_header_timeout == 1")
+    until(lambda: sy.stat("listener.ingress.rq_body_timeout") == 1,
+          what="rq_body_timeout == 1")
+    assert sy.stat("listener.ingress.rq_header_timeout") == 0
 
 
 def test_a_head_that_never_ends_closes_the_connection(upstream, switchyard):

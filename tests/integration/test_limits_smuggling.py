@@ -125,6 +125,13 @@ MALFORMED = [
      b"GET /echo HTTP/1.1\r\nHost: t\r\nX-A : b\r\n\r\n", (400,), True),
     ("bad-header-name",
      b"GET /echo HTTP/1.1\r\nHost: t\r\nX(A): b\r\n\r\n", (400,), True),
+    # Found by the http1_request fuzzer: llhttp takes a line starting with ':' as a field with
+    # an empty name.
+    ("empty-header-name",
+     b"GET /echo HTTP/1.1\r\nHost: t\r\n: b\r\n\r\n", (400,), True),
+    ("empty-trailer-name",
+     b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"1\r\na\r\n0\r\n: b\r\n\r\n", (400,), False),
     ("space-in-target",
      b"GET /echo x HTTP/1.1\r\nHost: t\r\n\r\n", (400,), True),
     ("two-hosts",
@@ -145,6 +152,23 @@ def test_malformed_request_refused(upstream, switchyard, data, statuses, before_
         assert stats["requests_total"] == 0, f"the upstream saw {stats['paths']}"
     # And the proxy is fine afterwards.
     assert request(sy.port("ingress"), "GET", "/echo").status == 200
+
+
+@pytest.mark.parametrize("bad", [
+    b"GET /echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
+    b"\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
+], ids=["second-request", "after-empty-lines"])
+def test_folded_header_refused_on_a_reused_connection(upstream, switchyard, bad):
+    # Found by the http1 fuzzers: the raw-byte head checks (obs-fold, bare LF) used to look at a
+    # connection's first request only, or stop at empty lines before a request line.
+    sy = start(switchyard, upstream)
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/echo"))
+        assert c.read_response().status == 200
+        c.send(bad)
+        assert c.read_response().status == 400
+        c.wait_closed()
+    assert upstream.stats()["requests_total"] == 1
 
 
 def test_refusal_after_good_request_on_same_connection(upstream, switchyard):

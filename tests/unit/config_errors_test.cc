@@ -27,7 +27,7 @@ clusters:
 )"),
             "t.yaml:4:5: unknown key 'retries' in cluster; expected one of: name, endpoints, "
             "protocol, tls, connect_timeout, timeout, max_connections, max_pending, "
-            "connect_retries, idle_timeout");
+            "pending_timeout, connect_retries, idle_timeout");
   EXPECT_EQ(one_error(R"(
 listeners:
   - name: l
@@ -45,7 +45,7 @@ listeners:
     limits: {header_bytes: 1K, body: 1M}
 )"),
             "t.yaml:4:32: unknown key 'body' in listener limits; expected one of: header_bytes, "
-            "headers, request_body, buffered_body");
+            "headers, request_body, buffered_body, connections_per_client, streams_per_client");
   EXPECT_EQ(one_error(R"(
 listeners:
   - name: l

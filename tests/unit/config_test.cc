@@ -58,8 +58,8 @@ listeners:
         cluster: backend
       - match: {}
         direct_response: {status: 404}
-    limits: {header_bytes: 32KiB, headers: 50, request_body: 2GiB, buffered_body: 1M}
-    timeouts: {request_headers: 5s, idle: 2m, drain: 1h}
+    limits: {header_bytes: 32KiB, headers: 50, request_body: 2GiB, buffered_body: 1M, connections_per_client: 7, streams_per_client: 0}
+    timeouts: {request_headers: 5s, idle: 2m, request_body_idle: 3s, drain: 1h}
   - name: tcp
     address: "[::1]:0"
     tcp_proxy: {cluster: backend}
@@ -74,6 +74,7 @@ clusters:
     timeout: 15s
     max_connections: 10
     max_pending: 0
+    pending_timeout: 2s
     connect_retries: 3
     idle_timeout: 90s
   - name: minimal
@@ -178,8 +179,11 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   EXPECT_EQ(l.limits.headers, 50u);
   EXPECT_EQ(l.limits.request_body, 2ull << 30);
   EXPECT_EQ(l.limits.buffered_body, 1ull << 20);
+  EXPECT_EQ(l.limits.connections_per_client, 7u);
+  EXPECT_EQ(l.limits.streams_per_client, 0u);
   EXPECT_EQ(l.timeouts.request_headers, 5s);
   EXPECT_EQ(l.timeouts.idle, 2min);
+  EXPECT_EQ(l.timeouts.request_body_idle, 3s);
   EXPECT_EQ(l.timeouts.drain, 1h);
   EXPECT_FALSE(l.tcp_proxy.has_value());
 
@@ -213,6 +217,7 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   EXPECT_EQ(c.timeout, 15s);
   EXPECT_EQ(c.max_connections, 10u);
   EXPECT_EQ(c.max_pending, 0u);
+  EXPECT_EQ(c.pending_timeout, 2s);
   EXPECT_EQ(c.connect_retries, 3u);
   EXPECT_EQ(c.idle_timeout, 90s);
 
@@ -246,8 +251,11 @@ clusters:
   EXPECT_EQ(l.limits.headers, 100u);
   EXPECT_EQ(l.limits.request_body, 0u);
   EXPECT_EQ(l.limits.buffered_body, 1u << 20);
+  EXPECT_EQ(l.limits.connections_per_client, 1024u);
+  EXPECT_EQ(l.limits.streams_per_client, 512u);
   EXPECT_EQ(l.timeouts.request_headers, 10s);
   EXPECT_EQ(l.timeouts.idle, 60s);
+  EXPECT_EQ(l.timeouts.request_body_idle, 10s);
   EXPECT_EQ(l.timeouts.drain, 30s);
   EXPECT_EQ(l.routes[0].name, "route0");
   // WebSocket is the one upgrade a listener allows unless told otherwise.
@@ -258,10 +266,11 @@ clusters:
   const Cluster& c = cfg->clusters[0];
   EXPECT_EQ(c.protocol, "http1");
   EXPECT_FALSE(c.tls.has_value());
-  EXPECT_EQ(c.connect_timeout, 1s);
+  EXPECT_EQ(c.connect_timeout, 5s);
   EXPECT_EQ(c.timeout, 15s);
   EXPECT_EQ(c.max_connections, 1024u);
   EXPECT_EQ(c.max_pending, 1024u);
+  EXPECT_EQ(c.pending_timeout, 5s);
   EXPECT_EQ(c.connect_retries, 1u);
   EXPECT_EQ(c.idle_timeout, 60s);
 }
@@ -435,6 +444,17 @@ TEST(ConfigSyntax, DeepNestingIsReportedNotCrashing) {
   LoadResult r = load("workers: " + std::string(5000, '[') + "\n");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].str(), "t.yaml: YAML nested too deeply");
+}
+
+TEST(ConfigSyntax, StrayCommaIsReportedNotLooping) {
+  // yaml-cpp 0.7 loops forever, allocating all the while, on a ',' where a document should
+  // start (found by the config fuzzer): the load must end with an error instead.
+  EXPECT_EQ(one_error(","),
+            "t.yaml:1:1: unexpected ','; expected a map with listeners, clusters, ...");
+  EXPECT_EQ(one_error("  ,\n"),
+            "t.yaml:1:3: unexpected ','; expected a map with listeners, clusters, ...");
+  EXPECT_EQ(one_error(",workers: 1\n"),
+            "t.yaml:1:1: unexpected ','; expected a map with listeners, clusters, ...");
 }
 
 TEST(ConfigSyntax, NeverThrowsOnAnyPrefixOfAValidFile) {

@@ -233,6 +233,55 @@ TEST(Http1ParserSmuggling, InvalidHeaderBytes) {
   EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\nX-A : v\r\n\r\n"), 400);
 }
 
+TEST(Http1ParserSmuggling, EmptyHeaderName) {
+  // llhttp takes a line that starts with ':' as a field with an empty name (found by the
+  // http1_request fuzzer); a field name is a token, at least one character.
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("GET / HTTP/1.1\r\n:\r\nHost: x\r\n\r\n"), 400);
+  EXPECT_EQ(reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "0\r\n: v\r\n\r\n"),
+            400);
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  EXPECT_EQ(feed_all(p, "HTTP/1.1 200 OK\r\n: close\r\nContent-Length: 0\r\n\r\n"),
+            Parser::Status::kError);
+}
+
+// Found by the http1 fuzzers' whole-versus-segmented check: the raw-byte checks (obs-fold, bare
+// LF) skipped heads that did not start a connection's first read.
+TEST(Http1ParserSmuggling, EveryPipelinedHeadIsScanned) {
+  EXPECT_EQ(reject_status("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /b HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n"),
+            400);
+}
+
+TEST(Http1ParserSmuggling, LeadingEmptyLinesDoNotEndTheScan) {
+  EXPECT_EQ(reject_status("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n"), 400);
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  EXPECT_EQ(feed_all(p, "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), Parser::Status::kOk);
+  EXPECT_EQ(rec.completes, 1);
+}
+
+TEST(Http1ParserSmuggling, HeadAfterInterimResponseIsScanned) {
+  Recorder rec;
+  Parser p(HTTP_RESPONSE, &rec);
+  EXPECT_EQ(feed_all(p,
+                     "HTTP/1.1 100 Continue\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 0\r\n\r\n"),
+            Parser::Status::kError);
+  Recorder ok;
+  Parser q(HTTP_RESPONSE, &ok);
+  EXPECT_EQ(feed_all(q,
+                     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+            Parser::Status::kOk);
+  ASSERT_EQ(ok.heads.size(), 1u);
+  EXPECT_EQ(ok.heads[0].status, 200);
+  EXPECT_EQ(ok.body, "hi");
+  EXPECT_EQ(ok.completes, 1);
+}
+
 TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
   int s = reject_status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n");
   EXPECT_TRUE(s == 501 || s == 400) << s;

@@ -13,7 +13,6 @@
 
 #include "core/filter_chain/factory.h"
 #include "core/stats/stats.h"
-#include "loader/elf.h"
 #include "tests/unit/loader_fixtures.h"
 
 namespace sy::loader {
@@ -208,32 +207,6 @@ TEST_F(LoaderTest, NotAnElfFile) {
                        "of the module's .so");
   EXPECT_FALSE(read_stamp(dir_->path + "/absent.so", &s, &error));
   EXPECT_CONTAINS(error, "cannot read " + dir_->path + "/absent.so: No such file");
-}
-
-TEST_F(LoaderTest, GarbageNeverCrashesTheReader) {
-  // Every prefix and a sweep of corrupted bytes of a real module: each read ends in a verdict.
-  std::string bytes = read_text(good_);
-  loader::elf::File f;
-  Stamp s;
-  std::string error;
-  for (size_t n = 0; n < bytes.size(); n += 97) {
-    std::string cut = bytes.substr(0, n);
-    if (f.parse(cut, "cut", &error)) elf::parse_stamp(f, "cut", &s, &error);
-  }
-  std::vector<size_t> spots;
-  for (size_t i = 0; i < 64 + 8 * 64 && i < bytes.size(); ++i) spots.push_back(i);
-  for (size_t i = bytes.size() > 4096 ? bytes.size() - 4096 : 0; i < bytes.size(); i += 3)
-    spots.push_back(i);  // the section headers live at the end
-  for (size_t i : spots) {
-    std::string bad = bytes;
-    bad[i] = char(0xff);
-    if (i + 8 < bad.size()) bad[i + 7] = char(0x7f);
-    if (f.parse(bad, "bad", &error)) {
-      elf::parse_stamp(f, "bad", &s, &error);
-      elf::dynamic_symbols(f, elf::kGnuUniqueBind, 4);
-    }
-  }
-  SUCCEED();
 }
 
 TEST_F(LoaderTest, Sha256OfAFile) {

@@ -44,7 +44,7 @@ extern "C" {
 /* ---- Versions and the stamp ------------------------------------------------------------ */
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 1
+#define SY_ABI_MINOR 2
 
 /* Section and magic of the stamp. Since 1.0. */
 #define SY_STAMP_SECTION ".switchyard_stamp"
@@ -110,6 +110,9 @@ typedef enum sy_status {
   SY_ERR_CAS_MISMATCH = 7, /* shared data changed since the cas value was read */
   SY_ERR_EMPTY = 8,        /* the queue is empty */
   SY_ERR_INTERNAL = 9,
+  /* Since 1.2. Not an error: the data was taken (copied and queued), but the queue is now above
+   * its high watermark. Send nothing more until the writable event (on_writable). */
+  SY_ABOVE_HIGH_WATERMARK = 10,
 } sy_status_t;
 
 typedef enum sy_log_level {
@@ -195,6 +198,75 @@ typedef struct sy_callout_response {
   size_t trailer_count;
   sy_str_t failure; /* empty on success; else why: "timeout", "connect", "reset", ... */
 } sy_callout_response_t;
+
+/* A streaming callout (stream_callout_start). Owned by the host; valid from the moment
+ * stream_callout_start returns it until its on_complete or on_failure callback returns, or until
+ * stream_callout_reset returns, whichever comes first. One started from a stream is also ended
+ * when that stream ends (see stream_callout_start). Since 1.2. */
+typedef struct sy_callout_stream sy_callout_stream_t;
+/* A unary callout started with http_callout_start; valid until its FN runs or
+ * http_callout_cancel returns. Since 1.2. */
+typedef struct sy_callout sy_callout_t;
+
+/* Why a streaming callout failed (on_failure). Values are fixed forever; new ones are appended,
+ * so treat an unknown value as a failure too. Since 1.2. */
+typedef enum sy_callout_failure {
+  /* The server reset the stream, closed the connection before the response ended, or sent a
+   * malformed response. */
+  SY_CALLOUT_RESET = 0,
+  /* The whole-stream deadline (timeout_ms) passed before the response ended. */
+  SY_CALLOUT_TIMEOUT = 1,
+  /* No connection could be made: refused, connect timeout, TLS handshake failure, no
+   * endpoints. Connect retries (the cluster's connect_retries) have been tried first. */
+  SY_CALLOUT_CONNECT = 2,
+  /* The cluster is not in the config. Never delivered: stream_callout_start returns
+   * SY_ERR_NOT_FOUND instead. Listed so the reasons cover every way a callout can fail. */
+  SY_CALLOUT_CLUSTER_UNKNOWN = 3,
+  /* The cluster's pool is full (max_connections reached and max_pending waiting). */
+  SY_CALLOUT_OVERFLOW = 4,
+  /* The worker is stopping (the proxy shuts down); only callouts started from a worker get it. */
+  SY_CALLOUT_SHUTDOWN = 5,
+} sy_callout_failure_t;
+
+/* What a streaming callout reports, on the worker it was started on. The module owns the
+ * struct; the host copies it in stream_callout_start, so it may live on the stack. SIZE is
+ * sizeof(sy_stream_callout_callbacks_t) as the module was built; slots past it count as NULL,
+ * and any callback may be NULL. ARG is the one given to stream_callout_start; CS is the handle.
+ * Views are valid during the callback only.
+ *
+ * Order: on_headers once (the response head, with :status), then on_data any number of times,
+ * then on_trailers at most once, then on_complete; or on_failure at any point instead of what
+ * is left. The end of the response is marked exactly once before on_complete: by END_STREAM of
+ * on_headers (no body), of on_data (possibly with empty DATA), or by on_trailers. Exactly one of
+ * on_complete and on_failure ends the callout; after it returns, CS is invalid. No callback runs
+ * before stream_callout_start returns, and none after stream_callout_reset returns.
+ *
+ * For a callout started from a stream, the callbacks run as that stream's callbacks do: the
+ * sy_stream_t* given to stream_callout_start is valid inside them, and what they do with the
+ * stream (resume, inject_data, send_local_reply, ...) takes effect as from a task posted with
+ * post_to_filter for the filter that started the callout (inject_data enters after it,
+ * route_config is its own). Since 1.2. */
+typedef struct sy_stream_callout_callbacks {
+  uint32_t size;
+  /* The response head: HEADERS include ":status". END_STREAM: no body or trailers follow. */
+  void (*on_headers)(void* arg, sy_callout_stream_t* cs, const sy_header_t* headers,
+                     size_t header_count, bool end_stream);
+  /* Response body bytes. END_STREAM: the last of them (DATA may be empty then). */
+  void (*on_data)(void* arg, sy_callout_stream_t* cs, sy_str_t data, bool end_stream);
+  /* Response trailers (gRPC's grpc-status, grpc-message); the response ends with them. */
+  void (*on_trailers)(void* arg, sy_callout_stream_t* cs, const sy_header_t* trailers,
+                      size_t trailer_count);
+  /* The response ended. The callout is over: request data not yet sent is dropped (HTTP/2:
+   * the stream is cancelled with RST_STREAM CANCEL if the request side was still open, as gRPC
+   * clients do when the server ends the call first). */
+  void (*on_complete)(void* arg, sy_callout_stream_t* cs);
+  /* The callout failed; DETAILS says more (for logs). */
+  void (*on_failure)(void* arg, sy_callout_stream_t* cs, sy_callout_failure_t reason,
+                     sy_str_t details);
+  /* The request side drained below its low watermark after stream_callout_send_data returned
+   * SY_ABOVE_HIGH_WATERMARK: send more now. */
+  void (*on_writable)(void* arg, sy_callout_stream_t* cs);
+} sy_stream_callout_callbacks_t;
 
 /* Callback types. */
 typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg); /* runs on the worker */
@@ -390,6 +462,81 @@ typedef struct sy_host {
    * config, resume and body calls mean what that filter holds. */
   sy_status_t (*post_to_filter)(sy_stream_id_t id, uint32_t filter_index, sy_stream_task_fn fn,
                                 sy_drop_fn drop, void* arg);
+  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, <name>) before each) -- */
+
+  /* -- Streaming callouts: a request stream to a configured cluster, on the caller's worker,
+   * through that worker's pool for the cluster (the same pool, load balancing and TLS settings
+   * as proxied requests and http_callout: an HTTP/2 cluster multiplexes callouts over its pooled
+   * connections; a TLS cluster keeps its SNI, CA and client certificate). gRPC rides on it: the
+   * module frames messages (5-byte prefix, see <switchyard/grpc_framing.hpp>) and sends
+   * ":method: POST", ":path: /pkg.Service/Method", "content-type: application/grpc",
+   * "te: trailers" to an HTTP/2 cluster. -- */
+
+  /* Starts a callout stream and sends its headers as soon as a connection is ready. HEADERS
+   * must include :method and :path; :authority defaults to the cluster name and :scheme follows
+   * the cluster's TLS. The request side stays open: end it with stream_callout_send_data
+   * (END_STREAM) or stream_callout_send_trailers. TIMEOUT_MS: a deadline for the whole callout
+   * (0: none). CB and ARG: see sy_stream_callout_callbacks_t. On SY_OK, *OUT is the handle.
+   *
+   * From a stream's callbacks (S set, W NULL): the callout belongs to that stream. When the
+   * stream ends, its open callouts are reset silently (no callback; an HTTP/2 cluster sees
+   * RST_STREAM CANCEL, an HTTP/1.1 one a closed connection) after on_stream_complete and before
+   * on_stream_destroy; their handles stay valid until on_stream_destroy returns (calls on them
+   * then return SY_ERR_STALE, and stream_callout_reset does nothing). So a filter may keep the
+   * handle in its per-stream state and reset it in on_stream_destroy either way.
+   * From a worker (S NULL, W set: in on_worker_start, a worker timer or task): it lives until
+   * it ends, is reset, or the worker stops (SY_CALLOUT_SHUTDOWN); the module's generation
+   * stays loaded while it is open.
+   * Returns SY_ERR_NOT_FOUND for a cluster not in the config, SY_ERR_INVALID for bad headers or
+   * arguments. On the worker of S or W. */
+  sy_status_t (*stream_callout_start)(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
+                                      const sy_header_t* headers, size_t header_count,
+                                      uint64_t timeout_ms, const sy_stream_callout_callbacks_t* cb,
+                                      void* arg, sy_callout_stream_t** out);
+  /* Sends request body bytes (copied; queued until a connection is ready and flow control lets
+   * them go). END_STREAM ends the request side. Returns SY_OK, or SY_ABOVE_HIGH_WATERMARK when
+   * the bytes were taken but the queue is above its high watermark (256 KiB): wait for
+   * on_writable before sending more. SY_ERR_WRONG_PHASE after the request side ended;
+   * SY_ERR_STALE after the callout's stream ended. On the callout's worker. */
+  sy_status_t (*stream_callout_send_data)(sy_callout_stream_t* cs, sy_str_t data, bool end_stream);
+  /* Sends request trailers (copied) and ends the request side. Over HTTP/1.1 they go in the
+   * chunked body's trailer section when the request is chunked, else they are dropped.
+   * Returns as stream_callout_send_data does. On the callout's worker. */
+  sy_status_t (*stream_callout_send_trailers)(sy_callout_stream_t* cs, const sy_header_t* trailers,
+                                              size_t trailer_count);
+  /* Ends the callout now, both ways: HTTP/2 RST_STREAM CANCEL, HTTP/1.1 the connection is
+   * closed (not reused). No callback runs after it returns, and CS is invalid then (except for
+   * the handle of a stream that has ended, see stream_callout_start). Allowed inside the
+   * callout's own callbacks; inside on_complete or on_failure it does nothing. */
+  sy_status_t (*stream_callout_reset)(sy_callout_stream_t* cs);
+  /* Flow control of the response: PAUSED true stops reading it (HTTP/2: no more window for
+   * this stream; HTTP/1.1: the connection stops reading), false reads on. Bytes already
+   * received may still arrive in on_data after pausing (at most one flow-control window,
+   * 256 KiB). On the callout's worker. */
+  sy_status_t (*stream_callout_pause_reading)(sy_callout_stream_t* cs, bool paused);
+
+  /* -- Unary callouts that can be cancelled -- */
+  /* As http_callout, and *OUT (which may be NULL) receives a handle for http_callout_cancel.
+   * Unlike http_callout, FN never runs before http_callout_start returns. */
+  sy_status_t (*http_callout_start)(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
+                                    const sy_header_t* headers, size_t header_count, sy_str_t body,
+                                    uint64_t timeout_ms, sy_callout_fn fn, void* arg,
+                                    sy_callout_t** out);
+  /* Cancels a callout whose FN has not run: FN never runs, the upstream request is abandoned
+   * (HTTP/2 RST_STREAM CANCEL, HTTP/1.1 connection closed). On the callout's worker; not with a
+   * handle whose FN has run (it is invalid then). */
+  sy_status_t (*http_callout_cancel)(sy_callout_t* c);
+
+  /* -- Stream reset -- */
+  /* Ends the stream abruptly, in any phase, as Envoy's resetStream: no (further) response is
+   * sent. The client sees HTTP/2 RST_STREAM with INTERNAL_ERROR, or over HTTP/1.1 the
+   * connection closed (mid-body when the response had started; with no response at all when it
+   * had not). The upstream request, if any, is abandoned. DETAILS goes to the access log's
+   * details, with the response flag "FR" (filter reset). The stream's filters get no other
+   * phase callback; on_stream_complete and on_stream_destroy still run, after the calling
+   * callback returns. This is how a filter fails closed once the response has started, when
+   * send_local_reply can no longer be used. SY_ERR_STALE if the stream has already ended. */
+  sy_status_t (*stream_reset)(sy_stream_t* s, sy_str_t details);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

@@ -488,6 +488,139 @@ inline bool no_unknown_keys(const FlatObject& obj, std::string_view known, std::
 
 }  // namespace json
 
+// ---- Callouts (ABI 1.2) ------------------------------------------------------------------
+
+namespace detail {
+inline std::vector<sy_header_t> c_headers(std::span<const Header> headers) {
+  std::vector<sy_header_t> h;
+  h.reserve(headers.size());
+  for (const Header& x : headers) h.push_back({to_str(x.name), to_str(x.value)});
+  return h;
+}
+}  // namespace detail
+
+// A unary callout that can be cancelled (http_callout_start). FN runs once on the worker with
+// the reply or a failure, never before this returns and never after http_callout_cancel.
+inline sy_status_t http_callout_start(sy_stream_t* s, sy_worker_t* w, std::string_view cluster,
+                                      std::span<const Header> headers, std::string_view body,
+                                      uint64_t timeout_ms, sy_callout_fn fn, void* arg,
+                                      sy_callout_t** out) {
+  if (!SY_HAS_SLOT(host(), sy_host_t, http_callout_start)) return SY_ERR_UNSUPPORTED;
+  auto h = detail::c_headers(headers);
+  return host()->http_callout_start(s, w, to_str(cluster), h.data(), h.size(), to_str(body),
+                                    timeout_ms, fn, arg, out);
+}
+inline sy_status_t http_callout_cancel(sy_callout_t* c) {
+  if (!SY_HAS_SLOT(host(), sy_host_t, http_callout_cancel)) return SY_ERR_UNSUPPORTED;
+  return host()->http_callout_cancel(c);
+}
+
+// A streaming callout (stream_callout_*): derive, override the events you need, start() it.
+// Events run on the worker it was started on; a callout started from a stream is that
+// stream's, and ends with it silently (no event). Destroying the object resets a callout that
+// is still open, so keeping it as a member of an HttpFilter is safe: the handle stays valid
+// until the stream's filters are destroyed. An exception from an event is counted and logged
+// like a filter callback's, and resets the callout (no further event).
+class CalloutStream {
+ public:
+  CalloutStream() = default;
+  CalloutStream(const CalloutStream&) = delete;
+  CalloutStream& operator=(const CalloutStream&) = delete;
+  virtual ~CalloutStream() { reset(); }
+
+  // From a stream's callbacks (S) or from a worker (W): see stream_callout_start. HEADERS need
+  // :method and :path. SY_ERR_NOT_FOUND: no such cluster.
+  sy_status_t start(sy_stream_t* s, sy_worker_t* w, std::string_view cluster,
+                    std::span<const Header> headers, uint64_t timeout_ms = 0) {
+    if (!SY_HAS_SLOT(host(), sy_host_t, stream_callout_start)) return SY_ERR_UNSUPPORTED;
+    if (cs_ != nullptr) return SY_ERR_WRONG_PHASE;
+    static const sy_stream_callout_callbacks_t kEvents = {sizeof(sy_stream_callout_callbacks_t),
+                                                          &headers_cb,
+                                                          &data_cb,
+                                                          &trailers_cb,
+                                                          &complete_cb,
+                                                          &failure_cb,
+                                                          &writable_cb};
+    auto h = detail::c_headers(headers);
+    return host()->stream_callout_start(s, w, to_str(cluster), h.data(), h.size(), timeout_ms,
+                                        &kEvents, this, &cs_);
+  }
+  sy_status_t start(sy_stream_t* s, sy_worker_t* w, std::string_view cluster,
+                    std::initializer_list<Header> headers, uint64_t timeout_ms = 0) {
+    return start(s, w, cluster, std::span<const Header>(headers.begin(), headers.size()),
+                 timeout_ms);
+  }
+
+  // SY_OK, or SY_ABOVE_HIGH_WATERMARK (taken; wait for on_writable before sending more).
+  sy_status_t send(std::string_view data, bool end_stream = false) {
+    if (cs_ == nullptr) return SY_ERR_WRONG_PHASE;
+    return host()->stream_callout_send_data(cs_, to_str(data), end_stream);
+  }
+  sy_status_t send_trailers(std::span<const Header> trailers) {
+    if (cs_ == nullptr) return SY_ERR_WRONG_PHASE;
+    auto t = detail::c_headers(trailers);
+    return host()->stream_callout_send_trailers(cs_, t.data(), t.size());
+  }
+  sy_status_t pause_reading(bool paused) {
+    if (cs_ == nullptr) return SY_ERR_WRONG_PHASE;
+    return host()->stream_callout_pause_reading(cs_, paused);
+  }
+  // Ends it now; no event after this returns.
+  void reset() {
+    sy_callout_stream_t* cs = cs_;
+    cs_ = nullptr;
+    if (cs != nullptr) host()->stream_callout_reset(cs);
+  }
+  // Started and not yet ended (by an event or reset). A stream's callout whose stream ended
+  // still counts as open here; its calls return SY_ERR_STALE.
+  bool open() const { return cs_ != nullptr; }
+
+ protected:
+  virtual void on_headers(std::span<const sy_header_t> /*headers*/, bool /*end_stream*/) {}
+  virtual void on_data(std::string_view /*data*/, bool /*end_stream*/) {}
+  virtual void on_trailers(std::span<const sy_header_t> /*trailers*/) {}
+  virtual void on_complete() {}
+  virtual void on_failure(sy_callout_failure_t /*reason*/, std::string_view /*details*/) {}
+  virtual void on_writable() {}
+
+ private:
+  template <class Fn>
+  static void guard(void* arg, const char* where, Fn&& fn) noexcept {
+    auto* self = static_cast<CalloutStream*>(arg);
+    try {
+      fn(*self);
+    } catch (const std::exception& e) {
+      self->failed(where, e.what());
+    } catch (...) {
+      self->failed(where, "a non-standard exception");
+    }
+  }
+  void failed(const char* where, const char* what) noexcept;
+  static void headers_cb(void* a, sy_callout_stream_t*, const sy_header_t* h, size_t n, bool end) {
+    guard(a, "on_headers", [&](CalloutStream& c) { c.on_headers({h, n}, end); });
+  }
+  static void data_cb(void* a, sy_callout_stream_t*, sy_str_t d, bool end) {
+    guard(a, "on_data", [&](CalloutStream& c) { c.on_data(to_view(d), end); });
+  }
+  static void trailers_cb(void* a, sy_callout_stream_t*, const sy_header_t* t, size_t n) {
+    guard(a, "on_trailers", [&](CalloutStream& c) { c.on_trailers({t, n}); });
+  }
+  // The handle is invalid once these return: forget it first, so reset() in them is a no-op.
+  static void complete_cb(void* a, sy_callout_stream_t*) {
+    static_cast<CalloutStream*>(a)->cs_ = nullptr;
+    guard(a, "on_complete", [&](CalloutStream& c) { c.on_complete(); });
+  }
+  static void failure_cb(void* a, sy_callout_stream_t*, sy_callout_failure_t r, sy_str_t d) {
+    static_cast<CalloutStream*>(a)->cs_ = nullptr;
+    guard(a, "on_failure", [&](CalloutStream& c) { c.on_failure(r, to_view(d)); });
+  }
+  static void writable_cb(void* a, sy_callout_stream_t*) {
+    guard(a, "on_writable", [&](CalloutStream& c) { c.on_writable(); });
+  }
+
+  sy_callout_stream_t* cs_ = nullptr;
+};
+
 // ---- HTTP filters -----------------------------------------------------------------------
 
 template <class F, class Config>
@@ -549,6 +682,13 @@ class HttpFilter {
                        std::span<const Header>(headers.begin(), headers.size()));
   }
 
+  // Ends the stream abruptly (ABI 1.2): HTTP/2 RST_STREAM, HTTP/1.1 connection closed; DETAILS
+  // goes to the access log with flag FR. The way to fail closed once the response has started.
+  sy_status_t stream_reset(std::string_view details) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, stream_reset)) return SY_ERR_UNSUPPORTED;
+    return host()->stream_reset(stream_, to_str(details));
+  }
+
   sy_stream_t* stream() const { return stream_; }
   sy_stream_id_t id() const { return host()->stream_id(stream_); }
   // A copy: the host may reuse the memory behind an attribute view on the next call.
@@ -598,6 +738,15 @@ inline void count_exception(const char* factory, const char* where, const char* 
   } catch (...) {  // out of memory for a long message: the count is what matters
   }
 }
+
+}  // namespace detail
+
+inline void CalloutStream::failed(const char* where, const char* what) noexcept {
+  detail::count_exception("callout stream", where, what);
+  reset();
+}
+
+namespace detail {
 
 // Answers S with a 500 if the response has not started. SY_STOP when it did, so nothing else
 // runs for this phase; otherwise the data goes on unchanged, since the ABI offers no reset and

@@ -5,6 +5,8 @@
 
 namespace sylua::json {
 
+Value::Value() = default;
+
 const Value* Value::find(std::string_view key) const {
   for (const auto& [k, v] : obj)
     if (k == key) return &v;

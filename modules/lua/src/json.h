@@ -13,6 +13,10 @@
 namespace sylua::json {
 
 struct Value {
+  // Declared here and defaulted in json.cc: an implicit constructor makes clang (with
+  // libstdc++) check pair<string, Value> while Value is still incomplete, and fail to compile.
+  Value();
+
   enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
   bool b = false;
   double num = 0;

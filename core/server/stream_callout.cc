@@ -1,0 +1,230 @@
+// Module streaming callouts over the worker's upstream pools.
+#include "core/server/stream_callout.h"
+
+#include <unordered_set>
+
+#include "core/server/worker.h"
+
+namespace sy::server {
+namespace {
+
+// Request bytes held before a connection is ready count against the same watermarks as those
+// an exchange holds.
+constexpr size_t kHigh = net::Socket::kHighWatermark;
+
+// The open callouts of this worker thread, for the worker's stop.
+thread_local std::unordered_set<StreamCallout*> t_open;
+
+}  // namespace
+
+StreamCallout* StreamCallout::start(Worker* w, const std::string& cluster, http::HeaderMap headers,
+                                    uint64_t timeout_ms, filters::CalloutEvents* events) {
+  if (!w->runtime()) return nullptr;
+  auto it = w->runtime()->clusters.find(cluster);
+  if (it == w->runtime()->clusters.end()) return nullptr;
+  auto* c = new StreamCallout(w, w->pool(it->second), cluster, it->second->tls != nullptr,
+                              std::move(headers), events);
+  t_open.insert(c);
+  if (timeout_ms)
+    c->timeout_.start(timeout_ms,
+                      [c] { c->fail(SY_CALLOUT_TIMEOUT, "callout stream deadline passed"); });
+  c->starting_ = true;
+  c->acquiring_ = true;
+  c->pool_->acquire(c);
+  c->starting_ = false;
+  return c;
+}
+
+void StreamCallout::shutdown_all() {
+  std::vector<StreamCallout*> open(t_open.begin(), t_open.end());
+  for (StreamCallout* c : open)
+    if (t_open.count(c)) c->fail(SY_CALLOUT_SHUTDOWN, "worker stopping");
+}
+
+StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string& cluster, bool tls,
+                             http::HeaderMap headers, filters::CalloutEvents* events)
+    : worker_(w), pool_(pool), events_(events), tls_(tls), timeout_(w->loop()), defer_(w->loop()) {
+  method_ = *headers.get(":method");
+  path_ = *headers.get(":path");
+  authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster;
+  // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given.
+  for (const auto& h : headers)
+    if (h.name[0] != ':' && h.name != "host" && h.name != "content-length" &&
+        h.name != "transfer-encoding" && h.name != "connection")
+      headers_.add(h.name, h.value);
+}
+
+StreamCallout::~StreamCallout() = default;
+
+bool StreamCallout::above_high() const { return ex_ ? ex_->above_high() : queued_.size() > kHigh; }
+
+bool StreamCallout::send_data(std::string_view data, bool end_stream) {
+  if (closed_) return false;
+  if (ex_) {
+    if (!data.empty()) ex_->send_body(data.data(), data.size());
+    if (end_stream) {
+      request_sent_ = true;
+      ex_->send_end(nullptr);
+    }
+  } else {
+    queued_.append(data);
+    end_queued_ = end_stream;
+  }
+  if (closed_) return false;  // the exchange failed while writing
+  bool above = above_high();
+  want_writable_ = want_writable_ || above;
+  return above;
+}
+
+bool StreamCallout::send_trailers(const http::HeaderMap& trailers) {
+  if (closed_) return false;
+  if (ex_) {
+    request_sent_ = true;
+    ex_->send_end(&trailers);
+  } else {
+    trailers_ = trailers;
+    end_queued_ = true;
+  }
+  if (closed_) return false;
+  bool above = above_high();
+  want_writable_ = want_writable_ || above;
+  return above;
+}
+
+void StreamCallout::pause_reading(bool paused) {
+  if (closed_ || paused == paused_) return;
+  paused_ = paused;
+  if (!ex_) return;
+  if (paused)
+    ex_->pause_reading();
+  else
+    ex_->resume_reading();
+}
+
+void StreamCallout::reset() { close(false); }
+
+void StreamCallout::close(bool reusable) {
+  if (closed_) return;
+  closed_ = true;
+  events_ = nullptr;
+  timeout_.stop();
+  defer_.stop();
+  t_open.erase(this);
+  if (ex_) {
+    upstream::Exchange* e = ex_;
+    ex_ = nullptr;
+    // Unfinished either way: HTTP/2 cancels the stream, HTTP/1.1 closes the connection.
+    pool_->release(e, reusable);
+  } else if (acquiring_) {
+    acquiring_ = false;
+    pool_->cancel(this);
+  }
+  // We may be on the stack of the pool or of a module callback: free on the next loop turn.
+  worker_->defer_delete([this] { delete this; });
+}
+
+void StreamCallout::fail(sy_callout_failure_t reason, const std::string& details) {
+  if (closed_) return;
+  if (starting_) {
+    // The module has not even got its handle yet: tell it on the next loop turn.
+    defer_.start(0, [this, reason, details] { fail(reason, details); });
+    return;
+  }
+  filters::CalloutEvents* ev = events_;
+  close(false);
+  ev->on_failure(reason, details);
+}
+
+void StreamCallout::maybe_writable() {
+  if (!want_writable_ || closed_ || above_high()) return;
+  want_writable_ = false;
+  events_->on_writable();
+}
+
+void StreamCallout::on_upstream_ready(upstream::Exchange* ex) {
+  acquiring_ = false;
+  if (closed_) {
+    pool_->release(ex, false);
+    return;
+  }
+  ex_ = ex;
+  upstream::RequestHead head;
+  head.method = method_;
+  head.path = path_;
+  head.authority = authority_;
+  head.scheme = tls_ ? "https" : "http";
+  head.headers = &headers_;
+  // A request the module already ended goes with its length (no chunking for HTTP/1.1); one
+  // still open streams.
+  bool whole = end_queued_ && !trailers_;
+  if (whole && (!queued_.empty() || method_ == "POST" || method_ == "PUT" || method_ == "PATCH"))
+    head.content_length = queued_.size();
+  head.end_stream = whole && queued_.empty();
+  head.is_head = method_ == "HEAD";
+  if (paused_) ex_->pause_reading();
+  ex_->send_head(head);
+  if (closed_) return;
+  std::string body;
+  body.swap(queued_);
+  if (!body.empty()) ex_->send_body(body.data(), body.size());
+  if (closed_) return;
+  if (end_queued_) {
+    request_sent_ = true;
+    if (!head.end_stream) ex_->send_end(trailers_ ? &*trailers_ : nullptr);
+    trailers_.reset();
+  }
+  if (closed_) return;
+  maybe_writable();
+}
+
+void StreamCallout::on_upstream_failure(Failure f, const std::string& details) {
+  acquiring_ = false;
+  fail(f == Failure::kOverflow ? SY_CALLOUT_OVERFLOW : SY_CALLOUT_CONNECT, details);
+}
+
+int StreamCallout::on_response_head(http1::MessageHead& head) {
+  if (closed_) return -1;
+  if (head.status >= 100 && head.status < 200) return 0;  // interim: the real head follows
+  keep_alive_ = head.keep_alive;
+  http::HeaderMap h;
+  h.add(":status", std::to_string(head.status));
+  for (auto& x : head.headers.raw()) h.raw().push_back(std::move(x));
+  response_end_seen_ = head.end_stream;
+  events_->on_headers(h, head.end_stream);
+  return 0;
+}
+
+void StreamCallout::on_response_body(const char* data, size_t len) {
+  if (closed_ || len == 0) return;
+  events_->on_data(std::string_view(data, len), false);
+}
+
+void StreamCallout::on_response_trailers(http::HeaderMap& trailers) {
+  if (closed_) return;
+  response_end_seen_ = true;
+  events_->on_trailers(trailers);
+}
+
+void StreamCallout::on_response_complete() {
+  if (closed_) return;
+  if (!response_end_seen_) {
+    // HTTP/1.1 learns of the end after the last bytes: mark it with an empty final DATA.
+    response_end_seen_ = true;
+    events_->on_data(std::string_view(), true);
+    if (closed_) return;
+  }
+  filters::CalloutEvents* ev = events_;
+  // The connection goes back to the pool only if the request was sent whole; an HTTP/2 stream
+  // whose request side is still open is cancelled.
+  close(keep_alive_ && request_sent_);
+  ev->on_complete();
+}
+
+void StreamCallout::on_upstream_reset(const std::string& details) {
+  ex_ = nullptr;  // the pool has closed it
+  fail(SY_CALLOUT_RESET, details);
+}
+
+void StreamCallout::on_upstream_drained() { maybe_writable(); }
+
+}  // namespace sy::server
