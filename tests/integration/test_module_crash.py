@@ -167,3 +167,14 @@ def test_a_crash_in_a_posted_task_names_it_and_previous_needs_a_good_generation(
     text = log_since(sy, offset)
     assert (f"on_module_crash is previous, but no earlier good generation of '{NAME}' is kept "
             f"in {state}") in text, text
+
+
+def test_a_state_dir_change_waits_for_a_restart(upstream, switchyard, tmp_path):
+    v1 = fixture_file("segfault_v1")
+    sy = switchyard(crash_config(upstream.port, v1, tmp_path / "state"))
+    offset = log_size(sy)
+    sy.write_config(crash_config(upstream.port, v1, tmp_path / "elsewhere"))
+    assert sy.reload().status == 200
+    assert ("config reload: a 'state_dir' change takes effect at the next restart"
+            in log_since(sy, offset))
+    assert served_version(sy.port("ingress")) == "1"
