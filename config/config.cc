@@ -120,8 +120,8 @@ Module parse_module(Diagnostics& d, const YAML::Node& n) {
 void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   Diagnostics& d = ctx.d;
   Fields f(d, root, d.at(root), "config",
-           {"admin", "workers", "module_path", "module_preflight_at_start", "modules", "listeners",
-            "clusters", "access_log", "overload"});
+           {"admin", "workers", "module_path", "module_preflight_at_start", "modules", "state_dir",
+            "on_module_crash", "listeners", "clusters", "access_log", "overload"});
   if (!f.is_map()) return;
 
   if (const MapEntry* e = f.find("admin")) {
@@ -132,6 +132,18 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   f.uint32("workers", &cfg->workers, 0, kMaxWorkers);
   f.string_list("module_path", &cfg->module_path);
   f.boolean("module_preflight_at_start", &cfg->module_preflight_at_start);
+  f.string("state_dir", &cfg->state_dir);
+  std::string on_crash;
+  if (f.string("on_module_crash", &on_crash)) {
+    if (on_crash == "previous") {
+      cfg->on_module_crash = OnModuleCrash::kPrevious;
+    } else if (on_crash == "refuse") {
+      cfg->on_module_crash = OnModuleCrash::kRefuse;
+    } else {
+      d.error(value_loc(d, *f.find("on_module_crash")),
+              "on_module_crash: expected previous or refuse, got '" + on_crash + "'");
+    }
+  }
 
   if (const MapEntry* e = f.list("modules")) {
     std::vector<NameAt> names;

@@ -205,6 +205,12 @@ struct AccessLog {
   std::string path;  // "" = off, "-" or "stdout" = standard output, else a file (appended)
 };
 
+// What a start (or a reload) does with a module file whose sha256 has a crash record.
+enum class OnModuleCrash {
+  kPrevious,  // load the previous good generation of the module instead, and say so loudly
+  kRefuse,    // fail the config, naming the module, the sha256, the callback and the fix
+};
+
 // Process-wide caps that turn overload into refusals instead of an OOM kill. 0 = derived at
 // start: connections from the open-file limit, bytes from the machine's memory (see
 // docs/config.md).
@@ -222,6 +228,10 @@ struct Config {
   // Run each module's entry and on_load in a child process before loading it at start, as is
   // always done before loading one into the running proxy (swap, watch, reload).
   bool module_preflight_at_start = true;
+  // Where the loader keeps what outlives a process: crash records, copies of good module
+  // generations, and the private copies it loads ("" = the default, see docs/config.md).
+  std::string state_dir;
+  OnModuleCrash on_module_crash = OnModuleCrash::kPrevious;
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
   AccessLog access_log;

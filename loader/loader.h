@@ -16,6 +16,9 @@
 
 namespace sy::loader {
 
+class ModuleState;
+struct CrashRecord;
+
 // What a module's stamp says, read from its file without loading it.
 struct Stamp {
   uint32_t size = 0;
@@ -58,6 +61,11 @@ class Generation {
   const std::string& name() const { return scope_.name; }
   uint64_t number() const { return scope_.generation; }
   const std::string& source_path() const { return source_path_; }
+  // The path the config (or a swap) asked for. It differs from source_path() only when the
+  // file there had crashed and this generation, a previous good one, stands in for it.
+  const std::string& requested_path() const { return spec_.path; }
+  // The sha256 of the crashed file this generation stands in for, or "".
+  const std::string& stands_in_for() const { return stands_in_for_; }
   const std::string& copy_path() const { return copy_path_; }
   const std::string& sha256() const { return sha256_; }
   const Stamp& stamp() const { return stamp_; }
@@ -79,7 +87,7 @@ class Generation {
   // Takes the module's checked descriptor D as covered copies (descriptor() and the filters).
   void adopt(const sy_module_descriptor_t* d);
   filters::ModuleScope scope_;
-  std::string source_path_, copy_path_, sha256_, loaded_at_;
+  std::string source_path_, copy_path_, sha256_, loaded_at_, stands_in_for_;
   Stamp stamp_;
   void* dl_ = nullptr;
   const sy_module_descriptor_t* desc_ = nullptr;  // &desc_copy_ once adopted
@@ -109,6 +117,10 @@ class Registry {
   // Whether load() first runs the module's entry and on_load in a child process (the preflight,
   // preflight.h) before dlopen'ing it here. On by default.
   void set_preflight(bool on) { preflight_ = on; }
+  // Crash records and good generations across restarts (module_state.h), and what load() does
+  // with a file whose sha256 crashed. Without a state (unit tests) nothing is recorded.
+  void set_state(const ModuleState* state) { state_ = state; }
+  void set_on_crash(config::OnModuleCrash policy) { on_crash_ = policy; }
   // Makes GEN current for its name; the previous current is kept for rollback.
   void publish(std::shared_ptr<Generation> gen);
   std::shared_ptr<Generation> current(const std::string& name) const;
@@ -118,7 +130,9 @@ class Registry {
   // Records the last load error for /modules.
   void set_last_error(const std::string& name, const std::string& error);
   // GET /modules: [{name, path, sha256, module_version, abi, generation, loaded_at,
-  // streams_active, last_error, previous:[{generation, sha256, streams_active, loaded}]}]
+  // streams_active, last_error, previous:[{generation, sha256, streams_active, loaded}],
+  // stands_in_for, crashes:[{when, signal, signal_name, generation, sha256, callback, pid,
+  // record}]}]
   std::string list_json() const;
   // Generations that are retired but still mapped (for tests and /modules).
   std::vector<std::string> retired_still_loaded() const;
@@ -138,11 +152,18 @@ class Registry {
     uint64_t next_generation = 1;
   };
   void retire(Entry& e, std::shared_ptr<Generation> gen);
+  // SPEC's file (sha256 SHA) has the crash record CRASH: refuse it, or load the previous good
+  // generation in its place, as on_crash_ says.
+  std::shared_ptr<Generation> load_instead_of_crashed(const ModuleSpec& spec,
+                                                      const std::string& sha,
+                                                      const CrashRecord& crash, std::string* error);
   std::string copy_path_for(const std::string& sha, const std::string& path, uint64_t n) const;
 
   const sy_host_t* host_;
   std::string state_dir_;
   bool preflight_ = true;
+  const ModuleState* state_ = nullptr;
+  config::OnModuleCrash on_crash_ = config::OnModuleCrash::kPrevious;
   std::map<std::string, Entry> entries_;
 };
 

@@ -36,8 +36,11 @@ bool init_factory(Factory* f, const std::shared_ptr<Generation>& gen, const VT* 
   f->loc = ref.loc;
   if (!vt->on_config_create) return true;
   sy_error_t err{};
-  f->config = vt->on_config_create(gen->module_data(),
-                                   {ref.config_json.data(), ref.config_json.size()}, &err);
+  {
+    filters::ModuleCallMark mark(gen->scope()->identity, "on_config_create");
+    f->config = vt->on_config_create(gen->module_data(),
+                                     {ref.config_json.data(), ref.config_json.size()}, &err);
+  }
   if (!f->config && err.message[0]) {
     errors->push_back(
         {ref.loc, "filter '" + ref.module + "' rejected its config: " + message_of(err)});
@@ -56,7 +59,10 @@ bool init_factory(Factory* f, const std::shared_ptr<Generation>& gen, const VT* 
 
 }  // namespace
 
-Manager::Manager(std::string state_dir) : registry_(filters::host_table(), std::move(state_dir)) {}
+Manager::Manager(const std::string& state_dir)
+    : state_(state_dir), run_dir_(state_.dir()), registry_(filters::host_table(), run_dir_.path()) {
+  registry_.set_state(&state_);
+}
 
 Manager::~Manager() = default;
 
@@ -65,6 +71,7 @@ void Manager::begin(const config::Config& cfg) {
   // there the preflight always runs. At start there is nothing to lose yet but time (a few ms
   // per module), so the config may skip it.
   registry_.set_preflight(running_ || cfg.module_preflight_at_start);
+  registry_.set_on_crash(cfg.on_module_crash);
   module_path_ = cfg.module_path;
   declared_ = cfg.modules;
 }
@@ -109,7 +116,7 @@ std::shared_ptr<Generation> Manager::generation_for(const std::string& name,
   }
   auto cur = registry_.current(name);
   bool same_pin = spec.sha256.empty() || (cur && cur->sha256() == spec.sha256);
-  if (cur && swap == swap_.end() && cur->source_path() == spec.path && same_pin) return cur;
+  if (cur && swap == swap_.end() && cur->requested_path() == spec.path && same_pin) return cur;
   auto gen = registry_.load(spec, &error);
   if (!gen) {
     errors->push_back({loc, error});
@@ -145,6 +152,7 @@ std::shared_ptr<filters::HttpFilterFactory> Manager::http(const config::Listener
         rc.disabled = true;
       } else if (vt->on_route_config_create) {
         sy_error_t err{};
+        filters::ModuleCallMark mark(gen->scope()->identity, "on_route_config_create");
         rc.config =
             vt->on_route_config_create(gen->module_data(), {json.data(), json.size()}, &err);
         if (!rc.config && err.message[0]) {

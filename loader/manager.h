@@ -9,6 +9,7 @@
 
 #include "core/runtime/module_host.h"
 #include "loader/loader.h"
+#include "loader/module_state.h"
 
 namespace sy::loader {
 
@@ -16,7 +17,9 @@ class FileWatcher;
 
 class Manager : public server::ModuleHost {
  public:
-  explicit Manager(std::string state_dir);
+  // STATE_DIR: what outlives the process (module_state.h); the private copies go in
+  // STATE_DIR/run/PID, removed when the Manager goes.
+  explicit Manager(const std::string& state_dir);
   ~Manager() override;
 
   // server::ModuleHost
@@ -48,6 +51,9 @@ class Manager : public server::ModuleHost {
   ModuleSpec spec_for(const std::string& name, std::string* error) const;
   void sync_watchers();
 
+  // In this order: the registry's generations go before the directory of their copies.
+  ModuleState state_;
+  RunDir run_dir_;
   Registry registry_;
   bool running_ = false;  // a build has gone live: later loads go into a serving proxy
   std::vector<std::string> module_path_;

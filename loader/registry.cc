@@ -20,8 +20,10 @@
 #include "config/json_text.h"
 #include "core/log/log.h"
 #include "loader/abi_sizes.h"
+#include "loader/crash_record.h"
 #include "loader/elf.h"
 #include "loader/loader.h"
+#include "loader/module_state.h"
 #include "loader/preflight.h"
 
 namespace sy::loader {
@@ -173,7 +175,10 @@ bool is_mapped(const std::string& path) {
 // ---- Generation -------------------------------------------------------------------------
 
 Generation::~Generation() {
-  if (loaded_ && desc_->on_unload) desc_->on_unload(module_data_);
+  if (loaded_ && desc_->on_unload) {
+    filters::ModuleCallMark mark(scope_.identity, "on_unload");
+    desc_->on_unload(module_data_);
+  }
   if (dl_) dlclose(dl_);
   if (!copy_path_.empty()) ::unlink(copy_path_.c_str());
   if (dl_ && is_mapped(copy_path_)) {
@@ -281,6 +286,10 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
     return fail("sha256 mismatch for " + file + ": found " + sha + ", expected " +
                 lower(spec.sha256) + " (the pin in the config): deploy the file the pin names, " +
                 "or update the pin to " + sha + " if this file is the one you mean");
+  if (CrashRecord crash; state_ && state_->crashed(spec.name, sha, &crash)) {
+    bytes.clear();
+    return load_instead_of_crashed(spec, sha, crash, error);
+  }
 
   // Owned plainly until it has loaded: a failed load is torn down here and now, on the main
   // thread; only a live generation needs its teardown deferred to the main loop.
@@ -288,6 +297,9 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   gen->spec_ = spec;
   gen->scope_.name = spec.name;
   gen->scope_.generation = e.next_generation;
+  gen->scope_.identity =
+      filters::make_module_identity(spec.name.c_str(), sha.c_str(), e.next_generation,
+                                    state_ ? state_->record_path(spec.name, sha).c_str() : "");
   gen->scope_.callback_exceptions = counter(spec.name, "callback_exceptions");
   gen->scope_.posts_dropped = counter(spec.name, "posts_dropped");
   gen->source_path_ = file;
@@ -341,21 +353,34 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   if (!entry)
     return fail("missing entry symbol " SY_MODULE_ENTRY_SYMBOL " in " + file +
                 ": declare it with SY_MODULE_ENTRY");
-  const sy_module_descriptor_t* d = entry(host_, gen->scope_.handle());
+  const sy_module_descriptor_t* d;
+  {
+    filters::ModuleCallMark mark(gen->scope_.identity, "entry function");
+    d = entry(host_, gen->scope_.handle());
+  }
   if (std::string m = check_descriptor(file, stamp, d); !m.empty()) return fail(m);
   gen->adopt(d);
 
   if (d->on_load) {
     sy_error_t err{};
-    if (!d->on_load(gen->scope_.handle(), &gen->module_data_, &err))
-      return fail(on_load_refusal(spec.name, file, err));
+    bool ok;
+    {
+      filters::ModuleCallMark mark(gen->scope_.identity, "on_load");
+      ok = d->on_load(gen->scope_.handle(), &gen->module_data_, &err);
+    }
+    if (!ok) return fail(on_load_refusal(spec.name, file, err));
   }
   gen->loaded_ = true;
 
   // Hand-over happens before publish, so the new generation starts with the old one's state.
   if (auto old = e.current; old && old->desc_->on_handover_export && d->on_handover_import) {
-    sy_str_t blob = old->desc_->on_handover_export(old->module_data_);
-    std::string copy_of_blob = blob.ptr ? std::string(blob.ptr, blob.len) : std::string();
+    std::string copy_of_blob;
+    {
+      filters::ModuleCallMark mark(old->scope_.identity, "on_handover_export");
+      sy_str_t blob = old->desc_->on_handover_export(old->module_data_);
+      if (blob.ptr) copy_of_blob.assign(blob.ptr, blob.len);
+    }
+    filters::ModuleCallMark mark(gen->scope_.identity, "on_handover_import");
     d->on_handover_import(gen->module_data_, {copy_of_blob.data(), copy_of_blob.size()});
   }
 
@@ -366,6 +391,56 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
           spec.name.c_str(), (unsigned long long)gen->number(), file.c_str(), sha.c_str(),
           abi_text(stamp.abi_major, stamp.abi_minor).c_str(), stamp.version.c_str());
   return filters::make_main_thread_shared(gen.release());
+}
+
+std::shared_ptr<Generation> Registry::load_instead_of_crashed(const ModuleSpec& spec,
+                                                              const std::string& sha,
+                                                              const CrashRecord& crash,
+                                                              std::string* error) {
+  auto fail = [&](std::string msg) -> std::shared_ptr<Generation> {
+    counter(spec.name, "load_failures")->inc();
+    *error = std::move(msg);
+    return nullptr;
+  };
+  std::string what = "module '" + spec.name + "': " + spec.path + " (sha256 " + sha +
+                     ") crashed the proxy before: generation " + std::to_string(crash.generation) +
+                     " died of signal " + std::to_string(crash.signal) + " (" +
+                     (crash.signal_name.empty() ? "?" : crash.signal_name) + ") in its " +
+                     crash.callback + " callback" +
+                     (crash.time.empty() ? "" : " at " + crash.time) +
+                     (crash.pid ? " (pid " + std::to_string(crash.pid) + ")" : "");
+  std::string clear = "to load this file again, delete its crash record " + crash.path +
+                      "; a file with another sha256 loads normally";
+  if (on_crash_ == config::OnModuleCrash::kRefuse)
+    return fail(what + "; on_module_crash is refuse, so it is not loaded again: " + clear);
+  if (!spec.sha256.empty())
+    return fail(what +
+                "; the config pins this sha256, so no other generation may stand in for "
+                "it: " +
+                clear + ", or pin another file");
+  std::string prev_sha, prev_path;
+  if (!state_->previous_good(spec.name, sha, &prev_sha, &prev_path))
+    return fail(what + "; on_module_crash is previous, but no earlier good generation of '" +
+                spec.name + "' is kept in " + state_->dir() +
+                " to load instead: deploy a fixed file, or " + clear);
+  SY_ERROR(
+      "%s; on_module_crash is previous: SKIPPING it and loading the previous good "
+      "generation (sha256 %s, kept at %s) in its place; %s",
+      what.c_str(), prev_sha.c_str(), prev_path.c_str(), clear.c_str());
+  ModuleSpec stand_in = spec;
+  stand_in.path = prev_path;
+  stand_in.sha256 = prev_sha;  // the kept copy must still be what it was
+  auto gen = load(stand_in, error);
+  if (!gen) {
+    *error =
+        what + "; the previous good generation (" + prev_path + ") did not load either: " + *error;
+    return nullptr;
+  }
+  // The generation answers for the path the config names: a reload of the same config keeps
+  // it instead of trying the crashed file again.
+  gen->spec_ = spec;
+  gen->stands_in_for_ = sha;
+  return gen;
 }
 
 void Registry::retire(Entry& e, std::shared_ptr<Generation> gen) {
@@ -393,6 +468,8 @@ void Registry::publish(std::shared_ptr<Generation> gen) {
   }
   e.spec = e.current->spec_;
   if (swapped) counter(e.spec.name, "swaps")->inc();
+  // It serves now: the generation a later crash of another one falls back to.
+  if (state_) state_->remember_good(e.spec.name, e.current->sha256(), e.current->copy_path());
   gauge(e.spec.name, "generation")->set(int64_t(e.current->number()));
   SY_INFO("module %s: generation %llu is current", e.spec.name.c_str(),
           (unsigned long long)e.current->number());
@@ -462,6 +539,17 @@ std::string Registry::list_json() const {
     if (e.previous) item(e.previous->number(), e.previous->sha256(), e.previous);
     for (size_t i = e.retired.size(); i-- > 0;)
       item(e.retired_info[i].first, e.retired_info[i].second, e.retired[i].lock());
+    out += "]";
+    out += ",\"stands_in_for\":" + json::quoted(g ? g->stands_in_for() : "");
+    out += ",\"crashes\":[";
+    if (state_) {
+      bool first_crash = true;
+      for (const auto& r : state_->crashes(name)) {
+        out += first_crash ? "" : ",";
+        first_crash = false;
+        out += crash_record_json(r);
+      }
+    }
     out += "]}";
   }
   return out + "]";

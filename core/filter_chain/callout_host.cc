@@ -68,6 +68,8 @@ class StreamHandle final : public CalloutEvents {
       position_ = chain_->current_position();
       t_by_stream[stream_id_].push_back(this);
     }
+    owner_ = current_module();
+    if (!owner_ && chain_) owner_ = chain_->module_at(position_);
   }
 
   sy_callout_stream_t* handle() { return reinterpret_cast<sy_callout_stream_t*>(this); }
@@ -123,30 +125,35 @@ class StreamHandle final : public CalloutEvents {
   void on_headers(const http::HeaderMap& headers, bool end_stream) override {
     if (!cb_.on_headers) return;
     auto v = to_views(headers);
-    deliver([&] { cb_.on_headers(arg_, handle(), v.data(), v.size(), end_stream); });
+    deliver("callout on_headers",
+            [&] { cb_.on_headers(arg_, handle(), v.data(), v.size(), end_stream); });
   }
   void on_data(std::string_view data, bool end_stream) override {
     if (!cb_.on_data) return;
-    deliver([&] { cb_.on_data(arg_, handle(), {data.data(), data.size()}, end_stream); });
+    deliver("callout on_data", [&] {
+      cb_.on_data(arg_, handle(), {data.data(), data.size()}, end_stream);
+    });
   }
   void on_trailers(const http::HeaderMap& trailers) override {
     if (!cb_.on_trailers) return;
     auto v = to_views(trailers);
-    deliver([&] { cb_.on_trailers(arg_, handle(), v.data(), v.size()); });
+    deliver("callout on_trailers", [&] { cb_.on_trailers(arg_, handle(), v.data(), v.size()); });
   }
   void on_writable() override {
     if (!cb_.on_writable) return;
-    deliver([&] { cb_.on_writable(arg_, handle()); });
+    deliver("callout on_writable", [&] { cb_.on_writable(arg_, handle()); });
   }
   void on_complete() override {
     t_ = nullptr;  // the transport is done with us
-    if (cb_.on_complete) deliver([&] { cb_.on_complete(arg_, handle()); });
+    if (cb_.on_complete) deliver("callout on_complete", [&] { cb_.on_complete(arg_, handle()); });
     retire();
   }
   void on_failure(sy_callout_failure_t reason, const std::string& details) override {
     t_ = nullptr;
     if (cb_.on_failure)
-      deliver([&] { cb_.on_failure(arg_, handle(), reason, {details.data(), details.size()}); });
+      deliver("callout on_failure", [&] {
+        cb_.on_failure(arg_, handle(), reason, {details.data(), details.size()});
+      });
     retire();
   }
 
@@ -154,8 +161,10 @@ class StreamHandle final : public CalloutEvents {
   void destroy_stale() { delete this; }
 
  private:
-  void deliver(const std::function<void()>& fn) {
+  // CALLBACK: the callback's name, for the crash marker.
+  void deliver(const char* callback, const std::function<void()>& fn) {
     ++depth_;
+    ModuleCallMark mark(owner_, callback);
     if (chain_)
       chain_->run_as(position_, fn);  // what it causes may end the stream, and this callout
     else
@@ -184,8 +193,9 @@ class StreamHandle final : public CalloutEvents {
   FilterChain* chain_;  // null for a callout started from a worker
   sy_stream_id_t stream_id_ = 0;
   uint32_t position_ = FilterChain::kNoFilter;
-  std::shared_ptr<const void> keep_;  // the module's generation, for worker callouts
-  CalloutTransport* t_ = nullptr;     // null once over or stale
+  const ModuleIdentity* owner_ = nullptr;  // the module whose callbacks these are
+  std::shared_ptr<const void> keep_;       // the module's generation, for worker callouts
+  CalloutTransport* t_ = nullptr;          // null once over or stale
   int depth_ = 0;
   bool retired_ = false;
   bool stale_ = false;
@@ -254,6 +264,7 @@ sy_status_t h_stream_callout_pause_reading(sy_callout_stream_t* cs, bool paused)
 struct UnaryCallout {
   sy_callout_fn fn;
   void* arg;
+  const ModuleIdentity* owner;  // the module that started it (crash marker)
   std::shared_ptr<const void> keep;
   std::function<void()> cancel;
   bool cancelled = false;
@@ -270,6 +281,7 @@ sy_status_t h_http_callout_start(sy_stream_t* s, sy_worker_t* w, sy_str_t cluste
   auto c = std::make_shared<UnaryCallout>();
   c->fn = fn;
   c->arg = arg;
+  c->owner = current_module();
   // The reply runs module code even after the stream ended: hold the generation until then.
   c->keep = s ? stream_keepalive(FilterChain::from(s)->id()) : WorkerContext::from(w)->keepalive;
   auto done = [c](const CalloutResult& r) {
@@ -280,7 +292,10 @@ sy_status_t h_http_callout_start(sy_stream_t* s, sy_worker_t* w, sy_str_t cluste
     sy_callout_response_t resp{
         sizeof(sy_callout_response_t),  r.status,  hs.data(), hs.size(),
         {r.body.data(), r.body.size()}, ts.data(), ts.size(), {r.failure.data(), r.failure.size()}};
-    c->fn(c->arg, &resp);
+    {
+      ModuleCallMark mark(c->owner, "callout reply");
+      c->fn(c->arg, &resp);
+    }
     c->cancel = nullptr;
   };
   c->cancel = g_callouts.start_unary(worker_of(s, w), std::string(sv(cluster)), std::move(h),

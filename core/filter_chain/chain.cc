@@ -6,14 +6,29 @@
 
 namespace sy::filters {
 
+namespace {
+const ModuleIdentity* identity_of(const ModuleScope* scope) {
+  return scope ? scope->identity : nullptr;
+}
+}  // namespace
+
 HttpFilterFactory::~HttpFilterFactory() {
-  for (auto& [route, rc] : route_configs)
-    if (rc.config && vt->on_route_config_destroy) vt->on_route_config_destroy(rc.config);
-  if (config && vt->on_config_destroy) vt->on_config_destroy(config);
+  for (auto& [route, rc] : route_configs) {
+    if (!rc.config || !vt->on_route_config_destroy) continue;
+    ModuleCallMark mark(identity_of(scope), "on_route_config_destroy");
+    vt->on_route_config_destroy(rc.config);
+  }
+  if (config && vt->on_config_destroy) {
+    ModuleCallMark mark(identity_of(scope), "on_config_destroy");
+    vt->on_config_destroy(config);
+  }
 }
 
 NetworkFilterFactory::~NetworkFilterFactory() {
-  if (config && vt->on_config_destroy) vt->on_config_destroy(config);
+  if (config && vt->on_config_destroy) {
+    ModuleCallMark mark(identity_of(scope), "on_config_destroy");
+    vt->on_config_destroy(config);
+  }
 }
 
 FilterChain::FilterChain(ChainSink* sink,
@@ -35,9 +50,10 @@ FilterChain::FilterChain(ChainSink* sink,
   for (auto& e : entries_) {
     e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
     current_ = &e;
-    e.filter = e.factory->vt->on_stream_create
-                   ? e.factory->vt->on_stream_create(e.factory->config, handle())
-                   : nullptr;
+    if (e.factory->vt->on_stream_create) {
+      ModuleCallMark mark(e.factory->scope->identity, "on_stream_create");
+      e.filter = e.factory->vt->on_stream_create(e.factory->config, handle());
+    }
     current_ = nullptr;
   }
 }
@@ -49,11 +65,18 @@ FilterChain::~FilterChain() {
   while (!timers.empty()) {
     sy_drop_fn drop = timers.front()->drop;
     void* arg = timers.front()->arg;
+    const ModuleIdentity* owner = timers.front()->owner;
     timers.pop_front();
-    if (drop) drop(arg);
+    if (drop) {
+      ModuleCallMark mark(owner, "drop");
+      drop(arg);
+    }
   }
   for (auto& e : entries_) {
-    if (e.filter && e.factory->vt->on_stream_destroy) e.factory->vt->on_stream_destroy(e.filter);
+    if (e.filter && e.factory->vt->on_stream_destroy) {
+      ModuleCallMark mark(e.factory->scope->identity, "on_stream_destroy");
+      e.factory->vt->on_stream_destroy(e.filter);
+    }
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
 }
@@ -70,6 +93,7 @@ void FilterChain::complete() {
   for (auto& e : entries_) {
     if (!e.filter || !e.factory->vt->on_stream_complete) continue;
     current_ = &e;
+    ModuleCallMark mark(e.factory->scope->identity, "on_stream_complete");
     e.factory->vt->on_stream_complete(e.filter, handle());
   }
   current_ = nullptr;
@@ -177,6 +201,10 @@ FilterChain::Scope::~Scope() {
   chain->leave();
 }
 
+const ModuleIdentity* FilterChain::module_at(uint32_t position) const {
+  return position < entries_.size() ? entries_[position].factory->scope->identity : nullptr;
+}
+
 uint32_t FilterChain::current_position() const {
   if (!current_) return kNoFilter;
   return uint32_t(current_ - entries_.data());
@@ -214,6 +242,8 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   current_dir_ = dir;
   cur_body_ = nullptr;
   cur_chunk_off_ = nullptr;
+  ModuleCallMark mark(e.factory->scope->identity,
+                      dir == SY_REQUEST ? "on_request_headers" : "on_response_headers");
   return fn(e.filter, handle(), end_stream);
 }
 
@@ -225,6 +255,8 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
   current_dir_ = dir;
   cur_body_ = &e.dir[dir].held;
   cur_chunk_off_ = &e.dir[dir].chunk_off;
+  ModuleCallMark mark(e.factory->scope->identity,
+                      dir == SY_REQUEST ? "on_request_body" : "on_response_body");
   return fn(e.filter, handle(), end_stream);
 }
 
@@ -237,6 +269,8 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   current_dir_ = dir;
   cur_body_ = nullptr;
   cur_chunk_off_ = nullptr;
+  ModuleCallMark mark(e.factory->scope->identity,
+                      dir == SY_REQUEST ? "on_request_trailers" : "on_response_trailers");
   return fn(e.filter, handle());
 }
 

@@ -83,6 +83,9 @@ class FilterChain {
   uint32_t current_position() const;
   // The chain whose filter callback or task runs on this thread right now, if any.
   static FilterChain* active();
+  // The module of the filter at POSITION (null for kNoFilter): who a task posted for that
+  // filter from outside any module call belongs to, for the crash marker.
+  const ModuleIdentity* module_at(uint32_t position) const;
 
   // --- state the host table works on ---
   http::HeaderMap* headers(sy_header_kind_t kind);
@@ -192,7 +195,8 @@ struct FilterChain::StreamTimer {
   sy_drop_fn drop;
   void* arg;
   FilterChain* chain;
-  uint32_t position;  // the filter that set it
+  uint32_t position;            // the filter that set it
+  const ModuleIdentity* owner;  // the module whose code FN and DROP are (crash marker)
 };
 
 }  // namespace sy::filters

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/filter_chain/module_call.h"
 #include "core/http/headers.h"
 #include "core/stats/stats.h"
 
@@ -25,6 +26,8 @@ namespace sy::filters {
 struct ModuleScope {
   std::string name;  // module name
   uint64_t generation = 0;
+  // Who this generation is, for the marker around each call into it (module_call.h).
+  const ModuleIdentity* identity = nullptr;
   // Metrics the module defined, by id (index).
   struct Metric {
     sy_metric_kind_t kind;

@@ -261,20 +261,26 @@ sy_status_t post_as(sy_stream_id_t id, uint32_t position, sy_stream_task_fn fn, 
     return SY_ERR_STALE;
   }
   // The task holds the stream's generations, so the module's code stays mapped until it runs.
-  bool ok = g_services.post_to_worker(w, [id, position, fn, drop, arg, w, keep = std::move(keep)] {
-    FilterChain* chain = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(g_streams[w].mu);
-      auto it = g_streams[w].streams.find(id);
-      if (it != g_streams[w].streams.end()) chain = it->second.chain;
-    }
-    if (!chain) {
-      posts_dropped()->inc();
-      if (drop) drop(arg);
-      return;
-    }
-    chain->run_as(position, [&] { fn(chain->handle(), arg); });
-  });
+  const ModuleIdentity* owner = current_module();
+  bool ok =
+      g_services.post_to_worker(w, [id, position, fn, drop, arg, w, owner, keep = std::move(keep)] {
+        FilterChain* chain = nullptr;
+        {
+          std::lock_guard<std::mutex> lock(g_streams[w].mu);
+          auto it = g_streams[w].streams.find(id);
+          if (it != g_streams[w].streams.end()) chain = it->second.chain;
+        }
+        if (!chain) {
+          posts_dropped()->inc();
+          ModuleCallMark mark(owner, "drop");
+          if (drop) drop(arg);
+          return;
+        }
+        chain->run_as(position, [&] {
+          ModuleCallMark mark(owner ? owner : chain->module_at(position), "stream task");
+          fn(chain->handle(), arg);
+        });
+      });
   if (!ok) {
     posts_dropped()->inc();
     if (drop) drop(arg);
@@ -308,15 +314,17 @@ thread_local WorkerContext t_worker_ctx;
 // Calls DROP unless the task ran: a task the worker never runs (it stopped first) is destroyed
 // with its queue, and that is when DROP runs.
 struct PostGuard {
-  PostGuard(sy_drop_fn d, void* a) : drop(d), arg(a) {}
+  PostGuard(sy_drop_fn d, void* a) : drop(d), arg(a), owner(current_module()) {}
   PostGuard(const PostGuard&) = delete;
   PostGuard& operator=(const PostGuard&) = delete;
   sy_drop_fn drop;
   void* arg;
+  const ModuleIdentity* owner;  // the module that posted: FN and DROP are its code
   bool ran = false;
   ~PostGuard() {
     if (ran) return;
     posts_dropped()->inc();
+    ModuleCallMark mark(owner, "drop");
     if (drop) drop(arg);
   }
 };
@@ -332,6 +340,7 @@ sy_status_t post_worker(int32_t index, sy_worker_task_fn fn, sy_drop_fn drop, vo
   auto guard = std::make_shared<PostGuard>(drop, arg);
   bool ok = g_services.post_to_worker(index, [fn, guard] {
     guard->ran = true;
+    ModuleCallMark mark(guard->owner, "worker task");
     fn(t_worker_ctx.handle(), guard->arg);
   });
   // Refused: the lambda (and with it the guard's last copy) is gone, so DROP has run.
@@ -393,7 +402,7 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
   } else if (WorkerContext::from(w)->keepalive) {
     keep = WorkerContext::from(w)->keepalive;
   }
-  auto done = [fn, arg, keep = std::move(keep)](const CalloutResult& r) {
+  auto done = [fn, arg, owner = current_module(), keep = std::move(keep)](const CalloutResult& r) {
     std::vector<sy_header_t> hs, ts;
     for (const auto& x : r.headers) hs.push_back({view(x.name), view(x.value)});
     for (const auto& x : r.trailers) ts.push_back({view(x.name), view(x.value)});
@@ -405,6 +414,7 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
                                ts.data(),
                                ts.size(),
                                view(r.failure)};
+    ModuleCallMark mark(owner, "callout reply");
     fn(arg, &resp);
   };
   auto cancel = g_services.callout(worker, std::string(sv(cluster)), std::move(h),
@@ -809,6 +819,7 @@ sy_stream_id_t next_stream_id(int worker_index) {
 void bind_worker_thread(int index, uv_loop_t* loop) {
   t_worker_ctx.index = index;
   t_worker_ctx.loop = loop;
+  use_crash_signal_stack();  // workers run module code: the crash handler needs a stack here
 }
 
 void unbind_worker_thread() { drop_all_worker_timers(); }
@@ -837,7 +848,9 @@ void post_queue_ready(uint64_t owner_serial, int owner_worker, uint32_t queue_id
       return;
     }
     HttpFilterFactory* f = owner->factory;
-    if (f && f->vt->on_queue_ready) f->vt->on_queue_ready(f->config, owner->worker_data, queue_id);
+    if (!f || !f->vt->on_queue_ready) return;
+    ModuleCallMark mark(f->scope ? f->scope->identity : nullptr, "on_queue_ready");
+    f->vt->on_queue_ready(f->config, owner->worker_data, queue_id);
   });
   if (!ok) queue_drops()->inc();
 }

@@ -40,6 +40,7 @@ struct WorkerTimer {
   sy_worker_task_fn fn;
   sy_drop_fn drop;
   void* arg;
+  const ModuleIdentity* owner;  // the module whose code FN and DROP are (crash marker)
 };
 thread_local std::list<std::unique_ptr<WorkerTimer>> t_worker_timers;
 
@@ -47,18 +48,25 @@ thread_local std::list<std::unique_ptr<WorkerTimer>> t_worker_timers;
 // unknown by then, so a cancel from a DROP does nothing).
 template <typename Pred>
 void drop_worker_timers(Pred pred, bool count = true) {
-  std::vector<std::pair<sy_drop_fn, void*>> drops;
+  struct Drop {
+    sy_drop_fn drop;
+    void* arg;
+    const ModuleIdentity* owner;
+  };
+  std::vector<Drop> drops;
   for (auto it = t_worker_timers.begin(); it != t_worker_timers.end();) {
     if (!pred(**it)) {
       ++it;
       continue;
     }
-    drops.emplace_back((*it)->drop, (*it)->arg);
+    drops.push_back({(*it)->drop, (*it)->arg, (*it)->owner});
     it = t_worker_timers.erase(it);
   }
-  for (auto& [drop, arg] : drops) {
+  for (auto& d : drops) {
     if (count) host_posts_dropped()->inc();
-    if (drop) drop(arg);
+    if (!d.drop) continue;
+    ModuleCallMark mark(d.owner, "drop");
+    d.drop(d.arg);
   }
 }
 
@@ -77,14 +85,19 @@ sy_timer_t* stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_d
   raw->arg = arg;
   raw->chain = c;
   raw->position = c->current_position();  // it fires as the filter that set it
+  raw->owner = current_module() ? current_module() : c->module_at(raw->position);
   c->timers.push_back(std::move(t));
   timer_table()[raw->token].stream = raw;
   raw->timer->start(ms, [c, raw] {
     sy_stream_task_fn f = raw->fn;
     void* a = raw->arg;
     uint32_t position = raw->position;
+    const ModuleIdentity* owner = raw->owner;
     c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });  // forgets the token
-    c->run_as(position, [&] { f(c->handle(), a); });
+    c->run_as(position, [&] {
+      ModuleCallMark mark(owner, "stream timer");
+      f(c->handle(), a);
+    });
   });
   return timer_handle(raw->token);
 }
@@ -102,13 +115,18 @@ sy_timer_t* worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_d
   raw->fn = fn;
   raw->drop = drop;
   raw->arg = arg;
+  raw->owner = current_module();
+  if (!raw->owner && ctx->factory && ctx->factory->scope)
+    raw->owner = ctx->factory->scope->identity;
   t_worker_timers.push_back(std::move(t));
   timer_table()[raw->token].worker = raw;
   raw->timer->start(ms, [raw] {
     auto fn2 = raw->fn;
     void* a = raw->arg;
     WorkerContext* c = raw->ctx;
+    const ModuleIdentity* owner = raw->owner;
     t_worker_timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+    ModuleCallMark mark(owner, "worker timer");
     fn2(c->handle(), a);
   });
   return timer_handle(raw->token);
@@ -125,8 +143,11 @@ void timer_cancel(sy_timer_t* t) {
   FilterChain::StreamTimer* raw = e.stream;
   sy_drop_fn drop = raw->drop;
   void* arg = raw->arg;
+  const ModuleIdentity* owner = raw->owner;
   raw->chain->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
-  if (drop) drop(arg);
+  if (!drop) return;
+  ModuleCallMark mark(owner, "drop");
+  drop(arg);
 }
 
 stats::Counter* host_posts_dropped() {

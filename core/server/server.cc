@@ -157,6 +157,10 @@ std::string Server::reload() {
       result.config->admin.address.str() != runtime_->config->admin.address.str()) {
     SY_WARN("config reload: 'workers' and 'admin' changes take effect at the next restart");
   }
+  // The loader keeps its state directory for the life of the process (its private copies are
+  // there, and the crash records of what it loaded will be).
+  if (result.config->state_dir != runtime_->config->state_dir)
+    SY_WARN("config reload: a 'state_dir' change takes effect at the next restart");
   std::string err = apply(result.config);
   if (!err.empty()) {
     SY_WARN("config reload refused; keeping version %llu:\n%s", (unsigned long long)version(),

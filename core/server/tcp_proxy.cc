@@ -6,7 +6,11 @@
 namespace sy::server {
 namespace {
 thread_local size_t t_rr = 0;  // round robin over endpoints, per worker
+
+const filters::ModuleIdentity* identity_of(const filters::NetworkFilterFactory& f) {
+  return f.scope ? f.scope->identity : nullptr;
 }
+}  // namespace
 
 TcpSession::TcpSession(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socket* client)
     : worker_(w),
@@ -26,14 +30,20 @@ TcpSession::TcpSession(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socke
   worker_->add(this);
   for (const auto& f : lr_->network_filters) {
     Entry e{f, nullptr};
-    if (f->vt->on_connection_create) e.filter = f->vt->on_connection_create(f->config, handle());
+    if (f->vt->on_connection_create) {
+      filters::ModuleCallMark mark(identity_of(*f), "on_connection_create");
+      e.filter = f->vt->on_connection_create(f->config, handle());
+    }
     if (e.filter) filters_.push_back(std::move(e));
   }
 }
 
 TcpSession::~TcpSession() {
-  for (auto& e : filters_)
-    if (e.factory->vt->on_connection_destroy) e.factory->vt->on_connection_destroy(e.filter);
+  for (auto& e : filters_) {
+    if (!e.factory->vt->on_connection_destroy) continue;
+    filters::ModuleCallMark mark(identity_of(*e.factory), "on_connection_destroy");
+    e.factory->vt->on_connection_destroy(e.filter);
+  }
   if (client_) client_->close();
   if (upstream_) upstream_->close();
 }
@@ -114,7 +124,11 @@ void TcpSession::deliver(sy_direction_t dir, std::string data, bool end) {
     if (!e.factory->vt->on_data) continue;
     current_data_ = &data;
     current_dir_ = dir;
-    sy_filter_status_t st = e.factory->vt->on_data(e.filter, handle(), dir, end);
+    sy_filter_status_t st;
+    {
+      filters::ModuleCallMark mark(identity_of(*e.factory), "on_data");
+      st = e.factory->vt->on_data(e.filter, handle(), dir, end);
+    }
     current_data_ = nullptr;
     if (st != SY_CONTINUE) return;  // the filter took the bytes out of the flow
   }
@@ -194,8 +208,11 @@ void TcpSession::finish() {
   if (closed_) return;
   closed_ = true;
   timer_.stop();
-  for (auto& e : filters_)
-    if (e.factory->vt->on_connection_close) e.factory->vt->on_connection_close(e.filter, handle());
+  for (auto& e : filters_) {
+    if (!e.factory->vt->on_connection_close) continue;
+    filters::ModuleCallMark mark(identity_of(*e.factory), "on_connection_close");
+    e.factory->vt->on_connection_close(e.filter, handle());
+  }
   if (client_) client_->end();
   if (upstream_) upstream_->end();
   client_ = upstream_ = nullptr;
@@ -208,8 +225,11 @@ void TcpSession::abort() {
   if (closed_) return;
   closed_ = true;
   timer_.stop();
-  for (auto& e : filters_)
-    if (e.factory->vt->on_connection_close) e.factory->vt->on_connection_close(e.filter, handle());
+  for (auto& e : filters_) {
+    if (!e.factory->vt->on_connection_close) continue;
+    filters::ModuleCallMark mark(identity_of(*e.factory), "on_connection_close");
+    e.factory->vt->on_connection_close(e.filter, handle());
+  }
   if (client_) client_->close();
   if (upstream_) upstream_->close();
   client_ = upstream_ = nullptr;

@@ -185,7 +185,11 @@ void Worker::sync_filter_workers() {
     auto& [factory, ctx] = it->second;
     // Timers go first (their DROPs run), as a stream's go before on_stream_destroy.
     filters::cancel_worker_timers(ctx.get());
-    if (factory->vt->on_worker_stop) factory->vt->on_worker_stop(factory->config, ctx->worker_data);
+    if (factory->vt->on_worker_stop) {
+      filters::ModuleCallMark mark(factory->scope ? factory->scope->identity : nullptr,
+                                   "on_worker_stop");
+      factory->vt->on_worker_stop(factory->config, ctx->worker_data);
+    }
     it = filter_workers_.erase(it);
   }
   for (auto& [raw, f] : live) {
@@ -195,7 +199,10 @@ void Worker::sync_filter_workers() {
     ctx->loop = &loop_;
     ctx->factory = raw;
     ctx->keepalive = f;
-    if (f->vt->on_worker_start) ctx->worker_data = f->vt->on_worker_start(f->config, ctx->handle());
+    if (f->vt->on_worker_start) {
+      filters::ModuleCallMark mark(f->scope ? f->scope->identity : nullptr, "on_worker_start");
+      ctx->worker_data = f->vt->on_worker_start(f->config, ctx->handle());
+    }
     filter_workers_[raw] = {f, std::move(ctx)};
   }
 }

@@ -576,6 +576,9 @@ class Switchyard(Process):
             self.admin_port = int(cfg["admin"]["address"].rsplit(":", 1)[1])
         cfg.setdefault("workers", 2)
         cfg.setdefault("access_log", {"path": str(self.access_log_path)})
+        # Crash records and kept module copies of this proxy alone, not the per-user default
+        # every other test would share.
+        cfg.setdefault("state_dir", str(self.dir / "state"))
         for listener in cfg.get("listeners", []):
             if "address" not in listener:
                 port = self._ports.get(listener["name"]) or free_port()

@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 
 #include "config/config.h"
 #include "core/log/log.h"
 #include "core/runtime/runtime.h"
 #include "core/server/server.h"
+#include "loader/crash_handler.h"
 #include "loader/manager.h"
 
 namespace {
@@ -25,13 +25,13 @@ const char kUsage[] =
     "  --log-level LEVEL   trace, debug, info (default), warn, error, off\n"
     "  --version           print the proxy version and exit\n";
 
-// Where private copies of loaded modules go: a directory of this process, removed at exit.
-std::string make_state_dir() {
+// The state directory (crash records, copies of good module generations, private copies):
+// the config's state_dir, or one per user under $TMPDIR. It must outlive the process, so that
+// the next start knows which module generation crashed this one.
+std::string state_dir_of(const sy::config::Config& cfg) {
+  if (!cfg.state_dir.empty()) return cfg.state_dir;
   const char* tmp = getenv("TMPDIR");
-  std::string dir =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/switchyard." + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  return dir;
+  return std::string(tmp && *tmp ? tmp : "/tmp") + "/switchyard-state-" + std::to_string(getuid());
 }
 
 int print_errors(const std::vector<sy::config::Error>& errors) {
@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
   auto loaded = sy::config::load_file(config_file);
   if (!loaded.errors.empty()) return print_errors(loaded.errors);
 
-  std::string state_dir = make_state_dir();
+  // Before any module code runs: a crash in it is then reported and recorded.
+  sy::loader::install_crash_handler();
+  std::string state_dir = state_dir_of(*loaded.config);
   int rc;
   if (validate) {
     // Compile what the parser cannot check on its own (regexes, endpoints) and load every
@@ -98,7 +100,5 @@ int main(int argc, char** argv) {
     sy::server::Server server(config_file, &modules);
     rc = server.run(loaded.config);
   }
-  std::error_code ec;
-  std::filesystem::remove_all(state_dir, ec);
   return rc;
 }
