@@ -115,9 +115,12 @@ void put(int fd, char tag, std::string_view text) {
 
 [[noreturn]] void child(const std::string& path, const std::string& display, const Stamp& stamp,
                         int fd) {
-  // The proxy's signal handlers (libuv's, which write to the parent's loop) must not run here,
-  // and whatever the module prints must not end up in sy-module's JSON. A crash needs no core.
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) ::signal(sig, SIG_DFL);
+  // The proxy's signal handlers (libuv's, which write to the parent's loop; the crash handler,
+  // which would record a crash the parent is about to report) must not run here, and whatever
+  // the module prints must not end up in sy-module's JSON. A crash needs no core.
+  for (int sig :
+       {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL})
+    ::signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
