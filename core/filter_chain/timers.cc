@@ -19,11 +19,21 @@ struct TimerEntry {
   FilterChain::StreamTimer* stream = nullptr;
   WorkerTimer* worker = nullptr;
 };
-// Leaked per thread on purpose: timers still pending at thread exit forget their tokens in
-// their destructors, whatever order thread-local objects are destroyed in.
+// The worker's table dies with its thread. Timers still pending at thread exit forget their
+// tokens in their destructors (forget_timer), which may run after the table's: thread-local
+// objects are destroyed in the reverse order of their making. The flag, trivially destructible,
+// stays readable until the thread ends, so a late forget finds the table gone and does nothing.
+thread_local bool t_timer_table_gone = false;
+struct TimerTable {
+  ~TimerTable() { t_timer_table_gone = true; }
+  std::unordered_map<uint64_t, TimerEntry> map;
+};
 std::unordered_map<uint64_t, TimerEntry>& timer_table() {
-  thread_local auto* t = new std::unordered_map<uint64_t, TimerEntry>();
-  return *t;
+  thread_local TimerTable t;
+  return t.map;
+}
+void forget_timer(uint64_t token) {
+  if (!t_timer_table_gone) timer_table().erase(token);
 }
 std::atomic<uint64_t> g_next_timer{1};
 
@@ -33,7 +43,7 @@ sy_timer_t* timer_handle(uint64_t token) {
 
 // Worker timers: owned by this table, since no stream holds them.
 struct WorkerTimer {
-  ~WorkerTimer() { timer_table().erase(token); }
+  ~WorkerTimer() { forget_timer(token); }
   uint64_t token = 0;
   std::unique_ptr<net::Timer> timer;
   WorkerContext* ctx;
@@ -155,7 +165,7 @@ stats::Counter* host_posts_dropped() {
   return c;
 }
 
-FilterChain::StreamTimer::~StreamTimer() { timer_table().erase(token); }
+FilterChain::StreamTimer::~StreamTimer() { forget_timer(token); }
 
 void cancel_worker_timers(WorkerContext* ctx) {
   drop_worker_timers([ctx](const WorkerTimer& t) { return t.ctx == ctx; });

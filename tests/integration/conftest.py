@@ -8,9 +8,14 @@
 
 Every process is stopped at teardown; when a test fails, the tail of each one's log is printed.
 """
+import os
+from pathlib import Path
+
 import pytest
 
 import harness
+
+SANITIZER_REPORTS = harness.SANITIZER_REPORTS
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -95,3 +100,46 @@ def switchyard(tmp_path, peers):
     yield start
     for sy in started:
         sy.stop(timeout=30)
+
+
+def _sanitizer_reports():
+    return set(Path(SANITIZER_REPORTS).glob("*")) if SANITIZER_REPORTS else set()
+
+
+def _ubsan_reports(folder):
+    found = []
+    for log in sorted(folder.rglob("*.log")):
+        try:
+            found += [f"UBSan, in {log}: {r}" for r in harness.ubsan_reports(log.read_bytes())]
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_clean(request, monkeypatch, tmp_path):
+    """Under `make test-asan`, fails the test during which any process (the proxy, a module
+    preflight child, sy-module) wrote a sanitizer report: with halt_on_error a report ends the
+    process, but a test that stops the proxy need not notice how it ended, and LSan only reports
+    at exit. Autouse fixtures are set up first, so this one is torn down after the processes
+    the test started have been stopped and have written their reports (ASan's and LSan's in
+    SY_SANITIZER_REPORTS, UBSan's in the processes' logs under the test's tmp_path)."""
+    if not SANITIZER_REPORTS:
+        yield
+        return
+    if request.node.get_closest_marker("measures_memory"):
+        # ASan's quarantine keeps freed memory for a while (256 MiB by default) to catch
+        # use-after-free; a test that bounds the proxy's resident memory would measure the
+        # quarantine instead. Only these tests turn it off, so every other one still catches
+        # use-after-free of recently freed memory.
+        monkeypatch.setenv("ASAN_OPTIONS",
+                           os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0")
+    before = _sanitizer_reports()
+    yield
+    new = sorted(_sanitizer_reports() - before)
+    # A report's head says what and where; a leak report can run to thousands of lines.
+    texts = [f"----- {p} -----\n" + "\n".join(p.read_text(errors="replace").splitlines()[:80])
+             for p in new] + _ubsan_reports(tmp_path)
+    if texts:
+        pytest.fail(f"{len(texts)} sanitizer report(s) during this test:\n" + "\n".join(texts),
+                    pytrace=False)

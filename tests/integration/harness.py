@@ -8,12 +8,14 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -685,8 +687,35 @@ def run_switchyard(args, timeout=30, cwd=None):
     """Runs the binary to completion (for --validate, --version); returns CompletedProcess with
     stdout and stderr as text."""
     assert BINARY.exists(), f"{BINARY} does not exist: build it first (make build)"
-    return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, stdin=subprocess.DEVNULL)
+    out = subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout,
+                         cwd=cwd, stdin=subprocess.DEVNULL)
+    keep_ubsan_reports(out.stderr, f"{BINARY} {' '.join(map(str, args))}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Sanitizer runs (make test-asan)
+
+# The folder ASan and LSan write their reports to (log_path), one file per process that
+# reported; set by `make test-asan` only. conftest.py fails the test during which one appears.
+SANITIZER_REPORTS = os.environ.get("SY_SANITIZER_REPORTS")
+# GCC's UBSan, next to ASan, ignores log_path and writes to stderr; its reports start so.
+UBSAN_REPORT = re.compile(rb"^\S+:\d+:\d+: runtime error: .*$", re.M)
+
+
+def ubsan_reports(data):
+    """The first line of each UBSan report in DATA (bytes)."""
+    return [m.group().decode(errors="replace") for m in UBSAN_REPORT.finditer(data)]
+
+
+def keep_ubsan_reports(text, source):
+    """Under `make test-asan`, files the UBSan reports in TEXT, output of SOURCE that a test
+    captured and may not look at, with the other reports."""
+    found = ubsan_reports(text.encode(errors="replace")) if SANITIZER_REPORTS else []
+    if found:
+        with tempfile.NamedTemporaryFile("w", dir=SANITIZER_REPORTS, prefix="ubsan.",
+                                         delete=False) as f:
+            f.write(f"UBSan, in the output of {source}:\n" + "\n".join(found) + "\n")
 
 
 # ------------------------------------------------------------------------------------------

@@ -318,6 +318,7 @@ def run_attacks(case, port, legit, min_attacks=3, min_legit=20, budget=60):
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.measures_memory
 def test_attack(upstream, switchyard, case):
     sy = switchyard(config(upstream.port, case))
     port = sy.port("ingress")
@@ -377,6 +378,7 @@ def received(raw):
     return sum(len(s.data) for s in raw.streams.values())
 
 
+@pytest.mark.measures_memory
 def test_stream_window_abuse_holds_the_upstream_back(upstream, switchyard):
     """Stream-window abuse: a client asks for 100 MiB bodies on 20 streams and never opens its
     windows beyond the 64 KiB it starts with. The proxy must hold the upstream back, not buffer

@@ -37,7 +37,8 @@ def smoke(tmp_path_factory):
                     "it is Envoy that cannot be installed here):\n"
                     f"{_tail(setup.stdout)}\n{_tail(setup.stderr)}", pytrace=False)
     out = tmp_path_factory.mktemp("bench-smoke")
-    env = dict(os.environ, SWITCHYARD_BIN=str(harness.BINARY))
+    env = dict(os.environ, SWITCHYARD_BIN=str(harness.BINARY),
+               SWITCHYARD_MODULE_DIR=str(harness.BINARY.parent / "modules"))
     run = subprocess.run([str(BENCH_PYTHON), str(BENCH / "run.py"), "--smoke", "--out", str(out),
                           "--workdir", str(out / "work")], capture_output=True, text=True,
                          timeout=240, stdin=subprocess.DEVNULL, env=env)
@@ -79,7 +80,7 @@ def test_smoke_every_entrant_has_figures_or_a_reason(smoke):
             else:
                 assert isinstance(e.get("reason"), str) and e["reason"].strip(), \
                     f"{where}: status {e['status']} with no reason"
-            if e.get("module") and not (harness.REPO / "build" / "modules" /
+            if e.get("module") and not (harness.BINARY.parent / "modules" /
                                         f"libsy_{e['module']}.so").exists():
                 assert e["status"] == "unavailable" and \
                     "not available in this build" in e["reason"], where

@@ -7,6 +7,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 import harness
 from harness import (RawClient, chunked, cluster, proxy_all, raw_request, request,
                      stream_payload, to_cluster, until)
@@ -21,6 +23,7 @@ def warm_up(port):
     assert request(port, "POST", "/echo", body=b"warm").status == 200
 
 
+@pytest.mark.measures_memory
 def test_100mib_upload_streams_with_bounded_memory(upstream, switchyard):
     sy = switchyard(proxy_all(upstream.port))
     port = sy.port("ingress")
@@ -52,6 +55,7 @@ def test_100mib_upload_streams_with_bounded_memory(upstream, switchyard):
     assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB upload"
 
 
+@pytest.mark.measures_memory
 def test_100mib_chunked_upload(upstream, switchyard):
     sy = switchyard(proxy_all(upstream.port))
     port = sy.port("ingress")
@@ -78,6 +82,7 @@ def test_100mib_chunked_upload(upstream, switchyard):
     assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a chunked upload"
 
 
+@pytest.mark.measures_memory
 def test_100mib_download_streams_with_bounded_memory(nginx, switchyard):
     sy = switchyard({
         "listeners": [{"name": "ingress", "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],

@@ -66,8 +66,15 @@ def test_validate_good_config(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_validate_quickstart_example():
-    out = run_switchyard(["-c", str(harness.REPO / "examples" / "quickstart.yaml"), "--validate"])
+def test_validate_quickstart_example(tmp_path):
+    # Its module_path, build/modules, is made absolute and that of the binary under test, so
+    # that another build (SWITCHYARD_BIN, e.g. build-asan) is checked with its own modules.
+    text = (harness.REPO / "examples" / "quickstart.yaml").read_text()
+    assert "module_path: [build/modules]" in text
+    path = tmp_path / "quickstart.yaml"
+    path.write_text(text.replace("module_path: [build/modules]",
+                                 f"module_path: [{harness.BINARY.parent / 'modules'}]"))
+    out = run_switchyard(["-c", str(path), "--validate"])
     assert out.returncode == 0, out.stdout + out.stderr
 
 

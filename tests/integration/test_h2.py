@@ -241,6 +241,7 @@ def test_small_client_window_is_honoured(upstream, switchyard):
 # --- large bodies, bounded memory ---------------------------------------------------------
 
 
+@pytest.mark.measures_memory
 def test_h2_upload_50mib_to_h1_with_bounded_memory(upstream, switchyard, tmp_path):
     sy = switchyard(h2_config(upstream.port))
     port = sy.port("ingress")
@@ -273,6 +274,7 @@ def test_h2_download_100mib_from_h1_with_curl(nginx, switchyard, tmp_path):
     assert digest.hexdigest() == hashlib.sha256(bytes(harness.Nginx.BIG_SIZE)).hexdigest()
 
 
+@pytest.mark.measures_memory
 def test_h2_slow_reader_download_with_bounded_memory(nginx, switchyard):
     sy = switchyard({"listeners": [{"name": "ingress", "protocols": ["http2"],
                                     "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],
@@ -298,6 +300,7 @@ def test_h2_slow_reader_download_with_bounded_memory(nginx, switchyard):
     assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a slow h2 download"
 
 
+@pytest.mark.measures_memory
 def test_h1_to_h2_upstream_large_bodies_with_bounded_memory(nginx_tls, switchyard):
     sy = switchyard({"listeners": [{"name": "ingress",
                                     "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],
@@ -425,6 +428,7 @@ def test_h2_upstream_goaway_moves_to_a_new_connection(nginx_tls, switchyard):
     assert len({e["connection"] for e in entries}) >= 5, entries
 
 
+@pytest.mark.measures_memory
 def test_h2_to_h2_large_bodies_with_bounded_memory(nginx_tls, switchyard):
     sy = switchyard({"listeners": [{"name": "ingress", "protocols": ["http2"],
                                     "routes": [to_cluster("n", {"prefix": "/"}, "n")]}],

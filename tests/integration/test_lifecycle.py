@@ -91,7 +91,7 @@ def test_quickstart_example_runs(switchyard):
     # `make run` starts from the repository root; here the module path is made absolute.
     assert "module_path: [build/modules]" in text
     text = text.replace("module_path: [build/modules]",
-                        f"module_path: [{harness.REPO / 'build' / 'modules'}]")
+                        f"module_path: [{harness.BINARY.parent / 'modules'}]")
     sy = switchyard({"listeners": []}, start=False, name="quickstart")
     sy.write_config_text(text)
     sy.admin_port = ports["9901"]

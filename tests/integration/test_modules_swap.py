@@ -315,6 +315,7 @@ def settle(predicate, what, state, timeout=30):
         raise AssertionError(f"{e}; now: {state()}") from None
 
 
+@pytest.mark.measures_memory
 def test_hot_swap_under_load(tmp_path, upstream, switchyard):
     files = {"1": swap_demo_file(1), "2": swap_demo_file(2)}
     shas = {sha256_file(p) for p in files.values()}

@@ -198,6 +198,7 @@ def test_h2_over_tls_with_a_client_certificate(upstream, certs, switchyard):
 # --- flow control ----------------------------------------------------------------------------
 
 
+@pytest.mark.measures_memory
 def test_slow_server_back_pressures_100mib_with_bounded_memory(upstream, side, switchyard):
     sy = switchyard(config(upstream.port, [h2_cluster("side", side.port)]))
     assert call(sy, "generate", x_generate=1000, x_callout_path="/count").status == 200

@@ -517,7 +517,7 @@ def test_tls_on_both_sides_http11(certs, nginx_tls, switchyard, tmp_path):
 def attrs_module():
     """libsy_fx_attrs.so (tests/abi/fx_attrs.c, built with the ABI fixtures): a filter that
     copies stream-info attributes into x-attr-* response headers."""
-    so = harness.REPO / "build" / "tests" / "abi" / "libsy_fx_attrs.so"
+    so = harness.BINARY.parent / "tests" / "abi" / "libsy_fx_attrs.so"
     assert so.exists(), f"{so} is missing: build it first (make build)"
     return so
 
