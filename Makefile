@@ -2,8 +2,7 @@
 # together so that a fresh clone needs one command:
 #
 #   make run      install what is missing, build, and start examples/quickstart.yaml
-#   make test     build, then unit tests (ctest) and integration tests (pytest), then both
-#                 again on the sanitizer build (make test-asan)
+#   make test     build, then unit tests (ctest) and integration tests (pytest)
 #   make build    install what is missing and build (Release, Ninja, ccache)
 #   make test-asan  build-asan/ (ASan+UBSan, modules and fixtures too), then both suites on it
 #   make bench    Switchyard, Envoy, nginx and HAProxy side by side (bench/README.md)
@@ -42,20 +41,19 @@ build: configure
 	cmake --build $(BUILD)
 
 # Every suite runs even if one fails; the last line sums them up for people and for CI. The
-# sanitizer run (test-asan, below) is part of it, whole: its build and both suites took about
-# 16 minutes on 2 cores from a cold ccache, which leaves a fresh machine's `make test` within
-# 45 minutes and CI's 90.
-test: build build-asan
+# sanitizer run (test-asan, below) is not part of it yet: it fits the budget (its build and
+# both suites took about 16 minutes on 2 cores from a cold ccache), but it has not yet had a
+# whole clean run on the final tree; it joins `make test` once it has.
+test: build
 	@unit=0; integration=0; \
 	rm -f $(BUILD)/junit-unit.xml $(BUILD)/junit-integration.xml; \
 	ctest --test-dir $(BUILD) --output-on-failure \
 	  --output-junit $(CURDIR)/$(BUILD)/junit-unit.xml || unit=$$?; \
 	$(VENV)/bin/python -m pytest tests/integration -v \
 	  --junitxml=$(CURDIR)/$(BUILD)/junit-integration.xml $(PYTEST_ARGS) || integration=$$?; \
-	$(run-asan) \
 	$(VENV)/bin/python tools/test-summary unit=$(BUILD)/junit-unit.xml \
-	  integration=$(BUILD)/junit-integration.xml $(ASAN_JUNIT); \
-	[ $$unit -eq 0 ] && [ $$integration -eq 0 ] && [ $$asan -eq 0 ]
+	  integration=$(BUILD)/junit-integration.xml; \
+	[ $$unit -eq 0 ] && [ $$integration -eq 0 ]
 
 # --- the sanitizer run (issue 13): the same suites on a build with ASan+UBSan ---------------
 # A build of its own (build-asan/, RelWithDebInfo so reports have lines), the same ccache. The
