@@ -1,9 +1,9 @@
 // The one header-name and header-value rule shared by config/ and the host table.
+#include "config/http_syntax.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "config/http_syntax.h"
 
 namespace sy::config {
 namespace {
@@ -12,8 +12,8 @@ TEST(HttpSyntax, HeaderNamesAreTokensWithAnOptionalLeadingColon) {
   for (const char* ok : {"x-a", "X_Y", "a1!#$%&'*+-.^_`|~", ":authority", ":path"})
     EXPECT_TRUE(is_header_name(ok)) << ok;
   // A bare ":" was once accepted by the host table (its own copy of the rule).
-  for (const char* bad : {"", ":", "::a", "a:b", "a b", "a\tb", "a/b", "a\"", "(a)", "a\x7f",
-                          "caf\xc3\xa9"})
+  for (const char* bad :
+       {"", ":", "::a", "a:b", "a b", "a\tb", "a/b", "a\"", "(a)", "a\x7f", "caf\xc3\xa9"})
     EXPECT_FALSE(is_header_name(bad)) << bad;
 }
 
