@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
+#include <vector>
 
 #include "core/stats/overload.h"
 #include "core/tls/context.h"
@@ -33,6 +35,10 @@ struct WriteReq {
 };
 
 constexpr uint64_t kLingerMs = 2000;
+
+// The sockets this thread ended and has not closed yet: they own themselves until the peer
+// closes or the linger time is up, so close_ended() must find them when the worker stops.
+thread_local std::unordered_set<Socket*> t_ended;
 
 }  // namespace
 
@@ -295,6 +301,7 @@ void Socket::end() {
   }
   ending_ = true;
   events_ = nullptr;
+  t_ended.insert(this);
   shutdown_req_.data = this;
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
     ending_ = false;
@@ -342,6 +349,7 @@ void Socket::close() {
   }
   closing_ = true;
   events_ = nullptr;
+  t_ended.erase(this);
   if (linger_) {
     uv_close(reinterpret_cast<uv_handle_t*>(linger_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -351,6 +359,14 @@ void Socket::close() {
 }
 
 void Socket::on_close_cb(uv_handle_t* h) { delete static_cast<Socket*>(h->data); }
+
+void Socket::close_ended() {
+  std::vector<Socket*> ended(t_ended.begin(), t_ended.end());  // close() erases from the set
+  for (Socket* s : ended) {
+    s->ending_ = false;
+    s->close();
+  }
+}
 
 std::string Socket::peer_ip() const {
   sockaddr_storage ss;

@@ -59,6 +59,9 @@ class Socket {
   void end();
   // Closes now; queued writes are dropped. No callbacks after this.
   void close();
+  // Closes now every socket this thread ended that is still shutting down or lingering. No one
+  // else holds those, so a worker that stops calls this before its loop closes what is left.
+  static void close_ended();
   void set_events(SocketEvents* e) { events_ = e; }
 
   // TLS from now on: write() takes plaintext and on_read() gives plaintext. Server side right

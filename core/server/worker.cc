@@ -341,6 +341,7 @@ void Worker::stop() {
   run_deferred();
   reaper_.reset();
   log_timer_.reset();
+  net::Socket::close_ended();  // the walk below would close them without freeing them
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   // Whatever is still open closes now; uv_run returns once every handle is closed.
   uv_walk(
