@@ -1,84 +1,18 @@
-// Proxying one request: route, upstream exchange, response relay, local replies, access log.
+// Proxying one request: the request as the client sent it (checks, normalisation, routing),
+// the response relayed back, local replies, back-pressure and the end of the stream. The
+// upstream request lives in stream_upstream.cc, the attribute table in stream_attributes.cc,
+// the access-log record in stream_access_log.cc.
 #include "core/server/stream.h"
 
-#include <cinttypes>
-#include <random>
-
-#include "config/json_text.h"
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
+#include "core/server/request_normalise.h"
 #include "core/server/worker.h"
 #include "core/stats/overload.h"
 
 namespace sy::server {
-namespace {
-
-std::string new_request_id() {
-  // UUID v4 from a per-thread generator: unique enough for tracing, no locks on the hot path.
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a = rng(), b = rng();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
-  int pos = 0;
-  auto put = [&](uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-      out[size_t(pos++)] = kHex[(v >> (4 * i)) & 0xf];
-    }
-  };
-  put(a, 16);
-  put(b, 16);
-  return out;
-}
-
-// RFC 9112 §3.2.2: an absolute-form target, "http://authority[/path][?query]", split into
-// the authority and an origin-form target. The authority ends at the first '/', '?' or '#'; an
-// empty path becomes "/", so "http://h?x" is authority "h" and target "/?x". A fragment is not
-// part of a request target and is dropped. False when the authority is empty or carries
-// userinfo, which RFC 9110 §4.2.4 says to treat as an error (it hides the real host).
-bool split_absolute_form(std::string_view target, size_t scheme_len, std::string* authority,
-                         std::string* path) {
-  std::string_view rest = target.substr(scheme_len);
-  size_t end = rest.find_first_of("/?#");
-  std::string_view auth = rest.substr(0, end);
-  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  tail = tail.substr(0, tail.find('#'));
-  if (auth.empty() || auth.find('@') != std::string_view::npos) return false;
-  authority->assign(auth);
-  path->assign(tail.empty() || tail[0] != '/' ? "/" : "");
-  path->append(tail);
-  return true;
-}
-
-// Length of an "http://" or "https://" prefix (the scheme is case-insensitive), or 0.
-size_t absolute_form_scheme(std::string_view target) {
-  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
-    if (target.size() >= scheme.size() && http::iequals(target.substr(0, scheme.size()), scheme))
-      return scheme.size();
-  return 0;
-}
-
-// Envoy's rule for upgrade_configs: the route's entry for the protocol decides; without one,
-// the listener's list does. The Upgrade value is compared whole and case-insensitively.
-bool upgrade_allowed(const config::Listener& l, const config::Route* r, std::string_view value) {
-  // h2c is hop-by-hop (RFC 7540 §3.2) and config refuses to list it; this holds regardless.
-  if (http::iequals(value, "h2c")) return false;
-  auto find = [&](const std::vector<config::UpgradeConfig>& list) -> const config::UpgradeConfig* {
-    for (const config::UpgradeConfig& u : list)
-      if (http::iequals(u.upgrade_type, value)) return &u;
-    return nullptr;
-  };
-  if (r)
-    if (const config::UpgradeConfig* u = find(r->upgrade_configs)) return u->enabled;
-  const config::UpgradeConfig* u = find(l.upgrade_configs);
-  return u && u->enabled;
-}
-
-}  // namespace
 
 Stream::Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
     : conn_(conn),
@@ -334,68 +268,6 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
   response_done();
 }
 
-void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length) {
-  cluster_ = lr_->route_cluster[size_t(route_)];
-  // Framing upstream: what the client sent, unless a filter may have changed the body.
-  if (body_length >= 0) {
-    up_length_ = uint64_t(body_length);
-  } else if (body_length == ChainSink::kUnknownLength && !end_stream) {
-    up_chunked_ = true;
-  } else if (req_in_chunked_ && !end_stream) {
-    up_chunked_ = true;
-  } else if (req_in_length_) {
-    up_length_ = *req_in_length_;
-  } else if (h2_ && !end_stream) {
-    up_chunked_ = true;  // an HTTP/2 body without content-length
-  }
-  (void)h;
-  if (end_stream) req_out_done_ = true;
-
-  cluster_->stats.rq_total->inc();
-  pool_ = conn_->worker()->pool(cluster_);
-  int preferred = -1;
-  if (!override_host_.empty()) {
-    for (size_t i = 0; i < cluster_->addr_strs.size(); ++i)
-      if (cluster_->addr_strs[i] == override_host_) preferred = int(i);
-  }
-  waiting_pool_ = true;
-  pool_->acquire(this, preferred);
-}
-
-bool Stream::set_upstream_override(std::string_view host) {
-  override_host_.assign(host);
-  return true;
-}
-
-void Stream::on_upstream_ready(upstream::Exchange* ex) {
-  waiting_pool_ = false;
-  upstream_ = ex;
-  upstream_host_ = ex->endpoint_str();
-  send_upstream_head();
-}
-
-void Stream::send_upstream_head() {
-  upstream::RequestHead head;
-  head.method = method_;
-  head.path = path_;
-  // An HTTP/1.0 client may send no Host: the upstream still needs one.
-  head.authority = authority_.empty() ? std::string_view(cluster_->cfg.name) : authority_;
-  head.scheme = cluster_->tls ? "https" : "http";
-  head.headers = chain_ ? &chain_->request_headers : &req_headers_;
-  head.content_length = up_chunked_ ? std::nullopt : up_length_;
-  head.end_stream = req_out_done_ && body_buf_.empty() && req_trailers_.empty() &&
-                    !up_length_.value_or(0) && !up_chunked_;
-  head.is_head = is_head_;
-  upstream_->send_head(head);
-  if (!body_buf_.empty()) {
-    std::string b;
-    b.swap(body_buf_);
-    write_request_body(b.data(), b.size());
-    conn_->resume_reading();
-  }
-  if (req_out_done_) finish_request_upstream();
-}
-
 void Stream::on_request_body(const char* data, size_t len) {
   bytes_in_ += len;
   if (request_body_limit_ && bytes_in_ > request_body_limit_ && !response_started_) {
@@ -442,8 +314,6 @@ void Stream::request_trailers_out() {
   if (upstream_ && !req_sent_) finish_request_upstream();
 }
 
-void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
-
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
   if (size_t dropped = http1::strip_forbidden_trailers(trailers))
     lr_->stats.rq_trailers_dropped->inc(dropped);
@@ -468,65 +338,6 @@ void Stream::on_request_complete() {
   }
   req_out_done_ = true;
   if (upstream_ && !req_sent_) finish_request_upstream();
-}
-
-void Stream::finish_request_upstream() {
-  upstream_->send_end(req_trailers_.empty() ? nullptr : &req_trailers_);
-  req_sent_ = true;
-  if (response_started_ || upgrade_) return;
-  auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
-  timer_armed_ = true;
-  conn_->start_stream_timer(uint64_t(timeout.count()), [this] {
-    timer_armed_ = false;
-    on_response_timeout();
-  });
-}
-
-void Stream::on_response_timeout() {
-  cluster_->stats.rq_timeout->inc();
-  release_upstream(false);
-  local_reply(504, "upstream request timeout\n", "upstream_response_timeout", "UT");
-}
-
-void Stream::on_upstream_failure(Failure f, const std::string& details) {
-  waiting_pool_ = false;
-  if (f == Failure::kOverflow || f == Failure::kPendingTimeout) {
-    // Both are the pool's circuit breaking: no connection could be had in time.
-    local_reply(503, "upstream overflow\n", details, "UO");
-  } else {
-    local_reply(502, "upstream connect error\n", details, "UF");
-  }
-}
-
-void Stream::on_upstream_reset(const std::string& details) {
-  cluster_->stats.rq_reset->inc();
-  bool reused = upstream_ && upstream_->reused();
-  upstream_ = nullptr;  // the pool closed it
-  stop_timer();
-  if (!response_started_ && !status_) {
-    // A pooled connection the upstream closed as we reused it: safe to retry once when no
-    // request body has been sent.
-    if (reused && !retried_ && bytes_in_ == 0 && !up_chunked_) {
-      retried_ = true;
-      req_sent_ = false;
-      cluster_->stats.rq_retry->inc();
-      waiting_pool_ = true;
-      pool_->acquire(this, -1);
-      return;
-    }
-    local_reply(502, "upstream connection reset\n", details, "UR");
-    return;
-  }
-  details_ = details;
-  flags_ = "UR";
-  conn_->reset_stream();
-}
-
-void Stream::release_upstream(bool reusable) {
-  if (!upstream_) return;
-  upstream::Exchange* c = upstream_;
-  upstream_ = nullptr;
-  pool_->release(c, reusable);
 }
 
 // ---- response path ----
@@ -697,21 +508,6 @@ void Stream::on_downstream_reset() {
   drop_upstream();
 }
 
-void Stream::drop_upstream() {
-  if (waiting_pool_) {
-    waiting_pool_ = false;
-    pool_->cancel(this);
-  }
-  stop_timer();
-  release_upstream(false);
-}
-
-void Stream::stop_timer() {
-  if (!timer_armed_) return;
-  timer_armed_ = false;
-  conn_->stop_stream_timer();
-}
-
 void Stream::on_read_begin() {
   if (corked_) return;
   corked_ = true;
@@ -818,81 +614,6 @@ void Stream::response_done() {
   conn_->on_response_done();
 }
 
-bool Stream::attribute(std::string_view path, std::string* out) const {
-  auto ms_since = [](auto tp) {
-    return std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
-  };
-  if (path == "request.path")
-    *out = path_;
-  else if (path == "request.url_path")
-    *out = path_.substr(0, path_.find('?'));
-  else if (path == "request.method")
-    *out = method_;
-  else if (path == "request.host")
-    *out = authority_;
-  else if (path == "request.scheme")
-    *out = lr_->cfg->tls ? "https" : "http";
-  else if (path == "request.protocol")
-    *out = protocol_;
-  else if (path == "request.id")
-    *out = request_id_;
-  else if (path == "request.time")
-    *out = ms_since(start_wall_);
-  else if (path == "request.duration")
-    *out = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - start_)
-                              .count());
-  else if (path == "request.size")
-    *out = std::to_string(bytes_in_);
-  else if (path == "source.address")
-    *out = conn_->info().peer_ip;
-  else if (path == "source.port")
-    *out = std::to_string(conn_->info().peer_port);
-  else if (path == "connection.id")
-    *out = std::to_string(conn_->info().id);
-  else if (path == "connection.mtls")
-    *out = conn_->info().peer_cert.empty() ? "false" : "true";
-  else if (path == "destination.address")
-    *out = lr_->cfg->address.str();
-  else if (path == "destination.port")
-    *out = std::to_string(lr_->cfg->address.port);
-  else if (path == "response.code") {
-    if (!status_) return false;
-    *out = std::to_string(status_);
-  } else if (path == "response.flags")
-    *out = flags_.empty() ? "-" : flags_;
-  else if (path == "response.code_details")
-    *out = details_;
-  else if (path == "response.size")
-    *out = std::to_string(bytes_out_);
-  else if (path == "upstream.address") {
-    if (upstream_host_.empty()) return false;
-    *out = upstream_host_;
-  } else if (path == "xds.route_name")
-    *out = route_name();
-  else if (path == "xds.cluster_name") {
-    if (!cluster_) return false;
-    *out = cluster_->cfg.name;
-  } else if (path == "xds.listener_name")
-    *out = lr_->cfg->name;
-  else if (path == "connection.tls_version") {
-    if (!conn_->info().tls) return false;  // a plain connection has no TLS facts
-    *out = conn_->info().tls_version;
-  } else if (path == "connection.requested_server_name") {
-    if (!conn_->info().tls) return false;
-    *out = conn_->info().sni;
-  } else if (path == "connection.peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_cert;
-  } else if (path == "connection.subject_peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_subject;
-  } else
-    return false;
-  return true;
-}
-
 void Stream::count_response(int status) {
   // A stream that ended before any response (the client left) has no status class.
   bool has_class = status >= 100 && status < 600;
@@ -926,59 +647,6 @@ void Stream::finalize() {
   lr_->stats.rq_time->record(ms);
   if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_time->record(ms);
   if (rt_->access_log) conn_->worker()->access_log(build_log_line());
-}
-
-std::string Stream::build_log_line() const {
-  char when[64];
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  gmtime_r(&ts.tv_sec, &t);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
-           t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
-  double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-  std::string out;
-  out.reserve(512);
-  out += "{\"time\":\"";
-  out += when;
-  out += "\",\"listener\":";
-  json::append_quoted(out, lr_->cfg->name);
-  out += ",\"method\":";
-  json::append_quoted(out, method_);
-  out += ",\"authority\":";
-  json::append_quoted(out, authority_);
-  out += ",\"path\":";
-  json::append_quoted(out, path_);
-  out += ",\"protocol\":";
-  json::append_quoted(out, protocol_);
-  out += ",\"status\":" + std::to_string(status_);
-  out += ",\"bytes_in\":" + std::to_string(bytes_in_);
-  out += ",\"bytes_out\":" + std::to_string(bytes_out_);
-  char dur[32];
-  snprintf(dur, sizeof dur, "%.3f", ms);
-  out += ",\"duration_ms\":";
-  out += dur;
-  out += ",\"route\":";
-  json::append_quoted(out, route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : "");
-  out += ",\"cluster\":";
-  json::append_quoted(out, cluster_ ? cluster_->cfg.name : "");
-  out += ",\"upstream_host\":";
-  json::append_quoted(out, upstream_host_);
-  out += ",\"request_id\":";
-  json::append_quoted(out, request_id_);
-  out += ",\"response_flags\":";
-  json::append_quoted(out, flags_.empty() ? "-" : flags_);
-  out += ",\"details\":";
-  json::append_quoted(out, details_);
-  out += ",\"client\":";
-  json::append_quoted(out, conn_->info().peer_ip);
-  out += ",\"tls_version\":";
-  json::append_quoted(out, conn_->info().tls_version);
-  out += ",\"sni\":";
-  json::append_quoted(out, conn_->info().sni);
-  out += "}\n";
-  return out;
 }
 
 }  // namespace sy::server
