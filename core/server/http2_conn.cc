@@ -17,7 +17,7 @@ class H2ServerStream final : public StreamOwner {
  public:
   H2ServerStream(Http2Connection* c, int32_t id) : conn_(c), id_(id) {}
 
-  Worker* worker() const override { return conn_->worker(); }
+  StreamWorker* worker() const override { return conn_->worker(); }
   const ConnInfo& info() const override { return conn_->info(); }
 
   void send_continue() override {

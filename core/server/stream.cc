@@ -9,7 +9,6 @@
 #include "core/http1/writer.h"
 #include "core/log/log.h"
 #include "core/server/request_normalise.h"
-#include "core/server/worker.h"
 #include "core/stats/overload.h"
 
 namespace sy::server {

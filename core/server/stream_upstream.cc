@@ -3,8 +3,6 @@
 // (one retry of a reused connection the upstream closed).
 #include "core/server/stream.h"
 
-#include "core/server/worker.h"
-
 namespace sy::server {
 
 void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length) {
