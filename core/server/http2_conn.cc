@@ -117,7 +117,7 @@ class H2ServerStream final : public StreamOwner {
       (head_done_ ? conn_->lr()->stats.rq_body_timeout : conn_->lr()->stats.rq_header_timeout)
           ->inc();
       if (stream_ && !response_done_) {
-        stream_->local_reply(408, "request timeout\n", what, "-");
+        stream_->local_reply(408, "request timeout\n", what, log::ResponseFlag::kNone);
         // The client is told to stop sending once the 408 is out (see on_frame_send).
         return;
       }

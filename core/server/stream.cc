@@ -1,7 +1,7 @@
 // Proxying one request: the request as the client sent it (checks, normalisation, routing),
 // the response relayed back, local replies, back-pressure and the end of the stream. The
-// upstream request lives in stream_upstream.cc, the attribute table in stream_attributes.cc,
-// the access-log record in stream_access_log.cc.
+// upstream request lives in stream_upstream.cc, the attribute table in stream_attributes.cc
+// and the access-log writer in core/log/access_log.cc; stream_record.cc hands them the facts.
 #include "core/server/stream.h"
 
 #include "core/filter_chain/callout_host.h"
@@ -14,11 +14,7 @@
 namespace sy::server {
 
 Stream::Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
-    : conn_(conn),
-      rt_(std::move(rt)),
-      lr_(lr),
-      start_(std::chrono::steady_clock::now()),
-      start_wall_(std::chrono::system_clock::now()) {
+    : conn_(conn), rt_(std::move(rt)), lr_(lr) {
   request_body_limit_ = lr_->cfg->limits.request_body;
 }
 
@@ -50,74 +46,78 @@ const std::string& Stream::route_name() const {
 // ---- request path ----
 
 void Stream::on_request_head(http1::MessageHead& head) {
-  method_ = head.method;
-  path_ = head.target;
+  info_.method = head.method;
+  info_.path = head.target;
   h2_ = head.major == 2;
   http10_ = !h2_ && head.minor == 0;
-  protocol_ = h2_ ? "HTTP/2" : http10_ ? "HTTP/1.0" : "HTTP/1.1";
+  info_.protocol = h2_ ? "HTTP/2" : http10_ ? "HTTP/1.0" : "HTTP/1.1";
   (h2_ ? lr_->stats.rq_http2 : lr_->stats.rq_http1)->inc();
   client_keep_alive_ = head.keep_alive && !http10_;
-  is_head_ = method_ == "HEAD";
+  is_head_ = info_.method == "HEAD";
   // A protocol switch happens only when the route allows it (decided below, once routed);
   // until then the parser reads on as HTTP after this request.
   bool wants_upgrade = head.upgrade;
   head.upgrade = false;
   http::HeaderMap& h = head.headers;
   const std::string* host = h.get("host");
-  if (host) authority_ = *host;
+  if (host) info_.authority = *host;
   if (const std::string* rid = h.get("x-request-id"); rid && !rid->empty())
-    request_id_ = *rid;
+    info_.request_id = *rid;
   else
-    request_id_ = new_request_id();
+    info_.request_id = new_request_id();
 
   // Absolute-form targets (a client talking to us as a forward proxy) become origin-form, and
   // their authority replaces any Host header (RFC 9112 §3.2.2).
-  if (size_t scheme = absolute_form_scheme(path_)) {
-    std::string target = std::move(path_);
-    if (!split_absolute_form(target, scheme, &authority_, &path_)) {
-      path_ = std::move(target);
-      local_reply(400, "invalid authority in request target\n", "invalid_target", "-");
+  if (size_t scheme = absolute_form_scheme(info_.path)) {
+    std::string target = std::move(info_.path);
+    if (!split_absolute_form(target, scheme, &info_.authority, &info_.path)) {
+      info_.path = std::move(target);
+      local_reply(400, "invalid authority in request target\n", "invalid_target",
+                  log::ResponseFlag::kNone);
       return;
     }
-    h.set("host", authority_);
+    h.set("host", info_.authority);
   } else if (host && host->empty()) {
     // Like nginx: an empty Host names no host, and routing on it would fall to a default.
-    local_reply(400, "empty Host header\n", "empty_host", "-");
+    local_reply(400, "empty Host header\n", "empty_host", log::ResponseFlag::kNone);
     return;
   }
   // Past the process-wide cap on buffered bytes, new streams are refused while those in flight
   // finish: they are what holds the memory, and ending them would waste what they have done.
   if (!stats::overload().admit_stream()) {
-    local_reply(503, "overloaded\n", "overload", "OL");
+    local_reply(503, "overloaded\n", "overload", log::ResponseFlag::kOverload);
     return;
   }
   // One client address may have only so many requests in flight (limits.streams_per_client):
   // past that it is told to slow down, and the others keep their share of the upstreams.
   if (!conn_->admit_stream()) {
     lr_->stats.rq_client_limit->inc();
-    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit", "RL");
+    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit",
+                log::ResponseFlag::kRateLimited);
     return;
   }
-  if (method_ == "CONNECT") {
-    local_reply(501, "CONNECT is not supported\n", "connect_not_supported", "-");
+  if (info_.method == "CONNECT") {
+    local_reply(501, "CONNECT is not supported\n", "connect_not_supported",
+                log::ResponseFlag::kNone);
     return;
   }
   if (h.get_all("host").size() > 1) {
-    local_reply(400, "more than one Host header\n", "duplicate_host", "-");
+    local_reply(400, "more than one Host header\n", "duplicate_host", log::ResponseFlag::kNone);
     return;
   }
   if (!http10_ && !host) {
-    local_reply(400, "missing Host header\n", "missing_host", "-");
+    local_reply(400, "missing Host header\n", "missing_host", log::ResponseFlag::kNone);
     return;
   }
-  if (path_.empty() || path_[0] != '/') {
-    if (!(method_ == "OPTIONS" && path_ == "*")) {
-      local_reply(400, "invalid request target\n", "invalid_target", "-");
+  if (info_.path.empty() || info_.path[0] != '/') {
+    if (!(info_.method == "OPTIONS" && info_.path == "*")) {
+      local_reply(400, "invalid request target\n", "invalid_target", log::ResponseFlag::kNone);
       return;
     }
   }
   if (request_body_limit_ && head.content_length && *head.content_length > request_body_limit_) {
-    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+    local_reply(413, "request body too large\n", "request_body_too_large",
+                log::ResponseFlag::kNone);
     return;
   }
 
@@ -126,7 +126,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   req_end_at_head_ = !head.chunked && (!head.content_length || *head.content_length == 0);
   bool expect_continue = h.has_token("expect", "100-continue");
   // Routing sees the request as the client sent it (Host included), before the proxy's edits.
-  route_ = lr_->router->match({path_, authority_, &h});
+  route_ = lr_->router->match({info_.path, info_.authority, &h});
   // Upgrade headers survive hop-by-hop stripping only for a switch the route allows. Any other
   // Upgrade (h2c always) is dropped and the request served as plain HTTP/1.1, as Envoy does for
   // h2c: forwarding it would let the upstream turn the connection into a tunnel past the routes.
@@ -158,7 +158,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   else
     h.add("x-forwarded-for", conn_->info().peer_ip);
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
-  h.set("x-request-id", request_id_);
+  h.set("x-request-id", info_.request_id);
 
   if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
       !lr_->cfg->routes[size_t(route_)].direct)
@@ -176,9 +176,9 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // generations: one reference keeps all of them alive for posts and callouts.
   filters::register_stream(id, chain_.get(), rt_);
   http::HeaderMap& fh = chain_->request_headers;
-  fh.add(":method", method_);
-  fh.add(":path", path_);
-  fh.add(":authority", authority_);
+  fh.add(":method", info_.method);
+  fh.add(":path", info_.path);
+  fh.add(":authority", info_.authority);
   fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
   for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
   if (expect_continue && !http10_) conn_->send_continue();
@@ -186,7 +186,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
 }
 
 void Stream::route_request(const http::HeaderMap& h) {
-  route_ = lr_->router->match({path_, authority_, &h});
+  route_ = lr_->router->match({info_.path, info_.authority, &h});
   route_dirty_ = false;
 }
 
@@ -195,19 +195,19 @@ void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
   if (chain_) {
     // Filters may have rewritten the pseudo-headers: they are the request from here on.
-    if (const std::string* m = h.get(":method")) method_ = *m;
-    if (const std::string* p = h.get(":path")) path_ = *p;
-    if (const std::string* a = h.get(":authority")) authority_ = *a;
-    is_head_ = method_ == "HEAD";
+    if (const std::string* m = h.get(":method")) info_.method = *m;
+    if (const std::string* p = h.get(":path")) info_.path = *p;
+    if (const std::string* a = h.get(":authority")) info_.authority = *a;
+    is_head_ = info_.method == "HEAD";
   }
   if (route_dirty_) route_request(h);
   if (route_ < 0) {
     // With filters, the 404 goes back through their response phases, as a direct response
     // does (Envoy's filters see the router's 404 too).
     if (chain_)
-      reply_through_filters(404, {}, "no route\n", "route_not_found", "NR");
+      reply_through_filters(404, {}, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
     else
-      local_reply(404, "no route\n", "route_not_found", "NR");
+      local_reply(404, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
     return;
   }
   if (lr_->cfg->routes[size_t(route_)].direct) {
@@ -222,19 +222,19 @@ void Stream::send_direct_response() {
   http::HeaderMap rh;
   for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
   reply_through_filters(route.direct->status, std::move(rh), route.direct->body, "direct_response",
-                        "LR");
+                        log::ResponseFlag::kLocalReply);
 }
 
 void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::string& body,
-                                   const char* details, const char* flags) {
-  status_ = status;
-  flags_ = flags;
-  details_ = details;
+                                   const char* details, log::ResponseFlag flag) {
+  info_.status = status;
+  info_.flag = flag;
+  info_.details = details;
   if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
   resp_in_length_ = body.size();
   if (chain_) {
     // The reply goes back through the response filters like any other response.
-    chain_->response_headers.add(":status", std::to_string(status_));
+    chain_->response_headers.add(":status", std::to_string(info_.status));
     for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
     chain_->response_headers.set("content-length", std::to_string(body.size()));
     bool empty = body.empty() || is_head_;
@@ -244,7 +244,7 @@ void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::st
     return;
   }
   resp_close_ = !client_keep_alive_;
-  send_response(status_, rh, body);
+  send_response(info_.status, rh, body);
 }
 
 void Stream::send_response(int status, const http::HeaderMap& h, std::string_view body) {
@@ -260,7 +260,7 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
   response_started_ = true;
   conn_->send_response_head(head);
   if (!head.end_stream) {
-    bytes_out_ += body.size();
+    info_.bytes_out += body.size();
     conn_->send_response_body(body.data(), body.size());
     conn_->send_response_end(nullptr);
   }
@@ -268,9 +268,10 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
 }
 
 void Stream::on_request_body(const char* data, size_t len) {
-  bytes_in_ += len;
-  if (request_body_limit_ && bytes_in_ > request_body_limit_ && !response_started_) {
-    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+  info_.bytes_in += len;
+  if (request_body_limit_ && info_.bytes_in > request_body_limit_ && !response_started_) {
+    local_reply(413, "request body too large\n", "request_body_too_large",
+                log::ResponseFlag::kNone);
     conn_->reset_stream();
     return;
   }
@@ -346,7 +347,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
   // A switch nobody asked for would leave the upstream speaking another protocol.
   if (head.status == 101 && !upgrade_) return -1;
   stop_timer();
-  status_ = head.status;
+  info_.status = head.status;
   upstream_keep_alive_ = head.keep_alive;
   resp_in_length_ = head.content_length;
   http::HeaderMap& h = head.headers;
@@ -360,7 +361,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
     h.add("connection", "upgrade");
     h.add("upgrade", upgrade_value);
     ResponseHead rh;
-    rh.status = status_;
+    rh.status = info_.status;
     rh.headers = &h;
     rh.upgrade = true;
     response_started_ = true;
@@ -370,15 +371,15 @@ int Stream::on_response_head(http1::MessageHead& head) {
     if (upstream_) upstream_->enter_tunnel();
     return 0;
   }
-  bool no_body = is_head_ || status_ == 204 || status_ == 304 ||
-                 (status_ >= 100 && status_ < 200) ||
+  bool no_body = is_head_ || info_.status == 204 || info_.status == 304 ||
+                 (info_.status >= 100 && info_.status < 200) ||
                  (head.content_length && *head.content_length == 0) || head.end_stream;
   if (!chain_) {
     resp_headers_ = std::move(h);
     response_headers_out(no_body, ChainSink::kKeepLength);
     return 0;
   }
-  chain_->response_headers.add(":status", std::to_string(status_));
+  chain_->response_headers.add(":status", std::to_string(info_.status));
   for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
   resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
@@ -393,15 +394,15 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
     int s = st ? http::parse_status(*st) : 0;
     if (s == 0) {
       local_reply(502, st ? "filter set an invalid :status\n" : "filter removed :status\n",
-                  st ? "invalid_status" : "missing_status", "-");
+                  st ? "invalid_status" : "missing_status", log::ResponseFlag::kNone);
       return;
     }
-    status_ = s;
+    info_.status = s;
   }
-  bool no_body_status = is_head_ || status_ == 204 || status_ == 304;
+  bool no_body_status = is_head_ || info_.status == 204 || info_.status == 304;
   resp_close_ = resp_close_ || !client_keep_alive_ || conn_->worker()->draining();
   ResponseHead head;
-  head.status = status_;
+  head.status = info_.status;
   head.headers = &h;
   head.end_stream = end_stream || no_body_status;
   head.is_head = is_head_;
@@ -443,7 +444,7 @@ void Stream::response_trailers_out() { write_response_end(&chain_->response_trai
 
 void Stream::write_response_body(const char* data, size_t len) {
   if (response_done_ || len == 0) return;
-  bytes_out_ += len;
+  info_.bytes_out += len;
   conn_->send_response_body(data, len);
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
@@ -502,7 +503,7 @@ void Stream::on_downstream_drained() {
 }
 
 void Stream::on_downstream_reset() {
-  if (!response_done_ && flags_.empty()) flags_ = "DC";
+  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
   if (chain_) chain_->halt();
   drop_upstream();
 }
@@ -520,7 +521,7 @@ void Stream::on_read_end() {
 }
 
 void Stream::on_tunnel_data(const char* data, size_t len) {
-  bytes_out_ += len;
+  info_.bytes_out += len;
   conn_->tunnel_write(data, len);
 }
 
@@ -530,7 +531,7 @@ void Stream::on_tunnel_eof() {
 }
 
 void Stream::on_tunnel_downstream(const char* data, size_t len) {
-  bytes_in_ += len;
+  info_.bytes_in += len;
   if (upstream_) upstream_->tunnel_write(data, len);
 }
 
@@ -545,7 +546,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
   if (details.empty()) details = "filter_local_reply";
   if (!chain_ || chain_->response_entered()) {
     // From a response phase: the filters have had their say on a response already.
-    local_reply(status, body, std::move(details), "LR", &headers);
+    local_reply(status, body, std::move(details), log::ResponseFlag::kLocalReply, &headers);
     return true;
   }
   // From a request phase: the reply goes back through the response filters (Envoy's filters
@@ -561,15 +562,16 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
     drop_upstream();
     // The request body may be unread: the connection cannot be trusted again.
     resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
-    reply_through_filters(status, std::move(h), body, details.c_str(), "LR");
+    reply_through_filters(status, std::move(h), body, details.c_str(),
+                          log::ResponseFlag::kLocalReply);
   });
   return true;
 }
 
 bool Stream::reset_from_filter(std::string details) {
   if (finalized_) return false;
-  details_ = details.empty() ? "filter_reset" : std::move(details);
-  flags_ = "FR";
+  info_.details = details.empty() ? "filter_reset" : std::move(details);
+  info_.flag = log::ResponseFlag::kFilterReset;
   chain_->halt();
   // A local reply asked for after this (or pending from the same callback) would replace the
   // reset below; the reset wins.
@@ -583,17 +585,17 @@ bool Stream::reset_from_filter(std::string details) {
   return true;
 }
 
-void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags,
-                         const http::HeaderMap* extra) {
+void Stream::local_reply(int status, std::string_view body, std::string details,
+                         log::ResponseFlag flag, const http::HeaderMap* extra) {
   if (response_started_) {
     conn_->reset_stream();
     return;
   }
   if (chain_) chain_->halt();
   drop_upstream();
-  status_ = status;
-  details_ = std::move(details);
-  if (flags_.empty() || flags_ == "-") flags_ = flags;
+  info_.status = status;
+  info_.details = std::move(details);
+  info_.flag_once(flag);
   http::HeaderMap h;
   if (extra)
     for (const auto& x : *extra)
@@ -624,7 +626,7 @@ void Stream::count_response(int status) {
     rs.rq_total->inc();
     if (has_class) rs.rq_class[cls]->inc();
   }
-  if (has_class && cluster_ && !upstream_host_.empty()) cluster_->stats.rq_class[cls]->inc();
+  if (has_class && cluster_ && !info_.upstream_host.empty()) cluster_->stats.rq_class[cls]->inc();
 }
 
 void Stream::finalize() {
@@ -639,12 +641,13 @@ void Stream::finalize() {
     filters::end_stream_callouts(chain_->id());
   }
   stop_timer();
-  if (!response_done_ && flags_.empty()) flags_ = "DC";
-  count_response(status_);
+  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
+  count_response(info_.status);
   double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - info_.start)
+          .count();
   lr_->stats.rq_time->record(ms);
-  if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_time->record(ms);
+  if (cluster_ && !info_.upstream_host.empty()) cluster_->stats.rq_time->record(ms);
   if (rt_->access_log) conn_->worker()->access_log(build_log_line());
 }
 

@@ -1,81 +1,118 @@
-// The attributes a filter reads from a stream (sy_host_t attribute_get): one path, one fact.
-#include "core/server/stream.h"
+// The attribute table: what a filter reads from a stream (sy_host_t attribute_get), one path
+// to one fact. A table rather than a chain of string compares, so a lookup is one hash and the
+// list of attributes is in one place (docs/abi.md lists the same paths).
+#include <chrono>
+#include <unordered_map>
+
+#include "core/server/stream_info.h"
 
 namespace sy::server {
+namespace {
 
-bool Stream::attribute(std::string_view path, std::string* out) const {
-  auto ms_since = [](auto tp) {
-    return std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
-  };
-  if (path == "request.path")
-    *out = path_;
-  else if (path == "request.url_path")
-    *out = path_.substr(0, path_.find('?'));
-  else if (path == "request.method")
-    *out = method_;
-  else if (path == "request.host")
-    *out = authority_;
-  else if (path == "request.scheme")
-    *out = lr_->cfg->tls ? "https" : "http";
-  else if (path == "request.protocol")
-    *out = protocol_;
-  else if (path == "request.id")
-    *out = request_id_;
-  else if (path == "request.time")
-    *out = ms_since(start_wall_);
-  else if (path == "request.duration")
-    *out = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - start_)
-                              .count());
-  else if (path == "request.size")
-    *out = std::to_string(bytes_in_);
-  else if (path == "source.address")
-    *out = conn_->info().peer_ip;
-  else if (path == "source.port")
-    *out = std::to_string(conn_->info().peer_port);
-  else if (path == "connection.id")
-    *out = std::to_string(conn_->info().id);
-  else if (path == "connection.mtls")
-    *out = conn_->info().peer_cert.empty() ? "false" : "true";
-  else if (path == "destination.address")
-    *out = lr_->cfg->address.str();
-  else if (path == "destination.port")
-    *out = std::to_string(lr_->cfg->address.port);
-  else if (path == "response.code") {
-    if (!status_) return false;
-    *out = std::to_string(status_);
-  } else if (path == "response.flags")
-    *out = flags_.empty() ? "-" : flags_;
-  else if (path == "response.code_details")
-    *out = details_;
-  else if (path == "response.size")
-    *out = std::to_string(bytes_out_);
-  else if (path == "upstream.address") {
-    if (upstream_host_.empty()) return false;
-    *out = upstream_host_;
-  } else if (path == "xds.route_name")
-    *out = route_name();
-  else if (path == "xds.cluster_name") {
-    if (!cluster_) return false;
-    *out = cluster_->cfg.name;
-  } else if (path == "xds.listener_name")
-    *out = lr_->cfg->name;
-  else if (path == "connection.tls_version") {
-    if (!conn_->info().tls) return false;  // a plain connection has no TLS facts
-    *out = conn_->info().tls_version;
-  } else if (path == "connection.requested_server_name") {
-    if (!conn_->info().tls) return false;
-    *out = conn_->info().sni;
-  } else if (path == "connection.peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_cert;
-  } else if (path == "connection.subject_peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_subject;
-  } else
-    return false;
+using Reader = bool (*)(const AttributeSource&, std::string*);
+
+template <typename Clock>
+std::string ms_of(std::chrono::time_point<Clock> tp) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
+}
+
+bool set(std::string* out, std::string_view v) {
+  out->assign(v);
   return true;
+}
+
+// TLS facts exist only on a TLS connection, and certificate facts only with a client
+// certificate: without them the attribute is absent, not empty.
+const std::unordered_map<std::string_view, Reader>& table() {
+  static const std::unordered_map<std::string_view, Reader> t = {
+      {"request.path",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.path); }},
+      {"request.url_path",
+       [](const AttributeSource& s, std::string* o) {
+         return set(o, std::string_view(s.info.path).substr(0, s.info.path.find('?')));
+       }},
+      {"request.method",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.method); }},
+      {"request.host",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.authority); }},
+      {"request.scheme", [](const AttributeSource& s,
+                            std::string* o) { return set(o, s.listener.tls ? "https" : "http"); }},
+      {"request.protocol",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.protocol); }},
+      {"request.id",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.request_id); }},
+      {"request.time",
+       [](const AttributeSource& s, std::string* o) { return set(o, ms_of(s.info.start_wall)); }},
+      {"request.duration",
+       [](const AttributeSource& s, std::string* o) {
+         return set(o, std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - s.info.start)
+                                          .count()));
+       }},
+      {"request.size", [](const AttributeSource& s,
+                          std::string* o) { return set(o, std::to_string(s.info.bytes_in)); }},
+      {"source.address",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.conn.peer_ip); }},
+      {"source.port", [](const AttributeSource& s,
+                         std::string* o) { return set(o, std::to_string(s.conn.peer_port)); }},
+      {"connection.id",
+       [](const AttributeSource& s, std::string* o) { return set(o, std::to_string(s.conn.id)); }},
+      {"connection.mtls",
+       [](const AttributeSource& s, std::string* o) {
+         return set(o, s.conn.peer_cert.empty() ? "false" : "true");
+       }},
+      {"destination.address",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.listener.address.str()); }},
+      {"destination.port",
+       [](const AttributeSource& s, std::string* o) {
+         return set(o, std::to_string(s.listener.address.port));
+       }},
+      {"response.code",
+       [](const AttributeSource& s, std::string* o) {
+         return s.info.status != 0 && set(o, std::to_string(s.info.status));
+       }},
+      {"response.flags", [](const AttributeSource& s,
+                            std::string* o) { return set(o, log::flag_text(s.info.flag)); }},
+      {"response.code_details",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.info.details); }},
+      {"response.size", [](const AttributeSource& s,
+                           std::string* o) { return set(o, std::to_string(s.info.bytes_out)); }},
+      {"upstream.address",
+       [](const AttributeSource& s, std::string* o) {
+         return !s.info.upstream_host.empty() && set(o, s.info.upstream_host);
+       }},
+      {"xds.route_name",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.route_name); }},
+      {"xds.cluster_name",
+       [](const AttributeSource& s, std::string* o) {
+         return s.cluster_name && set(o, *s.cluster_name);
+       }},
+      {"xds.listener_name",
+       [](const AttributeSource& s, std::string* o) { return set(o, s.listener.name); }},
+      {"connection.tls_version",
+       [](const AttributeSource& s, std::string* o) {
+         return s.conn.tls && set(o, s.conn.tls_version);
+       }},
+      {"connection.requested_server_name",
+       [](const AttributeSource& s, std::string* o) { return s.conn.tls && set(o, s.conn.sni); }},
+      {"connection.peer_certificate",
+       [](const AttributeSource& s, std::string* o) {
+         return !s.conn.peer_cert.empty() && set(o, s.conn.peer_cert);
+       }},
+      {"connection.subject_peer_certificate",
+       [](const AttributeSource& s, std::string* o) {
+         return !s.conn.peer_cert.empty() && set(o, s.conn.peer_subject);
+       }},
+  };
+  return t;
+}
+
+}  // namespace
+
+bool read_attribute(const AttributeSource& src, std::string_view path, std::string* out) {
+  auto it = table().find(path);
+  return it != table().end() && it->second(src, out);
 }
 
 }  // namespace sy::server

@@ -41,16 +41,16 @@ bool Stream::set_upstream_override(std::string_view host) {
 void Stream::on_upstream_ready(upstream::Exchange* ex) {
   waiting_pool_ = false;
   upstream_ = ex;
-  upstream_host_ = ex->endpoint_str();
+  info_.upstream_host = ex->endpoint_str();
   send_upstream_head();
 }
 
 void Stream::send_upstream_head() {
   upstream::RequestHead head;
-  head.method = method_;
-  head.path = path_;
+  head.method = info_.method;
+  head.path = info_.path;
   // An HTTP/1.0 client may send no Host: the upstream still needs one.
-  head.authority = authority_.empty() ? std::string_view(cluster_->cfg.name) : authority_;
+  head.authority = info_.authority.empty() ? std::string_view(cluster_->cfg.name) : info_.authority;
   head.scheme = cluster_->tls ? "https" : "http";
   head.headers = chain_ ? &chain_->request_headers : &req_headers_;
   head.content_length = up_chunked_ ? std::nullopt : up_length_;
@@ -84,16 +84,18 @@ void Stream::finish_request_upstream() {
 void Stream::on_response_timeout() {
   cluster_->stats.rq_timeout->inc();
   release_upstream(false);
-  local_reply(504, "upstream request timeout\n", "upstream_response_timeout", "UT");
+  local_reply(504, "upstream request timeout\n", "upstream_response_timeout",
+              log::ResponseFlag::kUpstreamTimeout);
 }
 
 void Stream::on_upstream_failure(Failure f, const std::string& details) {
   waiting_pool_ = false;
   if (f == Failure::kOverflow || f == Failure::kPendingTimeout) {
     // Both are the pool's circuit breaking: no connection could be had in time.
-    local_reply(503, "upstream overflow\n", details, "UO");
+    local_reply(503, "upstream overflow\n", details, log::ResponseFlag::kUpstreamOverflow);
   } else {
-    local_reply(502, "upstream connect error\n", details, "UF");
+    local_reply(502, "upstream connect error\n", details,
+                log::ResponseFlag::kUpstreamConnectFailure);
   }
 }
 
@@ -102,10 +104,10 @@ void Stream::on_upstream_reset(const std::string& details) {
   bool reused = upstream_ && upstream_->reused();
   upstream_ = nullptr;  // the pool closed it
   stop_timer();
-  if (!response_started_ && !status_) {
+  if (!response_started_ && !info_.status) {
     // A pooled connection the upstream closed as we reused it: safe to retry once when no
     // request body has been sent.
-    if (reused && !retried_ && bytes_in_ == 0 && !up_chunked_) {
+    if (reused && !retried_ && info_.bytes_in == 0 && !up_chunked_) {
       retried_ = true;
       req_sent_ = false;
       cluster_->stats.rq_retry->inc();
@@ -113,11 +115,11 @@ void Stream::on_upstream_reset(const std::string& details) {
       pool_->acquire(this, -1);
       return;
     }
-    local_reply(502, "upstream connection reset\n", details, "UR");
+    local_reply(502, "upstream connection reset\n", details, log::ResponseFlag::kUpstreamReset);
     return;
   }
-  details_ = details;
-  flags_ = "UR";
+  info_.details = details;
+  info_.flag = log::ResponseFlag::kUpstreamReset;
   conn_->reset_stream();
 }
 
