@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/net/post_queue.h"
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"
 #include "core/server/client_limits.h"
@@ -107,7 +108,6 @@ class Worker final : public StreamWorker {
   bool draining() const override { return draining_; }
 
  private:
-  static void on_async(uv_async_t* h);
   static void on_accept(uv_stream_t* server, int status);
   void close_listener(ListenerSlot& slot);
   void check_drained();
@@ -116,10 +116,8 @@ class Worker final : public StreamWorker {
 
   int index_;
   uv_loop_t loop_;
-  uv_async_t async_;
+  net::PostQueue posts_;
   std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> tasks_;
 
   std::shared_ptr<const Runtime> runtime_;
   std::map<std::string, std::shared_ptr<ListenerSlot>> listeners_;
