@@ -52,6 +52,8 @@ ListenerStats listener_stats(const std::string& name) {
           r.counter("listener", l, "h2_stream_error"),
           r.counter("listener", l, "h2_refused_stream"),
           r.counter("listener", l, "h2_protocol_error"),
+          r.counter("listener", l, "h2_reset_before_dispatch"),
+          r.counter("listener", l, "rs_send_timeout"),
           r.counter("listener", l, "rq_body_timeout"),
           r.counter("listener", l, "cx_client_limit"),
           r.counter("listener", l, "rq_client_limit")};
