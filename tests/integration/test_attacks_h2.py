@@ -177,6 +177,11 @@ CASES = [
     # before dispatch, so none of them reaches the upstream.
     Case("rapid-reset", rapid_reset("/rapid-reset"), goaway=ErrorCodes.ENHANCE_YOUR_CALM,
          never=("/rapid-reset",), counter="h2_rapid_reset"),
+    # The same, one stream to a write: a stream may now be started before its reset arrives,
+    # and reach the upstream; max_resets bounds how many per connection.
+    Case("rapid-reset-one-per-write", rapid_reset("/rapid-reset-1", per_batch=1),
+         goaway=ErrorCodes.ENHANCE_YOUR_CALM, at_most={"/rapid-reset-1": 200},
+         counter="h2_rapid_reset"),
     Case("continuation-flood", continuation_flood("/continuation"),
          goaway=ErrorCodes.ENHANCE_YOUR_CALM, never=("/continuation",),
          counter="h2_continuation_flood"),
