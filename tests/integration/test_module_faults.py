@@ -180,7 +180,9 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("row", [pytest.param(f, id=f.id) for f in FAULTS])
+@pytest.mark.parametrize("row", [
+    pytest.param(f, id=f.id, marks=[pytest.mark.crashes_on_purpose]
+                 if f.afterwards == "restarts on previous" else []) for f in FAULTS])
 def test_fault(upstream, switchyard, tmp_path, row):
     sy = switchyard(row.config(upstream.port, tmp_path))
     sy.upstream_port = upstream.port
