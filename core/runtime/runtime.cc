@@ -57,6 +57,8 @@ ListenerStats listener_stats(const std::string& name) {
       .h2_stream_error = counter("h2_stream_error"),
       .h2_refused_stream = counter("h2_refused_stream"),
       .h2_protocol_error = counter("h2_protocol_error"),
+      .h2_reset_before_dispatch = counter("h2_reset_before_dispatch"),
+      .rs_send_timeout = counter("rs_send_timeout"),
       .rq_body_timeout = counter("rq_body_timeout"),
       .cx_client_limit = counter("cx_client_limit"),
       .rq_client_limit = counter("rq_client_limit"),
