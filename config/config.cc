@@ -175,8 +175,10 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   }
 
   if (const MapEntry* e = f.find("access_log")) {
-    Fields a(d, e->value, value_loc(d, *e), "access_log", {"path"});
+    Fields a(d, e->value, value_loc(d, *e), "access_log", {"path", "fields"});
     a.string("path", &cfg->access_log.path, false, /*allow_empty=*/true);
+    if (const MapEntry* fields = a.find("fields"))
+      parse_access_log_fields(d, *fields, &cfg->access_log.fields);
   }
 
   if (const MapEntry* e = f.find("overload")) {

@@ -84,9 +84,11 @@ sy_host_t stub_host() {
   SY_STUB(stream_callout_send_trailers), SY_STUB(stream_callout_reset);
   SY_STUB(stream_callout_pause_reading), SY_STUB(http_callout_start);
   SY_STUB(http_callout_cancel), SY_STUB(stream_reset);
+  SY_STUB(metadata_ns_set), SY_STUB(metadata_ns_merge), SY_STUB(metadata_ns_get);
+  SY_STUB(attribute_get_typed), SY_STUB(buffer_limit);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 64 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 69 * sizeof(void*), "stub every host function");
   h.metric_define = define_metric;
   h.metric_add = metric_value;
   h.metric_set = metric_value;

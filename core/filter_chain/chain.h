@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/metadata.h"
 #include "core/http/headers.h"
 #include "core/net/socket.h"
 
@@ -49,6 +50,12 @@ class ChainSink {
   // Host stream_reset (since ABI 1.2): end the stream abruptly once the calling filter returns,
   // with DETAILS in the access log. False when the stream has already ended.
   virtual bool reset_from_filter(std::string details) { return false; }
+  // Host metadata_ns_get (since ABI 1.2): the `metadata:` block of the stream's route, listener
+  // or cluster (namespace -> JSON object text), or null when there is none (yet).
+  virtual const std::map<std::string, std::string>* config_metadata(
+      sy_metadata_source_t source) const {
+    return nullptr;
+  }
 };
 
 class FilterChain {
@@ -95,7 +102,7 @@ class FilterChain {
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
   void* current_route_config() const;
-  std::map<std::string, std::map<std::string, std::string>> metadata;
+  std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
   // Header blocks (the stream reads them when the phase leaves the chain).
   http::HeaderMap request_headers, request_trailers, response_headers, response_trailers;

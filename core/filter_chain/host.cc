@@ -435,8 +435,8 @@ sy_status_t h_cluster_endpoint(sy_str_t cluster, size_t index, sy_bytes_sink_fn 
 
 sy_status_t h_metadata_set(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value) {
   if (!s || ns.len == 0) return SY_ERR_INVALID;
-  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] =
-      std::string(sv(value));
+  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] = {
+      std::string(sv(value)), false};
   return SY_OK;
 }
 
@@ -447,7 +447,7 @@ sy_status_t h_metadata_get(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t* 
   if (n == md.end()) return SY_ERR_NOT_FOUND;
   auto k = n->second.find(std::string(sv(key)));
   if (k == n->second.end()) return SY_ERR_NOT_FOUND;
-  *value = view(k->second);
+  *value = view(k->second.text);
   return SY_OK;
 }
 
@@ -716,6 +716,7 @@ sy_host_t g_host = [] {
   h.filter_index = h_filter_index;
   h.post_to_filter = h_post_to_filter;
   install_callout_slots(&h);  // since 1.2: callout_host.cc
+  install_metadata_slots(&h);  // since 1.2: metadata.cc
   return h;
 }();
 

@@ -889,7 +889,7 @@ bool Stream::attribute(std::string_view path, std::string* out) const {
     if (conn_->info().peer_cert.empty()) return false;
     *out = conn_->info().peer_subject;
   } else
-    return false;
+    return attribute_since_1_2(path, out);
   return true;
 }
 
@@ -977,6 +977,7 @@ std::string Stream::build_log_line() const {
   json::append_quoted(out, conn_->info().tls_version);
   out += ",\"sni\":";
   json::append_quoted(out, conn_->info().sni);
+  append_log_fields(out);
   out += "}\n";
   return out;
 }
