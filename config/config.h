@@ -200,6 +200,7 @@ struct Module {
   std::string path;
   std::string sha256;
   bool watch = false;
+  std::string config_json = "{}";  // its `config:` block, for the module (ABI 1.2 module_config)
   Location loc;
 };
 

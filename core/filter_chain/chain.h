@@ -98,6 +98,9 @@ class FilterChain {
   http::HeaderMap* headers(sy_header_kind_t kind);
   std::string* body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off);
   sy_status_t resume(sy_direction_t dir);
+  // Host continue_headers_with_body: the calling filter's held bodiless headers go on as the
+  // head of a message whose body the filter will inject.
+  sy_status_t continue_headers_with_body(sy_direction_t dir);
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
@@ -116,6 +119,9 @@ class FilterChain {
   // True when some filter of this stream may still call for DIR's body (it has body callbacks
   // and has not stepped out with skip_body).
   bool any_body_filter(sy_direction_t dir) const;
+  // A filter changed held body bytes outside the chain's own steps (body_drain from a task, say):
+  // recount them for the watermarks.
+  void held_edited(sy_direction_t dir) { held_changed(dir); }
   // skip_body from the filter whose callback runs now.
   sy_status_t skip_body(sy_direction_t dir);
   // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
@@ -130,6 +136,7 @@ class FilterChain {
     struct Dir {
       bool paused = false;     // SY_STOP: nothing until resume
       bool buffering = false;  // SY_STOP_AND_BUFFER: body callbacks go on
+      bool watermark = false;  // with buffering, SY_STOP_AND_WATERMARK: no limit, the peer pauses
       bool headers_held = false;
       bool headers_end = false;
       std::string held;

@@ -204,6 +204,7 @@ sy_status_t h_body_drain(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part
     b->erase(0, k);
     *off = *off > k ? *off - k : 0;
   }
+  FilterChain::from(s)->held_edited(dir);  // a watermark hold may fall below the low mark
   return SY_OK;
 }
 
@@ -715,7 +716,7 @@ sy_host_t g_host = [] {
   h.worker_timer_drop = h_worker_timer_drop;
   h.filter_index = h_filter_index;
   h.post_to_filter = h_post_to_filter;
-  install_callout_slots(&h);  // since 1.2: callout_host.cc
+  install_callout_slots(&h);   // since 1.2: callout_host.cc
   install_metadata_slots(&h);  // since 1.2: metadata.cc
   return h;
 }();

@@ -138,11 +138,11 @@ class JsonReader {
       if (out) out->push_back(kDecoded[simple - kEscapes]);
       return true;
     }
-    uint32_t cp;
+    uint32_t cp = 0;
     if (!hex4(&cp)) return false;
     if (cp >= 0xdc00 && cp <= 0xdfff) return false;  // a low surrogate alone
     if (cp >= 0xd800 && cp <= 0xdbff) {
-      uint32_t low;
+      uint32_t low = 0;
       if (t_.substr(i_, 2) != "\\u") return false;
       i_ += 2;
       if (!hex4(&low) || low < 0xdc00 || low > 0xdfff) return false;
@@ -257,6 +257,18 @@ uint64_t h_buffer_limit(sy_stream_t* s) {
   return s ? FilterChain::from(s)->sink()->buffer_limit() : 0;
 }
 
+sy_status_t h_continue_headers_with_body(sy_stream_t* s, sy_direction_t dir) {
+  if (!s || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return FilterChain::from(s)->continue_headers_with_body(dir);
+}
+
+sy_status_t h_module_config(sy_module_t* module, sy_str_t* out) {
+  if (!module || !out) return SY_ERR_INVALID;
+  const std::string& json = ModuleScope::from(module)->config_json;  // set before the entry
+  *out = {json.data(), json.size()};
+  return SY_OK;
+}
+
 }  // namespace
 
 bool parse_json_object(std::string_view text, MetadataNamespace* out) {
@@ -307,6 +319,8 @@ void install_metadata_slots(sy_host_t* h) {
   h->metadata_ns_get = h_metadata_ns_get;
   h->attribute_get_typed = h_attribute_get_typed;
   h->buffer_limit = h_buffer_limit;
+  h->continue_headers_with_body = h_continue_headers_with_body;
+  h->module_config = h_module_config;
 }
 
 bool dynamic_metadata_json(const FilterChain& chain, std::string_view ns_key, std::string* out) {

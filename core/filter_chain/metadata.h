@@ -30,7 +30,8 @@ bool parse_json_object(std::string_view text, MetadataNamespace* out);
 // NS as a compact JSON object, members in key order.
 std::string namespace_json(const MetadataNamespace& ns);
 
-// Fills the 1.2 typed-metadata slots of the host table (host.cc calls it while building it).
+// Fills the 1.2 typed-metadata slots of the host table, and the two later 1.2 slots
+// (continue_headers_with_body, module_config) (host.cc calls it while building the table).
 void install_metadata_slots(sy_host_t* h);
 
 // The access log's view of a stream's dynamic metadata and filter state. DYNAMIC_METADATA_JSON:

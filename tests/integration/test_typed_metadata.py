@@ -204,3 +204,25 @@ def test_config_errors_name_the_place(upstream, switchyard, where, value, patter
     assert out.returncode == 1, text
     assert pattern in text, text
     assert "switchyard.yaml:" in text, text
+
+
+def test_module_config_reaches_the_module_and_a_change_loads_a_new_generation(upstream,
+                                                                               switchyard):
+    cfg = typed_config(upstream.port)
+    cfg["modules"][0]["config"] = {"vm": {"runtime": "v8"}, "n": 1}
+    sy = switchyard(cfg)
+    r = request(sy.port("ingress"), "GET", "/echo")
+    assert r.status == 200, r
+    assert hjson(r, "x-module-config") == {"vm": {"runtime": "v8"}, "n": 1}
+    # A config reload that changes only the module's config: the module read it in on_load,
+    # so a new generation gets the new one.
+    cfg["modules"][0]["config"] = {"n": 2}
+    sy.write_config(cfg)
+    assert sy.reload().status == 200
+    r = request(sy.port("ingress"), "GET", "/echo")
+    assert hjson(r, "x-module-config") == {"n": 2}
+    # No config: an empty object.
+    del cfg["modules"][0]["config"]
+    sy.write_config(cfg)
+    assert sy.reload().status == 200
+    assert request(sy.port("ingress"), "GET", "/echo").header("x-module-config") == "{}"

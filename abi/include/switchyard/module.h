@@ -160,6 +160,20 @@ typedef enum sy_filter_status {
    * chunk to wait for: the direction stays paused, with the whole body buffered, until the
    * filter calls resume(). */
   SY_STOP_AND_BUFFER = 2,
+  /* Since 1.2 (hosts before 1.2 do not know it: check host->abi_minor >= 2). From a body
+   * callback: keep this chunk with what the filter holds and call me again with the next
+   * chunk, as SY_STOP_AND_BUFFER does, but with no buffer limit: when what the stream's filters
+   * hold in this direction passes the high watermark (256 KiB), the host stops reading from the
+   * peer, and reads on below the low watermark (64 KiB). So the filter may hold each chunk
+   * while something else (a callout, ext_proc's processor) decides about it, and memory stays
+   * bounded. The filter hands held bytes on by itself, from a task, timer or callout callback
+   * acting for it: body_drain(SY_BODY_BUFFERED) takes them out, inject_data sends them (or
+   * others) on after the filter. SY_CONTINUE from a later body callback passes everything still
+   * held. Returned at end of stream, the direction stays paused until resume(), which passes
+   * what is still held and the end of stream. From a header callback: as SY_STOP_AND_BUFFER
+   * (the headers wait until a body callback returns SY_CONTINUE or resume()), with the
+   * watermark instead of the limit; inject nothing before the headers have gone on. */
+  SY_STOP_AND_WATERMARK = 3,
 } sy_filter_status_t;
 
 /* Kinds of metric. Since 1.0. */
@@ -609,6 +623,22 @@ typedef struct sy_host {
   /* The stream's buffer limit in bytes: how much a filter may hold in one direction before
    * the host answers 413 (request) or 500 (response); the listener's limits.buffered_body. */
   uint64_t (*buffer_limit)(sy_stream_t* s);
+
+  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, module_config)) -- */
+  /* A body added to a message that had none. The calling filter holds DIR's headers of a
+   * message without body (its headers callback got END_STREAM and returned SY_STOP or
+   * SY_STOP_AND_BUFFER): the headers go on now, to the next filters and the peer, as the head of
+   * a message with a body of unknown length (HTTP/1.1: chunked), and the filter then supplies
+   * that body with inject_data, the last piece with END_STREAM. From a task, timer or callout
+   * callback acting for the filter (not from inside its headers callback, which has not
+   * returned yet). SY_ERR_WRONG_PHASE when the filter holds no such headers; SY_ERR_STALE after
+   * the stream ended. */
+  sy_status_t (*continue_headers_with_body)(sy_stream_t* s, sy_direction_t dir);
+  /* The module's own `config:` block (in its `modules:` entry) as JSON, "{}" when it has none:
+   * settings for the whole module rather than for one filter (a Wasm VM's config, say). Valid
+   * until on_unload. Callable from the entry function and on_load on; a config reload that
+   * changes the block loads a new generation of the module. Any thread. */
+  sy_status_t (*module_config)(sy_module_t* module, sy_str_t* out);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

@@ -65,6 +65,15 @@ inline std::string_view to_view(sy_str_t s) {
   return s.ptr != nullptr ? std::string_view(s.ptr, s.len) : std::string_view();
 }
 
+// The module's own `config:` block (its `modules:` entry) as JSON, "{}" when it has none; nullopt
+// on a host before ABI 1.2. Valid until on_unload.
+inline std::optional<std::string_view> module_config() {
+  if (host() == nullptr || !SY_HAS_SLOT(host(), sy_host_t, module_config)) return std::nullopt;
+  sy_str_t v{};
+  if (host()->module_config(module(), &v) != SY_OK) return std::nullopt;
+  return to_view(v);
+}
+
 // Writes MESSAGE (truncated to fit) into a config or load error.
 inline void set_error(sy_error_t* err, std::string_view message) {
   if (err == nullptr) return;
@@ -747,6 +756,14 @@ class HttpFilter {
     v.size = sizeof v;
     if (host()->attribute_get_typed(stream_, to_str(path), &v) != SY_OK) return std::nullopt;
     return Value{v.type, v.number, std::string(to_view(v.bytes))};
+  }
+  // A body for a message that had none (ABI 1.2): this filter's held bodiless headers go on as
+  // the head of a message with a body, which the filter then injects (host inject_data, the
+  // last piece with end_stream). Static, with the stream S a task, timer or callout callback
+  // acting for this filter receives: it is never called from inside this filter's callbacks.
+  static sy_status_t continue_headers_with_body(sy_stream_t* s, sy_direction_t dir) {
+    if (!SY_HAS_SLOT(host(), sy_host_t, continue_headers_with_body)) return SY_ERR_UNSUPPORTED;
+    return host()->continue_headers_with_body(s, dir);
   }
   // How many bytes a filter may hold per direction before the host answers 413 / 500.
   std::optional<uint64_t> buffer_limit() const {
