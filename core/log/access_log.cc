@@ -71,6 +71,7 @@ std::string format_access_json(const AccessRecord& r) {
   field(",\"client\":", r.client);
   field(",\"tls_version\":", r.tls_version);
   field(",\"sni\":", r.sni);
+  out += r.fields;
   out += "}\n";
   return out;
 }

@@ -20,6 +20,9 @@ struct AccessRecord {
   std::string_view route, cluster, upstream_host, request_id;
   ResponseFlag flag = ResponseFlag::kNone;
   std::string_view details, client, tls_version, sni;
+  // The configured access_log.fields, already written as JSON members (","name":value ...),
+  // appended last.
+  std::string_view fields;
 };
 
 // The record as one line of JSON, ending in "\n".

@@ -71,6 +71,8 @@ class Stream : public upstream::Client, public filters::ChainSink {
   uv_loop_t* loop() const override;
   int worker_index() const override;
   uint64_t buffer_limit() const override { return lr_->cfg->limits.buffered_body; }
+  const std::map<std::string, std::string>* config_metadata(
+      sy_metadata_source_t source) const override;  // stream_metadata.cc
 
  private:
   void route_request(const http::HeaderMap& h);
@@ -94,6 +96,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void count_response(int status);
   std::string build_log_line() const;
   AttributeSource attribute_source() const;
+  // stream_metadata.cc: the attributes ABI 1.2 added, and the access log's `fields:`.
+  bool attribute_since_1_2(std::string_view path, std::string* out) const;
+  void append_log_fields(std::string& out) const;
 
   StreamOwner* conn_;
   std::shared_ptr<const Runtime> rt_;

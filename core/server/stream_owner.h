@@ -49,6 +49,8 @@ struct ConnInfo {
   std::string sni;           // server name the client asked for
   std::string peer_cert;     // client certificate, PEM; empty when none
   std::string peer_subject;  // its subject, one line
+  std::string peer_uri_san;  // its first URI subject alternative name; empty when none
+  std::string peer_dns_san;  // its first DNS subject alternative name; empty when none
   uint64_t id = 0;           // connection id, unique in the process
   // The connection's place under its listener's limits.connections_per_client.
   std::shared_ptr<ClientLease> lease;

@@ -12,7 +12,7 @@ AttributeSource Stream::attribute_source() const {
 }
 
 bool Stream::attribute(std::string_view path, std::string* out) const {
-  return read_attribute(attribute_source(), path, out);
+  return read_attribute(attribute_source(), path, out) || attribute_since_1_2(path, out);
 }
 
 std::string Stream::build_log_line() const {
@@ -39,6 +39,9 @@ std::string Stream::build_log_line() const {
   r.client = c.peer_ip;
   r.tls_version = c.tls_version;
   r.sni = c.sni;
+  std::string fields;
+  append_log_fields(fields);
+  r.fields = fields;
   return log::format_access_json(r);
 }
 
