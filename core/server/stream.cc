@@ -175,12 +175,15 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // The runtime snapshot holds the listener's filter factories and, through them, the module
   // generations: one reference keeps all of them alive for posts and callouts.
   filters::register_stream(id, chain_.get(), rt_);
-  http::HeaderMap& fh = chain_->request_headers;
-  fh.add(":method", info_.method);
-  fh.add(":path", info_.path);
-  fh.add(":authority", info_.authority);
-  fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
-  for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
+  // One allocation for the whole map, and the pseudo-header names go in as they are (they are
+  // lower-case already): this runs for every request a filter sees.
+  std::vector<http::Header>& fh = chain_->request_headers.raw();
+  fh.reserve(h.size() + 4);
+  fh.push_back({":method", info_.method});
+  fh.push_back({":path", info_.path});
+  fh.push_back({":authority", info_.authority});
+  fh.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
+  for (auto& x : h.raw()) fh.push_back(std::move(x));
   if (expect_continue && !http10_) conn_->send_continue();
   chain_->decode_headers(req_end_at_head_);
 }
@@ -379,8 +382,10 @@ int Stream::on_response_head(http1::MessageHead& head) {
     response_headers_out(no_body, ChainSink::kKeepLength);
     return 0;
   }
-  chain_->response_headers.add(":status", std::to_string(info_.status));
-  for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
+  std::vector<http::Header>& fh = chain_->response_headers.raw();
+  fh.reserve(h.size() + 1);
+  fh.push_back({":status", std::to_string(info_.status)});
+  for (auto& x : h.raw()) fh.push_back(std::move(x));
   resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
   return 0;
