@@ -175,12 +175,15 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // The runtime snapshot holds the listener's filter factories and, through them, the module
   // generations: one reference keeps all of them alive for posts and callouts.
   filters::register_stream(id, chain_.get(), rt_);
-  http::HeaderMap& fh = chain_->request_headers;
-  fh.add(":method", info_.method);
-  fh.add(":path", info_.path);
-  fh.add(":authority", info_.authority);
-  fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
-  for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
+  // One allocation for the whole map, and the pseudo-header names go in as they are (they are
+  // lower-case already): this runs for every request a filter sees.
+  std::vector<http::Header>& fh = chain_->request_headers.raw();
+  fh.reserve(h.size() + 4);
+  fh.push_back({":method", info_.method});
+  fh.push_back({":path", info_.path});
+  fh.push_back({":authority", info_.authority});
+  fh.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
+  for (auto& x : h.raw()) fh.push_back(std::move(x));
   if (expect_continue && !http10_) conn_->send_continue();
   chain_->decode_headers(req_end_at_head_);
 }
@@ -191,7 +194,7 @@ void Stream::route_request(const http::HeaderMap& h) {
 }
 
 void Stream::request_headers_out(bool end_stream, int64_t body_length) {
-  if (response_started_) return;
+  if (response_ != ResponseState::kNone) return;
   const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
   if (chain_) {
     // Filters may have rewritten the pseudo-headers: they are the request from here on.
@@ -257,7 +260,7 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
   head.is_head = is_head_;
   head.http10 = http10_;
   head.close = resp_close_;
-  response_started_ = true;
+  response_ = ResponseState::kStarted;
   conn_->send_response_head(head);
   if (!head.end_stream) {
     info_.bytes_out += body.size();
@@ -269,13 +272,14 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
 
 void Stream::on_request_body(const char* data, size_t len) {
   info_.bytes_in += len;
-  if (request_body_limit_ && info_.bytes_in > request_body_limit_ && !response_started_) {
+  if (request_body_limit_ && info_.bytes_in > request_body_limit_ &&
+      response_ == ResponseState::kNone) {
     local_reply(413, "request body too large\n", "request_body_too_large",
                 log::ResponseFlag::kNone);
     conn_->reset_stream();
     return;
   }
-  if (response_done_) return;  // a local reply went out: the body is discarded
+  if (response_ == ResponseState::kDone) return;  // a local reply went out: the body is discarded
   if (chain_ && !chain_->body_passthrough(SY_REQUEST)) {
     chain_->decode_data(std::string(data, len), false);
     return;
@@ -292,7 +296,7 @@ void Stream::on_request_body(const char* data, size_t len) {
 }
 
 void Stream::request_data_out(std::string& data, bool end_stream) {
-  if (response_done_ || !cluster_) return;
+  if (response_ == ResponseState::kDone || !cluster_) return;
   if (!data.empty()) {
     if (!upstream_) {
       body_buf_ += data;
@@ -303,15 +307,15 @@ void Stream::request_data_out(std::string& data, bool end_stream) {
     }
   }
   if (end_stream) {
-    req_out_done_ = true;
-    if (upstream_ && !req_sent_) finish_request_upstream();
+    end_request_out();
+    if (upstream_ && request_out_ != RequestOut::kSent) finish_request_upstream();
   }
 }
 
 void Stream::request_trailers_out() {
   if (chain_) req_trailers_ = chain_->request_trailers;
-  req_out_done_ = true;
-  if (upstream_ && !req_sent_) finish_request_upstream();
+  end_request_out();
+  if (upstream_ && request_out_ != RequestOut::kSent) finish_request_upstream();
 }
 
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
@@ -327,7 +331,7 @@ void Stream::on_request_trailers(http::HeaderMap& trailers) {
 
 void Stream::on_request_complete() {
   req_complete_ = true;
-  if (response_done_) return;
+  if (response_ == ResponseState::kDone) return;
   if (chain_) {
     if (req_end_at_head_) return;  // the headers already carried the end of the request
     if (chain_->has_request_trailers)
@@ -336,14 +340,14 @@ void Stream::on_request_complete() {
       chain_->decode_data(std::string(), true);
     return;
   }
-  req_out_done_ = true;
-  if (upstream_ && !req_sent_) finish_request_upstream();
+  end_request_out();
+  if (upstream_ && request_out_ != RequestOut::kSent) finish_request_upstream();
 }
 
 // ---- response path ----
 
 int Stream::on_response_head(http1::MessageHead& head) {
-  if (response_done_ || response_started_) return -1;
+  if (response_ != ResponseState::kNone) return -1;
   // A switch nobody asked for would leave the upstream speaking another protocol.
   if (head.status == 101 && !upgrade_) return -1;
   stop_timer();
@@ -364,9 +368,8 @@ int Stream::on_response_head(http1::MessageHead& head) {
     rh.status = info_.status;
     rh.headers = &h;
     rh.upgrade = true;
-    response_started_ = true;
+    response_ = ResponseState::kTunnel;
     conn_->send_response_head(rh);
-    tunnel_ = true;
     conn_->enter_tunnel();
     if (upstream_) upstream_->enter_tunnel();
     return 0;
@@ -379,15 +382,17 @@ int Stream::on_response_head(http1::MessageHead& head) {
     response_headers_out(no_body, ChainSink::kKeepLength);
     return 0;
   }
-  chain_->response_headers.add(":status", std::to_string(info_.status));
-  for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
+  std::vector<http::Header>& fh = chain_->response_headers.raw();
+  fh.reserve(h.size() + 1);
+  fh.push_back({":status", std::to_string(info_.status)});
+  for (auto& x : h.raw()) fh.push_back(std::move(x));
   resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
   return 0;
 }
 
 void Stream::response_headers_out(bool end_stream, int64_t body_length) {
-  if (response_started_) return;
+  if (response_ != ResponseState::kNone) return;
   http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
   if (chain_) {
     const std::string* st = h.get(":status");
@@ -418,7 +423,7 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
   } else if (is_head_ && resp_in_length_) {
     head.content_length = *resp_in_length_;  // HEAD: the length a GET would have had
   }
-  response_started_ = true;
+  response_ = ResponseState::kStarted;
   conn_->send_response_head(head);
   if (head.end_stream) {
     response_done();
@@ -443,14 +448,14 @@ void Stream::response_data_out(std::string& data, bool end_stream) {
 void Stream::response_trailers_out() { write_response_end(&chain_->response_trailers); }
 
 void Stream::write_response_body(const char* data, size_t len) {
-  if (response_done_ || len == 0) return;
+  if (response_ == ResponseState::kDone || len == 0) return;
   info_.bytes_out += len;
   conn_->send_response_body(data, len);
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
 
 void Stream::write_response_end(const http::HeaderMap* trailers) {
-  if (response_done_) return;
+  if (response_ == ResponseState::kDone) return;
   conn_->send_response_end(trailers);
   response_done();
 }
@@ -465,10 +470,10 @@ void Stream::on_response_trailers(http::HeaderMap& trailers) {
 }
 
 void Stream::on_response_complete() {
-  if (tunnel_) return;  // the 101 ends the HTTP exchange, not the stream
-  upstream_complete_ = true;
+  if (response_ == ResponseState::kTunnel)
+    return;  // the 101 ends the HTTP exchange, not the stream
   // Reusable only when the upstream keeps alive and got our whole request.
-  release_upstream(upstream_keep_alive_ && req_sent_ && req_complete_);
+  release_upstream(upstream_keep_alive_ && request_out_ == RequestOut::kSent && req_complete_);
   if (chain_) {
     if (resp_end_at_head_) return;  // the headers already carried the end of the response
     if (chain_->has_response_trailers)
@@ -495,7 +500,7 @@ void Stream::resume_source(sy_direction_t dir) {
 }
 
 void Stream::on_upstream_drained() {
-  if (!response_done_) conn_->resume_reading();
+  if (response_ != ResponseState::kDone) conn_->resume_reading();
 }
 
 void Stream::on_downstream_drained() {
@@ -503,7 +508,7 @@ void Stream::on_downstream_drained() {
 }
 
 void Stream::on_downstream_reset() {
-  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
+  if (response_ != ResponseState::kDone) info_.flag_once(log::ResponseFlag::kDownstreamReset);
   if (chain_) chain_->halt();
   drop_upstream();
 }
@@ -542,7 +547,7 @@ void Stream::on_tunnel_downstream_eof() {
 
 bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
                                      std::string_view body, std::string details) {
-  if (response_started_ || filter_reply_pending_) return false;
+  if (response_ != ResponseState::kNone || filter_reply_pending_) return false;
   if (details.empty()) details = "filter_local_reply";
   if (!chain_ || chain_->response_entered()) {
     // From a response phase: the filters have had their say on a response already.
@@ -558,7 +563,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
     if (x.name[0] != ':' && x.name != "content-length") h.add(x.name, x.value);
   chain_->when_idle([this, status, h = std::move(h), body = std::string(body),
                      details = std::move(details)]() mutable {
-    if (response_started_) return;
+    if (response_ != ResponseState::kNone) return;
     drop_upstream();
     // The request body may be unread: the connection cannot be trusted again.
     resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
@@ -587,7 +592,7 @@ bool Stream::reset_from_filter(std::string details) {
 
 void Stream::local_reply(int status, std::string_view body, std::string details,
                          log::ResponseFlag flag, const http::HeaderMap* extra) {
-  if (response_started_) {
+  if (response_ != ResponseState::kNone) {
     conn_->reset_stream();
     return;
   }
@@ -609,8 +614,8 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
 }
 
 void Stream::response_done() {
-  if (response_done_) return;
-  response_done_ = true;
+  if (response_ == ResponseState::kDone) return;
+  response_ = ResponseState::kDone;
   stop_timer();
   conn_->on_response_done();
 }
@@ -641,7 +646,7 @@ void Stream::finalize() {
     filters::end_stream_callouts(chain_->id());
   }
   stop_timer();
-  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
+  if (response_ != ResponseState::kDone) info_.flag_once(log::ResponseFlag::kDownstreamReset);
   count_response(info_.status);
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - info_.start)

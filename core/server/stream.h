@@ -34,7 +34,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   // Writes a complete local response (when no response has started yet).
   void local_reply(int status, std::string_view body, std::string details, log::ResponseFlag flag,
                    const http::HeaderMap* extra = nullptr);
-  bool response_started() const override { return response_started_; }
+  bool response_started() const override { return response_ != ResponseState::kNone; }
   // Called once, when the stream ends for whatever reason: stats and the access log.
   void finalize();
 
@@ -125,8 +125,17 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool req_end_at_head_ = false;
   bool up_chunked_ = false;  // the body goes upstream with no known length
   bool req_complete_ = false;
-  bool req_out_done_ = false;  // the last request phase left the filters
-  bool req_sent_ = false;      // the whole request is written upstream
+  // How far the request has gone towards the upstream. Sent implies ended: a retry goes back
+  // from kSent to kEnded.
+  enum class RequestOut : uint8_t {
+    kOpen,   // more of the request may leave the filters
+    kEnded,  // the last request phase left the filters
+    kSent,   // the whole request is written upstream
+  };
+  RequestOut request_out_ = RequestOut::kOpen;
+  void end_request_out() {
+    if (request_out_ == RequestOut::kOpen) request_out_ = RequestOut::kEnded;
+  }
   bool is_head_ = false;
   bool upgrade_ = false;
   bool http10_ = false;
@@ -138,13 +147,17 @@ class Stream : public upstream::Client, public filters::ChainSink {
   // Response.
   std::optional<uint64_t> resp_in_length_;
   bool filter_reply_pending_ = false;  // a filter's local reply waits to go through the chain
-  bool response_started_ = false;
-  bool response_done_ = false;
+  // How far the response to the client has gone.
+  enum class ResponseState : uint8_t {
+    kNone,     // nothing sent to the client yet
+    kStarted,  // the head went out; body and end follow
+    kTunnel,   // a 101 went out: bytes flow raw until either side closes
+    kDone,     // all of it is handed to the connection
+  };
+  ResponseState response_ = ResponseState::kNone;
   bool resp_close_ = false;  // the downstream connection closes after this response
   bool upstream_keep_alive_ = false;
-  bool upstream_complete_ = false;
   bool resp_end_at_head_ = false;
-  bool tunnel_ = false;  // 101 received: bytes flow raw until either side closes
   http::HeaderMap resp_headers_, resp_trailers_;
   bool finalized_ = false;
 };

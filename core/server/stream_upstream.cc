@@ -20,7 +20,7 @@ void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t b
     up_chunked_ = true;  // an HTTP/2 body without content-length
   }
   (void)h;
-  if (end_stream) req_out_done_ = true;
+  if (end_stream) end_request_out();
 
   cluster_->stats.rq_total->inc();
   pool_ = conn_->worker()->pool(cluster_);
@@ -54,8 +54,8 @@ void Stream::send_upstream_head() {
   head.scheme = cluster_->tls ? "https" : "http";
   head.headers = chain_ ? &chain_->request_headers : &req_headers_;
   head.content_length = up_chunked_ ? std::nullopt : up_length_;
-  head.end_stream = req_out_done_ && body_buf_.empty() && req_trailers_.empty() &&
-                    !up_length_.value_or(0) && !up_chunked_;
+  head.end_stream = request_out_ != RequestOut::kOpen && body_buf_.empty() &&
+                    req_trailers_.empty() && !up_length_.value_or(0) && !up_chunked_;
   head.is_head = is_head_;
   upstream_->send_head(head);
   if (!body_buf_.empty()) {
@@ -64,15 +64,15 @@ void Stream::send_upstream_head() {
     write_request_body(b.data(), b.size());
     conn_->resume_reading();
   }
-  if (req_out_done_) finish_request_upstream();
+  if (request_out_ != RequestOut::kOpen) finish_request_upstream();
 }
 
 void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
 
 void Stream::finish_request_upstream() {
   upstream_->send_end(req_trailers_.empty() ? nullptr : &req_trailers_);
-  req_sent_ = true;
-  if (response_started_ || upgrade_) return;
+  request_out_ = RequestOut::kSent;
+  if (response_ != ResponseState::kNone || upgrade_) return;
   auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
   timer_armed_ = true;
   conn_->start_stream_timer(uint64_t(timeout.count()), [this] {
@@ -104,12 +104,12 @@ void Stream::on_upstream_reset(const std::string& details) {
   bool reused = upstream_ && upstream_->reused();
   upstream_ = nullptr;  // the pool closed it
   stop_timer();
-  if (!response_started_ && !info_.status) {
+  if (response_ == ResponseState::kNone && !info_.status) {
     // A pooled connection the upstream closed as we reused it: safe to retry once when no
     // request body has been sent.
     if (reused && !retried_ && info_.bytes_in == 0 && !up_chunked_) {
       retried_ = true;
-      req_sent_ = false;
+      request_out_ = RequestOut::kEnded;
       cluster_->stats.rq_retry->inc();
       waiting_pool_ = true;
       pool_->acquire(this, -1);

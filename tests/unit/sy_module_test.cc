@@ -154,8 +154,7 @@ TEST_F(SyModuleTest, NewWritesProjectsThatBuildAndLoad) {
     EXPECT_TRUE(std::filesystem::exists(proj + "/" + f)) << f;
   std::string cmake = read_text(proj + "/CMakeLists.txt");
   EXPECT_TRUE(contains(cmake, "find_package(Switchyard 1.0 REQUIRED)"));
-  EXPECT_TRUE(contains(cmake, "add_library(sy_greet MODULE module.c)"));
-  EXPECT_TRUE(contains(cmake, "OUTPUT_NAME \"sy_greet\""));
+  EXPECT_TRUE(contains(cmake, "switchyard_add_module(greet module.c)"));
   EXPECT_TRUE(contains(read_text(proj + "/README.md"), "sy-module check build/libsy_greet.so"));
 
   // Build it the way pkg-config would: only the ABI header's folder on the include path.

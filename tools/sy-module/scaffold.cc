@@ -33,12 +33,10 @@ project(sy_@NAME@ LANGUAGES C)
 #   cc -shared -fPIC -o libsy_@NAME@.so module.c $(pkg-config --cflags switchyard-module)
 find_package(Switchyard 1.0 REQUIRED)
 
-add_library(sy_@NAME@ MODULE module.c)
-target_link_libraries(sy_@NAME@ PRIVATE Switchyard::module)
-# `module: @NAME@` in the proxy's config looks for libsy_@NAME@.so on module_path. Hidden
-# visibility: the stamp and the entry point are exported by their macros, nothing else is.
-set_target_properties(sy_@NAME@ PROPERTIES PREFIX "lib" OUTPUT_NAME "sy_@NAME@"
-                                           C_VISIBILITY_PRESET hidden)
+# libsy_@NAME@.so, which `module: @NAME@` in the proxy's config finds on module_path, built as
+# every module must be: hidden visibility (the stamp and the entry point are exported by their
+# macros, nothing else is), -fno-gnu-unique for C++ (so hot swap can unload it), -z defs.
+switchyard_add_module(@NAME@ module.c)
 )";
 
 const char kCMakeCpp[] =
@@ -56,18 +54,10 @@ set(CMAKE_CXX_STANDARD_REQUIRED ON)
 #       $(pkg-config --cflags switchyard-module)
 find_package(Switchyard 1.0 REQUIRED)
 
-add_library(sy_@NAME@ MODULE module.cc)
-target_link_libraries(sy_@NAME@ PRIVATE Switchyard::module)
-# `module: @NAME@` in the proxy's config looks for libsy_@NAME@.so on module_path. Hidden
-# visibility: the stamp and the entry point are exported by their macros, nothing else is.
-set_target_properties(sy_@NAME@ PROPERTIES PREFIX "lib" OUTPUT_NAME "sy_@NAME@"
-                                           CXX_VISIBILITY_PRESET hidden
-                                           VISIBILITY_INLINES_HIDDEN ON)
-# GCC marks statics of inline functions STB_GNU_UNIQUE, and glibc never unloads a library that
-# has them: hot swap would leave every old version mapped. (Switchyard::module adds this too.)
-if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-  target_compile_options(sy_@NAME@ PRIVATE -fno-gnu-unique)
-endif()
+# libsy_@NAME@.so, which `module: @NAME@` in the proxy's config finds on module_path, built as
+# every module must be: hidden visibility (the stamp and the entry point are exported by their
+# macros, nothing else is), -fno-gnu-unique for C++ (so hot swap can unload it), -z defs.
+switchyard_add_module(@NAME@ module.cc)
 )";
 
 const char kSourceC[] =
