@@ -9,7 +9,7 @@ import json
 import pytest
 
 from h2util import H2Client
-from harness import RawClient, proxy_all
+from harness import RawClient, echo_headers, proxy_all, request
 from modules_util import fixture_file
 
 MiB = 1024 * 1024
@@ -102,3 +102,22 @@ def test_a_filter_adds_a_body_to_a_bodiless_request(upstream, switchyard, protoc
     echo = json.loads(r.body)
     assert echo["body_length"] == len("added by the filter"), echo
     assert echo["method"] == "GET"
+
+
+def test_post_to_main_runs_on_the_main_thread_and_gets_back_to_the_stream(upstream, switchyard):
+    # tests/abi/fx_main_post.c: request -> post_to_main -> post_to_filter -> header + resume.
+    cfg = proxy_all(upstream.port)
+    cfg["listeners"][0]["filters"] = [{"module": "main_post"}]
+    cfg["modules"] = [{"name": "main_post", "path": str(fixture_file("main_post"))}]
+    sy = switchyard(cfg)
+    for _ in range(3):
+        r = request(sy.port("ingress"), "GET", "/echo")
+        assert r.status == 200, r
+        assert echo_headers(r.json(), "x-on-main") == ["yes"], r.json()["headers"]
+
+
+def test_the_sdk_posts_to_main_and_back(upstream, switchyard):
+    sy = switchyard(typed_md_config(upstream.port))
+    r = request(sy.port("ingress"), "GET", "/echo", headers={"x-via-main": "1"})
+    assert r.status == 200, r
+    assert echo_headers(r.json(), "x-via-main") == ["back"], r.json()["headers"]

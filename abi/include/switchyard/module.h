@@ -322,6 +322,7 @@ typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on th
 typedef void (*sy_drop_fn)(void* arg); /* a post or timer will never run: free ARG */
 typedef void (*sy_callout_fn)(void* arg, const sy_callout_response_t* response);
 typedef void (*sy_bytes_sink_fn)(void* ctx, sy_str_t bytes, uint64_t cas);
+typedef void (*sy_main_task_fn)(void* arg); /* runs on the main thread; since 1.2 */
 
 /* ---- The host's function table --------------------------------------------------------- */
 
@@ -639,6 +640,13 @@ typedef struct sy_host {
    * until on_unload. Callable from the entry function and on_load on; a config reload that
    * changes the block loads a new generation of the module. Any thread. */
   sy_status_t (*module_config)(sy_module_t* module, sy_str_t* out);
+  /* Any thread. Runs FN on the main thread, where module and filter-config callbacks run (to
+   * touch state they own without a lock, say). Tasks run in the order posted from one thread,
+   * before the generation that posted them is unloaded. DROP (may be NULL) is called instead
+   * when FN will never run: the proxy is stopping (SY_ERR_NOT_FOUND returned, DROP called in the
+   * caller's thread). To get back to a stream or a worker from FN, use post_to_filter or
+   * post_to_worker. */
+  sy_status_t (*post_to_main)(sy_main_task_fn fn, sy_drop_fn drop, void* arg);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

@@ -28,8 +28,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -106,6 +108,25 @@ __attribute__((format(printf, 2, 3))) inline void logf(sy_log_level_t level, con
   std::vsnprintf(big.data(), big.size() + 1, fmt, ap);
   va_end(ap);
   log(level, big);
+}
+
+// Runs FN on the main thread (ABI 1.2; SY_ERR_UNSUPPORTED before). Any thread. An exception
+// from FN is logged and goes no further. FN is destroyed without running when the proxy stops.
+inline sy_status_t post_to_main(std::function<void()> fn) {
+  if (host() == nullptr || !SY_HAS_SLOT(host(), sy_host_t, post_to_main)) return SY_ERR_UNSUPPORTED;
+  using Box = std::function<void()>;
+  return host()->post_to_main(
+      [](void* arg) {
+        std::unique_ptr<Box> f(static_cast<Box*>(arg));
+        try {
+          (*f)();
+        } catch (const std::exception& e) {
+          log(SY_LOG_ERROR, std::string("a task posted to the main thread threw: ") + e.what());
+        } catch (...) {
+          log(SY_LOG_ERROR, "a task posted to the main thread threw");
+        }
+      },
+      [](void* arg) { delete static_cast<Box*>(arg); }, new Box(std::move(fn)));
 }
 
 // ---- Metrics (any thread; exported as module.<module>.<name>) ---------------------------
