@@ -689,6 +689,15 @@ typedef struct sy_http_filter {
   void (*on_stream_destroy)(void* filter);
   /* A queue registered from this config's worker has data. */
   void (*on_queue_ready)(void* config, void* worker_data, uint32_t queue_id);
+
+  /* -- Since 1.2 (a host before 1.2 never calls it) -- */
+  /* The stream's write buffer toward a peer crossed a watermark: DIR SY_RESPONSE is the buffer
+   * of response bytes waiting to go to the client, SY_REQUEST that of request bytes waiting to
+   * go upstream. ABOVE true: it passed the high watermark (256 KiB queued; the host stops
+   * reading from the other side); false: it drained below the low watermark again. Each
+   * direction alternates, starting with true. A filter that produces data itself (injects,
+   * callouts) holds back while above. */
+  void (*on_watermark)(void* filter, sy_stream_t* s, sy_direction_t dir, bool above);
 } sy_http_filter_t;
 
 /* A network (L4) filter factory on TCP proxy listeners. Since 1.0. */
