@@ -19,6 +19,7 @@
 //   x-typed-<path, dots as dashes>   "<type>:<number>" or "<type>:<bytes>" of attribute_typed
 //   x-buffer-limit         buffer_limit()
 //   x-module-config        sdk::module_config(), the module's own `config:`
+// Filter state "sdk_watermarks": the on_watermark calls, in order ("response:above,...").
 #include <string>
 #include <switchyard/sdk.hpp>
 
@@ -92,6 +93,13 @@ class TypedMd final : public sdk::HttpFilter {
     return SY_CONTINUE;
   }
 
+  void on_watermark(sy_direction_t dir, bool above) override {
+    if (!watermarks_.empty()) watermarks_ += ',';
+    watermarks_ +=
+        std::string(dir == SY_REQUEST ? "request" : "response") + ":" + (above ? "above" : "below");
+    filter_state_set("sdk_watermarks", watermarks_);
+  }
+
  private:
   static void back_from_main(sy_stream_t* s, void*) {
     sdk::host()->header_set(s, SY_REQUEST_HEADERS, sdk::to_str("x-via-main"), sdk::to_str("back"));
@@ -113,7 +121,7 @@ class TypedMd final : public sdk::HttpFilter {
     h->inject_data(s, SY_REQUEST, sdk::to_str(self->added_body_), true);
   }
 
-  std::string rc_set_ = "-", rc_merge_ = "-", added_body_;
+  std::string rc_set_ = "-", rc_merge_ = "-", added_body_, watermarks_;
 };
 
 }  // namespace

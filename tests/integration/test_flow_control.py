@@ -128,7 +128,11 @@ def test_filters_hear_the_clients_write_buffer_cross_the_watermarks(upstream, sw
     # passes the high watermark (fx_watermark counts on_watermark calls); once the client reads
     # it all, the queue drains below the low one.
     cfg = watermark_config(upstream.port)
-    cfg["access_log"] = {"path": "access.log", "fields": {"wm": "%FILTER_STATE(watermarks)%"}}
+    # fx_typed_md hears them through the SDK (HttpFilter::on_watermark).
+    cfg["listeners"][0]["filters"].append({"module": "typed_md"})
+    cfg["modules"].append({"name": "typed_md", "path": str(fixture_file("typed_md"))})
+    cfg["access_log"] = {"path": "access.log", "fields": {
+        "wm": "%FILTER_STATE(watermarks)%", "sdk_wm": "%FILTER_STATE(sdk_watermarks)%"}}
     sy = switchyard(cfg)
 
     def crossings(name):
@@ -148,3 +152,4 @@ def test_filters_hear_the_clients_write_buffer_cross_the_watermarks(upstream, sw
     until(lambda: crossings("below_response") >= 1, what="on_watermark(SY_RESPONSE, below)")
     e = sy.wait_access_entry(lambda e: e.get("request_id") == "wm-1")
     assert e["wm"].startswith("response:above,response:below"), e["wm"]
+    assert e["sdk_wm"].startswith("response:above,response:below"), e["sdk_wm"]

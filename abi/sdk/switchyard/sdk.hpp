@@ -674,6 +674,9 @@ class HttpFilter {
   virtual sy_filter_status_t on_response_trailers() { return SY_CONTINUE; }
   // Access-log time: stream info and metadata are final.
   virtual void on_stream_complete() {}
+  // ABI 1.2: the stream's write buffer toward the client (SY_RESPONSE) or the upstream
+  // (SY_REQUEST) passed the high watermark (ABOVE) or drained below the low one.
+  virtual void on_watermark(sy_direction_t /*dir*/, bool /*above*/) {}
 
   // Accessors; valid inside this filter's callbacks only.
   Headers request_headers() const { return {stream_, SY_REQUEST_HEADERS}; }
@@ -930,6 +933,7 @@ class FilterFactory {
       t.on_response_trailers = &response_trailers;
     if (overrides(&F::on_stream_complete, &H::on_stream_complete))
       t.on_stream_complete = &stream_complete;
+    if (overrides(&F::on_watermark, &H::on_watermark)) t.on_watermark = &watermark;
     t.on_stream_destroy = &stream_destroy;
     return t;
   }
@@ -1040,6 +1044,12 @@ class FilterFactory {
   static void stream_complete(void* p, sy_stream_t* s) noexcept {
     run(p, s, "on_stream_complete", false, [&](F& f) {
       f.on_stream_complete();
+      return SY_CONTINUE;
+    });
+  }
+  static void watermark(void* p, sy_stream_t* s, sy_direction_t dir, bool above) noexcept {
+    run(p, s, "on_watermark", false, [&](F& f) {
+      f.on_watermark(dir, above);
       return SY_CONTINUE;
     });
   }
