@@ -625,7 +625,7 @@ typedef struct sy_host {
    * the host answers 413 (request) or 500 (response); the listener's limits.buffered_body. */
   uint64_t (*buffer_limit)(sy_stream_t* s);
 
-  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, module_config)) -- */
+  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, <name>) before each) -- */
   /* A body added to a message that had none. The calling filter holds DIR's headers of a
    * message without body (its headers callback got END_STREAM and returned SY_STOP or
    * SY_STOP_AND_BUFFER): the headers go on now, to the next filters and the peer, as the head of
