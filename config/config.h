@@ -151,6 +151,10 @@ struct ListenerTimeouts {
   // The longest pause in a request body while the proxy is reading it; over -> 408 (or a
   // reset once the response started).
   Duration request_body_idle{10'000};
+  // The longest an HTTP/2 response waits with bytes to send while the client takes none of
+  // them (its flow-control window stays closed, or it stops reading); over -> the stream is
+  // reset. Envoy's stream_idle_timeout covers the same wait.
+  Duration response_send_idle{60'000};
   Duration drain{30'000};  // how long SIGTERM / POST /drain waits for streams
 };
 

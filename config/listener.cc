@@ -71,10 +71,11 @@ void parse_limits(Diagnostics& d, const MapEntry& e, ListenerLimits* limits) {
 
 void parse_timeouts(Diagnostics& d, const MapEntry& e, ListenerTimeouts* timeouts) {
   Fields f(d, e.value, value_loc(d, e), "listener timeouts",
-           {"request_headers", "idle", "request_body_idle", "drain"});
+           {"request_headers", "idle", "request_body_idle", "response_send_idle", "drain"});
   f.duration("request_headers", &timeouts->request_headers);
   f.duration("idle", &timeouts->idle);
   f.duration("request_body_idle", &timeouts->request_body_idle);
+  f.duration("response_send_idle", &timeouts->response_send_idle);
   f.duration("drain", &timeouts->drain);
 }
 

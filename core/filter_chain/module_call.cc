@@ -6,19 +6,37 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace sy::filters {
 
 constinit thread_local const ModuleCall* t_module_call = nullptr;
 
+namespace {
+
+// Every identity made, so that the memory kept on purpose stays reachable from a global until
+// exit: LeakSanitizer reports it as a leak otherwise. The list is never destroyed, so an
+// identity is still there for a crash handler running during exit.
+constinit std::mutex g_identities_mu;
+std::vector<const ModuleIdentity*>& identities() {
+  static auto* all = new std::vector<const ModuleIdentity*>;
+  return *all;
+}
+
+}  // namespace
+
 const ModuleIdentity* make_module_identity(const char* name, const char* sha256,
                                            uint64_t generation, const char* crash_record) {
-  // Leaked on purpose (a few hundred bytes per generation loaded): see ModuleIdentity.
+  // Kept on purpose for the life of the process (a few hundred bytes per generation loaded):
+  // see ModuleIdentity.
   auto* id = new ModuleIdentity();
   id->name = strdup(name ? name : "");
   id->sha256 = strdup(sha256 ? sha256 : "");
   id->generation = generation;
   id->crash_record = strdup(crash_record ? crash_record : "");
+  std::lock_guard<std::mutex> lock(g_identities_mu);
+  identities().push_back(id);
   return id;
 }
 

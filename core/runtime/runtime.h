@@ -52,6 +52,12 @@ struct ListenerStats {
   stats::Counter* h2_stream_error;
   stats::Counter* h2_refused_stream;
   stats::Counter* h2_protocol_error;
+  // Streams the client reset before the proxy had dispatched them: they never reached a filter
+  // or the upstream (Rapid Reset costs this connection's parsing only).
+  stats::Counter* h2_reset_before_dispatch;
+  // Streams reset because the client took none of the response for timeouts.response_send_idle
+  // (a flow-control window left closed).
+  stats::Counter* rs_send_timeout;
   // Slow and greedy clients: bodies that stopped (408), connections and requests over the
   // per-client caps (closed, 429).
   stats::Counter* rq_body_timeout;

@@ -17,7 +17,7 @@ class H2ServerStream final : public StreamOwner {
  public:
   H2ServerStream(Http2Connection* c, int32_t id) : conn_(c), id_(id) {}
 
-  Worker* worker() const override { return conn_->worker(); }
+  StreamWorker* worker() const override { return conn_->worker(); }
   const ConnInfo& info() const override { return conn_->info(); }
 
   void send_continue() override {
@@ -117,7 +117,7 @@ class H2ServerStream final : public StreamOwner {
       (head_done_ ? conn_->lr()->stats.rq_body_timeout : conn_->lr()->stats.rq_header_timeout)
           ->inc();
       if (stream_ && !response_done_) {
-        stream_->local_reply(408, "request timeout\n", what, "-");
+        stream_->local_reply(408, "request timeout\n", what, log::ResponseFlag::kNone);
         // The client is told to stop sending once the 408 is out (see on_frame_send).
         return;
       }
@@ -139,17 +139,69 @@ class H2ServerStream final : public StreamOwner {
     if (!paused_ && req_timer_ && !request_ended_)
       arm_request_timer(uint64_t(conn_->lr()->cfg->timeouts.request_body_idle.count()),
                         "request body not received in time");
-    if (stream_) stream_->on_request_body(reinterpret_cast<const char*>(data), len);
+    if (!stream_ && head_done_) {
+      // Not dispatched yet: kept, and not acknowledged, so the window bounds what is kept.
+      early_body_.append(reinterpret_cast<const char*>(data), len);
+      return;
+    }
+    deliver_body(reinterpret_cast<const char*>(data), len);
+  }
+
+  void deliver_body(const char* data, size_t len) {
+    if (stream_) stream_->on_request_body(data, len);
     if (paused_ && !closed_)
       unconsumed_ += len;
     else
       nghttp2_session_consume(conn_->session(), id_, len);
   }
 
+  // The request head arrived in an earlier read and the client has not reset the stream since:
+  // the Stream starts, and takes what else arrived meanwhile (body, trailers, its end).
+  void dispatch() {
+    stream_ = std::make_unique<Stream>(this, conn_->slot_->runtime, conn_->slot_->lr);
+    stream_->on_request_head(head_);
+    if (dead()) return;
+    if (!early_body_.empty()) {
+      std::string body = std::move(early_body_);
+      early_body_.clear();
+      deliver_body(body.data(), body.size());
+      if (dead()) return;
+    }
+    // Trailers count once their block is whole, which the end of the request tells.
+    if (request_ended_ && !trailers_in_.empty()) stream_->on_request_trailers(trailers_in_);
+    if (request_ended_ && !dead()) stream_->on_request_complete();
+  }
+
+  // The response has bytes queued that the client is not taking (its window is closed, or it
+  // stopped reading): timeouts.response_send_idle without progress resets the stream. Armed
+  // while bytes are queued, re-armed whenever a DATA frame of the stream leaves.
+  void arm_send_timer() {
+    if (dead() || body_.pending() == 0) {
+      if (send_timer_) send_timer_->stop();
+      return;
+    }
+    if (!send_timer_) send_timer_ = std::make_unique<net::Timer>(conn_->worker()->loop());
+    send_timer_->start(uint64_t(conn_->lr()->cfg->timeouts.response_send_idle.count()), [this] {
+      if (dead() || body_.pending() == 0) return;
+      conn_->lr()->stats.rs_send_timeout->inc();
+      if (conn_->send_blocked_) {
+        // The client reads nothing at all: a reset could not leave either.
+        conn_->abort();
+        return;
+      }
+      SY_DEBUG("h2 %s: stream %d: the client took none of the response for %lld ms: reset",
+               conn_->info().peer_ip.c_str(), id_,
+               static_cast<long long>(conn_->lr()->cfg->timeouts.response_send_idle.count()));
+      nghttp2_submit_rst_stream(conn_->session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+      conn_->schedule_flush();
+    });
+  }
+
   bool dead() const { return closed_ || conn_->closed_; }
   // RESUME: nghttp2 had deferred the stream for want of data, and now has some.
   void wake(bool resume) {
     if (resume) nghttp2_session_resume_data(conn_->session(), id_);
+    if (send_timer_ == nullptr || !send_timer_->active()) arm_send_timer();
     conn_->schedule_flush();
   }
 
@@ -160,6 +212,7 @@ class H2ServerStream final : public StreamOwner {
   size_t header_bytes_ = 0;
   bool head_done_ = false;  // later HEADERS are trailers
   http::HeaderMap trailers_in_;
+  std::string early_body_;  // request body that arrived before dispatch (not acknowledged)
   std::unique_ptr<Stream> stream_;
   // The response body waiting for flow-control credit; below its low watermark again, the
   // producer (the upstream) hears it.
@@ -176,7 +229,8 @@ class H2ServerStream final : public StreamOwner {
   size_t unconsumed_ = 0;
   std::unique_ptr<net::Timer> timer_;
   std::unique_ptr<net::Timer> req_timer_;
-  std::shared_ptr<ClientLease> lease_;  // the stream's place under streams_per_client
+  std::unique_ptr<net::Timer> send_timer_;  // timeouts.response_send_idle
+  std::shared_ptr<ClientLease> lease_;      // the stream's place under streams_per_client
 };
 
 bool Http2Connection::RateWindow::exceeded(uint32_t count, std::chrono::milliseconds window) {
@@ -194,7 +248,8 @@ Http2Connection::Http2Connection(Worker* w, std::shared_ptr<ListenerSlot> slot, 
       socket_(socket),
       info_(std::move(info)),
       timer_(w->loop()),
-      flush_timer_(w->loop()) {
+      flush_timer_(w->loop()),
+      dispatch_timer_(w->loop()) {
   socket_->set_events(this);
   info_.protocol = "HTTP/2";
   lr_->stats.cx_total->inc();
@@ -294,6 +349,22 @@ void Http2Connection::on_read(const char* data, size_t len) {
   flush();
 }
 
+void Http2Connection::schedule_dispatch() {
+  if (closed_ || dispatch_timer_.active()) return;
+  dispatch_timer_.start(0, [this] { dispatch_pending(); });
+}
+
+void Http2Connection::dispatch_pending() {
+  // One at a time from the front: a stream that closes meanwhile leaves the queue itself
+  // (stream_closed), so nothing here outlives its stream.
+  while (!pending_.empty() && !closed_) {
+    H2ServerStream* s = pending_.front();
+    pending_.pop_front();
+    s->dispatch();
+  }
+  flush();
+}
+
 void Http2Connection::schedule_flush() {
   if (closed_ || flush_scheduled_) return;
   flush_scheduled_ = true;
@@ -379,6 +450,8 @@ void Http2Connection::close_now() {
   if (closed_) return;
   closed_ = true;
   timer_.stop();
+  dispatch_timer_.stop();
+  pending_.clear();
   std::set<H2ServerStream*> streams;
   streams.swap(streams_);
   for (H2ServerStream* s : streams) {
@@ -404,9 +477,15 @@ void Http2Connection::stream_closed(H2ServerStream* s) {
   if (s->stream_) {
     if (!s->response_done_) s->stream_->on_downstream_reset();
     s->stream_->finalize();
+  } else if (s->head_done_) {
+    // Reset before its dispatch: no filter saw it and nothing left for the upstream.
+    auto it = std::find(pending_.begin(), pending_.end(), s);
+    if (it != pending_.end()) pending_.erase(it);
+    lr_->stats.h2_reset_before_dispatch->inc();
   }
   // Bytes the stream never acknowledged still count against the connection window.
-  if (s->unconsumed_ && !closed_) nghttp2_session_consume_connection(session_, s->unconsumed_);
+  size_t unconsumed = s->unconsumed_ + s->early_body_.size();
+  if (unconsumed && !closed_) nghttp2_session_consume_connection(session_, unconsumed);
   streams_.erase(s);
   // Its Stream may be on the stack right now (this runs from inside nghttp2 send/receive).
   worker_->defer_delete([s] { delete s; });
@@ -586,8 +665,8 @@ int Http2Connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame
       else  // the body must keep coming
         s->arm_request_timer(uint64_t(c->lr_->cfg->timeouts.request_body_idle.count()),
                              "request body not received in time");
-      s->stream_ = std::make_unique<Stream>(s, c->slot_->runtime, c->slot_->lr);
-      s->stream_->on_request_head(s->head_);
+      c->pending_.push_back(s);
+      c->schedule_dispatch();
     } else if (s->stream_ && !s->trailers_in_.empty()) {
       s->stream_->on_request_trailers(s->trailers_in_);
     }
@@ -624,6 +703,13 @@ int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame
   auto* c = static_cast<Http2Connection*>(self);
   if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
     c->lr_->stats.h2_refused_stream->inc();
+  if (f->hd.type == NGHTTP2_DATA) {
+    // The client took response bytes: the send-idle clock starts again (or stops when
+    // nothing more is queued).
+    auto* s = static_cast<H2ServerStream*>(
+        nghttp2_session_get_stream_user_data(session, f->hd.stream_id));
+    if (s) s->arm_send_timer();
+  }
   if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
       (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     auto* s = static_cast<H2ServerStream*>(

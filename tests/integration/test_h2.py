@@ -750,3 +750,60 @@ def test_h2_preface_on_http1_listener_still_refused(upstream, switchyard):
     with harness.RawClient(sy.port("ingress")) as c:
         c.send(h2util.PREFACE)
         assert c.read_head().status == 505
+
+
+def _one_response_server(fields):
+    """A raw HTTP/2 server on a port of its own: on the first request it answers FIELDS (a header
+    block no h2 library would send) with END_STREAM. Returns (port, thread)."""
+    import socket
+    import threading
+
+    import hpack
+    from hyperframe.frame import Frame, HeadersFrame, SettingsFrame
+
+    srv = socket.socket()
+    srv.bind((harness.LOCALHOST, 0))
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn, srv:
+            conn.settimeout(10)
+            conn.sendall(SettingsFrame(0).serialize())
+            buf = b""
+            while len(buf) < 24:  # the client preface
+                buf += conn.recv(65536)
+            buf = buf[24:]
+            while True:
+                while len(buf) < 9:
+                    buf += conn.recv(65536)
+                frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+                while len(buf) < 9 + length:
+                    buf += conn.recv(65536)
+                buf = buf[9 + length:]
+                if isinstance(frame, HeadersFrame):
+                    break
+            reply = HeadersFrame(frame.stream_id, flags=["END_HEADERS", "END_STREAM"])
+            reply.data = hpack.Encoder().encode(fields)
+            conn.sendall(reply.serialize())
+            try:  # until the proxy closes or resets
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t
+
+
+def test_h2_upstream_status_below_100_is_a_bad_gateway(switchyard):
+    """An h2 upstream's `:status: 000` has the three digits nghttp2 checks for but is no HTTP
+    status: the client gets 502, not a status 0 (found by the h2_upstream fuzz target)."""
+    port, _ = _one_response_server([(":status", "000"), ("x-a", "b")])
+    sy = switchyard({"listeners": [{"name": "ingress",
+                                    "routes": [to_cluster("r", {"prefix": "/"}, "h2")]}],
+                     "clusters": [cluster("h2", port, protocol="http2")]})
+    resp = request(sy.port("ingress"), "GET", "/bad-status")
+    assert resp.status == 502, resp
+    assert sy.stat("cluster.h2.rq_reset") == 1

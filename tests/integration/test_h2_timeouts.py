@@ -1,6 +1,7 @@
 """HTTP/2 requests that stop arriving: the same bounds as HTTP/1.1 (timeouts.request_headers for
-the head, timeouts.request_body_idle between body bytes), answered 408 on that stream only."""
-from h2util import H2Client, RawH2
+the head, timeouts.request_body_idle between body bytes), answered 408 on that stream only; and
+responses that the client stops taking (timeouts.response_send_idle), reset."""
+from h2util import ErrorCodes, H2Client, RawH2, WindowUpdateFrame
 from harness import cluster, to_cluster, until
 
 
@@ -39,3 +40,30 @@ def test_a_head_that_never_ends_closes_the_connection(upstream, switchyard):
     until(lambda: sy.stat("listener.ingress.rq_header_timeout") == 1,
           what="rq_header_timeout == 1")
     assert upstream.stats()["requests_total"] == 1
+
+
+def test_a_response_the_client_never_takes_is_reset(upstream, switchyard):
+    """A client that opens no flow-control window for the response (window 0 for good) holds
+    the stream, and the upstream behind it, only for timeouts.response_send_idle: then the
+    stream is reset (RST_STREAM CANCEL, rs_send_timeout) and the upstream request ends."""
+    cfg = config(upstream.port)
+    cfg["listeners"][0]["timeouts"]["response_send_idle"] = "500ms"
+    sy = switchyard(cfg)
+    with RawH2(sy.port("ingress")) as raw:
+        raw.handshake()
+        # RawH2 returns credit for every DATA frame it reads; this client returns none.
+        send = raw.send
+        raw.send = lambda *frames: send(*[f for f in frames
+                                          if not isinstance(f, WindowUpdateFrame)])
+        raw.send(raw.headers_frame(1, path="/stream?chunks=64&size=65536"))
+        raw.wait(lambda: 1 in raw.streams and raw.streams[1].reset is not None, 20,
+                 "the stream waiting on a closed window to be reset")
+        assert raw.streams[1].reset == ErrorCodes.CANCEL, raw.streams[1]
+        # The client got its initial window's worth and no more; the connection lives.
+        assert len(raw.streams[1].data) <= 65535
+        assert raw.goaway is None and not raw.closed
+    until(lambda: sy.stat("listener.ingress.rs_send_timeout") == 1, what="rs_send_timeout == 1")
+    until(lambda: upstream.stats()["requests_active"] == 0,
+          what="the upstream response to be abandoned")
+    with H2Client(sy.port("ingress")) as c:
+        assert c.get("/echo?next").status == 200

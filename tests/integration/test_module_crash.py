@@ -7,9 +7,13 @@ import re
 import shutil
 import signal
 
+import pytest
+
 from harness import RawClient, raw_request, request
 from modules_util import (fixture_file, module_entry, reload_module, replace_atomically,
                           sha256_file, with_filters)
+
+pytestmark = pytest.mark.crashes_on_purpose
 
 NAME = "fx_segfault"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

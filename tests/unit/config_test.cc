@@ -59,7 +59,7 @@ listeners:
       - match: {}
         direct_response: {status: 404}
     limits: {header_bytes: 32KiB, headers: 50, request_body: 2GiB, buffered_body: 1M, connections_per_client: 7, streams_per_client: 0}
-    timeouts: {request_headers: 5s, idle: 2m, request_body_idle: 3s, drain: 1h}
+    timeouts: {request_headers: 5s, idle: 2m, request_body_idle: 3s, response_send_idle: 4s, drain: 1h}
   - name: tcp
     address: "[::1]:0"
     tcp_proxy: {cluster: backend}
@@ -186,6 +186,7 @@ TEST(ConfigLoad, EveryFieldIsReadBack) {
   EXPECT_EQ(l.timeouts.request_headers, 5s);
   EXPECT_EQ(l.timeouts.idle, 2min);
   EXPECT_EQ(l.timeouts.request_body_idle, 3s);
+  EXPECT_EQ(l.timeouts.response_send_idle, 4s);
   EXPECT_EQ(l.timeouts.drain, 1h);
   EXPECT_FALSE(l.tcp_proxy.has_value());
 
@@ -258,6 +259,7 @@ clusters:
   EXPECT_EQ(l.timeouts.request_headers, 10s);
   EXPECT_EQ(l.timeouts.idle, 60s);
   EXPECT_EQ(l.timeouts.request_body_idle, 10s);
+  EXPECT_EQ(l.timeouts.response_send_idle, 60s);
   EXPECT_EQ(l.timeouts.drain, 30s);
   EXPECT_EQ(l.routes[0].name, "route0");
   // WebSocket is the one upgrade a listener allows unless told otherwise.

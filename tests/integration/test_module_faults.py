@@ -1,0 +1,211 @@
+"""The module-fault catalogue (issue 13 §6), kept as data: one row per class of fault a module can
+have, with what the user sees (the status a client or the admin API gets, the proxy's log line,
+the counter) and what becomes of the process. Each row is one test, on a proxy of its own:
+
+  1. a request before the fault is served (the module works until it faults);
+  2. the fault is provoked; the status is the one the row names;
+  3. the log matches the row's line, and the row's counter reads its value;
+  4. afterwards: "serves" -- the process lives, is ready, and serves the next request through
+     the same module; or, for a native crash, which no in-process host survives (docs/abi.md),
+     "restarts on previous" -- the process died of the signal, and its next start serves the
+     previous good generation and shows the crash record in /modules.
+
+Adding a fault class is adding a row. Rows to come as their modules land (being written in
+parallel): a Wasm trap and a Wasm runaway loop (fuel); ext_proc and ext_authz servers that are
+dead (connection refused), slow (past the timeout) or speak garbage (an undecodable reply), each
+with its fail-open / fail-closed outcome.
+
+The per-class tests with the finer detail are in test_modules_abi.py (load-time refusals),
+test_module_crash.py (crash records) and test_lua.py (script errors and limits).
+"""
+import re
+import shutil
+import signal
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import pytest
+
+from harness import request, until
+from modules_util import (fixture_file, module_entry, module_stat, reload_module,
+                          replace_atomically, with_filters)
+from test_lua import listener, lua_config
+from test_module_crash import crash, crash_config, served_version
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    fault: str  # what goes wrong, in words
+    # config(upstream_port, tmp_path) -> the proxy's config, with a listener `ingress` whose
+    # GET /echo goes through the faulty module and is answered 200 before the fault.
+    config: Callable
+    # provoke(sy, tmp_path) -> the status the user sees: the client's, or the admin API's for
+    # faults at load time; None when the connection closes without an answer.
+    provoke: Callable
+    status: Optional[int]
+    log: str  # a regex the proxy's log matches after the fault
+    # (what it counts, read(sy) -> value, the value after the one fault); None: no counter
+    # (said why in the row).
+    counter: Optional[tuple]
+    afterwards: str = "serves"  # or "restarts on previous"
+
+
+# --- native modules (tests/abi/ fixtures) ----------------------------------------------------
+
+
+def native(name, fixture, config=None):
+    def make(upstream_port, tmp_path):
+        f = {"module": name, **({"config": config} if config else {})}
+        return with_filters(upstream_port, [f],
+                            modules=[{"name": name, "path": str(fixture_file(fixture))}])
+    return make
+
+
+def get(path, headers=None):
+    return lambda sy, tmp_path: request(sy.port("ingress"), "GET", path, headers=headers).status
+
+
+def module_reload(fixture):
+    """POST /modules/fixture/reload onto FIXTURE's file: the admin API's status."""
+    return lambda sy, tmp_path: reload_module(sy, "fixture", fixture_file(fixture)).status
+
+
+def stat(name):
+    return lambda sy: sy.stat(name) or 0
+
+
+def config_reload(fixture, config):
+    """A config reload (POST /reload) that gives the module's filter CONFIG."""
+    def provoke(sy, tmp_path):
+        sy.write_config(native("fixture", fixture, config)(sy.upstream_port, tmp_path))
+        return sy.reload().status
+    return provoke
+
+
+def deployed_v1(upstream_port, tmp_path):
+    """fx_segfault v1 at a deploy path, with a state_dir for crash records."""
+    deployed = tmp_path / "deploy" / "libsy_fx_segfault.so"
+    deployed.parent.mkdir()
+    shutil.copyfile(fixture_file("segfault_v1"), deployed)
+    return crash_config(upstream_port, deployed, tmp_path / "state")
+
+
+def swap_to_v2_and_crash(sy, tmp_path):
+    replace_atomically(fixture_file("segfault_v2"), tmp_path / "deploy" / "libsy_fx_segfault.so")
+    assert reload_module(sy, "fx_segfault").status == 200
+    assert crash(sy, "headers") == -signal.SIGSEGV
+    return None
+
+
+# --- Lua (modules/lua) ------------------------------------------------------------------------
+
+
+def lua(script, **filter_config):
+    return lambda upstream_port, tmp_path: lua_config(
+        upstream_port, listener("ingress", script, **filter_config), workers=1)
+
+
+LUA_ERROR = """
+function envoy_on_request(h)
+  if h:headers():get("x-fault") then error("fault catalogue: boom") end
+end
+"""
+LUA_RUNAWAY = """
+function envoy_on_request(h)
+  if h:headers():get("x-fault") then while true do end end
+end
+"""
+LUA_GREEDY = """
+function envoy_on_request(h)
+  if h:headers():get("x-fault") then
+    local t = {}
+    for i = 1, 1e8 do t[i] = string.rep("x", 64) .. i end
+  end
+end
+"""
+LUA_LIMITS = {"instructions": 1000000, "memory": "16MiB"}
+
+
+FAULTS = [
+    # Native modules at load time: the loader's child-process preflight (and the entry and
+    # on_load checks) refuse the file; the old generation keeps serving.
+    Fault("native-refuses-at-load", "on_load returns false",
+          native("fixture", "good"), module_reload("init_fails"), 409,
+          r"on_load refused to start \(this fixture always does\)",
+          ("loader.fixture.load_failures", stat("loader.fixture.load_failures"), 1)),
+    Fault("native-crashes-at-load", "on_load segfaults",
+          native("fixture", "good"), module_reload("load_crashes"), 409,
+          r"crashed.*signal 11",
+          ("loader.fixture.load_failures", stat("loader.fixture.load_failures"), 1)),
+    Fault("native-hangs-at-load", "on_load never returns",
+          native("fixture", "good"), module_reload("load_hangs"), 409,
+          r"did not finish loading within 5 s \(its on_load hangs\)",
+          ("loader.fixture.load_failures", stat("loader.fixture.load_failures"), 1)),
+    # on_config_create refusing a filter config: a config reload is refused with the module's
+    # message, all or nothing, and the old config serves. No counter: the reload's answer and
+    # the log line are the record (docs/operations.md, Reloading the config).
+    Fault("native-config-rejected", "on_config_create rejects the filter's config",
+          native("fixture", "good"), config_reload("config_rejected", {"colour": "blue"}), 400,
+          r"config reload refused.*\n?.*'colour' must be red", None),
+    # Native modules at run time.
+    Fault("native-callback-throws", "a C++ SDK callback throws",
+          native("fx_throws", "throws"), get("/throw/request_headers"), 500,
+          r"on_request_headers threw: fx_throws: thrown from on_request_headers",
+          ("module.fx_throws.callback_exceptions",
+           lambda sy: module_stat(sy.stats(), "fx_throws", "callback_exceptions") or 0, 1)),
+    # A segfault in a callback takes the process down (in-process code; docs/abi.md): the
+    # crashing request gets no answer. The crash record is the counter: the next start shows
+    # it in /modules and serves the previous generation instead of the crashed one.
+    Fault("native-crashes-in-a-callback", "on_request_headers segfaults",
+          deployed_v1, swap_to_v2_and_crash, None,
+          r"module fx_segfault generation \d+ \(sha256 [0-9a-f]+\) crashed the process: "
+          r"signal 11 \(SIGSEGV\) in its on_request_headers callback",
+          None, afterwards="restarts on previous"),
+    # Lua: Envoy's outcomes. A script error lets the request go on unmodified; a runaway loop
+    # or a state over its memory cap gets a 500. The worker goes on serving.
+    Fault("lua-script-error", "the script raises an error",
+          lua(LUA_ERROR), get("/echo", {"x-fault": "1"}), 200,
+          r"fault catalogue: boom",
+          ("module.lua.errors", stat("module.lua.errors"), 1)),
+    Fault("lua-runaway", "the script loops forever",
+          lua(LUA_RUNAWAY, limits=LUA_LIMITS), get("/echo", {"x-fault": "1"}), 500,
+          r"script error: instruction budget exceeded; the request gets a 500",
+          ("module.lua.budget_exceeded", stat("module.lua.budget_exceeded"), 1)),
+    Fault("lua-memory", "the script allocates without bound",
+          lua(LUA_GREEDY, limits={"instructions": 100000000, "memory": "16MiB"}),
+          get("/echo", {"x-fault": "1"}), 500,
+          r"script error: memory limit of the Lua state exceeded; the request gets a 500",
+          ("module.lua.memory_exceeded", stat("module.lua.memory_exceeded"), 1)),
+]
+
+
+@pytest.mark.parametrize("row", [
+    pytest.param(f, id=f.id, marks=[pytest.mark.crashes_on_purpose]
+                 if f.afterwards == "restarts on previous" else []) for f in FAULTS])
+def test_fault(upstream, switchyard, tmp_path, row):
+    sy = switchyard(row.config(upstream.port, tmp_path))
+    sy.upstream_port = upstream.port
+    port = sy.port("ingress")
+    assert request(port, "GET", "/echo").status == 200, "the module did not work before its fault"
+
+    status = row.provoke(sy, tmp_path)
+    assert status == row.status, f"{row.fault}: the user saw {status}, not {row.status}"
+    log = sy.log_path.read_text(errors="replace")
+    assert re.search(row.log, log), f"no log line matching {row.log!r}:\n{sy.log_tail()}"
+    if row.counter is not None:
+        name, read, value = row.counter
+        until(lambda: read(sy) == value, what=f"{name} == {value}")
+
+    if row.afterwards == "serves":
+        assert sy.running(), f"the proxy died of {row.fault}"
+        assert sy.admin("GET", "/ready").status == 200
+        for _ in range(3):  # the same module, the same worker, still serving
+            assert request(port, "GET", "/echo").status == 200
+    else:
+        assert row.afterwards == "restarts on previous", row.afterwards
+        assert not sy.running()
+        sy.start()
+        assert served_version(sy.port("ingress")) == "1"
+        entry = module_entry(sy, "fx_segfault")
+        assert len(entry["crashes"]) == 1 and entry["stands_in_for"], entry
