@@ -451,6 +451,22 @@ sy_status_t FilterChain::resume(sy_direction_t dir) {
   return SY_ERR_WRONG_PHASE;
 }
 
+void FilterChain::watermark(sy_direction_t dir, bool above) {
+  if (halted_ || write_above_[dir] == above) return;
+  write_above_[dir] = above;
+  for (auto& e : entries_) {
+    if (!e.filter || !e.factory->vt->on_watermark) continue;
+    Scope scope(this);
+    current_ = &e;
+    current_dir_ = dir;
+    cur_body_ = nullptr;
+    cur_chunk_off_ = nullptr;
+    ModuleCallMark mark(e.factory->scope->identity, "on_watermark");
+    e.factory->vt->on_watermark(e.filter, handle(), dir, above);
+    if (halted_) return;
+  }
+}
+
 sy_status_t FilterChain::continue_headers_with_body(sy_direction_t dir) {
   if (stopped(dir)) return SY_ERR_STALE;
   // Inside the filter's own headers callback nothing is held yet: that is WRONG_PHASE too.

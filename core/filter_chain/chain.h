@@ -119,6 +119,9 @@ class FilterChain {
   // True when some filter of this stream may still call for DIR's body (it has body callbacks
   // and has not stepped out with skip_body).
   bool any_body_filter(sy_direction_t dir) const;
+  // The stream's write buffer toward DIR's destination crossed a watermark: tell the filters
+  // (on_watermark, since ABI 1.2), once per crossing.
+  void watermark(sy_direction_t dir, bool above);
   // A filter changed held body bytes outside the chain's own steps (body_drain from a task, say):
   // recount them for the watermarks.
   void held_edited(sy_direction_t dir) { held_changed(dir); }
@@ -196,6 +199,7 @@ class FilterChain {
   size_t counted_bytes_[2] = {0, 0};  // what of held_bytes_ the overload count holds
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
+  bool write_above_[2] = {false, false};  // what on_watermark last said, per direction
 };
 
 // A one-shot timer a filter set on its stream (host.cc creates it, the chain owns it). Its

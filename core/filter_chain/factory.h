@@ -121,6 +121,8 @@ struct HostServices {
   std::function<uint32_t()> worker_count;
   // Any thread: run FN on worker INDEX (-1: any). False when there is no such worker.
   std::function<bool(int32_t index, std::function<void()> fn)> post_to_worker;
+  // Any thread: run FN on the main thread (host post_to_main, since ABI 1.2).
+  std::function<void(std::function<void()> fn)> post_to_main;
   // Worker thread: an HTTP request to CLUSTER; DONE runs on the same worker. Returns a cancel
   // function (empty when the callout could not start; then DONE has not run and never will).
   std::function<std::function<void()>(

@@ -21,6 +21,8 @@ HostServices g_services;
 // Attribute values must outlive the call: keep the last one per thread.
 thread_local std::string t_attr;
 std::function<void(std::function<void()>)> g_main_exec;
+// Whether the main thread takes tasks (post_to_main), readable from any thread.
+std::atomic<bool> g_main_open{false};
 
 std::string_view sv(sy_str_t s) { return {s.ptr ? s.ptr : "", s.len}; }
 sy_str_t view(const std::string& s) { return {s.data(), s.size()}; }
@@ -346,6 +348,23 @@ sy_status_t post_worker(int32_t index, sy_worker_task_fn fn, sy_drop_fn drop, vo
   });
   // Refused: the lambda (and with it the guard's last copy) is gone, so DROP has run.
   return ok ? SY_OK : SY_ERR_NOT_FOUND;
+}
+
+// The main executor is cleared when the proxy stops: a task posted then would never run.
+sy_status_t h_post_to_main(sy_main_task_fn fn, sy_drop_fn drop, void* arg) {
+  if (!fn) return SY_ERR_INVALID;
+  if (!g_main_open.load(std::memory_order_acquire) || !g_services.post_to_main) {
+    posts_dropped()->inc();
+    if (drop) drop(arg);
+    return SY_ERR_NOT_FOUND;
+  }
+  auto guard = std::make_shared<PostGuard>(drop, arg);
+  g_services.post_to_main([fn, guard] {
+    guard->ran = true;
+    ModuleCallMark mark(guard->owner, "main task");
+    fn(guard->arg);
+  });
+  return SY_OK;
 }
 
 sy_status_t h_post_to_worker(int32_t index, sy_worker_task_fn fn, void* arg) {
@@ -718,6 +737,7 @@ sy_host_t g_host = [] {
   h.post_to_filter = h_post_to_filter;
   install_callout_slots(&h);   // since 1.2: callout_host.cc
   install_metadata_slots(&h);  // since 1.2: metadata.cc
+  h.post_to_main = h_post_to_main;
   return h;
 }();
 
@@ -774,6 +794,7 @@ const sy_host_t* host_table() { return &g_host; }
 void set_host_services(HostServices services) { g_services = std::move(services); }
 
 void set_main_executor(std::function<void(std::function<void()>)> exec) {
+  g_main_open.store(bool(exec), std::memory_order_release);
   g_main_exec = std::move(exec);
 }
 

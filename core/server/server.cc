@@ -311,6 +311,7 @@ void Server::finish_drain() {
 void Server::install_host_services() {
   filters::HostServices hs;
   hs.worker_count = [this] { return uint32_t(workers_.size()); };
+  hs.post_to_main = [this](std::function<void()> fn) { post(std::move(fn)); };
   hs.post_to_worker = [this](int32_t index, std::function<void()> fn) {
     size_t n = workers_.size();
     if (n == 0) return false;

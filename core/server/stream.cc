@@ -292,6 +292,7 @@ void Stream::on_request_body(const char* data, size_t len) {
     return;
   }
   write_request_body(data, len);
+  if (upstream_ && upstream_->above_high()) write_watermark(SY_REQUEST, true);
   if (upstream_ && upstream_->above_high()) conn_->pause_reading();
 }
 
@@ -303,6 +304,7 @@ void Stream::request_data_out(std::string& data, bool end_stream) {
       if (body_buf_.size() > net::Socket::kHighWatermark) conn_->pause_reading();
     } else {
       write_request_body(data.data(), data.size());
+      if (upstream_->above_high()) write_watermark(SY_REQUEST, true);
       if (upstream_->above_high()) conn_->pause_reading();
     }
   }
@@ -451,6 +453,7 @@ void Stream::write_response_body(const char* data, size_t len) {
   if (response_ == ResponseState::kDone || len == 0) return;
   info_.bytes_out += len;
   conn_->send_response_body(data, len);
+  if (conn_->above_high()) write_watermark(SY_RESPONSE, true);
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
 
@@ -500,10 +503,12 @@ void Stream::resume_source(sy_direction_t dir) {
 }
 
 void Stream::on_upstream_drained() {
+  write_watermark(SY_REQUEST, false);
   if (response_ != ResponseState::kDone) conn_->resume_reading();
 }
 
 void Stream::on_downstream_drained() {
+  write_watermark(SY_RESPONSE, false);
   if (upstream_) upstream_->resume_reading();
 }
 

@@ -99,6 +99,8 @@ class Stream : public upstream::Client, public filters::ChainSink {
   // stream_metadata.cc: the attributes ABI 1.2 added, and the access log's `fields:`.
   bool attribute_since_1_2(std::string_view path, std::string* out) const;
   void append_log_fields(std::string& out) const;
+  // The write buffer toward DIR's destination crossed a watermark: the filters hear of it.
+  void write_watermark(sy_direction_t dir, bool above);
 
   StreamOwner* conn_;
   std::shared_ptr<const Runtime> rt_;

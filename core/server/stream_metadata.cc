@@ -1,6 +1,6 @@
 // What ABI 1.2 added to a stream's info: config metadata for filters (route, listener,
-// cluster), the attributes added in 1.2, and the access log's `fields:` (dynamic metadata and
-// filter state the filters left).
+// cluster), the attributes added in 1.2, the access log's `fields:` (dynamic metadata and
+// filter state the filters left), and the write-buffer watermarks filters hear of.
 #include "config/json_text.h"
 #include "core/filter_chain/metadata.h"
 #include "core/server/stream.h"
@@ -56,6 +56,10 @@ bool Stream::attribute_since_1_2(std::string_view path, std::string* out) const 
     return false;
   }
   return true;
+}
+
+void Stream::write_watermark(sy_direction_t dir, bool above) {
+  if (chain_) chain_->watermark(dir, above);
 }
 
 void Stream::append_log_fields(std::string& out) const {

@@ -9,6 +9,8 @@
 //   x-tenant: V      filter_state_set("tenant", V)
 //   x-add-body: V    (on a request without body) hold the headers, then from a stream timer
 //                    continue_headers_with_body and inject V as the request's body
+//   x-via-main: 1    hold the request, hop to the main thread (sdk::post_to_main) and back
+//                    (post_to_filter), which sets request header x-via-main: back and resumes
 // Response headers it sets ("-" for absent):
 //   x-rc-set, x-rc-merge   the status codes of the two calls
 //   x-md-dynamic           metadata_ns_get("authz") of the dynamic metadata
@@ -17,6 +19,7 @@
 //   x-typed-<path, dots as dashes>   "<type>:<number>" or "<type>:<bytes>" of attribute_typed
 //   x-buffer-limit         buffer_limit()
 //   x-module-config        sdk::module_config(), the module's own `config:`
+// Filter state "sdk_watermarks": the on_watermark calls, in order ("response:above,...").
 #include <string>
 #include <switchyard/sdk.hpp>
 
@@ -47,6 +50,14 @@ class TypedMd final : public sdk::HttpFilter {
     if (auto v = h.get("x-md-set")) rc_set_ = std::to_string(metadata_ns_set("authz", *v));
     if (auto v = h.get("x-md-merge")) rc_merge_ = std::to_string(metadata_ns_merge("authz", *v));
     if (auto v = h.get("x-tenant")) filter_state_set("tenant", *v);
+    if (h.get("x-via-main")) {
+      sy_stream_id_t id = this->id();
+      uint32_t position = sdk::host()->filter_index(stream());
+      sy_status_t rc = sdk::post_to_main([id, position] {
+        sdk::host()->post_to_filter(id, position, back_from_main, nullptr, nullptr);
+      });
+      if (rc == SY_OK) return SY_STOP;
+    }
     if (auto v = h.get("x-add-body"); v && end_stream) {
       added_body_ = *v;
       sdk::host()->stream_timer(stream(), 0, add_body, nullptr, this);
@@ -82,7 +93,19 @@ class TypedMd final : public sdk::HttpFilter {
     return SY_CONTINUE;
   }
 
+  void on_watermark(sy_direction_t dir, bool above) override {
+    if (!watermarks_.empty()) watermarks_ += ',';
+    watermarks_ +=
+        std::string(dir == SY_REQUEST ? "request" : "response") + ":" + (above ? "above" : "below");
+    filter_state_set("sdk_watermarks", watermarks_);
+  }
+
  private:
+  static void back_from_main(sy_stream_t* s, void*) {
+    sdk::host()->header_set(s, SY_REQUEST_HEADERS, sdk::to_str("x-via-main"), sdk::to_str("back"));
+    sdk::host()->resume(s, SY_REQUEST);
+  }
+
   // The timer runs as this filter: its headers go on with a body, which it injects. (The SDK's
   // HttpFilter members work inside callbacks only: a timer uses S, the static helper and the
   // host table.)
@@ -98,7 +121,7 @@ class TypedMd final : public sdk::HttpFilter {
     h->inject_data(s, SY_REQUEST, sdk::to_str(self->added_body_), true);
   }
 
-  std::string rc_set_ = "-", rc_merge_ = "-", added_body_;
+  std::string rc_set_ = "-", rc_merge_ = "-", added_body_, watermarks_;
 };
 
 }  // namespace

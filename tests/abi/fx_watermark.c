@@ -6,7 +6,10 @@
  * paused at the watermark instead of the proxy holding the whole body (test_flow_control.py).
  *
  * Request header x-status: "buffer" returns SY_STOP_AND_BUFFER instead (for comparison).
- * Response header x-watermark-ticks: how many timer ticks handed bytes on. */
+ * Response header x-watermark-ticks: how many timer ticks handed bytes on.
+ *
+ * It also hears the stream's write-buffer watermarks (on_watermark): counters above_<dir> and
+ * below_<dir>, and filter state "watermarks", the crossings in order ("response:above,..."). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 SY_MODULE_STAMP("watermark", "1.0.0");
 
 static const sy_host_t* host;
+static sy_module_t* self;
+static uint32_t m_crossings[2][2]; /* [dir][above] */
 
 #define STEP (64 * 1024)
 
@@ -23,6 +28,8 @@ typedef struct {
   int end_seen;
   int use_buffer;
   unsigned ticks;
+  char crossings[256];
+  size_t crossings_len;
   char copy[STEP];
 } state_t;
 
@@ -88,6 +95,31 @@ static sy_filter_status_t on_request_body(void* filter, sy_stream_t* s, bool end
   return SY_STOP_AND_WATERMARK;
 }
 
+static void on_watermark(void* filter, sy_stream_t* s, sy_direction_t dir, bool above) {
+  state_t* st = filter;
+  host->metric_add(self, m_crossings[dir][above], 1);
+  int n = snprintf(st->crossings + st->crossings_len, sizeof st->crossings - st->crossings_len,
+                   "%s%s:%s", st->crossings_len ? "," : "",
+                   dir == SY_REQUEST ? "request" : "response", above ? "above" : "below");
+  if (n > 0 && (size_t)n < sizeof st->crossings - st->crossings_len) st->crossings_len += (size_t)n;
+  host->filter_state_set(s, (sy_str_t){"watermarks", 10},
+                         (sy_str_t){st->crossings, st->crossings_len});
+}
+
+static bool on_load(sy_module_t* module, void** module_data, sy_error_t* err) {
+  (void)module_data;
+  (void)err;
+  static const char* const kNames[2][2] = {{"below_request", "above_request"},
+                                           {"below_response", "above_response"}};
+  for (int d = 0; d < 2; d++)
+    for (int a = 0; a < 2; a++)
+      if (host->metric_define(module, SY_COUNTER, (sy_str_t){kNames[d][a], strlen(kNames[d][a])},
+                              NULL, 0, &m_crossings[d][a]) != SY_OK)
+        return false;
+  self = module;
+  return true;
+}
+
 static sy_filter_status_t on_response_headers(void* filter, sy_stream_t* s, bool end_stream) {
   state_t* st = filter;
   (void)end_stream;
@@ -107,6 +139,7 @@ static const sy_http_filter_t kFilter = {
     .on_request_body = on_request_body,
     .on_response_headers = on_response_headers,
     .on_stream_destroy = on_stream_destroy,
+    .on_watermark = on_watermark,
 };
 static const sy_http_filter_t* const kFilters[] = {&kFilter, NULL};
 
@@ -116,6 +149,7 @@ static const sy_module_descriptor_t kDescriptor = {
     .abi_minor = SY_ABI_MINOR,
     .name = "watermark",
     .version = "1.0.0",
+    .on_load = on_load,
     .http_filters = kFilters,
 };
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from h2util import H2Client
-from harness import RawClient, proxy_all
-from modules_util import fixture_file
+from harness import RawClient, echo_headers, proxy_all, request, until
+from modules_util import fixture_file, module_stat
 
 MiB = 1024 * 1024
 RSS_BUDGET_KIB = 32 * 1024
@@ -102,3 +102,54 @@ def test_a_filter_adds_a_body_to_a_bodiless_request(upstream, switchyard, protoc
     echo = json.loads(r.body)
     assert echo["body_length"] == len("added by the filter"), echo
     assert echo["method"] == "GET"
+
+
+def test_post_to_main_runs_on_the_main_thread_and_gets_back_to_the_stream(upstream, switchyard):
+    # tests/abi/fx_main_post.c: request -> post_to_main -> post_to_filter -> header + resume.
+    cfg = proxy_all(upstream.port)
+    cfg["listeners"][0]["filters"] = [{"module": "main_post"}]
+    cfg["modules"] = [{"name": "main_post", "path": str(fixture_file("main_post"))}]
+    sy = switchyard(cfg)
+    for _ in range(3):
+        r = request(sy.port("ingress"), "GET", "/echo")
+        assert r.status == 200, r
+        assert echo_headers(r.json(), "x-on-main") == ["yes"], r.json()["headers"]
+
+
+def test_the_sdk_posts_to_main_and_back(upstream, switchyard):
+    sy = switchyard(typed_md_config(upstream.port))
+    r = request(sy.port("ingress"), "GET", "/echo", headers={"x-via-main": "1"})
+    assert r.status == 200, r
+    assert echo_headers(r.json(), "x-via-main") == ["back"], r.json()["headers"]
+
+
+def test_filters_hear_the_clients_write_buffer_cross_the_watermarks(upstream, switchyard):
+    # A 32 MiB response to a client that reads nothing yet: the proxy's queue toward the client
+    # passes the high watermark (fx_watermark counts on_watermark calls); once the client reads
+    # it all, the queue drains below the low one.
+    cfg = watermark_config(upstream.port)
+    # fx_typed_md hears them through the SDK (HttpFilter::on_watermark).
+    cfg["listeners"][0]["filters"].append({"module": "typed_md"})
+    cfg["modules"].append({"name": "typed_md", "path": str(fixture_file("typed_md"))})
+    cfg["access_log"] = {"path": "access.log", "fields": {
+        "wm": "%FILTER_STATE(watermarks)%", "sdk_wm": "%FILTER_STATE(sdk_watermarks)%"}}
+    sy = switchyard(cfg)
+
+    def crossings(name):
+        return module_stat(sy.stats(), "watermark", name) or 0
+
+    with RawClient(sy.port("ingress"), timeout=60) as c:
+        c.send("GET /stream?chunks=128&size=262144&ms=0 HTTP/1.1\r\nhost: test\r\n"
+               "x-request-id: wm-1\r\n\r\n")
+        until(lambda: crossings("above_response") >= 1, timeout=30,
+              what="on_watermark(SY_RESPONSE, above)")
+        assert crossings("below_response") == 0
+        tail = b""
+        while not tail.endswith(b"0\r\n\r\n"):  # the end of the chunked body
+            data = c.sock.recv(1 << 20)
+            assert data, "the proxy closed the connection"
+            tail = (tail + data)[-16:]
+    until(lambda: crossings("below_response") >= 1, what="on_watermark(SY_RESPONSE, below)")
+    e = sy.wait_access_entry(lambda e: e.get("request_id") == "wm-1")
+    assert e["wm"].startswith("response:above,response:below"), e["wm"]
+    assert e["sdk_wm"].startswith("response:above,response:below"), e["sdk_wm"]

@@ -322,6 +322,7 @@ typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on th
 typedef void (*sy_drop_fn)(void* arg); /* a post or timer will never run: free ARG */
 typedef void (*sy_callout_fn)(void* arg, const sy_callout_response_t* response);
 typedef void (*sy_bytes_sink_fn)(void* ctx, sy_str_t bytes, uint64_t cas);
+typedef void (*sy_main_task_fn)(void* arg); /* runs on the main thread; since 1.2 */
 
 /* ---- The host's function table --------------------------------------------------------- */
 
@@ -624,7 +625,7 @@ typedef struct sy_host {
    * the host answers 413 (request) or 500 (response); the listener's limits.buffered_body. */
   uint64_t (*buffer_limit)(sy_stream_t* s);
 
-  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, module_config)) -- */
+  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, <name>) before each) -- */
   /* A body added to a message that had none. The calling filter holds DIR's headers of a
    * message without body (its headers callback got END_STREAM and returned SY_STOP or
    * SY_STOP_AND_BUFFER): the headers go on now, to the next filters and the peer, as the head of
@@ -639,6 +640,13 @@ typedef struct sy_host {
    * until on_unload. Callable from the entry function and on_load on; a config reload that
    * changes the block loads a new generation of the module. Any thread. */
   sy_status_t (*module_config)(sy_module_t* module, sy_str_t* out);
+  /* Any thread. Runs FN on the main thread, where module and filter-config callbacks run (to
+   * touch state they own without a lock, say). Tasks run in the order posted from one thread,
+   * before the generation that posted them is unloaded. DROP (may be NULL) is called instead
+   * when FN will never run: the proxy is stopping (SY_ERR_NOT_FOUND returned, DROP called in the
+   * caller's thread). To get back to a stream or a worker from FN, use post_to_filter or
+   * post_to_worker. */
+  sy_status_t (*post_to_main)(sy_main_task_fn fn, sy_drop_fn drop, void* arg);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */
@@ -681,6 +689,15 @@ typedef struct sy_http_filter {
   void (*on_stream_destroy)(void* filter);
   /* A queue registered from this config's worker has data. */
   void (*on_queue_ready)(void* config, void* worker_data, uint32_t queue_id);
+
+  /* -- Since 1.2 (a host before 1.2 never calls it) -- */
+  /* The stream's write buffer toward a peer crossed a watermark: DIR SY_RESPONSE is the buffer
+   * of response bytes waiting to go to the client, SY_REQUEST that of request bytes waiting to
+   * go upstream. ABOVE true: it passed the high watermark (256 KiB queued; the host stops
+   * reading from the other side); false: it drained below the low watermark again. Each
+   * direction alternates, starting with true. A filter that produces data itself (injects,
+   * callouts) holds back while above. */
+  void (*on_watermark)(void* filter, sy_stream_t* s, sy_direction_t dir, bool above);
 } sy_http_filter_t;
 
 /* A network (L4) filter factory on TCP proxy listeners. Since 1.0. */

@@ -28,8 +28,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -106,6 +108,25 @@ __attribute__((format(printf, 2, 3))) inline void logf(sy_log_level_t level, con
   std::vsnprintf(big.data(), big.size() + 1, fmt, ap);
   va_end(ap);
   log(level, big);
+}
+
+// Runs FN on the main thread (ABI 1.2; SY_ERR_UNSUPPORTED before). Any thread. An exception
+// from FN is logged and goes no further. FN is destroyed without running when the proxy stops.
+inline sy_status_t post_to_main(std::function<void()> fn) {
+  if (host() == nullptr || !SY_HAS_SLOT(host(), sy_host_t, post_to_main)) return SY_ERR_UNSUPPORTED;
+  using Box = std::function<void()>;
+  return host()->post_to_main(
+      [](void* arg) {
+        std::unique_ptr<Box> f(static_cast<Box*>(arg));
+        try {
+          (*f)();
+        } catch (const std::exception& e) {
+          log(SY_LOG_ERROR, std::string("a task posted to the main thread threw: ") + e.what());
+        } catch (...) {
+          log(SY_LOG_ERROR, "a task posted to the main thread threw");
+        }
+      },
+      [](void* arg) { delete static_cast<Box*>(arg); }, new Box(std::move(fn)));
 }
 
 // ---- Metrics (any thread; exported as module.<module>.<name>) ---------------------------
@@ -653,6 +674,9 @@ class HttpFilter {
   virtual sy_filter_status_t on_response_trailers() { return SY_CONTINUE; }
   // Access-log time: stream info and metadata are final.
   virtual void on_stream_complete() {}
+  // ABI 1.2: the stream's write buffer toward the client (SY_RESPONSE) or the upstream
+  // (SY_REQUEST) passed the high watermark (ABOVE) or drained below the low one.
+  virtual void on_watermark(sy_direction_t /*dir*/, bool /*above*/) {}
 
   // Accessors; valid inside this filter's callbacks only.
   Headers request_headers() const { return {stream_, SY_REQUEST_HEADERS}; }
@@ -909,6 +933,7 @@ class FilterFactory {
       t.on_response_trailers = &response_trailers;
     if (overrides(&F::on_stream_complete, &H::on_stream_complete))
       t.on_stream_complete = &stream_complete;
+    if (overrides(&F::on_watermark, &H::on_watermark)) t.on_watermark = &watermark;
     t.on_stream_destroy = &stream_destroy;
     return t;
   }
@@ -1019,6 +1044,12 @@ class FilterFactory {
   static void stream_complete(void* p, sy_stream_t* s) noexcept {
     run(p, s, "on_stream_complete", false, [&](F& f) {
       f.on_stream_complete();
+      return SY_CONTINUE;
+    });
+  }
+  static void watermark(void* p, sy_stream_t* s, sy_direction_t dir, bool above) noexcept {
+    run(p, s, "on_watermark", false, [&](F& f) {
+      f.on_watermark(dir, above);
       return SY_CONTINUE;
     });
   }
