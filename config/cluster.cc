@@ -83,7 +83,7 @@ Cluster parse_cluster(ParseContext& ctx, const YAML::Node& n, const Location& lo
   c.loc = loc;
   Fields f(d, n, loc, "cluster",
            {"name", "endpoints", "protocol", "tls", "connect_timeout", "timeout", "max_connections",
-            "max_pending", "pending_timeout", "connect_retries", "idle_timeout"});
+            "max_pending", "pending_timeout", "connect_retries", "idle_timeout", "metadata"});
   if (!f.is_map()) return c;
 
   if (f.string("name", &c.name, /*required=*/true)) *name = {c.name, value_loc(d, *f.find("name"))};
@@ -115,6 +115,7 @@ Cluster parse_cluster(ParseContext& ctx, const YAML::Node& n, const Location& lo
   f.duration("pending_timeout", &c.pending_timeout);
   // More retries than that is a retry storm, not resilience.
   f.uint32("connect_retries", &c.connect_retries, 0, 100);
+  if (const MapEntry* m = f.find("metadata")) parse_metadata(d, *m, "cluster", &c.metadata);
   return c;
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "config/schema.h"
+#include "config/yaml_json.h"
 #include "config/yaml_util.h"
 
 namespace sy::config {
@@ -99,7 +100,7 @@ class StuckDocumentFinder : public YAML::EventHandler {
 Module parse_module(Diagnostics& d, const YAML::Node& n) {
   Module m;
   m.loc = d.at(n);
-  Fields f(d, n, m.loc, "module", {"name", "path", "sha256", "watch"});
+  Fields f(d, n, m.loc, "module", {"name", "path", "sha256", "watch", "config"});
   if (!f.is_map()) return m;
   f.string("name", &m.name, /*required=*/true);
   f.string("path", &m.path);
@@ -114,6 +115,12 @@ Module parse_module(Diagnostics& d, const YAML::Node& n) {
               "sha256 in module: expected 64 hexadecimal digits (the output of sha256sum)");
   }
   f.boolean("watch", &m.watch);
+  // An empty `config:` is the same as none, as for a filter's.
+  const MapEntry* c = f.find("config");
+  if (c != nullptr && !c->value.IsNull()) {
+    std::string json;
+    if (yaml_to_json(d, c->value, "config in module", &json)) m.config_json = std::move(json);
+  }
   return m;
 }
 
@@ -175,8 +182,10 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   }
 
   if (const MapEntry* e = f.find("access_log")) {
-    Fields a(d, e->value, value_loc(d, *e), "access_log", {"path"});
+    Fields a(d, e->value, value_loc(d, *e), "access_log", {"path", "fields"});
     a.string("path", &cfg->access_log.path, false, /*allow_empty=*/true);
+    if (const MapEntry* fields = a.find("fields"))
+      parse_access_log_fields(d, *fields, &cfg->access_log.fields);
   }
 
   if (const MapEntry* e = f.find("overload")) {

@@ -86,6 +86,8 @@ struct Route {
   std::map<std::string, PerFilter> per_filter;
   // Overrides the listener's upgrade_configs type by type (an entry here decides for its type).
   std::vector<UpgradeConfig> upgrade_configs;
+  // metadata: namespace -> a JSON object (Envoy's filter_metadata), for modules to read.
+  std::map<std::string, std::string> metadata;
   Location loc;
 };
 
@@ -175,6 +177,8 @@ struct Listener {
   // Upgrades the listener lets through; any other Upgrade is stripped and the request served
   // as plain HTTP/1.1. WebSocket by default; h2c never (it is hop-by-hop).
   std::vector<UpgradeConfig> upgrade_configs{{"websocket", true, {}}};
+  // metadata: namespace -> a JSON object (Envoy's filter_metadata), for modules to read.
+  std::map<std::string, std::string> metadata;
   Location loc;
 };
 
@@ -190,6 +194,8 @@ struct Cluster {
   Duration pending_timeout{5'000};  // a request waiting in that queue; over -> 503 (UO)
   uint32_t connect_retries = 1;     // another endpoint after a connect failure
   Duration idle_timeout{60'000};    // pooled keep-alive connection
+  // metadata: namespace -> a JSON object (Envoy's filter_metadata), for modules to read.
+  std::map<std::string, std::string> metadata;
   Location loc;
 };
 
@@ -198,6 +204,7 @@ struct Module {
   std::string path;
   std::string sha256;
   bool watch = false;
+  std::string config_json = "{}";  // its `config:` block, for the module (ABI 1.2 module_config)
   Location loc;
 };
 
@@ -205,8 +212,18 @@ struct Admin {
   Address address{"127.0.0.1", 9901};
 };
 
+// An extra member of every access-log line, from what the stream's filters left behind.
+struct AccessLogField {
+  enum class Source { kDynamicMetadata, kFilterState };
+  std::string name;  // the member's name in the line
+  Source source;
+  std::string key;  // "ns:key" or "ns" (dynamic metadata), or the filter-state key
+  Location loc;
+};
+
 struct AccessLog {
   std::string path;  // "" = off, "-" or "stdout" = standard output, else a file (appended)
+  std::vector<AccessLogField> fields;
 };
 
 // What a start (or a reload) does with a module file whose sha256 has a crash record.

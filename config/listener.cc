@@ -119,7 +119,7 @@ Listener parse_listener(ParseContext& ctx, const YAML::Node& n, const Location& 
   l.loc = loc;
   Fields f(d, n, loc, "listener",
            {"name", "address", "protocols", "tls", "http2", "filters", "routes", "tcp_proxy",
-            "network_filters", "limits", "timeouts", "upgrade_configs"});
+            "network_filters", "limits", "timeouts", "upgrade_configs", "metadata"});
   if (!f.is_map()) return l;
 
   if (f.string("name", &l.name, /*required=*/true)) *name = {l.name, value_loc(d, *f.find("name"))};
@@ -133,6 +133,7 @@ Listener parse_listener(ParseContext& ctx, const YAML::Node& n, const Location& 
   if (const MapEntry* e = f.find("http2")) parse_http2(d, *e, &l.http2);
   if (const MapEntry* e = f.list("upgrade_configs"))
     l.upgrade_configs = parse_upgrade_configs(d, *e, "listener");
+  if (const MapEntry* m = f.find("metadata")) parse_metadata(d, *m, "listener", &l.metadata);
 
   // A listener speaks HTTP (routes, with HTTP filters) or proxies TCP, never both.
   if (const MapEntry* tcp = f.find("tcp_proxy")) {

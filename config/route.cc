@@ -196,9 +196,9 @@ Route parse_route(ParseContext& ctx, const YAML::Node& n, const Location& loc, s
   r.loc = loc;
   r.name = "route" + std::to_string(index);
   *name = {r.name, loc};
-  Fields f(
-      d, n, loc, "route",
-      {"name", "match", "cluster", "direct_response", "timeout", "per_filter", "upgrade_configs"});
+  Fields f(d, n, loc, "route",
+           {"name", "match", "cluster", "direct_response", "timeout", "per_filter",
+            "upgrade_configs", "metadata"});
   if (!f.is_map()) return r;
 
   if (f.string("name", &r.name)) *name = {r.name, value_loc(d, *f.find("name"))};
@@ -223,6 +223,7 @@ Route parse_route(ParseContext& ctx, const YAML::Node& n, const Location& loc, s
   }
 
   if (const MapEntry* pf = f.find("per_filter")) parse_per_filter(d, *pf, filter_names, &r);
+  if (const MapEntry* m = f.find("metadata")) parse_metadata(d, *m, "route", &r.metadata);
   if (const MapEntry* u = f.list("upgrade_configs")) {
     if (r.direct)
       d.error(d.at(u->key_node),

@@ -41,6 +41,13 @@ Tls parse_tls(Diagnostics& d, const MapEntry& e, const std::string& what, bool f
 std::vector<UpgradeConfig> parse_upgrade_configs(Diagnostics& d, const MapEntry& e,
                                                  const std::string& where);
 
+// A `metadata:` block (E) of a route, listener or cluster (WHERE, for messages): namespace ->
+// JSON object text.
+void parse_metadata(Diagnostics& d, const MapEntry& e, const std::string& where,
+                    std::map<std::string, std::string>* out);
+// access_log's `fields:` block (E): extra members of each line.
+void parse_access_log_fields(Diagnostics& d, const MapEntry& e, std::vector<AccessLogField>* out);
+
 // Reports the later of any two equal names ("duplicate KIND name 'x'").
 void check_unique(Diagnostics& d, const std::vector<NameAt>& names, const std::string& kind);
 

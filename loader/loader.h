@@ -51,6 +51,7 @@ struct ModuleSpec {
   std::string path;
   std::string sha256;  // optional pin
   bool watch = false;
+  std::string config_json = "{}";  // the module's `config:` (host module_config)
 };
 
 // One loaded copy of a module. Created by Registry::load; freed (on_unload, dlclose, private copy
@@ -64,6 +65,7 @@ class Generation {
   // The path the config (or a swap) asked for. It differs from source_path() only when the
   // file there had crashed and this generation, a previous good one, stands in for it.
   const std::string& requested_path() const { return spec_.path; }
+  const std::string& config_json() const { return spec_.config_json; }
   // The sha256 of the crashed file this generation stands in for, or "".
   const std::string& stands_in_for() const { return stands_in_for_; }
   const std::string& copy_path() const { return copy_path_; }

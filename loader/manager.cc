@@ -84,6 +84,7 @@ ModuleSpec Manager::spec_for(const std::string& name, std::string* error) const 
     spec.path = m.path;
     spec.sha256 = m.sha256;
     spec.watch = m.watch;
+    spec.config_json = m.config_json;
   }
   if (spec.path.empty()) spec.path = find_on_path(module_path_, name);
   if (spec.path.empty()) {
@@ -116,7 +117,10 @@ std::shared_ptr<Generation> Manager::generation_for(const std::string& name,
   }
   auto cur = registry_.current(name);
   bool same_pin = spec.sha256.empty() || (cur && cur->sha256() == spec.sha256);
-  if (cur && swap == swap_.end() && cur->requested_path() == spec.path && same_pin) return cur;
+  // A changed module `config:` needs a new generation: the module read the old one in on_load.
+  bool same_config = cur && cur->config_json() == spec.config_json;
+  if (cur && swap == swap_.end() && cur->requested_path() == spec.path && same_pin && same_config)
+    return cur;
   auto gen = registry_.load(spec, &error);
   if (!gen) {
     errors->push_back({loc, error});

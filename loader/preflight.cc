@@ -55,6 +55,13 @@ sy_status_t register_queue(sy_module_t*, sy_worker_t*, sy_str_t, uint32_t* id) {
 }
 sy_status_t queue_absent(sy_str_t, uint32_t*) { return SY_ERR_NOT_FOUND; }
 uint32_t one_worker() { return 1; }
+// The module's `config:` in the child, as the real load will give it (module_config).
+std::string g_module_config = "{}";
+sy_status_t module_config(sy_module_t*, sy_str_t* out) {
+  if (!out) return SY_ERR_INVALID;
+  *out = {g_module_config.data(), g_module_config.size()};
+  return SY_OK;
+}
 
 sy_host_t stub_host() {
   sy_host_t h{};
@@ -84,9 +91,12 @@ sy_host_t stub_host() {
   SY_STUB(stream_callout_send_trailers), SY_STUB(stream_callout_reset);
   SY_STUB(stream_callout_pause_reading), SY_STUB(http_callout_start);
   SY_STUB(http_callout_cancel), SY_STUB(stream_reset);
+  SY_STUB(metadata_ns_set), SY_STUB(metadata_ns_merge), SY_STUB(metadata_ns_get);
+  SY_STUB(attribute_get_typed), SY_STUB(buffer_limit);
+  SY_STUB(continue_headers_with_body), SY_STUB(module_config);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 64 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 71 * sizeof(void*), "stub every host function");
   h.metric_define = define_metric;
   h.metric_add = metric_value;
   h.metric_set = metric_value;
@@ -97,6 +107,7 @@ sy_host_t stub_host() {
   h.queue_register = register_queue;
   h.queue_resolve = queue_absent;
   h.worker_count = one_worker;
+  h.module_config = module_config;
   return h;
 }
 
@@ -197,7 +208,9 @@ std::string on_load_refusal(const std::string& module, const std::string& displa
 }
 
 PreflightReport preflight_in_child(const std::string& path, const std::string& display,
-                                   const Stamp& stamp, int timeout_ms) {
+                                   const Stamp& stamp, int timeout_ms,
+                                   const std::string& module_config_json) {
+  g_module_config = module_config_json;  // copied into the child by the fork
   PreflightReport report;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {

@@ -24,9 +24,11 @@ struct PreflightReport {
 // preflight is for files whose stamp and ABI already passed), then on_load. The child reports
 // on a pipe and ends with _exit (no on_unload, no destructors). DISPLAY names the file in
 // messages (the loader preflights its private copy of DISPLAY). Gives up after TIMEOUT_MS and
-// kills the child. Blocks the calling thread meanwhile.
+// kills the child. Blocks the calling thread meanwhile. MODULE_CONFIG_JSON is what the stub
+// module_config gives, the module's `config:` as the real load will give it.
 PreflightReport preflight_in_child(const std::string& path, const std::string& display,
-                                   const Stamp& stamp, int timeout_ms = 5000);
+                                   const Stamp& stamp, int timeout_ms = 5000,
+                                   const std::string& module_config_json = "{}");
 
 // The loader's message for an on_load that returned false with ERR.
 std::string on_load_refusal(const std::string& module, const std::string& display,

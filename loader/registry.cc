@@ -296,6 +296,7 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   std::unique_ptr<Generation> gen(new Generation());
   gen->spec_ = spec;
   gen->scope_.name = spec.name;
+  gen->scope_.config_json = spec.config_json;
   gen->scope_.generation = e.next_generation;
   gen->scope_.identity =
       filters::make_module_identity(spec.name.c_str(), sha.c_str(), e.next_generation,
@@ -329,7 +330,7 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   // down with it: try those first in a child process, on the very copy about to be loaded.
   if (preflight_) {
     auto started = std::chrono::steady_clock::now();
-    PreflightReport report = preflight_in_child(copy, file, stamp);
+    PreflightReport report = preflight_in_child(copy, file, stamp, 5000, spec.config_json);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();

@@ -100,6 +100,18 @@ SCENARIOS = [
         notes=["`switchyard` (no filter) is measured in the same rounds, so its ratio is the "
                "filter's cost."]),
     Scenario(
+        "hello-chain", "Five native filters in one chain, each adding a response header "
+        "(Switchyard's `hello` module five times)", "/small", snippets="hello-chain",
+        expect_header=("x-hello", "world"),
+        entrants=[
+            Entrant("switchyard+5hello", "switchyard", filtered=True, module="hello",
+                    reference=True),
+            Entrant("switchyard", "switchyard"),
+        ],
+        notes=["The cost per added filter is this scenario's cost less the `hello` "
+               "scenario's, over the four filters it adds. Only Switchyard runs it: the "
+               "others' equivalents are built-in header edits, not a chain of modules."]),
+    Scenario(
         "lua", "A Lua header filter: the same script (configs/scenarios/lua/filter.lua) on "
         "Switchyard's `lua` module and Envoy's Lua filter", "/small", snippets="lua",
         expect_header=("x-lua", "1"),

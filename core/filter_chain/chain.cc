@@ -303,9 +303,10 @@ void FilterChain::run_headers(sy_direction_t dir, size_t from, bool end_stream,
     auto& d = e.dir[dir];
     d.headers_held = true;
     d.headers_end = end_stream;
-    if (st == SY_STOP_AND_BUFFER && !end_stream)
+    if ((st == SY_STOP_AND_BUFFER || st == SY_STOP_AND_WATERMARK) && !end_stream) {
       d.buffering = true;
-    else
+      d.watermark = st == SY_STOP_AND_WATERMARK;
+    } else
       d.paused = true;
     return;
   }
@@ -349,16 +350,20 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
         if (stopped(dir)) return;
       }
       d.buffering = false;
+      d.watermark = false;
       run_data(dir, k + 1, std::move(out), end_stream);
       return;
     }
-    if (over_limit(dir, d)) return;
+    // A watermark hold is bounded by pausing the peer instead of by the buffer limit.
+    if (st != SY_STOP_AND_WATERMARK && over_limit(dir, d)) return;
     if (st == SY_STOP || end_stream) {
       d.paused = true;
       d.buffering = false;
+      d.watermark = false;
       d.end_held = d.end_held || end_stream;
     } else {
       d.buffering = true;
+      d.watermark = st == SY_STOP_AND_WATERMARK;
     }
     held_changed(dir);
     return;
@@ -398,6 +403,7 @@ void FilterChain::release(sy_direction_t dir, size_t k) {
   auto& d = e.dir[dir];
   d.paused = false;
   d.buffering = false;
+  d.watermark = false;
   std::string data;
   data.swap(d.held);
   held_bytes_[dir] -= std::min(held_bytes_[dir], data.size());
@@ -445,6 +451,26 @@ sy_status_t FilterChain::resume(sy_direction_t dir) {
   return SY_ERR_WRONG_PHASE;
 }
 
+sy_status_t FilterChain::continue_headers_with_body(sy_direction_t dir) {
+  if (stopped(dir)) return SY_ERR_STALE;
+  // Inside the filter's own headers callback nothing is held yet: that is WRONG_PHASE too.
+  if (!current_) return SY_ERR_WRONG_PHASE;
+  auto& d = current_->dir[dir];
+  if (!d.headers_held || !d.headers_end) return SY_ERR_WRONG_PHASE;
+  for (size_t k = 0; k < entries_.size(); ++k) {
+    if (entry_at(dir, k) != current_) continue;
+    d.headers_held = false;
+    d.headers_end = false;
+    d.paused = false;
+    d.buffering = false;
+    d.watermark = false;
+    // The body comes from the filter's inject_data, after it: its length is not known yet.
+    run_headers(dir, k + 1, false, ChainSink::kUnknownLength);
+    return SY_OK;
+  }
+  return SY_ERR_WRONG_PHASE;
+}
+
 sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool end_stream) {
   if (halted_) return SY_ERR_STALE;
   // Injected data enters after the calling filter (the one a task or timer acts for), or at
@@ -481,12 +507,16 @@ void FilterChain::held_changed(sy_direction_t dir) {
   // watermarks hold back.
   // Held bodies count against the process-wide memory cap; only the change since the last
   // call is added, so the hot path pays one relaxed atomic per change.
+  // Counted from the filters' holds, which body calls from tasks may have changed too.
+  held_bytes_[dir] = 0;
+  for (const auto& e : entries_) held_bytes_[dir] += e.dir[dir].held.size();
   if (held_bytes_[dir] != counted_bytes_[dir]) {
     stats::overload().buffered(int64_t(held_bytes_[dir]) - int64_t(counted_bytes_[dir]));
     counted_bytes_[dir] = held_bytes_[dir];
   }
   bool buffering = false;
-  for (const auto& e : entries_) buffering = buffering || e.dir[dir].buffering;
+  for (const auto& e : entries_)
+    buffering = buffering || (e.dir[dir].buffering && !e.dir[dir].watermark);
   bool high = held_bytes_[dir] > net::Socket::kHighWatermark && !buffering;
   if (high && !source_paused_[dir]) {
     source_paused_[dir] = true;

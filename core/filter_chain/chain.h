@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/metadata.h"
 #include "core/http/headers.h"
 #include "core/net/socket.h"
 
@@ -49,6 +50,12 @@ class ChainSink {
   // Host stream_reset (since ABI 1.2): end the stream abruptly once the calling filter returns,
   // with DETAILS in the access log. False when the stream has already ended.
   virtual bool reset_from_filter(std::string details) { return false; }
+  // Host metadata_ns_get (since ABI 1.2): the `metadata:` block of the stream's route, listener
+  // or cluster (namespace -> JSON object text), or null when there is none (yet).
+  virtual const std::map<std::string, std::string>* config_metadata(
+      sy_metadata_source_t source) const {
+    return nullptr;
+  }
 };
 
 class FilterChain {
@@ -91,11 +98,14 @@ class FilterChain {
   http::HeaderMap* headers(sy_header_kind_t kind);
   std::string* body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off);
   sy_status_t resume(sy_direction_t dir);
+  // Host continue_headers_with_body: the calling filter's held bodiless headers go on as the
+  // head of a message whose body the filter will inject.
+  sy_status_t continue_headers_with_body(sy_direction_t dir);
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
   void* current_route_config() const;
-  std::map<std::string, std::map<std::string, std::string>> metadata;
+  std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
   // Header blocks (the stream reads them when the phase leaves the chain).
   http::HeaderMap request_headers, request_trailers, response_headers, response_trailers;
@@ -109,6 +119,9 @@ class FilterChain {
   // True when some filter of this stream may still call for DIR's body (it has body callbacks
   // and has not stepped out with skip_body).
   bool any_body_filter(sy_direction_t dir) const;
+  // A filter changed held body bytes outside the chain's own steps (body_drain from a task, say):
+  // recount them for the watermarks.
+  void held_edited(sy_direction_t dir) { held_changed(dir); }
   // skip_body from the filter whose callback runs now.
   sy_status_t skip_body(sy_direction_t dir);
   // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
@@ -123,6 +136,7 @@ class FilterChain {
     struct Dir {
       bool paused = false;     // SY_STOP: nothing until resume
       bool buffering = false;  // SY_STOP_AND_BUFFER: body callbacks go on
+      bool watermark = false;  // with buffering, SY_STOP_AND_WATERMARK: no limit, the peer pauses
       bool headers_held = false;
       bool headers_end = false;
       std::string held;

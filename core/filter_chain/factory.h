@@ -26,6 +26,8 @@ namespace sy::filters {
 struct ModuleScope {
   std::string name;  // module name
   uint64_t generation = 0;
+  // The module's own `config:` block as JSON (host module_config, since ABI 1.2).
+  std::string config_json = "{}";
   // Who this generation is, for the marker around each call into it (module_call.h).
   const ModuleIdentity* identity = nullptr;
   // Metrics the module defined, by id (index).

@@ -204,6 +204,7 @@ sy_status_t h_body_drain(sy_stream_t* s, sy_direction_t dir, sy_body_part_t part
     b->erase(0, k);
     *off = *off > k ? *off - k : 0;
   }
+  FilterChain::from(s)->held_edited(dir);  // a watermark hold may fall below the low mark
   return SY_OK;
 }
 
@@ -435,8 +436,8 @@ sy_status_t h_cluster_endpoint(sy_str_t cluster, size_t index, sy_bytes_sink_fn 
 
 sy_status_t h_metadata_set(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value) {
   if (!s || ns.len == 0) return SY_ERR_INVALID;
-  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] =
-      std::string(sv(value));
+  FilterChain::from(s)->metadata[std::string(sv(ns))][std::string(sv(key))] = {
+      std::string(sv(value)), false};
   return SY_OK;
 }
 
@@ -447,7 +448,7 @@ sy_status_t h_metadata_get(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t* 
   if (n == md.end()) return SY_ERR_NOT_FOUND;
   auto k = n->second.find(std::string(sv(key)));
   if (k == n->second.end()) return SY_ERR_NOT_FOUND;
-  *value = view(k->second);
+  *value = view(k->second.text);
   return SY_OK;
 }
 
@@ -715,7 +716,8 @@ sy_host_t g_host = [] {
   h.worker_timer_drop = h_worker_timer_drop;
   h.filter_index = h_filter_index;
   h.post_to_filter = h_post_to_filter;
-  install_callout_slots(&h);  // since 1.2: callout_host.cc
+  install_callout_slots(&h);   // since 1.2: callout_host.cc
+  install_metadata_slots(&h);  // since 1.2: metadata.cc
   return h;
 }();
 

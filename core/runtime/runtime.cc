@@ -22,55 +22,72 @@ ClassCounters class_counters(const std::string& kind, const stats::Labels& label
   return c;
 }
 
+// Each field named, so a field added to the struct cannot shift the others' counters.
 ListenerStats listener_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"listener", name}};
-  return {r.counter("listener", l, "cx_total"),
-          r.gauge("listener", l, "cx_active"),
-          r.counter("listener", l, "rq_total"),
-          class_counters("listener", l),
-          r.counter("listener", l, "bytes_rx"),
-          r.counter("listener", l, "bytes_tx"),
-          r.counter("listener", l, "rq_header_timeout"),
-          r.counter("listener", l, "rq_malformed"),
-          r.counter("listener", l, "rq_upgrade_stripped"),
-          r.counter("listener", l, "rq_trailers_dropped"),
-          r.histogram("listener", l, "rq_time_ms"),
-          r.counter("listener", l, "cx_http1"),
-          r.counter("listener", l, "cx_http2"),
-          r.counter("listener", l, "rq_http1"),
-          r.counter("listener", l, "rq_http2"),
-          r.counter("listener", l, "tls_handshake"),
-          r.counter("listener", l, "tls_handshake_error"),
-          r.counter("listener", l, "tls_session_reused"),
-          r.counter("listener", l, "tls_no_client_cert"),
-          r.counter("listener", l, "h2_rapid_reset"),
-          r.counter("listener", l, "h2_continuation_flood"),
-          r.counter("listener", l, "h2_header_list_too_large"),
-          r.counter("listener", l, "h2_control_flood"),
-          r.counter("listener", l, "h2_empty_frame_flood"),
-          r.counter("listener", l, "h2_stream_error"),
-          r.counter("listener", l, "h2_refused_stream"),
-          r.counter("listener", l, "h2_protocol_error"),
-          r.counter("listener", l, "h2_reset_before_dispatch"),
-          r.counter("listener", l, "rs_send_timeout"),
-          r.counter("listener", l, "rq_body_timeout"),
-          r.counter("listener", l, "cx_client_limit"),
-          r.counter("listener", l, "rq_client_limit")};
+  auto counter = [&](const char* n) { return r.counter("listener", l, n); };
+  auto gauge = [&](const char* n) { return r.gauge("listener", l, n); };
+  auto histogram = [&](const char* n) { return r.histogram("listener", l, n); };
+  return {
+      .cx_total = counter("cx_total"),
+      .cx_active = gauge("cx_active"),
+      .rq_total = counter("rq_total"),
+      .rq_class = class_counters("listener", l),
+      .bytes_rx = counter("bytes_rx"),
+      .bytes_tx = counter("bytes_tx"),
+      .rq_header_timeout = counter("rq_header_timeout"),
+      .rq_malformed = counter("rq_malformed"),
+      .rq_upgrade_stripped = counter("rq_upgrade_stripped"),
+      .rq_trailers_dropped = counter("rq_trailers_dropped"),
+      .rq_time = histogram("rq_time_ms"),
+      .cx_http1 = counter("cx_http1"),
+      .cx_http2 = counter("cx_http2"),
+      .rq_http1 = counter("rq_http1"),
+      .rq_http2 = counter("rq_http2"),
+      .tls_handshake = counter("tls_handshake"),
+      .tls_handshake_error = counter("tls_handshake_error"),
+      .tls_session_reused = counter("tls_session_reused"),
+      .tls_no_client_cert = counter("tls_no_client_cert"),
+      .h2_rapid_reset = counter("h2_rapid_reset"),
+      .h2_continuation_flood = counter("h2_continuation_flood"),
+      .h2_header_list_too_large = counter("h2_header_list_too_large"),
+      .h2_control_flood = counter("h2_control_flood"),
+      .h2_empty_frame_flood = counter("h2_empty_frame_flood"),
+      .h2_stream_error = counter("h2_stream_error"),
+      .h2_refused_stream = counter("h2_refused_stream"),
+      .h2_protocol_error = counter("h2_protocol_error"),
+      .h2_reset_before_dispatch = counter("h2_reset_before_dispatch"),
+      .rs_send_timeout = counter("rs_send_timeout"),
+      .rq_body_timeout = counter("rq_body_timeout"),
+      .cx_client_limit = counter("cx_client_limit"),
+      .rq_client_limit = counter("rq_client_limit"),
+  };
 }
 
 ClusterStats cluster_stats(const std::string& name) {
   auto& r = stats::registry();
   stats::Labels l{{"cluster", name}};
+  auto counter = [&](const char* n) { return r.counter("cluster", l, n); };
+  auto gauge = [&](const char* n) { return r.gauge("cluster", l, n); };
+  auto histogram = [&](const char* n) { return r.histogram("cluster", l, n); };
   return {
-      r.counter("cluster", l, "rq_total"),          class_counters("cluster", l),
-      r.counter("cluster", l, "cx_total"),          r.gauge("cluster", l, "cx_active"),
-      r.counter("cluster", l, "cx_connect_fail"),   r.counter("cluster", l, "cx_connect_timeout"),
-      r.counter("cluster", l, "rq_timeout"),        r.counter("cluster", l, "rq_retry"),
-      r.counter("cluster", l, "rq_overflow"),       r.counter("cluster", l, "rq_reset"),
-      r.counter("cluster", l, "bytes_tx"),          r.counter("cluster", l, "bytes_rx"),
-      r.histogram("cluster", l, "rq_time_ms"),      r.counter("cluster", l, "tls_handshake_error"),
-      r.counter("cluster", l, "rq_pending_timeout")};
+      .rq_total = counter("rq_total"),
+      .rq_class = class_counters("cluster", l),
+      .cx_total = counter("cx_total"),
+      .cx_active = gauge("cx_active"),
+      .cx_connect_fail = counter("cx_connect_fail"),
+      .cx_connect_timeout = counter("cx_connect_timeout"),
+      .rq_timeout = counter("rq_timeout"),
+      .rq_retry = counter("rq_retry"),
+      .rq_overflow = counter("rq_overflow"),
+      .rq_reset = counter("rq_reset"),
+      .bytes_tx = counter("bytes_tx"),
+      .bytes_rx = counter("bytes_rx"),
+      .rq_time = histogram("rq_time_ms"),
+      .tls_handshake_error = counter("tls_handshake_error"),
+      .rq_pending_timeout = counter("rq_pending_timeout"),
+  };
 }
 
 bool same_cluster(const config::Cluster& a, const config::Cluster& b) {
@@ -179,8 +196,9 @@ std::shared_ptr<const Runtime> Runtime::build(std::shared_ptr<const config::Conf
       for (size_t i = 0; i < l.routes.size(); ++i) {
         const auto& route = l.routes[i];
         stats::Labels labels{{"listener", l.name}, {"route", route.name}};
-        lr.route_stats.push_back({stats::registry().counter("route", labels, "rq_total"),
-                                  class_counters("route", labels)});
+        lr.route_stats.push_back(
+            {.rq_total = stats::registry().counter("route", labels, "rq_total"),
+             .rq_class = class_counters("route", labels)});
         std::shared_ptr<ClusterRuntime> cluster;
         if (!route.cluster.empty()) {
           auto it = rt->clusters.find(route.cluster);

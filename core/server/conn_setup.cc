@@ -3,6 +3,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 
@@ -36,6 +37,24 @@ std::string subject(X509* x) {
   long n = BIO_get_mem_data(b, &p);
   std::string out(p, size_t(n > 0 ? n : 0));
   BIO_free(b);
+  return out;
+}
+
+// The first subject alternative name of TYPE (GEN_URI, GEN_DNS), or "" (Envoy's
+// uri_san_peer_certificate and dns_san_peer_certificate attributes give the first one too).
+std::string first_san(X509* x, int type) {
+  std::string out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != type) continue;
+    const ASN1_IA5STRING* v = type == GEN_URI ? n->d.uniformResourceIdentifier : n->d.dNSName;
+    out.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+               size_t(ASN1_STRING_length(v)));
+    break;
+  }
+  GENERAL_NAMES_free(names);
   return out;
 }
 
@@ -97,6 +116,8 @@ void ConnectionSetup::on_tls_handshake(int status, const std::string& error) {
   if (X509* peer = SSL_get1_peer_certificate(ssl)) {
     info_.peer_cert = cert_pem(peer);
     info_.peer_subject = subject(peer);
+    info_.peer_uri_san = first_san(peer, GEN_URI);
+    info_.peer_dns_san = first_san(peer, GEN_DNS);
     X509_free(peer);
   } else if (lr_->cfg->tls && !lr_->cfg->tls->ca.empty()) {
     lr_->stats.tls_no_client_cert->inc();  // client_certificate: optional, and none came

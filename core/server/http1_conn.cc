@@ -214,7 +214,7 @@ void Http1Connection::reject(int status, const std::string& reason) {
     stream_ = std::make_unique<Stream>(this, slot_->runtime, slot_->lr);
   }
   SY_DEBUG("downstream %s: %d %s", info_.peer_ip.c_str(), status, reason.c_str());
-  stream_->local_reply(status, http1::reason_phrase(status), reason, "-");
+  stream_->local_reply(status, http1::reason_phrase(status), reason, log::ResponseFlag::kNone);
   // The request is abandoned: nothing more will be read, so finish as soon as it is written.
   awaiting_ = true;
   pending_.clear();

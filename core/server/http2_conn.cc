@@ -17,7 +17,7 @@ class H2ServerStream final : public StreamOwner {
  public:
   H2ServerStream(Http2Connection* c, int32_t id) : conn_(c), id_(id) {}
 
-  Worker* worker() const override { return conn_->worker(); }
+  StreamWorker* worker() const override { return conn_->worker(); }
   const ConnInfo& info() const override { return conn_->info(); }
 
   void send_continue() override {
@@ -117,7 +117,7 @@ class H2ServerStream final : public StreamOwner {
       (head_done_ ? conn_->lr()->stats.rq_body_timeout : conn_->lr()->stats.rq_header_timeout)
           ->inc();
       if (stream_ && !response_done_) {
-        stream_->local_reply(408, "request timeout\n", what, "-");
+        stream_->local_reply(408, "request timeout\n", what, log::ResponseFlag::kNone);
         // The client is told to stop sending once the 408 is out (see on_frame_send).
         return;
       }

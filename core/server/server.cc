@@ -34,29 +34,12 @@ std::string now_iso() {
 Server::Server(std::string config_path, ModuleHost* modules)
     : config_path_(std::move(config_path)), modules_(modules) {
   loop_ = uv_default_loop();
-  uv_async_init(loop_, &async_, on_async);
-  async_.data = this;
+  posts_.open(loop_);
 }
 
 Server::~Server() = default;
 
-void Server::post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(fn));
-  }
-  uv_async_send(&async_);
-}
-
-void Server::on_async(uv_async_t* h) {
-  auto* s = static_cast<Server*>(h->data);
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard<std::mutex> lock(s->mu_);
-    tasks.swap(s->tasks_);
-  }
-  for (auto& t : tasks) t();
-}
+void Server::post(std::function<void()> fn) { posts_.post(std::move(fn)); }
 
 bool Server::bind_listeners(const Runtime& rt, std::map<std::string, Bound>* next,
                             std::vector<std::vector<ListenerFd>>* per_worker, std::string* error) {
@@ -262,16 +245,8 @@ void Server::stop_after_failed_start() {
   workers_.clear();
   runtime_.reset();
   admin_.reset();
-  for (;;) {
-    std::vector<std::function<void()>> tasks;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tasks.swap(tasks_);
-    }
-    if (tasks.empty()) break;
-    for (auto& t : tasks) t();
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  posts_.run_all();
+  posts_.close();
   uv_run(loop_, UV_RUN_NOWAIT);
 }
 
@@ -327,7 +302,7 @@ void Server::finish_drain() {
     uv_close(reinterpret_cast<uv_handle_t*>(s.release()),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
   signals_.clear();
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  posts_.close();
   SY_INFO("drained; exiting");
   // Admin clients may still hold sockets open; nothing is left to serve them.
   uv_stop(loop_);

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/admin/admin.h"
+#include "core/net/post_queue.h"
 #include "core/runtime/module_host.h"
 #include "core/runtime/runtime.h"
 #include "core/server/worker.h"
@@ -65,7 +66,6 @@ class Server final : public admin::Backend {
   void finish_drain();
   // Stops the workers and releases everything a start that failed had built (main thread).
   void stop_after_failed_start();
-  static void on_async(uv_async_t* h);
 
   void install_host_services();
   void sync_cluster_endpoints();
@@ -76,9 +76,7 @@ class Server final : public admin::Backend {
   std::map<std::string, std::vector<std::string>> endpoints_;  // for cluster_endpoint()
   std::atomic<uint32_t> rr_worker_{0};
   uv_loop_t* loop_;
-  uv_async_t async_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> tasks_;
+  net::PostQueue posts_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::shared_ptr<const Runtime> runtime_;
   std::map<std::string, Bound> bound_;

@@ -1,91 +1,20 @@
-// Proxying one request: route, upstream exchange, response relay, local replies, access log.
+// Proxying one request: the request as the client sent it (checks, normalisation, routing),
+// the response relayed back, local replies, back-pressure and the end of the stream. The
+// upstream request lives in stream_upstream.cc, the attribute table in stream_attributes.cc
+// and the access-log writer in core/log/access_log.cc; stream_record.cc hands them the facts.
 #include "core/server/stream.h"
 
-#include <cinttypes>
-#include <random>
-
-#include "config/json_text.h"
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
 #include "core/http1/writer.h"
 #include "core/log/log.h"
-#include "core/server/worker.h"
+#include "core/server/request_normalise.h"
 #include "core/stats/overload.h"
 
 namespace sy::server {
-namespace {
-
-std::string new_request_id() {
-  // UUID v4 from a per-thread generator: unique enough for tracing, no locks on the hot path.
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a = rng(), b = rng();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
-  int pos = 0;
-  auto put = [&](uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-      out[size_t(pos++)] = kHex[(v >> (4 * i)) & 0xf];
-    }
-  };
-  put(a, 16);
-  put(b, 16);
-  return out;
-}
-
-// RFC 9112 §3.2.2: an absolute-form target, "http://authority[/path][?query]", split into
-// the authority and an origin-form target. The authority ends at the first '/', '?' or '#'; an
-// empty path becomes "/", so "http://h?x" is authority "h" and target "/?x". A fragment is not
-// part of a request target and is dropped. False when the authority is empty or carries
-// userinfo, which RFC 9110 §4.2.4 says to treat as an error (it hides the real host).
-bool split_absolute_form(std::string_view target, size_t scheme_len, std::string* authority,
-                         std::string* path) {
-  std::string_view rest = target.substr(scheme_len);
-  size_t end = rest.find_first_of("/?#");
-  std::string_view auth = rest.substr(0, end);
-  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  tail = tail.substr(0, tail.find('#'));
-  if (auth.empty() || auth.find('@') != std::string_view::npos) return false;
-  authority->assign(auth);
-  path->assign(tail.empty() || tail[0] != '/' ? "/" : "");
-  path->append(tail);
-  return true;
-}
-
-// Length of an "http://" or "https://" prefix (the scheme is case-insensitive), or 0.
-size_t absolute_form_scheme(std::string_view target) {
-  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
-    if (target.size() >= scheme.size() && http::iequals(target.substr(0, scheme.size()), scheme))
-      return scheme.size();
-  return 0;
-}
-
-// Envoy's rule for upgrade_configs: the route's entry for the protocol decides; without one,
-// the listener's list does. The Upgrade value is compared whole and case-insensitively.
-bool upgrade_allowed(const config::Listener& l, const config::Route* r, std::string_view value) {
-  // h2c is hop-by-hop (RFC 7540 §3.2) and config refuses to list it; this holds regardless.
-  if (http::iequals(value, "h2c")) return false;
-  auto find = [&](const std::vector<config::UpgradeConfig>& list) -> const config::UpgradeConfig* {
-    for (const config::UpgradeConfig& u : list)
-      if (http::iequals(u.upgrade_type, value)) return &u;
-    return nullptr;
-  };
-  if (r)
-    if (const config::UpgradeConfig* u = find(r->upgrade_configs)) return u->enabled;
-  const config::UpgradeConfig* u = find(l.upgrade_configs);
-  return u && u->enabled;
-}
-
-}  // namespace
 
 Stream::Stream(StreamOwner* conn, std::shared_ptr<const Runtime> rt, const ListenerRuntime* lr)
-    : conn_(conn),
-      rt_(std::move(rt)),
-      lr_(lr),
-      start_(std::chrono::steady_clock::now()),
-      start_wall_(std::chrono::system_clock::now()) {
+    : conn_(conn), rt_(std::move(rt)), lr_(lr) {
   request_body_limit_ = lr_->cfg->limits.request_body;
 }
 
@@ -117,74 +46,78 @@ const std::string& Stream::route_name() const {
 // ---- request path ----
 
 void Stream::on_request_head(http1::MessageHead& head) {
-  method_ = head.method;
-  path_ = head.target;
+  info_.method = head.method;
+  info_.path = head.target;
   h2_ = head.major == 2;
   http10_ = !h2_ && head.minor == 0;
-  protocol_ = h2_ ? "HTTP/2" : http10_ ? "HTTP/1.0" : "HTTP/1.1";
+  info_.protocol = h2_ ? "HTTP/2" : http10_ ? "HTTP/1.0" : "HTTP/1.1";
   (h2_ ? lr_->stats.rq_http2 : lr_->stats.rq_http1)->inc();
   client_keep_alive_ = head.keep_alive && !http10_;
-  is_head_ = method_ == "HEAD";
+  is_head_ = info_.method == "HEAD";
   // A protocol switch happens only when the route allows it (decided below, once routed);
   // until then the parser reads on as HTTP after this request.
   bool wants_upgrade = head.upgrade;
   head.upgrade = false;
   http::HeaderMap& h = head.headers;
   const std::string* host = h.get("host");
-  if (host) authority_ = *host;
+  if (host) info_.authority = *host;
   if (const std::string* rid = h.get("x-request-id"); rid && !rid->empty())
-    request_id_ = *rid;
+    info_.request_id = *rid;
   else
-    request_id_ = new_request_id();
+    info_.request_id = new_request_id();
 
   // Absolute-form targets (a client talking to us as a forward proxy) become origin-form, and
   // their authority replaces any Host header (RFC 9112 §3.2.2).
-  if (size_t scheme = absolute_form_scheme(path_)) {
-    std::string target = std::move(path_);
-    if (!split_absolute_form(target, scheme, &authority_, &path_)) {
-      path_ = std::move(target);
-      local_reply(400, "invalid authority in request target\n", "invalid_target", "-");
+  if (size_t scheme = absolute_form_scheme(info_.path)) {
+    std::string target = std::move(info_.path);
+    if (!split_absolute_form(target, scheme, &info_.authority, &info_.path)) {
+      info_.path = std::move(target);
+      local_reply(400, "invalid authority in request target\n", "invalid_target",
+                  log::ResponseFlag::kNone);
       return;
     }
-    h.set("host", authority_);
+    h.set("host", info_.authority);
   } else if (host && host->empty()) {
     // Like nginx: an empty Host names no host, and routing on it would fall to a default.
-    local_reply(400, "empty Host header\n", "empty_host", "-");
+    local_reply(400, "empty Host header\n", "empty_host", log::ResponseFlag::kNone);
     return;
   }
   // Past the process-wide cap on buffered bytes, new streams are refused while those in flight
   // finish: they are what holds the memory, and ending them would waste what they have done.
   if (!stats::overload().admit_stream()) {
-    local_reply(503, "overloaded\n", "overload", "OL");
+    local_reply(503, "overloaded\n", "overload", log::ResponseFlag::kOverload);
     return;
   }
   // One client address may have only so many requests in flight (limits.streams_per_client):
   // past that it is told to slow down, and the others keep their share of the upstreams.
   if (!conn_->admit_stream()) {
     lr_->stats.rq_client_limit->inc();
-    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit", "RL");
+    local_reply(429, "too many requests in flight from this client\n", "client_stream_limit",
+                log::ResponseFlag::kRateLimited);
     return;
   }
-  if (method_ == "CONNECT") {
-    local_reply(501, "CONNECT is not supported\n", "connect_not_supported", "-");
+  if (info_.method == "CONNECT") {
+    local_reply(501, "CONNECT is not supported\n", "connect_not_supported",
+                log::ResponseFlag::kNone);
     return;
   }
   if (h.get_all("host").size() > 1) {
-    local_reply(400, "more than one Host header\n", "duplicate_host", "-");
+    local_reply(400, "more than one Host header\n", "duplicate_host", log::ResponseFlag::kNone);
     return;
   }
   if (!http10_ && !host) {
-    local_reply(400, "missing Host header\n", "missing_host", "-");
+    local_reply(400, "missing Host header\n", "missing_host", log::ResponseFlag::kNone);
     return;
   }
-  if (path_.empty() || path_[0] != '/') {
-    if (!(method_ == "OPTIONS" && path_ == "*")) {
-      local_reply(400, "invalid request target\n", "invalid_target", "-");
+  if (info_.path.empty() || info_.path[0] != '/') {
+    if (!(info_.method == "OPTIONS" && info_.path == "*")) {
+      local_reply(400, "invalid request target\n", "invalid_target", log::ResponseFlag::kNone);
       return;
     }
   }
   if (request_body_limit_ && head.content_length && *head.content_length > request_body_limit_) {
-    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+    local_reply(413, "request body too large\n", "request_body_too_large",
+                log::ResponseFlag::kNone);
     return;
   }
 
@@ -193,7 +126,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   req_end_at_head_ = !head.chunked && (!head.content_length || *head.content_length == 0);
   bool expect_continue = h.has_token("expect", "100-continue");
   // Routing sees the request as the client sent it (Host included), before the proxy's edits.
-  route_ = lr_->router->match({path_, authority_, &h});
+  route_ = lr_->router->match({info_.path, info_.authority, &h});
   // Upgrade headers survive hop-by-hop stripping only for a switch the route allows. Any other
   // Upgrade (h2c always) is dropped and the request served as plain HTTP/1.1, as Envoy does for
   // h2c: forwarding it would let the upstream turn the connection into a tunnel past the routes.
@@ -225,7 +158,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   else
     h.add("x-forwarded-for", conn_->info().peer_ip);
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
-  h.set("x-request-id", request_id_);
+  h.set("x-request-id", info_.request_id);
 
   if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
       !lr_->cfg->routes[size_t(route_)].direct)
@@ -243,9 +176,9 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // generations: one reference keeps all of them alive for posts and callouts.
   filters::register_stream(id, chain_.get(), rt_);
   http::HeaderMap& fh = chain_->request_headers;
-  fh.add(":method", method_);
-  fh.add(":path", path_);
-  fh.add(":authority", authority_);
+  fh.add(":method", info_.method);
+  fh.add(":path", info_.path);
+  fh.add(":authority", info_.authority);
   fh.add(":scheme", lr_->cfg->tls ? "https" : "http");
   for (auto& x : h.raw()) fh.raw().push_back(std::move(x));
   if (expect_continue && !http10_) conn_->send_continue();
@@ -253,7 +186,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
 }
 
 void Stream::route_request(const http::HeaderMap& h) {
-  route_ = lr_->router->match({path_, authority_, &h});
+  route_ = lr_->router->match({info_.path, info_.authority, &h});
   route_dirty_ = false;
 }
 
@@ -262,19 +195,19 @@ void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
   if (chain_) {
     // Filters may have rewritten the pseudo-headers: they are the request from here on.
-    if (const std::string* m = h.get(":method")) method_ = *m;
-    if (const std::string* p = h.get(":path")) path_ = *p;
-    if (const std::string* a = h.get(":authority")) authority_ = *a;
-    is_head_ = method_ == "HEAD";
+    if (const std::string* m = h.get(":method")) info_.method = *m;
+    if (const std::string* p = h.get(":path")) info_.path = *p;
+    if (const std::string* a = h.get(":authority")) info_.authority = *a;
+    is_head_ = info_.method == "HEAD";
   }
   if (route_dirty_) route_request(h);
   if (route_ < 0) {
     // With filters, the 404 goes back through their response phases, as a direct response
     // does (Envoy's filters see the router's 404 too).
     if (chain_)
-      reply_through_filters(404, {}, "no route\n", "route_not_found", "NR");
+      reply_through_filters(404, {}, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
     else
-      local_reply(404, "no route\n", "route_not_found", "NR");
+      local_reply(404, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
     return;
   }
   if (lr_->cfg->routes[size_t(route_)].direct) {
@@ -289,19 +222,19 @@ void Stream::send_direct_response() {
   http::HeaderMap rh;
   for (const auto& hv : route.direct->headers) rh.add(hv.name, hv.value);
   reply_through_filters(route.direct->status, std::move(rh), route.direct->body, "direct_response",
-                        "LR");
+                        log::ResponseFlag::kLocalReply);
 }
 
 void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::string& body,
-                                   const char* details, const char* flags) {
-  status_ = status;
-  flags_ = flags;
-  details_ = details;
+                                   const char* details, log::ResponseFlag flag) {
+  info_.status = status;
+  info_.flag = flag;
+  info_.details = details;
   if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
   resp_in_length_ = body.size();
   if (chain_) {
     // The reply goes back through the response filters like any other response.
-    chain_->response_headers.add(":status", std::to_string(status_));
+    chain_->response_headers.add(":status", std::to_string(info_.status));
     for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
     chain_->response_headers.set("content-length", std::to_string(body.size()));
     bool empty = body.empty() || is_head_;
@@ -311,7 +244,7 @@ void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::st
     return;
   }
   resp_close_ = !client_keep_alive_;
-  send_response(status_, rh, body);
+  send_response(info_.status, rh, body);
 }
 
 void Stream::send_response(int status, const http::HeaderMap& h, std::string_view body) {
@@ -327,79 +260,18 @@ void Stream::send_response(int status, const http::HeaderMap& h, std::string_vie
   response_started_ = true;
   conn_->send_response_head(head);
   if (!head.end_stream) {
-    bytes_out_ += body.size();
+    info_.bytes_out += body.size();
     conn_->send_response_body(body.data(), body.size());
     conn_->send_response_end(nullptr);
   }
   response_done();
 }
 
-void Stream::start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length) {
-  cluster_ = lr_->route_cluster[size_t(route_)];
-  // Framing upstream: what the client sent, unless a filter may have changed the body.
-  if (body_length >= 0) {
-    up_length_ = uint64_t(body_length);
-  } else if (body_length == ChainSink::kUnknownLength && !end_stream) {
-    up_chunked_ = true;
-  } else if (req_in_chunked_ && !end_stream) {
-    up_chunked_ = true;
-  } else if (req_in_length_) {
-    up_length_ = *req_in_length_;
-  } else if (h2_ && !end_stream) {
-    up_chunked_ = true;  // an HTTP/2 body without content-length
-  }
-  (void)h;
-  if (end_stream) req_out_done_ = true;
-
-  cluster_->stats.rq_total->inc();
-  pool_ = conn_->worker()->pool(cluster_);
-  int preferred = -1;
-  if (!override_host_.empty()) {
-    for (size_t i = 0; i < cluster_->addr_strs.size(); ++i)
-      if (cluster_->addr_strs[i] == override_host_) preferred = int(i);
-  }
-  waiting_pool_ = true;
-  pool_->acquire(this, preferred);
-}
-
-bool Stream::set_upstream_override(std::string_view host) {
-  override_host_.assign(host);
-  return true;
-}
-
-void Stream::on_upstream_ready(upstream::Exchange* ex) {
-  waiting_pool_ = false;
-  upstream_ = ex;
-  upstream_host_ = ex->endpoint_str();
-  send_upstream_head();
-}
-
-void Stream::send_upstream_head() {
-  upstream::RequestHead head;
-  head.method = method_;
-  head.path = path_;
-  // An HTTP/1.0 client may send no Host: the upstream still needs one.
-  head.authority = authority_.empty() ? std::string_view(cluster_->cfg.name) : authority_;
-  head.scheme = cluster_->tls ? "https" : "http";
-  head.headers = chain_ ? &chain_->request_headers : &req_headers_;
-  head.content_length = up_chunked_ ? std::nullopt : up_length_;
-  head.end_stream = req_out_done_ && body_buf_.empty() && req_trailers_.empty() &&
-                    !up_length_.value_or(0) && !up_chunked_;
-  head.is_head = is_head_;
-  upstream_->send_head(head);
-  if (!body_buf_.empty()) {
-    std::string b;
-    b.swap(body_buf_);
-    write_request_body(b.data(), b.size());
-    conn_->resume_reading();
-  }
-  if (req_out_done_) finish_request_upstream();
-}
-
 void Stream::on_request_body(const char* data, size_t len) {
-  bytes_in_ += len;
-  if (request_body_limit_ && bytes_in_ > request_body_limit_ && !response_started_) {
-    local_reply(413, "request body too large\n", "request_body_too_large", "-");
+  info_.bytes_in += len;
+  if (request_body_limit_ && info_.bytes_in > request_body_limit_ && !response_started_) {
+    local_reply(413, "request body too large\n", "request_body_too_large",
+                log::ResponseFlag::kNone);
     conn_->reset_stream();
     return;
   }
@@ -442,8 +314,6 @@ void Stream::request_trailers_out() {
   if (upstream_ && !req_sent_) finish_request_upstream();
 }
 
-void Stream::write_request_body(const char* data, size_t len) { upstream_->send_body(data, len); }
-
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
   if (size_t dropped = http1::strip_forbidden_trailers(trailers))
     lr_->stats.rq_trailers_dropped->inc(dropped);
@@ -470,65 +340,6 @@ void Stream::on_request_complete() {
   if (upstream_ && !req_sent_) finish_request_upstream();
 }
 
-void Stream::finish_request_upstream() {
-  upstream_->send_end(req_trailers_.empty() ? nullptr : &req_trailers_);
-  req_sent_ = true;
-  if (response_started_ || upgrade_) return;
-  auto timeout = lr_->cfg->routes[size_t(route_)].timeout.value_or(cluster_->cfg.timeout);
-  timer_armed_ = true;
-  conn_->start_stream_timer(uint64_t(timeout.count()), [this] {
-    timer_armed_ = false;
-    on_response_timeout();
-  });
-}
-
-void Stream::on_response_timeout() {
-  cluster_->stats.rq_timeout->inc();
-  release_upstream(false);
-  local_reply(504, "upstream request timeout\n", "upstream_response_timeout", "UT");
-}
-
-void Stream::on_upstream_failure(Failure f, const std::string& details) {
-  waiting_pool_ = false;
-  if (f == Failure::kOverflow || f == Failure::kPendingTimeout) {
-    // Both are the pool's circuit breaking: no connection could be had in time.
-    local_reply(503, "upstream overflow\n", details, "UO");
-  } else {
-    local_reply(502, "upstream connect error\n", details, "UF");
-  }
-}
-
-void Stream::on_upstream_reset(const std::string& details) {
-  cluster_->stats.rq_reset->inc();
-  bool reused = upstream_ && upstream_->reused();
-  upstream_ = nullptr;  // the pool closed it
-  stop_timer();
-  if (!response_started_ && !status_) {
-    // A pooled connection the upstream closed as we reused it: safe to retry once when no
-    // request body has been sent.
-    if (reused && !retried_ && bytes_in_ == 0 && !up_chunked_) {
-      retried_ = true;
-      req_sent_ = false;
-      cluster_->stats.rq_retry->inc();
-      waiting_pool_ = true;
-      pool_->acquire(this, -1);
-      return;
-    }
-    local_reply(502, "upstream connection reset\n", details, "UR");
-    return;
-  }
-  details_ = details;
-  flags_ = "UR";
-  conn_->reset_stream();
-}
-
-void Stream::release_upstream(bool reusable) {
-  if (!upstream_) return;
-  upstream::Exchange* c = upstream_;
-  upstream_ = nullptr;
-  pool_->release(c, reusable);
-}
-
 // ---- response path ----
 
 int Stream::on_response_head(http1::MessageHead& head) {
@@ -536,7 +347,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
   // A switch nobody asked for would leave the upstream speaking another protocol.
   if (head.status == 101 && !upgrade_) return -1;
   stop_timer();
-  status_ = head.status;
+  info_.status = head.status;
   upstream_keep_alive_ = head.keep_alive;
   resp_in_length_ = head.content_length;
   http::HeaderMap& h = head.headers;
@@ -550,7 +361,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
     h.add("connection", "upgrade");
     h.add("upgrade", upgrade_value);
     ResponseHead rh;
-    rh.status = status_;
+    rh.status = info_.status;
     rh.headers = &h;
     rh.upgrade = true;
     response_started_ = true;
@@ -560,15 +371,15 @@ int Stream::on_response_head(http1::MessageHead& head) {
     if (upstream_) upstream_->enter_tunnel();
     return 0;
   }
-  bool no_body = is_head_ || status_ == 204 || status_ == 304 ||
-                 (status_ >= 100 && status_ < 200) ||
+  bool no_body = is_head_ || info_.status == 204 || info_.status == 304 ||
+                 (info_.status >= 100 && info_.status < 200) ||
                  (head.content_length && *head.content_length == 0) || head.end_stream;
   if (!chain_) {
     resp_headers_ = std::move(h);
     response_headers_out(no_body, ChainSink::kKeepLength);
     return 0;
   }
-  chain_->response_headers.add(":status", std::to_string(status_));
+  chain_->response_headers.add(":status", std::to_string(info_.status));
   for (auto& x : h.raw()) chain_->response_headers.raw().push_back(std::move(x));
   resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
@@ -583,15 +394,15 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
     int s = st ? http::parse_status(*st) : 0;
     if (s == 0) {
       local_reply(502, st ? "filter set an invalid :status\n" : "filter removed :status\n",
-                  st ? "invalid_status" : "missing_status", "-");
+                  st ? "invalid_status" : "missing_status", log::ResponseFlag::kNone);
       return;
     }
-    status_ = s;
+    info_.status = s;
   }
-  bool no_body_status = is_head_ || status_ == 204 || status_ == 304;
+  bool no_body_status = is_head_ || info_.status == 204 || info_.status == 304;
   resp_close_ = resp_close_ || !client_keep_alive_ || conn_->worker()->draining();
   ResponseHead head;
-  head.status = status_;
+  head.status = info_.status;
   head.headers = &h;
   head.end_stream = end_stream || no_body_status;
   head.is_head = is_head_;
@@ -633,7 +444,7 @@ void Stream::response_trailers_out() { write_response_end(&chain_->response_trai
 
 void Stream::write_response_body(const char* data, size_t len) {
   if (response_done_ || len == 0) return;
-  bytes_out_ += len;
+  info_.bytes_out += len;
   conn_->send_response_body(data, len);
   if (conn_->above_high() && upstream_) upstream_->pause_reading();
 }
@@ -692,24 +503,9 @@ void Stream::on_downstream_drained() {
 }
 
 void Stream::on_downstream_reset() {
-  if (!response_done_ && flags_.empty()) flags_ = "DC";
+  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
   if (chain_) chain_->halt();
   drop_upstream();
-}
-
-void Stream::drop_upstream() {
-  if (waiting_pool_) {
-    waiting_pool_ = false;
-    pool_->cancel(this);
-  }
-  stop_timer();
-  release_upstream(false);
-}
-
-void Stream::stop_timer() {
-  if (!timer_armed_) return;
-  timer_armed_ = false;
-  conn_->stop_stream_timer();
 }
 
 void Stream::on_read_begin() {
@@ -725,7 +521,7 @@ void Stream::on_read_end() {
 }
 
 void Stream::on_tunnel_data(const char* data, size_t len) {
-  bytes_out_ += len;
+  info_.bytes_out += len;
   conn_->tunnel_write(data, len);
 }
 
@@ -735,7 +531,7 @@ void Stream::on_tunnel_eof() {
 }
 
 void Stream::on_tunnel_downstream(const char* data, size_t len) {
-  bytes_in_ += len;
+  info_.bytes_in += len;
   if (upstream_) upstream_->tunnel_write(data, len);
 }
 
@@ -750,7 +546,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
   if (details.empty()) details = "filter_local_reply";
   if (!chain_ || chain_->response_entered()) {
     // From a response phase: the filters have had their say on a response already.
-    local_reply(status, body, std::move(details), "LR", &headers);
+    local_reply(status, body, std::move(details), log::ResponseFlag::kLocalReply, &headers);
     return true;
   }
   // From a request phase: the reply goes back through the response filters (Envoy's filters
@@ -766,15 +562,16 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
     drop_upstream();
     // The request body may be unread: the connection cannot be trusted again.
     resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
-    reply_through_filters(status, std::move(h), body, details.c_str(), "LR");
+    reply_through_filters(status, std::move(h), body, details.c_str(),
+                          log::ResponseFlag::kLocalReply);
   });
   return true;
 }
 
 bool Stream::reset_from_filter(std::string details) {
   if (finalized_) return false;
-  details_ = details.empty() ? "filter_reset" : std::move(details);
-  flags_ = "FR";
+  info_.details = details.empty() ? "filter_reset" : std::move(details);
+  info_.flag = log::ResponseFlag::kFilterReset;
   chain_->halt();
   // A local reply asked for after this (or pending from the same callback) would replace the
   // reset below; the reset wins.
@@ -788,17 +585,17 @@ bool Stream::reset_from_filter(std::string details) {
   return true;
 }
 
-void Stream::local_reply(int status, std::string_view body, std::string details, const char* flags,
-                         const http::HeaderMap* extra) {
+void Stream::local_reply(int status, std::string_view body, std::string details,
+                         log::ResponseFlag flag, const http::HeaderMap* extra) {
   if (response_started_) {
     conn_->reset_stream();
     return;
   }
   if (chain_) chain_->halt();
   drop_upstream();
-  status_ = status;
-  details_ = std::move(details);
-  if (flags_.empty() || flags_ == "-") flags_ = flags;
+  info_.status = status;
+  info_.details = std::move(details);
+  info_.flag_once(flag);
   http::HeaderMap h;
   if (extra)
     for (const auto& x : *extra)
@@ -818,81 +615,6 @@ void Stream::response_done() {
   conn_->on_response_done();
 }
 
-bool Stream::attribute(std::string_view path, std::string* out) const {
-  auto ms_since = [](auto tp) {
-    return std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count());
-  };
-  if (path == "request.path")
-    *out = path_;
-  else if (path == "request.url_path")
-    *out = path_.substr(0, path_.find('?'));
-  else if (path == "request.method")
-    *out = method_;
-  else if (path == "request.host")
-    *out = authority_;
-  else if (path == "request.scheme")
-    *out = lr_->cfg->tls ? "https" : "http";
-  else if (path == "request.protocol")
-    *out = protocol_;
-  else if (path == "request.id")
-    *out = request_id_;
-  else if (path == "request.time")
-    *out = ms_since(start_wall_);
-  else if (path == "request.duration")
-    *out = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - start_)
-                              .count());
-  else if (path == "request.size")
-    *out = std::to_string(bytes_in_);
-  else if (path == "source.address")
-    *out = conn_->info().peer_ip;
-  else if (path == "source.port")
-    *out = std::to_string(conn_->info().peer_port);
-  else if (path == "connection.id")
-    *out = std::to_string(conn_->info().id);
-  else if (path == "connection.mtls")
-    *out = conn_->info().peer_cert.empty() ? "false" : "true";
-  else if (path == "destination.address")
-    *out = lr_->cfg->address.str();
-  else if (path == "destination.port")
-    *out = std::to_string(lr_->cfg->address.port);
-  else if (path == "response.code") {
-    if (!status_) return false;
-    *out = std::to_string(status_);
-  } else if (path == "response.flags")
-    *out = flags_.empty() ? "-" : flags_;
-  else if (path == "response.code_details")
-    *out = details_;
-  else if (path == "response.size")
-    *out = std::to_string(bytes_out_);
-  else if (path == "upstream.address") {
-    if (upstream_host_.empty()) return false;
-    *out = upstream_host_;
-  } else if (path == "xds.route_name")
-    *out = route_name();
-  else if (path == "xds.cluster_name") {
-    if (!cluster_) return false;
-    *out = cluster_->cfg.name;
-  } else if (path == "xds.listener_name")
-    *out = lr_->cfg->name;
-  else if (path == "connection.tls_version") {
-    if (!conn_->info().tls) return false;  // a plain connection has no TLS facts
-    *out = conn_->info().tls_version;
-  } else if (path == "connection.requested_server_name") {
-    if (!conn_->info().tls) return false;
-    *out = conn_->info().sni;
-  } else if (path == "connection.peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_cert;
-  } else if (path == "connection.subject_peer_certificate") {
-    if (conn_->info().peer_cert.empty()) return false;
-    *out = conn_->info().peer_subject;
-  } else
-    return false;
-  return true;
-}
-
 void Stream::count_response(int status) {
   // A stream that ended before any response (the client left) has no status class.
   bool has_class = status >= 100 && status < 600;
@@ -904,7 +626,7 @@ void Stream::count_response(int status) {
     rs.rq_total->inc();
     if (has_class) rs.rq_class[cls]->inc();
   }
-  if (has_class && cluster_ && !upstream_host_.empty()) cluster_->stats.rq_class[cls]->inc();
+  if (has_class && cluster_ && !info_.upstream_host.empty()) cluster_->stats.rq_class[cls]->inc();
 }
 
 void Stream::finalize() {
@@ -919,66 +641,14 @@ void Stream::finalize() {
     filters::end_stream_callouts(chain_->id());
   }
   stop_timer();
-  if (!response_done_ && flags_.empty()) flags_ = "DC";
-  count_response(status_);
+  if (!response_done_) info_.flag_once(log::ResponseFlag::kDownstreamReset);
+  count_response(info_.status);
   double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - info_.start)
+          .count();
   lr_->stats.rq_time->record(ms);
-  if (cluster_ && !upstream_host_.empty()) cluster_->stats.rq_time->record(ms);
+  if (cluster_ && !info_.upstream_host.empty()) cluster_->stats.rq_time->record(ms);
   if (rt_->access_log) conn_->worker()->access_log(build_log_line());
-}
-
-std::string Stream::build_log_line() const {
-  char when[64];
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  gmtime_r(&ts.tv_sec, &t);
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
-           t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
-  double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
-  std::string out;
-  out.reserve(512);
-  out += "{\"time\":\"";
-  out += when;
-  out += "\",\"listener\":";
-  json::append_quoted(out, lr_->cfg->name);
-  out += ",\"method\":";
-  json::append_quoted(out, method_);
-  out += ",\"authority\":";
-  json::append_quoted(out, authority_);
-  out += ",\"path\":";
-  json::append_quoted(out, path_);
-  out += ",\"protocol\":";
-  json::append_quoted(out, protocol_);
-  out += ",\"status\":" + std::to_string(status_);
-  out += ",\"bytes_in\":" + std::to_string(bytes_in_);
-  out += ",\"bytes_out\":" + std::to_string(bytes_out_);
-  char dur[32];
-  snprintf(dur, sizeof dur, "%.3f", ms);
-  out += ",\"duration_ms\":";
-  out += dur;
-  out += ",\"route\":";
-  json::append_quoted(out, route_ >= 0 ? lr_->cfg->routes[size_t(route_)].name : "");
-  out += ",\"cluster\":";
-  json::append_quoted(out, cluster_ ? cluster_->cfg.name : "");
-  out += ",\"upstream_host\":";
-  json::append_quoted(out, upstream_host_);
-  out += ",\"request_id\":";
-  json::append_quoted(out, request_id_);
-  out += ",\"response_flags\":";
-  json::append_quoted(out, flags_.empty() ? "-" : flags_);
-  out += ",\"details\":";
-  json::append_quoted(out, details_);
-  out += ",\"client\":";
-  json::append_quoted(out, conn_->info().peer_ip);
-  out += ",\"tls_version\":";
-  json::append_quoted(out, conn_->info().tls_version);
-  out += ",\"sni\":";
-  json::append_quoted(out, conn_->info().sni);
-  out += "}\n";
-  return out;
 }
 
 }  // namespace sy::server

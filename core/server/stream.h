@@ -11,6 +11,7 @@
 #include "core/http1/parser.h"
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"
+#include "core/server/stream_info.h"
 #include "core/server/stream_owner.h"
 #include "core/upstream/pool.h"
 
@@ -31,7 +32,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void on_tunnel_downstream(const char* data, size_t len);
   void on_tunnel_downstream_eof();
   // Writes a complete local response (when no response has started yet).
-  void local_reply(int status, std::string_view body, std::string details, const char* flags,
+  void local_reply(int status, std::string_view body, std::string details, log::ResponseFlag flag,
                    const http::HeaderMap* extra = nullptr);
   bool response_started() const override { return response_started_; }
   // Called once, when the stream ends for whatever reason: stats and the access log.
@@ -70,6 +71,8 @@ class Stream : public upstream::Client, public filters::ChainSink {
   uv_loop_t* loop() const override;
   int worker_index() const override;
   uint64_t buffer_limit() const override { return lr_->cfg->limits.buffered_body; }
+  const std::map<std::string, std::string>* config_metadata(
+      sy_metadata_source_t source) const override;  // stream_metadata.cc
 
  private:
   void route_request(const http::HeaderMap& h);
@@ -78,7 +81,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void send_direct_response();
   // A reply made by the proxy (direct response, no route) that the response filters see.
   void reply_through_filters(int status, http::HeaderMap headers, const std::string& body,
-                             const char* details, const char* flags);
+                             const char* details, log::ResponseFlag flag);
   void start_upstream(const http::HeaderMap& h, bool end_stream, int64_t body_length);
   void send_upstream_head();
   void send_response(int status, const http::HeaderMap& h, std::string_view body);
@@ -92,6 +95,10 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void response_done();
   void count_response(int status);
   std::string build_log_line() const;
+  AttributeSource attribute_source() const;
+  // stream_metadata.cc: the attributes ABI 1.2 added, and the access log's `fields:`.
+  bool attribute_since_1_2(std::string_view path, std::string* out) const;
+  void append_log_fields(std::string& out) const;
 
   StreamOwner* conn_;
   std::shared_ptr<const Runtime> rt_;
@@ -106,9 +113,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool corked_ = false;
   std::unique_ptr<filters::FilterChain> chain_;
   std::string override_host_;
+  StreamInfo info_;  // what the attributes and the access log read
 
   // Request.
-  std::string method_, path_, authority_, request_id_, protocol_;
   http::HeaderMap req_headers_;        // without filters; with filters the chain holds them
   std::optional<uint64_t> up_length_;  // the request body's length upstream, when known
   std::string body_buf_;               // request body received before the upstream was ready
@@ -126,11 +133,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool h2_ = false;  // the client speaks HTTP/2
   bool client_keep_alive_ = true;
   bool retried_ = false;
-  uint64_t bytes_in_ = 0;
   uint64_t request_body_limit_ = 0;
 
   // Response.
-  int status_ = 0;
   std::optional<uint64_t> resp_in_length_;
   bool filter_reply_pending_ = false;  // a filter's local reply waits to go through the chain
   bool response_started_ = false;
@@ -141,11 +146,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool resp_end_at_head_ = false;
   bool tunnel_ = false;  // 101 received: bytes flow raw until either side closes
   http::HeaderMap resp_headers_, resp_trailers_;
-  uint64_t bytes_out_ = 0;
-  std::string upstream_host_, details_, flags_;
   bool finalized_ = false;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::system_clock::time_point start_wall_;
 };
 
 }  // namespace sy::server

@@ -11,10 +11,33 @@
 
 #include "core/http/headers.h"
 
+struct uv_loop_s;
+typedef struct uv_loop_s uv_loop_t;
+
+namespace sy::upstream {
+class Pool;
+}
+
 namespace sy::server {
 
-class Worker;
+struct ClusterRuntime;
 class ClientLease;
+
+// What a stream needs of the worker thread it runs on. The Worker implements it; a unit test
+// gives a stream a fake one, so a stream can be driven without a running worker.
+class StreamWorker {
+ public:
+  virtual uv_loop_t* loop() = 0;
+  virtual int index() const = 0;
+  // The worker's pool for CLUSTER (made on first use).
+  virtual upstream::Pool* pool(const std::shared_ptr<ClusterRuntime>& cluster) = 0;
+  virtual void access_log(std::string line) = 0;
+  // Draining: responses close their connections.
+  virtual bool draining() const = 0;
+
+ protected:
+  ~StreamWorker() = default;
+};
 
 // What a stream may learn about its connection (stream info and attributes).
 struct ConnInfo {
@@ -26,6 +49,8 @@ struct ConnInfo {
   std::string sni;           // server name the client asked for
   std::string peer_cert;     // client certificate, PEM; empty when none
   std::string peer_subject;  // its subject, one line
+  std::string peer_uri_san;  // its first URI subject alternative name; empty when none
+  std::string peer_dns_san;  // its first DNS subject alternative name; empty when none
   uint64_t id = 0;           // connection id, unique in the process
   // The connection's place under its listener's limits.connections_per_client.
   std::shared_ptr<ClientLease> lease;
@@ -45,7 +70,7 @@ struct ResponseHead {
 class StreamOwner {
  public:
   virtual ~StreamOwner() = default;
-  virtual Worker* worker() const = 0;
+  virtual StreamWorker* worker() const = 0;
   virtual const ConnInfo& info() const = 0;
 
   // The response, in order: head, body pieces, end (with trailers or without).

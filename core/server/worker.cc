@@ -23,8 +23,7 @@ constexpr uint64_t kLogFlushMs = 100;
 
 Worker::Worker(int index) : index_(index) {
   uv_loop_init(&loop_);
-  uv_async_init(&loop_, &async_, on_async);
-  async_.data = this;
+  posts_.open(&loop_);
   reaper_ = std::make_unique<net::Timer>(&loop_);
   log_timer_ = std::make_unique<net::Timer>(&loop_);
 }
@@ -42,23 +41,7 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(fn));
-  }
-  uv_async_send(&async_);
-}
-
-void Worker::on_async(uv_async_t* h) {
-  auto* w = static_cast<Worker*>(h->data);
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard<std::mutex> lock(w->mu_);
-    tasks.swap(w->tasks_);
-  }
-  for (auto& t : tasks) t();
-}
+void Worker::post(std::function<void()> fn) { posts_.post(std::move(fn)); }
 
 void Worker::on_accept(uv_stream_t* server, int status) {
   auto* slot = static_cast<ListenerSlot*>(server->data);
@@ -342,7 +325,7 @@ void Worker::stop() {
   reaper_.reset();
   log_timer_.reset();
   net::Socket::close_ended();  // the walk below would close them without freeing them
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  posts_.close();
   // Whatever is still open closes now; uv_run returns once every handle is closed.
   uv_walk(
       &loop_,

@@ -11,9 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "core/net/post_queue.h"
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"
 #include "core/server/client_limits.h"
+#include "core/server/stream_owner.h"
 
 namespace sy::upstream {
 class Pool;
@@ -70,7 +72,7 @@ struct ListenerFd {
   int fd = -1;
 };
 
-class Worker {
+class Worker final : public StreamWorker {
  public:
   explicit Worker(int index);
   ~Worker();
@@ -89,24 +91,23 @@ class Worker {
   // Closes everything and ends the loop.
   void stop();
 
-  uv_loop_t* loop() { return &loop_; }
-  int index() const { return index_; }
+  uv_loop_t* loop() override { return &loop_; }
+  int index() const override { return index_; }
   const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
-  upstream::Pool* pool(const std::shared_ptr<ClusterRuntime>& cluster);
+  upstream::Pool* pool(const std::shared_ptr<ClusterRuntime>& cluster) override;
   // Connection bookkeeping, for drain and for freeing objects outside their own callbacks.
   void add(DownstreamConn* c);
   void remove(DownstreamConn* c);
   void defer_delete(std::function<void()> deleter);
-  void access_log(std::string line);
+  void access_log(std::string line) override;
   // A module callout to CLUSTER on this worker. Returns a cancel function, or an empty one when
   // the cluster does not exist (DONE is then never called).
   std::function<void()> start_callout(const std::string& cluster, http::HeaderMap headers,
                                       std::string body, uint64_t timeout_ms,
                                       std::function<void(const filters::CalloutResult&)> done);
-  bool draining() const { return draining_; }
+  bool draining() const override { return draining_; }
 
  private:
-  static void on_async(uv_async_t* h);
   static void on_accept(uv_stream_t* server, int status);
   void close_listener(ListenerSlot& slot);
   void check_drained();
@@ -115,10 +116,8 @@ class Worker {
 
   int index_;
   uv_loop_t loop_;
-  uv_async_t async_;
+  net::PostQueue posts_;
   std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> tasks_;
 
   std::shared_ptr<const Runtime> runtime_;
   std::map<std::string, std::shared_ptr<ListenerSlot>> listeners_;

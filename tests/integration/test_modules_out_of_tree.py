@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 import harness
-from harness import request
+from harness import request, run_switchyard
 from modules_util import BUILD, with_filters
 
 
@@ -53,3 +53,16 @@ def test_new_module_builds_against_installed_files_and_loads(tmp_path, prefix, u
     check = subprocess.run([str(prefix / "bin" / "sy-module"), "check", str(built[0])],
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+
+    # The README's config is complete: the module declared (watch included), the filter with
+    # its keys, and the proxy accepts it as written (only the build folder differs here).
+    readme = (project / "README.md").read_text()
+    config = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    for key in ("modules:", "path: ./build/libsy_demo.so", "watch: true", "module: demo",
+                "filter: demo", "config:"):
+        assert key in config, f"{key!r} missing from the README's config:\n{config}"
+    config_file = tmp_path / f"readme-{lang}.yaml"
+    config_file.write_text(config.replace("./build/libsy_demo.so", str(built[0])) +
+                           f"state_dir: {tmp_path / 'state'}\n")
+    out = run_switchyard(["-c", config_file, "--validate"], cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr

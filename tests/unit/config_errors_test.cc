@@ -27,7 +27,7 @@ clusters:
 )"),
             "t.yaml:4:5: unknown key 'retries' in cluster; expected one of: name, endpoints, "
             "protocol, tls, connect_timeout, timeout, max_connections, max_pending, "
-            "pending_timeout, connect_retries, idle_timeout");
+            "pending_timeout, connect_retries, idle_timeout, metadata");
   EXPECT_EQ(one_error(R"(
 listeners:
   - name: l
@@ -58,7 +58,7 @@ listeners:
             "t.yaml:1:31: unknown key 'port' in admin; expected one of: address");
   EXPECT_EQ(one_error("modules: [{name: m, watched: true}]\n"),
             "t.yaml:1:21: unknown key 'watched' in module; expected one of: name, path, sha256, "
-            "watch");
+            "watch, config");
 }
 
 TEST(ConfigStrict, DuplicateKeysAreErrors) {
@@ -606,7 +606,7 @@ workers: lots
           "t.yaml:12:35: status in direct_response: must be between 100 and 599, got 1000",
           "t.yaml:13:5: unknown key 'colour' in listener; expected one of: name, address, "
           "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts, "
-          "upgrade_configs",
+          "upgrade_configs, metadata",
           "t.yaml:14:10: workers in config: expected a non-negative integer, got 'lots'",
       }));
 }

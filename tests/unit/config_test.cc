@@ -402,7 +402,7 @@ TEST(ConfigFile, LoadsFromDiskAndKeepsFileName) {
       std::string(path) +
           ":3:37: unknown key 'bogus' in listener; expected one of: name, address, "
           "protocols, tls, http2, filters, routes, tcp_proxy, network_filters, limits, timeouts, "
-          "upgrade_configs");
+          "upgrade_configs, metadata");
 }
 
 TEST(ConfigFile, EmptyFileIsAnError) {

@@ -162,18 +162,23 @@ sy-module inspect build/libsy_@NAME@.so   # its stamp, ABI and filters, as JSON
 
 ## Use
 
-Point `module_path` at the build folder and name the module in a listener's `filters:`.
-This config needs nothing else running: the second listener plays the upstream.
+Declare the module and name it in a listener's `filters:`. This config is complete and needs
+nothing else running: the second listener plays the upstream.
 
 ```yaml
 admin:
   address: 127.0.0.1:9901
-module_path: [./build]
+modules:
+  - name: @NAME@
+    path: ./build/libsy_@NAME@.so   # or put ./build on module_path: [./build]
+    watch: true                     # swap in a new build when the file is replaced
 listeners:
   - name: ingress
     address: 127.0.0.1:8080
     filters:
       - module: @NAME@
+        filter: @NAME@              # the factory inside the module (its first when left out)
+        config: {}                  # arrives in on_config_create as JSON
     routes:
       - name: all
         match: {prefix: /}
@@ -190,19 +195,15 @@ clusters:
 ```
 
 ```sh
+switchyard -c switchyard.yaml --validate   # loads the module and builds its config, then exits
 switchyard -c switchyard.yaml &
 curl -i http://127.0.0.1:8080/    # x-@NAME@: hello
 ```
 
-To swap a new build in while traffic flows, declare the module with `watch: true` and rebuild,
-or ask for it: `curl -X POST http://127.0.0.1:9901/modules/@NAME@/reload`.
-
-```yaml
-modules:
-  - name: @NAME@
-    path: ./build/libsy_@NAME@.so
-    watch: true
-```
+With `watch: true`, rebuilding swaps the new build in while traffic flows; without it, ask for
+the swap: `curl -X POST http://127.0.0.1:9901/modules/@NAME@/reload`. The module keys
+(`name`, `path`, `sha256`, `watch`) and the filter keys (`module`, `filter`, `config`) are in
+Switchyard's docs/config.md, under Modules.
 )";
 
 const char kGitignore[] = "build/\n*.so\ncompile_commands.json\n.cache/\n";

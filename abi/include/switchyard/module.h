@@ -160,6 +160,20 @@ typedef enum sy_filter_status {
    * chunk to wait for: the direction stays paused, with the whole body buffered, until the
    * filter calls resume(). */
   SY_STOP_AND_BUFFER = 2,
+  /* Since 1.2 (hosts before 1.2 do not know it: check host->abi_minor >= 2). From a body
+   * callback: keep this chunk with what the filter holds and call me again with the next
+   * chunk, as SY_STOP_AND_BUFFER does, but with no buffer limit: when what the stream's filters
+   * hold in this direction passes the high watermark (256 KiB), the host stops reading from the
+   * peer, and reads on below the low watermark (64 KiB). So the filter may hold each chunk
+   * while something else (a callout, ext_proc's processor) decides about it, and memory stays
+   * bounded. The filter hands held bytes on by itself, from a task, timer or callout callback
+   * acting for it: body_drain(SY_BODY_BUFFERED) takes them out, inject_data sends them (or
+   * others) on after the filter. SY_CONTINUE from a later body callback passes everything still
+   * held. Returned at end of stream, the direction stays paused until resume(), which passes
+   * what is still held and the end of stream. From a header callback: as SY_STOP_AND_BUFFER
+   * (the headers wait until a body callback returns SY_CONTINUE or resume()), with the
+   * watermark instead of the limit; inject nothing before the headers have gone on. */
+  SY_STOP_AND_WATERMARK = 3,
 } sy_filter_status_t;
 
 /* Kinds of metric. Since 1.0. */
@@ -271,6 +285,37 @@ typedef struct sy_stream_callout_callbacks {
   void (*on_writable)(void* arg, sy_callout_stream_t* cs);
 } sy_stream_callout_callbacks_t;
 
+/* Where metadata_ns_get reads a namespace from. Values are fixed forever; new ones are
+ * appended. Since 1.2. */
+typedef enum sy_metadata_source {
+  SY_METADATA_DYNAMIC = 0, /* the stream's dynamic metadata (metadata_set, metadata_ns_set) */
+  SY_METADATA_ROUTE = 1,   /* the `metadata:` block of the stream's route */
+  /* The `metadata:` block of the stream's listener: a listener holds its routes, so it is
+   * what Envoy calls the virtual host. */
+  SY_METADATA_VIRTUAL_HOST = 2,
+  SY_METADATA_CLUSTER = 3, /* the `metadata:` block of the stream's routed cluster */
+} sy_metadata_source_t;
+
+/* The type of a value read with attribute_get_typed. Values are fixed forever; new ones are
+ * appended. Since 1.2. */
+typedef enum sy_value_type {
+  SY_VALUE_STRING = 0,    /* text in BYTES */
+  SY_VALUE_INT = 1,       /* NUMBER */
+  SY_VALUE_BOOL = 2,      /* NUMBER: 0 or 1 */
+  SY_VALUE_BYTES = 3,     /* binary in BYTES (a DER certificate, say) */
+  SY_VALUE_TIMESTAMP = 4, /* NUMBER: nanoseconds since the Unix epoch */
+  SY_VALUE_DURATION = 5,  /* NUMBER: nanoseconds */
+} sy_value_type_t;
+
+/* A typed value. The module sets SIZE to sizeof(sy_value_t) before the call; the host fills
+ * the rest. BYTES is valid as attribute_get's view is. Since 1.2. */
+typedef struct sy_value {
+  uint32_t size;
+  sy_value_type_t type;
+  int64_t number;
+  sy_str_t bytes;
+} sy_value_t;
+
 /* Callback types. */
 typedef void (*sy_stream_task_fn)(sy_stream_t* stream, void* arg); /* runs on the worker */
 typedef void (*sy_worker_task_fn)(sy_worker_t* worker, void* arg); /* runs on the worker */
@@ -380,7 +425,11 @@ typedef struct sy_host {
   sy_status_t (*cluster_endpoint)(sy_str_t cluster, size_t index, sy_bytes_sink_fn sink, void* ctx);
 
   /* -- Dynamic metadata (namespaced) and filter state, per stream; values are strings (JSON for
-   * structured data) and are visible to later filters and to the access log. -- */
+   * structured data) and are visible to later filters and to the access log. Since 1.2 a
+   * namespace is a JSON object (metadata_ns_set, metadata_ns_get): metadata_set stores a JSON
+   * string member, and metadata_get returns a string member as the string, any other member as
+   * its JSON text. The access log prints them through its `fields:` (%DYNAMIC_METADATA(ns:key)%,
+   * %FILTER_STATE(key)%). -- */
   sy_status_t (*metadata_set)(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t value);
   sy_status_t (*metadata_get)(sy_stream_t* s, sy_str_t ns, sy_str_t key, sy_str_t* value);
   sy_status_t (*filter_state_set)(sy_stream_t* s, sy_str_t key, sy_str_t value);
@@ -546,6 +595,50 @@ typedef struct sy_host {
    * callback returns. This is how a filter fails closed once the response has started, when
    * send_local_reply can no longer be used. SY_ERR_STALE if the stream has already ended. */
   sy_status_t (*stream_reset)(sy_stream_t* s, sy_str_t details);
+  /* -- Typed metadata (also since 1.2; check with SY_HAS_SLOT(host, sy_host_t,
+   * attribute_get_typed)) -- */
+  /* Replaces the dynamic-metadata namespace NS with the members of OBJECT, a JSON object
+   * (Envoy's filter_metadata[NS]). A member whose value is a JSON string reads back through
+   * metadata_get as that string; any other value as its JSON text. SY_ERR_INVALID when NS is
+   * empty or OBJECT is not one well-formed JSON object (nothing is changed then). */
+  sy_status_t (*metadata_ns_set)(sy_stream_t* s, sy_str_t ns, sy_str_t object);
+  /* As metadata_ns_set, but merges: OBJECT's members replace the members of NS with the same
+   * key and the others stay, as Envoy's setDynamicMetadata merges a Struct. */
+  sy_status_t (*metadata_ns_merge)(sy_stream_t* s, sy_str_t ns, sy_str_t object);
+  /* The namespace NS of SOURCE as one JSON object (compact, keys in byte order). For the
+   * dynamic source, values set with metadata_set are JSON strings. SY_ERR_NOT_FOUND when
+   * SOURCE has no such namespace (the stream has no route or cluster yet, say). *OUT is valid
+   * until the next metadata_ns_get on this thread or the current callback returns. */
+  sy_status_t (*metadata_ns_get)(sy_stream_t* s, sy_metadata_source_t source, sy_str_t ns,
+                                 sy_str_t* out);
+  /* An attribute (the paths of attribute_get) with its type: request.time is a TIMESTAMP,
+   * request.duration a DURATION, sizes, ports, codes and connection.id INTs, connection.mtls a
+   * BOOL, everything else a STRING. Since 1.2 these attributes are also known (to
+   * attribute_get as text): upstream.port, request.total_size and response.total_size (the
+   * body plus the header block counted as HTTP/1.1 text, "name: value" and CRLF per header),
+   * connection.uri_san_peer_certificate and connection.dns_san_peer_certificate (the client
+   * certificate's first URI and DNS subject alternative names). SY_ERR_NOT_FOUND as for
+   * attribute_get; SY_ERR_INVALID when OUT's size is too small. */
+  sy_status_t (*attribute_get_typed)(sy_stream_t* s, sy_str_t path, sy_value_t* out);
+  /* The stream's buffer limit in bytes: how much a filter may hold in one direction before
+   * the host answers 413 (request) or 500 (response); the listener's limits.buffered_body. */
+  uint64_t (*buffer_limit)(sy_stream_t* s);
+
+  /* -- Also since 1.2 (check with SY_HAS_SLOT(host, sy_host_t, module_config)) -- */
+  /* A body added to a message that had none. The calling filter holds DIR's headers of a
+   * message without body (its headers callback got END_STREAM and returned SY_STOP or
+   * SY_STOP_AND_BUFFER): the headers go on now, to the next filters and the peer, as the head of
+   * a message with a body of unknown length (HTTP/1.1: chunked), and the filter then supplies
+   * that body with inject_data, the last piece with END_STREAM. From a task, timer or callout
+   * callback acting for the filter (not from inside its headers callback, which has not
+   * returned yet). SY_ERR_WRONG_PHASE when the filter holds no such headers; SY_ERR_STALE after
+   * the stream ended. */
+  sy_status_t (*continue_headers_with_body)(sy_stream_t* s, sy_direction_t dir);
+  /* The module's own `config:` block (in its `modules:` entry) as JSON, "{}" when it has none:
+   * settings for the whole module rather than for one filter (a Wasm VM's config, say). Valid
+   * until on_unload. Callable from the entry function and on_load on; a config reload that
+   * changes the block loads a new generation of the module. Any thread. */
+  sy_status_t (*module_config)(sy_module_t* module, sy_str_t* out);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

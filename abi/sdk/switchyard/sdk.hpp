@@ -65,6 +65,15 @@ inline std::string_view to_view(sy_str_t s) {
   return s.ptr != nullptr ? std::string_view(s.ptr, s.len) : std::string_view();
 }
 
+// The module's own `config:` block (its `modules:` entry) as JSON, "{}" when it has none; nullopt
+// on a host before ABI 1.2. Valid until on_unload.
+inline std::optional<std::string_view> module_config() {
+  if (host() == nullptr || !SY_HAS_SLOT(host(), sy_host_t, module_config)) return std::nullopt;
+  sy_str_t v{};
+  if (host()->module_config(module(), &v) != SY_OK) return std::nullopt;
+  return to_view(v);
+}
+
 // Writes MESSAGE (truncated to fit) into a config or load error.
 inline void set_error(sy_error_t* err, std::string_view message) {
   if (err == nullptr) return;
@@ -705,6 +714,61 @@ class HttpFilter {
     sy_str_t v{};
     if (host()->metadata_get(stream_, to_str(ns), to_str(key), &v) != SY_OK) return std::nullopt;
     return std::string(to_view(v));
+  }
+  // Filter state: a per-stream value later filters and the access log (`fields:`) can read.
+  sy_status_t filter_state_set(std::string_view key, std::string_view value) const {
+    return host()->filter_state_set(stream_, to_str(key), to_str(value));
+  }
+  std::optional<std::string> filter_state_get(std::string_view key) const {
+    sy_str_t v{};
+    if (host()->filter_state_get(stream_, to_str(key), &v) != SY_OK) return std::nullopt;
+    return std::string(to_view(v));
+  }
+
+  // Typed metadata (ABI 1.2; SY_ERR_UNSUPPORTED or nullopt on older hosts). OBJECT is a JSON
+  // object: set replaces the namespace NS, merge replaces only the members OBJECT has.
+  sy_status_t metadata_ns_set(std::string_view ns, std::string_view object) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, metadata_ns_set)) return SY_ERR_UNSUPPORTED;
+    return host()->metadata_ns_set(stream_, to_str(ns), to_str(object));
+  }
+  sy_status_t metadata_ns_merge(std::string_view ns, std::string_view object) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, metadata_ns_merge)) return SY_ERR_UNSUPPORTED;
+    return host()->metadata_ns_merge(stream_, to_str(ns), to_str(object));
+  }
+  // Namespace NS of SOURCE (dynamic metadata, or the route's, listener's or cluster's
+  // `metadata:`) as a JSON object.
+  std::optional<std::string> metadata_ns_get(
+      std::string_view ns, sy_metadata_source_t source = SY_METADATA_DYNAMIC) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, metadata_ns_get)) return std::nullopt;
+    sy_str_t v{};
+    if (host()->metadata_ns_get(stream_, source, to_str(ns), &v) != SY_OK) return std::nullopt;
+    return std::string(to_view(v));
+  }
+  // An attribute with its type (ABI 1.2): see sy_value_type_t for what NUMBER and BYTES hold.
+  struct Value {
+    sy_value_type_t type;
+    int64_t number;
+    std::string bytes;
+  };
+  std::optional<Value> attribute_typed(std::string_view path) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, attribute_get_typed)) return std::nullopt;
+    sy_value_t v{};
+    v.size = sizeof v;
+    if (host()->attribute_get_typed(stream_, to_str(path), &v) != SY_OK) return std::nullopt;
+    return Value{v.type, v.number, std::string(to_view(v.bytes))};
+  }
+  // A body for a message that had none (ABI 1.2): this filter's held bodiless headers go on as
+  // the head of a message with a body, which the filter then injects (host inject_data, the
+  // last piece with end_stream). Static, with the stream S a task, timer or callout callback
+  // acting for this filter receives: it is never called from inside this filter's callbacks.
+  static sy_status_t continue_headers_with_body(sy_stream_t* s, sy_direction_t dir) {
+    if (!SY_HAS_SLOT(host(), sy_host_t, continue_headers_with_body)) return SY_ERR_UNSUPPORTED;
+    return host()->continue_headers_with_body(s, dir);
+  }
+  // How many bytes a filter may hold per direction before the host answers 413 / 500.
+  std::optional<uint64_t> buffer_limit() const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, buffer_limit)) return std::nullopt;
+    return host()->buffer_limit(stream_);
   }
   void log(sy_log_level_t level, std::string_view message) const { sdk::log(level, message); }
 

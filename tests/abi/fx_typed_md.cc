@@ -1,0 +1,106 @@
+// A test-only module on the SDK (build/tests/abi/libsy_fx_typed_md.so): filter "typed_md"
+// drives the ABI 1.2 typed-metadata functions from request headers and reports what it reads
+// in response headers (test_typed_metadata.py).
+//
+// Request headers it acts on, in this order:
+//   x-md-string: V   metadata_set("authz", "user", V), the 1.0 call
+//   x-md-set: JSON   metadata_ns_set("authz", JSON)
+//   x-md-merge: JSON metadata_ns_merge("authz", JSON)
+//   x-tenant: V      filter_state_set("tenant", V)
+//   x-add-body: V    (on a request without body) hold the headers, then from a stream timer
+//                    continue_headers_with_body and inject V as the request's body
+// Response headers it sets ("-" for absent):
+//   x-rc-set, x-rc-merge   the status codes of the two calls
+//   x-md-dynamic           metadata_ns_get("authz") of the dynamic metadata
+//   x-md-user              metadata_get("authz", "user")
+//   x-md-route, x-md-vhost, x-md-cluster   metadata_ns_get("team") of each config source
+//   x-typed-<path, dots as dashes>   "<type>:<number>" or "<type>:<bytes>" of attribute_typed
+//   x-buffer-limit         buffer_limit()
+//   x-module-config        sdk::module_config(), the module's own `config:`
+#include <string>
+#include <switchyard/sdk.hpp>
+
+namespace {
+
+namespace sdk = sy::sdk;
+
+const char* const kTypedPaths[] = {
+    "request.time",
+    "request.duration",
+    "request.size",
+    "request.total_size",
+    "response.code",
+    "response.total_size",
+    "source.port",
+    "upstream.port",
+    "connection.mtls",
+    "request.method",
+    "connection.uri_san_peer_certificate",
+    "connection.dns_san_peer_certificate",
+};
+
+class TypedMd final : public sdk::HttpFilter {
+ public:
+  sy_filter_status_t on_request_headers(bool end_stream) override {
+    auto h = request_headers();
+    if (auto v = h.get("x-md-string")) metadata_set("authz", "user", *v);
+    if (auto v = h.get("x-md-set")) rc_set_ = std::to_string(metadata_ns_set("authz", *v));
+    if (auto v = h.get("x-md-merge")) rc_merge_ = std::to_string(metadata_ns_merge("authz", *v));
+    if (auto v = h.get("x-tenant")) filter_state_set("tenant", *v);
+    if (auto v = h.get("x-add-body"); v && end_stream) {
+      added_body_ = *v;
+      sdk::host()->stream_timer(stream(), 0, add_body, nullptr, this);
+      return SY_STOP;
+    }
+    return SY_CONTINUE;
+  }
+
+  sy_filter_status_t on_response_headers(bool) override {
+    auto h = response_headers();
+    h.set("x-rc-set", rc_set_);
+    h.set("x-rc-merge", rc_merge_);
+    h.set("x-md-dynamic", metadata_ns_get("authz").value_or("-"));
+    h.set("x-md-user", metadata_get("authz", "user").value_or("-"));
+    h.set("x-md-route", metadata_ns_get("team", SY_METADATA_ROUTE).value_or("-"));
+    h.set("x-md-vhost", metadata_ns_get("team", SY_METADATA_VIRTUAL_HOST).value_or("-"));
+    h.set("x-md-cluster", metadata_ns_get("team", SY_METADATA_CLUSTER).value_or("-"));
+    for (const char* path : kTypedPaths) {
+      std::string name = "x-typed-" + std::string(path);
+      for (char& c : name)
+        if (c == '.' || c == '_') c = '-';
+      auto v = attribute_typed(path);
+      if (!v) {
+        h.set(name, "-");
+        continue;
+      }
+      bool text = v->type == SY_VALUE_STRING || v->type == SY_VALUE_BYTES;
+      h.set(name,
+            std::to_string(int(v->type)) + ":" + (text ? v->bytes : std::to_string(v->number)));
+    }
+    h.set("x-buffer-limit", std::to_string(buffer_limit().value_or(0)));
+    h.set("x-module-config", std::string(sdk::module_config().value_or("-")));
+    return SY_CONTINUE;
+  }
+
+ private:
+  // The timer runs as this filter: its headers go on with a body, which it injects. (The SDK's
+  // HttpFilter members work inside callbacks only: a timer uses S, the static helper and the
+  // host table.)
+  static void add_body(sy_stream_t* s, void* arg) {
+    auto* self = static_cast<TypedMd*>(arg);
+    const sy_host_t* h = sdk::host();
+    sy_status_t rc = continue_headers_with_body(s, SY_REQUEST);
+    if (rc != SY_OK) {
+      std::string body = "continue_headers_with_body: " + std::to_string(rc) + "\n";
+      h->send_local_reply(s, 500, nullptr, 0, sdk::to_str(body), sdk::to_str("fx_typed_md"));
+      return;
+    }
+    h->inject_data(s, SY_REQUEST, sdk::to_str(self->added_body_), true);
+  }
+
+  std::string rc_set_ = "-", rc_merge_ = "-", added_body_;
+};
+
+}  // namespace
+
+SY_SDK_MODULE("typed_md", "1.0.0", sdk::FilterFactory<TypedMd>("typed_md"))
