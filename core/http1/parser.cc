@@ -277,6 +277,12 @@ int Parser::cb_headers_complete(llhttp_t* p) {
     }
   } else {
     h.status = p->status_code;
+    // llhttp takes any three digits: "000" or "042" is no HTTP status, and passed on it would
+    // reach the client as one. The upstream's response is malformed (502).
+    if (h.status < 100) {
+      s->fail(502, "invalid status code");
+      return -1;
+    }
     // Interim responses (100, 103, ...) are not the answer: skip them; 101 is a switch.
     if (h.status >= 100 && h.status < 200 && h.status != 101) return 0;
   }

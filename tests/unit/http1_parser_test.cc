@@ -173,6 +173,17 @@ TEST(Http1Parser, InterimResponsesAreSkipped) {
   EXPECT_EQ(rec.body, "ok");
 }
 
+// llhttp takes any three digits as a status: "000" or "042" would reach the client as one.
+TEST(Http1Parser, ResponseStatusBelow100IsRefused) {
+  for (const char* in : {"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nhi",
+                         "HTTP/1.1 042 Answer\r\nContent-Length: 0\r\n\r\n"}) {
+    Recorder rec;
+    Parser p(HTTP_RESPONSE, &rec);
+    EXPECT_EQ(feed_all(p, in), Parser::Status::kError) << in;
+    EXPECT_TRUE(rec.heads.empty()) << in;
+  }
+}
+
 TEST(Http1Parser, CloseDelimitedResponseEndsAtFinish) {
   Recorder rec;
   Parser p(HTTP_RESPONSE, &rec);
