@@ -64,6 +64,7 @@ class GrpcAuthz:
         self.requests = []
         self.lock = threading.Lock()
         self.hung = threading.Event()
+        self.cancelled = 0  # calls the client gave up on (RST_STREAM CANCEL seen by grpcio)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
         pb_grpc.add_AuthorizationServicer_to_server(self, self.server)
         address = f"{LOCALHOST}:0"
@@ -91,7 +92,14 @@ class GrpcAuthz:
         if s.get("sleep"):
             time.sleep(s["sleep"])
         if s.get("hang"):
-            self.hung.wait(30)
+            done = threading.Event()
+
+            def gone():
+                with self.lock:
+                    self.cancelled += 1
+                done.set()
+            context.add_callback(gone)
+            done.wait(30)
             context.abort(grpc.StatusCode.CANCELLED, "gave up")
         if s.get("abort"):
             context.abort(getattr(grpc.StatusCode, s["abort"]), "scripted failure")

@@ -105,3 +105,400 @@ def test_ea01_check_request_carries_the_attribute_context(upstream, grpc_authz, 
     assert a.destination.address.socket_address.address == "127.0.0.1"
     assert a.destination.address.socket_address.port_value == sy.port("ingress")
     assert a.request.time.seconds > 1_600_000_000
+
+
+def test_ea01_repeated_headers_are_comma_joined(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    test_id = uuid.uuid4().hex
+    with harness.RawClient(sy.port("ingress")) as c:
+        c.send(harness.raw_request("GET", "/echo", [("x-test-id", test_id), ("x-dup", "one"),
+                                                    ("X-Dup", "two")]))
+        r = c.read_response()
+    assert r.status == 200, r
+    [cr] = grpc_authz.find(test_id)
+    assert cr.attributes.request.http.headers["x-dup"] == "one,two"
+
+
+def test_ea01_http2_request(upstream, grpc_authz, switchyard):
+    from h2util import H2Client
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    test_id = uuid.uuid4().hex
+    with H2Client(sy.port("ingress")) as c:
+        r = c.get("/echo?q", method="POST", headers=[("x-test-id", test_id),
+                                                     ("content-length", "5")], body=b"hello")
+    assert r.status == 200, r
+    [cr] = grpc_authz.find(test_id)
+    http = cr.attributes.request.http
+    assert http.protocol == "HTTP/2"
+    assert http.method == "POST" and http.path == "/echo?q" and http.size == 5
+    # Without with_request_body the body is not sent, but it reaches the upstream.
+    assert http.body == "" and http.raw_body == b""
+    assert r.body and json.loads(r.body)["body_length"] == 5
+
+
+# --- gRPC: OK answers (EA-02) ------------------------------------------------------------------
+
+
+def test_ea02_ok_mutates_the_request_and_the_response(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    script = {"headers": [["x-set", "new", False], ["x-app", "second", True],
+                          ["x-fresh", "f"], ["x-absent", "a", "add_if_absent"],
+                          ["x-keep", "no", "add_if_absent"],
+                          ["x-only-if", "no", "overwrite_if_exists"]],
+              "remove": ["x-gone", ":path", "host"],
+              "query_set": [["a", "9"], ["new", "n"]], "query_remove": ["b"],
+              "response_headers": [["set-cookie", "a=1", True], ["set-cookie", "b=2", True],
+                                   ["x-resp", "r", False]]}
+    r = get(sy, "/echo?a=1&b=2&c=3", script,
+            headers={"x-set": "old", "x-app": "first", "x-gone": "bye", "x-keep": "yes"})
+    assert r.status == 200, r
+    up = upstream_headers(r)
+    assert up["x-set"] == ["new"]
+    assert up["x-app"] == ["first,second"]
+    assert up["x-fresh"] == ["f"] and up["x-absent"] == ["a"] and up["x-keep"] == ["yes"]
+    assert "x-only-if" not in up and "x-gone" not in up
+    assert up["host"] == [f"127.0.0.1:{sy.port('ingress')}"]
+    assert r.json()["path"] == "/echo?a=9&c=3&new=n"
+    assert r.all("set-cookie") == ["a=1", "b=2"]
+    assert r.header("x-resp") == "r"
+    assert stat(sy, "ok") == 1 and stat(sy, "denied") == 0
+
+
+# --- gRPC: denials (EA-03) ---------------------------------------------------------------------
+
+
+def test_ea03_denied_with_status_headers_and_body(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    r = get(sy, "/echo", {"deny": 401, "headers": [["www-authenticate", "Bearer"],
+                                                   ["x-why", "a", False], ["x-why", "b", False],
+                                                   ["x-many", "1", True], ["x-many", "2", True]],
+                          "body": "go away"})
+    assert r.status == 401, r
+    assert r.body == b"go away"
+    assert r.header("www-authenticate") == "Bearer"
+    assert r.all("x-why") == ["b"]
+    assert r.all("x-many") == ["1", "2"]
+    assert r.header("content-type") == "text/plain"
+    assert upstream.stats()["requests_total"] == 0
+    assert stat(sy, "denied") == 1 and stat(sy, "ok") == 0
+
+
+def test_ea03_denied_without_a_status_is_403(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    r = get(sy, "/echo", {"deny": 0})
+    assert r.status == 403, r
+    assert r.body == b""
+
+
+# --- gRPC: errors and failure mode (EA-04) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("script", [{"error": 0}, {"abort": "UNAVAILABLE"},
+                                    {"abort": "PERMISSION_DENIED"}],
+                         ids=["error_response", "unavailable", "permission-denied-status"])
+def test_ea04_errors_answer_403(upstream, grpc_authz, switchyard, script):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    r = get(sy, "/echo", script)
+    assert r.status == 403, r
+    assert stat(sy, "error") == 1 and stat(sy, "failure_mode_allowed") == 0
+    assert upstream.stats()["requests_total"] == 0
+
+
+def test_ea04_error_response_headers_and_body(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port,
+                           grpc_filter(status_on_error={"code": 503})))
+    r = get(sy, "/echo", {"error": 0, "headers": [["x-err", "e"]], "body": "broken"})
+    assert r.status == 503, r
+    assert r.header("x-err") == "e" and r.body == b"broken"
+
+
+def test_ea04_status_on_error_and_timeout(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, {
+        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.2s"},
+        "status_on_error": {"code": 503}}))
+    r = get(sy, "/echo", {"hang": True})
+    assert r.status == 503, r
+    assert stat(sy, "error") == 1
+    # The proxy gave up on the call: the server sees it cancelled.
+    until(lambda: grpc_authz.cancelled == 1, what="the hung call to be cancelled")
+
+
+def test_ea04_failure_mode_allow_adds_the_header(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
+        failure_mode_allow=True, failure_mode_allow_header_add=True)))
+    r = get(sy, "/echo", {"abort": "INTERNAL"})
+    assert r.status == 200, r
+    assert upstream_headers(r)["x-envoy-auth-failure-mode-allowed"] == ["true"]
+    assert stat(sy, "error") == 1 and stat(sy, "failure_mode_allowed") == 1
+    # A denial is not an error: failure_mode_allow does not let it through.
+    assert get(sy, "/echo", {"deny": 0}).status == 403
+
+
+def test_ea04_server_down_is_403_and_allowed_in_failure_mode(upstream, switchyard):
+    down = free_port()
+    sy = switchyard(config(upstream.port, down, grpc_filter()))
+    assert get(sy, "/echo").status == 403
+    sy2 = switchyard(config(upstream.port, down, grpc_filter(failure_mode_allow=True)))
+    r = get(sy2, "/echo")
+    assert r.status == 200, r
+    assert "x-envoy-auth-failure-mode-allowed" not in upstream_headers(r)
+
+
+def test_ea04_unknown_cluster_takes_the_error_path(upstream, switchyard):
+    cfg = config(upstream.port, free_port(), {
+        "grpc_service": {"envoy_grpc": {"cluster_name": "nope"}}})
+    sy = switchyard(cfg)
+    assert get(sy, "/echo").status == 403
+    assert stat(sy, "error") == 1
+
+
+# --- request bodies (EA-05) --------------------------------------------------------------------
+
+
+def body_filter(**settings):
+    return grpc_filter(with_request_body={"max_request_bytes": 10, **settings})
+
+
+def test_ea05_body_within_the_limit_is_sent(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, body_filter()))
+    test_id = uuid.uuid4().hex
+    r = get(sy, "/echo", method="POST", body=b"small", headers={"x-test-id": test_id})
+    assert r.status == 200, r
+    assert r.json()["body_length"] == 5
+    [cr] = grpc_authz.find(test_id)
+    assert cr.attributes.request.http.body == "small"
+
+
+def test_ea05_body_over_the_limit_is_413_without_a_check(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, body_filter()))
+    r = get(sy, "/echo", method="POST", body=b"x" * 100)
+    assert r.status == 413, r
+    assert grpc_authz.requests == []
+
+
+def test_ea05_partial_body(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port,
+                           body_filter(allow_partial_message=True)))
+    test_id = uuid.uuid4().hex
+    body = b"0123456789abcdefghij" * 50
+    r = get(sy, "/echo", method="POST", body=body, headers={"x-test-id": test_id})
+    assert r.status == 200, r
+    assert r.json()["body_length"] == len(body)
+    [cr] = grpc_authz.find(test_id)
+    http = cr.attributes.request.http
+    assert http.body == "0123456789"
+    assert http.headers["x-envoy-auth-partial-body"] == "true"
+
+
+def test_ea05_pack_as_bytes_and_header_only(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, body_filter(pack_as_bytes=True)))
+    test_id = uuid.uuid4().hex
+    r = get(sy, "/echo", method="POST", body=b"\xff\x00\xfe", headers={"x-test-id": test_id})
+    assert r.status == 200, r
+    [cr] = grpc_authz.find(test_id)
+    assert cr.attributes.request.http.raw_body == b"\xff\x00\xfe"
+    assert cr.attributes.request.http.body == ""
+    # A request without a body is checked at once.
+    test_id = uuid.uuid4().hex
+    assert get(sy, "/echo", headers={"x-test-id": test_id}).status == 200
+    [cr] = grpc_authz.find(test_id)
+    assert cr.attributes.request.http.raw_body == b""
+
+
+# --- raw headers (EA-06), metadata (EA-07), validation (EA-08), route cache (EA-09) ------------
+
+
+def test_ea06_encode_raw_headers(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(encode_raw_headers=True)))
+    test_id = uuid.uuid4().hex
+    with harness.RawClient(sy.port("ingress")) as c:
+        c.send(harness.raw_request("GET", "/echo", [("x-test-id", test_id), ("x-dup", "one"),
+                                                    ("x-dup", "two"), ("x-bin", "caf\xe9")]))
+        assert c.read_response().status == 200
+    [cr] = grpc_authz.requests
+    http = cr.attributes.request.http
+    assert len(http.headers) == 0
+    got = [(h.key, h.raw_value) for h in http.header_map.headers]
+    assert ("x-dup", b"one") in got and ("x-dup", b"two") in got
+    assert ("x-test-id", test_id.encode()) in got
+    assert all(h.value == "" for h in http.header_map.headers)
+
+
+def test_ea07_dynamic_metadata_reaches_a_later_filter(upstream, grpc_authz, switchyard):
+    # A second ext_authz filter reads what the first one's server emitted, through
+    # metadata_context: the metadata is on the stream, under envoy.filters.http.ext_authz.
+    cfg = config(upstream.port, grpc_authz.port, grpc_filter())
+    cfg["listeners"][0]["filters"].append({"module": "ext_authz", "config": grpc_filter(
+        metadata_context_namespaces=[NS], metadata_context_keys={NS: ["user", "n", "missing"]})})
+    sy = switchyard(cfg)
+    test_id = uuid.uuid4().hex
+    r = get(sy, "/echo", {"metadata": {"user": "alice", "n": 3, "nested": {"a": [1, True]}}},
+            headers={"x-test-id": test_id})
+    assert r.status == 200, r
+    first, second = grpc_authz.find(test_id)
+    assert NS not in first.attributes.metadata_context.filter_metadata
+    md = second.attributes.metadata_context.filter_metadata[NS]
+    assert dict(md.fields)["user"].string_value == "alice"
+    assert dict(md.fields)["n"].number_value == 3
+    assert "missing" not in md.fields
+
+
+def test_ea07_metadata_ingestion_can_be_disabled(upstream, grpc_authz, switchyard):
+    cfg = config(upstream.port, grpc_authz.port,
+                 grpc_filter(enable_dynamic_metadata_ingestion=False))
+    cfg["listeners"][0]["filters"].append({"module": "ext_authz", "config": grpc_filter(
+        metadata_context_namespaces=[NS], metadata_context_keys={NS: ["user"]})})
+    sy = switchyard(cfg)
+    test_id = uuid.uuid4().hex
+    assert get(sy, "/echo", {"metadata": {"user": "alice"}},
+               headers={"x-test-id": test_id}).status == 200
+    first, second = grpc_authz.find(test_id)
+    assert NS not in second.attributes.metadata_context.filter_metadata
+
+
+def test_ea08_validate_mutations(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(validate_mutations=True)))
+    r = get(sy, "/echo", {"headers": [["bad header", "v"]]})
+    assert r.status == 500, r
+    assert stat(sy, "invalid") == 1
+    r = get(sy, "/echo", {"headers": [["x-ok", "fine"]]})
+    assert r.status == 200, r
+
+
+def test_ea09_clear_route_cache_reroutes_after_a_mutation(upstream, grpc_authz, switchyard):
+    routes = [harness.direct("vip", {"prefix": "/", "headers": [{"name": "x-tier",
+                                                                   "exact": "vip"}]},
+                             body="vip route")]
+    for clear, expect in ((True, b"vip route"), (False, None)):
+        sy = switchyard(config(upstream.port, grpc_authz.port,
+                               grpc_filter(clear_route_cache=clear), routes=routes))
+        r = get(sy, "/echo", {"headers": [["x-tier", "vip"]]})
+        assert r.status == 200, r
+        if expect:
+            assert r.body == expect
+        else:
+            assert upstream_headers(r)["x-tier"] == ["vip"]
+
+
+# --- per route (EA-10), denied body limit (EA-11) ----------------------------------------------
+
+
+def test_ea10_per_route_disabled_and_context_extensions(upstream, grpc_authz, switchyard):
+    routes = [
+        to_cluster("open", {"prefix": "/", "headers": [{"name": "x-route", "exact": "open"}]},
+                   "backend",
+                   per_filter={"ext_authz": {"@type": "type.googleapis.com/envoy.extensions."
+                                             "filters.http.ext_authz.v3.ExtAuthzPerRoute",
+                                             "disabled": True}}),
+        to_cluster("ctx", {"prefix": "/", "headers": [{"name": "x-route", "exact": "ctx"}]},
+                   "backend", per_filter={"ext_authz": {
+            "check_settings": {"context_extensions": {"tenant": "acme", "tier": "gold"}}}}),
+    ]
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(), routes=routes))
+    assert get(sy, "/echo", {"deny": 0}, headers={"x-route": "open"}).status == 200
+    assert grpc_authz.requests == []
+    assert stat(sy, "disabled") == 1
+    test_id = uuid.uuid4().hex
+    assert get(sy, "/echo", headers={"x-test-id": test_id, "x-route": "ctx"}).status == 200
+    [cr] = grpc_authz.find(test_id)
+    assert dict(cr.attributes.context_extensions) == {"tenant": "acme", "tier": "gold"}
+
+
+def test_ea11_denied_body_is_truncated(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port,
+                           grpc_filter(max_denied_response_body_bytes=4)))
+    r = get(sy, "/echo", {"deny": 401, "body": "0123456789"})
+    assert r.status == 401 and r.body == b"0123", r
+
+
+# --- HTTP service (EA-20 ... EA-23) ------------------------------------------------------------
+
+
+def test_ea20_http_check_request_shape(upstream, http_authz, switchyard):
+    sy = switchyard(config(upstream.port, http_authz.port, http_filter(service={
+        "authorization_request": {
+            "allowed_headers": {"patterns": [{"exact": "x-test-id"}, {"prefix": "x-allow-"}]},
+            "headers_to_add": [{"key": "x-added", "value": "yes"},
+                               {"key": "x-allow-me", "value": "replaced"}]}}),
+        protocol="http1"))
+    test_id = uuid.uuid4().hex
+    r = get(sy, "/echo?x=1", method="POST", body=b"payload",
+            headers={"x-test-id": test_id, "authorization": "Bearer t", "x-allow-me": "orig",
+                     "x-allow-too": "2", "x-other": "no", "cookie": "c=1"})
+    assert r.status == 200, r
+    assert r.json()["body_length"] == 7
+    [cr] = http_authz.find(test_id)
+    assert cr["method"] == "POST"
+    assert cr["path"] == "/auth/echo?x=1"
+    h = cr["headers"]
+    assert h["host"] == f"127.0.0.1:{sy.port('ingress')}"
+    assert h["authorization"] == "Bearer t"
+    assert h["x-allow-too"] == "2" and h["x-allow-me"] == "replaced" and h["x-added"] == "yes"
+    assert "x-other" not in h and "cookie" not in h
+    assert h["content-length"] == "0" and cr["body"] == b""
+
+
+def test_ea20_http_check_with_body(upstream, http_authz, switchyard):
+    sy = switchyard(config(upstream.port, http_authz.port,
+                           http_filter(with_request_body={"max_request_bytes": 100}),
+                           protocol="http1"))
+    test_id = uuid.uuid4().hex
+    assert get(sy, "/echo", method="PUT", body=b"abc",
+               headers={"x-test-id": test_id}).status == 200
+    [cr] = http_authz.find(test_id)
+    assert cr["method"] == "PUT" and cr["body"] == b"abc" and cr["headers"]["content-length"] == "3"
+
+
+def test_ea21_http_allow_with_header_rules(upstream, http_authz, switchyard):
+    sy = switchyard(config(upstream.port, http_authz.port, http_filter(service={
+        "authorization_response": {
+            "allowed_upstream_headers": {"patterns": [{"exact": "x-user"}]},
+            "allowed_upstream_headers_to_append": {"patterns": [{"exact": "x-tag"}]},
+            "allowed_client_headers_on_success": {"patterns": [{"exact": "set-cookie"}]}}}),
+        protocol="http1"))
+    r = get(sy, "/echo", {"headers": [["x-user", "alice"], ["x-tag", "t2"],
+                                      ["set-cookie", "a=1"], ["set-cookie", "b=2"],
+                                      ["x-secret", "no"],
+                                      ["x-envoy-auth-headers-to-remove", "x-drop, x-drop2"]]},
+            headers={"x-user": "mallory", "x-tag": "t1", "x-drop": "1", "x-drop2": "2"})
+    assert r.status == 200, r
+    up = upstream_headers(r)
+    assert up["x-user"] == ["alice"]
+    assert up["x-tag"] == ["t1", "t2"]
+    assert "x-drop" not in up and "x-drop2" not in up and "x-secret" not in up
+    assert r.all("set-cookie") == ["a=1", "b=2"]
+    assert stat(sy, "ok") == 1
+
+
+@pytest.mark.parametrize("allowed", [None, ["x-reason"]], ids=["all-headers", "allowed-list"])
+def test_ea22_http_denials(upstream, http_authz, switchyard, allowed):
+    resp = {}
+    if allowed:
+        resp = {"authorization_response": {"allowed_client_headers": {
+            "patterns": [{"exact": a} for a in allowed]}}}
+    sy = switchyard(config(upstream.port, http_authz.port, http_filter(service=resp),
+                           protocol="http1"))
+    r = get(sy, "/echo", {"deny": 302, "headers": [["location", "/login"], ["x-reason", "r"],
+                                                   ["x-other", "o"]], "body": "moved"})
+    assert r.status == 302, r
+    assert r.header("location") == "/login" and r.header("x-reason") == "r"
+    assert (r.header("x-other") == "o") == (allowed is None)
+    assert r.body == b"moved"
+    r = get(sy, "/echo", {"deny": 401, "headers": [["www-authenticate", "Basic"]]})
+    assert r.status == 401 and r.header("www-authenticate") == "Basic"
+    assert stat(sy, "denied") == 2
+
+
+@pytest.mark.parametrize("script", [{"error": 500}, {"error": 503, "body": "down"},
+                                    {"hang": True}, {"crash": True}],
+                         ids=["500", "503", "timeout", "crash"])
+def test_ea23_http_errors(upstream, http_authz, switchyard, script):
+    f = http_filter(service={"server_uri": {"uri": "http://authz", "cluster": "authz",
+                                            "timeout": "0.3s"}})
+    sy = switchyard(config(upstream.port, http_authz.port, f, protocol="http1"))
+    r = get(sy, "/echo", script)
+    assert r.status == 403, r
+    assert stat(sy, "error") == 1
+    sy2 = switchyard(config(upstream.port, http_authz.port,
+                            {**f, "failure_mode_allow": True}, protocol="http1"))
+    assert get(sy2, "/echo", script).status == 200
