@@ -191,8 +191,12 @@ class HttpAuthz:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
 
-        self.server = ThreadingHTTPServer((LOCALHOST, 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            # The default listen backlog of 5 refuses connections under a burst.
+            request_queue_size = 1024
+            daemon_threads = True
+
+        self.server = Server((LOCALHOST, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

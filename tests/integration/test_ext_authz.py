@@ -12,6 +12,7 @@ import pytest
 
 import harness
 from authz_peer import GrpcAuthz, HttpAuthz
+from tlsutil import certs  # noqa: F401 (fixture)
 from harness import cluster, free_port, request, to_cluster, until
 from modules_util import module_file, module_stat, reload_module, with_filters
 
@@ -502,3 +503,151 @@ def test_ea23_http_errors(upstream, http_authz, switchyard, script):
     sy2 = switchyard(config(upstream.port, http_authz.port,
                             {**f, "failure_mode_allow": True}, protocol="http1"))
     assert get(sy2, "/echo", script).status == 200
+
+
+# --- counters on the admin API -----------------------------------------------------------------
+
+
+def test_counters_with_envoys_names_and_stat_prefix(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(stat_prefix="front")))
+    assert get(sy, "/echo").status == 200
+    assert get(sy, "/echo", {"deny": 0}).status == 403
+    assert get(sy, "/echo", {"abort": "INTERNAL"}).status == 403
+    stats = sy.stats()
+    for name, value in (("ok", 1), ("denied", 1), ("error", 1), ("failure_mode_allowed", 0),
+                        ("disabled", 0), ("invalid", 0)):
+        assert stats[f"module.ext_authz.front.{name}"] == value, name
+    prom = sy.admin("GET", "/stats/prometheus").text()
+    assert any(line.startswith("switchyard_module_ok{") and 'stat_prefix="front"' in line
+               and 'module="ext_authz"' in line and line.endswith(" 1")
+               for line in prom.splitlines()), prom
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["grpc", "http"])
+def test_rb01_a_thousand_concurrent_mixed_requests_get_their_own_answers(
+        upstream, grpc_authz, http_authz, switchyard, mode):
+    if mode == "grpc":
+        sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    else:
+        sy = switchyard(config(upstream.port, http_authz.port, http_filter(service={
+            "authorization_response": {
+                "allowed_upstream_headers": {"patterns": [{"exact": "x-echo"}]},
+                "allowed_client_headers": {"patterns": [{"exact": "x-echo"}]}}}),
+            protocol="http1"))
+
+    def one(i):
+        token = f"req-{i}-{uuid.uuid4().hex[:8]}"
+        script = {"echo": token} if i % 3 else {"deny": 401, "echo": token, "body": token}
+        r = get(sy, "/echo", script, headers={"x-token": token}, timeout=60)
+        if i % 3:
+            ok = r.status == 200 and upstream_headers(r)["x-echo"] == [token] and \
+                upstream_headers(r)["x-token"] == [token]
+        else:
+            ok = r.status == 401 and r.header("x-echo") == token and r.body == token.encode()
+        return ok, i, r.status
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(one, range(1000)))
+    bad = [(i, s) for ok, i, s in results if not ok]
+    assert bad == [], bad[:10]
+    assert stat(sy, "ok") == 666 and stat(sy, "denied") == 334
+
+
+def test_rb_client_leaving_cancels_the_call(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
+        grpc_service={"envoy_grpc": {"cluster_name": "authz"}, "timeout": "30s"})))
+    with harness.RawClient(sy.port("ingress")) as c:
+        c.send(harness.raw_request("GET", "/echo", [("x-authz", json.dumps({"hang": True}))]))
+        until(lambda: len(grpc_authz.requests) == 1, what="the check to reach the server")
+    # The client is gone: the proxy resets the call rather than wait for it.
+    until(lambda: grpc_authz.cancelled == 1, what="the call to be cancelled")
+    assert sy.running()
+    assert get(sy, "/echo").status == 200
+
+
+def test_rb_slow_server_within_the_timeout_is_waited_for(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    r = get(sy, "/echo", {"sleep": 0.3, "echo": "late"})
+    assert r.status == 200 and upstream_headers(r)["x-echo"] == ["late"]
+
+
+def test_rb_server_crashing_mid_call(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    assert get(sy, "/echo").status == 200
+    r = get(sy, "/echo", {"crash": True})
+    assert r.status == 403, r
+    # The server is gone now: every later check fails closed, quickly.
+    assert get(sy, "/echo").status == 403
+    assert stat(sy, "error") == 2 and sy.running()
+
+
+def test_rb_tls_cluster_and_mtls_peer_attributes(upstream, switchyard, certs):
+    # The check goes over TLS with a client certificate (the cluster's settings), and the
+    # downstream client's mTLS certificate, principal and SNI reach the server.
+    import urllib.parse
+
+    import grpc
+    from tlsutil import curl
+    creds = grpc.ssl_server_credentials(
+        [(certs.a.key.read_bytes(), certs.a.chain.read_bytes())],
+        root_certificates=certs.ca.read_bytes(), require_client_auth=True)
+    authz = GrpcAuthz(credentials=creds)
+    try:
+        cfg = config(upstream.port, authz.port,
+                     grpc_filter(include_peer_certificate=True, include_tls_session=True),
+                     authz_extra={"tls": {"ca": str(certs.ca), "sni": "a.test",
+                                          "certificate": str(certs.client.cert),
+                                          "private_key": str(certs.client.key)}})
+        cfg["listeners"][0]["tls"] = {"certificate": str(certs.a.chain),
+                                      "private_key": str(certs.a.key), "ca": str(certs.ca)}
+        sy = switchyard(cfg)
+        test_id = uuid.uuid4().hex
+        port = sy.port("ingress")
+        r = curl(f"https://a.test:{port}/echo", resolve=[("a.test", port)],
+                 args=["--http1.1", "--cacert", certs.ca, "--cert", certs.client.cert,
+                       "--key", certs.client.key, "-H", f"x-test-id: {test_id}"])
+        assert r.status == 200, r
+        [cr] = authz.find(test_id)
+        a = cr.attributes
+        assert a.request.http.scheme == "https"
+        assert a.tls_session.sni == "a.test"
+        assert "client-one" in a.source.principal
+        pem = urllib.parse.unquote(a.source.certificate)
+        assert pem.startswith("-----BEGIN CERTIFICATE-----")
+        assert pem.strip() == certs.client.cert.read_text().strip()
+    finally:
+        authz.stop()
+
+
+def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    stop = threading.Event()
+    failures, done = [], [0]
+
+    def load():
+        while not stop.is_set():
+            r = get(sy, "/echo", {"echo": "x"})
+            if r.status != 200 or upstream_headers(r).get("x-echo") != ["x"]:
+                failures.append(r.status)
+            done[0] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            before = done[0]
+            until(lambda: done[0] > before + 50, what="traffic before the swap")
+            r = reload_module(sy, "ext_authz", module_file("ext_authz"))
+            assert r.status == 200, r
+        before = done[0]
+        until(lambda: done[0] > before + 50, what="traffic after the last swap")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert done[0] > 200

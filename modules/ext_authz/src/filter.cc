@@ -93,6 +93,9 @@ sy_filter_status_t Filter::on_response_headers(sy_stream_t* s) {
 void Filter::on_destroy() {
   if (cs_ != nullptr) g_host->stream_callout_reset(cs_);
   cs_ = nullptr;
+  // Its reply would find the filter gone: abandon it.
+  if (unary_ != nullptr) g_host->http_callout_cancel(unary_);
+  unary_ = nullptr;
 }
 
 sy_filter_status_t Filter::start_check(sy_stream_t* s, sy_filter_status_t waiting, bool partial) {
@@ -127,20 +130,31 @@ sy_filter_status_t Filter::start_check(sy_stream_t* s, sy_filter_status_t waitin
 
   state_ = State::kChecking;
   stream_ = s;
-  sy_status_t st = g_host->stream_callout_start(s, nullptr, str(cfg_->cluster), h.data(), h.size(),
-                                                cfg_->timeout_ms, callbacks(), this, &cs_);
+  sy_status_t st;
+  if (cfg_->mode == Config::kGrpc) {
+    st = g_host->stream_callout_start(s, nullptr, str(cfg_->cluster), h.data(), h.size(),
+                                      cfg_->timeout_ms, callbacks(), this, &cs_);
+    if (st == SY_OK) g_host->stream_callout_send_data(cs_, str(payload), true);
+  } else {
+    id_ = g_host->stream_id(s);
+    index_ = g_host->filter_index(s);
+    st =
+        g_host->http_callout_start(s, nullptr, str(cfg_->cluster), h.data(), h.size(), str(payload),
+                                   cfg_->timeout_ms, &Filter::http_reply, this, &unary_);
+  }
   if (st != SY_OK) {
     cs_ = nullptr;
+    unary_ = nullptr;
     std::string why = st == SY_ERR_NOT_FOUND ? "unknown cluster '" + cfg_->cluster + "'"
                                              : "the callout could not start";
     return finish(s, error_decision(why), true) ? SY_CONTINUE : SY_STOP;
   }
-  g_host->stream_callout_send_data(cs_, str(payload), true);
   return waiting;
 }
 
 Decision Filter::decide() {
   if (cfg_->mode == Config::kHttp) {
+    if (!failure_.empty()) return error_decision(failure_);
     if (oversize_) return error_decision("the authorization server's answer is too large");
     std::vector<sy_header_t> h;
     h.reserve(headers_.size());
@@ -284,6 +298,29 @@ void Filter::cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t r,
   std::string why = unsigned(r) < 6 ? kReasons[r] : "failure";
   if (d.len) why += ": " + std::string(view(d));
   f->finish(f->stream_, error_decision(why), false);
+}
+
+void Filter::http_reply(void* arg, const sy_callout_response_t* r) {
+  // Runs on the worker but outside the stream: copy the answer, then go back in. The filter
+  // is alive (on_destroy cancels a callout whose reply has not run).
+  auto* f = static_cast<Filter*>(arg);
+  f->unary_ = nullptr;
+  f->http_status_ = r->status;
+  if (r->status == 0) f->failure_ = r->failure.len ? std::string(view(r->failure)) : "failure";
+  for (size_t i = 0; i < r->header_count; ++i)
+    f->headers_.emplace_back(view(r->headers[i].name), view(r->headers[i].value));
+  if (r->body.len > kMaxHttpBody)
+    f->oversize_ = true;
+  else
+    f->body_.assign(view(r->body));
+  // No DROP: a stream that ended meanwhile has destroyed the filter, or is about to, and the
+  // task only runs while the stream lives.
+  g_host->post_to_filter(f->id_, f->index_, &Filter::http_reply_task, nullptr, f);
+}
+
+void Filter::http_reply_task(sy_stream_t* s, void* arg) {
+  auto* f = static_cast<Filter*>(arg);
+  f->finish(s, f->decide(), false);
 }
 
 namespace {

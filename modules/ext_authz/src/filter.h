@@ -35,6 +35,10 @@ class Filter {
   static void cb_trailers(void* arg, sy_callout_stream_t*, const sy_header_t* t, size_t n);
   static void cb_complete(void* arg, sy_callout_stream_t*);
   static void cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t r, sy_str_t d);
+  // HTTP mode's unary callout: the reply (no stream context), then the task that brings it
+  // back into the stream.
+  static void http_reply(void* arg, const sy_callout_response_t* r);
+  static void http_reply_task(sy_stream_t* s, void* arg);
 
  private:
   enum class State { kIdle, kBuffering, kChecking, kAllowed, kDone };
@@ -56,6 +60,12 @@ class Filter {
   // The stream, as given to stream_callout_start: valid inside the callout's callbacks.
   sy_stream_t* stream_ = nullptr;
   sy_callout_stream_t* cs_ = nullptr;
+  // HTTP mode: the unary callout (a whole request, so it goes with Content-Length, as Envoy's
+  // does; simple servers do not all read a chunked request), and the way back to the stream.
+  sy_callout_t* unary_ = nullptr;
+  sy_stream_id_t id_ = 0;
+  uint32_t index_ = SY_NO_FILTER;
+  std::string failure_;
 
   // The server's answer as it arrives.
   uint32_t http_status_ = 0;
