@@ -127,7 +127,8 @@ std::string build_check_request(sy_stream_t* s, const CheckInput& in) {
   http->set_scheme(header(hs, ":scheme").empty() ? attribute(s, "request.scheme").value_or("")
                                                  : header(hs, ":scheme"));
   std::string cl = header(hs, "content-length");
-  http->set_size(cl.empty() ? -1 : std::strtoll(cl.c_str(), nullptr, 10));
+  // Envoy: the Content-Length, 0 for a request without a body, else -1 (unknown).
+  http->set_size(!cl.empty() ? std::strtoll(cl.c_str(), nullptr, 10) : in.header_only ? 0 : -1);
   http->set_protocol(attribute(s, "request.protocol").value_or(""));
   if (in.partial) hs.push_back({"x-envoy-auth-partial-body", "true"});
   if (cfg.encode_raw_headers) {

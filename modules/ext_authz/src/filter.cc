@@ -47,6 +47,7 @@ sy_filter_status_t Filter::on_request_headers(sy_stream_t* s, bool end_stream) {
     return SY_STOP_AND_BUFFER;
   }
   g_host->skip_body(s, SY_REQUEST);
+  header_only_ = end_stream;
   return start_check(s, SY_STOP, false);
 }
 
@@ -102,6 +103,7 @@ sy_filter_status_t Filter::start_check(sy_stream_t* s, sy_filter_status_t waitin
   CheckInput in;
   in.cfg = cfg_;
   in.route = route_;
+  in.header_only = header_only_;
   if (state_ == State::kBuffering) {
     sy_str_t body{};
     g_host->body_get(s, SY_REQUEST, SY_BODY_BUFFERED, &body);

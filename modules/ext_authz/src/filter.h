@@ -57,6 +57,7 @@ class Filter {
   const Config* cfg_;
   const RouteConfig* route_;
   State state_ = State::kIdle;
+  bool header_only_ = false;
   // The stream, as given to stream_callout_start: valid inside the callout's callbacks.
   sy_stream_t* stream_ = nullptr;
   sy_callout_stream_t* cs_ = nullptr;
