@@ -4,6 +4,7 @@ envoy.service.auth.v3.Authorization/Check server and an HTTP authorization serve
 the proxy. Test names carry the acceptance ids of shared/reference/ext_proc-ext_authz.md §6.
 """
 import json
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -651,3 +652,56 @@ def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
             t.join()
     assert failures == []
     assert done[0] > 200
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({}, "needs exactly one of grpc_service and http_service"),
+    ({"grpc_service": {"envoy_grpc": {}}}, "grpc_service.envoy_grpc.cluster_name: required"),
+    ({"grpc_service": {"google_grpc": {}}}, "grpc_service.google_grpc: unknown field"),
+    (grpc_filter(failure_mode_allow="yes"), "failure_mode_allow: expected true or false"),
+    (grpc_filter(status_on_error={"code": 99}), "status_on_error.code: must be an integer"),
+    (grpc_filter(with_request_body={"max_request_bytes": 0}), "max_request_bytes"),
+    (grpc_filter(bogus=1), "bogus: unknown field"),
+    (grpc_filter(allowed_headers={"patterns": [{"safe_regex": {"regex": "("}}]}),
+     "invalid regex"),
+    ({"grpc_service": {"envoy_grpc": {"cluster_name": "a"}, "timeout": "soon"}},
+     "timeout: expected a duration"),
+], ids=["no-service", "no-cluster", "google-grpc", "bool", "status", "max-bytes", "unknown",
+        "regex", "duration"])
+def test_bad_config_is_refused_with_its_location(upstream, switchyard, bad, words):
+    from harness import run_switchyard
+    module_file("ext_authz")
+    sy = switchyard(with_filters(upstream.port, [{"module": "ext_authz", "config": bad}]),
+                    start=False)
+    out = run_switchyard(["-c", str(sy.config_path), "--validate"])
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert words in text, text
+    assert re.search(r"switchyard\.yaml:\d+:\d+", text), text
+
+
+def test_bad_per_route_config_is_refused(upstream, switchyard):
+    from harness import run_switchyard
+    cfg = with_filters(upstream.port, [{"module": "ext_authz", "config": grpc_filter()}])
+    cfg["listeners"][0]["routes"][0]["per_filter"] = {
+        "ext_authz": {"disabled": True, "check_settings": {}}}
+    sy = switchyard(cfg, start=False)
+    out = run_switchyard(["-c", str(sy.config_path), "--validate"])
+    text = out.stdout + out.stderr
+    assert out.returncode == 1 and "conflicts with disabled" in text, text
+
+
+def test_envoy_typed_config_is_accepted_as_it_is(upstream, grpc_authz, switchyard):
+    # The typed_config body of an Envoy config, "@type" and all.
+    sy = switchyard(config(upstream.port, grpc_authz.port, {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+        "transport_api_version": "V3",
+        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.5s"},
+        "failure_mode_allow": False, "with_request_body": {"max_request_bytes": "1024",
+                                                           "allow_partial_message": True},
+        "status_on_error": {"code": "503"}, "charge_cluster_response_stats": True}))
+    assert get(sy, "/echo").status == 200
+    assert get(sy, "/echo", {"abort": "INTERNAL"}).status == 503
