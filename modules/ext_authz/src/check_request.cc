@@ -1,9 +1,10 @@
 #include "check_request.h"
 
+#include <envoy/service/auth/v3/external_auth.pb.h>
+
 #include <cstdlib>
 #include <map>
 
-#include "envoy/service/auth/v3/external_auth.pb.h"
 #include "host.h"
 #include "json.h"
 #include "struct_json.h"

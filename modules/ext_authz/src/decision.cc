@@ -1,8 +1,9 @@
 #include "decision.h"
 
+#include <envoy/service/auth/v3/external_auth.pb.h>
+
 #include <cctype>
 
-#include "envoy/service/auth/v3/external_auth.pb.h"
 #include "struct_json.h"
 
 namespace ext_authz {
