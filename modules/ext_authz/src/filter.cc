@@ -1,6 +1,7 @@
 #include "filter.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "check_request.h"
 #include "host.h"
@@ -89,6 +90,12 @@ sy_filter_status_t Filter::on_response_headers(sy_stream_t* s) {
   for (const HeaderOp& op : response_headers_) apply_header(s, SY_RESPONSE_HEADERS, op);
   response_headers_.clear();
   return SY_CONTINUE;
+}
+
+void Filter::abandon() {
+  state_ = State::kDone;
+  if (cs_ != nullptr) g_host->stream_callout_reset(cs_);
+  cs_ = nullptr;
 }
 
 void Filter::on_destroy() {
@@ -248,8 +255,30 @@ void Filter::reply(sy_stream_t* s, uint32_t status, const Decision& d, const cha
 
 // ---- the callout's events: on the stream's worker, with stream_ valid ----
 
+namespace {
+
+// Runs FN, an event of F's callout; an exception (out of memory) must not cross the C
+// boundary: the request is answered 500 if it still can be, and F is done.
+template <class Fn>
+void guarded(Filter* f, sy_stream_t* s, Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log(SY_LOG_ERROR, std::string("ext_authz: handling the server's answer failed: ") + e.what());
+    f->abandon();
+    g_host->send_local_reply(s, 500, nullptr, 0, str(""), str("ext_authz_exception"));
+  }
+}
+
+}  // namespace
+
 void Filter::cb_headers(void* arg, sy_callout_stream_t*, const sy_header_t* h, size_t n, bool) {
   auto* f = static_cast<Filter*>(arg);
+  guarded(f, f->stream_, [&] { f->take_headers(h, n); });
+}
+
+void Filter::take_headers(const sy_header_t* h, size_t n) {
+  Filter* f = this;
   for (size_t i = 0; i < n; ++i) {
     std::string_view name = view(h[i].name), value = view(h[i].value);
     if (name == ":status") f->http_status_ = uint32_t(std::atoi(std::string(value).c_str()));
@@ -264,6 +293,11 @@ void Filter::cb_headers(void* arg, sy_callout_stream_t*, const sy_header_t* h, s
 
 void Filter::cb_data(void* arg, sy_callout_stream_t*, sy_str_t data, bool) {
   auto* f = static_cast<Filter*>(arg);
+  guarded(f, f->stream_, [&] { f->take_data(data); });
+}
+
+void Filter::take_data(sy_str_t data) {
+  Filter* f = this;
   if (f->cfg_->mode == Config::kHttp) {
     if (f->body_.size() + data.len > kMaxHttpBody)
       f->oversize_ = true;
@@ -280,16 +314,18 @@ void Filter::cb_data(void* arg, sy_callout_stream_t*, sy_str_t data, bool) {
 
 void Filter::cb_trailers(void* arg, sy_callout_stream_t*, const sy_header_t* t, size_t n) {
   auto* f = static_cast<Filter*>(arg);
-  for (size_t i = 0; i < n; ++i) {
-    if (view(t[i].name) == "grpc-status") f->grpc_status_ = view(t[i].value);
-    if (view(t[i].name) == "grpc-message") f->grpc_message_ = view(t[i].value);
-  }
+  guarded(f, f->stream_, [&] {
+    for (size_t i = 0; i < n; ++i) {
+      if (view(t[i].name) == "grpc-status") f->grpc_status_ = view(t[i].value);
+      if (view(t[i].name) == "grpc-message") f->grpc_message_ = view(t[i].value);
+    }
+  });
 }
 
 void Filter::cb_complete(void* arg, sy_callout_stream_t*) {
   auto* f = static_cast<Filter*>(arg);
   f->cs_ = nullptr;
-  f->finish(f->stream_, f->decide(), false);
+  guarded(f, f->stream_, [&] { f->finish(f->stream_, f->decide(), false); });
 }
 
 void Filter::cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t r, sy_str_t d) {
@@ -297,9 +333,11 @@ void Filter::cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t r,
   f->cs_ = nullptr;
   static const char* const kReasons[] = {"reset",           "timeout",  "connect",
                                          "unknown cluster", "overflow", "shutdown"};
-  std::string why = unsigned(r) < 6 ? kReasons[r] : "failure";
-  if (d.len) why += ": " + std::string(view(d));
-  f->finish(f->stream_, error_decision(why), false);
+  guarded(f, f->stream_, [&] {
+    std::string why = unsigned(r) < 6 ? kReasons[r] : "failure";
+    if (d.len) why += ": " + std::string(view(d));
+    f->finish(f->stream_, error_decision(why), false);
+  });
 }
 
 void Filter::http_reply(void* arg, const sy_callout_response_t* r) {
@@ -308,13 +346,18 @@ void Filter::http_reply(void* arg, const sy_callout_response_t* r) {
   auto* f = static_cast<Filter*>(arg);
   f->unary_ = nullptr;
   f->http_status_ = r->status;
-  if (r->status == 0) f->failure_ = r->failure.len ? std::string(view(r->failure)) : "failure";
-  for (size_t i = 0; i < r->header_count; ++i)
-    f->headers_.emplace_back(view(r->headers[i].name), view(r->headers[i].value));
-  if (r->body.len > kMaxHttpBody)
+  try {
+    if (r->status == 0) f->failure_ = r->failure.len ? std::string(view(r->failure)) : "failure";
+    for (size_t i = 0; i < r->header_count; ++i)
+      f->headers_.emplace_back(view(r->headers[i].name), view(r->headers[i].value));
+    if (r->body.len > kMaxHttpBody)
+      f->oversize_ = true;
+    else
+      f->body_.assign(view(r->body));
+  } catch (const std::exception&) {
+    // Out of memory while copying: the answer is lost, which is the error path.
     f->oversize_ = true;
-  else
-    f->body_.assign(view(r->body));
+  }
   // No DROP: a stream that ended meanwhile has destroyed the filter, or is about to, and the
   // task only runs while the stream lives.
   g_host->post_to_filter(f->id_, f->index_, &Filter::http_reply_task, nullptr, f);
@@ -322,7 +365,7 @@ void Filter::http_reply(void* arg, const sy_callout_response_t* r) {
 
 void Filter::http_reply_task(sy_stream_t* s, void* arg) {
   auto* f = static_cast<Filter*>(arg);
-  f->finish(s, f->decide(), false);
+  guarded(f, s, [&] { f->finish(s, f->decide(), false); });
 }
 
 namespace {

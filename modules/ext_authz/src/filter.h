@@ -28,6 +28,8 @@ class Filter {
   sy_filter_status_t on_response_headers(sy_stream_t* s);
   // The stream is gone: a callout still open is reset (a no-op if the host already did).
   void on_destroy();
+  // Gives up on the check (after a failure inside the filter): the callout is reset.
+  void abandon();
 
   // The callout's events (sy_stream_callout_callbacks_t); ARG is the Filter.
   static void cb_headers(void* arg, sy_callout_stream_t*, const sy_header_t* h, size_t n, bool end);
@@ -53,6 +55,8 @@ class Filter {
   void reply(sy_stream_t* s, uint32_t status, const Decision& d, const char* details);
   void count(uint32_t metric);
   Decision decide();
+  void take_headers(const sy_header_t* h, size_t n);
+  void take_data(sy_str_t data);
 
   const Config* cfg_;
   const RouteConfig* route_;

@@ -88,15 +88,24 @@ void* route_config_create(void*, sy_str_t json, sy_error_t* err) noexcept {
 
 void route_config_destroy(void* rc) { delete static_cast<RouteConfig*>(rc); }
 
+// What a stream gets when its filter cannot be made (out of memory): returning NULL would let
+// the request through unchecked, so it is answered 500 instead.
+char g_no_filter = 0;
+
 void* stream_create(void* config, sy_stream_t* s) noexcept {
-  return new (std::nothrow) Filter(static_cast<const Config*>(config),
-                                   static_cast<const RouteConfig*>(g_host->route_config(s)));
+  Filter* f = new (std::nothrow) Filter(static_cast<const Config*>(config),
+                                        static_cast<const RouteConfig*>(g_host->route_config(s)));
+  return f != nullptr ? static_cast<void*>(f) : &g_no_filter;
 }
 
 // A failure inside the filter (out of memory, mostly) must not take the process down: the
 // stream is answered 500 when it still can be.
 template <class Fn>
-sy_filter_status_t guarded(sy_stream_t* s, Fn&& fn) noexcept {
+sy_filter_status_t guarded(void* f, sy_stream_t* s, Fn&& fn) noexcept {
+  if (f == &g_no_filter) {
+    g_host->send_local_reply(s, 500, nullptr, 0, str(""), str("ext_authz_out_of_memory"));
+    return SY_STOP;
+  }
   try {
     return fn();
   } catch (const std::exception& e) {
@@ -107,18 +116,19 @@ sy_filter_status_t guarded(sy_stream_t* s, Fn&& fn) noexcept {
 }
 
 sy_filter_status_t request_headers(void* f, sy_stream_t* s, bool end) noexcept {
-  return guarded(s, [&] { return static_cast<Filter*>(f)->on_request_headers(s, end); });
+  return guarded(f, s, [&] { return static_cast<Filter*>(f)->on_request_headers(s, end); });
 }
 sy_filter_status_t request_body(void* f, sy_stream_t* s, bool end) noexcept {
-  return guarded(s, [&] { return static_cast<Filter*>(f)->on_request_body(s, end); });
+  return guarded(f, s, [&] { return static_cast<Filter*>(f)->on_request_body(s, end); });
 }
 sy_filter_status_t request_trailers(void* f, sy_stream_t* s) noexcept {
-  return guarded(s, [&] { return static_cast<Filter*>(f)->on_request_trailers(s); });
+  return guarded(f, s, [&] { return static_cast<Filter*>(f)->on_request_trailers(s); });
 }
 sy_filter_status_t response_headers(void* f, sy_stream_t* s, bool) noexcept {
-  return guarded(s, [&] { return static_cast<Filter*>(f)->on_response_headers(s); });
+  return guarded(f, s, [&] { return static_cast<Filter*>(f)->on_response_headers(s); });
 }
 void stream_destroy(void* f) noexcept {
+  if (f == &g_no_filter) return;
   auto* filter = static_cast<Filter*>(f);
   filter->on_destroy();
   delete filter;
