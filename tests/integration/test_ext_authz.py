@@ -183,6 +183,8 @@ def test_ea03_denied_with_status_headers_and_body(upstream, grpc_authz, switchya
     assert r.header("content-type") == "text/plain"
     assert upstream.stats()["requests_total"] == 0
     assert stat(sy, "denied") == 1 and stat(sy, "ok") == 0
+    e = sy.wait_access_entry(lambda e: e.get("status") == 401)
+    assert e["details"] == "ext_authz_denied", e
 
 
 def test_ea03_denied_without_a_status_is_403(upstream, grpc_authz, switchyard):
@@ -204,6 +206,8 @@ def test_ea04_errors_answer_403(upstream, grpc_authz, switchyard, script):
     assert r.status == 403, r
     assert stat(sy, "error") == 1 and stat(sy, "failure_mode_allowed") == 0
     assert upstream.stats()["requests_total"] == 0
+    e = sy.wait_access_entry(lambda e: e.get("status") == 403)
+    assert e["details"] == "ext_authz_error", e
 
 
 def test_ea04_error_response_headers_and_body(upstream, grpc_authz, switchyard):

@@ -204,7 +204,7 @@ def test_check_request_attributes_match(world):
 
 def test_http_check_request_shape(world):
     envoy, sy, http_authz = world[0], world[1], world[3]
-    seen = {}
+    seen, hosts = {}, {}
     for name, proxy in (("envoy", envoy), ("switchyard", sy)):
         test_id = uuid.uuid4().hex
         r = ask(proxy, "http", path="/echo?q=1", method="POST", body=b"payload",
@@ -212,12 +212,16 @@ def test_http_check_request_shape(world):
                          "x-other": "no", "cookie": "c=1"})
         assert r.status == 200, (name, r)
         [cr] = http_authz.find(test_id)
+        hosts[name] = cr["headers"].get("host")
         seen[name] = {"method": cr["method"], "path": cr["path"], "body": cr["body"],
                       "headers": sorted((k, v) for k, v in cr["list"]
                                         if k not in IGNORED_UPSTREAM - {"content-length"}
                                         and k not in ("host", "x-test-id")
                                         and not k.startswith(IGNORED_PREFIXES))}
     assert seen["switchyard"] == seen["envoy"]
+    # Both keep the client's Host (not the server_uri's).
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        assert hosts[name] == f"127.0.0.1:{proxy.port('http')}", hosts
     assert seen["envoy"]["path"] == "/auth/echo?q=1"
     assert ("content-length", "0") in seen["envoy"]["headers"]
 
