@@ -311,6 +311,27 @@ def test_ea05_pack_as_bytes_and_header_only(upstream, grpc_authz, switchyard):
     assert cr.attributes.request.http.raw_body == b""
 
 
+@pytest.mark.parametrize("verdict", ["allow", "deny"])
+def test_ea05_websocket_is_checked_at_once(upstream, grpc_authz, switchyard, verdict):
+    # An upgrade has no body to wait for: checked on its headers even with with_request_body,
+    # and once allowed the tunnel carries bytes both ways.
+    sy = switchyard(config(upstream.port, grpc_authz.port, body_filter()))
+    script = {} if verdict == "allow" else {"deny": 0}
+    ws = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+          ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+          ("x-authz", json.dumps(script))]
+    with harness.RawClient(sy.port("ingress")) as c:
+        c.send(harness.raw_request("GET", "/ws", ws))
+        r = c.read_response()
+        if verdict == "deny":
+            assert r.status == 403, r
+            return
+        assert r.status == 101, r
+        c.send(b"ping through the tunnel")
+        assert c.read_exact(23) == b"ping through the tunnel"
+    assert len(grpc_authz.requests) == 1
+
+
 # --- raw headers (EA-06), metadata (EA-07), validation (EA-08), route cache (EA-09) ------------
 
 
