@@ -11,6 +11,7 @@ The script is the JSON in the request header `x-authz` (absent: allow with nothi
   {"error": 503, "headers": [...], "body": "..."}                               error_response
   {"abort": "UNAVAILABLE"}                       the RPC fails with that gRPC status
   {"sleep": 0.5}                                 answer after that long (with the rest)
+  {"hold": true}                                 answer once the test sets `released` (gRPC)
   {"hang": true}                                 never answer (until the client gives up)
   {"crash": true}                                close the connection mid-call (HTTP) /
                                                  stop the whole server mid-call (gRPC)
@@ -64,6 +65,7 @@ class GrpcAuthz:
         self.requests = []
         self.lock = threading.Lock()
         self.hung = threading.Event()
+        self.released = threading.Event()  # lets every {"hold": true} call answer
         self.cancelled = 0  # calls the client gave up on (RST_STREAM CANCEL seen by grpcio)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
         pb_grpc.add_AuthorizationServicer_to_server(self, self.server)
@@ -91,6 +93,8 @@ class GrpcAuthz:
         s = script_of(headers)
         if s.get("sleep"):
             time.sleep(s["sleep"])
+        if s.get("hold"):
+            self.released.wait(30)
         if s.get("hang"):
             done = threading.Event()
 

@@ -660,15 +660,22 @@ def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
                 failures.append(r.status)
             done[0] += 1
 
+    # A check still out when its generation is replaced finishes on that generation.
+    slow = []
     threads = [threading.Thread(target=load) for _ in range(8)]
+    threads.append(threading.Thread(target=lambda: slow.append(
+        get(sy, "/echo", {"hold": True, "echo": "slow"}, headers={"x-test-id": "slow"}))))
     for t in threads:
         t.start()
     try:
+        until(lambda: grpc_authz.find("slow"), what="the slow check to reach the server")
         for _ in range(3):
             before = done[0]
             until(lambda: done[0] > before + 50, what="traffic before the swap")
             r = reload_module(sy, "ext_authz", module_file("ext_authz"))
             assert r.status == 200, r
+        grpc_authz.released.set()
+        until(lambda: slow, what="the held check to be answered")
         before = done[0]
         until(lambda: done[0] > before + 50, what="traffic after the last swap")
     finally:
@@ -677,6 +684,9 @@ def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
             t.join()
     assert failures == []
     assert done[0] > 200
+    [r] = slow
+    assert r.status == 200 and upstream_headers(r)["x-echo"] == ["slow"], r
+    assert sy.stats()["loader.ext_authz.generation"] == 4
 
 
 # --- config ------------------------------------------------------------------------------------
