@@ -273,6 +273,7 @@ def test_ea05_body_within_the_limit_is_sent(upstream, grpc_authz, switchyard):
     assert r.json()["body_length"] == 5
     [cr] = grpc_authz.find(test_id)
     assert cr.attributes.request.http.body == "small"
+    assert cr.attributes.request.http.headers["x-envoy-auth-partial-body"] == "false"
 
 
 def test_ea05_body_over_the_limit_is_413_without_a_check(upstream, grpc_authz, switchyard):

@@ -8,6 +8,7 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   grpc   gRPC mode            http   HTTP mode (path_prefix /auth, allowed headers)
   down   gRPC to a closed port          open   the same, with failure_mode_allow (+ header)
   fast   gRPC with a 200 ms timeout and status_on_error 503
+  body   gRPC with the body (10 bytes, partial allowed)   strict   the same without partial
 """
 import json
 import uuid
@@ -54,6 +55,12 @@ def filters(grpc_port, http_port, down_port):
         "open": {"@type": EXT_AUTHZ, "grpc_service": {
             "envoy_grpc": {"cluster_name": "authz_down"}, "timeout": "2s"},
             "failure_mode_allow": True, "failure_mode_allow_header_add": True},
+        "body": {"@type": EXT_AUTHZ, "grpc_service": {
+            "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "2s"},
+            "with_request_body": {"max_request_bytes": 10, "allow_partial_message": True}},
+        "strict": {"@type": EXT_AUTHZ, "grpc_service": {
+            "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "2s"},
+            "with_request_body": {"max_request_bytes": 10}},
         "fast": {"@type": EXT_AUTHZ, "grpc_service": {
             "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "0.2s"},
             "status_on_error": {"code": 503}},
@@ -260,3 +267,26 @@ def test_timeout_takes_status_on_error(world):
 def test_http_redirect(world):
     e, _ = both(world, "http", {"deny": 302, "headers": [["location", "/login"]]})
     assert e.status == 302 and e.header("location") == "/login"
+
+
+@pytest.mark.parametrize("body", [b"short", b"0123456789abcdefghij" * 20],
+                         ids=["within", "partial"])
+def test_request_body_in_the_check(world, body):
+    envoy, sy, grpc_authz = world[0], world[1], world[2]
+    got = {}
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        test_id = uuid.uuid4().hex
+        r = ask(proxy, "body", method="POST", body=body, headers={"x-test-id": test_id})
+        assert r.status == 200, (name, r)
+        assert r.json()["body_length"] == len(body)
+        [cr] = grpc_authz.find(test_id)
+        http = cr.attributes.request.http
+        got[name] = {"body": http.body, "size": http.size,
+                     "partial": http.headers.get("x-envoy-auth-partial-body")}
+    assert got["switchyard"] == got["envoy"]
+    assert got["envoy"]["body"] == body[:10].decode()
+
+
+def test_request_body_over_the_limit(world):
+    e, _ = both(world, "strict", method="POST", body=b"x" * 100)
+    assert e.status == 413

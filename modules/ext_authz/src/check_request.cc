@@ -131,7 +131,8 @@ std::string build_check_request(sy_stream_t* s, const CheckInput& in) {
   // Envoy: the Content-Length, 0 for a request without a body, else -1 (unknown).
   http->set_size(!cl.empty() ? std::strtoll(cl.c_str(), nullptr, 10) : in.header_only ? 0 : -1);
   http->set_protocol(attribute(s, "request.protocol").value_or(""));
-  if (in.partial) hs.push_back({"x-envoy-auth-partial-body", "true"});
+  // With the body, Envoy always says whether it is whole.
+  if (in.has_body) hs.push_back({"x-envoy-auth-partial-body", in.partial ? "true" : "false"});
   if (cfg.encode_raw_headers) {
     auto* map = http->mutable_header_map();
     for (const RawHeader& h : hs) {
@@ -204,7 +205,7 @@ std::vector<std::pair<std::string, std::string>> build_http_check_headers(sy_str
     std::erase_if(out, [&](const auto& h) { return h.first == k; });
     out.emplace_back(k, v);
   }
-  if (in.partial) out.emplace_back("x-envoy-auth-partial-body", "true");
+  if (in.has_body) out.emplace_back("x-envoy-auth-partial-body", in.partial ? "true" : "false");
   out.emplace_back("content-length", std::to_string(in.has_body ? in.body.size() : 0));
   return out;
 }

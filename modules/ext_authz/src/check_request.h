@@ -17,7 +17,7 @@ struct CheckInput {
   // The buffered request body (with_request_body), already cut to max_request_bytes.
   std::string body;
   bool has_body = false;
-  bool partial = false;      // the body was cut: x-envoy-auth-partial-body: true
+  bool partial = false;      // the body was cut (x-envoy-auth-partial-body: true, else false)
   bool header_only = false;  // the request ended with its headers
 };
 
