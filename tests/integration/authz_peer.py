@@ -103,7 +103,10 @@ class GrpcAuthz:
                     self.cancelled += 1
                 done.set()
             context.add_callback(gone)
-            done.wait(30)
+            # Not past the call's deadline (grpc-timeout), so that a cancellation grpcio does
+            # not report cannot hold a worker thread for long.
+            left = context.time_remaining()
+            done.wait(30 if left is None else min(30, left + 1))
             context.abort(grpc.StatusCode.CANCELLED, "gave up")
         if s.get("abort"):
             context.abort(getattr(grpc.StatusCode, s["abort"]), "scripted failure")

@@ -595,6 +595,39 @@ def test_rb_client_leaving_cancels_the_call(upstream, grpc_authz, switchyard):
     assert get(sy, "/echo").status == 200
 
 
+@pytest.mark.measures_memory
+def test_rb_no_leak_over_thousands_of_checks(upstream, grpc_authz, switchyard):
+    # Allowed, denied and timed-out checks (the proxy resets the call) by the thousand: the
+    # proxy's resident memory settles once pools and caches are warm, and stays. Listener
+    # `ingress` has a generous timeout, `fast` one of 50 ms for the calls the server holds.
+    cfg = config(upstream.port, grpc_authz.port, grpc_filter())
+    fast = json.loads(json.dumps(cfg["listeners"][0]))
+    fast["name"] = "fast"
+    fast["filters"][0]["config"] = {
+        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.05s"}}
+    cfg["listeners"].append(fast)
+    sy = switchyard(cfg)
+    cases = [("ingress", {"echo": "a"}, 200), ("ingress", {"deny": 401, "body": "no"}, 401),
+             ("fast", {"hang": True}, 403)]
+
+    def burst(n):
+        def one(i):
+            listener, script, status = cases[i % 3]
+            r = request(sy.port(listener), "GET", "/echo",
+                        headers={"x-authz": json.dumps(script)}, timeout=60)
+            return (listener, r.status) if r.status != status else None
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            wrong = [x for x in pool.map(one, range(n)) if x]
+        assert wrong == [], (len(wrong), sorted(set(wrong)))
+
+    burst(1500)
+    before = sy.memory_kib("VmRSS")
+    burst(6000)
+    growth = sy.memory_kib("VmRSS") - before
+    assert growth < 2048, f"resident memory grew by {growth} KiB over 6,000 checks"
+    assert stat(sy, "error") == 2500 and stat(sy, "denied") == 2500
+
+
 def test_rb_slow_server_within_the_timeout_is_waited_for(upstream, grpc_authz, switchyard):
     sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
     r = get(sy, "/echo", {"sleep": 0.3, "echo": "late"})
