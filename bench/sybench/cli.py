@@ -233,6 +233,8 @@ class Bench:
             return out
         if sc.client != "http1":
             return self.run_round_h2load(sc, r, system, out, body)
+        # A filter that calls the upstream too (ext_authz's Check) makes it count more.
+        self.upstream.per_request = 1 + (sc.side_requests if r["filtered"] else 0)
         args = (system, self.upstream, system.port, sc.path, len(body))
         if self.s["warmup"]:
             w = measure.saturation(*args, self.s["warmup"], self.s["connections"], self.cores)

@@ -48,6 +48,9 @@ class Scenario:
     expect_header: Optional[tuple] = None  # (name, value) the filtered entrants add
     client: str = "http1"           # "http1", "h2c" or "tls" (see above)
     rss: bool = False               # measure memory with idle connections in this scenario
+    # Requests a filtered entrant's filter sends to the upstream per client request (ext_authz's
+    # Check goes to the upstream nginx too): the request counts are divided accordingly.
+    side_requests: int = 0
     notes: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -122,6 +125,25 @@ SCENARIOS = [
         ],
         notes=["nginx (Debian's nginx-light has no Lua) and HAProxy (its Lua API is not "
                "Envoy's) do not run the same script, so they are not in this scenario."]),
+    Scenario(
+        "ext_authz", "External authorization over gRPC: every request checked by a trivial "
+        "allow-all Check server (Switchyard's `ext_authz` module; Envoy's ext_authz filter)",
+        "/small", snippets="ext_authz", expect_header=("x-authz", "ok"), side_requests=1,
+        entrants=[
+            Entrant("switchyard+ext_authz", "switchyard", filtered=True, module="ext_authz",
+                    reference=True),
+            Entrant("switchyard", "switchyard"),
+            Entrant("envoy+ext_authz", "envoy", filtered=True),
+            Entrant("envoy", "envoy"),
+        ],
+        notes=["The Check server is the upstream nginx's h2c listener answering every "
+               "/envoy.service.auth.v3.Authorization/Check with one fixed CheckResponse (OK, "
+               "with response header x-authz: ok, which shows the check happened) and "
+               "grpc-status 0: a server that costs next to nothing, so the figures are the "
+               "proxies' own. Each proxy reaches it over HTTP/2 (cleartext), one pooled "
+               "connection, multiplexed.",
+               "The unfiltered `switchyard` and `envoy` run in the same rounds: the added "
+               "latency of ext_authz is each one's latency minus its unfiltered own."]),
     protocol(
         "h2-small", "HTTP/2 (h2c, prior knowledge) from the client, HTTP/1.1 keep-alive to the "
                     "upstream, 32-byte response body", "h2c",

@@ -115,6 +115,8 @@ class System:
         tls = self.upstream.tls
         return {"LISTEN_PORT": self.port, "ADMIN_PORT": self.admin_port,
                 "UPSTREAM_PORT": self.upstream_port, "DIR": self.dir,
+                # The upstream's h2c listener also answers ext_authz's gRPC Check (allow).
+                "UPSTREAM_H2C_PORT": self.upstream.ports["h2c"],
                 "MODULE_DIR": self.module_dir, "USER": nginx_user_line(),
                 "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
                 "TLS_COMBINED": tls.combined if tls else ""}
@@ -202,7 +204,7 @@ class Switchyard(System):
     kind = "switchyard"
     template = "switchyard.yaml"
     default_slot = "FILTERS"
-    slot_defaults = {"FILTERS": "[]", "LISTENER": ""}
+    slot_defaults = {"FILTERS": "[]", "LISTENER": "", "CLUSTERS": ""}
     snippet_ext = ".yaml"
 
     def binary(self):
@@ -251,7 +253,7 @@ class Envoy(System):
     kind = "envoy"
     template = "envoy.yaml"
     default_slot = "HTTP_FILTERS"
-    slot_defaults = {"HTTP_FILTERS": "", "CODEC": "HTTP1", "TRANSPORT_SOCKET": ""}
+    slot_defaults = {"HTTP_FILTERS": "", "CODEC": "HTTP1", "TRANSPORT_SOCKET": "", "CLUSTERS": ""}
     snippet_ext = ".yaml"
 
     def binary(self):
