@@ -1,5 +1,8 @@
 // One proxied request/response exchange: routing, module filters, the upstream request,
 // response relay, local replies, back-pressure in both directions, and the access-log record.
+// Its jobs are in files of their own: stream.cc (the request and the response),
+// stream_upstream.cc (the upstream request), stream_record.cc (what the attribute table and
+// the access log read, from its StreamInfo), request_normalise.cc (target and id helpers).
 #pragma once
 
 #include <chrono>
