@@ -1,0 +1,202 @@
+"""The wasm module (modules/wasm/, build/modules/libsy_wasm.so) with the project's own C filter
+(tests/wasm/c/host_test.c, compiled here with clang --target=wasm32-wasi): headers, bodies,
+local replies, traps, runaway loops, memory exhaustion, status-code edge cases, shared data
+with CAS, queues, ticks, HTTP calls and the failure policies.
+
+Every behaviour is observed from outside: in what upstream.py's /echo saw, in the response, in
+GET /stats or in the proxy's log. Waits poll (harness.until); nothing sleeps.
+"""
+import concurrent.futures
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import REPO, cluster, echo_headers, request, to_cluster, until
+from modules_util import MODULES, module_file
+
+C_DIR = REPO / "tests" / "wasm" / "c"
+
+
+@pytest.fixture(scope="module")
+def host_test_wasm(tmp_path_factory):
+    """host_test.c compiled to a WASI reactor."""
+    out = tmp_path_factory.mktemp("wasm") / "host_test.wasm"
+    clang = shutil.which("clang")
+    assert clang, "clang is missing: tools/install-deps installs it (with lld and wasi-libc)"
+    subprocess.run([clang, "--target=wasm32-wasi", "-O2", "-mexec-model=reactor",
+                    "-o", str(out), str(C_DIR / "host_test.c")], check=True)
+    return out
+
+
+def wasm_filter(path, configuration="", **extra):
+    return {"module": "wasm", "config": {
+        "name": "host_test", "root_id": "host_root",
+        "vm_config": {"vm_id": "vm1", "runtime": "envoy.wasm.runtime.v8",
+                      "code": {"local": {"filename": str(path)}}},
+        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                          "value": configuration},
+        **extra}}
+
+
+def start(switchyard, upstream, wasm, workers=2, tmp_cache=None, **filter_extra):
+    module_file("wasm")
+    filter_extra.setdefault("cache_dir", str(tmp_cache)) if tmp_cache else None
+    cfg = {"module_path": [str(MODULES)], "workers": workers,
+           "listeners": [{"name": "ingress", "filters": [wasm_filter(wasm, **filter_extra)],
+                          "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}],
+           "clusters": [cluster("backend", upstream.port)]}
+    return switchyard(cfg)
+
+
+def get(sy, action="", path="/echo", **kw):
+    headers = dict(kw.pop("headers", {}))
+    headers["x-action"] = action or "plain"
+    return request(sy.port("ingress"), path=path, headers=headers, **kw)
+
+
+def log_has(sy, text):
+    return text in Path(sy.log_path).read_text(errors="replace")
+
+
+def stat(sy, name):
+    """A module.wasm.* counter for the plugin host_test (0 while absent)."""
+    for key, value in sy.stats().items():
+        if key.startswith("module.wasm.") and key.endswith("." + name) and "host_test" in key:
+            return value
+    return 0
+
+
+def test_headers_config_and_response_phase(switchyard, upstream, host_test_wasm, tmp_path):
+    sy = start(switchyard, upstream, host_test_wasm, configuration="hello-config",
+               tmp_cache=tmp_path / "cache")
+    resp = get(sy)
+    assert resp.status == 200, resp
+    assert echo_headers(resp.json(), "x-wasm-config") == ["hello-config"]
+    assert resp.header("x-wasm") == "host_test"
+    assert resp.header("x-wasm-saw-status") == "200"
+    # Logging is attributed to the plugin, as Envoy's "wasm log <name> <root_id> <vm_id>:".
+    until(lambda: log_has(sy, "wasm log host_test host_root vm1: configured with 'hello-config'"))
+    until(lambda: log_has(sy, "wasm log host_test host_root vm1: done"), what="on_log")
+
+
+def test_local_reply_runs_the_plugins_response_phase(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    resp = get(sy, "local")
+    assert resp.status == 403
+    assert resp.body == b"denied by wasm\n"
+    assert resp.header("x-local") == "yes"
+    # As in Envoy, the plugin's on_response_headers sees its own local reply.
+    assert resp.header("x-wasm-saw-status") == "403"
+    assert upstream.stats().get("paths", {}).get("/echo", 0) == 0
+
+
+def test_request_body_prepend_and_append(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    body = b"x" * 100000
+    resp = get(sy, "body", method="POST", body=body)
+    assert resp.status == 200, resp
+    want = b"[prepended]" + body + b"[appended]"
+    echo = resp.json()
+    assert echo["body_length"] == len(want)
+    assert echo["body_sha256"] == hashlib.sha256(want).hexdigest()
+
+
+def test_status_codes_of_error_paths(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    resp = get(sy, "codes")
+    # NOT_FOUND header, NOT_FOUND property, INVALID_MEMORY_ACCESS, EMPTY queue,
+    # BAD_ARGUMENT context, CAS_MISMATCH.
+    assert echo_headers(resp.json(), "x-status-codes") == ["1,1,6,7,2,8"]
+
+
+@pytest.mark.parametrize("action", ["trap", "oob", "loop"])
+def test_trap_and_runaway_fail_closed_and_the_proxy_lives(switchyard, upstream, host_test_wasm,
+                                                          action):
+    sy = start(switchyard, upstream, host_test_wasm, workers=1, callback_deadline_ms=200)
+    resp = get(sy, action)
+    assert resp.status == 503
+    assert sy.proc.poll() is None
+    name = "wasm_deadline_exceeded" if action == "loop" else "wasm_traps"
+    until(lambda: stat(sy, name) == 1, what=name)
+    # FAIL_CLOSED: the failed VM keeps failing requests closed, and the worker goes on.
+    assert get(sy).status == 503
+    assert stat(sy, "wasm_failed_streams") >= 2
+    assert not log_has(sy, "crash")
+
+
+def test_memory_limit_stops_growth(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, workers=1, memory_limit_mb=8)
+    resp = get(sy, "oom")
+    assert resp.status == 503
+    until(lambda: log_has(sy, "memory.grow refused after"))
+    assert sy.proc.poll() is None
+
+
+def test_fail_open_passes_requests_through(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, workers=1, failure_policy="FAIL_OPEN")
+    resp = get(sy, "trap")
+    assert resp.status == 200
+    assert resp.header("x-wasm") is None  # the plugin is out of the stream after its trap
+    assert get(sy).status == 200
+
+
+def test_fail_reload_starts_a_new_vm(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, workers=1, failure_policy="FAIL_RELOAD")
+    assert get(sy, "trap").status == 503
+    resp = get(sy)
+    assert resp.status == 200
+    assert resp.header("x-wasm") == "host_test"
+    until(lambda: stat(sy, "wasm_vm_reloads") == 1)
+
+
+def test_shared_data_cas_across_workers(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, workers=2)
+    n = 60
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: get(sy, "shared"), range(n)))
+    counters = sorted(int(echo_headers(r.json(), "x-counter")[0]) for r in results)
+    # No lost update: every increment saw a distinct value.
+    assert counters == list(range(1, n + 1))
+
+
+def test_queue_enqueue_reaches_on_queue_ready(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    assert get(sy, "enqueue", headers={"x-item": "job-42"}).status == 200
+    until(lambda: log_has(sy, "dequeued 'job-42'"))
+
+
+def test_tick(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, configuration="tick", workers=1)
+    until(lambda: log_has(sy, "tick 3"))
+
+
+def test_http_call_pauses_and_resumes(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    resp = get(sy, "call")
+    assert resp.status == 200, resp
+    assert echo_headers(resp.json(), "x-call")[0].startswith("200 1 ")
+
+
+def test_close_stream_resets(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    with pytest.raises(Exception):
+        get(sy, "close")
+    assert get(sy).status == 200
+
+
+def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm):
+    module_file("wasm")
+    cfg = {"module_path": [str(MODULES)],
+           "listeners": [{"name": "ingress",
+                          "filters": [wasm_filter(host_test_wasm, configuration="reject")],
+                          "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}],
+           "clusters": [cluster("backend", upstream.port)]}
+    sy = switchyard(cfg, start=False)
+    sy.start(wait_ready=False)
+    assert sy.wait_exit() != 0
+    text = Path(sy.log_path).read_text()
+    assert "proxy_on_configure returned false" in text
+    assert "switchyard.yaml:" in text
