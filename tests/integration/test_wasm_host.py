@@ -8,6 +8,7 @@ GET /stats or in the proxy's log. Waits poll (harness.until); nothing sleeps.
 """
 import concurrent.futures
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,6 +81,18 @@ def test_headers_config_and_response_phase(switchyard, upstream, host_test_wasm,
     # Logging is attributed to the plugin, as Envoy's "wasm log <name> <root_id> <vm_id>:".
     until(lambda: log_has(sy, "wasm log host_test host_root vm1: configured with 'hello-config'"))
     until(lambda: log_has(sy, "wasm log host_test host_root vm1: done"), what="on_log")
+
+
+def test_plugin_metric_has_envoys_prometheus_name(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm, workers=1)
+    for _ in range(3):
+        assert get(sy).status == 200
+    # Envoy shows a plugin's metric without its wasmcustom. prefix and without envoy_.
+    def family_value():
+        text = sy.admin("GET", "/stats/prometheus").text()
+        m = re.search(r"^host_test_requests(\{[^}]*\})? (\d+)$", text, re.M)
+        return m and int(m.group(2)) == 3
+    until(family_value, what="host_test_requests 3 in /stats/prometheus")
 
 
 def test_local_reply_runs_the_plugins_response_phase(switchyard, upstream, host_test_wasm):

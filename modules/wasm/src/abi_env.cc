@@ -2,6 +2,7 @@
 // shared data, queues and metrics, mapped onto the Switchyard ABI.
 #include <sys/time.h>
 
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -402,6 +403,16 @@ int64_t h_get_property(Vm& vm, const wasmtime_val_t* a) {
       st = g_host->conn_attribute_get(c->conn, str(path), &v);
     if (st != SY_OK) return kNotFound;
     value.assign(v.ptr, v.len);
+    // Envoy's source.address and destination.address carry the port ("ip:port").
+    if ((path == "source.address" || path == "destination.address") &&
+        value.find(':') == std::string::npos && value.find(']') == std::string::npos) {
+      std::string port_path = path.substr(0, path.find('.')) + ".port";
+      sy_str_t port;
+      if (c->s && g_host->attribute_get(c->s, str(port_path), &port) == SY_OK)
+        value += ":" + std::string(view(port));
+      else if (c->conn && g_host->conn_attribute_get(c->conn, str(port_path), &port) == SY_OK)
+        value += ":" + std::string(view(port));
+    }
     // Envoy serializes integer and time properties as 8-byte little-endian integers
     // (timestamps and durations in nanoseconds); the ABI gives decimal text.
     bool time = path == "request.time" || path == "request.duration";
@@ -512,8 +523,15 @@ int64_t h_define_metric(Vm& vm, const wasmtime_val_t* a) {
   if (type > 2) return kBadArgument;
   uint32_t id = 0;
   std::string n(name);
-  if (g_host->metric_define(vm.plugin->mod->self, sy_metric_kind_t(type), str(n), nullptr, 0,
-                            &id) != SY_OK)
+  // Envoy keeps plugin metrics under "wasmcustom." and shows them in Prometheus without that
+  // prefix (and without its envoy_ prefix): the name with every byte outside [A-Za-z0-9_] made
+  // '_'. The host's reserved label __name__ gives the Prometheus family that name.
+  std::string prom(n);
+  for (char& ch : prom)
+    if (!isalnum((unsigned char)ch) && ch != '_') ch = '_';
+  sy_label_t label{str("__name__"), str(prom)};
+  if (g_host->metric_define(vm.plugin->mod->self, sy_metric_kind_t(type), str(n), &label, 1, &id) !=
+      SY_OK)
     return kBadArgument;
   return vm.write_u32(u32(a, 3), id) ? kOk : kInvalidMemoryAccess;
 }

@@ -36,8 +36,7 @@ int64_t fd_write(Vm& vm, const wasmtime_val_t* a) {
     out.append(part);
   }
   if (!vm.write_u32(u32(a, 3), uint32_t(out.size()))) return kFault;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  if (!out.empty()) vm.log(fd == 1 ? SY_LOG_INFO : SY_LOG_ERROR, out);
+  vm.write_output(int(fd), out);
   return kSuccess;
 }
 

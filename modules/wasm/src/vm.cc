@@ -195,9 +195,30 @@ bool Vm::call(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
   return true;
 }
 
+void Vm::write_output(int fd, std::string_view bytes) {
+  // WASI stdout and stderr are line-buffered into log lines: runtimes write a line in pieces
+  // (Go's panic output comes a few bytes per write).
+  std::string& buf = output_[fd == 1 ? 0 : 1];
+  buf.append(bytes);
+  size_t nl;
+  while ((nl = buf.find('\n')) != std::string::npos) {
+    if (nl) log(fd == 1 ? SY_LOG_INFO : SY_LOG_ERROR, std::string_view(buf).substr(0, nl));
+    buf.erase(0, nl + 1);
+  }
+  if (buf.size() > 4096) flush_output();
+}
+
+void Vm::flush_output() {
+  for (int i = 0; i < 2; ++i) {
+    if (!output_[i].empty()) log(i == 0 ? SY_LOG_INFO : SY_LOG_ERROR, output_[i]);
+    output_[i].clear();
+  }
+}
+
 void Vm::fail(const std::string& why, bool deadline) {
   if (failed) return;
   failed = true;
+  flush_output();
   fail_reason = why;
   plugin->count(deadline ? plugin->m_deadline : plugin->m_traps);
   log(SY_LOG_ERROR, "VM failed: " + why + " (failure_policy " +
@@ -240,6 +261,8 @@ bool Vm::write_u64(uint64_t ptr, uint64_t v) {
 
 bool Vm::give(std::string_view data, uint64_t ptr_out, uint64_t size_out) {
   if (!mem(ptr_out, 4) || !mem(size_out, 4)) return false;
+  // Nothing to copy: no allocation (Go's allocator panics on a zero-size request).
+  if (data.empty()) return write_u32(ptr_out, 0) && write_u32(size_out, 0);
   uint64_t addr = 0;
   if (!call(has_[kOnMemoryAllocate] ? kOnMemoryAllocate : kMalloc, {data.size()}, &addr))
     return false;

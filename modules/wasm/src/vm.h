@@ -82,6 +82,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // Marks the VM failed (a trap inside a host call, proc_exit): the current call unwinds.
   void fail(const std::string& why, bool deadline = false);
   void log(sy_log_level_t level, std::string_view msg);
+  // WASI fd 1 and 2: logged line by line, at info and error.
+  void write_output(int fd, std::string_view bytes);
+  void flush_output();
 
   StreamCtx* effective_stream();
 
@@ -114,6 +117,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   wasmtime_func_t fns_[kFnCount]{};
   bool has_[kFnCount]{};
   int depth_ = 0;
+  std::string output_[2];
 };
 
 }  // namespace sywasm
