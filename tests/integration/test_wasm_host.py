@@ -16,20 +16,24 @@ from pathlib import Path
 import pytest
 
 from harness import REPO, cluster, echo_headers, request, to_cluster, until
-from modules_util import MODULES, module_file
+from modules_util import MODULES, module_file, reload_module
 
 C_DIR = REPO / "tests" / "wasm" / "c"
+
+
+def compile_filter(out, variant="1"):
+    clang = shutil.which("clang")
+    assert clang, "clang is missing: tools/install-deps installs it (with lld and wasi-libc)"
+    subprocess.run([clang, "--target=wasm32-wasi", "-O2", "-mexec-model=reactor",
+                    f'-DVARIANT="{variant}"', "-o", str(out), str(C_DIR / "host_test.c")],
+                   check=True)
+    return out
 
 
 @pytest.fixture(scope="module")
 def host_test_wasm(tmp_path_factory):
     """host_test.c compiled to a WASI reactor."""
-    out = tmp_path_factory.mktemp("wasm") / "host_test.wasm"
-    clang = shutil.which("clang")
-    assert clang, "clang is missing: tools/install-deps installs it (with lld and wasi-libc)"
-    subprocess.run([clang, "--target=wasm32-wasi", "-O2", "-mexec-model=reactor",
-                    "-o", str(out), str(C_DIR / "host_test.c")], check=True)
-    return out
+    return compile_filter(tmp_path_factory.mktemp("wasm") / "host_test.wasm")
 
 
 def wasm_filter(path, configuration="", **extra):
@@ -213,3 +217,52 @@ def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm)
     text = Path(sy.log_path).read_text()
     assert "proxy_on_configure returned false" in text
     assert "switchyard.yaml:" in text
+
+
+def test_compiled_code_is_cached_by_sha256(switchyard, upstream, host_test_wasm, tmp_path):
+    cache = tmp_path / "cache"
+    sy = start(switchyard, upstream, host_test_wasm, tmp_cache=cache)
+    digest = hashlib.sha256(host_test_wasm.read_bytes()).hexdigest()
+    entries = [p.name for p in cache.iterdir()]
+    assert entries == [f"{digest}-wasmtime-50.0.1.cwasm"]
+    assert get(sy).status == 200
+    # A damaged entry is not trusted: the module compiles again and replaces it.
+    (cache / entries[0]).write_bytes(b"not compiled code")
+    sy.stop()
+    sy2 = start(switchyard, upstream, host_test_wasm, tmp_cache=cache)
+    assert get(sy2).status == 200
+    assert (cache / entries[0]).stat().st_size > 1000
+
+
+def test_wasm_swap_under_load_loses_nothing(switchyard, upstream, tmp_path):
+    wasm = compile_filter(tmp_path / "filter.wasm", "1")
+    sy = start(switchyard, upstream, wasm, tmp_cache=tmp_path / "cache")
+    assert get(sy).header("x-wasm-variant") == "1"
+    # The new .wasm replaces the file atomically; a module reload makes a new generation whose
+    # filter configs read it, while streams in flight finish on the old VMs.
+    staged = compile_filter(tmp_path / "staged.wasm", "2")
+    stop = False
+    failures, variants = [], []
+
+    def load():
+        while not stop:
+            try:
+                r = get(sy)
+                variants.append(r.header("x-wasm-variant"))
+                if r.status != 200:
+                    failures.append(r.status)
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                failures.append(repr(e))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(load) for _ in range(4)]
+        until(lambda: len(variants) > 50, what="load before the swap")
+        staged.replace(wasm)
+        resp = reload_module(sy, "wasm")
+        assert resp.status == 200, resp
+        until(lambda: variants[-8:] == ["2"] * 8, what="requests on the new .wasm")
+        stop = True
+        for f in futures:
+            f.result()
+    assert failures == []
+    assert get(sy).header("x-wasm-variant") == "2"

@@ -7,6 +7,11 @@
 
 #include "proxy_wasm.h"
 
+/* Which build this is: the swap tests build two and tell them apart by x-wasm-variant. */
+#ifndef VARIANT
+#define VARIANT "1"
+#endif
+
 EXPORT(proxy_abi_version_0_2_1) void abi_marker(void) {}
 
 EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
@@ -253,6 +258,7 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t n,
   (void)eos;
   struct stream* s = stream_of(id);
   set_header(RESPONSE_HEADERS, "x-wasm", "host_test");
+  set_header(RESPONSE_HEADERS, "x-wasm-variant", VARIANT);
   char* status = header(RESPONSE_HEADERS, ":status");
   set_header(RESPONSE_HEADERS, "x-wasm-saw-status", status);
   free(status);
