@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, cluster, echo_headers, request, to_cluster, until
-from modules_util import MODULES, module_file, reload_module
+from harness import REPO, RawClient, cluster, echo_headers, raw_request, request, to_cluster, until
+from modules_util import MODULES, fixture_file, module_file, reload_module
 
 C_DIR = REPO / "tests" / "wasm" / "c"
 
@@ -46,14 +46,21 @@ def wasm_filter(path, configuration="", **extra):
         **extra}}
 
 
-def start(switchyard, upstream, wasm, workers=2, tmp_cache=None, **filter_extra):
+def proxy_config(upstream, wasm, workers=2, before=(), clusters=(), **filter_extra):
+    """One listener `ingress` with the wasm filter (after the filters BEFORE) in front of
+    cluster `backend` (upstream.py), plus CLUSTERS."""
     module_file("wasm")
-    filter_extra.setdefault("cache_dir", str(tmp_cache)) if tmp_cache else None
-    cfg = {"module_path": [str(MODULES)], "workers": workers,
-           "listeners": [{"name": "ingress", "filters": [wasm_filter(wasm, **filter_extra)],
-                          "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}],
-           "clusters": [cluster("backend", upstream.port)]}
-    return switchyard(cfg)
+    return {"module_path": [str(MODULES)], "workers": workers,
+            "listeners": [{"name": "ingress",
+                           "filters": [*before, wasm_filter(wasm, **filter_extra)],
+                           "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}],
+            "clusters": [cluster("backend", upstream.port), *clusters]}
+
+
+def start(switchyard, upstream, wasm, tmp_cache=None, **kw):
+    if tmp_cache:
+        kw["cache_dir"] = str(tmp_cache)
+    return switchyard(proxy_config(upstream, wasm, **kw))
 
 
 def get(sy, action="", path="/echo", **kw):
@@ -197,6 +204,20 @@ def test_http_call_pauses_and_resumes(switchyard, upstream, host_test_wasm):
     assert echo_headers(resp.json(), "x-call")[0].startswith("200 1 ")
 
 
+def test_grpc_call_to_a_grpc_server(switchyard, upstream, host_test_wasm):
+    from test_grpc import GrpcServer
+    server = GrpcServer()
+    try:
+        sy = start(switchyard, upstream, host_test_wasm,
+                   clusters=[cluster("grpc", server.port, protocol="http2")])
+        resp = get(sy, "grpc")
+        assert resp.status == 200, resp
+        # The server's Unary echoes the request: status 0 (OK) and the message.
+        assert echo_headers(resp.json(), "x-grpc") == ["0 hello grpc"]
+    finally:
+        server.stop()
+
+
 def test_close_stream_resets(switchyard, upstream, host_test_wasm):
     sy = start(switchyard, upstream, host_test_wasm)
     with pytest.raises(Exception):
@@ -205,13 +226,7 @@ def test_close_stream_resets(switchyard, upstream, host_test_wasm):
 
 
 def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm):
-    module_file("wasm")
-    cfg = {"module_path": [str(MODULES)],
-           "listeners": [{"name": "ingress",
-                          "filters": [wasm_filter(host_test_wasm, configuration="reject")],
-                          "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}],
-           "clusters": [cluster("backend", upstream.port)]}
-    sy = switchyard(cfg, start=False)
+    sy = switchyard(proxy_config(upstream, host_test_wasm, configuration="reject"), start=False)
     sy.start(wait_ready=False)
     assert sy.wait_exit() != 0
     text = Path(sy.log_path).read_text()
@@ -234,12 +249,15 @@ def test_compiled_code_is_cached_by_sha256(switchyard, upstream, host_test_wasm,
     assert (cache / entries[0]).stat().st_size > 1000
 
 
-def test_wasm_swap_under_load_loses_nothing(switchyard, upstream, tmp_path):
+@pytest.mark.parametrize("how", ["module_reload", "watch"])
+def test_wasm_swap_under_load_loses_nothing(switchyard, upstream, tmp_path, how):
     wasm = compile_filter(tmp_path / "filter.wasm", "1")
-    sy = start(switchyard, upstream, wasm, tmp_cache=tmp_path / "cache")
+    extra = {"watch": True} if how == "watch" else {}
+    sy = start(switchyard, upstream, wasm, tmp_cache=tmp_path / "cache", **extra)
     assert get(sy).header("x-wasm-variant") == "1"
-    # The new .wasm replaces the file atomically; a module reload makes a new generation whose
-    # filter configs read it, while streams in flight finish on the old VMs.
+    # The new .wasm replaces the file atomically. A module reload makes a new generation whose
+    # filter configs read it; a watched file is re-read by the module itself. Either way
+    # streams in flight finish on the old VMs.
     staged = compile_filter(tmp_path / "staged.wasm", "2")
     stop = False
     failures, variants = [], []
@@ -258,11 +276,46 @@ def test_wasm_swap_under_load_loses_nothing(switchyard, upstream, tmp_path):
         futures = [pool.submit(load) for _ in range(4)]
         until(lambda: len(variants) > 50, what="load before the swap")
         staged.replace(wasm)
-        resp = reload_module(sy, "wasm")
-        assert resp.status == 200, resp
+        if how == "module_reload":
+            resp = reload_module(sy, "wasm")
+            assert resp.status == 200, resp
         until(lambda: variants[-8:] == ["2"] * 8, what="requests on the new .wasm")
         stop = True
         for f in futures:
             f.result()
     assert failures == []
     assert get(sy).header("x-wasm-variant") == "2"
+    if how == "watch":
+        assert log_has(sy, f"reloaded {wasm}")
+
+
+def test_watched_file_that_does_not_start_keeps_the_old_version(switchyard, upstream, tmp_path,
+                                                                host_test_wasm):
+    wasm = tmp_path / "filter.wasm"
+    wasm.write_bytes(host_test_wasm.read_bytes())
+    sy = start(switchyard, upstream, wasm, watch=True)
+    assert get(sy).header("x-wasm") == "host_test"
+    broken = tmp_path / "broken.wasm"
+    broken.write_bytes(b"\0asm\1\0\0\0 not a module")
+    broken.replace(wasm)
+    until(lambda: log_has(sy, "is refused, the running one stays"))
+    assert get(sy).header("x-wasm") == "host_test"
+
+
+def test_wasmtime_leaves_the_crash_handler_in_place(switchyard, upstream, host_test_wasm):
+    """Wasmtime runs with signal-based traps off: its out-of-bounds access is a trap (503), and
+    a native module's SIGSEGV afterwards is still caught and recorded by the proxy's crash
+    handler, not by a handler Wasmtime put in its place."""
+    # fx_segfault first: the wasm filter fails its VM closed, and its 503s would keep the
+    # crashing request from fx_segfault.
+    cfg = proxy_config(upstream, host_test_wasm, workers=1, before=[{"module": "fx_segfault"}])
+    cfg["modules"] = [{"name": "fx_segfault", "path": str(fixture_file("segfault_v2"))}]
+    sy = switchyard(cfg)
+    assert get(sy, "oob").status == 503
+    assert get(sy, "trap").status == 503
+    with RawClient(sy.port("ingress"), timeout=30) as c:
+        c.send(raw_request("GET", "/echo", headers=[("x-action", "plain"), ("x-crash", "headers")]))
+        assert c.read_until_close() == b""
+    sy.wait_exit(30)
+    text = Path(sy.log_path).read_text(errors="replace")
+    assert "module fx_segfault generation 1" in text and "signal 11 (SIGSEGV)" in text, text

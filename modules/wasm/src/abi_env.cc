@@ -116,6 +116,7 @@ bool collect_pairs(Vm& vm, uint32_t type,
     for (size_t i = 0; i < n; ++i) out->emplace_back(view(h[i].name), view(h[i].value));
     return true;
   }
+  if (type == 4 || type == 5) return grpc_pairs(vm, type, out);
   sy_header_kind_t kind;
   sy_stream_t* s = cur_stream(vm);
   if (!s || !header_kind(type, &kind)) return false;
@@ -188,6 +189,8 @@ bool buffer_of(Vm& vm, uint32_t type, sy_str_t* out) {
       if (!vm.call_response) return false;
       *out = vm.call_response->body;
       return true;
+    case 5:
+      return grpc_buffer(vm, type, out);
     case 6:
       *out = str(vm.plugin->cfg.vm_configuration);
       return true;
@@ -278,7 +281,7 @@ int64_t h_get_header_map_value(Vm& vm, const wasmtime_val_t* a) {
   uint32_t type = u32(a, 0);
   std::string value;
   bool found = false;
-  if (type == 6 || type == 7 || type <= 3) {
+  if (type <= 7) {
     std::vector<std::pair<std::string_view, std::string_view>> kv;
     if (!collect_pairs(vm, type, &kv)) return kNotFound;
     for (const auto& [n, v] : kv) {
@@ -361,6 +364,14 @@ int64_t h_send_local_response(Vm& vm, const wasmtime_val_t* a) {
 }
 
 int64_t h_get_status(Vm& vm, const wasmtime_val_t* a) {
+  uint32_t code;
+  std::string_view message;
+  if (grpc_status(vm, &code, &message)) {
+    std::string copy(message);
+    return vm.write_u32(u32(a, 0), code) && vm.give(copy, u32(a, 1), u32(a, 2))
+               ? kOk
+               : kInvalidMemoryAccess;
+  }
   const sy_callout_response_t* r = vm.call_response;
   if (!r) return kNotFound;
   return vm.write_u32(u32(a, 0), r->status) && vm.give(view(r->failure), u32(a, 1), u32(a, 2))

@@ -209,11 +209,11 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
   const Json* pc = &root;
   if (root.members.size() == 1 && root.get("config")) pc = root.get("config");
   if (!want_object(pc, "config", err)) return false;
-  if (unknown_keys(
-          *pc,
-          {"name", "root_id", "vm_config", "configuration", "failure_policy", "fail_open",
-           "capability_restriction_config", "callback_deadline_ms", "memory_limit_mb", "cache_dir"},
-          "config", err))
+  if (unknown_keys(*pc,
+                   {"name", "root_id", "vm_config", "configuration", "failure_policy", "fail_open",
+                    "capability_restriction_config", "callback_deadline_ms", "memory_limit_mb",
+                    "cache_dir", "watch"},
+                   "config", err))
     return false;
   if (!take_string(*pc, "name", &c->name, "config", err) ||
       !take_string(*pc, "root_id", &c->root_id, "config", err) ||
@@ -234,6 +234,13 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
     *err = "wasm: 'failure_policy' must be FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD, got '" + policy +
            "'";
     return false;
+  }
+  if (const Json* w = pc->get("watch")) {
+    if (w->kind != Json::kBool) {
+      *err = "wasm: 'watch' must be true or false";
+      return false;
+    }
+    c->watch = w->boolean;
   }
   uint64_t mb = c->memory_limit_bytes >> 20;
   if (!read_uint(*pc, "callback_deadline_ms", 1, 600000, &c->callback_deadline_ms, err) ||
@@ -263,7 +270,12 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
         c->runtime + "'";
     return false;
   }
-  return read_code(*vm, c, err) && read_env(*vm, c, err);
+  if (!read_code(*vm, c, err) || !read_env(*vm, c, err)) return false;
+  if (c->watch && c->code_path.empty()) {
+    *err = "wasm: 'watch: true' needs vm_config.code.local.filename (there is no file to watch)";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace sywasm

@@ -28,6 +28,8 @@ struct PluginConfig {
   uint64_t callback_deadline_ms = 1000;
   uint64_t memory_limit_bytes = 512ull << 20;
   std::string cache_dir;
+  // Re-read code.local.filename when it changes (new streams get the new version).
+  bool watch = false;
 };
 
 // Parses the filter's `config:` JSON. Accepts the PluginConfig itself or Envoy's whole `Wasm`

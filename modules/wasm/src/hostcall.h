@@ -37,6 +37,15 @@ struct HostDef {
 void add_env_defs(std::vector<HostDef>* out);
 void add_callout_defs(std::vector<HostDef>* out);
 void add_wasi_defs(std::vector<HostDef>* out);
+void add_grpc_defs(std::vector<HostDef>* out);
+
+// During proxy_on_grpc_*: the message (buffer 5), the metadata (maps 4 and 5), the status.
+bool grpc_buffer(Vm& vm, uint32_t type, sy_str_t* out);
+bool grpc_pairs(Vm& vm, uint32_t type,
+                std::vector<std::pair<std::string_view, std::string_view>>* out);
+bool grpc_status(Vm& vm, uint32_t* code, std::string_view* message);
+// The stream context CTX_ID is ending: its gRPC calls go with it, reporting nothing more.
+void grpc_stream_gone(Vm& vm, uint32_t ctx_id);
 
 // Header pairs serialized as Proxy-Wasm does: count, (key len, value len)*, then each key and
 // value followed by a NUL. An empty map may be empty or a single NUL.

@@ -1,5 +1,5 @@
 // The HTTP filter `wasm`: one Proxy-Wasm stream context per stream, on the worker's VM.
-#include "vm.h"
+#include "hostcall.h"
 
 namespace sywasm {
 namespace {
@@ -124,6 +124,7 @@ void on_stream_destroy(void* filter) {
     vm.effective = f->ctx.id;
     vm.call(kOnDelete, {f->ctx.id});
   }
+  grpc_stream_gone(vm, f->ctx.id);
   vm.ctxs.erase(f->ctx.id);
   if (vm.effective == f->ctx.id) vm.effective = vm.root_id;
   delete f;

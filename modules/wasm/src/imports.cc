@@ -15,6 +15,7 @@ const std::vector<HostDef>& table() {
     add_env_defs(&d);
     add_callout_defs(&d);
     add_wasi_defs(&d);
+    add_grpc_defs(&d);
     return d;
   }();
   return defs;
@@ -69,8 +70,8 @@ std::string error_text(wasmtime_error_t* e) {
 
 }  // namespace
 
-bool define_imports(Plugin* p, std::string* err) {
-  p->linker = wasmtime_linker_new(p->mod->engine);
+bool define_imports(WasmModule* mod, Code* p, std::string* err) {
+  p->linker = wasmtime_linker_new(mod->engine);
   std::set<std::pair<std::string, std::string>> defined;
   for (const HostDef& d : table()) {
     wasm_valtype_vec_t params = types_of(d.params), results = types_of(d.results);

@@ -22,6 +22,29 @@ void WasmModule::start_ticker() {
   });
 }
 
+void WasmModule::watch(Plugin* p) {
+  std::lock_guard<std::mutex> lock(watch_mu);
+  watched.push_back(p);
+  if (watcher.joinable()) return;
+  // Twice a second, like the Lua module's watched scripts. Compiling happens here, not on a
+  // worker, so a big .wasm never stalls traffic.
+  watcher = std::thread([this] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      {
+        std::lock_guard<std::mutex> lock(watch_mu);
+        for (Plugin* p : watched) check_watched(p);
+      }
+      for (int i = 0; i < 50 && !stop.load(std::memory_order_relaxed); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+}
+
+void WasmModule::unwatch(Plugin* p) {
+  std::lock_guard<std::mutex> lock(watch_mu);
+  std::erase(watched, p);
+}
+
 namespace {
 
 bool on_load(sy_module_t* module, void** module_data, sy_error_t* err) {
@@ -46,6 +69,7 @@ void on_unload(void* module_data) {
   auto* m = static_cast<WasmModule*>(module_data);
   m->stop = true;
   if (m->ticker.joinable()) m->ticker.join();
+  if (m->watcher.joinable()) m->watcher.join();
   wasm_engine_delete(m->engine);
   delete m;
 }

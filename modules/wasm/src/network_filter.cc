@@ -16,6 +16,9 @@ struct NetConn {
 };
 
 struct NetPlugin : Plugin {
+  ~NetPlugin() {
+    if (cfg.watch) mod->unwatch(this);  // before this object's members go
+  }
   uint64_t serial = 0;
   std::mutex mu;
   std::vector<std::shared_ptr<Vm>> owned;  // every thread's VM, freed with the config
@@ -26,7 +29,8 @@ thread_local std::unordered_map<uint64_t, std::weak_ptr<Vm>> t_vms;
 
 std::shared_ptr<Vm> thread_vm(NetPlugin* p) {
   std::shared_ptr<Vm> vm = t_vms[p->serial].lock();
-  if (vm && !(vm->failed && p->cfg.failure_policy == FailurePolicy::kFailReload)) return vm;
+  bool reload = vm && vm->failed && p->cfg.failure_policy == FailurePolicy::kFailReload;
+  if (vm && !reload && vm->code == p->current_code()) return vm;
   vm = std::make_shared<Vm>(p, nullptr);
   std::string err;
   if (!vm->start(&err) && !vm->failed) vm->fail(err);
@@ -44,17 +48,18 @@ void* on_config_create(void* module_data, sy_str_t json, sy_error_t* err) {
   p->mod = base->mod;
   p->network = true;
   p->cfg = std::move(base->cfg);
-  p->abi = base->abi;
-  std::swap(p->module, base->module);
-  std::swap(p->linker, base->linker);
-  p->sha256 = base->sha256;
+  p->code = base->current_code();
   p->m_traps = base->m_traps;
   p->m_deadline = base->m_deadline;
   p->m_failed = base->m_failed;
   p->m_reloads = base->m_reloads;
   p->metrics_ok = base->metrics_ok;
   p->serial = g_serial++;
+  p->seen_size = base->seen_size;
+  p->seen_mtime_ns = base->seen_mtime_ns;
+  p->seen_ino = base->seen_ino;
   delete base;
+  if (p->cfg.watch) p->mod->watch(p);
   return p;
 }
 

@@ -54,13 +54,16 @@ void make_dirs(const std::string& path) {
 
 }  // namespace
 
-bool compile_plugin(Plugin* p, std::string* err) {
-  p->sha256 = hex_sha256(p->cfg.code);
-  std::string dir = p->cfg.cache_dir.empty() ? default_cache_dir() : p->cfg.cache_dir;
+namespace {
+
+bool compile(WasmModule* mod, const PluginConfig& cfg, const std::string& code_bytes, Code* p,
+             std::string* err) {
+  p->sha256 = hex_sha256(code_bytes);
+  std::string dir = cfg.cache_dir.empty() ? default_cache_dir() : cfg.cache_dir;
   std::string cached = dir.empty() ? "" : dir + "/" + p->sha256 + "-wasmtime-50.0.1.cwasm";
   if (!cached.empty() && ::access(cached.c_str(), R_OK) == 0) {
     if (wasmtime_error_t* e =
-            wasmtime_module_deserialize_file(p->mod->engine, cached.c_str(), &p->module)) {
+            wasmtime_module_deserialize_file(mod->engine, cached.c_str(), &p->module)) {
       // A stale or damaged entry: compile afresh and overwrite it.
       error_text(e);
       p->module = nullptr;
@@ -70,12 +73,11 @@ bool compile_plugin(Plugin* p, std::string* err) {
     }
   }
   if (wasmtime_error_t* e =
-          wasmtime_module_new(p->mod->engine, reinterpret_cast<const uint8_t*>(p->cfg.code.data()),
-                              p->cfg.code.size(), &p->module)) {
-    *err =
-        "wasm: cannot compile " +
-        (p->cfg.code_path.empty() ? std::string("the inline code") : "'" + p->cfg.code_path + "'") +
-        ": " + error_text(e);
+          wasmtime_module_new(mod->engine, reinterpret_cast<const uint8_t*>(code_bytes.data()),
+                              code_bytes.size(), &p->module)) {
+    *err = "wasm: cannot compile " +
+           (cfg.code_path.empty() ? std::string("the inline code") : "'" + cfg.code_path + "'") +
+           ": " + error_text(e);
     return false;
   }
   if (!cached.empty()) {
@@ -97,7 +99,7 @@ bool compile_plugin(Plugin* p, std::string* err) {
   return true;
 }
 
-bool detect_abi(Plugin* p, std::string* err) {
+bool detect_abi(Code* p, std::string* err) {
   wasm_exporttype_vec_t exports;
   wasmtime_module_exports(p->module, &exports);
   int found = -1;
@@ -122,10 +124,66 @@ bool detect_abi(Plugin* p, std::string* err) {
   return true;
 }
 
-Plugin::~Plugin() {
-  vms.clear();
+}  // namespace
+
+std::shared_ptr<Code> build_code(WasmModule* mod, const PluginConfig& cfg, const std::string& bytes,
+                                 std::string* err) {
+  auto code = std::make_shared<Code>();
+  if (!compile(mod, cfg, bytes, code.get(), err) || !detect_abi(code.get(), err) ||
+      !define_imports(mod, code.get(), err))
+    return nullptr;
+  return code;
+}
+
+Code::~Code() {
   if (linker) wasmtime_linker_delete(linker);
   if (module) wasmtime_module_delete(module);
+}
+
+Plugin::~Plugin() {
+  if (cfg.watch) mod->unwatch(this);
+  vms.clear();
+}
+
+std::shared_ptr<Code> Plugin::current_code() {
+  std::lock_guard<std::mutex> lock(code_mu);
+  return code;
+}
+
+void check_watched(Plugin* p) {
+  struct stat st;
+  if (::stat(p->cfg.code_path.c_str(), &st) != 0) return;  // mid-replace, or gone: keep running
+  int64_t mtime = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (st.st_size == p->seen_size && mtime == p->seen_mtime_ns && st.st_ino == p->seen_ino) return;
+  p->seen_size = st.st_size;
+  p->seen_mtime_ns = mtime;
+  p->seen_ino = st.st_ino;
+  std::ifstream f(p->cfg.code_path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  std::string bytes = ss.str();
+  if (!f || hex_sha256(bytes) == p->current_code()->sha256) return;
+  std::string err;
+  std::shared_ptr<Code> code = build_code(p->mod, p->cfg, bytes, &err);
+  if (code) {
+    // The new version must start (on_vm_start, on_configure) before it serves anything.
+    Vm probe(p, nullptr);
+    probe.code = code;
+    if (!probe.start(&err)) code = nullptr;
+  }
+  sy_str_t line;
+  std::string msg = p->log_prefix();
+  if (!code) {
+    msg += "the new version of " + p->cfg.code_path + " is refused, the running one stays: " + err;
+    g_host->log(p->mod->self, SY_LOG_ERROR, line = str(msg));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(p->code_mu);
+    p->code = code;
+  }
+  msg += "reloaded " + p->cfg.code_path + " (sha256 " + code->sha256 + ")";
+  g_host->log(p->mod->self, SY_LOG_INFO, str(msg));
 }
 
 std::string Plugin::log_prefix() const {
@@ -141,14 +199,19 @@ std::shared_ptr<Vm> Plugin::vm_for(sy_worker_t* w) {
   int32_t i = g_host->worker_index(w);
   if (i < 0 || size_t(i) >= vms.size()) return nullptr;
   std::shared_ptr<Vm>& vm = vms[size_t(i)];
-  if (vm && vm->failed && cfg.failure_policy == FailurePolicy::kFailReload) {
-    // A new instance for new streams; streams in flight keep the failed one until they end.
+  bool reload = vm && vm->failed && cfg.failure_policy == FailurePolicy::kFailReload;
+  bool new_code = vm && cfg.watch && vm->code != current_code();
+  if (reload || new_code) {
+    // A new instance for new streams; streams in flight keep the old one until they end.
     auto fresh = std::make_shared<Vm>(this, w);
     std::string err;
-    count(m_reloads);
+    if (reload) count(m_reloads);
     if (fresh->start(&err)) {
+      if (vm->tick_timer) g_host->timer_cancel(vm->tick_timer);
+      vm->tick_timer = nullptr;
+      vm->tick_ms = 0;
       vm = fresh;
-      fresh->log(SY_LOG_INFO, "VM reloaded after a failure");
+      fresh->log(SY_LOG_INFO, reload ? "VM reloaded after a failure" : "VM runs the new code");
       if (fresh->tick_ms) fresh->arm_tick();
     } else {
       fresh->log(SY_LOG_ERROR, "VM reload failed: " + err);
@@ -163,8 +226,8 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
   p->mod = mod;
   p->network = network;
   std::string why;
-  if (!parse_plugin_config(view(json), &p->cfg, &why) || !compile_plugin(p.get(), &why) ||
-      !detect_abi(p.get(), &why) || !define_imports(p.get(), &why)) {
+  if (!parse_plugin_config(view(json), &p->cfg, &why) ||
+      !(p->code = build_code(mod, p->cfg, p->cfg.code, &why))) {
     snprintf(err->message, sizeof err->message, "%s", why.c_str());
     return nullptr;
   }
@@ -188,6 +251,15 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
   }
   p->vms.resize(g_host->worker_count());
   p->workers.resize(g_host->worker_count());
+  if (p->cfg.watch) {
+    struct stat st;
+    if (::stat(p->cfg.code_path.c_str(), &st) == 0) {
+      p->seen_size = st.st_size;
+      p->seen_mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      p->seen_ino = st.st_ino;
+    }
+    mod->watch(p.get());
+  }
   return p.release();
 }
 

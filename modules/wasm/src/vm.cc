@@ -34,6 +34,10 @@ const char* const kFnNames[kFnCount] = {
     "proxy_on_downstream_connection_close",
     "proxy_on_upstream_connection_close",
     "proxy_on_foreign_function",
+    "proxy_on_grpc_receive_initial_metadata",
+    "proxy_on_grpc_receive",
+    "proxy_on_grpc_receive_trailing_metadata",
+    "proxy_on_grpc_close",
 };
 
 std::string error_text(wasmtime_error_t* e) {
@@ -72,7 +76,7 @@ bool Vm::start(std::string* err) {
   wasmtime_instance_t instance;
   wasm_trap_t* trap = nullptr;
   if (wasmtime_error_t* e =
-          wasmtime_linker_instantiate(plugin->linker, cx, plugin->module, &instance, &trap)) {
+          wasmtime_linker_instantiate(code->linker, cx, code->module, &instance, &trap)) {
     *err = "cannot instantiate: " + error_text(e);
     return false;
   }

@@ -41,6 +41,10 @@ enum Fn {
   kOnDownstreamClose,
   kOnUpstreamClose,
   kOnForeignFunction,
+  kOnGrpcReceiveInitialMetadata,
+  kOnGrpcReceive,
+  kOnGrpcReceiveTrailingMetadata,
+  kOnGrpcClose,
   kFnCount
 };
 
@@ -57,7 +61,7 @@ struct StreamCtx {
 
 class Vm : public std::enable_shared_from_this<Vm> {
  public:
-  Vm(Plugin* p, sy_worker_t* w) : plugin(p), worker(w) {}
+  Vm(Plugin* p, sy_worker_t* w) : plugin(p), worker(w), code(p->current_code()) {}
   ~Vm();
 
   // Instantiates the module, runs _initialize/_start, creates the root context and calls
@@ -90,6 +94,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   Plugin* plugin;
   sy_worker_t* worker;
+  std::shared_ptr<Code> code;  // the version this VM runs
   wasmtime_store_t* store = nullptr;
   wasmtime_context_t* cx = nullptr;
   wasmtime_memory_t memory{};
@@ -108,6 +113,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // Set during on_http_call_response.
   const sy_callout_response_t* call_response = nullptr;
   std::string call_status;
+  // Set during proxy_on_grpc_* (abi_grpc.cc's call, and the message being delivered).
+  void* grpc = nullptr;
+  std::string grpc_message;
   // Per-VM tick timer.
   uint64_t tick_ms = 0;
   sy_timer_t* tick_timer = nullptr;

@@ -29,6 +29,13 @@ struct WasmModule {
   std::atomic<bool> stop{false};
   std::mutex ticker_mu;
   void start_ticker();
+
+  // Plugins whose .wasm file is watched (`watch: true`), checked by one thread twice a second.
+  std::thread watcher;
+  std::mutex watch_mu;
+  std::vector<struct Plugin*> watched;
+  void watch(struct Plugin* p);
+  void unwatch(struct Plugin* p);
 };
 
 // The epoch advances every kTickMs; a callback's deadline is counted in ticks.
@@ -36,16 +43,28 @@ constexpr uint64_t kTickMs = 5;
 
 enum class AbiVersion { k0_1_0, k0_2_0, k0_2_1 };
 
-// One wasm filter config: the compiled module, its linker and one VM per worker.
+// One version of a plugin's code: compiled, with its linker. VMs hold the version they run,
+// so a watched file's new version serves new streams while streams in flight finish on the old.
+struct Code {
+  wasmtime_module_t* module = nullptr;
+  wasmtime_linker_t* linker = nullptr;
+  AbiVersion abi = AbiVersion::k0_2_1;
+  std::string sha256;
+  bool from_cache = false;
+  ~Code();
+};
+
+// One wasm filter config: its current code and one VM per worker.
 struct Plugin {
   WasmModule* mod = nullptr;
   PluginConfig cfg;
   bool network = false;
-  AbiVersion abi = AbiVersion::k0_2_1;
-  wasmtime_module_t* module = nullptr;
-  wasmtime_linker_t* linker = nullptr;
-  std::string sha256;
-  bool from_cache = false;
+  std::shared_ptr<Code> code;  // guarded by code_mu (the watcher thread replaces it)
+  std::mutex code_mu;
+  // The watched file as last seen (size, mtime, inode).
+  int64_t seen_size = -1, seen_mtime_ns = -1;
+  uint64_t seen_ino = 0;
+  std::shared_ptr<Code> current_code();
   // Indexed by worker index; each slot is touched only by its worker.
   std::vector<std::shared_ptr<Vm>> vms;
   std::vector<sy_worker_t*> workers;
@@ -60,12 +79,14 @@ struct Plugin {
   std::shared_ptr<Vm> vm_for(sy_worker_t* w);
 };
 
-// Compiles BYTES (or loads it from the cache by sha256); sets PLUGIN's module and linker.
-bool compile_plugin(Plugin* p, std::string* err);
-// Detects the ABI version from the module's exports.
-bool detect_abi(Plugin* p, std::string* err);
-// Defines every host function (proxy_*, WASI) and stubs for other imports in P's linker.
-bool define_imports(Plugin* p, std::string* err);
+// Compiles BYTES (or loads them from the cache by sha256), checks the ABI version and links
+// the imports. Null (ERR set) when any of it fails.
+std::shared_ptr<Code> build_code(WasmModule* mod, const PluginConfig& cfg, const std::string& bytes,
+                                 std::string* err);
+// Defines every host function (proxy_*, WASI) and stubs for other imports in CODE's linker.
+bool define_imports(WasmModule* mod, Code* code, std::string* err);
+// Re-reads a watched plugin's file; a new version that compiles and starts is published.
+void check_watched(Plugin* p);
 
 void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool network);
 void plugin_destroy(void* config);

@@ -18,6 +18,9 @@ EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return 
 
 static uint32_t root_ctx, queue_id, requests_metric, ticks;
 static char plugin_config[256];
+/* With the Go SDK http_headers example's config ({"header": N, "value": V}), every response
+ * gets N: V, as that example does (the bench runs either file). */
+static char config_header[64], config_value[64];
 
 static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(int level, const char* fmt, ...) {
@@ -69,6 +72,8 @@ EXPORT(proxy_on_configure) bool on_configure(uint32_t id, size_t size) {
     free(p);
   }
   if (strstr(plugin_config, "reject")) return false;
+  sscanf(plugin_config, "{\"header\": \"%63[^\"]\", \"value\": \"%63[^\"]\"}", config_header,
+         config_value);
   if (strstr(plugin_config, "tick")) proxy_set_tick_period_milliseconds(20);
   proxy_register_shared_queue("jobs", 4, &queue_id);
   logf_(LOG_INFO, "configured with '%s'", plugin_config);
@@ -200,6 +205,14 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
     proxy_close_stream(0);
     return PAUSE;
   }
+  if (is(s->action, "grpc")) {
+    static const char svc[] = "switchyard.test.Echo";
+    if (proxy_grpc_call("grpc", 4, svc, sizeof svc - 1, "Unary", 5, NULL, 0, "hello grpc", 10, 5000,
+                        &s->call_token) != OK) {
+      local_reply(500, "grpc call failed\n");
+    }
+    return PAUSE;
+  }
   if (is(s->action, "call")) {
     static const char pairs[] =
         "\x03\0\0\0"
@@ -243,6 +256,38 @@ void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t b
   }
 }
 
+/* The gRPC reply: its message, then the status, into x-grpc on the request. */
+static char grpc_reply[64];
+
+static struct stream* stream_of_token(uint32_t token) {
+  for (int i = 0; i < MAX_STREAMS; ++i)
+    if (streams[i].call_token == token && is(streams[i].action, "grpc")) return &streams[i];
+  return NULL;
+}
+
+EXPORT(proxy_on_grpc_receive) void on_grpc_receive(uint32_t id, uint32_t token, size_t size) {
+  (void)id;
+  (void)token;
+  char* m = NULL;
+  size_t n = 0;
+  if (proxy_get_buffer_bytes(GRPC_MESSAGE, 0, size, &m, &n) == OK) {
+    snprintf(grpc_reply, sizeof grpc_reply, "%.*s", (int)n, m);
+    free(m);
+  }
+}
+
+EXPORT(proxy_on_grpc_close) void on_grpc_close(uint32_t id, uint32_t token, uint32_t status) {
+  (void)id;
+  struct stream* s = stream_of_token(token);
+  if (!s) return;
+  proxy_set_effective_context(s->id);
+  char out[96];
+  snprintf(out, sizeof out, "%u %s", status, grpc_reply);
+  set_header(REQUEST_HEADERS, "x-grpc", out);
+  proxy_continue_stream(0);
+  s->call_token = 0;
+}
+
 EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, bool eos) {
   struct stream* s = stream_of(id);
   if (!is(s->action, "body")) return CONTINUE;
@@ -259,6 +304,7 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t n,
   struct stream* s = stream_of(id);
   set_header(RESPONSE_HEADERS, "x-wasm", "host_test");
   set_header(RESPONSE_HEADERS, "x-wasm-variant", VARIANT);
+  if (config_header[0]) set_header(RESPONSE_HEADERS, config_header, config_value);
   char* status = header(RESPONSE_HEADERS, ":status");
   set_header(RESPONSE_HEADERS, "x-wasm-saw-status", status);
   free(status);

@@ -22,6 +22,7 @@ enum {
   REQUEST_BODY = 0,
   RESPONSE_BODY = 1,
   HTTP_CALL_RESPONSE_BODY = 4,
+  GRPC_MESSAGE = 5,
   VM_CONFIGURATION = 6,
   PLUGIN_CONFIGURATION = 7
 };
@@ -78,6 +79,10 @@ IMPORT(proxy_http_call)
 int proxy_http_call(const char* up, size_t ulen, const char* hdrs, size_t hlen, const char* body,
                     size_t blen, const char* trl, size_t tlen, uint32_t timeout_ms,
                     uint32_t* token);
+IMPORT(proxy_grpc_call)
+int proxy_grpc_call(const char* service, size_t slen, const char* svc_name, size_t svlen,
+                    const char* method, size_t mlen, const char* md, size_t mdlen, const char* msg,
+                    size_t msglen, uint32_t timeout_ms, uint32_t* token);
 IMPORT(proxy_get_status) int proxy_get_status(uint32_t* code, char** msg, size_t* len);
 
 #endif
