@@ -225,6 +225,24 @@ def test_close_stream_resets(switchyard, upstream, host_test_wasm):
     assert get(sy).status == 200
 
 
+def test_network_filter_sees_and_edits_the_bytes(switchyard, upstream, host_test_wasm):
+    module_file("wasm")
+    net = wasm_filter(host_test_wasm)
+    net["filter"] = "wasm_network"
+    sy = switchyard({"module_path": [str(MODULES)],
+                     "listeners": [{"name": "tcp", "tcp_proxy": {"cluster": "backend"},
+                                    "network_filters": [net]}],
+                     "clusters": [cluster("backend", upstream.port)]})
+    req = raw_request("GET", "/echo", headers=[("Connection", "close")])
+    with RawClient(sy.port("tcp")) as c:
+        c.send(req)
+        data = c.read_until_close()
+    assert data.startswith(b"WASM:HTTP/1.1 200 "), data[:100]
+    assert data.count(b"WASM:") == 1
+    until(lambda: log_has(sy, f"downstream data {len(req)} bytes"))
+    until(lambda: log_has(sy, "new connection") and log_has(sy, "closed (peer 2)"))
+
+
 def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm):
     sy = switchyard(proxy_config(upstream, host_test_wasm, configuration="reject"), start=False)
     sy.start(wait_ready=False)

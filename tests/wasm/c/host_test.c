@@ -101,6 +101,7 @@ static struct stream {
   uint32_t id;
   char action[32];
   uint32_t call_token;
+  bool tagged; /* network: the reply's first bytes were tagged */
 } streams[MAX_STREAMS];
 
 static struct stream* stream_of(uint32_t id) { return &streams[id % MAX_STREAMS]; }
@@ -319,4 +320,32 @@ EXPORT(proxy_on_log) void on_log(uint32_t id) {
 
 EXPORT(proxy_on_delete) void on_delete(uint32_t id) {
   memset(stream_of(id), 0, sizeof(struct stream));
+}
+
+/* The network filter (wasm_network): the reply's first bytes get a "WASM:" prefix, and each
+ * event is logged. */
+EXPORT(proxy_on_new_connection) int on_new_connection(uint32_t id) {
+  logf_(LOG_INFO, "new connection %u", id);
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_downstream_data) int on_downstream_data(uint32_t id, size_t size, bool eos) {
+  (void)eos;
+  logf_(LOG_INFO, "downstream data %zu bytes on %u", size, id);
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_upstream_data) int on_upstream_data(uint32_t id, size_t size, bool eos) {
+  (void)size;
+  (void)eos;
+  struct stream* s = stream_of(id);
+  if (!s->tagged) {
+    s->tagged = true;
+    proxy_set_buffer_bytes(UPSTREAM_DATA, 0, 0, "WASM:", 5);
+  }
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_downstream_connection_close) void on_downstream_close(uint32_t id, int peer) {
+  logf_(LOG_INFO, "connection %u closed (peer %d)", id, peer);
 }
