@@ -155,7 +155,9 @@ int64_t start(Vm& vm, const wasmtime_val_t* a, const std::string_view* send, uin
   std::vector<std::pair<std::string, std::string>> kv;
   if (!parse_pairs(md, &kv)) return kBadArgument;
   if (!vm.worker) return kInternalFailure;  // the config-time probe VM calls out to nothing
-  std::string path = "/" + std::string(svc_name) + "/" + std::string(method);
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...).
+  std::string path = "/";
+  path.append(svc_name).append("/").append(method);
   std::vector<sy_header_t> h = {{str(":method"), str("POST")},
                                 {str(":path"), str(path)},
                                 {str("content-type"), str("application/grpc")},
