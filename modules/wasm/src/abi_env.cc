@@ -304,12 +304,20 @@ int64_t header_edit(Vm& vm, const wasmtime_val_t* a, int op) {
   if (op != 2 && !vm.read(u32(a, 3), u32(a, 4), &value)) return kInvalidMemoryAccess;
   sy_header_kind_t kind;
   if (!header_kind(u32(a, 0), &kind)) return kBadArgument;
-  sy_stream_t* s = cur_stream(vm);
-  if (!s) return kNotFound;
   std::string k(key), v(value);
-  sy_status_t st = op == 0   ? g_host->header_set(s, kind, str(k), str(v))
-                   : op == 1 ? g_host->header_add(s, kind, str(k), str(v))
-                             : g_host->header_remove(s, kind, str(k));
+  auto edit = [kind, k, v, op](sy_stream_t* s) {
+    return op == 0   ? g_host->header_set(s, kind, str(k), str(v))
+           : op == 1 ? g_host->header_add(s, kind, str(k), str(v))
+                     : g_host->header_remove(s, kind, str(k));
+  };
+  sy_stream_t* s = cur_stream(vm);
+  if (!s) {
+    // A paused stream's headers edited from another context (a tick, a queue) after
+    // proxy_set_effective_context: done in a task of the stream, before any resume the plugin
+    // asks for next (tasks run in order).
+    return on_stream(vm, [edit](sy_stream_t* st) { edit(st); });
+  }
+  sy_status_t st = edit(s);
   if (st == SY_ERR_NOT_FOUND && op == 2) return kOk;
   return st == SY_OK ? kOk : kBadArgument;
 }
@@ -404,6 +412,16 @@ int64_t h_get_property(Vm& vm, const wasmtime_val_t* a) {
     value = cfg.root_id;
   } else if (path == "plugin_vm_id") {
     value = cfg.vm_id;
+  } else if ((path == "request.query" || path == "request.url_path") && cur_stream(vm)) {
+    // Envoy's split of request.path at '?' (the ABI gives the whole path).
+    sy_str_t p;
+    if (g_host->attribute_get(cur_stream(vm), str("request.path"), &p) != SY_OK) return kNotFound;
+    std::string_view whole = view(p);
+    size_t q = whole.find('?');
+    if (path == "request.url_path")
+      value = whole.substr(0, q);
+    else
+      value = q == std::string_view::npos ? "" : whole.substr(q + 1);
   } else {
     StreamCtx* c = vm.effective_stream();
     sy_str_t v;
@@ -541,6 +559,12 @@ int64_t h_define_metric(Vm& vm, const wasmtime_val_t* a) {
   for (char& ch : prom)
     if (!isalnum((unsigned char)ch) && ch != '_') ch = '_';
   sy_label_t label{str("__name__"), str(prom)};
+  // Envoy takes any name; the host's are [A-Za-z0-9_.:-] (Go's metrics example writes
+  // "name_tag=value"), so other bytes become '_' in /stats.
+  for (char& ch : n)
+    if (!isalnum((unsigned char)ch) && ch != '_' && ch != '.' && ch != ':' && ch != '-') ch = '_';
+  if (n.size() > 200) n.resize(200);
+  if (prom.size() > 200) prom.resize(200);
   if (g_host->metric_define(vm.plugin->mod->self, sy_metric_kind_t(type), str(n), &label, 1, &id) !=
       SY_OK)
     return kBadArgument;

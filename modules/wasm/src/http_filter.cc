@@ -12,11 +12,13 @@ struct HttpStream {
   bool created = false;
 };
 
-// The failure policy, for a stream whose VM has failed.
-sy_filter_status_t fail_stream(HttpStream* f, sy_stream_t* s) {
+// The failure policy, for a stream whose VM has failed. The stream whose callback failed
+// (FAILED_HERE) fails closed whatever the policy, as in Envoy; FAIL_OPEN lets later streams
+// pass without the plugin.
+sy_filter_status_t fail_stream(HttpStream* f, sy_stream_t* s, bool failed_here = false) {
   f->bypass = true;
   f->plugin->count(f->plugin->m_failed);
-  if (f->plugin->cfg.failure_policy == FailurePolicy::kFailOpen) return SY_CONTINUE;
+  if (!failed_here && f->plugin->cfg.failure_policy == FailurePolicy::kFailOpen) return SY_CONTINUE;
   if (g_host->send_local_reply(s, 503, nullptr, 0, str("wasm plugin failed\n"),
                                str("wasm_fail_closed")) != SY_OK)
     g_host->stream_reset(s, str("wasm_fail_closed"));
@@ -37,7 +39,7 @@ sy_filter_status_t phase(HttpStream* f, sy_stream_t* s, Fn fn, std::initializer_
   uint64_t action = 0;
   bool ok = vm.call(fn, args, &action);
   f->ctx.s = nullptr;
-  if (!ok) return fail_stream(f, s);
+  if (!ok) return fail_stream(f, s, true);
   if (f->ctx.local_reply_sent) return SY_STOP;
   // Pause in a body callback asks the host to buffer (Envoy's StopIterationAndBuffer).
   if (action == 0) return SY_CONTINUE;
