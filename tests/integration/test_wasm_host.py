@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness import REPO, RawClient, cluster, echo_headers, raw_request, request, to_cluster, until
-from modules_util import MODULES, fixture_file, module_file, reload_module
+from modules_util import (MODULES, fixture_file, loaded_generations, module_entry, module_file,
+                          reload_module)
 
 C_DIR = REPO / "tests" / "wasm" / "c"
 
@@ -307,6 +308,13 @@ def test_wasm_swap_under_load_loses_nothing(switchyard, upstream, tmp_path, how)
     assert get(sy).header("x-wasm-variant") == "2"
     if how == "watch":
         assert log_has(sy, f"reloaded {wasm}")
+    else:
+        # The loader keeps the previous generation for rollback and unloads the one before:
+        # the module keeps nothing (threads, thread_locals) that would pin its copy in memory.
+        assert reload_module(sy, "wasm").status == 200
+        until(lambda: loaded_generations(module_entry(sy, "wasm")) == 2,
+              what="generation 1 unloaded")
+        assert not log_has(sy, "still mapped after dlclose")
 
 
 def test_watched_file_that_does_not_start_keeps_the_old_version(switchyard, upstream, tmp_path,

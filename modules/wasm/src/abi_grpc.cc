@@ -2,7 +2,6 @@
 // module frames gRPC messages itself, and the replies come to proxy_on_grpc_* on the root
 // context, as in Envoy.
 #include <cstring>
-#include <map>
 
 #include "hostcall.h"
 
@@ -22,8 +21,6 @@ struct GrpcCall {
   bool closed = false;
 };
 
-// The calls in flight, by VM and token (on the VM's worker only).
-thread_local std::map<std::pair<const Vm*, uint32_t>, GrpcCall*> t_calls;
 uint32_t g_next_grpc_token = 1u << 30;  // apart from proxy_http_call's tokens
 
 // Calls FN of the VM with the call's stream context in place (if any).
@@ -51,7 +48,7 @@ void finish(GrpcCall* g) {
     g->closed = true;
     with_vm(g, [&](Vm& vm) { vm.call(kOnGrpcClose, {vm.root_id, g->token, g->status}); });
   }
-  if (std::shared_ptr<Vm> vm = g->vm.lock()) t_calls.erase({vm.get(), g->token});
+  if (std::shared_ptr<Vm> vm = g->vm.lock()) vm->grpc_calls.erase(g->token);
   delete g;
 }
 
@@ -179,7 +176,7 @@ int64_t start(Vm& vm, const wasmtime_val_t* a, const std::string_view* send, uin
     delete g;
     return st == SY_ERR_NOT_FOUND || st == SY_ERR_INVALID ? kBadArgument : kInternalFailure;
   }
-  t_calls[{&vm, g->token}] = g;
+  vm.grpc_calls[g->token] = g;
   if (send) g_host->stream_callout_send_data(g->cs, str(frame(*send)), true);
   return vm.write_u32(token_out, g->token) ? kOk : kInvalidMemoryAccess;
 }
@@ -197,8 +194,8 @@ int64_t h_grpc_stream(Vm& vm, const wasmtime_val_t* a) {
 }
 
 GrpcCall* find(Vm& vm, uint32_t token) {
-  auto it = t_calls.find({&vm, token});
-  return it == t_calls.end() ? nullptr : it->second;
+  auto it = vm.grpc_calls.find(token);
+  return it == vm.grpc_calls.end() ? nullptr : static_cast<GrpcCall*>(it->second);
 }
 
 int64_t h_grpc_send(Vm& vm, const wasmtime_val_t* a) {
@@ -214,7 +211,7 @@ int64_t h_grpc_cancel(Vm& vm, const wasmtime_val_t* a) {
   GrpcCall* g = find(vm, u32(a, 0));
   if (!g) return kNotFound;
   // Cancelled calls report nothing more, as in Envoy.
-  t_calls.erase({&vm, g->token});
+  vm.grpc_calls.erase(g->token);
   g_host->stream_callout_reset(g->cs);
   delete g;
   return kOk;
@@ -231,13 +228,14 @@ int64_t h_grpc_close(Vm& vm, const wasmtime_val_t* a) {
 }  // namespace
 
 void grpc_stream_gone(Vm& vm, uint32_t ctx_id) {
-  for (auto it = t_calls.begin(); it != t_calls.end();) {
-    if (it->first.first == &vm && it->second->ctx_id == ctx_id) {
+  for (auto it = vm.grpc_calls.begin(); it != vm.grpc_calls.end();) {
+    auto* g = static_cast<GrpcCall*>(it->second);
+    if (g->ctx_id == ctx_id) {
       // The host has reset the stream's callouts already; the handle is valid until the
       // stream's on_stream_destroy returns, so this reset does nothing and is safe.
-      g_host->stream_callout_reset(it->second->cs);
-      delete it->second;
-      it = t_calls.erase(it);
+      g_host->stream_callout_reset(g->cs);
+      delete g;
+      it = vm.grpc_calls.erase(it);
     } else {
       ++it;
     }

@@ -1,6 +1,7 @@
 // The network filter `wasm_network`: a Proxy-Wasm context per TCP proxy connection. The ABI
 // has no per-worker hook for network filters, so each worker thread gets its VM on first use.
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "vm.h"
@@ -19,29 +20,31 @@ struct NetPlugin : Plugin {
   ~NetPlugin() {
     if (cfg.watch) mod->unwatch(this);  // before this object's members go
   }
-  uint64_t serial = 0;
   std::mutex mu;
-  std::vector<std::shared_ptr<Vm>> owned;  // every thread's VM, freed with the config
+  // Each worker thread's VM (no thread_local: its destructor would keep glibc from unloading
+  // an old generation of the module).
+  std::unordered_map<std::thread::id, std::shared_ptr<Vm>> by_thread;
 };
 
-std::atomic<uint64_t> g_serial{1};
-thread_local std::unordered_map<uint64_t, std::weak_ptr<Vm>> t_vms;
-
 std::shared_ptr<Vm> thread_vm(NetPlugin* p) {
-  std::shared_ptr<Vm> vm = t_vms[p->serial].lock();
+  std::shared_ptr<Vm> vm;
+  {
+    std::lock_guard<std::mutex> lock(p->mu);
+    auto it = p->by_thread.find(std::this_thread::get_id());
+    if (it != p->by_thread.end()) vm = it->second;
+  }
   bool reload = vm && vm->failed && p->cfg.failure_policy == FailurePolicy::kFailReload;
   if (vm && !reload && vm->code == p->current_code()) return vm;
   vm = std::make_shared<Vm>(p, nullptr);
   std::string err;
   if (!vm->start(&err) && !vm->failed) vm->fail(err);
   std::lock_guard<std::mutex> lock(p->mu);
-  p->owned.push_back(vm);
-  t_vms[p->serial] = vm;
+  p->by_thread[std::this_thread::get_id()] = vm;  // the old VM lives on in its connections
   return vm;
 }
 
 void* on_config_create(void* module_data, sy_str_t json, sy_error_t* err) {
-  // plugin_create builds a Plugin; the network filter needs its own serial beside it.
+  // plugin_create builds a Plugin; the network filter needs its own fields beside it.
   auto* base = static_cast<Plugin*>(plugin_create(module_data, json, err, true));
   if (!base) return nullptr;
   auto* p = new NetPlugin();
@@ -54,7 +57,6 @@ void* on_config_create(void* module_data, sy_str_t json, sy_error_t* err) {
   p->m_failed = base->m_failed;
   p->m_reloads = base->m_reloads;
   p->metrics_ok = base->metrics_ok;
-  p->serial = g_serial++;
   p->seen_size = base->seen_size;
   p->seen_mtime_ns = base->seen_mtime_ns;
   p->seen_ino = base->seen_ino;

@@ -115,6 +115,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::string call_status;
   // Set during proxy_on_grpc_* (abi_grpc.cc's call, and the message being delivered).
   void* grpc = nullptr;
+  std::unordered_map<uint32_t, void*> grpc_calls;  // gRPC calls in flight, by token
   std::string grpc_message;
   // Per-VM tick timer.
   uint64_t tick_ms = 0;
