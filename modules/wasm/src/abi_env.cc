@@ -294,7 +294,8 @@ int64_t h_get_header_map_value(Vm& vm, const wasmtime_val_t* a) {
   } else {
     return kBadArgument;
   }
-  if (!found) return kNotFound;
+  // ABI 0.1.0 answered a missing header with OK and an empty value; 0.2.0 made it NOT_FOUND.
+  if (!found && vm.code->abi != AbiVersion::k0_1_0) return kNotFound;
   return vm.give(value, u32(a, 3), u32(a, 4)) ? kOk : kInvalidMemoryAccess;
 }
 
