@@ -144,6 +144,19 @@ SCENARIOS = [
                "connection, multiplexed.",
                "The unfiltered `switchyard` and `envoy` run in the same rounds: the added "
                "latency of ext_authz is each one's latency minus its unfiltered own."]),
+    Scenario(
+        "wasm", "A Proxy-Wasm filter: the same .wasm (the Go SDK's http_headers example when "
+        "SY_BENCH_WASM names it, else tests/wasm/c/host_test.c built with clang) on "
+        "Switchyard's `wasm` module (Wasmtime) and Envoy's Wasm filter (V8)", "/small",
+        snippets="wasm", expect_header=("x-wasm-bench", "1"),
+        entrants=[
+            Entrant("switchyard+wasm", "switchyard", filtered=True, module="wasm",
+                    reference=True),
+            Entrant("switchyard", "switchyard"),
+            Entrant("envoy+wasm", "envoy", filtered=True),
+        ],
+        notes=["The plugin reads and rewrites request headers and adds response headers on "
+               "every request; both proxies load the same file."]),
     protocol(
         "h2-small", "HTTP/2 (h2c, prior knowledge) from the client, HTTP/1.1 keep-alive to the "
                     "upstream, 32-byte response body", "h2c",

@@ -19,6 +19,21 @@ HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
 CONFIGS = BENCH / "configs"
+
+
+def wasm_file():
+    """The .wasm of the `wasm` scenario: $SY_BENCH_WASM (e.g. the Go SDK's http_headers example
+    built by the wasm tests' fixture script), else the project's C test filter, compiled once
+    into build/bench/ with clang --target=wasm32-wasi."""
+    if os.environ.get("SY_BENCH_WASM"):
+        return os.environ["SY_BENCH_WASM"]
+    out = REPO / "build" / "bench" / "host_test.wasm"
+    src = REPO / "tests" / "wasm" / "c" / "host_test.c"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["clang", "--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o",
+                        str(out), str(src)], check=True)
+    return str(out)
 SY_CACHE = Path(os.environ.get("SY_CACHE", Path.home() / ".cache" / "switchyard"))
 BENCH_VENV = SY_CACHE / "bench-venv"
 
@@ -119,7 +134,7 @@ class System:
                 "UPSTREAM_H2C_PORT": self.upstream.ports["h2c"],
                 "MODULE_DIR": self.module_dir, "USER": nginx_user_line(),
                 "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
-                "TLS_COMBINED": tls.combined if tls else ""}
+                "TLS_COMBINED": tls.combined if tls else "", "WASM_FILE": wasm_file()}
 
     def write_config(self):
         self.port = procs.free_port()

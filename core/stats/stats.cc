@@ -63,7 +63,15 @@ Registry::Entry& Registry::entry(Type type, const std::string& kind, const Label
                                  const std::string& name) {
   std::string text = kind;
   std::string lab;
+  // The reserved label __name__ (Prometheus's own name for the metric name) names the
+  // Prometheus family outright and is neither a label nor part of the text name: a module that
+  // mirrors another proxy's metric names (the wasm module, Envoy's) sets it.
+  const std::string* own_family = nullptr;
   for (const auto& [k, v] : labels) {
+    if (k == "__name__") {
+      own_family = &v;
+      continue;
+    }
     text += "." + v;
     lab += (lab.empty() ? "" : ",") + k + "=\"" + escape_label(v) + "\"";
   }
@@ -73,7 +81,7 @@ Registry::Entry& Registry::entry(Type type, const std::string& kind, const Label
   Entry& e = it->second;
   if (inserted) {
     e.type = type;
-    e.family = prom_name("switchyard_" + kind + "_" + name);
+    e.family = prom_name(own_family ? *own_family : "switchyard_" + kind + "_" + name);
     e.labels = lab.empty() ? "" : "{" + lab + "}";
     if (type == Type::kCounter) e.counter = std::make_unique<Counter>();
     if (type == Type::kGauge) e.gauge = std::make_unique<Gauge>();

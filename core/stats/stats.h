@@ -58,6 +58,7 @@ class Registry {
  public:
   // KIND is the family ("listener", "route", "cluster", "server"), LABELS identify the instance,
   // NAME the stat. Text name: kind.label1.label2.name; Prometheus: switchyard_kind_name{labels}.
+  // A label named __name__ is the Prometheus family instead (and is left out of both names).
   Counter* counter(const std::string& kind, const Labels& labels, const std::string& name);
   Gauge* gauge(const std::string& kind, const Labels& labels, const std::string& name);
   Histogram* histogram(const std::string& kind, const Labels& labels, const std::string& name);

@@ -1,0 +1,28 @@
+// A small JSON reader for the filter config: Envoy's PluginConfig is nested, and the ABI hands
+// configs over as JSON text.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sywasm {
+
+struct Json {
+  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
+  bool boolean = false;
+  std::string text;  // a string's value, or a number as written
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> members;  // in document order
+
+  const Json* get(std::string_view key) const;
+  // The value re-encoded as JSON text (for an object or array given where a string is wanted).
+  std::string dump() const;
+};
+
+// Parses TEXT; on failure returns false and sets ERR.
+bool parse_json(std::string_view text, Json* out, std::string* err);
+
+}  // namespace sywasm

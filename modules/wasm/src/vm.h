@@ -1,0 +1,132 @@
+// One instance of a plugin's module on one worker (a Proxy-Wasm VM): its store, its exports,
+// its contexts, and the guarded calls into it.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "wasm_module.h"
+
+namespace sywasm {
+
+// The module's exports the host calls, looked up once per instance.
+enum Fn {
+  kMalloc,
+  kOnMemoryAllocate,
+  kInitialize,
+  kStart,
+  kMain,
+  kOnContextCreate,
+  kOnVmStart,
+  kOnConfigure,
+  kOnTick,
+  kOnDone,
+  kOnLog,
+  kOnDelete,
+  kOnRequestHeaders,
+  kOnRequestBody,
+  kOnRequestTrailers,
+  kOnResponseHeaders,
+  kOnResponseBody,
+  kOnResponseTrailers,
+  kOnHttpCallResponse,
+  kOnQueueReady,
+  kOnNewConnection,
+  kOnDownstreamData,
+  kOnUpstreamData,
+  kOnDownstreamClose,
+  kOnUpstreamClose,
+  kOnForeignFunction,
+  kOnGrpcReceiveInitialMetadata,
+  kOnGrpcReceive,
+  kOnGrpcReceiveTrailingMetadata,
+  kOnGrpcClose,
+  kFnCount
+};
+
+// A stream (HTTP) or connection (network) context of this VM.
+struct StreamCtx {
+  uint32_t id = 0;
+  sy_stream_t* s = nullptr;  // set only while inside one of the stream's callbacks
+  sy_stream_id_t sid = 0;
+  uint32_t filter_index = SY_NO_FILTER;
+  sy_conn_t* conn = nullptr;  // network filter: set while inside a connection callback
+  bool response_started = false;
+  bool local_reply_sent = false;
+};
+
+class Vm : public std::enable_shared_from_this<Vm> {
+ public:
+  Vm(Plugin* p, sy_worker_t* w) : plugin(p), worker(w), code(p->current_code()) {}
+  ~Vm();
+
+  // Instantiates the module, runs _initialize/_start, creates the root context and calls
+  // on_vm_start and on_configure. False (ERR set) when any of it fails.
+  bool start(std::string* err);
+
+  // Calls export F with ARGS (extra args are dropped when the export takes fewer, as 0.1.0's
+  // two-argument on_request_headers). False when it trapped or ran past its deadline; the VM is
+  // failed then. RET gets the first result (0 if none).
+  bool call(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret = nullptr);
+  bool has(Fn f) const { return has_[f]; }
+
+  // Guest memory: a pointer to LEN bytes at PTR, or null when out of bounds.
+  uint8_t* mem(uint64_t ptr, uint64_t len);
+  bool read(uint64_t ptr, uint64_t len, std::string_view* out);
+  bool write_u32(uint64_t ptr, uint32_t v);
+  bool write_u64(uint64_t ptr, uint64_t v);
+  // Copies DATA into memory the module allocates, and writes its address and size to PTR_OUT
+  // and SIZE_OUT. False when the module cannot allocate or the pointers are out of bounds.
+  bool give(std::string_view data, uint64_t ptr_out, uint64_t size_out);
+
+  // Marks the VM failed (a trap inside a host call, proc_exit): the current call unwinds.
+  void fail(const std::string& why, bool deadline = false);
+  void log(sy_log_level_t level, std::string_view msg);
+  // WASI fd 1 and 2: logged line by line, at info and error.
+  void write_output(int fd, std::string_view bytes);
+  void flush_output();
+
+  StreamCtx* effective_stream();
+
+  Plugin* plugin;
+  sy_worker_t* worker;
+  std::shared_ptr<Code> code;  // the version this VM runs
+  wasmtime_store_t* store = nullptr;
+  wasmtime_context_t* cx = nullptr;
+  wasmtime_memory_t memory{};
+  bool has_memory = false;
+
+  uint32_t root_id = 1;
+  uint32_t next_id = 2;
+  uint32_t effective = 0;
+  std::unordered_map<uint32_t, StreamCtx*> ctxs;
+
+  bool failed = false;
+  std::string fail_reason;
+  bool pending_trap = false;  // a host call asks the current call to unwind
+  int exit_code = -1;         // proc_exit's code
+
+  // Set during on_http_call_response.
+  const sy_callout_response_t* call_response = nullptr;
+  std::string call_status;
+  // Set during proxy_on_grpc_* (abi_grpc.cc's call, and the message being delivered).
+  void* grpc = nullptr;
+  std::unordered_map<uint32_t, void*> grpc_calls;  // gRPC calls in flight, by token
+  std::string grpc_message;
+  // Per-VM tick timer.
+  uint64_t tick_ms = 0;
+  sy_timer_t* tick_timer = nullptr;
+  void arm_tick();
+
+ private:
+  wasmtime_func_t fns_[kFnCount]{};
+  bool has_[kFnCount]{};
+  int depth_ = 0;
+  std::string output_[2];
+};
+
+}  // namespace sywasm

@@ -1,0 +1,351 @@
+/* The wasm module's own test filter: what the request's x-action header asks for, each an
+ * observable behaviour of the host (tests/integration/test_wasm_host.py). */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_wasm.h"
+
+/* Which build this is: the swap tests build two and tell them apart by x-wasm-variant. */
+#ifndef VARIANT
+#define VARIANT "1"
+#endif
+
+EXPORT(proxy_abi_version_0_2_1) void abi_marker(void) {}
+
+EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
+
+static uint32_t root_ctx, queue_id, requests_metric, ticks;
+static char plugin_config[256];
+/* With the Go SDK http_headers example's config ({"header": N, "value": V}), every response
+ * gets N: V, as that example does (the bench runs either file). */
+static char config_header[64], config_value[64];
+
+static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int level, const char* fmt, ...) {
+  char buf[512];
+  __builtin_va_list ap;
+  __builtin_va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  __builtin_va_end(ap);
+  proxy_log(level, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* A header value as a NUL-terminated string (or "" when absent); the caller frees it. */
+static char* header(int map, const char* name) {
+  char* v = NULL;
+  size_t n = 0;
+  if (proxy_get_header_map_value(map, name, strlen(name), &v, &n) != OK) return strdup("");
+  char* s = malloc(n + 1);
+  memcpy(s, v, n);
+  s[n] = 0;
+  free(v);
+  return s;
+}
+
+static bool is(const char* a, const char* b) { return strcmp(a, b) == 0; }
+
+static void set_header(int map, const char* name, const char* value) {
+  proxy_replace_header_map_value(map, name, strlen(name), value, strlen(value));
+}
+
+EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {
+  if (parent == 0) root_ctx = id;
+}
+
+EXPORT(proxy_on_vm_start) bool on_vm_start(uint32_t id, size_t size) {
+  (void)id;
+  (void)size;
+  proxy_define_metric(0, "host_test_requests", 18, &requests_metric);
+  return true;
+}
+
+EXPORT(proxy_on_configure) bool on_configure(uint32_t id, size_t size) {
+  (void)id;
+  char* p = NULL;
+  size_t n = 0;
+  if (size && proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, &p, &n) == OK) {
+    if (n >= sizeof plugin_config) n = sizeof plugin_config - 1;
+    memcpy(plugin_config, p, n);
+    plugin_config[n] = 0;
+    free(p);
+  }
+  if (strstr(plugin_config, "reject")) return false;
+  sscanf(plugin_config, "{\"header\": \"%63[^\"]\", \"value\": \"%63[^\"]\"}", config_header,
+         config_value);
+  if (strstr(plugin_config, "tick")) proxy_set_tick_period_milliseconds(20);
+  proxy_register_shared_queue("jobs", 4, &queue_id);
+  logf_(LOG_INFO, "configured with '%s'", plugin_config);
+  return true;
+}
+
+EXPORT(proxy_on_tick) void on_tick(uint32_t id) {
+  (void)id;
+  if (++ticks <= 3) logf_(LOG_INFO, "tick %u", ticks);
+}
+
+EXPORT(proxy_on_queue_ready) void on_queue_ready(uint32_t id, uint32_t qid) {
+  (void)id;
+  char* d = NULL;
+  size_t n = 0;
+  while (proxy_dequeue_shared_queue(qid, &d, &n) == OK) {
+    logf_(LOG_INFO, "dequeued '%.*s'", (int)n, d);
+    free(d);
+  }
+}
+
+/* Per stream: what the request asked for, and the call in flight. */
+#define MAX_STREAMS 1024
+static struct stream {
+  uint32_t id;
+  char action[32];
+  uint32_t call_token;
+  bool tagged; /* network: the reply's first bytes were tagged */
+} streams[MAX_STREAMS];
+
+static struct stream* stream_of(uint32_t id) { return &streams[id % MAX_STREAMS]; }
+
+static void status_codes(void) {
+  /* The status codes of the error paths, in one header: absent header, unknown property,
+   * out-of-bounds pointer, empty queue, bad context id, and a stale CAS. */
+  char* v;
+  size_t n;
+  uint32_t cas = 0;
+  int a = proxy_get_header_map_value(REQUEST_HEADERS, "x-absent", 8, &v, &n);
+  int b = proxy_get_property("no\0such\0", 8, &v, &n);
+  int c = proxy_log(LOG_INFO, (const char*)0x7ffffff0, 64);
+  int d = proxy_dequeue_shared_queue(queue_id, &v, &n);
+  int e = proxy_set_effective_context(999999);
+  proxy_set_shared_data("edge", 4, "1", 1, 0);
+  proxy_get_shared_data("edge", 4, &v, &n, &cas);
+  proxy_set_shared_data("edge", 4, "2", 1, cas);
+  int f = proxy_set_shared_data("edge", 4, "3", 1, cas);
+  char out[64];
+  snprintf(out, sizeof out, "%d,%d,%d,%d,%d,%d", a, b, c, d, e, f);
+  proxy_add_header_map_value(REQUEST_HEADERS, "x-status-codes", 14, out, strlen(out));
+}
+
+/* A shared counter incremented with compare-and-swap, retried on CAS_MISMATCH. */
+static unsigned long shared_increment(void) {
+  for (;;) {
+    char* v = NULL;
+    size_t n = 0;
+    uint32_t cas = 0;
+    unsigned long cur = 0;
+    if (proxy_get_shared_data("counter", 7, &v, &n, &cas) == OK) {
+      char buf[32] = {0};
+      memcpy(buf, v, n < 31 ? n : 31);
+      cur = strtoul(buf, NULL, 10);
+      free(v);
+    }
+    char next[32];
+    snprintf(next, sizeof next, "%lu", cur + 1);
+    int st = proxy_set_shared_data("counter", 7, next, strlen(next), cas);
+    if (st == OK) return cur + 1;
+    if (st != CAS_MISMATCH) return 0;
+  }
+}
+
+static void local_reply(uint32_t status, const char* body) {
+  /* One header, x-local: yes, serialized as the ABI's pairs. */
+  char hdrs[4 + 8 + 8 + 4];
+  uint32_t count = 1, kl = 7, vl = 3;
+  memcpy(hdrs, &count, 4);
+  memcpy(hdrs + 4, &kl, 4);
+  memcpy(hdrs + 8, &vl, 4);
+  memcpy(hdrs + 12, "x-local\0yes\0", 12);
+  proxy_send_local_response(status, "wasm_test", 9, body, strlen(body), hdrs, sizeof hdrs, -1);
+}
+
+EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, bool eos) {
+  (void)n;
+  (void)eos;
+  struct stream* s = stream_of(id);
+  s->id = id;
+  char* action = header(REQUEST_HEADERS, "x-action");
+  snprintf(s->action, sizeof s->action, "%s", action);
+  free(action);
+  proxy_increment_metric(requests_metric, 1);
+  set_header(REQUEST_HEADERS, "x-wasm-config", plugin_config);
+  if (is(s->action, "local")) {
+    local_reply(403, "denied by wasm\n");
+    return PAUSE;
+  }
+  if (is(s->action, "trap")) __builtin_trap();
+  if (is(s->action, "oob")) {
+    volatile int* p = (volatile int*)0xfffffff0u;
+    return *p;
+  }
+  if (is(s->action, "loop")) {
+    for (volatile int i = 0;; ++i) {
+    }
+  }
+  if (is(s->action, "oom")) {
+    /* Grow until the host refuses, then fail as a plugin out of memory does. */
+    long pages = 0;
+    while (__builtin_wasm_memory_grow(0, 16) != (size_t)-1) pages += 16;
+    logf_(LOG_WARN, "memory.grow refused after %ld more pages", pages);
+    __builtin_trap();
+  }
+  if (is(s->action, "codes")) status_codes();
+  if (is(s->action, "shared")) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lu", shared_increment());
+    set_header(REQUEST_HEADERS, "x-counter", buf);
+  }
+  if (is(s->action, "enqueue")) {
+    char* item = header(REQUEST_HEADERS, "x-item");
+    uint32_t qid = 0;
+    /* Queues are named per vm_id, as in Envoy: the tests run this plugin as vm_id "vm1". */
+    int st = proxy_resolve_shared_queue("vm1", 3, "jobs", 4, &qid);
+    if (st == OK) proxy_enqueue_shared_queue(qid, item, strlen(item));
+    free(item);
+  }
+  if (is(s->action, "close")) {
+    proxy_close_stream(0);
+    return PAUSE;
+  }
+  if (is(s->action, "grpc")) {
+    static const char svc[] = "switchyard.test.Echo";
+    if (proxy_grpc_call("grpc", 4, svc, sizeof svc - 1, "Unary", 5, NULL, 0, "hello grpc", 10, 5000,
+                        &s->call_token) != OK) {
+      local_reply(500, "grpc call failed\n");
+    }
+    return PAUSE;
+  }
+  if (is(s->action, "call")) {
+    static const char pairs[] =
+        "\x03\0\0\0"
+        "\x07\0\0\0\x04\0\0\0"
+        "\x05\0\0\0\x05\0\0\0"
+        "\x0a\0\0\0\x07\0\0\0"
+        ":method\0POST\0"
+        ":path\0/echo\0"
+        ":authority\0callout\0";
+    int st = proxy_http_call("backend", 7, pairs, sizeof pairs - 1, "ping", 4, NULL, 0, 5000,
+                             &s->call_token);
+    if (st != OK) {
+      local_reply(500, "http call failed\n");
+      return PAUSE;
+    }
+    return PAUSE;
+  }
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_http_call_response)
+void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t body_size,
+                           size_t trailers) {
+  (void)id;
+  (void)trailers;
+  for (int i = 0; i < MAX_STREAMS; ++i) {
+    struct stream* s = &streams[i];
+    if (s->call_token != token || !is(s->action, "call")) continue;
+    proxy_set_effective_context(s->id);
+    char* status = header(HTTP_CALL_RESPONSE_HEADERS, ":status");
+    char* body = NULL;
+    size_t n = 0;
+    proxy_get_buffer_bytes(HTTP_CALL_RESPONSE_BODY, 0, body_size, &body, &n);
+    char out[96];
+    snprintf(out, sizeof out, "%s %zu %zu", status, headers > 0 ? (size_t)1 : (size_t)0, n);
+    set_header(REQUEST_HEADERS, "x-call", out);
+    free(status);
+    free(body);
+    proxy_continue_stream(0);
+    s->call_token = 0;
+  }
+}
+
+/* The gRPC reply: its message, then the status, into x-grpc on the request. */
+static char grpc_reply[64];
+
+static struct stream* stream_of_token(uint32_t token) {
+  for (int i = 0; i < MAX_STREAMS; ++i)
+    if (streams[i].call_token == token && is(streams[i].action, "grpc")) return &streams[i];
+  return NULL;
+}
+
+EXPORT(proxy_on_grpc_receive) void on_grpc_receive(uint32_t id, uint32_t token, size_t size) {
+  (void)id;
+  (void)token;
+  char* m = NULL;
+  size_t n = 0;
+  if (proxy_get_buffer_bytes(GRPC_MESSAGE, 0, size, &m, &n) == OK) {
+    snprintf(grpc_reply, sizeof grpc_reply, "%.*s", (int)n, m);
+    free(m);
+  }
+}
+
+EXPORT(proxy_on_grpc_close) void on_grpc_close(uint32_t id, uint32_t token, uint32_t status) {
+  (void)id;
+  struct stream* s = stream_of_token(token);
+  if (!s) return;
+  proxy_set_effective_context(s->id);
+  char out[96];
+  snprintf(out, sizeof out, "%u %s", status, grpc_reply);
+  set_header(REQUEST_HEADERS, "x-grpc", out);
+  proxy_continue_stream(0);
+  s->call_token = 0;
+}
+
+EXPORT(proxy_on_request_body) int on_request_body(uint32_t id, size_t size, bool eos) {
+  struct stream* s = stream_of(id);
+  if (!is(s->action, "body")) return CONTINUE;
+  if (!eos) return PAUSE; /* buffer the whole body */
+  (void)size;
+  proxy_set_buffer_bytes(REQUEST_BODY, 0, 0, "[prepended]", 11);
+  proxy_set_buffer_bytes(REQUEST_BODY, 0xffffffff, 0, "[appended]", 10);
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t n, bool eos) {
+  (void)n;
+  (void)eos;
+  struct stream* s = stream_of(id);
+  set_header(RESPONSE_HEADERS, "x-wasm", "host_test");
+  set_header(RESPONSE_HEADERS, "x-wasm-variant", VARIANT);
+  if (config_header[0]) set_header(RESPONSE_HEADERS, config_header, config_value);
+  char* status = header(RESPONSE_HEADERS, ":status");
+  set_header(RESPONSE_HEADERS, "x-wasm-saw-status", status);
+  free(status);
+  if (is(s->action, "resp-trap")) __builtin_trap();
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_log) void on_log(uint32_t id) {
+  struct stream* s = stream_of(id);
+  if (s->action[0]) logf_(LOG_INFO, "done %s", s->action);
+}
+
+EXPORT(proxy_on_delete) void on_delete(uint32_t id) {
+  memset(stream_of(id), 0, sizeof(struct stream));
+}
+
+/* The network filter (wasm_network): the reply's first bytes get a "WASM:" prefix, and each
+ * event is logged. */
+EXPORT(proxy_on_new_connection) int on_new_connection(uint32_t id) {
+  logf_(LOG_INFO, "new connection %u", id);
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_downstream_data) int on_downstream_data(uint32_t id, size_t size, bool eos) {
+  (void)eos;
+  logf_(LOG_INFO, "downstream data %zu bytes on %u", size, id);
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_upstream_data) int on_upstream_data(uint32_t id, size_t size, bool eos) {
+  (void)size;
+  (void)eos;
+  struct stream* s = stream_of(id);
+  if (!s->tagged) {
+    s->tagged = true;
+    proxy_set_buffer_bytes(UPSTREAM_DATA, 0, 0, "WASM:", 5);
+  }
+  return CONTINUE;
+}
+
+EXPORT(proxy_on_downstream_connection_close) void on_downstream_close(uint32_t id, int peer) {
+  logf_(LOG_INFO, "connection %u closed (peer %d)", id, peer);
+}
