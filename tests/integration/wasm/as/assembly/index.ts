@@ -1,0 +1,57 @@
+// Two root contexts in one module, chosen by the plugin's root_id (the runtime asks the host
+// for the property plugin_root_id to pick one):
+//   add_header  every response gets hello: world!, or hello: <plugin configuration> when
+//               there is one; every request going upstream gets x-as-method: <its :method>.
+//   deny_path   a request whose :path is the plugin configuration gets a local 403 with the
+//               body "denied by assemblyscript\n" and header x-as-denied: 1; others go on.
+export * from "@solo-io/proxy-runtime/proxy";
+import {
+  RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context,
+  send_local_response, GrpcStatusValues, Headers, HeaderPair
+} from "@solo-io/proxy-runtime";
+
+class AddHeaderRoot extends RootContext {
+  createContext(context_id: u32): Context {
+    return new AddHeader(context_id, this);
+  }
+}
+
+class AddHeader extends Context {
+  constructor(context_id: u32, root_context: AddHeaderRoot) {
+    super(context_id, root_context);
+  }
+  onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    stream_context.headers.request.add("x-as-method", stream_context.headers.request.get(":method"));
+    return FilterHeadersStatusValues.Continue;
+  }
+  onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const config = this.root_context.getConfiguration();
+    stream_context.headers.response.add("hello", config == "" ? "world!" : config);
+    return FilterHeadersStatusValues.Continue;
+  }
+}
+
+class DenyPathRoot extends RootContext {
+  createContext(context_id: u32): Context {
+    return new DenyPath(context_id, this);
+  }
+}
+
+class DenyPath extends Context {
+  constructor(context_id: u32, root_context: DenyPathRoot) {
+    super(context_id, root_context);
+  }
+  onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    if (stream_context.headers.request.get(":path") != this.root_context.getConfiguration()) {
+      return FilterHeadersStatusValues.Continue;
+    }
+    const headers: Headers = [];
+    headers.push(new HeaderPair(String.UTF8.encode("x-as-denied"), String.UTF8.encode("1")));
+    send_local_response(403, "denied by assemblyscript", String.UTF8.encode("denied by assemblyscript\n"),
+      headers, GrpcStatusValues.InvalidCode);
+    return FilterHeadersStatusValues.StopIteration;
+  }
+}
+
+registerRootContext((context_id: u32) => { return new AddHeaderRoot(context_id); }, "add_header");
+registerRootContext((context_id: u32) => { return new DenyPathRoot(context_id); }, "deny_path");
