@@ -1,7 +1,7 @@
 // shared_queue receiver: registers the queue its plugin configuration names (in its own VM,
 // vm_id "receiver"), drains it on every proxy_on_queue_ready and appends what it dequeued to
 // the VM's shared data, which every worker's copy of the VM sees. As an HTTP filter it
-// answers whether an item carrying the value of the request header x-queue-ask was dequeued
+// answers whether an item equal to the value of the request header x-queue-ask was dequeued
 // (response header x-queue-seen: 1 or 0) and how many were (x-queue-dequeued).
 package main
 
@@ -92,7 +92,7 @@ func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
 	}
 	seen := "0"
 	for _, item := range items {
-		if s.ask != "" && strings.Contains(item, s.ask) {
+		if s.ask != "" && item == s.ask {
 			seen = "1"
 		}
 	}

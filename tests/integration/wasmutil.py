@@ -1,0 +1,191 @@
+"""The Wasm differential tests' common ground: where the test filters are (built on demand by
+tools/build-wasm-fixtures, cached outside the clone), one description of a deployment (which
+.wasm files, with which Envoy PluginConfig fields) turned into an Envoy 1.40 bootstrap and into
+a Switchyard config, and a handle on either proxy with what the tests ask of both: its HTTP
+and TCP ports and its Prometheus text.
+
+Both configs carry the same PluginConfig dicts: Switchyard's wasm module takes Envoy's field
+names (name, root_id, vm_config {vm_id, runtime, code.local.filename, configuration},
+configuration, failure_policy), so a plugin is described once.
+
+Every deployment has one upstream.py, reachable as the cluster `backend` (where every route
+goes) and under each name in CALLOUT_CLUSTERS, which the filters' HTTP callouts use.
+"""
+import functools
+import json
+import subprocess
+from pathlib import Path
+
+import envoyutil
+import harness
+from harness import free_port, request
+from modules_util import MODULES, module_file
+
+PROXIES = ("envoy", "switchyard")
+STRING_VALUE = "type.googleapis.com/google.protobuf.StringValue"
+HTTP_WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+NETWORK_WASM = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"
+TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+CALLOUT_CLUSTERS = ("httpbin", "web_service")
+WORKERS = 2  # both proxies: shared data and queues are meant to work across workers
+
+
+@functools.lru_cache(maxsize=None)
+def fixtures_dir():
+    """The directory tools/build-wasm-fixtures builds the filters into (a no-op when cached)."""
+    tool = harness.REPO / "tools" / "build-wasm-fixtures"
+    out = subprocess.run([str(tool)], capture_output=True, text=True, timeout=1200,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, f"{tool} failed:\n{out.stderr[-4000:]}"
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def go_filter(name):
+    """The .wasm of the Go SDK filter NAME (tests/integration/wasm/go/NAME; / becomes _)."""
+    path = fixtures_dir() / "go" / f"{name.replace('/', '_')}.wasm"
+    assert path.exists(), f"{path} is missing: is {name} in tools/build-wasm-fixtures?"
+    return path
+
+
+def as_filter():
+    return fixtures_dir() / "as" / "filters.wasm"
+
+
+def string_value(text):
+    """A configuration in the Any form both proxies take: a google.protobuf.StringValue."""
+    return {"@type": STRING_VALUE, "value": text}
+
+
+def plugin(wasm, name, root_id="", vm_id="", configuration=None, vm_configuration=None,
+           failure_policy=None):
+    """An Envoy PluginConfig for the .wasm at WASM; the configurations are strings."""
+    vm_config = {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
+                 "code": {"local": {"filename": str(wasm)}}}
+    if vm_configuration is not None:
+        vm_config["configuration"] = string_value(vm_configuration)
+    cfg = {"name": name, "root_id": root_id, "vm_config": vm_config}
+    if configuration is not None:
+        cfg["configuration"] = string_value(configuration)
+    if failure_policy is not None:
+        cfg["failure_policy"] = failure_policy
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------
+# Config for each proxy
+
+
+def envoy_bootstrap(http_plugins, network_plugins, ports, backend_port):
+    clusters = ["backend", *CALLOUT_CLUSTERS]
+    static = {
+        "listeners": [envoyutil.http_listener(
+            "ingress", ports["ingress"],
+            [{"name": "all", "domains": ["*"],
+              "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]}],
+            [{"name": f"wasm_{i}", "typed_config": {"@type": HTTP_WASM, "config": p}}
+             for i, p in enumerate(http_plugins)])],
+        "clusters": [envoyutil.static_cluster(name, backend_port) for name in clusters],
+    }
+    if network_plugins:
+        filters = [{"name": f"wasm_net_{i}", "typed_config": {"@type": NETWORK_WASM, "config": p}}
+                   for i, p in enumerate(network_plugins)]
+        filters.append({"name": "envoy.filters.network.tcp_proxy",
+                        "typed_config": {"@type": TCP_PROXY, "stat_prefix": "tcp",
+                                         "cluster": "backend"}})
+        static["listeners"].append({"name": "tcp",
+                                    "address": envoyutil.socket_address(ports["tcp"]),
+                                    "filter_chains": [{"filters": filters}]})
+    # Histograms reach the admin API at each stats flush (5 s by default): often, so that a
+    # test waits little for them.
+    return {"static_resources": static, "stats_flush_interval": "0.2s"}
+
+
+def switchyard_config(http_plugins, network_plugins, backend_port):
+    clusters = ["backend", *CALLOUT_CLUSTERS]
+    listeners = [{
+        "name": "ingress",
+        "filters": [{"module": "wasm", "filter": "wasm", "config": p} for p in http_plugins],
+        "routes": [harness.to_cluster("all", {"prefix": "/"}, "backend")],
+    }]
+    if network_plugins:
+        listeners.append({
+            "name": "tcp", "tcp_proxy": {"cluster": "backend"},
+            "network_filters": [{"module": "wasm", "filter": "wasm_network", "config": p}
+                                for p in network_plugins]})
+    return {"module_path": [str(MODULES)], "workers": WORKERS, "listeners": listeners,
+            "clusters": [harness.cluster(name, backend_port) for name in clusters]}
+
+
+# ------------------------------------------------------------------------------------------
+# The proxies
+
+
+class WasmEnvoy(envoyutil.Envoy):
+    """Envoy with WORKERS workers and the wasm component's log (the plugins' proxy_log) at
+    info, so a failing test shows what the plugins said."""
+
+    def argv(self):
+        argv = super().argv()
+        argv[argv.index("--concurrency") + 1] = str(WORKERS)
+        argv[-1] += ",wasm:info"
+        return argv
+
+
+class Deployment:
+    """One proxy (KIND: envoy or switchyard) running the given plugins in front of BACKEND."""
+
+    def __init__(self, kind, workdir, backend, http_plugins=(), network_plugins=()):
+        assert kind in PROXIES, kind
+        self.kind = kind
+        self.backend = backend
+        http_plugins, network_plugins = list(http_plugins), list(network_plugins)
+        if kind == "envoy":
+            ports = {"ingress": free_port(), "tcp": free_port()}
+            self.proc = WasmEnvoy(workdir, envoy_bootstrap(http_plugins, network_plugins, ports,
+                                                           backend.port))
+            self.http_port = ports["ingress"]
+            self.tcp_port = ports["tcp"] if network_plugins else None
+        else:
+            module_file("wasm")
+            self.proc = harness.Switchyard(workdir, switchyard_config(
+                http_plugins, network_plugins, backend.port))
+            self.http_port = self.proc.port("ingress")
+            self.tcp_port = self.proc.port("tcp") if network_plugins else None
+
+    def start(self):
+        self.proc.start()
+        return self
+
+    def stop(self):
+        self.proc.stop()
+
+    def log_tail(self):
+        return self.proc.log_tail()
+
+    def request(self, method="GET", path="/echo", **kw):
+        return request(self.http_port, method, path, **kw)
+
+    def prometheus(self):
+        resp = self.proc.admin("GET", "/stats/prometheus")
+        assert resp.status == 200, resp
+        return resp.text()
+
+    def metric(self, name):
+        """The value of the Prometheus sample NAME (with its labels, as written), or None. An
+        empty label set counts as none: Envoy writes `name{} 3`, which is `name 3`."""
+        for line in self.prometheus().splitlines():
+            if line.startswith("#"):
+                continue
+            sample, _, value = line.rpartition(" ")
+            if sample.removesuffix("{}") == name:
+                return float(value)
+        return None
+
+
+def echo_header(resp, name):
+    """The values the upstream's /echo saw for the request header NAME."""
+    return [v for n, v in resp.json()["headers"] if n.lower() == name.lower()]
+
+
+def dump(obj):
+    return json.dumps(obj, indent=2)
