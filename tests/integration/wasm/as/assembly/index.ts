@@ -9,8 +9,21 @@ import {
   RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context,
   send_local_response, GrpcStatusValues, Headers, HeaderPair
 } from "@solo-io/proxy-runtime";
+import { get_buffer_bytes, BufferTypeValues } from "@solo-io/proxy-runtime/runtime";
 
-class AddHeaderRoot extends RootContext {
+// proxy-runtime 0.1.8 (the newest this registry has) reads the plugin configuration in its own
+// onConfigure with the configuration's size where the result's size pointer belongs: it traps
+// on an empty configuration and writes to a stray address otherwise. This reads it properly.
+class ConfiguredRoot extends RootContext {
+  config: string = "";
+  onConfigure(configuration_size: u32): bool {
+    this.config = configuration_size == 0 ? "" : String.UTF8.decode(
+      get_buffer_bytes(BufferTypeValues.PluginConfiguration, 0, configuration_size));
+    return true;
+  }
+}
+
+class AddHeaderRoot extends ConfiguredRoot {
   createContext(context_id: u32): Context {
     return new AddHeader(context_id, this);
   }
@@ -25,13 +38,13 @@ class AddHeader extends Context {
     return FilterHeadersStatusValues.Continue;
   }
   onResponseHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const config = this.root_context.getConfiguration();
+    const config = (this.root_context as ConfiguredRoot).config;
     stream_context.headers.response.add("hello", config == "" ? "world!" : config);
     return FilterHeadersStatusValues.Continue;
   }
 }
 
-class DenyPathRoot extends RootContext {
+class DenyPathRoot extends ConfiguredRoot {
   createContext(context_id: u32): Context {
     return new DenyPath(context_id, this);
   }
@@ -42,7 +55,7 @@ class DenyPath extends Context {
     super(context_id, root_context);
   }
   onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    if (stream_context.headers.request.get(":path") != this.root_context.getConfiguration()) {
+    if (stream_context.headers.request.get(":path") != (this.root_context as ConfiguredRoot).config) {
       return FilterHeadersStatusValues.Continue;
     }
     const headers: Headers = [];
