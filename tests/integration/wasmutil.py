@@ -51,6 +51,10 @@ def as_filter():
     return fixtures_dir() / "as" / "filters.wasm"
 
 
+def rust_filter():
+    return fixtures_dir() / "rust" / "filter.wasm"
+
+
 def string_value(text):
     """A configuration in the Any form both proxies take: a google.protobuf.StringValue."""
     return {"@type": STRING_VALUE, "value": text}
