@@ -8,23 +8,21 @@ proc_exit, and picks its root context by asking the host for the property plugin
 import pytest
 
 import wasmutil
-from wasmutil import Deployment, as_filter, echo_header, plugin
+from wasmutil import as_filter, echo_header, plugin
 
 
-@pytest.fixture(params=wasmutil.PROXIES)
-def deploy(request, tmp_path, make_upstream, peers):
-    made = []
+@pytest.fixture(scope="module", params=wasmutil.PROXIES)
+def pool(request, tmp_path_factory):
+    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-as-{request.param}"))
+    yield p
+    p.stop()
 
-    def make(http):
-        d = Deployment(request.param, tmp_path / f"d{len(made)}",
-                       make_upstream(f"backend{len(made)}"), http)
-        made.append(d)
-        peers.append(d.proc)
-        return d.start()
 
-    yield make
-    for d in made:
-        d.stop()
+@pytest.fixture
+def deploy(pool, peers):
+    """deploy(key, [PluginConfig...]): the parametrised proxy running those HTTP plugins,
+    shared by the tests that use the same KEY."""
+    return lambda key, http: pool.get(key, http, (), peers)
 
 
 def add_header(configuration=None):
@@ -36,7 +34,7 @@ def deny_path(path):
 
 
 def test_add_header_without_configuration(deploy):
-    d = deploy([add_header()])
+    d = deploy("plain", [add_header()])
     resp = d.request("POST", "/echo", body=b"abc")
     assert resp.status == 200, resp
     assert resp.all("hello") == ["world!"]
@@ -45,7 +43,7 @@ def test_add_header_without_configuration(deploy):
 
 
 def test_add_header_with_configuration(deploy):
-    d = deploy([add_header("foo")])
+    d = deploy("configured", [add_header("foo")])
     resp = d.request("GET", "/echo")
     assert resp.status == 200, resp
     assert resp.all("hello") == ["foo"]
@@ -54,7 +52,7 @@ def test_add_header_with_configuration(deploy):
 def test_root_id_picks_the_filter(deploy):
     """Both root contexts from one .wasm, in one chain: deny_path answers its path itself,
     and that local reply still passes add_header's response callback (it comes first)."""
-    d = deploy([add_header(), deny_path("/deny")])
+    d = deploy("both", [add_header(), deny_path("/deny")])
     resp = d.request("GET", "/deny")
     assert resp.status == 403, resp
     assert resp.body == b"denied by assemblyscript\n"

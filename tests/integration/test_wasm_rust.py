@@ -8,27 +8,25 @@ import pytest
 
 import wasmutil
 from harness import until
-from wasmutil import Deployment, plugin, rust_filter
+from wasmutil import plugin, rust_filter
 
 
-@pytest.fixture(params=wasmutil.PROXIES)
-def deploy(request, tmp_path, make_upstream, peers):
-    made = []
+@pytest.fixture(scope="module", params=wasmutil.PROXIES)
+def pool(request, tmp_path_factory):
+    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-rust-{request.param}"))
+    yield p
+    p.stop()
 
-    def make(http):
-        d = Deployment(request.param, tmp_path / f"d{len(made)}",
-                       make_upstream(f"backend{len(made)}"), http)
-        made.append(d)
-        peers.append(d.proc)
-        return d.start()
 
-    yield make
-    for d in made:
-        d.stop()
+@pytest.fixture
+def deploy(pool, peers):
+    """deploy(key, [PluginConfig...]): the parametrised proxy running those HTTP plugins,
+    shared by the tests that use the same KEY."""
+    return lambda key, http: pool.get(key, http, (), peers)
 
 
 def test_hello_is_answered_by_the_plugin(deploy):
-    d = deploy([plugin(rust_filter(), "rust_filter")])
+    d = deploy("plain", [plugin(rust_filter(), "rust_filter")])
     resp = d.request("GET", "/hello")
     assert resp.status == 200, resp
     assert resp.body == b"Hello, World!\n"
@@ -38,7 +36,8 @@ def test_hello_is_answered_by_the_plugin(deploy):
 
 
 def test_configured_response_header_and_on_log(deploy):
-    d = deploy([plugin(rust_filter(), "rust_filter", configuration="the secret to life")])
+    d = deploy("configured",
+               [plugin(rust_filter(), "rust_filter", configuration="the secret to life")])
     for _ in range(3):
         resp = d.request("GET", "/echo")
         assert resp.status == 200, resp

@@ -15,26 +15,22 @@ import uuid
 import pytest
 
 import wasmutil
-from harness import RawClient, raw_request, request, until
-from wasmutil import Deployment, echo_header, go_filter, plugin
+from harness import RawClient, raw_request, until
+from wasmutil import echo_header, go_filter, plugin
 
 
-@pytest.fixture(params=wasmutil.PROXIES)
-def deploy(request, tmp_path, make_upstream, peers):
-    """deploy(http=[PluginConfig...], network=[...]) starts the parametrised proxy with those
-    plugins in front of a fresh upstream.py and returns the Deployment."""
-    made = []
+@pytest.fixture(scope="module", params=wasmutil.PROXIES)
+def pool(request, tmp_path_factory):
+    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-sdk-{request.param}"))
+    yield p
+    p.stop()
 
-    def make(http=(), network=()):
-        backend = make_upstream(f"backend{len(made)}")
-        d = Deployment(request.param, tmp_path / f"d{len(made)}", backend, http, network)
-        made.append(d)
-        peers.append(d.proc)
-        return d.start()
 
-    yield make
-    for d in made:
-        d.stop()
+@pytest.fixture
+def deploy(pool, peers):
+    """deploy(key, http=[PluginConfig...], network=[...]): the parametrised proxy running those
+    plugins in front of its own upstream.py, shared by the tests that use the same KEY."""
+    return lambda key, http=(), network=(): pool.get(key, http, network, peers)
 
 
 def parallel(n, fn):
@@ -70,7 +66,8 @@ def fnv1a32(data):
 
 def test_http_headers(deploy):
     config = '{"header": "x-wasm-header", "value": "demo-wasm"}'
-    d = deploy(http=[plugin(go_filter("http_headers"), "http_headers", configuration=config)])
+    d = deploy("http_headers", http=[plugin(go_filter("http_headers"), "http_headers",
+                                            configuration=config)])
     resp = d.request("GET", "/echo", headers={"test": "worst", "this-is-key": "this-is-value"})
     assert resp.status == 200, resp
     assert resp.all("x-wasm-header") == ["demo-wasm"]
@@ -91,7 +88,7 @@ BODY_OPS = {
 
 @pytest.mark.parametrize("op", sorted(BODY_OPS))
 def test_http_body_request(deploy, op):
-    d = deploy(http=[plugin(go_filter("http_body"), "http_body")])
+    d = deploy("http_body", http=[plugin(go_filter("http_body"), "http_body")])
     sent, want = BODY_OPS[op]
     resp = d.request("PUT", "/echo", body=sent,
                      headers={"buffer-operation": op, "buffer-replace-at": "request"})
@@ -103,7 +100,7 @@ def test_http_body_request(deploy, op):
 
 @pytest.mark.parametrize("op", ["append", "prepend", "replace"])
 def test_http_body_response(deploy, op):
-    d = deploy(http=[plugin(go_filter("http_body"), "http_body")])
+    d = deploy("http_body", http=[plugin(go_filter("http_body"), "http_body")])
     resp = d.request("PUT", "/status?code=200", body=b"ignored",
                      headers={"buffer-operation": op, "buffer-replace-at": "response"})
     assert resp.status == 200, resp
@@ -114,18 +111,18 @@ def test_http_body_response(deploy, op):
 
 
 def test_http_body_without_content_length_is_refused(deploy):
-    d = deploy(http=[plugin(go_filter("http_body"), "http_body")])
-    resp = d.request("GET", "/echo")
+    d = deploy("http_body", http=[plugin(go_filter("http_body"), "http_body")])
+    resp = d.request("GET", "/refused")
     assert resp.status == 400, resp
     assert resp.body == b"content must be provided"
-    assert d.backend.stats()["paths"].get("/echo") is None, "the request must not go upstream"
+    assert d.backend.stats()["paths"].get("/refused") is None, "it must not go upstream"
 
 
 # --- http_body_chunk -------------------------------------------------------------------------
 
 
 def test_http_body_chunk_pattern_is_refused(deploy):
-    d = deploy(http=[plugin(go_filter("http_body_chunk"), "http_body_chunk")])
+    d = deploy("http_body_chunk", http=[plugin(go_filter("http_body_chunk"), "http_body_chunk")])
     body = b"x" * 200_000 + b"a pattern here" + b"y" * 1000
     resp = d.request("POST", "/echo", body=body)
     assert resp.status == 403, resp
@@ -134,7 +131,7 @@ def test_http_body_chunk_pattern_is_refused(deploy):
 
 
 def test_http_body_chunk_clean_body_passes(deploy):
-    d = deploy(http=[plugin(go_filter("http_body_chunk"), "http_body_chunk")])
+    d = deploy("http_body_chunk", http=[plugin(go_filter("http_body_chunk"), "http_body_chunk")])
     body = bytes(range(256)).replace(b"p", b"q") * 1000
     resp = d.request("POST", "/echo", body=body)
     assert resp.status == 200, resp
@@ -154,7 +151,8 @@ def auth_codes():
 
 
 def test_http_auth_random(deploy):
-    d = deploy(http=[plugin(go_filter("http_auth_random"), "http_auth_random")])
+    d = deploy("http_auth_random",
+               http=[plugin(go_filter("http_auth_random"), "http_auth_random")])
     codes = auth_codes()
     assert set(codes) == {"granted", "denied"}, codes
 
@@ -176,7 +174,8 @@ def test_http_auth_random(deploy):
 
 
 def test_dispatch_call_on_tick(deploy):
-    d = deploy(http=[plugin(go_filter("dispatch_call_on_tick"), "dispatch_call_on_tick")])
+    d = deploy("dispatch_call_on_tick",
+               http=[plugin(go_filter("dispatch_call_on_tick"), "dispatch_call_on_tick")])
     until(lambda: d.backend.stats()["paths"].get("/tick", 0) >= 5,
           what="five callouts to /tick from on_tick")
 
@@ -193,7 +192,8 @@ def test_dispatch_call_on_tick(deploy):
 
 
 def test_postpone_requests(deploy):
-    d = deploy(http=[plugin(go_filter("postpone_requests"), "postpone_requests")])
+    d = deploy("postpone_requests",
+               http=[plugin(go_filter("postpone_requests"), "postpone_requests")])
     resps = parallel(6, lambda i: d.request("GET", f"/echo?i={i}"))
     for resp in resps:
         assert resp.status == 200, resp
@@ -204,7 +204,7 @@ def test_postpone_requests(deploy):
 
 
 def test_shared_data_counts_without_lost_updates(deploy):
-    d = deploy(http=[plugin(go_filter("shared_data"), "shared_data")])
+    d = deploy("shared_data", http=[plugin(go_filter("shared_data"), "shared_data")])
     first = [int(d.request("GET", "/echo").header("x-shared-value")) for _ in range(5)]
     assert first == list(range(first[0], first[0] + 5)), first
 
@@ -228,7 +228,7 @@ def test_shared_queue(deploy):
     receiver = plugin(go_filter("shared_queue/receiver"), "receiver", root_id="receiver",
                       vm_id="receiver", configuration="http_request_headers")
     sender = plugin(go_filter("shared_queue/sender"), "sender", vm_id="sender")
-    d = deploy(http=[receiver, sender])
+    d = deploy("shared_queue", http=[receiver, sender])
     probe = uuid.uuid4().hex
     resp = d.request("GET", "/echo", headers={"x-queue-probe": probe})
     assert resp.status == 200, resp
@@ -248,7 +248,7 @@ def test_shared_queue(deploy):
 
 
 def test_metrics_in_prometheus(deploy):
-    d = deploy(http=[plugin(go_filter("metrics"), "metrics")])
+    d = deploy("metrics", http=[plugin(go_filter("metrics"), "metrics")])
     for value, count in (("foo", 3), ("bar", 5)):
         for _ in range(count):
             assert d.request("GET", "/echo", headers={"my-custom-header": value}).status == 200
@@ -269,8 +269,8 @@ def test_metrics_in_prometheus(deploy):
 
 
 def test_properties(deploy):
-    d = deploy(http=[plugin(go_filter("properties"), "properties", root_id="props_root",
-                            vm_id="props_vm")])
+    d = deploy("properties", http=[plugin(go_filter("properties"), "properties",
+                                          root_id="props_root", vm_id="props_vm")])
     with RawClient(d.http_port) as c:
         c.send(raw_request("GET", "/echo?x=1", host="example.com"))
         resp = c.read_response()
@@ -295,7 +295,8 @@ def test_properties(deploy):
 def test_vm_plugin_configuration(deploy):
     vm_cfg = '{"name": "vm configuration"}'
     plugin_cfg = '{"name": "plugin configuration"}'
-    d = deploy(http=[plugin(go_filter("vm_plugin_configuration"), "vm_plugin_configuration",
+    d = deploy("vm_plugin_configuration",
+               http=[plugin(go_filter("vm_plugin_configuration"), "vm_plugin_configuration",
                             configuration=plugin_cfg, vm_configuration=vm_cfg)])
     resp = d.request("GET", "/echo")
     assert resp.status == 200, resp
@@ -307,7 +308,7 @@ def test_vm_plugin_configuration(deploy):
 
 
 def test_network(deploy):
-    d = deploy(network=[plugin(go_filter("network"), "network")])
+    d = deploy("network", network=[plugin(go_filter("network"), "network")])
     req = raw_request("GET", "/echo", headers=[("Connection", "close")])
     with RawClient(d.tcp_port) as c:
         c.send(req)

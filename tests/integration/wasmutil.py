@@ -193,3 +193,40 @@ def echo_header(resp, name):
 
 def dump(obj):
     return json.dumps(obj, indent=2)
+
+
+class Pool:
+    """The deployments of one proxy kind for a whole test module: get(key, ...) starts one on
+    first use and hands the same one to every later test that asks for KEY, so the tests of
+    one filter share a start (V8 compiles a Go filter in seconds). A test that needs fresh
+    state asks for a key of its own. Each deployment has its own upstream.py."""
+
+    def __init__(self, kind, workdir):
+        self.kind = kind
+        self.workdir = Path(workdir)
+        self.deployments = {}
+        self.failed = {}
+
+    def get(self, key, http=(), network=(), peers=None):
+        if key in self.failed:
+            raise AssertionError(f"the {self.kind} deployment {key!r} failed to start before: "
+                                 f"{self.failed[key]}")
+        d = self.deployments.get(key)
+        if d is None:
+            work = self.workdir / key
+            backend = harness.Upstream(work / "upstreams", "backend")
+            try:
+                d = Deployment(self.kind, work, backend, http, network).start()
+            except Exception as e:
+                backend.stop()
+                self.failed[key] = f"{type(e).__name__}: {str(e)[:2000]}"
+                raise
+            self.deployments[key] = d
+        if peers is not None:
+            peers.extend([d.proc, d.backend])
+        return d
+
+    def stop(self):
+        for d in self.deployments.values():
+            d.stop()
+            d.backend.stop()
