@@ -28,9 +28,10 @@ def pool(request, tmp_path_factory):
 
 @pytest.fixture
 def deploy(pool, peers):
-    """deploy(key, http=[PluginConfig...], network=[...]): the parametrised proxy running those
-    plugins in front of its own upstream.py, shared by the tests that use the same KEY."""
-    return lambda key, http=(), network=(): pool.get(key, http, network, peers)
+    """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...]): the parametrised
+    proxy running those plugins in front of its own upstream.py, shared by the tests that use
+    the same KEY; callouts to the clusters in DEAD fail."""
+    return lambda key, http=(), network=(), dead=(): pool.get(key, http, network, peers, dead)
 
 
 def parallel(n, fn):
@@ -168,6 +169,18 @@ def test_http_auth_random(deploy):
     # Envoy runs a plugin's response callbacks on the plugin's own local reply too.
     assert resp.header("x-auth-random-response") == "seen"
     assert d.backend.stats()["paths"]["/status"] == 3, "the callout only"
+
+
+def test_http_auth_random_callout_fails(deploy):
+    """A callout that cannot connect still ends in the plugin's callback (Envoy hands it a
+    503 of its own; no headers at all would do too), which refuses the request."""
+    d = deploy("http_auth_random_dead", dead=["httpbin"],
+               http=[plugin(go_filter("http_auth_random"), "http_auth_random")])
+    resp = d.request("GET", "/status?code=200")
+    assert resp.status == 403, resp
+    assert resp.body == b"access forbidden"
+    assert resp.header("x-auth-random-response") == "seen"
+    assert d.backend.stats()["paths"].get("/status") is None
 
 
 # --- dispatch_call_on_tick -------------------------------------------------------------------

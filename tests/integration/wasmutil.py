@@ -79,8 +79,14 @@ def plugin(wasm, name, root_id="", vm_id="", configuration=None, vm_configuratio
 # Config for each proxy
 
 
-def envoy_bootstrap(http_plugins, network_plugins, ports, backend_port):
-    clusters = ["backend", *CALLOUT_CLUSTERS]
+def cluster_ports(backend_port, dead):
+    """Each cluster's port: the backend's, or for a cluster named in DEAD a port nobody
+    listens on."""
+    return {name: free_port() if name in dead else backend_port
+            for name in ("backend", *CALLOUT_CLUSTERS)}
+
+
+def envoy_bootstrap(http_plugins, network_plugins, ports, clusters):
     static = {
         "listeners": [envoyutil.http_listener(
             "ingress", ports["ingress"],
@@ -88,7 +94,7 @@ def envoy_bootstrap(http_plugins, network_plugins, ports, backend_port):
               "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]}],
             [{"name": f"wasm_{i}", "typed_config": {"@type": HTTP_WASM, "config": p}}
              for i, p in enumerate(http_plugins)])],
-        "clusters": [envoyutil.static_cluster(name, backend_port) for name in clusters],
+        "clusters": [envoyutil.static_cluster(name, port) for name, port in clusters.items()],
     }
     if network_plugins:
         filters = [{"name": f"wasm_net_{i}", "typed_config": {"@type": NETWORK_WASM, "config": p}}
@@ -104,8 +110,7 @@ def envoy_bootstrap(http_plugins, network_plugins, ports, backend_port):
     return {"static_resources": static, "stats_flush_interval": "0.2s"}
 
 
-def switchyard_config(http_plugins, network_plugins, backend_port):
-    clusters = ["backend", *CALLOUT_CLUSTERS]
+def switchyard_config(http_plugins, network_plugins, clusters):
     listeners = [{
         "name": "ingress",
         "filters": [{"module": "wasm", "filter": "wasm", "config": p} for p in http_plugins],
@@ -117,7 +122,7 @@ def switchyard_config(http_plugins, network_plugins, backend_port):
             "network_filters": [{"module": "wasm", "filter": "wasm_network", "config": p}
                                 for p in network_plugins]})
     return {"module_path": [str(MODULES)], "workers": WORKERS, "listeners": listeners,
-            "clusters": [harness.cluster(name, backend_port) for name in clusters]}
+            "clusters": [harness.cluster(name, port) for name, port in clusters.items()]}
 
 
 # ------------------------------------------------------------------------------------------
@@ -136,23 +141,25 @@ class WasmEnvoy(envoyutil.Envoy):
 
 
 class Deployment:
-    """One proxy (KIND: envoy or switchyard) running the given plugins in front of BACKEND."""
+    """One proxy (KIND: envoy or switchyard) running the given plugins in front of BACKEND;
+    the callout clusters named in DEAD lead nowhere."""
 
-    def __init__(self, kind, workdir, backend, http_plugins=(), network_plugins=()):
+    def __init__(self, kind, workdir, backend, http_plugins=(), network_plugins=(), dead=()):
         assert kind in PROXIES, kind
         self.kind = kind
         self.backend = backend
         http_plugins, network_plugins = list(http_plugins), list(network_plugins)
+        clusters = cluster_ports(backend.port, dead)
         if kind == "envoy":
             ports = {"ingress": free_port(), "tcp": free_port()}
             self.proc = WasmEnvoy(workdir, envoy_bootstrap(http_plugins, network_plugins, ports,
-                                                           backend.port))
+                                                           clusters))
             self.http_port = ports["ingress"]
             self.tcp_port = ports["tcp"] if network_plugins else None
         else:
             module_file("wasm")
             self.proc = harness.Switchyard(workdir, switchyard_config(
-                http_plugins, network_plugins, backend.port))
+                http_plugins, network_plugins, clusters))
             self.http_port = self.proc.port("ingress")
             self.tcp_port = self.proc.port("tcp") if network_plugins else None
 
@@ -207,7 +214,7 @@ class Pool:
         self.deployments = {}
         self.failed = {}
 
-    def get(self, key, http=(), network=(), peers=None):
+    def get(self, key, http=(), network=(), peers=None, dead=()):
         if key in self.failed:
             raise AssertionError(f"the {self.kind} deployment {key!r} failed to start before: "
                                  f"{self.failed[key]}")
@@ -216,7 +223,7 @@ class Pool:
             work = self.workdir / key
             backend = harness.Upstream(work / "upstreams", "backend")
             try:
-                d = Deployment(self.kind, work, backend, http, network).start()
+                d = Deployment(self.kind, work, backend, http, network, dead).start()
             except Exception as e:
                 backend.stop()
                 self.failed[key] = f"{type(e).__name__}: {str(e)[:2000]}"

@@ -1,11 +1,13 @@
 // http_auth_random: every request is held while its own headers are sent to the cluster
 // "httpbin" (an HTTP callout); the FNV-1a hash of the callout's response body decides: even
-// lets the request go on, odd answers a local 403 "access forbidden". Every response,
-// the plugin's own 403 included, gets x-auth-random-response: seen.
+// lets the request go on, odd answers a local 403 "access forbidden". A callout that fails
+// (no answer, or one that is not a 2xx) is answered with that 403 too. Every response, the
+// plugin's own 403 included, gets x-auth-random-response: seen.
 package main
 
 import (
 	"hash/fnv"
+	"strings"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -42,18 +44,14 @@ func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
 
 func onCallResponse(_, bodySize, _ int) {
 	hs, _ := proxywasm.GetHttpCallResponseHeaders()
+	ok := false
 	for _, h := range hs {
 		proxywasm.LogInfof("response header from %s: %s: %s", cluster, h[0], h[1])
+		if h[0] == ":status" && strings.HasPrefix(h[1], "2") {
+			ok = true
+		}
 	}
-	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
-	if err != nil {
-		proxywasm.LogCriticalf("failed to get response body: %v", err)
-		_ = proxywasm.ResumeHttpRequest()
-		return
-	}
-	h := fnv.New32a()
-	_, _ = h.Write(body)
-	if h.Sum32()%2 == 0 {
+	if ok && granted(bodySize) {
 		proxywasm.LogInfo("access granted")
 		_ = proxywasm.ResumeHttpRequest()
 		return
@@ -64,4 +62,17 @@ func onCallResponse(_, bodySize, _ int) {
 		proxywasm.LogErrorf("failed to send local response: %v", err)
 		_ = proxywasm.ResumeHttpRequest()
 	}
+}
+
+// granted says whether the callout's body hashes even. A body that cannot be read is an
+// empty one.
+func granted(bodySize int) bool {
+	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	if err != nil {
+		proxywasm.LogInfof("no callout body: %v", err)
+		body = nil
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(body)
+	return h.Sum32()%2 == 0
 }
