@@ -22,7 +22,7 @@ FUZZ_SECONDS ?= 60
 CCACHE_DIR := $(SY_CACHE)/ccache
 export SY_CACHE CCACHE_DIR
 
-.PHONY: all deps build configure test unit integration run bench fuzz format clean \
+.PHONY: all deps build configure test unit integration run bench fuzz format clean wasm-fixtures \
         configure-asan build-asan test-asan
 
 all: build
@@ -40,11 +40,18 @@ configure: deps
 build: configure
 	cmake --build $(BUILD)
 
+# The Proxy-Wasm filters the Wasm tests run, compiled from their SDKs (tools/build-wasm-fixtures;
+# a no-op once cached). Built before pytest so that a cold build does not count against a test's
+# timeout; if it fails, the Wasm tests fail and show its output, and the other suites still run.
+wasm-fixtures: deps
+	@tools/build-wasm-fixtures >/dev/null || \
+	  echo "make: tools/build-wasm-fixtures failed; the Wasm tests will say why" >&2
+
 # Every suite runs even if one fails; the last line sums them up for people and for CI. The
 # sanitizer run (test-asan, below) is not part of it yet: it fits the budget (its build and
 # both suites took about 16 minutes on 2 cores from a cold ccache), but it has not yet had a
 # whole clean run on the final tree; it joins `make test` once it has.
-test: build
+test: build wasm-fixtures
 	@unit=0; integration=0; \
 	rm -f $(BUILD)/junit-unit.xml $(BUILD)/junit-integration.xml; \
 	ctest --test-dir $(BUILD) --output-on-failure \
@@ -107,7 +114,7 @@ test-asan: build-asan
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure
 
-integration: build
+integration: build wasm-fixtures
 	$(VENV)/bin/python -m pytest tests/integration -v $(PYTEST_ARGS)
 
 run: build
