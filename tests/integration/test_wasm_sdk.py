@@ -75,6 +75,12 @@ def test_http_headers(deploy):
     assert resp.all("x-proxy-wasm-go-sdk-example") == ["http_headers"]
     assert echo_header(resp, "test") == ["best"], "the request header is replaced, not added"
     assert echo_header(resp, "this-is-key") == ["this-is-value"]
+    # proxy_log reaches the proxy's log; a stream's lines name the plugin (Envoy leaves the
+    # name out of lines logged while the plugin is configured).
+    until(lambda: d.log_lines("header from config: x-wasm-header = demo-wasm"),
+          what="the plugin's log line about its configuration")
+    until(lambda: d.log_lines("http_headers", "request header --> this-is-key: this-is-value"),
+          what="the plugin's log line about the request header")
 
 
 # --- http_body -------------------------------------------------------------------------------

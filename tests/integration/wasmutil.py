@@ -176,6 +176,11 @@ class Deployment:
     def request(self, method="GET", path="/echo", **kw):
         return request(self.http_port, method, path, **kw)
 
+    def log_lines(self, *fragments):
+        """The lines of the proxy's log that contain every one of FRAGMENTS."""
+        text = Path(self.proc.log_path).read_text(errors="replace")
+        return [line for line in text.splitlines() if all(f in line for f in fragments)]
+
     def prometheus(self):
         resp = self.proc.admin("GET", "/stats/prometheus")
         assert resp.status == 200, resp
