@@ -189,6 +189,20 @@ def test_http_auth_random_callout_fails(deploy):
     assert d.backend.stats()["paths"].get("/status") is None
 
 
+# --- multiple_dispatches --------------------------------------------------------------------
+
+
+def test_multiple_dispatches_resume_the_response(deploy):
+    d = deploy("multiple_dispatches",
+               http=[plugin(go_filter("multiple_dispatches"), "multiple_dispatches")])
+    resp = d.request("GET", "/echo")
+    assert resp.status == 200, resp
+    assert resp.header("x-dispatches") == "10/10", "upstream.py answers each /dispatch/i 404"
+    assert resp.json()["path"] == "/echo", "the held response goes on unchanged"
+    paths = d.backend.stats()["paths"]
+    assert [paths.get(f"/dispatch/{i}") for i in range(10)] == [1] * 10
+
+
 # --- dispatch_call_on_tick -------------------------------------------------------------------
 
 
