@@ -28,10 +28,11 @@ def pool(request, tmp_path_factory):
 
 @pytest.fixture
 def deploy(pool, peers):
-    """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...]): the parametrised
-    proxy running those plugins in front of its own upstream.py, shared by the tests that use
-    the same KEY; callouts to the clusters in DEAD fail."""
-    return lambda key, http=(), network=(), dead=(): pool.get(key, http, network, peers, dead)
+    """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...], workers=N): the
+    parametrised proxy running those plugins in front of its own upstream.py, shared by the
+    tests that use the same KEY; callouts to the clusters in DEAD fail."""
+    return lambda key, http=(), network=(), dead=(), workers=wasmutil.WORKERS: pool.get(
+        key, http, network, peers, dead, workers)
 
 
 def parallel(n, fn):
@@ -352,3 +353,47 @@ def test_network(deploy):
     assert d.metric("network_go_downstream_bytes") == len(req)
     assert d.metric("network_go_upstream_bytes") == len(data)
     assert d.metric("network_go_downstream_closed") == 1
+
+
+# --- failure_policy (the panic filter) -------------------------------------------------------
+# One worker, so that every request meets the VM that failed (each worker has its own).
+
+
+def panic_deployment(deploy, policy):
+    d = deploy(f"panic_{policy}", workers=1,
+               http=[plugin(go_filter("panic"), "panic", failure_policy=policy)])
+    resp = d.request("GET", "/echo")
+    assert (resp.status, resp.header("x-plugin")) == (200, "alive"), resp
+    resp = d.request("GET", "/echo", headers={"x-panic": "1"})
+    assert resp.status == 503, "the stream that trapped fails, whatever the policy"
+    return d
+
+
+def test_fail_closed_refuses_every_later_request(deploy):
+    d = panic_deployment(deploy, "FAIL_CLOSED")
+    for _ in range(3):
+        assert d.request("GET", "/echo").status == 503
+    assert d.backend.stats()["paths"]["/echo"] == 1, "only the request before the panic"
+
+
+def test_fail_open_lets_later_requests_pass_without_the_plugin(deploy):
+    d = panic_deployment(deploy, "FAIL_OPEN")
+    for _ in range(3):
+        resp = d.request("GET", "/echo")
+        assert (resp.status, resp.header("x-plugin")) == (200, None), resp
+    assert d.backend.stats()["paths"]["/echo"] == 4
+
+
+def test_fail_reload_brings_the_plugin_back(deploy):
+    """Until the VM is made again (Envoy waits out a backoff first) requests are refused;
+    none passes without the plugin."""
+    d = panic_deployment(deploy, "FAIL_RELOAD")
+    seen = []
+
+    def reloaded():
+        resp = d.request("GET", "/echo")
+        seen.append((resp.status, resp.header("x-plugin")))
+        return resp.status == 200
+
+    until(reloaded, timeout=15, what="a request served by the reloaded plugin")
+    assert set(seen[:-1]) <= {(503, None)} and seen[-1] == (200, "alive"), seen

@@ -110,7 +110,7 @@ def envoy_bootstrap(http_plugins, network_plugins, ports, clusters):
     return {"static_resources": static, "stats_flush_interval": "0.2s"}
 
 
-def switchyard_config(http_plugins, network_plugins, clusters):
+def switchyard_config(http_plugins, network_plugins, clusters, workers=WORKERS):
     listeners = [{
         "name": "ingress",
         "filters": [{"module": "wasm", "filter": "wasm", "config": p} for p in http_plugins],
@@ -121,7 +121,7 @@ def switchyard_config(http_plugins, network_plugins, clusters):
             "name": "tcp", "tcp_proxy": {"cluster": "backend"},
             "network_filters": [{"module": "wasm", "filter": "wasm_network", "config": p}
                                 for p in network_plugins]})
-    return {"module_path": [str(MODULES)], "workers": WORKERS, "listeners": listeners,
+    return {"module_path": [str(MODULES)], "workers": workers, "listeners": listeners,
             "clusters": [harness.cluster(name, port) for name, port in clusters.items()]}
 
 
@@ -133,18 +133,23 @@ class WasmEnvoy(envoyutil.Envoy):
     """Envoy with WORKERS workers and the wasm component's log (the plugins' proxy_log) at
     info, so a failing test shows what the plugins said."""
 
+    def __init__(self, workdir, bootstrap, workers=WORKERS):
+        super().__init__(workdir, bootstrap)
+        self.workers = workers
+
     def argv(self):
         argv = super().argv()
-        argv[argv.index("--concurrency") + 1] = str(WORKERS)
+        argv[argv.index("--concurrency") + 1] = str(self.workers)
         argv[-1] += ",wasm:info"
         return argv
 
 
 class Deployment:
-    """One proxy (KIND: envoy or switchyard) running the given plugins in front of BACKEND;
-    the callout clusters named in DEAD lead nowhere."""
+    """One proxy (KIND: envoy or switchyard) with WORKERS workers, running the given plugins in
+    front of BACKEND; the callout clusters named in DEAD lead nowhere."""
 
-    def __init__(self, kind, workdir, backend, http_plugins=(), network_plugins=(), dead=()):
+    def __init__(self, kind, workdir, backend, http_plugins=(), network_plugins=(), dead=(),
+                 workers=WORKERS):
         assert kind in PROXIES, kind
         self.kind = kind
         self.backend = backend
@@ -153,13 +158,13 @@ class Deployment:
         if kind == "envoy":
             ports = {"ingress": free_port(), "tcp": free_port()}
             self.proc = WasmEnvoy(workdir, envoy_bootstrap(http_plugins, network_plugins, ports,
-                                                           clusters))
+                                                           clusters), workers)
             self.http_port = ports["ingress"]
             self.tcp_port = ports["tcp"] if network_plugins else None
         else:
             module_file("wasm")
             self.proc = harness.Switchyard(workdir, switchyard_config(
-                http_plugins, network_plugins, clusters))
+                http_plugins, network_plugins, clusters, workers))
             self.http_port = self.proc.port("ingress")
             self.tcp_port = self.proc.port("tcp") if network_plugins else None
 
@@ -219,7 +224,7 @@ class Pool:
         self.deployments = {}
         self.failed = {}
 
-    def get(self, key, http=(), network=(), peers=None, dead=()):
+    def get(self, key, http=(), network=(), peers=None, dead=(), workers=WORKERS):
         if key in self.failed:
             raise AssertionError(f"the {self.kind} deployment {key!r} failed to start before: "
                                  f"{self.failed[key]}")
@@ -228,7 +233,7 @@ class Pool:
             work = self.workdir / key
             backend = harness.Upstream(work / "upstreams", "backend")
             try:
-                d = Deployment(self.kind, work, backend, http, network, dead).start()
+                d = Deployment(self.kind, work, backend, http, network, dead, workers).start()
             except Exception as e:
                 backend.stop()
                 self.failed[key] = f"{type(e).__name__}: {str(e)[:2000]}"
