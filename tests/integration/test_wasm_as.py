@@ -3,7 +3,7 @@ the assemblyscript compiler it pins) behind Envoy 1.40 and behind Switchyard's w
 
 This SDK exports proxy_abi_version_0_2_0 and `malloc`, ends a failed assertion with WASI
 proc_exit, and picks its root context by asking the host for the property plugin_root_id: one
-.wasm carries two filters (add_header, deny_path) and the root_id chooses.
+.wasm carries three filters (add_header, deny_path, auth) and the root_id chooses.
 """
 import pytest
 
@@ -64,3 +64,16 @@ def test_root_id_picks_the_filter(deploy):
     assert resp.status == 200, resp
     assert resp.header("x-as-denied") is None
     assert resp.all("hello") == ["world!"]
+
+
+def test_auth_callout_decides(deploy):
+    """The callout goes to the same upstream: /status?code=200 answers 200 (the request goes
+    on), /status?code=201 answers 201 (the plugin refuses it)."""
+    d = deploy("auth", [plugin(as_filter(), "auth", root_id="auth")])
+    resp = d.request("GET", "/status?code=200")
+    assert resp.status == 200, resp
+    assert d.backend.stats()["paths"]["/status"] == 2, "the callout, then the request itself"
+    resp = d.request("GET", "/status?code=201")
+    assert resp.status == 403, resp
+    assert resp.body == b"denied by callout\n"
+    assert d.backend.stats()["paths"]["/status"] == 3, "the callout only"

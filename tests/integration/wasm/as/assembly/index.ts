@@ -4,10 +4,12 @@
 //               there is one; every request going upstream gets x-as-method: <its :method>.
 //   deny_path   a request whose :path is the plugin configuration gets a local 403 with the
 //               body "denied by assemblyscript\n" and header x-as-denied: 1; others go on.
+//   auth        every request is held while GET <its :path> goes to the cluster "httpbin"; a
+//               200 answer lets it go on, any other gets a local 403 "denied by callout\n".
 export * from "@solo-io/proxy-runtime/proxy";
 import {
   RootContext, Context, registerRootContext, FilterHeadersStatusValues, stream_context,
-  send_local_response, GrpcStatusValues, Headers, HeaderPair
+  send_local_response, GrpcStatusValues, Headers, HeaderPair, WasmResultValues, continue_request
 } from "@solo-io/proxy-runtime";
 import { get_buffer_bytes, BufferTypeValues } from "@solo-io/proxy-runtime/runtime";
 
@@ -66,5 +68,43 @@ class DenyPath extends Context {
   }
 }
 
+class AuthRoot extends ConfiguredRoot {
+  createContext(context_id: u32): Context {
+    return new Auth(context_id, this);
+  }
+}
+
+function pair(name: string, value: string): HeaderPair {
+  return new HeaderPair(String.UTF8.encode(name), String.UTF8.encode(value));
+}
+
+class Auth extends Context {
+  constructor(context_id: u32, root_context: AuthRoot) {
+    super(context_id, root_context);
+  }
+  onRequestHeaders(a: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const headers: Headers = [];
+    headers.push(pair(":method", "GET"));
+    headers.push(pair(":path", stream_context.headers.request.get(":path")));
+    headers.push(pair(":authority", "httpbin"));
+    const result = this.root_context.httpCall("httpbin", headers, new ArrayBuffer(0), [], 5000, this,
+      (origin: Context, headers: u32, body_size: usize, trailers: u32): void => {
+        // The runtime has made the held stream the effective context already.
+        if (stream_context.headers.http_callback.get(":status") == "200") {
+          continue_request();
+          return;
+        }
+        send_local_response(403, "denied by callout", String.UTF8.encode("denied by callout\n"), [],
+          GrpcStatusValues.InvalidCode);
+      });
+    if (result != WasmResultValues.Ok) {
+      send_local_response(500, "callout failed", String.UTF8.encode("callout failed\n"), [],
+        GrpcStatusValues.InvalidCode);
+    }
+    return FilterHeadersStatusValues.StopIteration;
+  }
+}
+
 registerRootContext((context_id: u32) => { return new AddHeaderRoot(context_id); }, "add_header");
+registerRootContext((context_id: u32) => { return new AuthRoot(context_id); }, "auth");
 registerRootContext((context_id: u32) => { return new DenyPathRoot(context_id); }, "deny_path");
