@@ -5,24 +5,7 @@ This SDK exports proxy_abi_version_0_2_0 and `malloc`, ends a failed assertion w
 proc_exit, and picks its root context by asking the host for the property plugin_root_id: one
 .wasm carries three filters (add_header, deny_path, auth) and the root_id chooses.
 """
-import pytest
-
-import wasmutil
-from wasmutil import as_filter, echo_header, plugin
-
-
-@pytest.fixture(scope="module", params=wasmutil.PROXIES)
-def pool(request, tmp_path_factory):
-    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-as-{request.param}"))
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def deploy(pool, peers):
-    """deploy(key, [PluginConfig...]): the parametrised proxy running those HTTP plugins,
-    shared by the tests that use the same KEY."""
-    return lambda key, http: pool.get(key, http, (), peers)
+from wasmutil import as_filter, deploy, echo_header, plugin, pool  # noqa: F401 (fixtures)
 
 
 def add_header(configuration=None):

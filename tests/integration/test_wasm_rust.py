@@ -4,25 +4,8 @@ Debian's rustc 1.63 for wasm32-wasi) behind Envoy 1.40 and behind Switchyard's w
 This SDK exports proxy_abi_version_0_2_1 and proxy_on_memory_allocate, and starts as a WASI
 reactor through _initialize, which runs its main! block.
 """
-import pytest
-
-import wasmutil
 from harness import until
-from wasmutil import plugin, rust_filter
-
-
-@pytest.fixture(scope="module", params=wasmutil.PROXIES)
-def pool(request, tmp_path_factory):
-    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-rust-{request.param}"))
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def deploy(pool, peers):
-    """deploy(key, [PluginConfig...]): the parametrised proxy running those HTTP plugins,
-    shared by the tests that use the same KEY."""
-    return lambda key, http: pool.get(key, http, (), peers)
+from wasmutil import deploy, plugin, pool, rust_filter  # noqa: F401 (fixtures)
 
 
 def test_hello_is_answered_by_the_plugin(deploy):

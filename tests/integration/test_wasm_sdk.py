@@ -14,25 +14,8 @@ import uuid
 
 import pytest
 
-import wasmutil
 from harness import RawClient, raw_request, until
-from wasmutil import echo_header, go_filter, plugin
-
-
-@pytest.fixture(scope="module", params=wasmutil.PROXIES)
-def pool(request, tmp_path_factory):
-    p = wasmutil.Pool(request.param, tmp_path_factory.mktemp(f"wasm-sdk-{request.param}"))
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def deploy(pool, peers):
-    """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...], workers=N): the
-    parametrised proxy running those plugins in front of its own upstream.py, shared by the
-    tests that use the same KEY; callouts to the clusters in DEAD fail."""
-    return lambda key, http=(), network=(), dead=(), workers=wasmutil.WORKERS: pool.get(
-        key, http, network, peers, dead, workers)
+from wasmutil import deploy, echo_header, go_filter, plugin, pool  # noqa: F401 (fixtures)
 
 
 def parallel(n, fn):

@@ -16,6 +16,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 import envoyutil
 import harness
 from harness import free_port, request
@@ -247,3 +249,24 @@ class Pool:
         for d in self.deployments.values():
             d.stop()
             d.backend.stop()
+
+
+# The fixtures each Wasm test module imports (pytest finds fixtures a test module imports).
+
+
+@pytest.fixture(scope="module", params=PROXIES)
+def pool(request, tmp_path_factory):
+    """The test module's deployments on the parametrised proxy."""
+    module = request.module.__name__
+    p = Pool(request.param, tmp_path_factory.mktemp(f"{module}-{request.param}"))
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def deploy(pool, peers):
+    """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...], workers=N): the
+    parametrised proxy running those plugins in front of its own upstream.py, shared by the
+    tests that use the same KEY; callouts to the clusters in DEAD fail."""
+    return lambda key, http=(), network=(), dead=(), workers=WORKERS: pool.get(
+        key, http, network, peers, dead, workers)
