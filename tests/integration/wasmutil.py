@@ -267,6 +267,18 @@ def pool(request, tmp_path_factory):
 def deploy(pool, peers):
     """deploy(key, http=[PluginConfig...], network=[...], dead=[cluster...], workers=N): the
     parametrised proxy running those plugins in front of its own upstream.py, shared by the
-    tests that use the same KEY; callouts to the clusters in DEAD fail."""
-    return lambda key, http=(), network=(), dead=(), workers=WORKERS: pool.get(
-        key, http, network, peers, dead, workers)
+    tests that use the same KEY; callouts to the clusters in DEAD fail. At teardown the test
+    fails if the proxy sent its upstream malformed HTTP."""
+    used = []
+
+    def get(key, http=(), network=(), dead=(), workers=WORKERS):
+        d = pool.get(key, http, network, peers, dead, workers)
+        used.append(d)
+        return d
+
+    yield get
+    for d in used:
+        if d.backend.running():
+            stats = d.backend.stats()
+            assert not stats["protocol_errors"], (
+                f"{d.kind} sent malformed HTTP upstream: {stats['last_protocol_error']}")
