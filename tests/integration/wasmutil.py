@@ -13,6 +13,7 @@ goes) and under each name in CALLOUT_CLUSTERS, which the filters' HTTP callouts 
 """
 import functools
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -194,15 +195,30 @@ class Deployment:
         return resp.text()
 
     def metric(self, name):
-        """The value of the Prometheus sample NAME (with its labels, as written), or None. An
-        empty label set counts as none: Envoy writes `name{} 3`, which is `name 3`."""
+        """The value of the Prometheus sample NAME, written as a PromQL selector would be
+        (`family` or `family{label="value",...}`), or None. As in PromQL, a sample matches when
+        its family is the same and it has at least the labels asked for: Envoy writes `name{}`,
+        a proxy that adds a label of its own still serves the same query."""
+        want_family, want_labels = parse_sample(name)
         for line in self.prometheus().splitlines():
-            if line.startswith("#"):
+            if line.startswith("#") or not line.strip():
                 continue
             sample, _, value = line.rpartition(" ")
-            if sample.removesuffix("{}") == name:
+            family, labels = parse_sample(sample)
+            if family == want_family and want_labels <= labels:
                 return float(value)
         return None
+
+
+SAMPLE = re.compile(r'([^{\s]+)(?:\{(.*)\})?$')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_sample(text):
+    """(family, set of (label, value)) of a Prometheus sample name such as a{b="c"}."""
+    m = SAMPLE.match(text.strip())
+    assert m, f"not a Prometheus sample: {text!r}"
+    return m.group(1), set(LABEL.findall(m.group(2) or ""))
 
 
 def echo_header(resp, name):
