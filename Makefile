@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 60
 CCACHE_DIR := $(SY_CACHE)/ccache
 export SY_CACHE CCACHE_DIR
 
-.PHONY: all deps build configure test unit integration run bench fuzz format clean \
+.PHONY: all deps build configure test unit integration run bench fuzz format clean wasm-fixtures \
         configure-asan build-asan build-asan-proxy test-asan
 
 all: build
@@ -41,6 +41,13 @@ configure: deps
 build: configure
 	cmake --build $(BUILD)
 
+# The Proxy-Wasm filters the Wasm tests run, compiled from their SDKs (tools/build-wasm-fixtures;
+# a no-op once cached). Built before pytest so that a cold build does not count against a test's
+# timeout; if it fails, the Wasm tests fail and show its output, and the other suites still run.
+wasm-fixtures: deps
+	@tools/build-wasm-fixtures >/dev/null || \
+	  echo "make: tools/build-wasm-fixtures failed; the Wasm tests will say why" >&2
+
 # Every suite runs even if one fails; the last line sums them up for people and for CI.
 #
 # The sanitizer run is in it as far as the budget allows (45 minutes for a fresh machine's
@@ -53,7 +60,7 @@ build: configure
 # the unit tests' are the heaviest (45 s each): building those and the fuzz replays with ASan
 # would add 8 minutes more, and running them 2, past the budget. They run in `make test-asan`,
 # the whole sanitizer run (both suites).
-test: build build-asan-proxy
+test: build build-asan-proxy wasm-fixtures
 	@unit=0; integration=0; \
 	rm -f $(BUILD)/junit-unit.xml $(BUILD)/junit-integration.xml; \
 	ctest --test-dir $(BUILD) --output-on-failure \
@@ -129,7 +136,7 @@ test-asan: build-asan
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure
 
-integration: build
+integration: build wasm-fixtures
 	$(VENV)/bin/python -m pytest tests/integration -v $(PYTEST_ARGS)
 
 run: build
