@@ -397,13 +397,13 @@ def test_ea07_dynamic_metadata_merges_into_the_namespace(upstream, grpc_authz, s
 
 
 def test_ea07_route_metadata_context_namespaces(upstream, grpc_authz, switchyard):
-    routes = [to_cluster("md", {"prefix": "/md"}, "backend",
+    routes = [to_cluster("md", {"prefix": "/echo"}, "backend",
                          metadata={"team": {"owner": "payments", "tier": 2}})]
     sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
         route_metadata_context_namespaces=["team", "absent.ns"],
         metadata_context_namespaces=["team"]), routes=routes))
     test_id = uuid.uuid4().hex
-    assert get(sy, "/md/echo", headers={"x-test-id": test_id}).status == 200
+    assert get(sy, "/echo", headers={"x-test-id": test_id}).status == 200
     [cr] = grpc_authz.find(test_id)
     md = cr.attributes.route_metadata_context.filter_metadata
     assert MessageToDict(md["team"]) == {"owner": "payments", "tier": 2}
