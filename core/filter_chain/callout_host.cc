@@ -32,6 +32,19 @@ bool to_map(const sy_header_t* headers, size_t n, http::HeaderMap* out) {
   return true;
 }
 
+// A streaming callout keeps the module's content-length (HTTP/1.1 then frames the body by it
+// instead of chunking), so there must be at most one, a decimal number.
+bool valid_length(const http::HeaderMap& h) {
+  int seen = 0;
+  for (const auto& x : h) {
+    if (x.name != "content-length") continue;
+    if (++seen > 1 || x.value.empty() || x.value.size() > 18 ||
+        !std::all_of(x.value.begin(), x.value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+  }
+  return true;
+}
+
 std::vector<sy_header_t> to_views(const http::HeaderMap& h) {
   std::vector<sy_header_t> v;
   v.reserve(h.size());
@@ -210,7 +223,8 @@ sy_status_t h_stream_callout_start(sy_stream_t* s, sy_worker_t* w, sy_str_t clus
       !g_callouts.start_stream)
     return SY_ERR_INVALID;
   http::HeaderMap h;
-  if (!to_map(headers, n, &h) || !h.has(":method") || !h.has(":path")) return SY_ERR_INVALID;
+  if (!to_map(headers, n, &h) || !h.has(":method") || !h.has(":path") || !valid_length(h))
+    return SY_ERR_INVALID;
   std::shared_ptr<const void> keep;
   FilterChain* chain = s ? FilterChain::from(s) : nullptr;
   // A stream's callouts end with it, and the stream holds the generation; a worker's may

@@ -1,6 +1,7 @@
 // Module streaming callouts over the worker's upstream pools.
 #include "core/server/stream_callout.h"
 
+#include <charconv>
 #include <unordered_set>
 
 #include "core/server/worker.h"
@@ -47,6 +48,12 @@ StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string&
   method_ = *headers.get(":method");
   path_ = *headers.get(":path");
   authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster;
+  // The module's content-length (checked to be a number by the host table) is kept.
+  if (const std::string* v = headers.get("content-length")) {
+    uint64_t n = 0;
+    std::from_chars(v->data(), v->data() + v->size(), n);
+    length_ = n;
+  }
   // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given.
   for (const auto& h : headers)
     if (h.name[0] != ':' && h.name != "host" && h.name != "content-length" &&
@@ -59,7 +66,13 @@ StreamCallout::~StreamCallout() = default;
 bool StreamCallout::above_high() const { return ex_ ? ex_->above_high() : queued_.size() > kHigh; }
 
 bool StreamCallout::send_data(std::string_view data, bool end_stream) {
-  if (closed_) return false;
+  if (closed_ || broken_) return false;
+  if (length_) {
+    sent_ += data.size();
+    if (sent_ > *length_ || (end_stream && sent_ != *length_))
+      return refuse("request body " + std::string(sent_ > *length_ ? "longer" : "shorter") +
+                    " than its content-length " + std::to_string(*length_));
+  }
   if (ex_) {
     if (!data.empty()) ex_->send_body(data.data(), data.size());
     if (end_stream) {
@@ -77,7 +90,9 @@ bool StreamCallout::send_data(std::string_view data, bool end_stream) {
 }
 
 bool StreamCallout::send_trailers(const http::HeaderMap& trailers) {
-  if (closed_) return false;
+  if (closed_ || broken_) return false;
+  if (length_ && sent_ != *length_)
+    return refuse("request body shorter than its content-length " + std::to_string(*length_));
   if (ex_) {
     request_sent_ = true;
     ex_->send_end(&trailers);
@@ -135,6 +150,14 @@ void StreamCallout::fail(sy_callout_failure_t reason, const std::string& details
   ev->on_failure(reason, details);
 }
 
+bool StreamCallout::refuse(const std::string& details) {
+  // Nothing more goes on the wire, where a wrong length would corrupt the connection; the
+  // module hears of it on the next loop turn, not inside its own send call.
+  broken_ = true;
+  defer_.start(0, [this, details] { fail(SY_CALLOUT_RESET, details); });
+  return false;
+}
+
 void StreamCallout::maybe_writable() {
   if (!want_writable_ || closed_ || above_high()) return;
   want_writable_ = false;
@@ -155,10 +178,12 @@ void StreamCallout::on_upstream_ready(upstream::Exchange* ex) {
   head.scheme = tls_ ? "https" : "http";
   head.headers = &headers_;
   // A request the module already ended goes with its length (no chunking for HTTP/1.1); one
-  // still open streams.
+  // still open streams, framed by the module's content-length when it gave one.
   bool whole = end_queued_ && !trailers_;
   if (whole && (!queued_.empty() || method_ == "POST" || method_ == "PUT" || method_ == "PATCH"))
     head.content_length = queued_.size();
+  else if (length_)
+    head.content_length = length_;
   head.end_stream = whole && queued_.empty();
   head.is_head = method_ == "HEAD";
   if (paused_) ex_->pause_reading();

@@ -47,6 +47,9 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   bool above_high() const;
   void maybe_writable();
   void fail(sy_callout_failure_t reason, const std::string& details);
+  // The module's body does not match its content-length: stop sending and fail the callout
+  // (SY_CALLOUT_RESET) on the next loop turn. Returns false, for the send call.
+  bool refuse(const std::string& details);
   // Lets go of the pool and schedules our deletion; no event after it.
   void close(bool reusable);
 
@@ -61,7 +64,10 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   std::string queued_;
   bool end_queued_ = false;
   std::optional<http::HeaderMap> trailers_;
-  bool request_sent_ = false;  // the end of the request went to the exchange
+  std::optional<uint64_t> length_;  // the module's content-length
+  uint64_t sent_ = 0;               // request body bytes the module has given
+  bool broken_ = false;             // refused: nothing more is sent
+  bool request_sent_ = false;       // the end of the request went to the exchange
   bool acquiring_ = false;
   bool paused_ = false;
   bool want_writable_ = false;  // a send reported "above high": on_writable is owed

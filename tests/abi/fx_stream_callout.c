@@ -20,7 +20,8 @@
  *           unary-cancel  http_callout_start then http_callout_cancel at once; continues.
  *           reset-request   stream_reset in the request headers.
  *           reset-response  stream_reset at the first response body chunk.
- *   x-cluster: the callout's cluster (default "side"); x-timeout: its deadline in ms.
+ *   x-cluster: the callout's cluster (default "side"); x-timeout: its deadline in ms;
+ *   x-callout-length: a content-length header for the callout (sent as given).
  *
  * Replies: 200 with x-callout-status, x-callout-end (what marked the end: headers, data or
  * trailers), x-callout-trailers ("name=value;" each), x-callout-writable (on_writable count),
@@ -73,6 +74,7 @@ typedef struct fx {
   int mode;
   sy_callout_stream_t* cs;
   char cluster[64], path[128];
+  char length[32]; /* x-callout-length: the callout's content-length, if any */
   uint64_t timeout;
   buf_t req, resp, trailers, frames;
   size_t piece;
@@ -393,8 +395,9 @@ static const sy_stream_callout_callbacks_t kWorkerEvents = {sizeof(sy_stream_cal
 static sy_status_t start(fx_t* st, const char* method, int grpc) {
   char id[32];
   snprintf(id, sizeof id, "%llu", (unsigned long long)host->stream_id(st->s));
-  sy_header_t h[5] = {{S(":method"), S(method)}, {S(":path"), S(st->path)}, {S("x-fx-id"), S(id)}};
+  sy_header_t h[6] = {{S(":method"), S(method)}, {S(":path"), S(st->path)}, {S("x-fx-id"), S(id)}};
   size_t n = 3;
+  if (st->length[0]) h[n++] = (sy_header_t){S("content-length"), S(st->length)};
   if (grpc) {
     h[n++] = (sy_header_t){S("content-type"), S("application/grpc")};
     h[n++] = (sy_header_t){S("te"), S("trailers")};
@@ -515,6 +518,7 @@ static void configure(fx_t* st, sy_stream_t* s) {
     if (strcmp(mode, kModes[i]) == 0) st->mode = (int)i;
   if (!header(s, "x-cluster", st->cluster, sizeof st->cluster)) strcpy(st->cluster, "side");
   if (!header(s, "x-callout-path", st->path, sizeof st->path)) strcpy(st->path, "/echo");
+  header(s, "x-callout-length", st->length, sizeof st->length);
   char v[32];
   if (header(s, "x-timeout", v, sizeof v)) st->timeout = strtoull(v, NULL, 10);
   if (header(s, "x-piece", v, sizeof v)) st->piece = strtoul(v, NULL, 10);

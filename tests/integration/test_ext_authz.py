@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 
 import harness
 from authz_peer import GrpcAuthz, HttpAuthz
@@ -352,31 +353,69 @@ def test_ea06_encode_raw_headers(upstream, grpc_authz, switchyard):
     assert all(h.value == "" for h in http.header_map.headers)
 
 
+def two_filters(upstream_port, authz_port, second, first=None, **kw):
+    """The ext_authz filter (FIRST's config, default grpc_filter()) followed by a second one
+    configured with SECOND: the second sees what the first one's answer left on the stream."""
+    cfg = config(upstream_port, authz_port, first or grpc_filter(), **kw)
+    cfg["listeners"][0]["filters"].append({"module": "ext_authz", "config": second})
+    return cfg
+
+
 def test_ea07_dynamic_metadata_reaches_a_later_filter(upstream, grpc_authz, switchyard):
-    # A second ext_authz filter reads what the first one's server emitted, through
-    # metadata_context: the metadata is on the stream, under envoy.filters.http.ext_authz.
-    cfg = config(upstream.port, grpc_authz.port, grpc_filter())
-    cfg["listeners"][0]["filters"].append({"module": "ext_authz", "config": grpc_filter(
-        metadata_context_namespaces=[NS], metadata_context_keys={NS: ["user", "n", "missing"]})})
-    sy = switchyard(cfg)
+    # A second ext_authz filter reads the whole namespace the first one's server emitted,
+    # through metadata_context, with the values' JSON types (as Envoy sends it): no key list.
+    sy = switchyard(two_filters(upstream.port, grpc_authz.port,
+                                grpc_filter(metadata_context_namespaces=[NS, "absent.ns"])))
     test_id = uuid.uuid4().hex
-    r = get(sy, "/echo", {"metadata": {"user": "alice", "n": 3, "nested": {"a": [1, True]}}},
-            headers={"x-test-id": test_id})
+    emitted = {"user": "alice", "n": 3, "ok": True, "nested": {"a": [1, "x", None]}}
+    r = get(sy, "/echo", {"metadata": emitted}, headers={"x-test-id": test_id})
     assert r.status == 200, r
     first, second = grpc_authz.find(test_id)
     assert NS not in first.attributes.metadata_context.filter_metadata
-    md = second.attributes.metadata_context.filter_metadata[NS]
-    assert dict(md.fields)["user"].string_value == "alice"
-    assert dict(md.fields)["n"].number_value == 3
-    assert "missing" not in md.fields
+    md = second.attributes.metadata_context.filter_metadata
+    assert MessageToDict(md[NS]) == emitted
+    assert "absent.ns" not in md
+
+
+def test_ea07_dynamic_metadata_merges_into_the_namespace(upstream, grpc_authz, switchyard):
+    # Two answers on one stream: the second merges into the namespace member by member (Envoy's
+    # setDynamicMetadata), and the access log's fields see the typed values.
+    cfg = two_filters(upstream.port, grpc_authz.port, grpc_filter())
+    cfg["access_log"] = {"path": "access.log", "fields": {
+        "authz": f"%DYNAMIC_METADATA({NS})%", "n": f"%DYNAMIC_METADATA({NS}:n)%"}}
+    sy = switchyard(cfg)
+    test_id = uuid.uuid4().hex
+    # The first answer rewrites the x-authz script the second filter's check request carries.
+    second = json.dumps({"metadata": {"n": 4}})
+    r = get(sy, "/echo", {"metadata": {"user": "alice", "n": 3},
+                          "headers": [["x-authz", second, "overwrite_if_exists_or_add"]]},
+            headers={"x-test-id": test_id, "x-request-id": test_id})
+    assert r.status == 200, r
+    e = sy.wait_access_entry(lambda e: e.get("request_id") == test_id)
+    assert e["authz"] == {"user": "alice", "n": 4}
+    assert e["n"] == 4
+
+
+def test_ea07_route_metadata_context_namespaces(upstream, grpc_authz, switchyard):
+    routes = [to_cluster("md", {"prefix": "/echo"}, "backend",
+                         metadata={"team": {"owner": "payments", "tier": 2}})]
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
+        route_metadata_context_namespaces=["team", "absent.ns"],
+        metadata_context_namespaces=["team"]), routes=routes))
+    test_id = uuid.uuid4().hex
+    assert get(sy, "/echo", headers={"x-test-id": test_id}).status == 200
+    [cr] = grpc_authz.find(test_id)
+    md = cr.attributes.route_metadata_context.filter_metadata
+    assert MessageToDict(md["team"]) == {"owner": "payments", "tier": 2}
+    assert "absent.ns" not in md
+    # The route's metadata is not the stream's dynamic metadata.
+    assert "team" not in cr.attributes.metadata_context.filter_metadata
 
 
 def test_ea07_metadata_ingestion_can_be_disabled(upstream, grpc_authz, switchyard):
-    cfg = config(upstream.port, grpc_authz.port,
-                 grpc_filter(enable_dynamic_metadata_ingestion=False))
-    cfg["listeners"][0]["filters"].append({"module": "ext_authz", "config": grpc_filter(
-        metadata_context_namespaces=[NS], metadata_context_keys={NS: ["user"]})})
-    sy = switchyard(cfg)
+    sy = switchyard(two_filters(upstream.port, grpc_authz.port,
+                                grpc_filter(metadata_context_namespaces=[NS]),
+                                first=grpc_filter(enable_dynamic_metadata_ingestion=False)))
     test_id = uuid.uuid4().hex
     assert get(sy, "/echo", {"metadata": {"user": "alice"}},
                headers={"x-test-id": test_id}).status == 200
@@ -738,8 +777,12 @@ def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
      "invalid regex"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "a"}, "timeout": "soon"}},
      "timeout: expected a duration"),
+    (grpc_filter(route_metadata_context_namespaces="team"),
+     "route_metadata_context_namespaces: expected a list of strings"),
+    (grpc_filter(metadata_context_namespaces=[""]),
+     "metadata_context_namespaces: expected a list of strings"),
 ], ids=["no-service", "no-cluster", "google-grpc", "bool", "status", "max-bytes", "unknown",
-        "regex", "duration"])
+        "regex", "duration", "route-namespaces", "empty-namespace"])
 def test_bad_config_is_refused_with_its_location(upstream, switchyard, bad, words):
     from harness import run_switchyard
     module_file("ext_authz")

@@ -22,7 +22,7 @@ RSS_BUDGET_KIB = 32 * 1024
 
 # sy_callout_failure_t
 RESET, TIMEOUT, CONNECT = 0, 1, 2
-SY_ERR_NOT_FOUND = 1
+SY_ERR_NOT_FOUND, SY_ERR_INVALID = 1, 2
 
 
 @pytest.fixture
@@ -226,6 +226,39 @@ def test_http1_cluster_streams_a_chunked_request_with_back_pressure(upstream, sw
     got = json.loads(r.body)
     assert got == {"length": total, "sha256": hashlib.sha256(b"g" * total).hexdigest()}, got
     assert int(r.header("x-callout-writable")) > 0
+
+
+def test_http1_cluster_keeps_the_callers_content_length(upstream, switchyard):
+    # An open request side with the module's own content-length goes framed by it, not chunked
+    # (1 MiB: past the watermark, so the head leaves before the module ends the body).
+    sy = switchyard(config(upstream.port, [cluster("side", upstream.port)]))
+    total = MiB
+    r = call(sy, "generate", x_generate=total, x_callout_length=total)
+    assert r.status == 200, r
+    got = json.loads(r.body)
+    headers = [[n.lower(), v] for n, v in got["headers"]]
+    assert ["content-length", str(total)] in headers, headers
+    assert "transfer-encoding" not in [n for n, _ in headers], headers
+    assert got["body_length"] == total, got
+
+
+@pytest.mark.parametrize("length", [1000, 2 * MiB], ids=["longer", "shorter"])
+def test_a_body_that_does_not_match_its_content_length_fails_the_callout(
+        upstream, switchyard, length):
+    # A wrong length would desynchronise the HTTP/1.1 connection: the callout fails instead.
+    sy = switchyard(config(upstream.port, [cluster("side", upstream.port)]))
+    r = call(sy, "generate", x_generate=MiB, x_callout_length=length)
+    assert r.status == 502, r
+    assert r.header("x-callout-failure") == str(RESET)
+    word = "longer" if length < MiB else "shorter"
+    assert f"{word} than its content-length {length}" in r.header("x-callout-details")
+
+
+def test_a_content_length_that_is_not_a_number_is_refused(upstream, switchyard):
+    sy = switchyard(config(upstream.port, [cluster("side", upstream.port)]))
+    r = call(sy, "echo", b"abc", x_callout_length="3x")
+    assert r.status == 404, r
+    assert r.header("x-callout-start") == str(SY_ERR_INVALID)
 
 
 def test_pause_reading_closes_the_servers_window(upstream, side, switchyard):

@@ -31,6 +31,23 @@ std::vector<RawHeader> request_headers(sy_stream_t* s) {
   return out;
 }
 
+// Copies the namespaces NAMES of SOURCE (the stream's dynamic metadata, or its route's
+// `metadata:` block) into OUT.filter_metadata, as Envoy does for metadata_context_namespaces
+// and route_metadata_context_namespaces: a namespace the source lacks is left out.
+void add_metadata(sy_stream_t* s, sy_metadata_source_t source,
+                  const std::vector<std::string>& names, envoy::config::core::v3::Metadata* out) {
+  for (const std::string& ns : names) {
+    sy_str_t v{};
+    if (g_host->metadata_ns_get(s, source, str(ns), &v) != SY_OK) continue;
+    std::string err;
+    auto parsed = json::parse(view(v), &err);
+    if (!parsed || !parsed->is_object()) continue;  // The host hands out objects only.
+    google::protobuf::Value st;
+    json_to_value(*parsed, &st);
+    (*out->mutable_filter_metadata())[ns] = std::move(*st.mutable_struct_value());
+  }
+}
+
 std::string header(const std::vector<RawHeader>& hs, std::string_view name) {
   for (const RawHeader& h : hs)
     if (h.name == name) return h.value;
@@ -161,24 +178,10 @@ std::string build_check_request(sy_stream_t* s, const CheckInput& in) {
     for (const auto& [k, v] : in.route->context_extensions)
       (*ac->mutable_context_extensions())[k] = v;
 
-  for (const std::string& ns : cfg.metadata_context_namespaces) {
-    auto keys = cfg.metadata_context_keys.find(ns);
-    if (keys == cfg.metadata_context_keys.end()) continue;
-    google::protobuf::Struct* st = nullptr;
-    for (const std::string& key : keys->second) {
-      sy_str_t v{};
-      if (g_host->metadata_get(s, str(ns), str(key), &v) != SY_OK) continue;
-      if (!st) st = &(*ac->mutable_metadata_context()->mutable_filter_metadata())[ns];
-      std::string err;
-      auto parsed = json::parse(view(v), &err);
-      google::protobuf::Value& out = (*st->mutable_fields())[key];
-      // A value that is not JSON text is a plain string.
-      if (parsed)
-        json_to_value(*parsed, &out);
-      else
-        out.set_string_value(std::string(view(v)));
-    }
-  }
+  add_metadata(s, SY_METADATA_DYNAMIC, cfg.metadata_context_namespaces,
+               ac->mutable_metadata_context());
+  add_metadata(s, SY_METADATA_ROUTE, cfg.route_metadata_context_namespaces,
+               ac->mutable_route_metadata_context());
   if (cfg.include_tls_session)
     if (auto sni = attribute(s, "connection.requested_server_name"))
       ac->mutable_tls_session()->set_sni(*sni);

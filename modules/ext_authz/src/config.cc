@@ -236,6 +236,19 @@ bool parse_http_service(Reader& top, const json::Value& v, Config* c, std::strin
   return true;
 }
 
+// A list of metadata namespace names (metadata_context_namespaces and its route twin).
+bool namespaces(Reader& r, const json::Value& v, const char* field, std::vector<std::string>* out) {
+  const json::Value* list = v.get(field);
+  if (!list) return true;
+  if (list->type != json::Value::kArray) return r.fail(field, "expected a list of strings");
+  for (const json::Value& n : list->array) {
+    if (n.type != json::Value::kString || n.string.empty())
+      return r.fail(field, "expected a list of strings");
+    out->push_back(n.string);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool StringMatcher::match(std::string_view s) const {
@@ -316,7 +329,7 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
                 "status_on_error",
                 "validate_mutations",
                 "metadata_context_namespaces",
-                "metadata_context_keys",
+                "route_metadata_context_namespaces",
                 "include_peer_certificate",
                 "stat_prefix",
                 "allowed_headers",
@@ -380,28 +393,9 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
     if (c.with_request_body.max_request_bytes == 0)
       return br.fail("max_request_bytes", "required, at least 1"), std::nullopt;
   }
-  if (const json::Value* ns = v->get("metadata_context_namespaces")) {
-    if (ns->type != json::Value::kArray)
-      return r.fail("metadata_context_namespaces", "expected a list of strings"), std::nullopt;
-    for (const json::Value& n : ns->array) {
-      if (n.type != json::Value::kString || n.string.empty())
-        return r.fail("metadata_context_namespaces", "expected a list of strings"), std::nullopt;
-      c.metadata_context_namespaces.push_back(n.string);
-    }
-  }
-  const json::Value* keys = nullptr;
-  if (!r.object("metadata_context_keys", &keys)) return std::nullopt;
-  if (keys) {
-    for (const auto& [ns, list] : keys->object) {
-      if (list.type != json::Value::kArray)
-        return r.fail("metadata_context_keys." + ns, "expected a list of keys"), std::nullopt;
-      for (const json::Value& k : list.array) {
-        if (k.type != json::Value::kString)
-          return r.fail("metadata_context_keys." + ns, "expected a list of keys"), std::nullopt;
-        c.metadata_context_keys[ns].push_back(k.string);
-      }
-    }
-  }
+  if (!namespaces(r, *v, "metadata_context_namespaces", &c.metadata_context_namespaces) ||
+      !namespaces(r, *v, "route_metadata_context_namespaces", &c.route_metadata_context_namespaces))
+    return std::nullopt;
   return c;
 }
 

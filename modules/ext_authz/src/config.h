@@ -72,9 +72,10 @@ struct Config {
   bool include_tls_session = false;
   bool encode_raw_headers = false;
   ListMatcher allowed_headers, disallowed_headers;
+  // Namespaces of the stream's dynamic metadata, and of its route's `metadata:` block, sent in
+  // metadata_context and route_metadata_context.
   std::vector<std::string> metadata_context_namespaces;
-  // Switchyard's addition: the host's metadata cannot be listed, so a namespace's keys are named.
-  std::map<std::string, std::vector<std::string>> metadata_context_keys;
+  std::vector<std::string> route_metadata_context_namespaces;
   std::string stat_prefix;
   uint32_t max_denied_response_body_bytes = 0;
   bool enable_dynamic_metadata_ingestion = true;

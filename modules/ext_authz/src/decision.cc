@@ -59,11 +59,10 @@ void reply_headers(const google::protobuf::RepeatedPtrField<HeaderValueOption>& 
 }
 
 void take_metadata(const google::protobuf::Struct& s, Decision* d) {
-  for (const auto& [k, v] : s.fields()) {
-    std::string text;
-    value_to_json(v, &text);
-    d->metadata.emplace_back(k, std::move(text));
-  }
+  if (s.fields().empty()) return;
+  google::protobuf::Value v;
+  *v.mutable_struct_value() = s;
+  value_to_json(v, &d->metadata);
 }
 
 bool header_ops_valid(const std::vector<HeaderOp>& ops) {

@@ -41,8 +41,9 @@ struct Decision {
   std::vector<HeaderOp> response_headers;
   std::vector<std::pair<std::string, std::string>> query_set;
   std::vector<std::string> query_remove;
-  // Dynamic metadata: top-level key -> JSON text, for envoy.filters.http.ext_authz.
-  std::vector<std::pair<std::string, std::string>> metadata;
+  // Dynamic metadata for envoy.filters.http.ext_authz: one JSON object, empty when the answer
+  // has none.
+  std::string metadata;
   // validate_mutations found a header or query parameter it refuses.
   bool invalid = false;
   // Why, for the debug log (transport failures, malformed answers).

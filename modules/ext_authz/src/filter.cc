@@ -183,8 +183,9 @@ Decision Filter::decide() {
 bool Filter::finish(sy_stream_t* s, const Decision& d, bool sync) {
   if (!d.why.empty() && g_host->log_enabled(SY_LOG_DEBUG))
     log(SY_LOG_DEBUG, "ext_authz check failed: " + d.why);
-  for (const auto& [k, v] : d.metadata)
-    g_host->metadata_set(s, str(kMetadataNamespace), str(k), str(v));
+  // Merged member by member into what the namespace holds, with the values' JSON types, as
+  // Envoy's setDynamicMetadata merges the answer's Struct.
+  if (!d.metadata.empty()) g_host->metadata_ns_merge(s, str(kMetadataNamespace), str(d.metadata));
   bool go_on = false;
   switch (d.kind) {
     case Decision::kOk:

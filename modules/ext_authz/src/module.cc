@@ -176,8 +176,10 @@ const sy_module_descriptor_t kDescriptor = [] {
 }  // namespace ext_authz
 
 SY_MODULE_ENTRY(host, module) {
-  // Streaming callouts, stream_reset and friends are ABI 1.2: refuse an older host cleanly.
-  if (!SY_HAS_SLOT(host, sy_host_t, stream_callout_start)) return nullptr;
+  // Streaming callouts and typed metadata are ABI 1.2: refuse an older host cleanly.
+  if (!SY_HAS_SLOT(host, sy_host_t, stream_callout_start) ||
+      !SY_HAS_SLOT(host, sy_host_t, attribute_get_typed))
+    return nullptr;
   ext_authz::g_host = host;
   ext_authz::g_module = module;
   return &ext_authz::kDescriptor;
