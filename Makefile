@@ -101,8 +101,10 @@ build-asan: configure-asan
 	cmake --build $(BUILD_ASAN)
 
 # What the integration suite runs on: the proxy, sy-module, and every module and fixture (each
-# .so the build makes, so that a new one is picked up without a change here).
+# .so the build makes, so that a new one is picked up without a change here). build.ninja is
+# brought up to date first, so that the list has the modules a changed CMakeLists.txt adds.
 build-asan-proxy: configure-asan
+	ninja -C $(BUILD_ASAN) build.ninja
 	cmake --build $(BUILD_ASAN) --target switchyard sy-module \
 	  $$(ninja -C $(BUILD_ASAN) -t targets all | grep -o '^[^:]*\.so' | sort -u)
 
