@@ -108,9 +108,11 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
   d.started = true;
   d.header_end = end_stream;
   d.body_end = end_stream;
+  // After a local reply (ended_), its response passes through this filter's response
+  // callbacks: let it go.
   if (side_over_ || ended_) {
-    d.headers_out = !ended_;
-    return ended_ ? SY_STOP : SY_CONTINUE;
+    d.headers_out = true;
+    return SY_CONTINUE;
   }
   in_callback_ = dir;
   if (d.header_mode == kSend) send_headers(d, end_stream);
@@ -124,8 +126,11 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
   }
   d.held = true;
   // Collect the body in the host's buffer when it will be sent, or when a mode_override may
-  // still ask for it; otherwise a plain stop keeps the client back at the watermark.
-  bool buffer = !end_stream && (body_wanted(d) || cfg_->allow_mode_override);
+  // still ask for it, or when trailers must be seen (data and trailers that arrive while a
+  // filter is stopped pass it by when it resumes); otherwise a plain stop keeps the client
+  // back at the watermark.
+  bool buffer = !end_stream && (body_wanted(d) || cfg_->allow_mode_override ||
+                                d.trailer_mode == kSend);
   return buffer ? SY_STOP_AND_BUFFER : SY_STOP;
 }
 
@@ -138,8 +143,7 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
     if (g_host->body_get(s_, dir, SY_BODY_CHUNK, &chunk) == SY_OK && chunk.len)
       g_host->body_drain(s_, dir, SY_BODY_CHUNK, chunk.len);
   }
-  if (ended_) return SY_STOP;
-  if (side_over_ || !d.held) {
+  if (ended_ || side_over_ || !d.held) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
   }
@@ -159,8 +163,7 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
 sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
   Direction& d = d_[dir];
   d.trailers_seen = true;
-  if (ended_) return SY_STOP;
-  if (side_over_) return SY_CONTINUE;
+  if (side_over_ || ended_) return SY_CONTINUE;
   in_callback_ = dir;
   bool go = advance(d);
   in_callback_ = -1;
@@ -229,6 +232,8 @@ void Filter::stop_processing() {
 
 void Filter::fail(uint32_t status, const std::string& details, bool allow_override) {
   if (ended_) return;
+  std::string line = "ext_proc: " + details;
+  g_host->log(g_module, SY_LOG_INFO, S(line));
   failed_ = true;
   if (failure_mode_allow_ && allow_override) {
     count(kFailureModeAllowed);
@@ -256,7 +261,10 @@ void Filter::local_reply(uint32_t status,
   }
   std::vector<sy_header_t> h;
   for (const auto& [n, v] : headers) h.push_back({S(n), S(v)});
-  if (g_host->send_local_reply(s_, status, h.data(), h.size(), S(body), S(details)) != SY_OK)
+  sy_status_t st = g_host->send_local_reply(s_, status, h.data(), h.size(), S(body), S(details));
+  std::string line = "ext_proc: local reply " + std::to_string(status) + " -> " + std::to_string(st);
+  g_host->log(g_module, SY_LOG_INFO, S(line));
+  if (st != SY_OK)
     g_host->stream_reset(s_, S(details));
 }
 
@@ -372,6 +380,7 @@ void Filter::stop_timer(Direction& d) {
 // ---- The side stream -----------------------------------------------------------------------
 
 void Filter::side_headers(const sy_header_t* h, size_t n, bool end_stream) {
+  g_host->log(g_module, SY_LOG_INFO, S("ext_proc: side headers"));
   std::string status = header_value(h, n, ":status");
   if (status != "200") {
     count(kHttpNotOkRespReceived);
@@ -417,6 +426,7 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
 }
 
 void Filter::side_done(bool failed, std::string_view why) {
+  g_host->log(g_module, SY_LOG_INFO, S("ext_proc: side done " + std::string(why)));
   if (side_over_ || ended_) {
     side_over_ = true;
     return;
