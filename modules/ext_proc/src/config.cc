@@ -126,9 +126,9 @@ struct Parser {
       const Value* x = v.find(f.key);
       if (!x) continue;
       if (!enum_value(*x, where + "." + f.key, f.is_body ? body : hdr, f.field)) return false;
-      if (f.is_body && (*f.field == kStreamed || *f.field == kFullDuplex || *f.field == kGrpc))
-        return fail(where + "." + f.key,
-                    x->kind == Value::String ? x->str + " is not supported yet"
+      if (f.is_body && (*f.field == kFullDuplex || *f.field == kGrpc))
+        return fail(where + "." + f.key, x->kind == Value::String
+                                             ? x->str + " is not supported yet"
                                              : "this body mode is not supported yet");
     }
     return true;
@@ -150,15 +150,16 @@ struct Parser {
   }
 
   bool grpc_service(const Value& v, const std::string& where, GrpcTarget* g) {
-    if (!keys(v, where, {"envoy_grpc", "timeout", "initial_metadata", "google_grpc",
-                         "retry_policy"}))
+    if (!keys(v, where,
+              {"envoy_grpc", "timeout", "initial_metadata", "google_grpc", "retry_policy"}))
       return false;
     if (v.find("google_grpc"))
       return fail(where + ".google_grpc", "not supported: use envoy_grpc with a cluster");
     const Value* eg = v.find("envoy_grpc");
     if (!eg) return fail(where, "needs envoy_grpc {cluster_name}");
-    if (!keys(*eg, where + ".envoy_grpc", {"cluster_name", "authority", "retry_policy",
-                                            "max_receive_message_length", "skip_envoy_headers"}))
+    if (!keys(*eg, where + ".envoy_grpc",
+              {"cluster_name", "authority", "retry_policy", "max_receive_message_length",
+               "skip_envoy_headers"}))
       return false;
     const Value* cn = eg->find("cluster_name");
     if (!cn || !string(*cn, where + ".envoy_grpc.cluster_name", &g->cluster)) {
@@ -253,13 +254,28 @@ struct Parser {
 
   bool config(const Value& v, Config* c) {
     if (!keys(v, "ext_proc",
-              {"grpc_service", "failure_mode_allow", "processing_mode", "request_attributes",
-               "response_attributes", "message_timeout", "stat_prefix", "mutation_rules",
-               "max_message_timeout", "disable_clear_route_cache", "forward_rules",
-               "filter_metadata", "allow_mode_override", "disable_immediate_response",
-               "metadata_options", "observability_mode", "route_cache_action",
-               "deferred_close_timeout", "send_body_without_waiting_for_header_response",
-               "allowed_override_modes", "status_on_error", "partial_buffer_bytes"}))
+              {"grpc_service",
+               "failure_mode_allow",
+               "processing_mode",
+               "request_attributes",
+               "response_attributes",
+               "message_timeout",
+               "stat_prefix",
+               "mutation_rules",
+               "max_message_timeout",
+               "disable_clear_route_cache",
+               "forward_rules",
+               "filter_metadata",
+               "allow_mode_override",
+               "disable_immediate_response",
+               "metadata_options",
+               "observability_mode",
+               "route_cache_action",
+               "deferred_close_timeout",
+               "send_body_without_waiting_for_header_response",
+               "allowed_override_modes",
+               "status_on_error",
+               "partial_buffer_bytes"}))
       return false;
     const Value* gs = v.find("grpc_service");
     if (!gs) return fail("ext_proc", "needs grpc_service {envoy_grpc {cluster_name}}");
@@ -277,8 +293,7 @@ struct Parser {
     for (auto& f : flags)
       if (const Value* x = v.find(f.key))
         if (!boolean(*x, std::string("ext_proc.") + f.key, f.field)) return false;
-    if (c->observability_mode)
-      return fail("ext_proc.observability_mode", "not supported yet");
+    if (c->observability_mode) return fail("ext_proc.observability_mode", "not supported yet");
     if (const Value* x = v.find("processing_mode"))
       if (!mode(*x, "ext_proc.processing_mode", &c->mode)) return false;
     if (const Value* x = v.find("request_attributes"))
@@ -378,8 +393,7 @@ struct Parser {
       r->failure_mode_allow = b;
     }
     if (const Value* x = o->find("grpc_initial_metadata"))
-      if (!header_values(*x, w + ".grpc_initial_metadata", &r->grpc_initial_metadata))
-        return false;
+      if (!header_values(*x, w + ".grpc_initial_metadata", &r->grpc_initial_metadata)) return false;
     return true;
   }
 };

@@ -34,17 +34,21 @@ void cb_complete(void* arg, sy_callout_stream_t*) {
 }
 void cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t reason, sy_str_t details) {
   self(arg)->cs = nullptr;
-  static const char* const kReasons[] = {"reset", "timeout", "connect", "unknown_cluster",
-                                         "overflow", "shutdown"};
+  static const char* const kReasons[] = {"reset",           "timeout",  "connect",
+                                         "unknown_cluster", "overflow", "shutdown"};
   std::string why = unsigned(reason) < 6 ? kReasons[reason] : "failure";
   if (details.len) why += ": " + std::string(V(details));
   self(arg)->side_done(true, why);
 }
 void cb_writable(void* arg, sy_callout_stream_t*) { self(arg)->side_writable(); }
 
-const sy_stream_callout_callbacks_t kSideCallbacks = {
-    sizeof(sy_stream_callout_callbacks_t), cb_headers, cb_data, cb_trailers, cb_complete,
-    cb_failure, cb_writable};
+const sy_stream_callout_callbacks_t kSideCallbacks = {sizeof(sy_stream_callout_callbacks_t),
+                                                      cb_headers,
+                                                      cb_data,
+                                                      cb_trailers,
+                                                      cb_complete,
+                                                      cb_failure,
+                                                      cb_writable};
 
 void timer_fired(sy_stream_t*, void* arg) {
   auto* d = static_cast<Direction*>(arg);
@@ -96,6 +100,10 @@ sy_header_kind_t Filter::trailers_kind(const Direction& d) const {
   return d.dir == SY_REQUEST ? SY_REQUEST_TRAILERS : SY_RESPONSE_TRAILERS;
 }
 
+bool Filter::streamed(const Direction& d) const {
+  return d.body_mode == kStreamed && !d.header_end && !d.replaced && !side_over_;
+}
+
 bool Filter::body_wanted(const Direction& d) const {
   return (d.body_mode == kBuffered || d.body_mode == kBufferedPartial) && !d.header_end &&
          !d.replaced && !side_over_;
@@ -129,8 +137,8 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
   // still ask for it, or when trailers must be seen (data and trailers that arrive while a
   // filter is stopped pass it by when it resumes); otherwise a plain stop keeps the client
   // back at the watermark.
-  bool buffer = !end_stream && (body_wanted(d) || cfg_->allow_mode_override ||
-                                d.trailer_mode == kSend);
+  bool buffer =
+      !end_stream && (body_wanted(d) || cfg_->allow_mode_override || d.trailer_mode == kSend);
   return buffer ? SY_STOP_AND_BUFFER : SY_STOP;
 }
 
@@ -143,6 +151,7 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
     if (g_host->body_get(s_, dir, SY_BODY_CHUNK, &chunk) == SY_OK && chunk.len)
       g_host->body_drain(s_, dir, SY_BODY_CHUNK, chunk.len);
   }
+  if (d.streaming && !ended_ && !side_over_) return stream_chunk(d, end_stream);
   if (ended_ || side_over_ || !d.held) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
@@ -206,14 +215,106 @@ bool Filter::advance(Direction& d) {
       return false;  // still collecting
     if (ended_ || side_over_) return !ended_;
   }
-  if (d.trailers_seen && d.trailer_mode == kSend && !d.trailers_sent) send_trailers(d);
+  // STREAMED sends what it holds before the trailers (start_streaming).
+  bool body_first = streamed(d) && !d.streaming && d.inplace != 2 && !d.eos_sent;
+  if (d.trailers_seen && d.trailer_mode == kSend && !d.trailers_sent && !body_first)
+    send_trailers(d);
   if (ended_) return false;
   return side_over_ || d.pending.empty();
+}
+
+// STREAMED. The direction is held (SY_STOP, so the host keeps the peer back at its watermark)
+// while the headers are with the processor, and again whenever more than kStreamWindow bytes
+// of chunks are with it. To go on, what the host held meanwhile is sent as one chunk and
+// answered in place (the buffer is replaced, as for a buffered body); then the direction is
+// resumed and later chunks are taken out of the flow as they come (stream_chunk), sent, and
+// injected after this filter as their answers arrive. The end of the body and the trailers
+// wait until every chunk is answered, so nothing overtakes a processed chunk.
+// Limits of ABI 1.2 (the watermark body status of branch abi12 removes them): a resumed
+// filter is passed by the end of stream and the trailers the host held for it, so a body
+// whose end arrived during a hold gets no end_of_stream message unless Content-Length showed
+// the end, and trailers are seen only when trailer mode SEND keeps the filter buffering
+// (which gives up the hold's back-pressure).
+constexpr size_t kStreamWindow = 1 << 20;
+
+void Filter::start_streaming(Direction& d) {
+  if (d.inplace == 1) return;  // the held bytes are with the processor
+  sy_str_t held{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
+  if (d.inplace == 0 && (held.len || d.body_end || d.trailers_seen)) {
+    bool eos = d.body_end && !d.trailers_seen;
+    sy_str_t cl{};
+    if (!eos && !d.trailers_seen && !d.streaming &&
+        g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
+        V(cl) == std::to_string(held.len))
+      eos = d.body_end = true;  // the whole body is held: say so
+    pb::ProcessingRequest req;
+    pb::HttpBody* b =
+        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+    b->set_body(held.ptr, held.len);
+    b->set_end_of_stream(eos);
+    d.eos_sent = eos;
+    d.sent_body_len = held.len;
+    d.chunks.push_back(std::nullopt);
+    d.inplace = 1;
+    send(d, Msg::kBody, req);
+    return;
+  }
+  d.inplace = 0;
+  if (!d.headers_out) g_host->header_remove(s_, headers_kind(d), S("content-length"));
+  d.streaming = !d.eos_sent && !d.body_end && !d.trailers_seen;
+  if (!d.streaming) d.body_mode = kNone;  // nothing more to stream
+  if (!d.pending.empty()) return;         // trailers answers still due: release_if_ready resumes
+  d.held = false;
+  d.headers_out = true;
+  g_host->resume(s_, d.dir);
+}
+
+sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
+  sy_str_t chunk{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_CHUNK, &chunk) != SY_OK) chunk = {};
+  std::string copy(V(chunk));
+  if (!copy.empty()) g_host->body_drain(s_, d.dir, SY_BODY_CHUNK, copy.size());
+  if (!copy.empty() || end_stream) {
+    pb::ProcessingRequest req;
+    pb::HttpBody* b =
+        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+    b->set_body(copy);
+    b->set_end_of_stream(end_stream);
+    d.inflight += copy.size();
+    d.chunks.push_back(std::move(copy));
+    d.eos_sent = end_stream;
+    in_callback_ = d.dir;
+    send(d, Msg::kBody, req);
+    in_callback_ = -1;
+  }
+  if (ended_) return SY_STOP;
+  if (side_over_) return SY_CONTINUE;
+  if (end_stream) {
+    d.streaming = false;
+    if (d.pending.empty()) {
+      maybe_half_close();
+      return SY_CONTINUE;
+    }
+    d.held = true;  // the end waits for the last answers
+    return SY_STOP;
+  }
+  if (d.inflight > kStreamWindow && d.trailer_mode != kSend) {
+    // Enough is with the processor: hold the peer back until it has answered.
+    d.streaming = false;
+    d.held = true;
+    return SY_STOP;
+  }
+  return SY_CONTINUE;
 }
 
 void Filter::release_if_ready(Direction& d) {
   if (!d.held || ended_ || in_callback_ == int(d.dir)) return;
   if (!advance(d)) return;
+  if (streamed(d) && !side_over_ && !d.eos_sent) {
+    start_streaming(d);
+    return;
+  }
   d.held = false;
   d.headers_out = true;
   g_host->resume(s_, d.dir);
@@ -232,8 +333,10 @@ void Filter::stop_processing() {
 
 void Filter::fail(uint32_t status, const std::string& details, bool allow_override) {
   if (ended_) return;
-  std::string line = "ext_proc: " + details;
-  g_host->log(g_module, SY_LOG_INFO, S(line));
+  if (g_host->log_enabled(SY_LOG_DEBUG)) {
+    std::string line = "stream failed: " + details;
+    g_host->log(g_module, SY_LOG_DEBUG, S(line));
+  }
   failed_ = true;
   if (failure_mode_allow_ && allow_override) {
     count(kFailureModeAllowed);
@@ -261,10 +364,7 @@ void Filter::local_reply(uint32_t status,
   }
   std::vector<sy_header_t> h;
   for (const auto& [n, v] : headers) h.push_back({S(n), S(v)});
-  sy_status_t st = g_host->send_local_reply(s_, status, h.data(), h.size(), S(body), S(details));
-  std::string line = "ext_proc: local reply " + std::to_string(status) + " -> " + std::to_string(st);
-  g_host->log(g_module, SY_LOG_INFO, S(line));
-  if (st != SY_OK)
+  if (g_host->send_local_reply(s_, status, h.data(), h.size(), S(body), S(details)) != SY_OK)
     g_host->stream_reset(s_, S(details));
 }
 
@@ -288,9 +388,8 @@ bool Filter::open_side_stream() {
   if (!target_.authority.empty()) h.push_back({S(":authority"), S(target_.authority)});
   for (const auto& [n, v] : target_.initial_metadata) h.push_back({S(n), S(v)});
   for (const auto& [n, v] : extra_metadata_) h.push_back({S(n), S(v)});
-  sy_status_t st =
-      g_host->stream_callout_start(s_, nullptr, S(target_.cluster), h.data(), h.size(),
-                                   target_.timeout_ms, &kSideCallbacks, this, &cs);
+  sy_status_t st = g_host->stream_callout_start(s_, nullptr, S(target_.cluster), h.data(), h.size(),
+                                                target_.timeout_ms, &kSideCallbacks, this, &cs);
   if (st != SY_OK) {
     cs = nullptr;
     count(kStreamsFailed);
@@ -309,9 +408,11 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
     first_message_ = false;
     auto* pc = req.mutable_protocol_config();
     pc->set_request_body_mode(
-        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(d_[0].body_mode));
+        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(
+            d_[0].body_mode));
     pc->set_response_body_mode(
-        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(d_[1].body_mode));
+        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(
+            d_[1].body_mode));
     pc->set_send_body_without_waiting_for_header_response(
         cfg_->send_body_without_waiting_for_header_response);
   }
@@ -380,7 +481,6 @@ void Filter::stop_timer(Direction& d) {
 // ---- The side stream -----------------------------------------------------------------------
 
 void Filter::side_headers(const sy_header_t* h, size_t n, bool end_stream) {
-  g_host->log(g_module, SY_LOG_INFO, S("ext_proc: side headers"));
   std::string status = header_value(h, n, ":status");
   if (status != "200") {
     count(kHttpNotOkRespReceived);
@@ -426,7 +526,6 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
 }
 
 void Filter::side_done(bool failed, std::string_view why) {
-  g_host->log(g_module, SY_LOG_INFO, S("ext_proc: side done " + std::string(why)));
   if (side_over_ || ended_) {
     side_over_ = true;
     return;
@@ -508,7 +607,18 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
       break;
   }
   if (!d || d->pending.empty() || d->pending.front() != kind) {
-    // Out of order or of the wrong type: fail closed (Envoy's spurious message).
+    // Out of order or of the wrong type: fail closed (Envoy's spurious message). The log says
+    // what was expected, for the processor's authors.
+    if (g_host->log_enabled(SY_LOG_INFO)) {
+      static const char* const kNames[] = {"headers", "body", "trailers"};
+      std::string line = "spurious answer (response oneof field " +
+                         std::to_string(int(r.response_case())) + "); waiting for: ";
+      for (const auto& x : d_) {
+        line += x.dir == SY_REQUEST ? "request " : " response ";
+        line += x.pending.empty() ? "nothing" : kNames[int(x.pending.front())];
+      }
+      g_host->log(g_module, SY_LOG_INFO, S(line));
+    }
     count(kSpuriousMsgsReceived);
     fail(cfg_->status_on_error, "ext_proc_error_spurious_message");
     return;
@@ -522,13 +632,15 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
   switch (r.response_case()) {
     case R::kRequestHeaders:
     case R::kResponseHeaders:
-      handle_common(*d, kind, d->dir == SY_REQUEST ? r.request_headers().response()
-                                                   : r.response_headers().response());
+      handle_common(
+          *d, kind,
+          d->dir == SY_REQUEST ? r.request_headers().response() : r.response_headers().response());
       break;
     case R::kRequestBody:
     case R::kResponseBody:
-      handle_common(*d, kind, d->dir == SY_REQUEST ? r.request_body().response()
-                                                   : r.response_body().response());
+      handle_common(
+          *d, kind,
+          d->dir == SY_REQUEST ? r.request_body().response() : r.response_body().response());
       break;
     default: {
       const auto& t = d->dir == SY_REQUEST ? r.request_trailers() : r.response_trailers();
@@ -576,6 +688,21 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
   } else if (c.clear_route_cache()) {
     count(kClearRouteCacheIgnored);
   }
+  if (kind == Msg::kBody && !d.chunks.empty()) {
+    std::optional<std::string> chunk = std::move(d.chunks.front());
+    d.chunks.pop_front();
+    if (!chunk) d.inplace = 2;
+    if (chunk) {
+      d.inflight -= std::min(d.inflight, chunk->size());
+      // A streamed chunk: its (processed) bytes go on after this filter now.
+      const auto& bm = c.body_mutation();
+      std::string_view out = *chunk;
+      if (c.has_body_mutation() && bm.has_body()) out = bm.body();
+      if (c.has_body_mutation() && bm.has_clear_body()) out = {};
+      if (!out.empty()) g_host->inject_data(s_, d.dir, S(out), false);
+      return;
+    }
+  }
   if (c.has_body_mutation() && (kind == Msg::kBody || replace) && d.held) {
     const auto& bm = c.body_mutation();
     std::string_view nb;
@@ -610,7 +737,8 @@ void Filter::handle_immediate(const pb::ImmediateResponse& ir) {
   int rejected = 0;
   if (ir.has_headers()) immediate_headers(ir.headers(), cfg_->rules, &headers, &rejected);
   if (rejected) count(kRejectedHeaderMutations, rejected);
-  if (ir.has_grpc_status()) headers.emplace_back("grpc-status", std::to_string(ir.grpc_status().status()));
+  if (ir.has_grpc_status())
+    headers.emplace_back("grpc-status", std::to_string(ir.grpc_status().status()));
   std::string details = ir.details().empty() ? "ext_proc_immediate_response" : ir.details();
   for (char& c : details)
     if (c == ' ') c = '_';
@@ -642,7 +770,9 @@ void Filter::apply_mode_override(const pb::ProcessingResponse& r, Direction& d) 
     }
     if (!listed) return;
   }
-  auto supported = [](int b) { return b == kNone || b == kBuffered || b == kBufferedPartial; };
+  auto supported = [](int b) {
+    return b == kNone || b == kStreamed || b == kBuffered || b == kBufferedPartial;
+  };
   if (!supported(m.request_body) || !supported(m.response_body)) return;
   if (d.dir == SY_REQUEST && !d_[0].body_sent) {
     d_[0].body_mode = m.request_body;

@@ -2,10 +2,10 @@
 // progress through headers, body and trailers (docs/ext_proc.md has the state rules).
 #pragma once
 
-#include <switchyard/grpc_framing.hpp>
-
 #include <deque>
+#include <optional>
 #include <string>
+#include <switchyard/grpc_framing.hpp>
 
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "ext_proc.h"
@@ -23,19 +23,26 @@ struct Direction {
   Filter* f = nullptr;
   sy_direction_t dir = SY_REQUEST;
   int header_mode = kSend, body_mode = kNone, trailer_mode = kSkip;
-  std::deque<Msg> pending;    // sent, answer not yet received (FIFO)
-  bool started = false;       // its headers callback ran
-  bool held = false;          // the filter holds the direction (returned a stop status)
-  bool headers_out = false;   // its headers went on to the next filter
-  bool header_end = false;    // the message has no body
-  bool body_end = false;      // the whole body is in the filter's buffer
-  bool body_sent = false;     // the (buffered) body message went out
+  std::deque<Msg> pending;   // sent, answer not yet received (FIFO)
+  bool started = false;      // its headers callback ran
+  bool held = false;         // the filter holds the direction (returned a stop status)
+  bool headers_out = false;  // its headers went on to the next filter
+  bool header_end = false;   // the message has no body
+  bool body_end = false;     // the whole body is in the filter's buffer
+  bool body_sent = false;    // the (buffered) body message went out
   bool trailers_seen = false;
   bool trailers_sent = false;
-  bool replaced = false;      // CONTINUE_AND_REPLACE: nothing more of it goes to the processor
-  bool finished = false;      // the end of this direction passed the filter
+  bool replaced = false;  // CONTINUE_AND_REPLACE: nothing more of it goes to the processor
+  bool finished = false;  // the end of this direction passed the filter
   bool timeout_overridden = false;
-  size_t sent_body_len = 0;   // bytes of the body message (BUFFERED_PARTIAL: a prefix)
+  size_t sent_body_len = 0;  // bytes of the body message (BUFFERED_PARTIAL: a prefix)
+  // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
+  // answered in place (the whole body was already held when the headers were answered).
+  std::deque<std::optional<std::string>> chunks;
+  bool streaming = false;  // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;         // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  bool eos_sent = false;   // a body message with end_of_stream went out
+  size_t inflight = 0;     // STREAMED: bytes of chunks sent and not yet answered
   sy_timer_t* timer = nullptr;
 };
 
@@ -68,6 +75,10 @@ class Filter {
   // Sends what is due for D and says whether D may go on now (nothing held back).
   bool advance(Direction& d);
   bool body_wanted(const Direction& d) const;
+  bool streamed(const Direction& d) const;
+  // STREAMED, once the headers are answered: sends what was held and lets the headers go.
+  void start_streaming(Direction& d);
+  sy_filter_status_t stream_chunk(Direction& d, bool end_stream);
   // Outside D's own callback: lets D go on if the filter holds it and nothing is due.
   void release_if_ready(Direction& d);
   void handle_response(const pb::ProcessingResponse& r);

@@ -21,8 +21,8 @@ bool forwarded(const Config& cfg, std::string_view name) {
 
 // Attributes whose ABI text is a decimal number and whose Envoy type is an integer.
 bool numeric(std::string_view path) {
-  static const char* const kNumbers[] = {"request.size",    "request.duration", "request.time",
-                                         "response.code",   "response.size",    "source.port",
+  static const char* const kNumbers[] = {"request.size",     "request.duration", "request.time",
+                                         "response.code",    "response.size",    "source.port",
                                          "destination.port", "connection.id"};
   for (const char* n : kNumbers)
     if (path == n) return true;
