@@ -241,28 +241,36 @@ void Filter::start_streaming(Direction& d) {
   if (d.inplace == 1) return;  // the held bytes are with the processor
   sy_str_t held{};
   if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
-  if (d.inplace == 0 && (held.len || d.body_end || d.trailers_seen)) {
+  // Bytes that arrived while the previous held chunk was with the processor are one more.
+  bool fresh = held.len > d.inplace_done || (d.inplace == 0 && (d.body_end || d.trailers_seen) &&
+                                             !d.eos_sent && d.inplace_done == 0);
+  if (fresh) {
+    size_t at = std::min(d.inplace_done, held.len);
+    size_t n = held.len - at;
     bool eos = d.body_end && !d.trailers_seen;
     sy_str_t cl{};
-    if (!eos && !d.trailers_seen && !d.streaming &&
+    if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
         g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
         V(cl) == std::to_string(held.len))
       eos = d.body_end = true;  // the whole body is held: say so
     pb::ProcessingRequest req;
     pb::HttpBody* b =
         d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(held.ptr, held.len);
+    b->set_body(held.ptr + at, n);
     b->set_end_of_stream(eos);
     d.eos_sent = eos;
-    d.sent_body_len = held.len;
+    d.inplace_at = at;
+    d.sent_body_len = n;
     d.chunks.push_back(std::nullopt);
     d.inplace = 1;
     send(d, Msg::kBody, req);
     return;
   }
   d.inplace = 0;
+  d.inplace_done = 0;
   if (!d.headers_out) g_host->header_remove(s_, headers_kind(d), S("content-length"));
   d.streaming = !d.eos_sent && !d.body_end && !d.trailers_seen;
+  if (d.streaming) d.ever_streamed = true;
   if (!d.streaming) d.body_mode = kNone;  // nothing more to stream
   if (!d.pending.empty()) return;         // trailers answers still due: release_if_ready resumes
   d.held = false;
@@ -691,7 +699,27 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
   if (kind == Msg::kBody && !d.chunks.empty()) {
     std::optional<std::string> chunk = std::move(d.chunks.front());
     d.chunks.pop_front();
-    if (!chunk) d.inplace = 2;
+    if (!chunk) {
+      // Answered in place: its range of the held bytes becomes the answer's body.
+      d.inplace = 2;
+      sy_str_t cur{};
+      if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &cur) != SY_OK) cur = {};
+      std::string_view all = V(cur);
+      size_t at = std::min(d.inplace_at, all.size());
+      size_t n = std::min(d.sent_body_len, all.size() - at);
+      std::string_view out = all.substr(at, n);
+      const auto& bm = c.body_mutation();
+      if (c.has_body_mutation() && bm.has_body()) out = bm.body();
+      if (c.has_body_mutation() && bm.has_clear_body()) out = {};
+      if (out.data() != all.data() + at || out.size() != n) {
+        std::string rebuilt;
+        rebuilt.reserve(all.size() - n + out.size());
+        rebuilt.append(all.substr(0, at)).append(out).append(all.substr(at + n));
+        g_host->body_replace(s_, d.dir, SY_BODY_BUFFERED, S(rebuilt));
+      }
+      d.inplace_done = at + out.size();
+      return;
+    }
     if (chunk) {
       d.inflight -= std::min(d.inflight, chunk->size());
       // A streamed chunk: its (processed) bytes go on after this filter now.

@@ -39,10 +39,13 @@ struct Direction {
   // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
   // answered in place (the whole body was already held when the headers were answered).
   std::deque<std::optional<std::string>> chunks;
-  bool streaming = false;  // STREAMED and the headers went on: chunks flow one by one
-  int inplace = 0;         // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
-  bool eos_sent = false;   // a body message with end_of_stream went out
-  size_t inflight = 0;     // STREAMED: bytes of chunks sent and not yet answered
+  bool streaming = false;      // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;             // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  size_t inplace_done = 0;     // STREAMED: processed bytes at the head of what the host holds
+  size_t inplace_at = 0;       // STREAMED: where the chunk answered in place starts
+  bool ever_streamed = false;  // STREAMED: chunks went one by one at some point
+  bool eos_sent = false;       // a body message with end_of_stream went out
+  size_t inflight = 0;         // STREAMED: bytes of chunks sent and not yet answered
   sy_timer_t* timer = nullptr;
 };
 
