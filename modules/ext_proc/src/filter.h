@@ -2,12 +2,13 @@
 // progress through headers, body and trailers (docs/ext_proc.md has the state rules).
 #pragma once
 
+#include <envoy/service/ext_proc/v3/external_processor.pb.h>
+
 #include <deque>
 #include <optional>
 #include <string>
 #include <switchyard/grpc_framing.hpp>
 
-#include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "ext_proc.h"
 
 namespace extproc {

@@ -1,9 +1,10 @@
 // Header mutations from the processor (HeaderMutation), checked against Envoy's mutation rules.
 #pragma once
 
+#include <envoy/service/ext_proc/v3/external_processor.pb.h>
+
 #include <string>
 
-#include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "ext_proc.h"
 
 namespace extproc {

@@ -2,9 +2,10 @@
 // comes back as dynamic metadata (a Struct, written as JSON through metadata_set).
 #pragma once
 
+#include <envoy/service/ext_proc/v3/external_processor.pb.h>
+
 #include <string>
 
-#include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "ext_proc.h"
 
 namespace extproc {
