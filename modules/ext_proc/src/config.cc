@@ -11,7 +11,7 @@
 namespace extproc {
 namespace {
 
-using sylua::json::Value;
+using json::Value;
 
 struct Parser {
   std::string* err;
@@ -421,18 +421,18 @@ bool StringMatcher::matches(std::string_view s) const {
   }
 }
 
-Config* parse_config(std::string_view json, std::string* err) {
+Config* parse_config(std::string_view text, std::string* err) {
   Value v;
-  if (!sylua::json::parse(json.empty() ? std::string_view("{}") : json, &v, err)) return nullptr;
+  if (!json::parse(text.empty() ? std::string_view("{}") : text, &v, err)) return nullptr;
   auto c = std::make_unique<Config>();
   Parser p{err};
   if (!p.config(v, c.get())) return nullptr;
   return c.release();
 }
 
-RouteConfig* parse_route_config(std::string_view json, std::string* err) {
+RouteConfig* parse_route_config(std::string_view text, std::string* err) {
   Value v;
-  if (!sylua::json::parse(json, &v, err)) return nullptr;
+  if (!json::parse(text, &v, err)) return nullptr;
   auto r = std::make_unique<RouteConfig>();
   Parser p{err};
   if (!p.route(v, r.get())) return nullptr;

@@ -84,7 +84,7 @@ void to_json(const google::protobuf::Value& v, std::string* out) {
       return;
     }
     case K::kStringValue:
-      sylua::json::encode_string(v.string_value(), out);
+      json::encode_string(v.string_value(), out);
       return;
     case K::kBoolValue:
       *out += v.bool_value() ? "true" : "false";
@@ -95,7 +95,7 @@ void to_json(const google::protobuf::Value& v, std::string* out) {
       for (const auto& [k, x] : v.struct_value().fields()) {
         if (!first) *out += ',';
         first = false;
-        sylua::json::encode_string(k, out);
+        json::encode_string(k, out);
         *out += ':';
         to_json(x, out);
       }
