@@ -333,8 +333,16 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
     d.chunk_off = d.held.size();
     held_bytes_[dir] += data.size();
     d.held += data;
+    const size_t before = d.held.size();
     sy_filter_status_t st = call_body(dir, e, end_stream);
     if (stopped(dir)) return;
+    // The filter may have drained or grown what it holds (body_drain, body_append, ...): keep
+    // the count of held bytes true, or a drained chunk would stay counted and, past the high
+    // watermark, pause the source for good.
+    if (d.held.size() < before)
+      held_bytes_[dir] -= std::min(held_bytes_[dir], before - d.held.size());
+    else
+      held_bytes_[dir] += d.held.size() - before;
     if (st == SY_CONTINUE) {
       std::string out;
       out.swap(d.held);

@@ -1,0 +1,827 @@
+// The per-stream state machine. Within a direction the order is headers, body, trailers; each
+// message sent waits for the answer of its own type (FIFO per direction), and a direction is
+// held (SY_STOP, or SY_STOP_AND_BUFFER when its body must be collected) until every answer
+// it waits for has come. BUFFERED and BUFFERED_PARTIAL bodies are collected in the host's
+// buffer and sent as one message; the headers stay held until then, so a body mutation and
+// the header mutation of a body answer both apply before anything goes on (Content-Length is
+// then set by the host from the final body: see docs/ext_proc.md).
+#include "filter.h"
+
+#include <algorithm>
+
+#include "mutation.h"
+#include "wire.h"
+
+namespace extproc {
+namespace {
+
+constexpr std::string_view kPath = "/envoy.service.ext_proc.v3.ExternalProcessor/Process";
+
+Filter* self(void* arg) { return static_cast<Filter*>(arg); }
+
+void cb_headers(void* arg, sy_callout_stream_t*, const sy_header_t* h, size_t n, bool end) {
+  self(arg)->side_headers(h, n, end);
+}
+void cb_data(void* arg, sy_callout_stream_t*, sy_str_t data, bool end) {
+  self(arg)->side_data(V(data), end);
+}
+void cb_trailers(void* arg, sy_callout_stream_t*, const sy_header_t* h, size_t n) {
+  self(arg)->side_trailers(h, n);
+}
+void cb_complete(void* arg, sy_callout_stream_t*) {
+  self(arg)->cs = nullptr;  // invalid once this returns
+  self(arg)->side_done(false, "");
+}
+void cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t reason, sy_str_t details) {
+  self(arg)->cs = nullptr;
+  static const char* const kReasons[] = {"reset",           "timeout",  "connect",
+                                         "unknown_cluster", "overflow", "shutdown"};
+  std::string why = unsigned(reason) < 6 ? kReasons[reason] : "failure";
+  if (details.len) why += ": " + std::string(V(details));
+  self(arg)->side_done(true, why);
+}
+void cb_writable(void* arg, sy_callout_stream_t*) { self(arg)->side_writable(); }
+
+const sy_stream_callout_callbacks_t kSideCallbacks = {sizeof(sy_stream_callout_callbacks_t),
+                                                      cb_headers,
+                                                      cb_data,
+                                                      cb_trailers,
+                                                      cb_complete,
+                                                      cb_failure,
+                                                      cb_writable};
+
+void timer_fired(sy_stream_t*, void* arg) {
+  auto* d = static_cast<Direction*>(arg);
+  d->timer = nullptr;
+  d->f->message_timeout(*d);
+}
+void timer_dropped(void* arg) { static_cast<Direction*>(arg)->timer = nullptr; }
+
+std::string header_value(const sy_header_t* h, size_t n, std::string_view name) {
+  for (size_t i = 0; i < n; ++i)
+    if (V(h[i].name) == name) return std::string(V(h[i].value));
+  return {};
+}
+
+uint64_t duration_ms(const google::protobuf::Duration& d) {
+  if (d.seconds() < 0 || d.nanos() < 0) return 0;
+  return uint64_t(d.seconds()) * 1000 + uint64_t(d.nanos()) / 1000000;
+}
+
+}  // namespace
+
+Filter::Filter(const Config* cfg, sy_stream_t* s) : cfg_(cfg), s_(s) {
+  const auto* rc = static_cast<const RouteConfig*>(g_host->route_config(s));
+  Mode m = rc && rc->mode ? *rc->mode : cfg->mode;
+  target_ = rc && rc->grpc ? *rc->grpc : cfg->grpc;
+  failure_mode_allow_ =
+      rc && rc->failure_mode_allow ? *rc->failure_mode_allow : cfg->failure_mode_allow;
+  if (rc) extra_metadata_ = rc->grpc_initial_metadata;
+  d_[0].dir = SY_REQUEST;
+  d_[1].dir = SY_RESPONSE;
+  d_[0].header_mode = m.request_header == kSkip ? kSkip : kSend;
+  d_[1].header_mode = m.response_header == kSkip ? kSkip : kSend;
+  d_[0].body_mode = m.request_body;
+  d_[1].body_mode = m.response_body;
+  d_[0].trailer_mode = m.request_trailer == kSend ? kSend : kSkip;
+  d_[1].trailer_mode = m.response_trailer == kSend ? kSend : kSkip;
+  for (auto& d : d_) d.f = this;
+}
+
+Filter::~Filter() {
+  for (auto& d : d_) stop_timer(d);
+  if (cs) g_host->stream_callout_reset(cs);
+}
+
+sy_header_kind_t Filter::headers_kind(const Direction& d) const {
+  return d.dir == SY_REQUEST ? SY_REQUEST_HEADERS : SY_RESPONSE_HEADERS;
+}
+sy_header_kind_t Filter::trailers_kind(const Direction& d) const {
+  return d.dir == SY_REQUEST ? SY_REQUEST_TRAILERS : SY_RESPONSE_TRAILERS;
+}
+
+bool Filter::streamed(const Direction& d) const {
+  return d.body_mode == kStreamed && !d.header_end && !d.replaced && !side_over_;
+}
+
+bool Filter::body_wanted(const Direction& d) const {
+  return (d.body_mode == kBuffered || d.body_mode == kBufferedPartial) && !d.header_end &&
+         !d.replaced && !side_over_;
+}
+
+// ---- HTTP stream callbacks ---------------------------------------------------------------
+
+sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
+  Direction& d = d_[dir];
+  d.started = true;
+  d.header_end = end_stream;
+  d.body_end = end_stream;
+  // After a local reply (ended_), its response passes through this filter's response
+  // callbacks: let it go.
+  if (side_over_ || ended_) {
+    d.headers_out = true;
+    return SY_CONTINUE;
+  }
+  in_callback_ = dir;
+  if (d.header_mode == kSend) send_headers(d, end_stream);
+  bool go = !ended_ && advance(d);
+  in_callback_ = -1;
+  if (ended_) return SY_STOP;
+  if (go) {
+    d.headers_out = true;
+    maybe_half_close();
+    return SY_CONTINUE;
+  }
+  d.held = true;
+  // Collect the body in the host's buffer when it will be sent, or when a mode_override may
+  // still ask for it, or when trailers must be seen (data and trailers that arrive while a
+  // filter is stopped pass it by when it resumes); otherwise a plain stop keeps the client
+  // back at the watermark.
+  bool buffer =
+      !end_stream && (body_wanted(d) || cfg_->allow_mode_override || d.trailer_mode == kSend);
+  return buffer ? SY_STOP_AND_BUFFER : SY_STOP;
+}
+
+sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
+  Direction& d = d_[dir];
+  if (end_stream) d.body_end = true;
+  if (d.replaced) {
+    // CONTINUE_AND_REPLACE: the processor's body replaced the message's; the rest is dropped.
+    sy_str_t chunk{};
+    if (g_host->body_get(s_, dir, SY_BODY_CHUNK, &chunk) == SY_OK && chunk.len)
+      g_host->body_drain(s_, dir, SY_BODY_CHUNK, chunk.len);
+  }
+  if (d.streaming && !ended_ && !side_over_) return stream_chunk(d, end_stream);
+  if (ended_ || side_over_ || !d.held) {
+    if (end_stream) maybe_half_close();
+    return SY_CONTINUE;
+  }
+  in_callback_ = dir;
+  bool go = advance(d);
+  in_callback_ = -1;
+  if (ended_) return SY_STOP;
+  if (go) {
+    d.held = false;
+    d.headers_out = true;
+    if (end_stream) maybe_half_close();
+    return SY_CONTINUE;
+  }
+  return SY_STOP_AND_BUFFER;  // at the end of the body this pauses the direction
+}
+
+sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
+  Direction& d = d_[dir];
+  d.trailers_seen = true;
+  if (side_over_ || ended_) return SY_CONTINUE;
+  in_callback_ = dir;
+  bool go = advance(d);
+  in_callback_ = -1;
+  if (ended_) return SY_STOP;
+  if (go) {
+    d.held = false;
+    d.headers_out = true;
+    maybe_half_close();
+    return SY_CONTINUE;
+  }
+  d.held = true;
+  return SY_STOP;
+}
+
+void Filter::on_complete() {
+  for (auto& d : d_) stop_timer(d);
+  if (side_started_ && !failed_ && !closed_counted_) {
+    closed_counted_ = true;
+    count(kStreamsClosed);
+  }
+}
+
+// ---- What is due, and letting a direction go on --------------------------------------------
+
+bool Filter::advance(Direction& d) {
+  if (ended_) return false;
+  if (side_over_) return true;
+  if (std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end())
+    return false;  // nothing of a direction goes before its headers are answered
+  if (body_wanted(d) && !d.body_sent) {
+    sy_str_t body{};
+    size_t buffered = 0;
+    if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &body) == SY_OK) buffered = body.len;
+    bool over = d.body_mode == kBufferedPartial && buffered >= cfg_->partial_buffer_bytes;
+    if (over)
+      send_body(d, false, cfg_->partial_buffer_bytes);
+    else if (d.body_end || d.trailers_seen)
+      send_body(d, d.body_end && !d.trailers_seen, SIZE_MAX);
+    else
+      return false;  // still collecting
+    if (ended_ || side_over_) return !ended_;
+  }
+  // STREAMED sends what it holds before the trailers (start_streaming).
+  bool body_first = streamed(d) && !d.streaming && d.inplace != 2 && !d.eos_sent;
+  if (d.trailers_seen && d.trailer_mode == kSend && !d.trailers_sent && !body_first)
+    send_trailers(d);
+  if (ended_) return false;
+  return side_over_ || d.pending.empty();
+}
+
+// STREAMED. The direction is held (SY_STOP, so the host keeps the peer back at its watermark)
+// while the headers are with the processor, and again whenever more than kStreamWindow bytes
+// of chunks are with it. To go on, what the host held meanwhile is sent as one chunk and
+// answered in place (the buffer is replaced, as for a buffered body); then the direction is
+// resumed and later chunks are taken out of the flow as they come (stream_chunk), sent, and
+// injected after this filter as their answers arrive. The end of the body and the trailers
+// wait until every chunk is answered, so nothing overtakes a processed chunk.
+// Limits of ABI 1.2 (the watermark body status of branch abi12 removes them): a resumed
+// filter is passed by the end of stream and the trailers the host held for it, so a body
+// whose end arrived during a hold gets no end_of_stream message unless Content-Length showed
+// the end, and trailers are seen only when trailer mode SEND keeps the filter buffering
+// (which gives up the hold's back-pressure).
+constexpr size_t kStreamWindow = 1 << 20;
+
+void Filter::start_streaming(Direction& d) {
+  if (d.inplace == 1) return;  // the held bytes are with the processor
+  sy_str_t held{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
+  // Bytes that arrived while the previous held chunk was with the processor are one more.
+  bool fresh = held.len > d.inplace_done || (d.inplace == 0 && (d.body_end || d.trailers_seen) &&
+                                             !d.eos_sent && d.inplace_done == 0);
+  if (fresh) {
+    size_t at = std::min(d.inplace_done, held.len);
+    size_t n = held.len - at;
+    bool eos = d.body_end && !d.trailers_seen;
+    sy_str_t cl{};
+    if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
+        g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
+        V(cl) == std::to_string(held.len))
+      eos = d.body_end = true;  // the whole body is held: say so
+    pb::ProcessingRequest req;
+    pb::HttpBody* b =
+        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+    b->set_body(held.ptr + at, n);
+    b->set_end_of_stream(eos);
+    d.eos_sent = eos;
+    d.inplace_at = at;
+    d.sent_body_len = n;
+    d.chunks.push_back(std::nullopt);
+    d.inplace = 1;
+    send(d, Msg::kBody, req);
+    return;
+  }
+  d.inplace = 0;
+  d.inplace_done = 0;
+  if (!d.headers_out) g_host->header_remove(s_, headers_kind(d), S("content-length"));
+  d.streaming = !d.eos_sent && !d.body_end && !d.trailers_seen;
+  if (d.streaming) d.ever_streamed = true;
+  if (!d.streaming) d.body_mode = kNone;  // nothing more to stream
+  if (!d.pending.empty()) return;         // trailers answers still due: release_if_ready resumes
+  d.held = false;
+  d.headers_out = true;
+  g_host->resume(s_, d.dir);
+}
+
+sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
+  sy_str_t chunk{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_CHUNK, &chunk) != SY_OK) chunk = {};
+  std::string copy(V(chunk));
+  if (!copy.empty()) g_host->body_drain(s_, d.dir, SY_BODY_CHUNK, copy.size());
+  if (!copy.empty() || end_stream) {
+    pb::ProcessingRequest req;
+    pb::HttpBody* b =
+        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+    b->set_body(copy);
+    b->set_end_of_stream(end_stream);
+    d.inflight += copy.size();
+    d.chunks.push_back(std::move(copy));
+    d.eos_sent = end_stream;
+    in_callback_ = d.dir;
+    send(d, Msg::kBody, req);
+    in_callback_ = -1;
+  }
+  if (ended_) return SY_STOP;
+  if (side_over_) return SY_CONTINUE;
+  if (end_stream) {
+    d.streaming = false;
+    if (d.pending.empty()) {
+      maybe_half_close();
+      return SY_CONTINUE;
+    }
+    d.held = true;  // the end waits for the last answers
+    return SY_STOP;
+  }
+  if (d.inflight > kStreamWindow && d.trailer_mode != kSend) {
+    // Enough is with the processor: hold the peer back until it has answered.
+    d.streaming = false;
+    d.held = true;
+    return SY_STOP;
+  }
+  return SY_CONTINUE;
+}
+
+void Filter::release_if_ready(Direction& d) {
+  if (!d.held || ended_ || in_callback_ == int(d.dir)) return;
+  if (!advance(d)) return;
+  if (streamed(d) && !side_over_ && !d.eos_sent) {
+    start_streaming(d);
+    return;
+  }
+  d.held = false;
+  d.headers_out = true;
+  g_host->resume(s_, d.dir);
+}
+
+void Filter::stop_processing() {
+  side_over_ = true;
+  for (auto& d : d_) stop_timer(d);
+  if (cs) {
+    sy_callout_stream_t* c = cs;
+    cs = nullptr;
+    g_host->stream_callout_reset(c);
+  }
+  for (auto& d : d_) release_if_ready(d);
+}
+
+void Filter::fail(uint32_t status, const std::string& details, bool allow_override) {
+  if (ended_) return;
+  if (g_host->log_enabled(SY_LOG_DEBUG)) {
+    std::string line = "stream failed: " + details;
+    g_host->log(g_module, SY_LOG_DEBUG, S(line));
+  }
+  failed_ = true;
+  if (failure_mode_allow_ && allow_override) {
+    count(kFailureModeAllowed);
+    stop_processing();
+    return;
+  }
+  side_over_ = true;
+  for (auto& d : d_) stop_timer(d);
+  if (cs) {
+    sy_callout_stream_t* c = cs;
+    cs = nullptr;
+    g_host->stream_callout_reset(c);
+  }
+  local_reply(status, {}, "", details);
+}
+
+void Filter::local_reply(uint32_t status,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::string_view body, const std::string& details) {
+  ended_ = true;
+  // Once the response headers went downstream a reply is impossible: reset, as Envoy does.
+  if (d_[1].headers_out) {
+    g_host->stream_reset(s_, S(details));
+    return;
+  }
+  std::vector<sy_header_t> h;
+  for (const auto& [n, v] : headers) h.push_back({S(n), S(v)});
+  if (g_host->send_local_reply(s_, status, h.data(), h.size(), S(body), S(details)) != SY_OK)
+    g_host->stream_reset(s_, S(details));
+}
+
+void Filter::maybe_half_close() {
+  if (!cs || half_closed_ || side_over_) return;
+  auto done = [](const Direction& d) {
+    return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end);
+  };
+  if (!d_[1].started || !done(d_[0]) || !done(d_[1])) return;
+  half_closed_ = true;
+  g_host->stream_callout_send_data(cs, S(""), true);
+}
+
+// ---- Sending -------------------------------------------------------------------------------
+
+bool Filter::open_side_stream() {
+  std::vector<sy_header_t> h = {{S(":method"), S("POST")},
+                                {S(":path"), S(kPath)},
+                                {S("content-type"), S("application/grpc")},
+                                {S("te"), S("trailers")}};
+  if (!target_.authority.empty()) h.push_back({S(":authority"), S(target_.authority)});
+  for (const auto& [n, v] : target_.initial_metadata) h.push_back({S(n), S(v)});
+  for (const auto& [n, v] : extra_metadata_) h.push_back({S(n), S(v)});
+  sy_status_t st = g_host->stream_callout_start(s_, nullptr, S(target_.cluster), h.data(), h.size(),
+                                                target_.timeout_ms, &kSideCallbacks, this, &cs);
+  if (st != SY_OK) {
+    cs = nullptr;
+    count(kStreamsFailed);
+    fail(cfg_->status_on_error, "ext_proc_error_no_side_stream:" + target_.cluster);
+    return false;
+  }
+  side_started_ = true;
+  count(kStreamsStarted);
+  return true;
+}
+
+bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
+  if (side_over_ || ended_) return false;
+  if (!cs && !open_side_stream()) return false;
+  if (first_message_) {
+    first_message_ = false;
+    auto* pc = req.mutable_protocol_config();
+    pc->set_request_body_mode(
+        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(
+            d_[0].body_mode));
+    pc->set_response_body_mode(
+        static_cast<envoy::extensions::filters::http::ext_proc::v3::ProcessingMode_BodySendMode>(
+            d_[1].body_mode));
+    pc->set_send_body_without_waiting_for_header_response(
+        cfg_->send_body_without_waiting_for_header_response);
+  }
+  if (d.dir == SY_REQUEST && !request_attrs_sent_) {
+    request_attrs_sent_ = true;
+    fill_attributes(s_, cfg_->request_attributes, &req);
+  }
+  std::string bytes;
+  req.SerializeToString(&bytes);
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
+  if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
+    count(kStreamsFailed);
+    fail(cfg_->status_on_error, "ext_proc_error_send_failed");
+    return false;
+  }
+  count(kStreamMsgsSent);
+  if (d.pending.empty()) start_timer(d, cfg_->message_timeout_ms);
+  d.pending.push_back(kind);
+  return true;
+}
+
+void Filter::send_headers(Direction& d, bool end_stream) {
+  pb::ProcessingRequest req;
+  pb::HttpHeaders* h =
+      d.dir == SY_REQUEST ? req.mutable_request_headers() : req.mutable_response_headers();
+  fill_header_map(s_, headers_kind(d), *cfg_, h->mutable_headers());
+  h->set_end_of_stream(end_stream);
+  if (d.dir == SY_RESPONSE) fill_attributes(s_, cfg_->response_attributes, &req);
+  send(d, Msg::kHeaders, req);
+}
+
+void Filter::send_body(Direction& d, bool end_stream, size_t limit) {
+  pb::ProcessingRequest req;
+  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+  sy_str_t body{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &body) != SY_OK) body = {};
+  d.sent_body_len = std::min(body.len, limit);
+  b->set_body(body.ptr, d.sent_body_len);
+  b->set_end_of_stream(end_stream);
+  d.body_sent = true;
+  send(d, Msg::kBody, req);
+}
+
+void Filter::send_trailers(Direction& d) {
+  pb::ProcessingRequest req;
+  pb::HttpTrailers* t =
+      d.dir == SY_REQUEST ? req.mutable_request_trailers() : req.mutable_response_trailers();
+  fill_header_map(s_, trailers_kind(d), *cfg_, t->mutable_trailers());
+  d.trailers_sent = true;
+  send(d, Msg::kTrailers, req);
+}
+
+void Filter::start_timer(Direction& d, uint64_t ms) {
+  stop_timer(d);
+  d.timer = g_host->stream_timer(s_, ms, timer_fired, timer_dropped, &d);
+}
+
+void Filter::stop_timer(Direction& d) {
+  if (d.timer) {
+    sy_timer_t* t = d.timer;
+    d.timer = nullptr;
+    g_host->timer_cancel(t);
+  }
+}
+
+// ---- The side stream -----------------------------------------------------------------------
+
+void Filter::side_headers(const sy_header_t* h, size_t n, bool end_stream) {
+  std::string status = header_value(h, n, ":status");
+  if (status != "200") {
+    count(kHttpNotOkRespReceived);
+    count(kStreamsFailed);
+    if (!side_over_) fail(cfg_->status_on_error, "ext_proc_error_http_status_" + status);
+    return;
+  }
+  if (end_stream) side_trailers(h, n);  // a trailers-only response
+}
+
+void Filter::side_data(std::string_view data, bool) {
+  if (side_over_ || ended_) return;
+  bool ok = deframer_.feed(data, [&](std::string_view msg, bool compressed) {
+    if (side_over_ || ended_) return;
+    pb::ProcessingResponse r;
+    if (compressed || !r.ParseFromArray(msg.data(), int(msg.size()))) {
+      count(kStreamsFailed);
+      fail(cfg_->status_on_error, "ext_proc_error_bad_response_message");
+      return;
+    }
+    count(kStreamMsgsReceived);
+    handle_response(r);
+  });
+  if (!ok && !side_over_) {
+    count(kStreamsFailed);
+    fail(cfg_->status_on_error, "ext_proc_error_bad_grpc_frame");
+  }
+}
+
+void Filter::side_trailers(const sy_header_t* h, size_t n) {
+  std::string code = header_value(h, n, "grpc-status");
+  if (code.empty() || code == "0") {
+    // The processor ended the call: the rest of the stream goes on unprocessed.
+    if (!closed_counted_) {
+      closed_counted_ = true;
+      count(kStreamsClosed);
+    }
+    if (!side_over_) stop_processing();
+    return;
+  }
+  count(kStreamsFailed);
+  if (!side_over_) fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
+}
+
+void Filter::side_done(bool failed, std::string_view why) {
+  if (side_over_ || ended_) {
+    side_over_ = true;
+    return;
+  }
+  if (failed) {
+    count(kStreamsFailed);
+    std::string details = "ext_proc_error_side_stream_" + std::string(why);
+    for (char& c : details)
+      if (c == ' ') c = '_';
+    fail(cfg_->status_on_error, details);
+    return;
+  }
+  stop_processing();
+}
+
+void Filter::side_writable() {}
+
+void Filter::message_timeout(Direction& d) {
+  (void)d;
+  if (side_over_ || ended_) return;
+  count(kMessageTimeouts);
+  fail(504, "ext_proc_error_message_timeout");
+}
+
+// ---- Answers -------------------------------------------------------------------------------
+
+void Filter::handle_response(const pb::ProcessingResponse& r) {
+  using R = pb::ProcessingResponse;
+  if (r.has_override_message_timeout()) {
+    // A message of its own: it only extends the wait for the answer in progress.
+    count(kOverrideMessageTimeoutReceived);
+    Direction* d = !d_[0].pending.empty() ? &d_[0] : !d_[1].pending.empty() ? &d_[1] : nullptr;
+    uint64_t ms = duration_ms(r.override_message_timeout());
+    if (!d || cfg_->max_message_timeout_ms < 1 || ms < 1 || ms > cfg_->max_message_timeout_ms ||
+        d->timeout_overridden) {
+      count(kOverrideMessageTimeoutIgnored);
+      return;
+    }
+    d->timeout_overridden = true;
+    start_timer(*d, ms);
+    return;
+  }
+  if (r.response_case() == R::kImmediateResponse) {
+    if (cfg_->disable_immediate_response) {
+      count(kSpuriousMsgsReceived);
+      stop_processing();
+      return;
+    }
+    if (d_[0].pending.empty() && d_[1].pending.empty()) {
+      count(kSpuriousMsgsReceived);
+      fail(cfg_->status_on_error, "ext_proc_error_spurious_message");
+      return;
+    }
+    handle_immediate(r.immediate_response());
+    return;
+  }
+  Direction* d = nullptr;
+  Msg kind = Msg::kHeaders;
+  switch (r.response_case()) {
+    case R::kRequestHeaders:
+      d = &d_[0];
+      break;
+    case R::kResponseHeaders:
+      d = &d_[1];
+      break;
+    case R::kRequestBody:
+      d = &d_[0], kind = Msg::kBody;
+      break;
+    case R::kResponseBody:
+      d = &d_[1], kind = Msg::kBody;
+      break;
+    case R::kRequestTrailers:
+      d = &d_[0], kind = Msg::kTrailers;
+      break;
+    case R::kResponseTrailers:
+      d = &d_[1], kind = Msg::kTrailers;
+      break;
+    default:
+      break;
+  }
+  if (!d || d->pending.empty() || d->pending.front() != kind) {
+    // Out of order or of the wrong type: fail closed (Envoy's spurious message). The log says
+    // what was expected, for the processor's authors.
+    if (g_host->log_enabled(SY_LOG_INFO)) {
+      static const char* const kNames[] = {"headers", "body", "trailers"};
+      std::string line = "spurious answer (response oneof field " +
+                         std::to_string(int(r.response_case())) + "); waiting for: ";
+      for (const auto& x : d_) {
+        line += x.dir == SY_REQUEST ? "request " : " response ";
+        line += x.pending.empty() ? "nothing" : kNames[int(x.pending.front())];
+      }
+      g_host->log(g_module, SY_LOG_INFO, S(line));
+    }
+    count(kSpuriousMsgsReceived);
+    fail(cfg_->status_on_error, "ext_proc_error_spurious_message");
+    return;
+  }
+  d->pending.pop_front();
+  d->timeout_overridden = false;
+  stop_timer(*d);
+  if (!d->pending.empty()) start_timer(*d, cfg_->message_timeout_ms);
+  if (r.has_dynamic_metadata()) apply_dynamic_metadata(r.dynamic_metadata());
+  if (kind == Msg::kHeaders && r.has_mode_override()) apply_mode_override(r, *d);
+  switch (r.response_case()) {
+    case R::kRequestHeaders:
+    case R::kResponseHeaders:
+      handle_common(
+          *d, kind,
+          d->dir == SY_REQUEST ? r.request_headers().response() : r.response_headers().response());
+      break;
+    case R::kRequestBody:
+    case R::kResponseBody:
+      handle_common(
+          *d, kind,
+          d->dir == SY_REQUEST ? r.request_body().response() : r.response_body().response());
+      break;
+    default: {
+      const auto& t = d->dir == SY_REQUEST ? r.request_trailers() : r.response_trailers();
+      if (t.has_header_mutation()) {
+        MutationOutcome out =
+            apply_mutation(s_, trailers_kind(*d), t.header_mutation(), cfg_->rules, false);
+        if (out.rejected) count(kRejectedHeaderMutations, out.rejected);
+        if (out.error) fail(500, out.why, false);
+      }
+      break;
+    }
+  }
+  if (ended_ || side_over_) return;
+  release_if_ready(*d);
+  maybe_half_close();
+}
+
+void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) {
+  bool replace = kind == Msg::kHeaders && c.status() == pb::CommonResponse::CONTINUE_AND_REPLACE;
+  bool changed = false;
+  // A body answer's header mutation applies while the headers are still held (buffered modes).
+  if (c.has_header_mutation() && !d.headers_out) {
+    MutationOutcome out =
+        apply_mutation(s_, headers_kind(d), c.header_mutation(), cfg_->rules, replace);
+    if (out.rejected) count(kRejectedHeaderMutations, out.rejected);
+    if (out.error) {
+      fail(500, out.why, false);
+      return;
+    }
+    changed = out.changed;
+  }
+  if (d.dir == SY_REQUEST && kind == Msg::kHeaders && !d.headers_out) {
+    bool clear = false;
+    if (cfg_->route_cache_action == 1) {
+      clear = true;
+    } else if (c.clear_route_cache()) {
+      if (cfg_->disable_clear_route_cache)
+        count(kClearRouteCacheDisabled);
+      else if (cfg_->route_cache_action == 2 || !changed)
+        count(kClearRouteCacheIgnored);
+      else
+        clear = true;
+    }
+    if (clear) g_host->clear_route_cache(s_);
+  } else if (c.clear_route_cache()) {
+    count(kClearRouteCacheIgnored);
+  }
+  if (kind == Msg::kBody && !d.chunks.empty()) {
+    std::optional<std::string> chunk = std::move(d.chunks.front());
+    d.chunks.pop_front();
+    if (!chunk) {
+      // Answered in place: its range of the held bytes becomes the answer's body.
+      d.inplace = 2;
+      sy_str_t cur{};
+      if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &cur) != SY_OK) cur = {};
+      std::string_view all = V(cur);
+      size_t at = std::min(d.inplace_at, all.size());
+      size_t n = std::min(d.sent_body_len, all.size() - at);
+      std::string_view out = all.substr(at, n);
+      const auto& bm = c.body_mutation();
+      if (c.has_body_mutation() && bm.has_body()) out = bm.body();
+      if (c.has_body_mutation() && bm.has_clear_body()) out = {};
+      if (out.data() != all.data() + at || out.size() != n) {
+        std::string rebuilt;
+        rebuilt.reserve(all.size() - n + out.size());
+        rebuilt.append(all.substr(0, at)).append(out).append(all.substr(at + n));
+        g_host->body_replace(s_, d.dir, SY_BODY_BUFFERED, S(rebuilt));
+      }
+      d.inplace_done = at + out.size();
+      return;
+    }
+    if (chunk) {
+      d.inflight -= std::min(d.inflight, chunk->size());
+      // A streamed chunk: its (processed) bytes go on after this filter now.
+      const auto& bm = c.body_mutation();
+      std::string_view out = *chunk;
+      if (c.has_body_mutation() && bm.has_body()) out = bm.body();
+      if (c.has_body_mutation() && bm.has_clear_body()) out = {};
+      if (!out.empty()) g_host->inject_data(s_, d.dir, S(out), false);
+      return;
+    }
+  }
+  if (c.has_body_mutation() && (kind == Msg::kBody || replace) && d.held) {
+    const auto& bm = c.body_mutation();
+    std::string_view nb;
+    bool apply = true;
+    if (bm.has_body())
+      nb = bm.body();
+    else if (!bm.has_clear_body())
+      apply = false;  // streamed_response belongs to FULL_DUPLEX_STREAMED
+    if (apply) {
+      // The bytes that were sent are replaced; anything after them (BUFFERED_PARTIAL's rest)
+      // stays.
+      size_t n = kind == Msg::kBody ? d.sent_body_len : SIZE_MAX;
+      sy_str_t cur{};
+      if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &cur) == SY_OK) {
+        n = std::min(n, cur.len);
+        if (n) g_host->body_drain(s_, d.dir, SY_BODY_BUFFERED, n);
+      }
+      if (!nb.empty()) g_host->body_prepend(s_, d.dir, SY_BODY_BUFFERED, S(nb));
+    }
+  }
+  if (replace) {
+    // Nothing more of this direction goes to the processor; its later data is dropped.
+    d.replaced = true;
+  }
+}
+
+void Filter::handle_immediate(const pb::ImmediateResponse& ir) {
+  uint32_t status = ir.has_status() ? uint32_t(ir.status().code()) : 0;
+  if (status < 200) status = 200;
+  if (status > 599) status = 500;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int rejected = 0;
+  if (ir.has_headers()) immediate_headers(ir.headers(), cfg_->rules, &headers, &rejected);
+  if (rejected) count(kRejectedHeaderMutations, rejected);
+  if (ir.has_grpc_status())
+    headers.emplace_back("grpc-status", std::to_string(ir.grpc_status().status()));
+  std::string details = ir.details().empty() ? "ext_proc_immediate_response" : ir.details();
+  for (char& c : details)
+    if (c == ' ') c = '_';
+  side_over_ = true;
+  for (auto& d : d_) stop_timer(d);
+  if (cs) {
+    sy_callout_stream_t* c = cs;
+    cs = nullptr;
+    g_host->stream_callout_reset(c);
+  }
+  local_reply(status, headers, ir.body(), details);
+}
+
+void Filter::apply_mode_override(const pb::ProcessingResponse& r, Direction& d) {
+  if (!cfg_->allow_mode_override || cfg_->send_body_without_waiting_for_header_response) return;
+  const auto& o = r.mode_override();
+  Mode m;
+  m.request_header = o.request_header_mode();
+  m.response_header = o.response_header_mode();
+  m.request_body = o.request_body_mode();
+  m.response_body = o.response_body_mode();
+  m.request_trailer = o.request_trailer_mode();
+  m.response_trailer = o.response_trailer_mode();
+  if (!cfg_->allowed_override_modes.empty()) {
+    bool listed = false;
+    for (Mode a : cfg_->allowed_override_modes) {
+      a.request_header = m.request_header;  // ignored in an override
+      listed = listed || a == m;
+    }
+    if (!listed) return;
+  }
+  auto supported = [](int b) {
+    return b == kNone || b == kStreamed || b == kBuffered || b == kBufferedPartial;
+  };
+  if (!supported(m.request_body) || !supported(m.response_body)) return;
+  if (d.dir == SY_REQUEST && !d_[0].body_sent) {
+    d_[0].body_mode = m.request_body;
+    d_[0].trailer_mode = m.request_trailer == kSend ? kSend : kSkip;
+  }
+  if (!d_[1].started) d_[1].header_mode = m.response_header == kSkip ? kSkip : kSend;
+  if (!d_[1].body_sent) d_[1].body_mode = m.response_body;
+  d_[1].trailer_mode = m.response_trailer == kSend ? kSend : kSkip;
+}
+
+void Filter::apply_dynamic_metadata(const google::protobuf::Struct& md) {
+  for (const auto& [ns, value] : md.fields()) {
+    const auto& allowed = cfg_->receiving_namespaces;
+    if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) continue;
+    if (value.kind_case() != google::protobuf::Value::kStructValue) continue;
+    for (const auto& [key, v] : value.struct_value().fields()) {
+      std::string json;
+      to_json(v, &json);
+      g_host->metadata_set(s_, S(ns), S(key), S(json));
+    }
+  }
+}
+
+}  // namespace extproc

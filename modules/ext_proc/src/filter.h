@@ -1,0 +1,124 @@
+// One HTTP stream's ext_proc state: its side stream to the processor and both directions'
+// progress through headers, body and trailers (docs/ext_proc.md has the state rules).
+#pragma once
+
+#include <envoy/service/ext_proc/v3/external_processor.pb.h>
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <switchyard/grpc_framing.hpp>
+
+#include "ext_proc.h"
+
+namespace extproc {
+
+namespace pb = envoy::service::ext_proc::v3;
+
+class Filter;
+
+// What a direction has sent and is waiting for, in order.
+enum class Msg { kHeaders, kBody, kTrailers };
+
+struct Direction {
+  Filter* f = nullptr;
+  sy_direction_t dir = SY_REQUEST;
+  int header_mode = kSend, body_mode = kNone, trailer_mode = kSkip;
+  std::deque<Msg> pending;   // sent, answer not yet received (FIFO)
+  bool started = false;      // its headers callback ran
+  bool held = false;         // the filter holds the direction (returned a stop status)
+  bool headers_out = false;  // its headers went on to the next filter
+  bool header_end = false;   // the message has no body
+  bool body_end = false;     // the whole body is in the filter's buffer
+  bool body_sent = false;    // the (buffered) body message went out
+  bool trailers_seen = false;
+  bool trailers_sent = false;
+  bool replaced = false;  // CONTINUE_AND_REPLACE: nothing more of it goes to the processor
+  bool finished = false;  // the end of this direction passed the filter
+  bool timeout_overridden = false;
+  size_t sent_body_len = 0;  // bytes of the body message (BUFFERED_PARTIAL: a prefix)
+  // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
+  // answered in place (the whole body was already held when the headers were answered).
+  std::deque<std::optional<std::string>> chunks;
+  bool streaming = false;      // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;             // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  size_t inplace_done = 0;     // STREAMED: processed bytes at the head of what the host holds
+  size_t inplace_at = 0;       // STREAMED: where the chunk answered in place starts
+  bool ever_streamed = false;  // STREAMED: chunks went one by one at some point
+  bool eos_sent = false;       // a body message with end_of_stream went out
+  size_t inflight = 0;         // STREAMED: bytes of chunks sent and not yet answered
+  sy_timer_t* timer = nullptr;
+};
+
+class Filter {
+ public:
+  Filter(const Config* cfg, sy_stream_t* s);
+  ~Filter();
+
+  sy_filter_status_t on_headers(sy_direction_t dir, bool end_stream);
+  sy_filter_status_t on_body(sy_direction_t dir, bool end_stream);
+  sy_filter_status_t on_trailers(sy_direction_t dir);
+  void on_complete();
+
+  // Side stream events (callout callbacks).
+  void side_headers(const sy_header_t* h, size_t n, bool end_stream);
+  void side_data(std::string_view data, bool end_stream);
+  void side_trailers(const sy_header_t* h, size_t n);
+  void side_done(bool failed, std::string_view why);
+  void side_writable();
+  void message_timeout(Direction& d);
+
+  sy_callout_stream_t* cs = nullptr;
+
+ private:
+  bool send(Direction& d, Msg kind, pb::ProcessingRequest& req);
+  bool open_side_stream();
+  void send_headers(Direction& d, bool end_stream);
+  void send_body(Direction& d, bool end_stream, size_t limit);
+  void send_trailers(Direction& d);
+  // Sends what is due for D and says whether D may go on now (nothing held back).
+  bool advance(Direction& d);
+  bool body_wanted(const Direction& d) const;
+  bool streamed(const Direction& d) const;
+  // STREAMED, once the headers are answered: sends what was held and lets the headers go.
+  void start_streaming(Direction& d);
+  sy_filter_status_t stream_chunk(Direction& d, bool end_stream);
+  // Outside D's own callback: lets D go on if the filter holds it and nothing is due.
+  void release_if_ready(Direction& d);
+  void handle_response(const pb::ProcessingResponse& r);
+  void handle_common(Direction& d, Msg kind, const pb::CommonResponse& c);
+  void handle_immediate(const pb::ImmediateResponse& r);
+  void apply_mode_override(const pb::ProcessingResponse& r, Direction& d);
+  void apply_dynamic_metadata(const google::protobuf::Struct& md);
+  void start_timer(Direction& d, uint64_t ms);
+  void stop_timer(Direction& d);
+  // The side stream is over for good: processing ends, both directions go on unprocessed.
+  void stop_processing();
+  // Fails the HTTP stream with STATUS (or lets it go on under failure_mode_allow).
+  void fail(uint32_t status, const std::string& details, bool allow_override = true);
+  void local_reply(uint32_t status, const std::vector<std::pair<std::string, std::string>>& h,
+                   std::string_view body, const std::string& details);
+  void maybe_half_close();
+  sy_header_kind_t headers_kind(const Direction& d) const;
+  sy_header_kind_t trailers_kind(const Direction& d) const;
+
+  const Config* cfg_;
+  sy_stream_t* s_;
+  GrpcTarget target_;
+  std::vector<std::pair<std::string, std::string>> extra_metadata_;
+  bool failure_mode_allow_;
+  Direction d_[2];
+  sy::sdk::grpc::Deframer deframer_;
+  bool side_started_ = false;  // a side stream was opened
+  bool side_over_ = false;     // processing has ended (closed, failed, or given up)
+  bool half_closed_ = false;
+  bool first_message_ = true;
+  bool failed_ = false;
+  bool closed_counted_ = false;
+  bool ended_ = false;  // a local reply or reset ended the HTTP stream
+  bool request_attrs_sent_ = false;
+  int in_callback_ = -1;  // the direction whose filter callback is running, or -1
+  std::string grpc_status_;
+};
+
+}  // namespace extproc

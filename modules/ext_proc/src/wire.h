@@ -1,0 +1,26 @@
+// What goes into a ProcessingRequest from the stream (header blocks, attributes) and what
+// comes back as dynamic metadata (a Struct, written as JSON through metadata_set).
+#pragma once
+
+#include <envoy/service/ext_proc/v3/external_processor.pb.h>
+
+#include <string>
+
+#include "ext_proc.h"
+
+namespace extproc {
+
+namespace pb = envoy::service::ext_proc::v3;
+
+// Every header of block KIND that forward_rules let through, values in raw_value.
+void fill_header_map(sy_stream_t* s, sy_header_kind_t kind, const Config& cfg,
+                     envoy::config::core::v3::HeaderMap* out);
+
+// The attributes named in NAMES that the stream has now, under envoy.filters.http.ext_proc.
+void fill_attributes(sy_stream_t* s, const std::vector<std::string>& names,
+                     pb::ProcessingRequest* req);
+
+// A protobuf Value as JSON text.
+void to_json(const google::protobuf::Value& v, std::string* out);
+
+}  // namespace extproc

@@ -1,0 +1,185 @@
+"""A scripted ext_proc server (envoy.service.ext_proc.v3.ExternalProcessor/Process) on grpcio,
+speaking the project's own protos (modules/proto, through protoutil), for test_ext_proc.py and
+test_ext_proc_envoy.py.
+
+One server serves many cases: the behaviour of each side stream is chosen by the `x-ep` header
+of the HTTP request (looked up in the first message's headers), naming a scenario registered
+with `processor.scenario(name)(fn)`. A scenario is a function fn(stream, msg) called for every
+ProcessingRequest; it returns a list of ProcessingResponse to send (possibly empty: the server
+keeps quiet), or CLOSE to end the call with OK, or calls stream.context.abort(...). Without a
+scenario (or x-ep), every message gets a CONTINUE of its own type.
+
+Every stream is recorded (stream.messages, stream.metadata, stream.ended) so a test can assert
+what the proxy sent.
+"""
+import threading
+from concurrent import futures
+
+import grpc
+
+import protoutil
+
+pb = protoutil.load("envoy.service.ext_proc.v3.external_processor_pb2")
+pb_grpc = protoutil.load("envoy.service.ext_proc.v3.external_processor_pb2_grpc")
+core = protoutil.load("envoy.config.core.v3.base_pb2")
+mode_pb = protoutil.load("envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2")
+
+CLOSE = object()
+PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+
+# ProcessingRequest's oneof name -> ProcessingResponse's field for the answer.
+ANSWER = {
+    "request_headers": "request_headers",
+    "response_headers": "response_headers",
+    "request_body": "request_body",
+    "response_body": "response_body",
+    "request_trailers": "request_trailers",
+    "response_trailers": "response_trailers",
+}
+
+
+def kind(msg):
+    return msg.WhichOneof("request")
+
+
+def headers_of(msg):
+    """[(name, bytes value)] of a headers or trailers message."""
+    k = kind(msg)
+    block = getattr(msg, k)
+    hm = block.trailers if k.endswith("trailers") else block.headers
+    return [(h.key, h.raw_value if h.raw_value else h.value.encode()) for h in hm.headers]
+
+
+def header(msg, name):
+    for n, v in headers_of(msg):
+        if n == name:
+            return v.decode("latin-1")
+    return None
+
+
+def hvo(key, value, append=None, action=None, raw=True):
+    """A HeaderValueOption; the value goes in raw_value (as Envoy's servers do) unless RAW is
+    False."""
+    h = core.HeaderValueOption()
+    h.header.key = key
+    if raw:
+        h.header.raw_value = value if isinstance(value, bytes) else value.encode()
+    else:
+        h.header.value = value
+    if append is not None:
+        h.append.value = append
+    if action is not None:
+        h.append_action = action
+    return h
+
+
+def mutation(set_headers=(), remove=()):
+    m = pb.HeaderMutation()
+    for x in set_headers:
+        m.set_headers.append(x if isinstance(x, core.HeaderValueOption) else hvo(*x))
+    m.remove_headers.extend(remove)
+    return m
+
+
+def answer(msg, set_headers=(), remove=(), body=None, clear_body=False, replace=False,
+           clear_route_cache=False):
+    """The answer of MSG's own type: CONTINUE (or CONTINUE_AND_REPLACE) with mutations."""
+    k = kind(msg)
+    r = pb.ProcessingResponse()
+    target = getattr(r, ANSWER[k])
+    if k.endswith("trailers"):
+        target.header_mutation.CopyFrom(mutation(set_headers, remove))
+        return r
+    common = target.response
+    common.SetInParent()
+    if set_headers or remove:
+        common.header_mutation.CopyFrom(mutation(set_headers, remove))
+    if body is not None:
+        common.body_mutation.body = body
+    if clear_body:
+        common.body_mutation.clear_body = True
+    if replace:
+        common.status = pb.CommonResponse.CONTINUE_AND_REPLACE
+    if clear_route_cache:
+        common.clear_route_cache = True
+    return r
+
+
+def immediate(status=None, headers=(), body=b"", grpc_status=None, details=""):
+    r = pb.ProcessingResponse()
+    ir = r.immediate_response
+    ir.SetInParent()
+    if status is not None:
+        ir.status.code = status
+    if headers:
+        ir.headers.CopyFrom(mutation(headers))
+    ir.body = body
+    if grpc_status is not None:
+        ir.grpc_status.status = grpc_status
+    ir.details = details
+    return r
+
+
+class Stream:
+    def __init__(self, context):
+        self.context = context
+        self.metadata = dict(context.invocation_metadata())
+        self.messages = []
+        self.name = None
+        self.ended = threading.Event()
+        self.state = {}
+
+    def kinds(self):
+        return [kind(m) for m in self.messages]
+
+    def first_header(self, name):
+        for m in self.messages:
+            if kind(m) in ("request_headers", "response_headers"):
+                v = header(m, name)
+                if v is not None:
+                    return v
+        return None
+
+
+class Processor(pb_grpc.ExternalProcessorServicer):
+    def __init__(self, workers=64):
+        self.scenarios = {}
+        self.streams = []
+        self.lock = threading.Lock()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                                  options=[("grpc.max_receive_message_length", 64 << 20),
+                                           ("grpc.max_send_message_length", 64 << 20)])
+        pb_grpc.add_ExternalProcessorServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def stop(self):
+        self.server.stop(grace=None)
+
+    def scenario(self, name):
+        def register(fn):
+            self.scenarios[name] = fn
+            return fn
+        return register
+
+    def by_id(self, value, name="x-ep-id"):
+        """The recorded streams whose HTTP request carried NAME: VALUE."""
+        with self.lock:
+            return [s for s in self.streams if s.first_header(name) == value]
+
+    def Process(self, request_iterator, context):
+        stream = Stream(context)
+        with self.lock:
+            self.streams.append(stream)
+        try:
+            for msg in request_iterator:
+                stream.messages.append(msg)
+                if stream.name is None:
+                    stream.name = stream.first_header("x-ep") or ""
+                fn = self.scenarios.get(stream.name)
+                out = fn(stream, msg) if fn else [answer(msg)]
+                if out is CLOSE:
+                    return
+                yield from out
+        finally:
+            stream.ended.set()
