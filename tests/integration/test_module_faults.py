@@ -8,17 +8,18 @@ the counter) and what becomes of the process. Each row is one test, on a proxy o
   4. afterwards: "serves" -- the process lives, is ready, and serves the next request through
      the same module; or, for a native crash, which no in-process host survives (docs/abi.md),
      "restarts on previous" -- the process died of the signal, and its next start serves the
-     previous good generation and shows the crash record in /modules.
-
-     A Wasm VM under failure_policy FAIL_CLOSED is "fails closed": the process lives and is
-     ready, and the failed VM answers the next requests through it 503, as Envoy's does.
+     previous good generation and shows the crash record in /modules; or, for a Wasm VM under
+     failure_policy FAIL_CLOSED, "fails closed" -- the process lives and is ready, and the
+     failed VM answers the next requests through it 503, as Envoy's does.
 
 Adding a fault class is adding a row. Rows to come as their module lands (being written in
 parallel): ext_proc servers that are dead (connection refused), slow (past the timeout) or
 speak garbage (an undecodable reply), each with its fail-open / fail-closed outcome.
 
 The per-class tests with the finer detail are in test_modules_abi.py (load-time refusals),
-test_module_crash.py (crash records) and test_lua.py (script errors and limits).
+test_module_crash.py (crash records), test_lua.py (script errors and limits), test_wasm_host.py
+(traps, deadlines, memory and the failure policies) and test_ext_authz.py (EA-04, EA-23: errors
+and failure_mode_allow, also for the HTTP service).
 """
 import re
 import shutil
