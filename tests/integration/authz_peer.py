@@ -15,6 +15,8 @@ The script is the JSON in the request header `x-authz` (absent: allow with nothi
   {"hang": true}                                 never answer (until the client gives up)
   {"crash": true}                                close the connection mid-call (HTTP) /
                                                  stop the whole server mid-call (gRPC)
+  {"garbage": true}                              answer bytes that are not a CheckResponse
+                                                 (gRPC)
 `echo` (any value) in allow and deny answers adds the header x-echo: <that value>, so many
 concurrent requests can check that each answer is their own.
 HTTP mode reads the same script: deny -> that status; error -> that (5xx) status; allow -> 200
@@ -33,8 +35,10 @@ import protoutil
 from harness import LOCALHOST
 
 pb = protoutil.load("envoy.service.auth.v3.external_auth_pb2")
-pb_grpc = protoutil.load("envoy.service.auth.v3.external_auth_pb2_grpc")
 core = protoutil.load("envoy.config.core.v3.base_pb2")
+
+# Not a protobuf message: its first byte is a tag with wire type 7, which does not exist.
+GARBAGE = b"\x0fnot a CheckResponse"
 
 ACTIONS = {"add_if_absent": 1, "overwrite_if_exists_or_add": 2, "overwrite_if_exists": 3}
 
@@ -61,15 +65,21 @@ def script_of(headers):
 class GrpcAuthz:
     """The gRPC Check server. `requests` keeps every CheckRequest in arrival order."""
 
-    def __init__(self, credentials=None, workers=64):
+    def __init__(self, credentials=None, workers=64, port=0):
         self.requests = []
         self.lock = threading.Lock()
         self.hung = threading.Event()
         self.released = threading.Event()  # lets every {"hold": true} call answer
         self.cancelled = 0  # calls the client gave up on (RST_STREAM CANCEL seen by grpcio)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
-        pb_grpc.add_AuthorizationServicer_to_server(self, self.server)
-        address = f"{LOCALHOST}:0"
+        # The generated servicer's serializer, except that bytes go out as they are: the
+        # {"garbage": true} answer.
+        check = grpc.unary_unary_rpc_method_handler(
+            self.Check, request_deserializer=pb.CheckRequest.FromString,
+            response_serializer=lambda r: r if isinstance(r, bytes) else r.SerializeToString())
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "envoy.service.auth.v3.Authorization", {"Check": check}),))
+        address = f"{LOCALHOST}:{port}"
         self.port = (self.server.add_insecure_port(address) if credentials is None
                      else self.server.add_secure_port(address, credentials))
         self.server.start()
@@ -116,6 +126,8 @@ class GrpcAuthz:
             threading.Thread(target=lambda: self.server.stop(grace=None)).start()
             self.hung.wait(10)
             return pb.CheckResponse()
+        if s.get("garbage"):
+            return GARBAGE
         echo = [["x-echo", s["echo"], False]] if "echo" in s else []
         resp = pb.CheckResponse()
         if "metadata" in s:

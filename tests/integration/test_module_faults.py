@@ -8,29 +8,37 @@ the counter) and what becomes of the process. Each row is one test, on a proxy o
   4. afterwards: "serves" -- the process lives, is ready, and serves the next request through
      the same module; or, for a native crash, which no in-process host survives (docs/abi.md),
      "restarts on previous" -- the process died of the signal, and its next start serves the
-     previous good generation and shows the crash record in /modules.
+     previous good generation and shows the crash record in /modules; or, for a Wasm VM under
+     failure_policy FAIL_CLOSED, "fails closed" -- the process lives and is ready, and the
+     failed VM answers the next requests through it 503, as Envoy's does.
 
-Adding a fault class is adding a row. Rows to come as their modules land (being written in
-parallel): a Wasm trap and a Wasm runaway loop (fuel); ext_proc and ext_authz servers that are
-dead (connection refused), slow (past the timeout) or speak garbage (an undecodable reply), each
-with its fail-open / fail-closed outcome.
+Adding a fault class is adding a row. Rows to come as their module lands (being written in
+parallel): ext_proc servers that are dead (connection refused), slow (past the timeout) or
+speak garbage (an undecodable reply), each with its fail-open / fail-closed outcome.
 
 The per-class tests with the finer detail are in test_modules_abi.py (load-time refusals),
-test_module_crash.py (crash records) and test_lua.py (script errors and limits).
+test_module_crash.py (crash records), test_lua.py (script errors and limits), test_wasm_host.py
+(traps, deadlines, memory and the failure policies) and test_ext_authz.py (EA-04, EA-23: errors
+and failure_mode_allow, also for the HTTP service).
 """
 import re
 import shutil
 import signal
+import types
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import pytest
 
+from authz_peer import GrpcAuthz
 from harness import request, until
 from modules_util import (fixture_file, module_entry, module_stat, reload_module,
                           replace_atomically, with_filters)
+from test_ext_authz import config as authz_config
+from test_ext_authz import get as authz_get
 from test_lua import listener, lua_config
 from test_module_crash import crash, crash_config, served_version
+from test_wasm_host import compile_filter, proxy_config as wasm_config, stat as wasm_stat
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,9 @@ class Fault:
     # (what it counts, read(sy) -> value, the value after the one fault); None: no counter
     # (said why in the row).
     counter: Optional[tuple]
-    afterwards: str = "serves"  # or "restarts on previous"
+    afterwards: str = "serves"  # or "restarts on previous", or "fails closed"
+    # The proxy's --log-level: a module that logs its fault at debug only is started so.
+    log_level: str = "info"
 
 
 # --- native modules (tests/abi/ fixtures) ----------------------------------------------------
@@ -127,6 +137,77 @@ end
 LUA_LIMITS = {"instructions": 1000000, "memory": "16MiB"}
 
 
+# --- Wasm (modules/wasm, with the C filter tests/wasm/c/host_test.c) --------------------------
+
+
+def wasm(**filter_extra):
+    """host_test.c, compiled for this test, on one worker; its x-action header picks the fault."""
+    def make(upstream_port, tmp_path):
+        path = compile_filter(tmp_path / "host_test.wasm")
+        return wasm_config(types.SimpleNamespace(port=upstream_port), path, workers=1,
+                           **filter_extra)
+    return make
+
+
+def wasm_counter(name):
+    return (f"module.wasm.*host_test*.{name}", lambda sy: wasm_stat(sy, name), 1)
+
+
+# --- ext_authz (modules/ext_authz) against authz_peer.py's gRPC server ------------------------
+
+# The authorization servers the running row started; the fixture below stops them.
+AUTHZ_SERVERS = []
+
+
+@pytest.fixture(autouse=True)
+def stop_authz_servers():
+    yield
+    while AUTHZ_SERVERS:
+        AUTHZ_SERVERS.pop().stop()
+
+
+def authz(failure_mode_allow):
+    """ext_authz on a gRPC server that allows whatever its x-authz script does not fault."""
+    def make(upstream_port, tmp_path):
+        server = GrpcAuthz()
+        AUTHZ_SERVERS.append(server)
+        return authz_config(upstream_port, server.port, {
+            "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.5s"},
+            "failure_mode_allow": failure_mode_allow}, workers=1)
+    return make
+
+
+def authz_script(script):
+    return lambda sy, tmp_path: authz_get(sy, "/echo", script).status
+
+
+def authz_server_dies(sy, tmp_path):
+    """The server stops; once the proxy has seen its connection close, a request finds the
+    port refusing. Then a new server takes the port, for the requests afterwards."""
+    server = AUTHZ_SERVERS.pop()
+    server.stop()
+    until(lambda: sy.stat("cluster.authz.cx_active") == 0, what="the connection to be gone")
+    status = request(sy.port("ingress"), "GET", "/echo").status
+    AUTHZ_SERVERS.append(GrpcAuthz(port=server.port))
+    return status
+
+
+def authz_counter(name):
+    return (f"module.ext_authz.{name}", lambda sy: module_stat(sy.stats(), "ext_authz", name), 1)
+
+
+# Envoy's outcomes: fail-closed (failure_mode_allow false) answers 403, fail-open lets the
+# request through to the upstream. The module logs why at debug only, as Envoy does.
+AUTHZ_FAULTS = [
+    ("dead", "the server is dead (connection refused)", authz_server_dies, "connect"),
+    # The proxy's timer and the server's own deadline (the call's grpc-timeout) race: either
+    # ends the call at the timeout.
+    ("slow", "the server answers past the timeout", authz_script({"hang": True}),
+     "(timeout|gRPC status 4: Deadline Exceeded)"),
+    ("garbage", "the server answers bytes that are not a CheckResponse",
+     authz_script({"garbage": True}), "malformed CheckResponse"),
+]
+
 FAULTS = [
     # Native modules at load time: the loader's child-process preflight (and the entry and
     # on_load checks) refuse the file; the old generation keeps serving.
@@ -177,6 +258,35 @@ FAULTS = [
           get("/echo", {"x-fault": "1"}), 500,
           r"script error: memory limit of the Lua state exceeded; the request gets a 500",
           ("module.lua.memory_exceeded", stat("module.lua.memory_exceeded"), 1)),
+    # Wasm: the VM that traps, runs past callback_deadline_ms (an epoch interruption) or runs
+    # out of memory fails; its stream gets a 503 whatever the policy (Envoy's outcome), and
+    # failure_policy decides the later ones.
+    Fault("wasm-trap", "a callback traps (unreachable)",
+          wasm(failure_policy="FAIL_CLOSED"), get("/echo", {"x-action": "trap"}), 503,
+          r"VM failed: proxy_on_request_headers trapped: (?s:.*)"
+          r"wasm trap: wasm `unreachable` instruction executed\s*\(failure_policy FAIL_CLOSED\)",
+          wasm_counter("wasm_traps"), afterwards="fails closed"),
+    Fault("wasm-runaway", "a callback loops forever",
+          wasm(failure_policy="FAIL_CLOSED", callback_deadline_ms=200),
+          get("/echo", {"x-action": "loop"}), 503,
+          r"VM failed: proxy_on_request_headers ran past its deadline of 200 ms "
+          r"\(failure_policy FAIL_CLOSED\)",
+          wasm_counter("wasm_deadline_exceeded"), afterwards="fails closed"),
+    Fault("wasm-memory", "the plugin grows its memory without bound",
+          wasm(failure_policy="FAIL_CLOSED", memory_limit_mb=8),
+          get("/echo", {"x-action": "oom"}), 503,
+          r"memory.grow refused after \d+ more pages\n.*VM failed: proxy_on_request_headers "
+          r"trapped", wasm_counter("wasm_traps"), afterwards="fails closed"),
+    Fault("wasm-trap-fail-reload", "a callback traps, under FAIL_RELOAD",
+          wasm(failure_policy="FAIL_RELOAD"), get("/echo", {"x-action": "trap"}), 503,
+          r"VM failed: proxy_on_request_headers trapped: (?s:.*)"
+          r"wasm trap: wasm `unreachable` instruction executed\s*\(failure_policy FAIL_RELOAD\)",
+          wasm_counter("wasm_traps")),
+    *(Fault(f"ext-authz-{key}-{mode}", fault, authz(allow), provoke, 200 if allow else 403,
+            rf"ext_authz check failed: {why}",
+            authz_counter("failure_mode_allowed" if allow else "error"), log_level="debug")
+      for key, fault, provoke, why in AUTHZ_FAULTS
+      for mode, allow in (("fail-closed", False), ("fail-open", True))),
 ]
 
 
@@ -184,7 +294,8 @@ FAULTS = [
     pytest.param(f, id=f.id, marks=[pytest.mark.crashes_on_purpose]
                  if f.afterwards == "restarts on previous" else []) for f in FAULTS])
 def test_fault(upstream, switchyard, tmp_path, row):
-    sy = switchyard(row.config(upstream.port, tmp_path))
+    sy = switchyard(row.config(upstream.port, tmp_path), start=False)
+    sy.start(extra_args=["--log-level", row.log_level])
     sy.upstream_port = upstream.port
     port = sy.port("ingress")
     assert request(port, "GET", "/echo").status == 200, "the module did not work before its fault"
@@ -202,6 +313,11 @@ def test_fault(upstream, switchyard, tmp_path, row):
         assert sy.admin("GET", "/ready").status == 200
         for _ in range(3):  # the same module, the same worker, still serving
             assert request(port, "GET", "/echo").status == 200
+    elif row.afterwards == "fails closed":
+        assert sy.running(), f"the proxy died of {row.fault}"
+        assert sy.admin("GET", "/ready").status == 200
+        for _ in range(3):  # the failed module answers for itself, on a live worker
+            assert request(port, "GET", "/echo").status == 503
     else:
         assert row.afterwards == "restarts on previous", row.afterwards
         assert not sy.running()
