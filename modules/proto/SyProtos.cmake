@@ -10,7 +10,9 @@
 #
 # Modules include this file by path, so it works for an out-of-tree build of one module too:
 #   include(${CMAKE_CURRENT_LIST_DIR}/../proto/SyProtos.cmake)
-include_guard(GLOBAL)
+# Once per directory, not per build: find_package makes imported targets (protobuf::protoc,
+# protobuf::libprotobuf) visible only in the directory that found them.
+include_guard(DIRECTORY)
 find_package(Protobuf REQUIRED)
 set(SY_PROTO_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
