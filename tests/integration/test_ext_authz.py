@@ -471,6 +471,53 @@ def test_ea10_per_route_disabled_and_context_extensions(upstream, grpc_authz, sw
     assert dict(cr.attributes.context_extensions) == {"tenant": "acme", "tier": "gold"}
 
 
+def percent(numerator, denominator="HUNDRED"):
+    return {"default_value": {"numerator": numerator, "denominator": denominator},
+            "runtime_key": "ext_authz.enabled"}
+
+
+def test_ea10_filter_enabled_zero_percent_checks_nothing(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port,
+                           grpc_filter(filter_enabled=percent(0))))
+    for _ in range(3):
+        assert get(sy, "/echo", {"deny": 0}).status == 200
+    assert grpc_authz.requests == []
+    assert stat(sy, "disabled") == 3 and stat(sy, "denied") == 0
+
+
+# A numerator over the denominator is the whole share, as in Envoy.
+@pytest.mark.parametrize("fraction", [percent(100), percent(1_000_000, "MILLION"),
+                                      percent(20_000, "TEN_THOUSAND")],
+                         ids=["hundred", "million", "over"])
+def test_ea10_filter_enabled_full_share_checks_every_request(upstream, grpc_authz, switchyard,
+                                                             fraction):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(filter_enabled=fraction)))
+    for _ in range(3):
+        test_id = uuid.uuid4().hex
+        assert get(sy, "/echo", {"deny": 0}, headers={"x-test-id": test_id}).status == 403
+        assert len(grpc_authz.find(test_id)) == 1
+    assert stat(sy, "disabled") == 0
+
+
+@pytest.mark.parametrize("flag", [True, {"value": True}])
+def test_ea10_deny_at_disable_answers_status_on_error(upstream, grpc_authz, switchyard, flag):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
+        filter_enabled=percent(0), status_on_error={"code": 503},
+        deny_at_disable={"default_value": flag, "runtime_key": "ext_authz.deny"})))
+    r = get(sy, "/echo")
+    assert r.status == 503, r
+    assert grpc_authz.requests == []
+    assert stat(sy, "disabled") == 1
+
+
+def test_ea10_deny_at_disable_only_acts_on_a_disabled_filter(upstream, grpc_authz, switchyard):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(
+        filter_enabled=percent(100),
+        deny_at_disable={"default_value": True, "runtime_key": "ext_authz.deny"})))
+    assert get(sy, "/echo").status == 200
+    assert len(grpc_authz.requests) == 1
+
+
 def test_ea11_denied_body_is_truncated(upstream, grpc_authz, switchyard):
     sy = switchyard(config(upstream.port, grpc_authz.port,
                            grpc_filter(max_denied_response_body_bytes=4)))
@@ -781,8 +828,15 @@ def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
      "route_metadata_context_namespaces: expected a list of strings"),
     (grpc_filter(metadata_context_namespaces=[""]),
      "metadata_context_namespaces: expected a list of strings"),
+    (grpc_filter(filter_enabled={"default_value": {"numerator": 5, "denominator": "TEN"}}),
+     "filter_enabled.default_value.denominator: expected HUNDRED, TEN_THOUSAND or MILLION"),
+    (grpc_filter(filter_enabled={"runtime_key": "k"}),
+     "filter_enabled.default_value: required"),
+    (grpc_filter(deny_at_disable={"default_value": "yes"}),
+     "deny_at_disable.default_value: expected true or false"),
 ], ids=["no-service", "no-cluster", "google-grpc", "bool", "status", "max-bytes", "unknown",
-        "regex", "duration", "route-namespaces", "empty-namespace"])
+        "regex", "duration", "route-namespaces", "empty-namespace", "denominator",
+        "no-default", "deny-flag"])
 def test_bad_config_is_refused_with_its_location(upstream, switchyard, bad, words):
     from harness import run_switchyard
     module_file("ext_authz")

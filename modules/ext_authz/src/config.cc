@@ -249,6 +249,60 @@ bool namespaces(Reader& r, const json::Value& v, const char* field, std::vector<
   return true;
 }
 
+// A BoolValue in JSON: true, false, or {value: b}.
+bool bool_value(Reader& r, const json::Value& v, const char* field, bool* out) {
+  const json::Value* f = v.get(field);
+  if (!f) return true;
+  const json::Value* b = f->is_object() ? f->get("value") : f;
+  if (!b || b->type != json::Value::kBool) return r.fail(field, "expected true or false");
+  *out = b->boolean;
+  return true;
+}
+
+// filter_enabled (RuntimeFractionalPercent) and deny_at_disable (RuntimeFeatureFlag). Their
+// runtime_key is accepted and ignored: Switchyard has no runtime layer, so default_value is
+// the value.
+bool parse_runtime(Reader& top, const json::Value& v, Config* c, std::string* err) {
+  const json::Value* fe = nullptr;
+  if (!top.object("filter_enabled", &fe)) return false;
+  if (fe) {
+    Reader r(*fe, "filter_enabled", err);
+    const json::Value* dv = nullptr;
+    if (!r.known({"default_value", "runtime_key"}) || !r.object("default_value", &dv)) return false;
+    if (!dv) return r.fail("default_value", "required");
+    Reader dr(*dv, r.where("default_value"), err);
+    if (!dr.known({"numerator", "denominator"}) ||
+        !dr.uint("numerator", &c->filter_enabled.numerator, 0, UINT32_MAX))
+      return false;
+    if (!dv->get("numerator")) c->filter_enabled.numerator = 0;  // proto3: absent is 0
+    const json::Value* d = dv->get("denominator");
+    static const std::pair<const char*, uint32_t> kDenominators[] = {
+        {"HUNDRED", 100}, {"TEN_THOUSAND", 10000}, {"MILLION", 1000000}};
+    c->filter_enabled.denominator = 100;
+    if (d) {
+      bool found = false;
+      for (size_t i = 0; i < 3; ++i) {
+        // The enum's name, or its number as protobuf's JSON form also allows.
+        if ((d->type == json::Value::kString && d->string == kDenominators[i].first) ||
+            (d->type == json::Value::kNumber && d->number == double(i))) {
+          c->filter_enabled.denominator = kDenominators[i].second;
+          found = true;
+        }
+      }
+      if (!found) return dr.fail("denominator", "expected HUNDRED, TEN_THOUSAND or MILLION");
+    }
+  }
+  const json::Value* dad = nullptr;
+  if (!top.object("deny_at_disable", &dad)) return false;
+  if (dad) {
+    Reader r(*dad, "deny_at_disable", err);
+    if (!r.known({"default_value", "runtime_key"})) return false;
+    if (!dad->get("default_value")) return r.fail("default_value", "required");
+    if (!bool_value(r, *dad, "default_value", &c->deny_at_disable)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool StringMatcher::match(std::string_view s) const {
@@ -338,7 +392,9 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
                 "charge_cluster_response_stats",
                 "encode_raw_headers",
                 "enable_dynamic_metadata_ingestion",
-                "max_denied_response_body_bytes"}))
+                "max_denied_response_body_bytes",
+                "filter_enabled",
+                "deny_at_disable"}))
     return std::nullopt;
   const json::Value *grpc = nullptr, *http = nullptr;
   if (!r.object("grpc_service", &grpc) || !r.object("http_service", &http)) return std::nullopt;
@@ -367,12 +423,10 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
       !parse_list(r, "disallowed_headers", &c.disallowed_headers, err))
     return std::nullopt;
   // Envoy wraps it in BoolValue: true, false, or {value: b}.
-  if (const json::Value* d = v->get("enable_dynamic_metadata_ingestion")) {
-    const json::Value* b = d->is_object() ? d->get("value") : d;
-    if (!b || b->type != json::Value::kBool)
-      return r.fail("enable_dynamic_metadata_ingestion", "expected true or false"), std::nullopt;
-    c.enable_dynamic_metadata_ingestion = b->boolean;
-  }
+  if (!bool_value(r, *v, "enable_dynamic_metadata_ingestion",
+                  &c.enable_dynamic_metadata_ingestion) ||
+      !parse_runtime(r, *v, &c, err))
+    return std::nullopt;
 
   const json::Value* soe = nullptr;
   if (!r.object("status_on_error", &soe)) return std::nullopt;

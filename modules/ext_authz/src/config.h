@@ -42,6 +42,13 @@ struct BufferSettings {
   bool pack_as_bytes = false;
 };
 
+// Envoy's FractionalPercent: NUMERATOR in DENOMINATOR (100, 10 000 or 1 000 000). A numerator
+// over the denominator means every stream.
+struct Fraction {
+  uint32_t numerator = 100;
+  uint32_t denominator = 100;
+};
+
 // The metric ids of one stat_prefix (Envoy: ext_authz.<stat_prefix>.<name>).
 struct Metrics {
   uint32_t ok = 0, denied = 0, error = 0, failure_mode_allowed = 0, disabled = 0, invalid = 0;
@@ -79,6 +86,11 @@ struct Config {
   std::string stat_prefix;
   uint32_t max_denied_response_body_bytes = 0;
   bool enable_dynamic_metadata_ingestion = true;
+  // filter_enabled's default_value (its runtime_key is ignored: there is no runtime layer) and
+  // deny_at_disable's: the share of streams that are checked, and whether the others are
+  // refused (status_on_error) instead of let through.
+  Fraction filter_enabled;
+  bool deny_at_disable = false;
   Metrics metrics;
 
   // Whether a request header goes to the server (allowed_headers / disallowed_headers; in HTTP

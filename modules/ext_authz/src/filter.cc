@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <random>
 
 #include "check_request.h"
 #include "host.h"
@@ -27,6 +28,16 @@ bool is_upgrade(sy_stream_t* s) {
          view(v) == "CONNECT";
 }
 
+// Whether this stream falls in SHARE (filter_enabled), drawn as Envoy's runtime does: a
+// uniform number below the denominator, compared with the numerator. Each worker thread has its
+// own generator, so no lock is taken.
+bool sampled(const Fraction& share) {
+  if (share.numerator >= share.denominator) return true;
+  if (share.numerator == 0) return false;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng() % share.denominator < share.numerator;
+}
+
 }  // namespace
 
 void Filter::count(uint32_t metric) { g_host->metric_add(g_module, metric, 1); }
@@ -41,6 +52,16 @@ sy_filter_status_t Filter::on_request_headers(sy_stream_t* s, bool end_stream) {
   }
   // The response body is never looked at.
   g_host->skip_body(s, SY_RESPONSE);
+  if (!sampled(cfg_->filter_enabled)) {
+    // Not in filter_enabled's share: let through unchecked, or with deny_at_disable refused
+    // with status_on_error, as Envoy does (its details too).
+    count(cfg_->metrics.disabled);
+    state_ = State::kDone;
+    g_host->skip_body(s, SY_REQUEST);
+    if (!cfg_->deny_at_disable) return SY_CONTINUE;
+    g_host->send_local_reply(s, cfg_->status_on_error, nullptr, 0, str(""), str("ext_authz_error"));
+    return SY_STOP;
+  }
   bool buffer = cfg_->with_request_body.enabled && !end_stream && !is_upgrade(s) &&
                 !(route_ && route_->disable_request_body_buffering);
   if (buffer) {
