@@ -9,6 +9,7 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   down   gRPC to a closed port          open   the same, with failure_mode_allow (+ header)
   fast   gRPC with a 200 ms timeout and status_on_error 503
   body   gRPC with the body (10 bytes, partial allowed)   strict   the same without partial
+  off    gRPC with filter_enabled 0%      shut   the same with deny_at_disable (status 503)
   meta   two gRPC filters, the second sending the first one's dynamic metadata and the route's
          metadata (metadata_context_namespaces, route_metadata_context_namespaces)
 """
@@ -67,6 +68,16 @@ def filters(grpc_port, http_port, down_port):
         "fast": {"@type": EXT_AUTHZ, "grpc_service": {
             "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "0.2s"},
             "status_on_error": {"code": 503}},
+        "off": {"@type": EXT_AUTHZ, "grpc_service": {
+            "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "2s"},
+            "filter_enabled": {"default_value": {"numerator": 0, "denominator": "HUNDRED"},
+                               "runtime_key": "authz.off.enabled"}},
+        "shut": {"@type": EXT_AUTHZ, "grpc_service": {
+            "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "2s"},
+            "status_on_error": {"code": 503},
+            "filter_enabled": {"default_value": {"numerator": 0},
+                               "runtime_key": "authz.shut.enabled"},
+            "deny_at_disable": {"default_value": True, "runtime_key": "authz.shut.deny"}},
         # A chain of two filters.
         "meta": [{"@type": EXT_AUTHZ, "grpc_service": {
                      "envoy_grpc": {"cluster_name": "authz_grpc"}, "timeout": "2s"}},
@@ -337,3 +348,22 @@ def test_request_body_in_the_check(world, body):
 def test_request_body_over_the_limit(world):
     e, _ = both(world, "strict", method="POST", body=b"x" * 100)
     assert e.status == 413
+
+
+# --- filter_enabled / deny_at_disable ----------------------------------------------------------
+
+
+def test_filter_enabled_zero_is_never_checked(world):
+    grpc_authz = world[2]
+    test_id = uuid.uuid4().hex
+    e, _ = both(world, "off", {"deny": 0}, headers={"x-test-id": test_id})
+    assert e.status == 200
+    assert grpc_authz.find(test_id) == []
+
+
+def test_deny_at_disable_answers_status_on_error(world):
+    grpc_authz = world[2]
+    test_id = uuid.uuid4().hex
+    e, _ = both(world, "shut", headers={"x-test-id": test_id})
+    assert e.status == 503
+    assert grpc_authz.find(test_id) == []
