@@ -14,6 +14,7 @@
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/metadata.h"
 #include "core/http/headers.h"
+#include "core/log/response_flag.h"
 #include "core/net/socket.h"
 
 namespace sy::filters {
@@ -50,6 +51,9 @@ class ChainSink {
   // Host stream_reset (since ABI 1.2): end the stream abruptly once the calling filter returns,
   // with DETAILS in the access log. False when the stream has already ended.
   virtual bool reset_from_filter(std::string details) { return false; }
+  // Host set_response_flag (since ABI 1.2): FLAG, unless the stream already has one. False
+  // when the stream has already ended.
+  virtual bool set_response_flag(log::ResponseFlag flag) { return false; }
   // Host metadata_ns_get (since ABI 1.2): the `metadata:` block of the stream's route, listener
   // or cluster (namespace -> JSON object text), or null when there is none (yet).
   virtual const std::map<std::string, std::string>* config_metadata(

@@ -242,6 +242,13 @@ sy_status_t h_local_reply(sy_stream_t* s, uint32_t status, const sy_header_t* he
              : SY_ERR_WRONG_PHASE;
 }
 
+sy_status_t h_set_response_flag(sy_stream_t* s, sy_str_t flag) {
+  if (!s) return SY_ERR_INVALID;
+  log::ResponseFlag f = log::filter_flag(sv(flag));
+  if (f == log::ResponseFlag::kNone) return SY_ERR_INVALID;
+  return FilterChain::from(s)->sink()->set_response_flag(f) ? SY_OK : SY_ERR_STALE;
+}
+
 sy_stream_id_t h_stream_id(sy_stream_t* s) { return s ? FilterChain::from(s)->id() : 0; }
 
 sy_worker_t* h_stream_worker(sy_stream_t* s);
@@ -738,6 +745,7 @@ sy_host_t g_host = [] {
   install_callout_slots(&h);   // since 1.2: callout_host.cc
   install_metadata_slots(&h);  // since 1.2: metadata.cc
   h.post_to_main = h_post_to_main;
+  h.set_response_flag = h_set_response_flag;
   return h;
 }();
 

@@ -31,8 +31,24 @@ const char* flag_text(ResponseFlag f) {
       return "OL";
     case ResponseFlag::kRateLimited:
       return "RL";
+    case ResponseFlag::kUnauthorizedExternal:
+      return "UAEX";
+    case ResponseFlag::kRateLimitServiceError:
+      return "RLSE";
+    case ResponseFlag::kFaultAbort:
+      return "FI";
+    case ResponseFlag::kFaultDelay:
+      return "DI";
   }
   return "-";
+}
+
+ResponseFlag filter_flag(std::string_view text) {
+  for (ResponseFlag f :
+       {ResponseFlag::kUnauthorizedExternal, ResponseFlag::kRateLimitServiceError,
+        ResponseFlag::kRateLimited, ResponseFlag::kFaultAbort, ResponseFlag::kFaultDelay})
+    if (text == flag_text(f)) return f;
+  return ResponseFlag::kNone;
 }
 
 std::string format_access_json(const AccessRecord& r) {

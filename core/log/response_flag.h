@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace sy::log {
 
@@ -18,10 +19,20 @@ enum class ResponseFlag : uint8_t {
   kUpstreamReset,           // "UR": the upstream reset the exchange
   kFilterReset,             // "FR": a filter reset the stream
   kOverload,                // "OL": the process-wide overload cap refused the stream
-  kRateLimited,             // "RL": the client's streams_per_client limit refused it
+  kRateLimited,             // "RL": the client's streams_per_client limit (or a filter) refused it
+  // Set by filters only (host set_response_flag, ABI 1.2).
+  kUnauthorizedExternal,   // "UAEX": an external authorization service refused the request
+  kRateLimitServiceError,  // "RLSE": a rate-limit service could not be asked
+  kFaultAbort,             // "FI": a fault filter answered instead of the upstream
+  kFaultDelay,             // "DI": a fault filter delayed the request
 };
 
 // The flag as the access log writes it: "-" for none.
 const char* flag_text(ResponseFlag f);
+
+// The flag a filter names with set_response_flag ("UAEX", "RLSE", "RL", "FI", "DI"), or kNone
+// for any other text: a filter may not claim the proxy's own causes (no route, upstream
+// timeout, ...).
+ResponseFlag filter_flag(std::string_view text);
 
 }  // namespace sy::log

@@ -231,7 +231,8 @@ void Stream::send_direct_response() {
 void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::string& body,
                                    const char* details, log::ResponseFlag flag) {
   info_.status = status;
-  info_.flag = flag;
+  // A flag a filter set before its reply (set_response_flag: "UAEX") is the cause reported.
+  info_.flag_once(flag);
   info_.details = details;
   if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
   resp_in_length_ = body.size();
@@ -575,6 +576,12 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
     reply_through_filters(status, std::move(h), body, details.c_str(),
                           log::ResponseFlag::kLocalReply);
   });
+  return true;
+}
+
+bool Stream::set_response_flag(log::ResponseFlag flag) {
+  if (finalized_) return false;
+  info_.flag_once(flag);
   return true;
 }
 

@@ -67,6 +67,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool local_reply_from_filter(int status, const http::HeaderMap& headers, std::string_view body,
                                std::string details) override;
   bool reset_from_filter(std::string details) override;
+  bool set_response_flag(log::ResponseFlag flag) override;
   void clear_route_cache() override { route_dirty_ = true; }
   bool set_upstream_override(std::string_view host) override;
   bool attribute(std::string_view path, std::string* out) const override;

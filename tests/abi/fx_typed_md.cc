@@ -7,12 +7,14 @@
 //   x-md-set: JSON   metadata_ns_set("authz", JSON)
 //   x-md-merge: JSON metadata_ns_merge("authz", JSON)
 //   x-tenant: V      filter_state_set("tenant", V)
+//   x-flag: V        set_response_flag(V)
+//   x-reply: N       answer N itself (send_local_reply), after the above
 //   x-add-body: V    (on a request without body) hold the headers, then from a stream timer
 //                    continue_headers_with_body and inject V as the request's body
 //   x-via-main: 1    hold the request, hop to the main thread (sdk::post_to_main) and back
 //                    (post_to_filter), which sets request header x-via-main: back and resumes
 // Response headers it sets ("-" for absent):
-//   x-rc-set, x-rc-merge   the status codes of the two calls
+//   x-rc-set, x-rc-merge, x-rc-flag   the status codes of those calls
 //   x-md-dynamic           metadata_ns_get("authz") of the dynamic metadata
 //   x-md-user              metadata_get("authz", "user")
 //   x-md-route, x-md-vhost, x-md-cluster   metadata_ns_get("team") of each config source
@@ -50,6 +52,12 @@ class TypedMd final : public sdk::HttpFilter {
     if (auto v = h.get("x-md-set")) rc_set_ = std::to_string(metadata_ns_set("authz", *v));
     if (auto v = h.get("x-md-merge")) rc_merge_ = std::to_string(metadata_ns_merge("authz", *v));
     if (auto v = h.get("x-tenant")) filter_state_set("tenant", *v);
+    if (auto v = h.get("x-flag")) rc_flag_ = std::to_string(set_response_flag(*v));
+    if (auto v = h.get("x-reply")) {
+      local_reply(uint32_t(std::stoul(std::string(*v))), "", "fx_typed_md_reply",
+                  {{"x-rc-flag", rc_flag_}});
+      return SY_STOP;
+    }
     if (h.get("x-via-main")) {
       sy_stream_id_t id = this->id();
       uint32_t position = sdk::host()->filter_index(stream());
@@ -70,6 +78,7 @@ class TypedMd final : public sdk::HttpFilter {
     auto h = response_headers();
     h.set("x-rc-set", rc_set_);
     h.set("x-rc-merge", rc_merge_);
+    if (!h.get("x-rc-flag")) h.set("x-rc-flag", rc_flag_);
     h.set("x-md-dynamic", metadata_ns_get("authz").value_or("-"));
     h.set("x-md-user", metadata_get("authz", "user").value_or("-"));
     h.set("x-md-route", metadata_ns_get("team", SY_METADATA_ROUTE).value_or("-"));
@@ -121,7 +130,7 @@ class TypedMd final : public sdk::HttpFilter {
     h->inject_data(s, SY_REQUEST, sdk::to_str(self->added_body_), true);
   }
 
-  std::string rc_set_ = "-", rc_merge_ = "-", added_body_, watermarks_;
+  std::string rc_set_ = "-", rc_merge_ = "-", rc_flag_ = "-", added_body_, watermarks_;
 };
 
 }  // namespace

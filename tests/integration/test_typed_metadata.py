@@ -72,6 +72,35 @@ def test_namespace_set_merge_get_and_the_access_log(upstream, switchyard):
     assert "absent" in e and e["absent"] is None
 
 
+@pytest.mark.parametrize("flag, reply, logged", [
+    ("UAEX", "403", "UAEX"),   # set before the filter's own reply: it, not "LR", is the cause
+    ("RLSE", None, "RLSE"),    # on a request that the upstream then answers
+    (None, "403", "LR"),       # without a flag a filter's reply is "LR"
+], ids=["uaex-reply", "rlse-upstream", "no-flag"])
+def test_set_response_flag_reaches_the_access_log(upstream, switchyard, flag, reply, logged):
+    sy = switchyard(typed_config(upstream.port))
+    headers = {"x-request-id": f"flag-{flag}-{reply}"}
+    if flag:
+        headers["x-flag"] = flag
+    if reply:
+        headers["x-reply"] = reply
+    r = request(sy.port("ingress"), "GET", "/echo", headers=headers)
+    assert r.status == int(reply or 200), r
+    assert r.header("x-rc-flag") == (str(SY_OK) if flag else "-")
+    e = sy.wait_access_entry(lambda e: e.get("request_id") == headers["x-request-id"])
+    assert e["response_flags"] == logged, e
+
+
+@pytest.mark.parametrize("flag", ["NR", "UT", "uaex", "", "UAEX,RL", "LR"])
+def test_set_response_flag_refuses_the_proxys_own_and_unknown_names(upstream, switchyard, flag):
+    sy = switchyard(typed_config(upstream.port))
+    r = request(sy.port("ingress"), "GET", "/echo",
+                headers={"x-request-id": "flag-bad", "x-flag": flag, "x-reply": "403"})
+    assert r.status == 403 and r.header("x-rc-flag") == str(SY_ERR_INVALID), r
+    e = sy.wait_access_entry(lambda e: e.get("request_id") == "flag-bad")
+    assert e["response_flags"] == "LR", e
+
+
 def test_a_string_set_with_the_1_0_call_is_a_json_string_in_the_namespace(upstream, switchyard):
     sy = switchyard(typed_config(upstream.port, log_fields=LOG_FIELDS))
     r = request(sy.port("ingress"), "GET", "/echo",

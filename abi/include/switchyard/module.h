@@ -647,6 +647,16 @@ typedef struct sy_host {
    * caller's thread). To get back to a stream or a worker from FN, use post_to_filter or
    * post_to_worker. */
   sy_status_t (*post_to_main)(sy_main_task_fn fn, sy_drop_fn drop, void* arg);
+  /* Says why the filter ended the stream, as Envoy's setResponseFlag: FLAG is one of Envoy's
+   * short response-flag names a filter may set, "UAEX" (an external authorization service
+   * refused), "RLSE" (a rate-limit service failed), "RL" (rate limited), "FI" (fault injected:
+   * aborted) or "DI" (fault injected: delayed). The access log's response_flags and the
+   * response.flags attribute show it. A stream keeps its first flag, so set it before
+   * send_local_reply (which would otherwise mark the stream "LR"); a flag set later, or after
+   * another cause (the client left: "DC"), is ignored and SY_OK returned all the same.
+   * SY_ERR_INVALID for any other name (the proxy's own causes cannot be claimed by a
+   * filter); SY_ERR_STALE after the stream ended. */
+  sy_status_t (*set_response_flag)(sy_stream_t* s, sy_str_t flag);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */

@@ -721,6 +721,12 @@ class HttpFilter {
     if (!SY_HAS_SLOT(host(), sy_host_t, stream_reset)) return SY_ERR_UNSUPPORTED;
     return host()->stream_reset(stream_, to_str(details));
   }
+  // Envoy's short response-flag name ("UAEX", "RLSE", "RL", "FI", "DI") for the access log;
+  // set it before send_local_reply. SY_ERR_UNSUPPORTED on a host before it.
+  sy_status_t set_response_flag(std::string_view flag) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, set_response_flag)) return SY_ERR_UNSUPPORTED;
+    return host()->set_response_flag(stream_, to_str(flag));
+  }
 
   sy_stream_t* stream() const { return stream_; }
   sy_stream_id_t id() const { return host()->stream_id(stream_); }
