@@ -198,6 +198,26 @@ def test_ea03_denied_without_a_status_is_403(upstream, grpc_authz, switchyard):
 # --- gRPC: errors and failure mode (EA-04) -----------------------------------------------------
 
 
+@pytest.mark.parametrize("extra, script, status, flag, details", [
+    ({}, {"deny": 401}, 401, "UAEX", "ext_authz_denied"),
+    ({}, {"abort": "INTERNAL"}, 403, "UAEX", "ext_authz_error"),
+    ({"filter_enabled": {"default_value": {"numerator": 0}},
+      "deny_at_disable": {"default_value": True}}, None, 403, "UAEX", "ext_authz_error"),
+    ({"failure_mode_allow": True}, {"abort": "INTERNAL"}, 200, "-", None),
+    ({}, None, 200, "-", None),
+], ids=["denied", "error", "deny-at-disable", "failure-mode-allowed", "ok"])
+def test_ea03_refusals_carry_the_uaex_response_flag(upstream, grpc_authz, switchyard, extra,
+                                                     script, status, flag, details):
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(**extra)))
+    rid = uuid.uuid4().hex
+    r = get(sy, "/echo", script, headers={"x-request-id": rid})
+    assert r.status == status, r
+    e = sy.wait_access_entry(lambda e: e.get("request_id") == rid)
+    assert e["response_flags"] == flag, e
+    if details:
+        assert e["details"] == details, e
+
+
 @pytest.mark.parametrize("script", [{"error": 0}, {"abort": "UNAVAILABLE"},
                                     {"abort": "PERMISSION_DENIED"}],
                          ids=["error_response", "unavailable", "permission-denied-status"])

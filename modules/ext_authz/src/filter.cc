@@ -38,6 +38,13 @@ bool sampled(const Fraction& share) {
   return rng() % share.denominator < share.numerator;
 }
 
+// Marks a refused request with Envoy's UAEX response flag (denied, error without
+// failure_mode_allow, deny_at_disable), before its reply so that the reply's own "LR" does
+// not take its place. A host before the flag has no such slot: the details still tell.
+void mark_unauthorized(sy_stream_t* s) {
+  if (SY_HAS_SLOT(g_host, sy_host_t, set_response_flag)) g_host->set_response_flag(s, str("UAEX"));
+}
+
 }  // namespace
 
 void Filter::count(uint32_t metric) { g_host->metric_add(g_module, metric, 1); }
@@ -59,6 +66,7 @@ sy_filter_status_t Filter::on_request_headers(sy_stream_t* s, bool end_stream) {
     state_ = State::kDone;
     g_host->skip_body(s, SY_REQUEST);
     if (!cfg_->deny_at_disable) return SY_CONTINUE;
+    mark_unauthorized(s);
     g_host->send_local_reply(s, cfg_->status_on_error, nullptr, 0, str(""), str("ext_authz_error"));
     return SY_STOP;
   }
@@ -220,6 +228,7 @@ bool Filter::finish(sy_stream_t* s, const Decision& d, bool sync) {
       break;
     case Decision::kDenied:
       count(cfg_->metrics.denied);
+      mark_unauthorized(s);
       reply(s, d.status ? d.status : 403, d, "ext_authz_denied");
       break;
     case Decision::kError:
@@ -232,6 +241,7 @@ bool Filter::finish(sy_stream_t* s, const Decision& d, bool sync) {
         go_on = true;
         break;
       }
+      mark_unauthorized(s);
       reply(s, d.status ? d.status : cfg_->status_on_error, d, "ext_authz_error");
       break;
   }
