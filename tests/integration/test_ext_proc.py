@@ -832,3 +832,63 @@ def test_streamed_response_body_large(upstream, nginx, processor, switchyard, pa
     assert ended(processor, rid).state["n"] == size
     # Bounded: far below the body's size (the response side's flow control reaches the origin).
     assert sy.memory_kib("VmHWM") < 64 * 1024
+
+
+def test_streamed_end_of_body_during_the_header_hold_is_sent(upstream, processor, switchyard):
+    """The whole chunked body (no Content-Length) arrives in the same read as the headers, so
+    its end comes while the filter holds the direction for the headers' answer: the processor
+    must still get a body message with end_of_stream (it used to get none)."""
+    @processor.scenario("stream-eos")
+    def seos(stream, msg):
+        if kind(msg) == "request_body":
+            stream.state.setdefault("eos", []).append(msg.request_body.end_of_stream)
+            return [answer(msg, body=msg.request_body.body.upper())]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "stream-eos"), (EP_ID, "st-eos"),
+                                             ("transfer-encoding", "chunked")],
+                           chunked([b"abc", b"def"])))
+        resp = c.read_response()
+    assert resp.status == 200
+    echo = json.loads(resp.body)
+    assert echo["body_sha256"] == harness.sha256(b"ABCDEF")
+    eos = ended(processor, "st-eos").state["eos"]
+    assert eos[-1] is True and not any(eos[:-1]), eos
+
+
+@pytest.mark.parametrize("trailers", [False, True], ids=["plain", "trailer-send"])
+def test_streamed_request_body_large_is_bounded(upstream, processor, switchyard, trailers):
+    """100 MiB of chunked request body through STREAMED (with trailer mode SEND too, which used
+    to give up the back-pressure): every byte reaches the processor and the upstream, and the
+    proxy's peak memory stays far below the body's size."""
+    @processor.scenario("count-req")
+    def count_req(stream, msg):
+        if kind(msg) == "request_body":
+            stream.state["n"] = stream.state.get("n", 0) + len(msg.request_body.body)
+            stream.state["eos"] = msg.request_body.end_of_stream
+        return [answer(msg)]
+
+    mode = {"request_body_mode": "STREAMED"}
+    if trailers:
+        mode["request_trailer_mode"] = "SEND"
+    sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=mode))
+    rid = f"big-{trailers}"
+    piece = bytes(range(256)) * 256  # 64 KiB
+    count = (100 << 20) // len(piece)
+    with RawClient(sy.port("ingress"), timeout=120) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "count-req"), (EP_ID, rid),
+                                             ("transfer-encoding", "chunked")]))
+        frame = b"%x\r\n%s\r\n" % (len(piece), piece)
+        for _ in range(count):
+            c.send(frame)
+        c.send(b"0\r\nx-t: v\r\n\r\n" if trailers else b"0\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200
+    assert json.loads(resp.body)["body_length"] == count * len(piece)
+    s = ended(processor, rid)
+    assert s.state["n"] == count * len(piece)
+    assert ("request_trailers" in s.kinds()) == trailers
+    assert sy.memory_kib("VmHWM") < 64 * 1024

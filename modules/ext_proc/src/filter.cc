@@ -104,6 +104,8 @@ bool Filter::streamed(const Direction& d) const {
   return d.body_mode == kStreamed && !d.header_end && !d.replaced && !side_over_;
 }
 
+bool Filter::watermark_ok() const { return g_host->abi_minor >= 2; }
+
 bool Filter::body_wanted(const Direction& d) const {
   return (d.body_mode == kBuffered || d.body_mode == kBufferedPartial) && !d.header_end &&
          !d.replaced && !side_over_;
@@ -133,6 +135,9 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
     return SY_CONTINUE;
   }
   d.held = true;
+  // STREAMED holds what arrives meanwhile under the watermark status: the peer is paused at
+  // the watermark, and the filter still sees the end of the body and the trailers.
+  if (!end_stream && streamed(d) && watermark_ok()) return SY_STOP_AND_WATERMARK;
   // Collect the body in the host's buffer when it will be sent, or when a mode_override may
   // still ask for it, or when trailers must be seen (data and trailers that arrive while a
   // filter is stopped pass it by when it resumes); otherwise a plain stop keeps the client
@@ -166,7 +171,8 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
   }
-  return SY_STOP_AND_BUFFER;  // at the end of the body this pauses the direction
+  // At the end of the body either status pauses the direction until resume().
+  return streamed(d) && watermark_ok() ? SY_STOP_AND_WATERMARK : SY_STOP_AND_BUFFER;
 }
 
 sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
@@ -230,11 +236,11 @@ bool Filter::advance(Direction& d) {
 // resumed and later chunks are taken out of the flow as they come (stream_chunk), sent, and
 // injected after this filter as their answers arrive. The end of the body and the trailers
 // wait until every chunk is answered, so nothing overtakes a processed chunk.
-// Limits of ABI 1.2 (the watermark body status of branch abi12 removes them): a resumed
-// filter is passed by the end of stream and the trailers the host held for it, so a body
-// whose end arrived during a hold gets no end_of_stream message unless Content-Length showed
-// the end, and trailers are seen only when trailer mode SEND keeps the filter buffering
-// (which gives up the hold's back-pressure).
+// The holds use SY_STOP_AND_WATERMARK (ABI 1.2): the host pauses the peer at its watermark
+// and still calls the filter with the end of the body and the trailers, so a body whose end
+// arrives during a hold gets its end_of_stream message and trailer mode SEND keeps the
+// back-pressure. On an older host the holds are SY_STOP (or SY_STOP_AND_BUFFER when trailers
+// must be seen), whose resume passes the end of stream and the trailers by the filter.
 constexpr size_t kStreamWindow = 1 << 20;
 
 void Filter::start_streaming(Direction& d) {
@@ -242,8 +248,12 @@ void Filter::start_streaming(Direction& d) {
   sy_str_t held{};
   if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
   // Bytes that arrived while the previous held chunk was with the processor are one more.
-  bool fresh = held.len > d.inplace_done || (d.inplace == 0 && (d.body_end || d.trailers_seen) &&
-                                             !d.eos_sent && d.inplace_done == 0);
+  // So is an end of the body that came after the last held chunk went out (an empty chunk
+  // with end_of_stream).
+  bool fresh =
+      held.len > d.inplace_done ||
+      (d.inplace == 0 && (d.body_end || d.trailers_seen) && !d.eos_sent && d.inplace_done == 0) ||
+      (d.body_end && !d.trailers_seen && !d.eos_sent);
   if (fresh) {
     size_t at = std::min(d.inplace_done, held.len);
     size_t n = held.len - at;
@@ -307,11 +317,13 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
     d.held = true;  // the end waits for the last answers
     return SY_STOP;
   }
-  if (d.inflight > kStreamWindow && d.trailer_mode != kSend) {
-    // Enough is with the processor: hold the peer back until it has answered.
+  bool watermark = watermark_ok();
+  if (d.inflight > kStreamWindow && (watermark || d.trailer_mode != kSend)) {
+    // Enough is with the processor: hold the peer back until it has answered. What arrives
+    // meanwhile is held (at most to the watermark) and sent as one chunk (start_streaming).
     d.streaming = false;
     d.held = true;
-    return SY_STOP;
+    return watermark ? SY_STOP_AND_WATERMARK : SY_STOP;
   }
   return SY_CONTINUE;
 }

@@ -80,6 +80,8 @@ class Filter {
   bool advance(Direction& d);
   bool body_wanted(const Direction& d) const;
   bool streamed(const Direction& d) const;
+  // The host knows SY_STOP_AND_WATERMARK (ABI 1.2).
+  bool watermark_ok() const;
   // STREAMED, once the headers are answered: sends what was held and lets the headers go.
   void start_streaming(Direction& d);
   sy_filter_status_t stream_chunk(Direction& d, bool end_stream);
