@@ -892,3 +892,28 @@ def test_streamed_request_body_large_is_bounded(upstream, processor, switchyard,
     assert s.state["n"] == count * len(piece)
     assert ("request_trailers" in s.kinds()) == trailers
     assert sy.memory_kib("VmHWM") < 64 * 1024
+
+
+# ---- CONTINUE_AND_REPLACE ----------------------------------------------------------------------
+
+
+def test_ep35_continue_and_replace_adds_a_body_to_a_get(upstream, processor, switchyard):
+    """CONTINUE_AND_REPLACE on the headers of a bodiless GET, with :method POST and a body: the
+    upstream gets a POST with that body, and no body message goes to the processor even though
+    the body mode is BUFFERED."""
+    @processor.scenario("replace-get")
+    def replace_get(stream, msg):
+        if kind(msg) == "request_headers":
+            return [answer(msg, set_headers=[(":method", "POST"), ("content-type", "text/plain")],
+                           body=b"a body from the processor", replace=True)]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port,
+                              processing_mode={"request_body_mode": "BUFFERED"}))
+    r, rid = call(sy, "replace-get")
+    assert r.status == 200
+    echo = r.json()
+    assert echo["method"] == "POST"
+    assert echo["body_sha256"] == harness.sha256(b"a body from the processor")
+    assert echo_headers(echo, "content-type") == ["text/plain"]
+    assert ended(processor, rid).kinds() == ["request_headers", "response_headers"]

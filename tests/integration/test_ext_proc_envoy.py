@@ -133,6 +133,13 @@ def scenarios(processor):
             return [answer(msg, set_headers=[("x-added", "yes")], remove=["x-extra"])]
         return [answer(msg)]
 
+    @processor.scenario("replace-get")
+    def replace_get(stream, msg):
+        if kind(msg) == "request_headers":
+            return [answer(msg, set_headers=[(":method", "POST"), ("content-type", "text/plain")],
+                           body=b"a body from the processor", replace=True)]
+        return [answer(msg)]
+
     @processor.scenario("silent")
     def silent(stream, msg):
         return []
@@ -329,6 +336,14 @@ def test_buffered_longer_body_is_a_documented_difference(world):
     assert e.status == 500
     assert s.status == 200 and s.json()["body_length"] == len(b"REPLACED:abc")
     assert harness.echo_headers(s.json(), "content-length") == ["12"]
+
+
+def test_continue_and_replace_adds_a_body_to_a_get(world):
+    e, k = both(world, "buf", "replace-get")
+    echo = e.json()
+    assert echo["method"] == "POST"
+    assert echo["body_sha256"] == harness.sha256(b"a body from the processor")
+    assert k == [["request_headers", "response_headers", "response_body"]]
 
 
 # ---- trailers --------------------------------------------------------------------------------

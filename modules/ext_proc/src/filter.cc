@@ -751,7 +751,16 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
       nb = bm.body();
     else if (!bm.has_clear_body())
       apply = false;  // streamed_response belongs to FULL_DUPLEX_STREAMED
-    if (apply) {
+    if (apply && replace && d.header_end) {
+      // A message without a body gets one: its held headers go on as the head of a message
+      // with a body (chunked over HTTP/1.1), and the body follows them, whole.
+      if (!nb.empty() && SY_HAS_SLOT(g_host, sy_host_t, continue_headers_with_body) &&
+          g_host->continue_headers_with_body(s_, d.dir) == SY_OK) {
+        d.held = false;
+        d.headers_out = true;
+        g_host->inject_data(s_, d.dir, S(nb), true);
+      }
+    } else if (apply) {
       // The bytes that were sent are replaced; anything after them (BUFFERED_PARTIAL's rest)
       // stays.
       size_t n = kind == Msg::kBody ? d.sent_body_len : SIZE_MAX;
