@@ -874,7 +874,10 @@ def test_streamed_request_body_large_is_bounded(upstream, processor, switchyard,
     mode = {"request_body_mode": "STREAMED"}
     if trailers:
         mode["request_trailer_mode"] = "SEND"
-    sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=mode))
+    # A generous message timeout: the scripted processor is slow on a busy machine, and the
+    # default 200 ms is not what this test is about.
+    sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=mode,
+                              message_timeout="10s"))
     rid = f"big-{trailers}"
     piece = bytes(range(256)) * 256  # 64 KiB
     count = (100 << 20) // len(piece)

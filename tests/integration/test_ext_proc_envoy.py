@@ -13,9 +13,11 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   slow    message_timeout 200 ms                   slowok the same, with failure_mode_allow
 The processor's messages are compared too (kinds, header names, end_of_stream, bodies).
 """
+import json
 import uuid
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 
 import envoyutil
 import harness
@@ -55,7 +57,17 @@ def filters():
         "open": ep("extproc_down", failure_mode_allow=True),
         "slow": ep(message_timeout="0.2s"),
         "slowok": ep(message_timeout="0.2s", failure_mode_allow=True),
+        # Two filters: the first takes the processor's dynamic metadata into "team", the
+        # second forwards "team" (and a namespace nobody wrote) in every message.
+        "meta": [ep(metadata_options={"receiving_namespaces": {"untyped": ["team"]}}),
+                 ep(processing_mode={"request_body_mode": "BUFFERED"},
+                    metadata_options={"forwarding_namespaces": {
+                        "untyped": ["team", "absent.ns"]}})],
     }
+
+
+def chain(fc):
+    return fc if isinstance(fc, list) else [fc]
 
 
 def scenarios(processor):
@@ -140,6 +152,14 @@ def scenarios(processor):
                            body=b"a body from the processor", replace=True)]
         return [answer(msg)]
 
+    @processor.scenario("meta")
+    def meta(stream, msg):
+        # Every answer carries dynamic metadata; only the first filter takes it.
+        r = answer(msg)
+        r.dynamic_metadata.update({"team": {"owner": "payments", "tier": 2, "ok": True,
+                                            "tags": ["a", 1]}})
+        return [r]
+
     @processor.scenario("silent")
     def silent(stream, msg):
         return []
@@ -153,14 +173,20 @@ def world(tmp_path_factory):
     upstream = harness.Upstream(d)
     processor = Processor()
     scenarios(processor)
-    down = free_port()
     configs = filters()
+    # free_port() may give a port twice (nothing holds it): draw until they are all different.
+    ports = set()
+    while len(ports) < len(configs) + 1:
+        ports.add(free_port())
+    down, *listener_ports = sorted(ports)
 
     listeners = [envoyutil.http_listener(
-        name, free_port(),
+        name, port,
         [{"name": name, "domains": ["*"],
           "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]}],
-        [{"name": FILTER_NAME, "typed_config": fc}]) for name, fc in configs.items()]
+        [{"name": FILTER_NAME if i == 0 else f"{FILTER_NAME}.{i}", "typed_config": c}
+         for i, c in enumerate(chain(fc))])
+        for (name, fc), port in zip(configs.items(), listener_ports)]
     envoy = envoyutil.Envoy(d, {"static_resources": {"listeners": listeners, "clusters": [
         envoyutil.static_cluster("backend", upstream.port),
         envoyutil.static_cluster("extproc", processor.port, trailers=False,
@@ -171,7 +197,8 @@ def world(tmp_path_factory):
 
     sy = harness.Switchyard(d, {
         "module_path": [str(MODULES)],
-        "listeners": [{"name": name, "filters": [{"module": "ext_proc", "config": fc}],
+        "listeners": [{"name": name,
+                       "filters": [{"module": "ext_proc", "config": c} for c in chain(fc)],
                        "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}
                       for name, fc in configs.items()],
         "clusters": [cluster("backend", upstream.port),
@@ -424,3 +451,24 @@ def test_the_processor_sees_the_same_messages(world):
     assert (":path", b"/echo?q=1") in got["envoy"][0]["headers"]
     assert [e["kind"] for e in got["envoy"]] == ["request_headers", "request_body",
                                                  "response_headers", "response_body"]
+
+
+def test_forwarding_namespaces_carry_the_received_metadata(world):
+    """The first filter writes the processor's dynamic metadata (receiving_namespaces); the
+    second sends it back in metadata_context (forwarding_namespaces), in every message, with
+    its JSON types; a namespace nobody wrote is left out."""
+    envoy, sy, processor = world[0], world[1], world[2]
+    got = {}
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        r, rid = ask(proxy, "meta", "meta", "POST", body=b"abc")
+        assert r.status == 200, (name, r)
+        kinds(processor, rid)
+        got[name] = sorted(
+            ([(kind(m), MessageToDict(m.metadata_context)) for m in s.messages]
+             for s in processor.by_id(rid)), key=json.dumps)
+    assert got["switchyard"] == got["envoy"], \
+        f"\nenvoy:      {got['envoy']}\nswitchyard: {got['switchyard']}"
+    team = {"filterMetadata": {"team": {"owner": "payments", "tier": 2.0, "ok": True,
+                                        "tags": ["a", 1.0]}}}
+    assert [("request_headers", team), ("request_body", team),
+            ("response_headers", team)] in got["envoy"]

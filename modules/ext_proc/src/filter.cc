@@ -440,6 +440,9 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
     request_attrs_sent_ = true;
     fill_attributes(s_, cfg_->request_attributes, &req);
   }
+  // Every message carries the forwarded namespaces as they are now, as Envoy's do.
+  fill_metadata(s_, cfg_->forwarding_namespaces, req.mutable_metadata_context());
+  if (req.metadata_context().filter_metadata().empty()) req.clear_metadata_context();
   std::string bytes;
   req.SerializeToString(&bytes);
   sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
@@ -837,6 +840,14 @@ void Filter::apply_dynamic_metadata(const google::protobuf::Struct& md) {
     const auto& allowed = cfg_->receiving_namespaces;
     if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) continue;
     if (value.kind_case() != google::protobuf::Value::kStructValue) continue;
+    if (SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_merge)) {
+      // Merged whole, so the values keep their JSON types (a number forwarded on is a
+      // number), as Envoy's setDynamicMetadata merges the Struct.
+      std::string json;
+      to_json(value, &json);
+      g_host->metadata_ns_merge(s_, S(ns), S(json));
+      continue;
+    }
     for (const auto& [key, v] : value.struct_value().fields()) {
       std::string json;
       to_json(v, &json);
