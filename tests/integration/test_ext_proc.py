@@ -372,6 +372,26 @@ def test_ep13_buffered_partial_sends_a_prefix_and_passes_the_rest(upstream, proc
     assert ended(processor, rid).state["got"] == (100, True)
 
 
+@pytest.mark.parametrize("direction", ["request", "response"])
+def test_ep12_buffered_body_over_the_buffer_limit(upstream, processor, switchyard, direction):
+    """A BUFFERED body larger than limits.buffered_body: 413 for a request, 500 for a
+    response, and no body message reaches the processor."""
+    cfg = ep_config(upstream.port, processor.port,
+                    processing_mode={f"{direction}_body_mode": "BUFFERED"})
+    cfg["listeners"][0]["limits"] = {"buffered_body": "64KiB"}
+    sy = switchyard(cfg)
+    if direction == "request":
+        r, rid = call(sy, "", "POST", body=b"x" * (100 << 10))
+        assert r.status == 413
+    else:
+        r, rid = call(sy, "", path="/stream?chunks=10&size=16384&ms=0")
+        assert r.status == 500
+    assert f"{direction}_body" not in ended(processor, rid).kinds()
+    # A body within the limit goes through.
+    r, _ = call(sy, "", "POST", body=b"y" * 1000)
+    assert r.status == 200 and r.json()["body_length"] == 1000
+
+
 def test_ep16_get_sends_no_body_message_in_buffered_mode(upstream, processor, switchyard):
     sy = switchyard(ep_config(upstream.port, processor.port,
                               processing_mode={"request_body_mode": "BUFFERED",
@@ -920,3 +940,23 @@ def test_ep35_continue_and_replace_adds_a_body_to_a_get(upstream, processor, swi
     assert echo["body_sha256"] == harness.sha256(b"a body from the processor")
     assert echo_headers(echo, "content-type") == ["text/plain"]
     assert ended(processor, rid).kinds() == ["request_headers", "response_headers"]
+
+
+def test_ep56_client_gone_while_waiting_cancels_the_side_stream(upstream, processor, switchyard):
+    """The client closes its connection while the processor sits on the request headers: the
+    side stream is cancelled (the processor sees its end) long before the message timeout, and
+    the proxy serves the next request."""
+    @processor.scenario("sit")
+    def sit(stream, msg):
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout="30s"))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/echo", [("x-ep", "sit"), (EP_ID, "gone-1")]))
+        s = stream_of(processor, "gone-1")
+    until(s.ended.is_set, timeout=10, what="the side stream cancelled after the client left")
+    assert s.kinds() == ["request_headers"]
+    until(lambda: stat(sy, "streams_started") == 1 and stat(sy, "message_timeouts") == 0,
+          what="the counters")
+    r, _ = call(sy, "")
+    assert r.status == 200
