@@ -960,3 +960,33 @@ def test_ep56_client_gone_while_waiting_cancels_the_side_stream(upstream, proces
           what="the counters")
     r, _ = call(sy, "")
     assert r.status == 200
+
+
+def test_ep41_allow_all_routing_reroutes_on_authority(upstream, make_upstream, processor,
+                                                      switchyard):
+    """With mutation_rules.allow_all_routing, a new :authority plus clear_route_cache picks the
+    route for that host (404 when none matches); without it the change is rejected and the
+    request stays on its route."""
+    other = make_upstream("other-host")
+
+    @processor.scenario("authority")
+    def authority(stream, msg):
+        if kind(msg) == "request_headers":
+            return [answer(msg, set_headers=[(":authority", stream.first_header("x-to"))],
+                           clear_route_cache=True)]
+        return [answer(msg)]
+
+    routes = [to_cluster("b", {"host": "b.example", "prefix": "/"}, "other"),
+              to_cluster("local", {"host": "127.0.0.1", "prefix": "/"}, "backend")]
+    clusters = [cluster("other", other.port)]
+    sy = switchyard(ep_config(upstream.port, processor.port, routes=routes, clusters=clusters,
+                              mutation_rules={"allow_all_routing": True}))
+    r, _ = call(sy, "authority", headers={"x-to": "b.example"})
+    assert r.status == 200 and r.json()["server"] == "other-host"
+    r, _ = call(sy, "authority", headers={"x-to": "nowhere.example"})
+    assert r.status == 404
+    strict = switchyard(ep_config(upstream.port, processor.port, routes=routes,
+                                  clusters=clusters), name="strict")
+    r, _ = call(strict, "authority", headers={"x-to": "b.example"})
+    assert r.status == 200 and r.json()["server"] == "upstream"
+    assert stat(strict, "rejected_header_mutations") == 1
