@@ -990,3 +990,51 @@ def test_ep41_allow_all_routing_reroutes_on_authority(upstream, make_upstream, p
     r, _ = call(strict, "authority", headers={"x-to": "b.example"})
     assert r.status == 200 and r.json()["server"] == "upstream"
     assert stat(strict, "rejected_header_mutations") == 1
+
+
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_ep18_body_without_waiting_for_the_header_answer(upstream, processor, switchyard,
+                                                         pieces):
+    """send_body_without_waiting_for_header_response with STREAMED: the body's chunks reach the
+    processor while the headers are unanswered (each piece is sent by the client only once the
+    previous one got there); the processor answers the headers only after the whole body, then
+    every chunk; the upstream gets the mutated headers and body."""
+    @processor.scenario("sbww")
+    def sbww(stream, msg):
+        if kind(msg) == "request_headers":
+            stream.state["headers"] = msg
+            return []
+        if kind(msg) == "request_body":
+            stream.state.setdefault("bodies", []).append(msg)
+            if not msg.request_body.end_of_stream:
+                return []
+            out = [answer(stream.state["headers"], set_headers=[("x-after-body", "1")])]
+            return out + [answer(m, body=m.request_body.body.upper())
+                          for m in stream.state["bodies"]]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout="10s",
+                              send_body_without_waiting_for_header_response=True,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    rid = f"sbww-{pieces}"
+    parts = [b"piece%d-" % i * 100 for i in range(pieces)]
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "sbww"), (EP_ID, rid),
+                                             ("transfer-encoding", "chunked")]))
+        s = stream_of(processor, rid)
+        for p in parts:
+            n = sum(len(m.request_body.body) for m in s.messages if kind(m) == "request_body")
+            c.send(b"%x\r\n%s\r\n" % (len(p), p))
+            until(lambda: sum(len(m.request_body.body) for m in s.messages
+                              if kind(m) == "request_body") == n + len(p),
+                  what="the piece at the processor before any answer")
+        c.send(b"0\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200
+    echo = json.loads(resp.body)
+    assert echo["body_sha256"] == harness.sha256(b"".join(parts).upper())
+    assert echo_headers(echo, "x-after-body") == ["1"]
+    s = ended(processor, rid)
+    eos = [m.request_body.end_of_stream for m in s.messages if kind(m) == "request_body"]
+    assert eos[-1] is True and not any(eos[:-1])
+    assert s.messages[0].protocol_config.send_body_without_waiting_for_header_response

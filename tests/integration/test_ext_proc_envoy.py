@@ -11,6 +11,8 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   trl     request and response trailer mode SEND
   down    a processor on a closed port             open   the same, with failure_mode_allow
   slow    message_timeout 200 ms                   slowok the same, with failure_mode_allow
+  early   STREAMED with send_body_without_waiting_for_header_response
+  meta    two filters: receiving_namespaces, then forwarding_namespaces
 The processor's messages are compared too (kinds, header names, end_of_stream, bodies).
 """
 import json
@@ -57,6 +59,8 @@ def filters():
         "open": ep("extproc_down", failure_mode_allow=True),
         "slow": ep(message_timeout="0.2s"),
         "slowok": ep(message_timeout="0.2s", failure_mode_allow=True),
+        "early": ep(processing_mode={"request_body_mode": "STREAMED"},
+                    send_body_without_waiting_for_header_response=True),
         # Two filters: the first takes the processor's dynamic metadata into "team", the
         # second forwards "team" (and a namespace nobody wrote) in every message.
         "meta": [ep(metadata_options={"receiving_namespaces": {"untyped": ["team"]}}),
@@ -159,6 +163,21 @@ def scenarios(processor):
         r.dynamic_metadata.update({"team": {"owner": "payments", "tier": 2, "ok": True,
                                             "tags": ["a", 1]}})
         return [r]
+
+    @processor.scenario("sbww")
+    def sbww(stream, msg):
+        # The headers are answered only once the whole body is in, then every chunk.
+        if kind(msg) == "request_headers":
+            stream.state["headers"] = msg
+            return []
+        if kind(msg) == "request_body":
+            stream.state.setdefault("bodies", []).append(msg)
+            if not msg.request_body.end_of_stream:
+                return []
+            out = [answer(stream.state["headers"], set_headers=[("x-after-body", "1")])]
+            return out + [answer(m, body=m.request_body.body.upper())
+                          for m in stream.state["bodies"]]
+        return [answer(msg)]
 
     @processor.scenario("silent")
     def silent(stream, msg):
@@ -392,6 +411,35 @@ def test_request_trailers_sent_and_mutated(world):
     assert echo["body_length"] == 6
     assert dict(echo["trailers"]) == {"x-t2": "added"}
     assert "request_trailers" in k[0]
+
+
+def test_body_without_waiting_for_the_header_answer(world):
+    """The processor answers the headers only after the whole body came: the same result
+    through both. How the body is cut into messages depends on each proxy's reads (Envoy
+    gathers what one read brought), so the messages are compared joined."""
+    envoy, sy, processor = world[0], world[1], world[2]
+    out = {}
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        rid = uuid.uuid4().hex
+        with RawClient(proxy.port("early")) as c:
+            c.send(raw_request("POST", "/echo", [("x-ep", "sbww"), (EP_ID, rid),
+                                                 ("transfer-encoding", "chunked")],
+                               chunked([b"abc", b"def"])))
+            resp = c.read_response()
+        kinds(processor, rid)
+        [stream] = processor.by_id(rid)
+        bodies = [m.request_body for m in stream.messages if kind(m) == "request_body"]
+        out[name] = (view(resp), b"".join(b.body for b in bodies),
+                     [b.end_of_stream for b in bodies][-1],
+                     [k for i, k in enumerate(stream.kinds())
+                      if i == 0 or k != stream.kinds()[i - 1]])
+    assert out["switchyard"] == out["envoy"], \
+        f"\nenvoy:      {out['envoy']}\nswitchyard: {out['switchyard']}"
+    echo = out["envoy"][0]["body"]
+    assert echo["body_sha256"] == harness.sha256(b"ABCDEF")
+    assert ("x-after-body", "1") in echo["headers"]
+    assert out["envoy"][1:] == (b"abcdef", True,
+                                ["request_headers", "request_body", "response_headers"])
 
 
 # ---- failures --------------------------------------------------------------------------------

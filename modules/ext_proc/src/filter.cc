@@ -104,6 +104,12 @@ bool Filter::streamed(const Direction& d) const {
   return d.body_mode == kStreamed && !d.header_end && !d.replaced && !side_over_;
 }
 
+bool Filter::early_body(const Direction& d) const {
+  return cfg_->send_body_without_waiting_for_header_response && streamed(d) && watermark_ok() &&
+         !d.headers_out &&
+         std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end();
+}
+
 bool Filter::watermark_ok() const { return g_host->abi_minor >= 2; }
 
 bool Filter::body_wanted(const Direction& d) const {
@@ -160,6 +166,14 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
   if (ended_ || side_over_ || !d.held) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
+  }
+  if (early_body(d)) {
+    // send_body_without_waiting_for_header_response: what arrived goes to the processor now,
+    // held in place (the headers and every chunk wait for their answers, in order).
+    in_callback_ = dir;
+    send_held(d);
+    in_callback_ = -1;
+    return ended_ ? SY_STOP : SY_STOP_AND_WATERMARK;
   }
   in_callback_ = dir;
   bool go = advance(d);
@@ -243,41 +257,42 @@ bool Filter::advance(Direction& d) {
 // must be seen), whose resume passes the end of stream and the trailers by the filter.
 constexpr size_t kStreamWindow = 1 << 20;
 
-void Filter::start_streaming(Direction& d) {
-  if (d.inplace == 1) return;  // the held bytes are with the processor
+bool Filter::send_held(Direction& d) {
   sy_str_t held{};
   if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
-  // Bytes that arrived while the previous held chunk was with the processor are one more.
-  // So is an end of the body that came after the last held chunk went out (an empty chunk
-  // with end_of_stream).
+  // Bytes that arrived after the last held chunk went out are one more. So is an end of the
+  // body that came after it (an empty chunk with end_of_stream).
   bool fresh =
-      held.len > d.inplace_done ||
-      (d.inplace == 0 && (d.body_end || d.trailers_seen) && !d.eos_sent && d.inplace_done == 0) ||
+      held.len > d.inplace_sent ||
+      (d.inplace == 0 && (d.body_end || d.trailers_seen) && !d.eos_sent && d.inplace_sent == 0) ||
       (d.body_end && !d.trailers_seen && !d.eos_sent);
-  if (fresh) {
-    size_t at = std::min(d.inplace_done, held.len);
-    size_t n = held.len - at;
-    bool eos = d.body_end && !d.trailers_seen;
-    sy_str_t cl{};
-    if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
-        g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
-        V(cl) == std::to_string(held.len))
-      eos = d.body_end = true;  // the whole body is held: say so
-    pb::ProcessingRequest req;
-    pb::HttpBody* b =
-        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(held.ptr + at, n);
-    b->set_end_of_stream(eos);
-    d.eos_sent = eos;
-    d.inplace_at = at;
-    d.sent_body_len = n;
-    d.chunks.push_back(std::nullopt);
-    d.inplace = 1;
-    send(d, Msg::kBody, req);
-    return;
-  }
+  if (!fresh) return false;
+  size_t at = std::min(d.inplace_sent, held.len);
+  size_t n = held.len - at;
+  bool eos = d.body_end && !d.trailers_seen;
+  sy_str_t cl{};
+  if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
+      g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
+      V(cl) == std::to_string(held.len))
+    eos = d.body_end = true;  // the whole body is held: say so
+  pb::ProcessingRequest req;
+  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+  b->set_body(held.ptr + at, n);
+  b->set_end_of_stream(eos);
+  d.eos_sent = eos;
+  d.inplace_lens.push_back(n);
+  d.inplace_sent = at + n;
+  d.chunks.push_back(std::nullopt);
+  d.inplace = 1;
+  send(d, Msg::kBody, req);
+  return true;
+}
+
+void Filter::start_streaming(Direction& d) {
+  if (d.inplace == 1) return;  // the held bytes are with the processor
+  if (send_held(d)) return;
   d.inplace = 0;
-  d.inplace_done = 0;
+  d.inplace_done = d.inplace_sent = 0;
   if (!d.headers_out) g_host->header_remove(s_, headers_kind(d), S("content-length"));
   d.streaming = !d.eos_sent && !d.body_end && !d.trailers_seen;
   if (d.streaming) d.ever_streamed = true;
@@ -716,12 +731,16 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
     d.chunks.pop_front();
     if (!chunk) {
       // Answered in place: its range of the held bytes becomes the answer's body.
-      d.inplace = 2;
+      // In-place chunks are answered in order, so this one starts where the processed bytes
+      // end.
+      size_t sent = d.inplace_lens.empty() ? 0 : d.inplace_lens.front();
+      if (!d.inplace_lens.empty()) d.inplace_lens.pop_front();
+      d.inplace = d.inplace_lens.empty() ? 2 : 1;
       sy_str_t cur{};
       if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &cur) != SY_OK) cur = {};
       std::string_view all = V(cur);
-      size_t at = std::min(d.inplace_at, all.size());
-      size_t n = std::min(d.sent_body_len, all.size() - at);
+      size_t at = std::min(d.inplace_done, all.size());
+      size_t n = std::min(sent, all.size() - at);
       std::string_view out = all.substr(at, n);
       const auto& bm = c.body_mutation();
       if (c.has_body_mutation() && bm.has_body()) out = bm.body();
@@ -733,6 +752,7 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
         g_host->body_replace(s_, d.dir, SY_BODY_BUFFERED, S(rebuilt));
       }
       d.inplace_done = at + out.size();
+      d.inplace_sent = d.inplace_sent + out.size() - n;
       return;
     }
     if (chunk) {
