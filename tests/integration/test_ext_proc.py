@@ -372,6 +372,26 @@ def test_ep13_buffered_partial_sends_a_prefix_and_passes_the_rest(upstream, proc
     assert ended(processor, rid).state["got"] == (100, True)
 
 
+@pytest.mark.parametrize("direction", ["request", "response"])
+def test_ep12_buffered_body_over_the_buffer_limit(upstream, processor, switchyard, direction):
+    """A BUFFERED body larger than limits.buffered_body: 413 for a request, 500 for a
+    response, and no body message reaches the processor."""
+    cfg = ep_config(upstream.port, processor.port,
+                    processing_mode={f"{direction}_body_mode": "BUFFERED"})
+    cfg["listeners"][0]["limits"] = {"buffered_body": "64KiB"}
+    sy = switchyard(cfg)
+    if direction == "request":
+        r, rid = call(sy, "", "POST", body=b"x" * (100 << 10))
+        assert r.status == 413
+    else:
+        r, rid = call(sy, "", path="/stream?chunks=10&size=16384&ms=0")
+        assert r.status == 500
+    assert f"{direction}_body" not in ended(processor, rid).kinds()
+    # A body within the limit goes through.
+    r, _ = call(sy, "", "POST", body=b"y" * 1000)
+    assert r.status == 200 and r.json()["body_length"] == 1000
+
+
 def test_ep16_get_sends_no_body_message_in_buffered_mode(upstream, processor, switchyard):
     sy = switchyard(ep_config(upstream.port, processor.port,
                               processing_mode={"request_body_mode": "BUFFERED",
@@ -832,3 +852,189 @@ def test_streamed_response_body_large(upstream, nginx, processor, switchyard, pa
     assert ended(processor, rid).state["n"] == size
     # Bounded: far below the body's size (the response side's flow control reaches the origin).
     assert sy.memory_kib("VmHWM") < 64 * 1024
+
+
+def test_streamed_end_of_body_during_the_header_hold_is_sent(upstream, processor, switchyard):
+    """The whole chunked body (no Content-Length) arrives in the same read as the headers, so
+    its end comes while the filter holds the direction for the headers' answer: the processor
+    must still get a body message with end_of_stream (it used to get none)."""
+    @processor.scenario("stream-eos")
+    def seos(stream, msg):
+        if kind(msg) == "request_body":
+            stream.state.setdefault("eos", []).append(msg.request_body.end_of_stream)
+            return [answer(msg, body=msg.request_body.body.upper())]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "stream-eos"), (EP_ID, "st-eos"),
+                                             ("transfer-encoding", "chunked")],
+                           chunked([b"abc", b"def"])))
+        resp = c.read_response()
+    assert resp.status == 200
+    echo = json.loads(resp.body)
+    assert echo["body_sha256"] == harness.sha256(b"ABCDEF")
+    eos = ended(processor, "st-eos").state["eos"]
+    assert eos[-1] is True and not any(eos[:-1]), eos
+
+
+@pytest.mark.parametrize("trailers", [False, True], ids=["plain", "trailer-send"])
+def test_streamed_request_body_large_is_bounded(upstream, processor, switchyard, trailers):
+    """100 MiB of chunked request body through STREAMED (with trailer mode SEND too, which used
+    to give up the back-pressure): every byte reaches the processor and the upstream, and the
+    proxy's peak memory stays far below the body's size."""
+    @processor.scenario("count-req")
+    def count_req(stream, msg):
+        if kind(msg) == "request_body":
+            stream.state["n"] = stream.state.get("n", 0) + len(msg.request_body.body)
+            stream.state["eos"] = msg.request_body.end_of_stream
+        return [answer(msg)]
+
+    mode = {"request_body_mode": "STREAMED"}
+    if trailers:
+        mode["request_trailer_mode"] = "SEND"
+    # A generous message timeout: the scripted processor is slow on a busy machine, and the
+    # default 200 ms is not what this test is about.
+    sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=mode,
+                              message_timeout="10s"))
+    rid = f"big-{trailers}"
+    piece = bytes(range(256)) * 256  # 64 KiB
+    count = (100 << 20) // len(piece)
+    with RawClient(sy.port("ingress"), timeout=120) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "count-req"), (EP_ID, rid),
+                                             ("transfer-encoding", "chunked")]))
+        frame = b"%x\r\n%s\r\n" % (len(piece), piece)
+        for _ in range(count):
+            c.send(frame)
+        c.send(b"0\r\nx-t: v\r\n\r\n" if trailers else b"0\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200
+    assert json.loads(resp.body)["body_length"] == count * len(piece)
+    s = ended(processor, rid)
+    assert s.state["n"] == count * len(piece)
+    assert ("request_trailers" in s.kinds()) == trailers
+    assert sy.memory_kib("VmHWM") < 64 * 1024
+
+
+# ---- CONTINUE_AND_REPLACE ----------------------------------------------------------------------
+
+
+def test_ep35_continue_and_replace_adds_a_body_to_a_get(upstream, processor, switchyard):
+    """CONTINUE_AND_REPLACE on the headers of a bodiless GET, with :method POST and a body: the
+    upstream gets a POST with that body, and no body message goes to the processor even though
+    the body mode is BUFFERED."""
+    @processor.scenario("replace-get")
+    def replace_get(stream, msg):
+        if kind(msg) == "request_headers":
+            return [answer(msg, set_headers=[(":method", "POST"), ("content-type", "text/plain")],
+                           body=b"a body from the processor", replace=True)]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port,
+                              processing_mode={"request_body_mode": "BUFFERED"}))
+    r, rid = call(sy, "replace-get")
+    assert r.status == 200
+    echo = r.json()
+    assert echo["method"] == "POST"
+    assert echo["body_sha256"] == harness.sha256(b"a body from the processor")
+    assert echo_headers(echo, "content-type") == ["text/plain"]
+    assert ended(processor, rid).kinds() == ["request_headers", "response_headers"]
+
+
+def test_ep56_client_gone_while_waiting_cancels_the_side_stream(upstream, processor, switchyard):
+    """The client closes its connection while the processor sits on the request headers: the
+    side stream is cancelled (the processor sees its end) long before the message timeout, and
+    the proxy serves the next request."""
+    @processor.scenario("sit")
+    def sit(stream, msg):
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout="30s"))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/echo", [("x-ep", "sit"), (EP_ID, "gone-1")]))
+        s = stream_of(processor, "gone-1")
+    until(s.ended.is_set, timeout=10, what="the side stream cancelled after the client left")
+    assert s.kinds() == ["request_headers"]
+    until(lambda: stat(sy, "streams_started") == 1 and stat(sy, "message_timeouts") == 0,
+          what="the counters")
+    r, _ = call(sy, "")
+    assert r.status == 200
+
+
+def test_ep41_allow_all_routing_reroutes_on_authority(upstream, make_upstream, processor,
+                                                      switchyard):
+    """With mutation_rules.allow_all_routing, a new :authority plus clear_route_cache picks the
+    route for that host (404 when none matches); without it the change is rejected and the
+    request stays on its route."""
+    other = make_upstream("other-host")
+
+    @processor.scenario("authority")
+    def authority(stream, msg):
+        if kind(msg) == "request_headers":
+            return [answer(msg, set_headers=[(":authority", stream.first_header("x-to"))],
+                           clear_route_cache=True)]
+        return [answer(msg)]
+
+    routes = [to_cluster("b", {"host": "b.example", "prefix": "/"}, "other"),
+              to_cluster("local", {"host": "127.0.0.1", "prefix": "/"}, "backend")]
+    clusters = [cluster("other", other.port)]
+    sy = switchyard(ep_config(upstream.port, processor.port, routes=routes, clusters=clusters,
+                              mutation_rules={"allow_all_routing": True}))
+    r, _ = call(sy, "authority", headers={"x-to": "b.example"})
+    assert r.status == 200 and r.json()["server"] == "other-host"
+    r, _ = call(sy, "authority", headers={"x-to": "nowhere.example"})
+    assert r.status == 404
+    strict = switchyard(ep_config(upstream.port, processor.port, routes=routes,
+                                  clusters=clusters), name="strict")
+    r, _ = call(strict, "authority", headers={"x-to": "b.example"})
+    assert r.status == 200 and r.json()["server"] == "upstream"
+    assert stat(strict, "rejected_header_mutations") == 1
+
+
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_ep18_body_without_waiting_for_the_header_answer(upstream, processor, switchyard,
+                                                         pieces):
+    """send_body_without_waiting_for_header_response with STREAMED: the body's chunks reach the
+    processor while the headers are unanswered (each piece is sent by the client only once the
+    previous one got there); the processor answers the headers only after the whole body, then
+    every chunk; the upstream gets the mutated headers and body."""
+    @processor.scenario("sbww")
+    def sbww(stream, msg):
+        if kind(msg) == "request_headers":
+            stream.state["headers"] = msg
+            return []
+        if kind(msg) == "request_body":
+            stream.state.setdefault("bodies", []).append(msg)
+            if not msg.request_body.end_of_stream:
+                return []
+            out = [answer(stream.state["headers"], set_headers=[("x-after-body", "1")])]
+            return out + [answer(m, body=m.request_body.body.upper())
+                          for m in stream.state["bodies"]]
+        return [answer(msg)]
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout="10s",
+                              send_body_without_waiting_for_header_response=True,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    rid = f"sbww-{pieces}"
+    parts = [b"piece%d-" % i * 100 for i in range(pieces)]
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "sbww"), (EP_ID, rid),
+                                             ("transfer-encoding", "chunked")]))
+        s = stream_of(processor, rid)
+        for p in parts:
+            n = sum(len(m.request_body.body) for m in s.messages if kind(m) == "request_body")
+            c.send(b"%x\r\n%s\r\n" % (len(p), p))
+            until(lambda: sum(len(m.request_body.body) for m in s.messages
+                              if kind(m) == "request_body") == n + len(p),
+                  what="the piece at the processor before any answer")
+        c.send(b"0\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200
+    echo = json.loads(resp.body)
+    assert echo["body_sha256"] == harness.sha256(b"".join(parts).upper())
+    assert echo_headers(echo, "x-after-body") == ["1"]
+    s = ended(processor, rid)
+    eos = [m.request_body.end_of_stream for m in s.messages if kind(m) == "request_body"]
+    assert eos[-1] is True and not any(eos[:-1])
+    assert s.messages[0].protocol_config.send_body_without_waiting_for_header_response

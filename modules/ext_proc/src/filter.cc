@@ -104,6 +104,14 @@ bool Filter::streamed(const Direction& d) const {
   return d.body_mode == kStreamed && !d.header_end && !d.replaced && !side_over_;
 }
 
+bool Filter::early_body(const Direction& d) const {
+  return cfg_->send_body_without_waiting_for_header_response && streamed(d) && watermark_ok() &&
+         !d.headers_out &&
+         std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end();
+}
+
+bool Filter::watermark_ok() const { return g_host->abi_minor >= 2; }
+
 bool Filter::body_wanted(const Direction& d) const {
   return (d.body_mode == kBuffered || d.body_mode == kBufferedPartial) && !d.header_end &&
          !d.replaced && !side_over_;
@@ -133,6 +141,9 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
     return SY_CONTINUE;
   }
   d.held = true;
+  // STREAMED holds what arrives meanwhile under the watermark status: the peer is paused at
+  // the watermark, and the filter still sees the end of the body and the trailers.
+  if (!end_stream && streamed(d) && watermark_ok()) return SY_STOP_AND_WATERMARK;
   // Collect the body in the host's buffer when it will be sent, or when a mode_override may
   // still ask for it, or when trailers must be seen (data and trailers that arrive while a
   // filter is stopped pass it by when it resumes); otherwise a plain stop keeps the client
@@ -156,6 +167,14 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
   }
+  if (early_body(d)) {
+    // send_body_without_waiting_for_header_response: what arrived goes to the processor now,
+    // held in place (the headers and every chunk wait for their answers, in order).
+    in_callback_ = dir;
+    send_held(d);
+    in_callback_ = -1;
+    return ended_ ? SY_STOP : SY_STOP_AND_WATERMARK;
+  }
   in_callback_ = dir;
   bool go = advance(d);
   in_callback_ = -1;
@@ -166,7 +185,8 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
     if (end_stream) maybe_half_close();
     return SY_CONTINUE;
   }
-  return SY_STOP_AND_BUFFER;  // at the end of the body this pauses the direction
+  // At the end of the body either status pauses the direction until resume().
+  return streamed(d) && watermark_ok() ? SY_STOP_AND_WATERMARK : SY_STOP_AND_BUFFER;
 }
 
 sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
@@ -230,44 +250,49 @@ bool Filter::advance(Direction& d) {
 // resumed and later chunks are taken out of the flow as they come (stream_chunk), sent, and
 // injected after this filter as their answers arrive. The end of the body and the trailers
 // wait until every chunk is answered, so nothing overtakes a processed chunk.
-// Limits of ABI 1.2 (the watermark body status of branch abi12 removes them): a resumed
-// filter is passed by the end of stream and the trailers the host held for it, so a body
-// whose end arrived during a hold gets no end_of_stream message unless Content-Length showed
-// the end, and trailers are seen only when trailer mode SEND keeps the filter buffering
-// (which gives up the hold's back-pressure).
+// The holds use SY_STOP_AND_WATERMARK (ABI 1.2): the host pauses the peer at its watermark
+// and still calls the filter with the end of the body and the trailers, so a body whose end
+// arrives during a hold gets its end_of_stream message and trailer mode SEND keeps the
+// back-pressure. On an older host the holds are SY_STOP (or SY_STOP_AND_BUFFER when trailers
+// must be seen), whose resume passes the end of stream and the trailers by the filter.
 constexpr size_t kStreamWindow = 1 << 20;
+
+bool Filter::send_held(Direction& d) {
+  sy_str_t held{};
+  if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
+  // Bytes that arrived after the last held chunk went out are one more. So is an end of the
+  // body that came after it (an empty chunk with end_of_stream).
+  bool fresh =
+      held.len > d.inplace_sent ||
+      (d.inplace == 0 && (d.body_end || d.trailers_seen) && !d.eos_sent && d.inplace_sent == 0) ||
+      (d.body_end && !d.trailers_seen && !d.eos_sent);
+  if (!fresh) return false;
+  size_t at = std::min(d.inplace_sent, held.len);
+  size_t n = held.len - at;
+  bool eos = d.body_end && !d.trailers_seen;
+  sy_str_t cl{};
+  if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
+      g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
+      V(cl) == std::to_string(held.len))
+    eos = d.body_end = true;  // the whole body is held: say so
+  pb::ProcessingRequest req;
+  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
+  b->set_body(held.ptr + at, n);
+  b->set_end_of_stream(eos);
+  d.eos_sent = eos;
+  d.inplace_lens.push_back(n);
+  d.inplace_sent = at + n;
+  d.chunks.push_back(std::nullopt);
+  d.inplace = 1;
+  send(d, Msg::kBody, req);
+  return true;
+}
 
 void Filter::start_streaming(Direction& d) {
   if (d.inplace == 1) return;  // the held bytes are with the processor
-  sy_str_t held{};
-  if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &held) != SY_OK) held = {};
-  // Bytes that arrived while the previous held chunk was with the processor are one more.
-  bool fresh = held.len > d.inplace_done || (d.inplace == 0 && (d.body_end || d.trailers_seen) &&
-                                             !d.eos_sent && d.inplace_done == 0);
-  if (fresh) {
-    size_t at = std::min(d.inplace_done, held.len);
-    size_t n = held.len - at;
-    bool eos = d.body_end && !d.trailers_seen;
-    sy_str_t cl{};
-    if (!eos && !d.trailers_seen && !d.ever_streamed && at == 0 &&
-        g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
-        V(cl) == std::to_string(held.len))
-      eos = d.body_end = true;  // the whole body is held: say so
-    pb::ProcessingRequest req;
-    pb::HttpBody* b =
-        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(held.ptr + at, n);
-    b->set_end_of_stream(eos);
-    d.eos_sent = eos;
-    d.inplace_at = at;
-    d.sent_body_len = n;
-    d.chunks.push_back(std::nullopt);
-    d.inplace = 1;
-    send(d, Msg::kBody, req);
-    return;
-  }
+  if (send_held(d)) return;
   d.inplace = 0;
-  d.inplace_done = 0;
+  d.inplace_done = d.inplace_sent = 0;
   if (!d.headers_out) g_host->header_remove(s_, headers_kind(d), S("content-length"));
   d.streaming = !d.eos_sent && !d.body_end && !d.trailers_seen;
   if (d.streaming) d.ever_streamed = true;
@@ -307,11 +332,13 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
     d.held = true;  // the end waits for the last answers
     return SY_STOP;
   }
-  if (d.inflight > kStreamWindow && d.trailer_mode != kSend) {
-    // Enough is with the processor: hold the peer back until it has answered.
+  bool watermark = watermark_ok();
+  if (d.inflight > kStreamWindow && (watermark || d.trailer_mode != kSend)) {
+    // Enough is with the processor: hold the peer back until it has answered. What arrives
+    // meanwhile is held (at most to the watermark) and sent as one chunk (start_streaming).
     d.streaming = false;
     d.held = true;
-    return SY_STOP;
+    return watermark ? SY_STOP_AND_WATERMARK : SY_STOP;
   }
   return SY_CONTINUE;
 }
@@ -428,6 +455,9 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
     request_attrs_sent_ = true;
     fill_attributes(s_, cfg_->request_attributes, &req);
   }
+  // Every message carries the forwarded namespaces as they are now, as Envoy's do.
+  fill_metadata(s_, cfg_->forwarding_namespaces, req.mutable_metadata_context());
+  if (req.metadata_context().filter_metadata().empty()) req.clear_metadata_context();
   std::string bytes;
   req.SerializeToString(&bytes);
   sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
@@ -701,12 +731,16 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
     d.chunks.pop_front();
     if (!chunk) {
       // Answered in place: its range of the held bytes becomes the answer's body.
-      d.inplace = 2;
+      // In-place chunks are answered in order, so this one starts where the processed bytes
+      // end.
+      size_t sent = d.inplace_lens.empty() ? 0 : d.inplace_lens.front();
+      if (!d.inplace_lens.empty()) d.inplace_lens.pop_front();
+      d.inplace = d.inplace_lens.empty() ? 2 : 1;
       sy_str_t cur{};
       if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &cur) != SY_OK) cur = {};
       std::string_view all = V(cur);
-      size_t at = std::min(d.inplace_at, all.size());
-      size_t n = std::min(d.sent_body_len, all.size() - at);
+      size_t at = std::min(d.inplace_done, all.size());
+      size_t n = std::min(sent, all.size() - at);
       std::string_view out = all.substr(at, n);
       const auto& bm = c.body_mutation();
       if (c.has_body_mutation() && bm.has_body()) out = bm.body();
@@ -718,6 +752,7 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
         g_host->body_replace(s_, d.dir, SY_BODY_BUFFERED, S(rebuilt));
       }
       d.inplace_done = at + out.size();
+      d.inplace_sent = d.inplace_sent + out.size() - n;
       return;
     }
     if (chunk) {
@@ -739,7 +774,16 @@ void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) 
       nb = bm.body();
     else if (!bm.has_clear_body())
       apply = false;  // streamed_response belongs to FULL_DUPLEX_STREAMED
-    if (apply) {
+    if (apply && replace && d.header_end) {
+      // A message without a body gets one: its held headers go on as the head of a message
+      // with a body (chunked over HTTP/1.1), and the body follows them, whole.
+      if (!nb.empty() && SY_HAS_SLOT(g_host, sy_host_t, continue_headers_with_body) &&
+          g_host->continue_headers_with_body(s_, d.dir) == SY_OK) {
+        d.held = false;
+        d.headers_out = true;
+        g_host->inject_data(s_, d.dir, S(nb), true);
+      }
+    } else if (apply) {
       // The bytes that were sent are replaced; anything after them (BUFFERED_PARTIAL's rest)
       // stays.
       size_t n = kind == Msg::kBody ? d.sent_body_len : SIZE_MAX;
@@ -816,6 +860,14 @@ void Filter::apply_dynamic_metadata(const google::protobuf::Struct& md) {
     const auto& allowed = cfg_->receiving_namespaces;
     if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) continue;
     if (value.kind_case() != google::protobuf::Value::kStructValue) continue;
+    if (SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_merge)) {
+      // Merged whole, so the values keep their JSON types (a number forwarded on is a
+      // number), as Envoy's setDynamicMetadata merges the Struct.
+      std::string json;
+      to_json(value, &json);
+      g_host->metadata_ns_merge(s_, S(ns), S(json));
+      continue;
+    }
     for (const auto& [key, v] : value.struct_value().fields()) {
       std::string json;
       to_json(v, &json);

@@ -40,13 +40,14 @@ struct Direction {
   // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
   // answered in place (the whole body was already held when the headers were answered).
   std::deque<std::optional<std::string>> chunks;
-  bool streaming = false;      // STREAMED and the headers went on: chunks flow one by one
-  int inplace = 0;             // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
-  size_t inplace_done = 0;     // STREAMED: processed bytes at the head of what the host holds
-  size_t inplace_at = 0;       // STREAMED: where the chunk answered in place starts
-  bool ever_streamed = false;  // STREAMED: chunks went one by one at some point
-  bool eos_sent = false;       // a body message with end_of_stream went out
-  size_t inflight = 0;         // STREAMED: bytes of chunks sent and not yet answered
+  bool streaming = false;   // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;          // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  size_t inplace_done = 0;  // STREAMED: processed bytes at the head of what the host holds
+  size_t inplace_sent = 0;  // STREAMED: bytes at the head of what the host holds that went out
+  std::deque<size_t> inplace_lens;  // STREAMED: sizes of the held chunks sent, not answered
+  bool ever_streamed = false;       // STREAMED: chunks went one by one at some point
+  bool eos_sent = false;            // a body message with end_of_stream went out
+  size_t inflight = 0;              // STREAMED: bytes of chunks sent and not yet answered
   sy_timer_t* timer = nullptr;
 };
 
@@ -80,8 +81,16 @@ class Filter {
   bool advance(Direction& d);
   bool body_wanted(const Direction& d) const;
   bool streamed(const Direction& d) const;
+  // The host knows SY_STOP_AND_WATERMARK (ABI 1.2).
+  bool watermark_ok() const;
   // STREAMED, once the headers are answered: sends what was held and lets the headers go.
   void start_streaming(Direction& d);
+  // STREAMED: sends what the host holds beyond what was sent as one more chunk answered in
+  // place; false when there is nothing new.
+  bool send_held(Direction& d);
+  // send_body_without_waiting_for_header_response applies: body goes out before the headers'
+  // answer.
+  bool early_body(const Direction& d) const;
   sy_filter_status_t stream_chunk(Direction& d, bool end_stream);
   // Outside D's own callback: lets D go on if the filter holds it and nothing is due.
   void release_if_ready(Direction& d);

@@ -116,4 +116,50 @@ void to_json(const google::protobuf::Value& v, std::string* out) {
   }
 }
 
+namespace {
+
+void from_json(const json::Value& in, google::protobuf::Value* out) {
+  switch (in.kind) {
+    case json::Value::Null:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      return;
+    case json::Value::Bool:
+      out->set_bool_value(in.b);
+      return;
+    case json::Value::Number:
+      out->set_number_value(in.num);
+      return;
+    case json::Value::String:
+      out->set_string_value(in.str);
+      return;
+    case json::Value::Array: {
+      auto* list = out->mutable_list_value();
+      for (const json::Value& x : in.arr) from_json(x, list->add_values());
+      return;
+    }
+    case json::Value::Object: {
+      auto* fields = out->mutable_struct_value()->mutable_fields();
+      for (const auto& [k, x] : in.obj) from_json(x, &(*fields)[k]);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+void fill_metadata(sy_stream_t* s, const std::vector<std::string>& names,
+                   envoy::config::core::v3::Metadata* out) {
+  if (names.empty() || !SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_get)) return;
+  for (const std::string& ns : names) {
+    sy_str_t text{};
+    if (g_host->metadata_ns_get(s, SY_METADATA_DYNAMIC, S(ns), &text) != SY_OK) continue;
+    json::Value v;
+    std::string err;
+    if (!json::parse(V(text), &v, &err) || !v.is_object()) continue;  // objects only
+    google::protobuf::Value st;
+    from_json(v, &st);
+    (*out->mutable_filter_metadata())[ns] = std::move(*st.mutable_struct_value());
+  }
+}
+
 }  // namespace extproc

@@ -23,4 +23,10 @@ void fill_attributes(sy_stream_t* s, const std::vector<std::string>& names,
 // A protobuf Value as JSON text.
 void to_json(const google::protobuf::Value& v, std::string* out);
 
+// The namespaces NAMES of the stream's dynamic metadata (as the host holds them, with their
+// JSON types) into OUT.filter_metadata; a namespace the stream lacks is left out, as Envoy
+// does for metadata_options.forwarding_namespaces.untyped.
+void fill_metadata(sy_stream_t* s, const std::vector<std::string>& names,
+                   envoy::config::core::v3::Metadata* out);
+
 }  // namespace extproc
