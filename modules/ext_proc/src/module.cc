@@ -101,6 +101,7 @@ const sy_http_filter_t kFilter = {
     stream_complete,
     stream_destroy,
     nullptr,
+    nullptr,  // on_watermark: SY_STOP_AND_WATERMARK and the side stream's watermark pace the body
 };
 const sy_http_filter_t* const kFilters[] = {&kFilter, nullptr};
 

@@ -112,6 +112,7 @@ const sy_http_filter_t kFilter = {
     nullptr,
     on_stream_destroy,
     nullptr,
+    nullptr,  // on_watermark: scripts have no watermark callback in Envoy's Lua API
 };
 
 const sy_http_filter_t* const kFilters[] = {&kFilter, nullptr};

@@ -153,6 +153,7 @@ const sy_http_filter_t kHttpFilter = {
     on_stream_complete,
     on_stream_destroy,
     plugin_queue_ready,
+    nullptr,  // on_watermark: Proxy-Wasm has no watermark callback
 };
 
 }  // namespace sywasm
