@@ -490,6 +490,7 @@ void Stream::on_response_complete() {
 }
 
 void Stream::pause_source(sy_direction_t dir) {
+  chain_paused_[dir] = true;
   if (dir == SY_REQUEST)
     conn_->pause_reading();
   else if (upstream_)
@@ -497,20 +498,33 @@ void Stream::pause_source(sy_direction_t dir) {
 }
 
 void Stream::resume_source(sy_direction_t dir) {
+  chain_paused_[dir] = false;
   if (dir == SY_REQUEST)
-    conn_->resume_reading();
-  else if (upstream_)
-    upstream_->resume_reading();
+    resume_client_if_free();
+  else
+    resume_upstream_if_free();
+}
+
+void Stream::resume_client_if_free() {
+  if (chain_paused_[SY_REQUEST] || (upstream_ && upstream_->above_high()) ||
+      body_buf_.size() > net::Socket::kHighWatermark)
+    return;
+  conn_->resume_reading();
+}
+
+void Stream::resume_upstream_if_free() {
+  if (!upstream_ || chain_paused_[SY_RESPONSE] || conn_->above_high()) return;
+  upstream_->resume_reading();
 }
 
 void Stream::on_upstream_drained() {
   write_watermark(SY_REQUEST, false);
-  if (response_ != ResponseState::kDone) conn_->resume_reading();
+  if (response_ != ResponseState::kDone) resume_client_if_free();
 }
 
 void Stream::on_downstream_drained() {
   write_watermark(SY_RESPONSE, false);
-  if (upstream_) upstream_->resume_reading();
+  resume_upstream_if_free();
 }
 
 void Stream::on_downstream_reset() {

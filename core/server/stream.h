@@ -64,6 +64,11 @@ class Stream : public upstream::Client, public filters::ChainSink {
   void response_trailers_out() override;
   void pause_source(sy_direction_t dir) override;
   void resume_source(sy_direction_t dir) override;
+  // A source is paused for any of several reasons (the filter chain's holds, the write buffer
+  // on the other side, the body waiting for an upstream); it reads again only when none is left,
+  // or one releasing its pause would let the bytes another holds back pile up without bound.
+  void resume_client_if_free();
+  void resume_upstream_if_free();
   bool local_reply_from_filter(int status, const http::HeaderMap& headers, std::string_view body,
                                std::string details) override;
   bool reset_from_filter(std::string details) override;
@@ -122,9 +127,10 @@ class Stream : public upstream::Client, public filters::ChainSink {
   StreamInfo info_;  // what the attributes and the access log read
 
   // Request.
-  http::HeaderMap req_headers_;        // without filters; with filters the chain holds them
-  std::optional<uint64_t> up_length_;  // the request body's length upstream, when known
-  std::string body_buf_;               // request body received before the upstream was ready
+  http::HeaderMap req_headers_;            // without filters; with filters the chain holds them
+  std::optional<uint64_t> up_length_;      // the request body's length upstream, when known
+  std::string body_buf_;                   // request body received before the upstream was ready
+  bool chain_paused_[2] = {false, false};  // the filter chain paused this direction's source
   http::HeaderMap req_trailers_;
   std::optional<uint64_t> req_in_length_;
   bool req_in_chunked_ = false;

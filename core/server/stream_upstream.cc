@@ -62,7 +62,7 @@ void Stream::send_upstream_head() {
     std::string b;
     b.swap(body_buf_);
     write_request_body(b.data(), b.size());
-    conn_->resume_reading();
+    resume_client_if_free();
   }
   if (request_out_ != RequestOut::kOpen) finish_request_upstream();
 }
