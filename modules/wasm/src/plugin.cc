@@ -231,7 +231,9 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
     snprintf(err->message, sizeof err->message, "%s", why.c_str());
     return nullptr;
   }
-  sy_label_t label{str("plugin"), str(p->cfg.name.empty() ? "unnamed" : p->cfg.name)};
+  // A named string, not the conditional's temporary: the label must outlive the calls below.
+  const std::string plugin_name = p->cfg.name.empty() ? "unnamed" : p->cfg.name;
+  sy_label_t label{str("plugin"), str(plugin_name)};
   auto def = [&](const char* n, uint32_t* id) {
     return g_host->metric_define(mod->self, SY_COUNTER, str(n), &label, 1, id) == SY_OK;
   };
