@@ -167,10 +167,11 @@ def added_latency_table(s):
         L.append(f"| **Switchyard ÷ Envoy** | | {fratio(r.get('p50'))} | {fratio(r.get('p90'))} "
                  f"| {fratio(r.get('p99'))} |")
     L.append("")
-    L.append("A ratio is left out of a round where Envoy's added figure is not positive. When "
-             "the p99 of the unfiltered entrants is itself large (see the next table), p99 "
-             "measures the machine's stalls more than the filter, and p90 is the steadier tail "
-             "figure.")
+    L.append("A ratio is left out of a round where Envoy's added figure is not positive. The "
+             "tails (p90, p99) speak for the filter only when the unfiltered entrants' own tails "
+             "and the client's send lag (next table) are small, as on a quiet machine (a few "
+             "hundred µs); when those are in the milliseconds, the tails measure the machine's "
+             "stalls, and only p50 speaks for the filter.")
     L.append("")
     L.append("Each entrant at that fixed rate (µs; median over rounds):")
     L.append("")
