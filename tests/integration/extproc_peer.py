@@ -7,7 +7,10 @@ of the HTTP request (looked up in the first message's headers), naming a scenari
 with `processor.scenario(name)(fn)`. A scenario is a function fn(stream, msg) called for every
 ProcessingRequest; it returns a list of ProcessingResponse to send (possibly empty: the server
 keeps quiet), or CLOSE to end the call with OK, or calls stream.context.abort(...). Without a
-scenario (or x-ep), every message gets a CONTINUE of its own type.
+scenario (or x-ep), every message gets a CONTINUE of its own type. An answer may also be raw
+bytes, sent as the gRPC message as they are (a processor that speaks garbage). A scenario that
+puts a callable in stream.state["after_end"] has it called once the proxy has half-closed the
+call, before the call ends (to keep it open, say).
 
 Every stream is recorded (stream.messages, stream.metadata, stream.ended) so a test can assert
 what the proxy sent.
@@ -141,16 +144,25 @@ class Stream:
         return None
 
 
+def _serialize(m):
+    # A scenario may answer raw bytes (not a ProcessingResponse) to play a broken processor.
+    return m if isinstance(m, bytes) else m.SerializeToString()
+
+
 class Processor(pb_grpc.ExternalProcessorServicer):
-    def __init__(self, workers=64):
+    def __init__(self, workers=64, port=0):
         self.scenarios = {}
         self.streams = []
         self.lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                                   options=[("grpc.max_receive_message_length", 64 << 20),
                                            ("grpc.max_send_message_length", 64 << 20)])
-        pb_grpc.add_ExternalProcessorServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "envoy.service.ext_proc.v3.ExternalProcessor",
+            {"Process": grpc.stream_stream_rpc_method_handler(
+                self.Process, request_deserializer=pb.ProcessingRequest.FromString,
+                response_serializer=_serialize)})])
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         self.server.start()
 
     def stop(self):
@@ -181,5 +193,9 @@ class Processor(pb_grpc.ExternalProcessorServicer):
                 if out is CLOSE:
                     return
                 yield from out
+            # The proxy half-closed: a scenario may keep the call open (state["after_end"]).
+            after = stream.state.get("after_end")
+            if after:
+                after()
         finally:
             stream.ended.set()
