@@ -15,10 +15,15 @@ call, before the call ends (to keep it open, say).
 Every stream is recorded (stream.messages, stream.metadata, stream.ended) so a test can assert
 what the proxy sent.
 """
+import socket
 import threading
 from concurrent import futures
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 
 import protoutil
 
@@ -199,3 +204,48 @@ class Processor(pb_grpc.ExternalProcessorServicer):
                 after()
         finally:
             stream.ended.set()
+
+
+class BadFraming:
+    """A processor whose gRPC framing is wrong: an HTTP/2 server (the h2 package, h2c) that
+    answers every call 200 application/grpc with one DATA frame whose 5-byte message prefix has
+    an invalid flag (7). Stop it with stop()."""
+
+    FRAME = b"\x07\x00\x00\x00\x01x"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        h2conn.initiate_connection()
+        with conn:
+            try:
+                conn.sendall(h2conn.data_to_send())
+                while data := conn.recv(65536):
+                    for ev in h2conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            h2conn.send_headers(ev.stream_id, [
+                                (":status", "200"), ("content-type", "application/grpc")])
+                            h2conn.send_data(ev.stream_id, self.FRAME)
+                        elif isinstance(ev, h2.events.DataReceived):
+                            h2conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                             ev.stream_id)
+                    conn.sendall(h2conn.data_to_send())
+            except (OSError, h2.exceptions.ProtocolError):
+                return

@@ -29,8 +29,8 @@ from typing import Callable, Optional
 import pytest
 
 from authz_peer import GrpcAuthz
-from extproc_peer import Processor, answer, kind
-from harness import request, until
+from extproc_peer import BadFraming, Processor, answer, kind
+from harness import cluster, request, to_cluster, until
 from modules_util import (fixture_file, module_entry, module_stat, reload_module,
                           replace_atomically, with_filters)
 from test_ext_authz import config as authz_config
@@ -254,10 +254,20 @@ def extproc_processor(port=0):
 
 
 def extproc(failure_mode_allow):
+    """ext_proc on extproc_processor(); requests with x-ep: framing go (a route's grpc_service)
+    to a BadFraming processor instead."""
     def make(upstream_port, tmp_path):
         p = extproc_processor()
+        bad = BadFraming()
+        EXTPROC_SERVERS.append(bad)
+        to_bad = {"overrides": {"grpc_service": {"envoy_grpc": {"cluster_name": "badframing"}}}}
+        routes = [to_cluster("framing", {"prefix": "/", "headers": [
+                      {"name": "x-ep", "exact": "framing"}]}, "backend",
+                             per_filter={"ext_proc": to_bad}),
+                  to_cluster("all", {"prefix": "/"}, "backend")]
         return ep_config(upstream_port, p.port, workers=1, message_timeout="0.2s",
-                         failure_mode_allow=failure_mode_allow)
+                         failure_mode_allow=failure_mode_allow, routes=routes,
+                         clusters=[cluster("badframing", bad.port, protocol="http2")])
     return make
 
 
@@ -269,7 +279,8 @@ def extproc_get(scenario):
 def extproc_dies(sy, tmp_path):
     """The processor stops; once the proxy has seen its connection close, a request finds the
     port refusing. Then a new processor takes the port, for the requests afterwards."""
-    p = EXTPROC_SERVERS.pop()
+    [p] = [x for x in EXTPROC_SERVERS if isinstance(x, Processor)]
+    EXTPROC_SERVERS.remove(p)
     p.stop()
     until(lambda: sy.stat("cluster.extproc.cx_active") == 0, what="the connection to be gone")
     status = request(sy.port("ingress"), "GET", "/echo").status
@@ -291,6 +302,8 @@ EXTPROC_FAULTS = [
      "ext_proc_error_message_timeout", "message_timeouts"),
     ("garbage", "the processor answers bytes that are not a ProcessingResponse",
      extproc_get("garbage"), 500, "ext_proc_error_bad_response_message", "streams_failed"),
+    ("framing", "the processor's gRPC framing is wrong (an invalid message prefix)",
+     extproc_get("framing"), 500, "ext_proc_error_bad_grpc_frame", "streams_failed"),
     ("reset", "the processor resets the call mid-stream", extproc_get("reset"), 500,
      "ext_proc_error_(gRPC_error_1|side_stream_reset)", "streams_failed"),
     ("out-of-order", "the processor answers out of order", extproc_get("out-of-order"), 500,
