@@ -9,7 +9,8 @@ import pytest
 import harness
 from extproc_peer import CLOSE, Processor, answer, header, headers_of, hvo, immediate, kind, pb
 from harness import RawClient, chunked, cluster, echo_headers, raw_request, request, to_cluster, until
-from modules_util import MODULES, module_file, module_stat, reload_module
+from modules_util import (MODULES, loaded_generations, module_entry, module_file, module_stat,
+                          reload_module)
 
 EP_ID = "x-ep-id"
 
@@ -855,6 +856,59 @@ def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
     until(lambda: stat(sy, "streams_closed") == 1, what="the side stream counted closed")
     # A dead processor changes nothing for the requests.
     assert sy.running() and request(sy.port("ingress"), "GET", "/echo").status == 200
+
+
+def test_ep61_observability_side_streams_across_hot_swaps(upstream, processor, switchyard):
+    """Side streams outlive their requests on the worker, not on the stream. Under load, with a
+    processor that keeps every call open, hot swaps lose no request; a swap retires the old
+    config, whose lingering side streams are then closed at once (deferred_close_timeout is far
+    longer than the test), so the retired generations can go."""
+    import threading
+
+    @processor.scenario("obs-hold")
+    def obs_hold(stream, msg):
+        def hold():
+            gone = threading.Event()
+            stream.context.add_callback(gone.set)
+            gone.wait(60)
+        stream.state["after_end"] = hold
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, workers=2, observability_mode=True,
+                              deferred_close_timeout="60s"))
+    stop = False
+    failures = []
+    done = [0]
+
+    def load():
+        while not stop:
+            r, _ = call(sy, "obs-hold", "POST", body=b"x" * 2000)
+            if r.status != 200 or r.json()["body_length"] != 2000:
+                failures.append(r)
+            done[0] += 1
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futs = [pool.submit(load) for _ in range(8)]
+        until(lambda: done[0] > 50, what="traffic before the swap")
+        for _ in range(3):
+            resp = reload_module(sy, "ext_proc", str(module_file("ext_proc")))
+            assert resp.status == 200, resp.body
+            mark = done[0]
+            until(lambda: done[0] > mark + 50, what="traffic after the swap")
+        stop = True
+        for f in futs:
+            f.result()
+    assert failures == []
+    # One more swap retires the config every side stream so far belongs to.
+    assert reload_module(sy, "ext_proc", str(module_file("ext_proc"))).status == 200
+
+    def held():
+        with processor.lock:
+            mine = [x for x in processor.streams if x.name == "obs-hold"]
+        return [x for x in mine if not x.ended.is_set()]
+    until(lambda: not held(), what="every lingering side stream closed")
+    until(lambda: loaded_generations(module_entry(sy, "ext_proc")) <= 2,
+          what="the retired generations unloaded")
 
 
 def test_ep63_metadata_forwarded_untyped_and_typed_received_only_for_listed(
