@@ -854,8 +854,20 @@ def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
     assert s.state["cancelled"], "the call ended without the proxy resetting it"
     assert s.kinds() == ["request_headers", "response_headers"]
     until(lambda: stat(sy, "streams_closed") == 1, what="the side stream counted closed")
-    # A dead processor changes nothing for the requests.
     assert sy.running() and request(sy.port("ingress"), "GET", "/echo").status == 200
+
+
+def test_ep61_observability_processor_unreachable_changes_nothing(upstream, switchyard,
+                                                                    free_port):
+    """Without failure_mode_allow: a processor that cannot be reached fails its side stream
+    (counted), never the request."""
+    sy = switchyard(ep_config(upstream.port, free_port(), observability_mode=True,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    for _ in range(3):
+        r = request(sy.port("ingress"), "POST", "/echo", body=b"abc")
+        assert r.status == 200 and r.json()["body_length"] == 3
+    until(lambda: stat(sy, "streams_failed") == 3, what="three failed side streams")
+    assert stat(sy, "failure_mode_allowed") == 0
 
 
 def test_ep61_observability_side_streams_across_hot_swaps(upstream, processor, switchyard):
