@@ -150,3 +150,19 @@ def test_a_filter_half_closes_toward_the_client(switchyard, peer):
         peer.conn.sendall(b"dropped")  # toward an ended direction: discarded, not an error
         c.sock.shutdown(socket.SHUT_WR)
         assert peer.conn.recv(1) == b""
+
+
+def test_a_plain_tunnel_passes_the_clients_fin_and_the_upstream_still_answers(switchyard, peer):
+    # No filter at all: the client's FIN goes on as a FIN (it used to close both sides), and
+    # the answer the upstream sends afterwards still reaches the client.
+    sy = switchyard({"listeners": [{"name": "tcp", "tcp_proxy": {"cluster": "backend"}}],
+                     "clusters": [cluster("backend", peer.port)]})
+    with RawClient(sy.port("tcp")) as c:
+        conn = peer.accept()
+        c.send(b"question")
+        c.sock.shutdown(socket.SHUT_WR)
+        assert peer.read_exact(8) == b"question"
+        assert conn.recv(1) == b"", "the client's FIN reaches the upstream"
+        conn.sendall(b"answer after the FIN")
+        conn.shutdown(socket.SHUT_WR)
+        assert c.read_until_close() == b"answer after the FIN"
