@@ -29,7 +29,7 @@ TcpSession::TcpSession(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socke
   lr_->stats.cx_active->inc();
   worker_->add(this);
   for (const auto& f : lr_->network_filters) {
-    Entry e{f, nullptr};
+    Entry e{f, nullptr, {}};
     if (f->vt->on_connection_create) {
       filters::ModuleCallMark mark(identity_of(*f), "on_connection_create");
       e.filter = f->vt->on_connection_create(f->config, handle());

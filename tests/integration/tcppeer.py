@@ -1,5 +1,6 @@
 """A raw TCP peer for TCP proxy tests: a real listener whose accepted connections the test
 drives byte by byte, and what the kernel holds unread on a socket."""
+import select
 import socket
 
 from harness import LOCALHOST
@@ -35,11 +36,8 @@ class Peer:
 
     def nothing_readable(self, conn=None):
         """True when no byte and no EOF is waiting on the upstream's socket right now."""
-        try:
-            (conn or self.conn).recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True
-        return False
+        readable, _, _ = select.select([conn or self.conn], [], [], 0)
+        return not readable
 
     def close(self):
         for c in self.accepted:
