@@ -725,6 +725,26 @@ sy_status_t h_conn_attribute_get(sy_conn_t* c, sy_str_t path, sy_str_t* value) {
   return SY_OK;
 }
 
+// Since 1.2: flow per direction and half-close.
+sy_status_t h_conn_resume(sy_conn_t* c, void* filter, sy_direction_t dir) {
+  if (!c || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return NetConnection::from(c)->resume(filter, dir);
+}
+
+sy_status_t h_conn_pause_reading(sy_conn_t* c, sy_direction_t side, bool paused) {
+  if (!c || (side != SY_REQUEST && side != SY_RESPONSE)) return SY_ERR_INVALID;
+  return NetConnection::from(c)->pause_reading(side, paused);
+}
+
+sy_status_t h_conn_shutdown_write(sy_conn_t* c, sy_direction_t dir) {
+  if (!c || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return NetConnection::from(c)->shutdown_write(dir);
+}
+
+// A connection lives on the worker that calls this (its callbacks run there), so the worker's
+// own context is the answer.
+sy_worker_t* h_conn_worker(sy_conn_t* c) { return c ? t_worker_ctx.handle() : nullptr; }
+
 sy_host_t g_host = [] {
   sy_host_t h{};
   h.size = sizeof(sy_host_t);
@@ -790,6 +810,10 @@ sy_host_t g_host = [] {
   install_metadata_slots(&h);  // since 1.2: metadata.cc
   h.post_to_main = h_post_to_main;
   h.set_response_flag = h_set_response_flag;
+  h.conn_resume = h_conn_resume;
+  h.conn_pause_reading = h_conn_pause_reading;
+  h.conn_shutdown_write = h_conn_shutdown_write;
+  h.conn_worker = h_conn_worker;
   return h;
 }();
 

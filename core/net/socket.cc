@@ -119,7 +119,7 @@ void Socket::on_read_cb(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
 }
 
 int Socket::write(const uv_buf_t* bufs, unsigned n) {
-  if (closing_ || ending_) return UV_EPIPE;
+  if (closing_ || ending_ || wshut_) return UV_EPIPE;
   if (!ssl_) return raw_write(bufs, n);
   if (!handshaken_) {
     for (unsigned i = 0; i < n; ++i) early_.append(bufs[i].base, bufs[i].len);
@@ -295,6 +295,14 @@ void Socket::on_write_cb(uv_write_t* req, int status) {
 
 void Socket::end() {
   if (closing_ || ending_) return;
+  if (wshut_) {
+    // The FIN is sent or on its way (shutdown_write): only the linger is left to do.
+    ending_ = true;
+    events_ = nullptr;
+    t_ended.insert(this);
+    if (wshut_done_) linger();
+    return;
+  }
   if (ssl_ && handshaken_) {
     SSL_shutdown(ssl_);  // close_notify, so the peer sees an orderly end, not a truncation
     tls_flush();
@@ -309,22 +317,49 @@ void Socket::end() {
   }
 }
 
+void Socket::shutdown_write() {
+  if (closing_ || ending_ || wshut_) return;
+  if (ssl_ && handshaken_) {
+    SSL_shutdown(ssl_);
+    tls_flush();
+  }
+  wshut_ = true;
+  shutdown_req_.data = this;
+  // libuv sends the FIN once the queued writes are done.
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0)
+    wshut_done_ = true;  // nothing more can be written anyway; end() must not wait for it
+}
+
 void Socket::on_shutdown_cb(uv_shutdown_t* req, int status) {
   auto* s = static_cast<Socket*>(req->data);
   if (s->closing_) return;
+  s->wshut_done_ = true;
+  if (!s->ending_) {
+    // A half-close: reading goes on. A failed FIN means the connection is gone.
+    if (status != 0 && status != UV_ECANCELED && s->events_) s->events_->on_error(status);
+    return;
+  }
   if (status != 0) {
     s->ending_ = false;
     s->close();
     return;
   }
+  s->linger();
+}
+
+void Socket::linger() {
   // Read and discard until the peer closes or the linger time is up.
-  s->linger_ = new uv_timer_t;
-  uv_timer_init(s->tcp_.loop, s->linger_);
-  s->linger_->data = s;
-  uv_timer_start(s->linger_, on_linger_timeout, kLingerMs, 0);
-  if (s->reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&s->tcp_));
-  s->reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp_), on_alloc, on_linger_read);
+  linger_ = new uv_timer_t;
+  uv_timer_init(tcp_.loop, linger_);
+  linger_->data = this;
+  uv_timer_start(linger_, on_linger_timeout, kLingerMs, 0);
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = true;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_linger_read) != 0) {
+    // The peer's FIN came already (a half-closed tunnel): nothing is left to drain.
+    ending_ = false;
+    close();
+  }
 }
 
 void Socket::on_linger_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {

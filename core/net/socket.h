@@ -57,6 +57,10 @@ class Socket {
   // Flushes queued writes, sends FIN, drains what the peer still sends for a short while (so
   // an unread request does not turn our last response into a reset), then closes.
   void end();
+  // Half-close: flushes queued writes and sends FIN, while reading (and the callbacks) go on.
+  // Later writes fail with UV_EPIPE. end() or close() still finish the socket.
+  void shutdown_write();
+  bool write_shut() const { return wshut_; }
   // Closes now; queued writes are dropped. No callbacks after this.
   void close();
   // Closes now every socket this thread ended that is still shutting down or lingering. No one
@@ -87,6 +91,7 @@ class Socket {
   static void on_write_cb(uv_write_t* req, int status);
   static void on_connect_cb(uv_connect_t* req, int status);
   static void on_shutdown_cb(uv_shutdown_t* req, int status);
+  void linger();
   static void on_close_cb(uv_handle_t* h);
   static void on_linger_timeout(uv_timer_t* t);
   static void on_linger_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
@@ -107,6 +112,8 @@ class Socket {
   bool closing_ = false;
   bool ending_ = false;
   bool above_ = false;
+  bool wshut_ = false;       // shutdown_write() asked for FIN
+  bool wshut_done_ = false;  // and the FIN went out
   // TLS state: memory BIOs between OpenSSL and the TCP stream.
   SSL* ssl_ = nullptr;
   BIO* net_in_ = nullptr;   // ciphertext from the network, read by OpenSSL

@@ -29,7 +29,7 @@ TcpSession::TcpSession(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socke
   lr_->stats.cx_active->inc();
   worker_->add(this);
   for (const auto& f : lr_->network_filters) {
-    Entry e{f, nullptr};
+    Entry e{f, nullptr, {}};
     if (f->vt->on_connection_create) {
       filters::ModuleCallMark mark(identity_of(*f), "on_connection_create");
       e.filter = f->vt->on_connection_create(f->config, handle());
@@ -49,7 +49,7 @@ TcpSession::~TcpSession() {
 }
 
 void TcpSession::start() {
-  client_->read_start();
+  refresh_reading(SY_REQUEST);
   connect_next();
 }
 
@@ -92,13 +92,16 @@ void TcpSession::on_upstream_connect(int status) {
   }
   connected_ = true;
   cl->stats.cx_active->inc();
-  upstream_->read_start();
   if (!pending_.empty()) {
     std::string p;
     p.swap(pending_);
     upstream_->write(p.data(), p.size());
-    client_->read_start();
+    out_full_[SY_REQUEST] = upstream_->above_high();
   }
+  // A FIN from the client (or a filter's shutdown) that came before the connection.
+  if (fin_out_[SY_REQUEST]) upstream_->shutdown_write();
+  refresh_reading(SY_RESPONSE);
+  refresh_reading(SY_REQUEST);
 }
 
 void TcpSession::on_bytes(sy_direction_t from, const char* data, size_t len) {
@@ -107,21 +110,33 @@ void TcpSession::on_bytes(sy_direction_t from, const char* data, size_t len) {
     lr_->stats.bytes_rx->inc(len);
   else
     lr_->stats.bytes_tx->inc(len);
-  if (filters_.empty() && connected_) {
+  if (filters_.empty()) {
     // No filters: bytes go straight across, copied only if the kernel cannot take them now.
-    net::Socket* d = dest(from);
-    d->write(data, len);
-    if (d->above_high()) (from == SY_REQUEST ? client_ : upstream_)->read_stop();
+    write_out(from, std::string_view(data, len));
+    refresh_reading(from);
     return;
   }
   deliver(from, std::string(data, len), false);
 }
 
-void TcpSession::deliver(sy_direction_t dir, std::string data, bool end) {
-  // Requests run the filters in order, responses in reverse, like HTTP filters.
-  for (size_t k = 0; k < filters_.size() && !closed_; ++k) {
-    Entry& e = dir == SY_REQUEST ? filters_[k] : filters_[filters_.size() - 1 - k];
+void TcpSession::deliver(sy_direction_t dir, std::string data, bool end, size_t from) {
+  for (size_t k = from; k < filters_.size() && !closed_; ++k) {
+    Entry& e = at(dir, k);
+    Hold& h = e.hold[dir];
+    if (h.on) {
+      // The filter holds this direction: the new bytes join what it holds, and it is called
+      // with all of them (as Envoy's network filters see their whole read buffer).
+      h.bytes += data;
+      data.swap(h.bytes);
+      h.bytes.clear();
+      end = end || h.end;
+      h.on = h.end = false;
+    }
     if (!e.factory->vt->on_data) continue;
+    // Saved and restored: the callback may resume the other direction, which runs the chain
+    // for it inside this call.
+    std::string* saved_data = current_data_;
+    sy_direction_t saved_dir = current_dir_;
     current_data_ = &data;
     current_dir_ = dir;
     sy_filter_status_t st;
@@ -129,22 +144,71 @@ void TcpSession::deliver(sy_direction_t dir, std::string data, bool end) {
       filters::ModuleCallMark mark(identity_of(*e.factory), "on_data");
       st = e.factory->vt->on_data(e.filter, handle(), dir, end);
     }
-    current_data_ = nullptr;
-    if (st != SY_CONTINUE) return;  // the filter took the bytes out of the flow
+    current_data_ = saved_data;
+    current_dir_ = saved_dir;
+    if (closed_) return;
+    if (st == SY_CONTINUE) continue;
+    if (st == SY_STOP_AND_WATERMARK) {
+      // Held, in order, until the filter calls conn_resume; the source pauses at the watermark.
+      h.on = true;
+      h.end = end;
+      h.bytes = std::move(data);
+      refresh_reading(dir);
+      return;
+    }
+    // SY_STOP: the bytes leave the flow (the filter may have written its own with
+    // conn_inject). The end of the direction still goes on, or the tunnel would never finish.
+    if (!end) return;
+    data.clear();
   }
-  if (closed_ || data.empty()) return;
+  if (closed_) return;
+  write_out(dir, data);
+  if (end) end_out(dir);
+  refresh_reading(dir);
+}
+
+void TcpSession::write_out(sy_direction_t dir, std::string_view data) {
+  if (data.empty() || fin_out_[dir] || closed_) return;
   if (dir == SY_REQUEST && !connected_) {
-    pending_ += data;
-    if (pending_.size() > net::Socket::kHighWatermark) client_->read_stop();
+    pending_.append(data);
     return;
   }
   net::Socket* d = dest(dir);
   if (!d) return;
   d->write(data.data(), data.size());
-  if (d->above_high()) {
-    net::Socket* src = dir == SY_REQUEST ? client_ : upstream_;
-    if (src) src->read_stop();
-  }
+  if (d->above_high()) out_full_[dir] = true;
+}
+
+void TcpSession::end_out(sy_direction_t dir) {
+  if (fin_out_[dir] || closed_) return;
+  fin_out_[dir] = true;
+  // The FIN follows the bytes already queued; before the upstream connected, it is sent right
+  // after the pending bytes (on_upstream_connect).
+  if (dir == SY_RESPONSE || connected_) dest(dir)->shutdown_write();
+  // Both directions ended: the tunnel is done once the queued bytes are out.
+  if (fin_out_[SY_REQUEST] && fin_out_[SY_RESPONSE]) finish();
+}
+
+size_t TcpSession::held(sy_direction_t dir) const {
+  size_t n = dir == SY_REQUEST ? pending_.size() : 0;
+  for (const auto& e : filters_) n += e.hold[dir].bytes.size();
+  return n;
+}
+
+void TcpSession::refresh_reading(sy_direction_t dir) {
+  if (closed_) return;
+  net::Socket* src = source(dir);
+  if (!src || (dir == SY_RESPONSE && !connected_)) return;
+  size_t h = held(dir);
+  if (h > net::Socket::kHighWatermark)
+    hold_full_[dir] = true;
+  else if (h < net::Socket::kLowWatermark)
+    hold_full_[dir] = false;
+  bool read = !eof_in_[dir] && !user_paused_[dir] && !hold_full_[dir] && !out_full_[dir];
+  if (read)
+    src->read_start();
+  else
+    src->read_stop();
 }
 
 std::string* TcpSession::data(sy_direction_t dir) {
@@ -152,21 +216,54 @@ std::string* TcpSession::data(sy_direction_t dir) {
 }
 
 bool TcpSession::inject(sy_direction_t dir, std::string_view bytes) {
-  if (closed_) return false;
+  if (closed_ || fin_out_[dir]) return false;
   if (dir == SY_REQUEST && !connected_) {
     pending_.append(bytes);
     return true;
   }
-  net::Socket* d = dest(dir);
-  if (!d) return false;
-  d->write(bytes.data(), bytes.size());
+  if (!dest(dir)) return false;
+  write_out(dir, bytes);
+  refresh_reading(dir);
   return true;
 }
 
+sy_status_t TcpSession::resume(void* filter, sy_direction_t dir) {
+  if (closed_) return SY_ERR_STALE;
+  for (size_t k = 0; k < filters_.size(); ++k) {
+    Entry& e = at(dir, k);
+    if (e.filter != filter) continue;
+    Hold& h = e.hold[dir];
+    if (!h.on) return SY_ERR_WRONG_PHASE;
+    std::string bytes;
+    bytes.swap(h.bytes);
+    bool end = h.end;
+    h.on = h.end = false;
+    deliver(dir, std::move(bytes), end, k + 1);
+    refresh_reading(dir);
+    return SY_OK;
+  }
+  return SY_ERR_NOT_FOUND;
+}
+
+sy_status_t TcpSession::pause_reading(sy_direction_t side, bool paused) {
+  if (closed_) return SY_ERR_STALE;
+  user_paused_[side] = paused;
+  refresh_reading(side);
+  return SY_OK;
+}
+
+sy_status_t TcpSession::shutdown_write(sy_direction_t dir) {
+  if (closed_) return SY_ERR_STALE;
+  // What filters still hold in DIR can no longer go out after the FIN.
+  for (auto& e : filters_) e.hold[dir] = Hold{};
+  end_out(dir);
+  return SY_OK;
+}
+
 void TcpSession::on_side_eof(sy_direction_t from) {
-  if (!filters_.empty()) deliver(from, std::string(), true);
-  // One side is done: flush to the other and close both (no half-open tunnels to babysit).
-  finish();
+  eof_in_[from] = true;
+  if (closed_) return;
+  deliver(from, std::string(), true);
 }
 
 void TcpSession::on_side_error(sy_direction_t from, int err) {
@@ -174,13 +271,20 @@ void TcpSession::on_side_error(sy_direction_t from, int err) {
     on_upstream_connect(err);
     return;
   }
-  abort();
+  // A side that has sent its FIN, or was sent ours, is gone for good now: the other side gets
+  // what is queued for it and a FIN. Any other error breaks the tunnel.
+  sy_direction_t toward = from == SY_REQUEST ? SY_RESPONSE : SY_REQUEST;
+  if (eof_in_[from] || fin_out_[toward])
+    finish();
+  else
+    abort();
 }
 
 void TcpSession::on_side_drained(sy_direction_t side) {
   // SIDE's write queue drained: read again from the other side, which feeds it.
-  net::Socket* src = side == SY_REQUEST ? upstream_ : client_;
-  if (src && !closed_) src->read_start();
+  sy_direction_t dir = side == SY_REQUEST ? SY_RESPONSE : SY_REQUEST;
+  out_full_[dir] = false;
+  refresh_reading(dir);
 }
 
 bool TcpSession::attribute(std::string_view path, std::string* out) const {

@@ -1,5 +1,7 @@
 // A TCP proxy session: client bytes to an upstream endpoint and back, through the listener's
-// network filters, with back-pressure both ways.
+// network filters, with back-pressure both ways. Each direction ends on its own: a FIN from one
+// side is passed through the filters and sent on as a FIN, and the other direction keeps
+// flowing until it ends too (a half-closed tunnel, as TCP allows).
 #pragma once
 
 #include <memory>
@@ -28,6 +30,9 @@ class TcpSession : public DownstreamConn, public filters::NetConnection {
   bool inject(sy_direction_t dir, std::string_view bytes) override;
   void close() override { abort(); }
   bool attribute(std::string_view path, std::string* out) const override;
+  sy_status_t resume(void* filter, sy_direction_t dir) override;
+  sy_status_t pause_reading(sy_direction_t side, bool paused) override;
+  sy_status_t shutdown_write(sy_direction_t dir) override;
 
  private:
   // One side's socket events, forwarding to the session.
@@ -46,8 +51,17 @@ class TcpSession : public DownstreamConn, public filters::NetConnection {
   void on_side_eof(sy_direction_t from);
   void on_side_error(sy_direction_t from, int err);
   void on_side_drained(sy_direction_t side);
-  void deliver(sy_direction_t dir, std::string data, bool end);
+  // Runs DIR's bytes (and END) through the filters from position FROM (0: the first filter of
+  // that direction), then on to the destination.
+  void deliver(sy_direction_t dir, std::string data, bool end, size_t from = 0);
+  void write_out(sy_direction_t dir, std::string_view data);
+  void end_out(sy_direction_t dir);
+  // Starts or stops reading DIR's source: it reads only when nothing holds it back (a filter's
+  // pause, held bytes above the watermark, a full write queue at the destination, its FIN).
+  void refresh_reading(sy_direction_t dir);
+  size_t held(sy_direction_t dir) const;
   net::Socket* dest(sy_direction_t dir) { return dir == SY_REQUEST ? upstream_ : client_; }
+  net::Socket* source(sy_direction_t dir) { return dir == SY_REQUEST ? client_ : upstream_; }
   void finish();
 
   Worker* worker_;
@@ -64,13 +78,31 @@ class TcpSession : public DownstreamConn, public filters::NetConnection {
   bool connected_ = false;
   bool closed_ = false;
   std::string peer_ip_;
+  // What a filter holds in one direction after SY_STOP_AND_WATERMARK.
+  struct Hold {
+    bool on = false;
+    bool end = false;
+    std::string bytes;
+  };
   struct Entry {
     std::shared_ptr<filters::NetworkFilterFactory> factory;
     void* filter = nullptr;
+    Hold hold[2];
   };
+  // The filter at position K of DIR's order: requests run the filters in order, responses in
+  // reverse, like HTTP filters.
+  Entry& at(sy_direction_t dir, size_t k) {
+    return dir == SY_REQUEST ? filters_[k] : filters_[filters_.size() - 1 - k];
+  }
   std::vector<Entry> filters_;
   std::string* current_data_ = nullptr;
   sy_direction_t current_dir_ = SY_REQUEST;
+  // Per direction (index: sy_direction_t).
+  bool eof_in_[2] = {false, false};       // the source sent its FIN
+  bool fin_out_[2] = {false, false};      // the destination was sent (or will get) a FIN
+  bool user_paused_[2] = {false, false};  // a filter paused reading the source
+  bool hold_full_[2] = {false, false};    // held bytes passed the high watermark
+  bool out_full_[2] = {false, false};     // the destination's write queue is above its high mark
   uint64_t bytes_[2] = {0, 0};
 };
 

@@ -10,6 +10,7 @@ import concurrent.futures
 import hashlib
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from harness import REPO, RawClient, cluster, echo_headers, raw_request, request, to_cluster, until
 from modules_util import (MODULES, fixture_file, loaded_generations, module_entry, module_file,
                           reload_module)
+from tcppeer import Peer
 
 C_DIR = REPO / "tests" / "wasm" / "c"
 
@@ -137,6 +139,18 @@ def test_status_codes_of_error_paths(switchyard, upstream, host_test_wasm):
     assert echo_headers(resp.json(), "x-status-codes") == ["1,1,6,7,2,8"]
 
 
+def test_foreign_functions_compress_and_uncompress(switchyard, upstream, host_test_wasm):
+    sy = start(switchyard, upstream, host_test_wasm)
+    text = ("switchyard " * 40).strip()
+    resp = get(sy, "foreign", headers={"x-text": text})
+    (codes,) = echo_headers(resp.json(), "x-foreign")
+    a, b, c, d, size, same = codes.split(",")
+    # compress and uncompress OK, an unknown name NOT_FOUND, garbage to uncompress
+    # SERIALIZATION_FAILURE (Envoy's codes); zlib shrinks the repetitive text and gives it back.
+    assert (a, b, c, d, same) == ("0", "0", "1", "3", "same")
+    assert 0 < int(size) < len(text) // 4
+
+
 @pytest.mark.parametrize("action", ["trap", "oob", "loop"])
 def test_trap_and_runaway_fail_closed_and_the_proxy_lives(switchyard, upstream, host_test_wasm,
                                                           action):
@@ -244,6 +258,46 @@ def test_network_filter_sees_and_edits_the_bytes(switchyard, upstream, host_test
     assert data.count(b"WASM:") == 1
     until(lambda: log_has(sy, f"downstream data {len(req)} bytes"))
     until(lambda: log_has(sy, "new connection") and log_has(sy, "closed (peer 2)"))
+
+
+def test_network_pause_holds_the_bytes_until_continue_stream(switchyard, host_test_wasm):
+    # Pause from proxy_on_downstream_data holds the client's bytes (they used to be dropped);
+    # proxy_continue_stream(DOWNSTREAM) from another connection's context passes them on, in
+    # order; proxy_close_stream(DOWNSTREAM) ends that other connection after what it has queued,
+    # with a FIN each way (Envoy closes with FlushWrite). One worker: one VM for both.
+    module_file("wasm")
+    net = wasm_filter(host_test_wasm)
+    net["filter"] = "wasm_network"
+    peer = Peer()
+    try:
+        sy = switchyard({"module_path": [str(MODULES)], "workers": 1,
+                         "listeners": [{"name": "tcp", "tcp_proxy": {"cluster": "backend"},
+                                        "network_filters": [net]}],
+                         "clusters": [cluster("backend", peer.port)]})
+        with RawClient(sy.port("tcp")) as a, RawClient(sy.port("tcp")) as b:
+            up_a = peer.accept()
+            a.send(b"HOLD-one")
+            until(lambda: log_has(sy, "holding 8 bytes"), what="connection a paused")
+            a.send(b"-two")
+            # Called again with the held bytes and the new ones, which it pauses too.
+            until(lambda: log_has(sy, "holding 12 bytes"), what="the next bytes paused too")
+            assert peer.nothing_readable(up_a), "paused bytes must not reach the upstream"
+            up_b = peer.accept()
+            b.send(b"RELEASE")
+            assert peer.read_exact(12, up_a) == b"HOLD-one-two"
+            assert b.read_until_close() == b"", "proxy_close_stream ends the other connection"
+            assert up_b.recv(1) == b""
+            until(lambda: log_has(sy, ": 0 0 0, closed"), what="the calls' status codes")
+            # Continued: the rest of connection a flows, and its end is passed on as a FIN.
+            a.send(b"-three")
+            assert peer.read_exact(6, up_a) == b"-three"
+            a.sock.shutdown(socket.SHUT_WR)
+            assert up_a.recv(1) == b""
+            up_a.sendall(b"reply")
+            assert a.read_exact(5) == b"WASM:"
+            assert a.read_exact(5) == b"reply"
+    finally:
+        peer.close()
 
 
 def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm):

@@ -651,6 +651,62 @@ class CalloutStream {
   sy_callout_stream_t* cs_ = nullptr;
 };
 
+// ---- TCP proxy connections (network filters) ---------------------------------------------
+
+// A network filter's view of its connection: a plain handle, cheap to copy. Inside on_data the
+// current bytes are readable and replaceable; the rest works from any callback on the
+// connection's worker until on_connection_destroy (ABI 1.2). FILTER is what the filter's
+// on_connection_create returned: the host knows the filter by it (resume).
+class Conn {
+ public:
+  Conn(sy_conn_t* c, void* filter) : c_(c), filter_(filter) {}
+  sy_conn_t* handle() const { return c_; }
+
+  std::optional<std::string_view> data(sy_direction_t dir) const {
+    sy_str_t out{};
+    if (host()->conn_data_get(c_, dir, &out) != SY_OK) return std::nullopt;
+    return to_view(out);
+  }
+  sy_status_t replace(sy_direction_t dir, std::string_view bytes) const {
+    return host()->conn_data_replace(c_, dir, to_str(bytes));
+  }
+  sy_status_t inject(sy_direction_t dir, std::string_view bytes) const {
+    return host()->conn_inject(c_, dir, to_str(bytes));
+  }
+  sy_status_t close() const { return host()->conn_close(c_); }
+  std::optional<std::string_view> attribute(std::string_view path) const {
+    sy_str_t out{};
+    if (host()->conn_attribute_get(c_, to_str(path), &out) != SY_OK) return std::nullopt;
+    return to_view(out);
+  }
+
+  // ABI 1.2. Passes on what this filter holds in DIR after on_data returned
+  // SY_STOP_AND_WATERMARK.
+  sy_status_t resume(sy_direction_t dir) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, conn_resume)) return SY_ERR_UNSUPPORTED;
+    return host()->conn_resume(c_, filter_, dir);
+  }
+  // ABI 1.2. Stops (PAUSED true) or restarts reading from SIDE (SY_REQUEST: the client).
+  sy_status_t pause_reading(sy_direction_t side, bool paused) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, conn_pause_reading)) return SY_ERR_UNSUPPORTED;
+    return host()->conn_pause_reading(c_, side, paused);
+  }
+  // ABI 1.2. Half-close: DIR's destination gets a FIN; the other direction keeps flowing.
+  sy_status_t shutdown_write(sy_direction_t dir) const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, conn_shutdown_write)) return SY_ERR_UNSUPPORTED;
+    return host()->conn_shutdown_write(c_, dir);
+  }
+  // ABI 1.2. The connection's worker, for timers and posts that come back to it.
+  sy_worker_t* worker() const {
+    if (!SY_HAS_SLOT(host(), sy_host_t, conn_worker)) return nullptr;
+    return host()->conn_worker(c_);
+  }
+
+ private:
+  sy_conn_t* c_;
+  void* filter_;
+};
+
 // ---- HTTP filters -----------------------------------------------------------------------
 
 template <class F, class Config>

@@ -328,9 +328,31 @@ int64_t h_remove_header(Vm& vm, const wasmtime_val_t* a) { return header_edit(vm
 
 // ---- stream control ----
 
+// Runs FN on the effective context's connection after the current call into the module, if
+// the connection is still there then.
+int64_t on_conn(Vm& vm, StreamCtx* c, std::function<void(sy_conn_t*, void*)> fn) {
+  vm.after_call([w = vm.weak_from_this(), id = c->id, fn = std::move(fn)] {
+    auto v = w.lock();
+    if (!v) return;
+    auto it = v->ctxs.find(id);
+    if (it != v->ctxs.end() && it->second->conn) fn(it->second->conn, it->second->net_filter);
+  });
+  return kOk;
+}
+
 int64_t continue_dir(Vm& vm, uint32_t type) {
   StreamCtx* c = vm.effective_stream();
-  if (c && c->conn) return kOk;  // a connection is never held by this filter
+  if (c && c->conn) {
+    // A connection: DOWNSTREAM or UPSTREAM passes on what the plugin paused in that direction
+    // (Envoy continues only DOWNSTREAM and answers UNIMPLEMENTED for UPSTREAM, whose paused
+    // bytes it re-delivers with the next ones; here both are held, so both can go on). The
+    // HTTP types mean nothing on a connection, which Envoy answers with OK.
+    if (type > 3) return kBadArgument;
+    if (type < 2) return kOk;
+    sy_direction_t dir = type == 2 ? SY_REQUEST : SY_RESPONSE;
+    return on_conn(
+        vm, c, [dir](sy_conn_t* conn, void* filter) { g_host->conn_resume(conn, filter, dir); });
+  }
   if (type > 1) return kBadArgument;
   sy_direction_t dir = type == 0 ? SY_REQUEST : SY_RESPONSE;
   return on_stream(vm, [dir](sy_stream_t* s) { g_host->resume(s, dir); });
@@ -341,7 +363,17 @@ int64_t h_continue_response(Vm& vm, const wasmtime_val_t*) { return continue_dir
 
 int64_t h_close_stream(Vm& vm, const wasmtime_val_t* a) {
   StreamCtx* c = vm.effective_stream();
-  if (c && c->conn) return g_host->conn_close(c->conn) == SY_OK ? kOk : kNotFound;
+  if (c && c->conn) {
+    // Envoy closes the connection with FlushWrite for DOWNSTREAM and for UPSTREAM: what is
+    // queued still goes out. Here: a FIN both ways after the queued bytes, then the close.
+    uint32_t type = u32(a, 0);
+    if (type > 3) return kBadArgument;
+    if (type < 2) return kOk;
+    return on_conn(vm, c, [](sy_conn_t* conn, void*) {
+      g_host->conn_shutdown_write(conn, SY_RESPONSE);
+      g_host->conn_shutdown_write(conn, SY_REQUEST);
+    });
+  }
   if (u32(a, 0) > 1) return kBadArgument;
   return on_stream(vm, [](sy_stream_t* s) { g_host->stream_reset(s, str("wasm_close_stream")); });
 }
@@ -607,8 +639,6 @@ int64_t h_clear_route_cache(Vm& vm, const wasmtime_val_t*) {
   return kOk;
 }
 
-int64_t h_foreign_function(Vm&, const wasmtime_val_t*) { return kNotFound; }
-
 }  // namespace
 
 size_t response_header_count(Vm& vm) {
@@ -655,7 +685,6 @@ void add_env_defs(std::vector<HostDef>* out) {
       {"env", "proxy_get_metric", "ii", "i", h_get_metric},
       {"env", "proxy_get_configuration", "ii", "i", h_get_configuration},
       {"env", "proxy_clear_route_cache", "", "i", h_clear_route_cache},
-      {"env", "proxy_call_foreign_function", "iiiiii", "i", h_foreign_function},
   };
   out->insert(out->end(), std::begin(defs), std::end(defs));
 }

@@ -38,6 +38,7 @@ void add_env_defs(std::vector<HostDef>* out);
 void add_callout_defs(std::vector<HostDef>* out);
 void add_wasi_defs(std::vector<HostDef>* out);
 void add_grpc_defs(std::vector<HostDef>* out);
+void add_foreign_defs(std::vector<HostDef>* out);
 
 // During proxy_on_grpc_*: the message (buffer 5), the metadata (maps 4 and 5), the status.
 bool grpc_buffer(Vm& vm, uint32_t type, sy_str_t* out);

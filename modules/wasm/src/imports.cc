@@ -16,6 +16,7 @@ const std::vector<HostDef>& table() {
     add_callout_defs(&d);
     add_wasi_defs(&d);
     add_grpc_defs(&d);
+    add_foreign_defs(&d);
     return d;
   }();
   return defs;

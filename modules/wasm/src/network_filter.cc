@@ -75,6 +75,7 @@ void* on_connection_create(void* config, sy_conn_t* c) {
   Vm& vm = *n->vm;
   n->ctx.id = vm.next_id++;
   n->ctx.conn = c;
+  n->ctx.net_filter = n;
   vm.ctxs[n->ctx.id] = &n->ctx;
   vm.effective = n->ctx.id;
   uint64_t action = 0;
@@ -84,7 +85,6 @@ void* on_connection_create(void* config, sy_conn_t* c) {
     p->count(p->m_failed);
     if (p->cfg.failure_policy != FailurePolicy::kFailOpen) g_host->conn_close(c);
   }
-  n->ctx.conn = nullptr;
   return n;
 }
 
@@ -94,12 +94,10 @@ sy_filter_status_t on_data(void* filter, sy_conn_t* c, sy_direction_t dir, bool 
   Vm& vm = *n->vm;
   sy_str_t data{nullptr, 0};
   g_host->conn_data_get(c, dir, &data);
-  n->ctx.conn = c;
   vm.effective = n->ctx.id;
   uint64_t action = 0;
   bool ok = !vm.failed && vm.call(dir == SY_REQUEST ? kOnDownstreamData : kOnUpstreamData,
                                   {n->ctx.id, data.len, eos}, &action);
-  n->ctx.conn = nullptr;
   if (!ok) {
     n->bypass = true;
     n->plugin->count(n->plugin->m_failed);
@@ -107,23 +105,22 @@ sy_filter_status_t on_data(void* filter, sy_conn_t* c, sy_direction_t dir, bool 
     g_host->conn_close(c);
     return SY_STOP;
   }
-  // Pause keeps these bytes out of the flow (the plugin may inject its own). Envoy would hold
-  // them for a later continue; the ABI's network filters have no such hold.
-  return action == 0 ? SY_CONTINUE : SY_STOP;
+  // Pause holds the bytes, as Envoy leaves them in the connection's buffer: the next bytes in
+  // this direction join them (the plugin is called with all of it), the peer is paused at the
+  // watermark, and proxy_continue_stream (or a later Continue) passes them on.
+  return action == 0 ? SY_CONTINUE : SY_STOP_AND_WATERMARK;
 }
 
 void on_connection_close(void* filter, sy_conn_t* c) {
   auto* n = static_cast<NetConn*>(filter);
   Vm& vm = *n->vm;
   if (vm.failed) return;
-  n->ctx.conn = c;
   vm.effective = n->ctx.id;
   // Peer type 2: the remote side (Envoy's PeerType::Remote).
   vm.call(kOnDownstreamClose, {n->ctx.id, 2});
   vm.call(kOnUpstreamClose, {n->ctx.id, 2});
   vm.call(kOnDone, {n->ctx.id});
   vm.call(kOnLog, {n->ctx.id});
-  n->ctx.conn = nullptr;
 }
 
 void on_connection_destroy(void* filter) {
@@ -133,6 +130,7 @@ void on_connection_destroy(void* filter) {
     vm.effective = n->ctx.id;
     vm.call(kOnDelete, {n->ctx.id});
   }
+  n->ctx.conn = nullptr;
   vm.ctxs.erase(n->ctx.id);
   delete n;
 }

@@ -151,6 +151,17 @@ bool Vm::start(std::string* err) {
 }
 
 bool Vm::call(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
+  bool ok = call_once(f, args, ret);
+  // Taken before running: an action may call into this VM, which then runs its own.
+  while (depth_ == 0 && !after_call_.empty()) {
+    std::vector<std::function<void()>> todo;
+    todo.swap(after_call_);
+    for (auto& fn : todo) fn();
+  }
+  return ok;
+}
+
+bool Vm::call_once(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
   if (ret) *ret = 0;
   if (!has_[f] || failed) return !failed;
   wasm_functype_t* ty = wasmtime_func_type(cx, &fns_[f]);

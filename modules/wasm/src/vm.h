@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "wasm_module.h"
 
@@ -54,7 +56,10 @@ struct StreamCtx {
   sy_stream_t* s = nullptr;  // set only while inside one of the stream's callbacks
   sy_stream_id_t sid = 0;
   uint32_t filter_index = SY_NO_FILTER;
-  sy_conn_t* conn = nullptr;  // network filter: set while inside a connection callback
+  // Network filter: the connection, from on_connection_create until on_connection_destroy
+  // (ABI 1.2 keeps it valid on its worker that long), and the filter object the host knows.
+  sy_conn_t* conn = nullptr;
+  void* net_filter = nullptr;
   bool response_started = false;
   bool local_reply_sent = false;
 };
@@ -72,6 +77,10 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // two-argument on_request_headers). False when it trapped or ran past its deadline; the VM is
   // failed then. RET gets the first result (0 if none).
   bool call(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret = nullptr);
+  // Runs FN once the outermost call into the module has returned, as Envoy defers what a host
+  // call asks of the proxy (continue or close a connection) until the VM is no longer on the
+  // stack: the proxy may call into this VM again while doing it.
+  void after_call(std::function<void()> fn) { after_call_.push_back(std::move(fn)); }
   bool has(Fn f) const { return has_[f]; }
 
   // Guest memory: a pointer to LEN bytes at PTR, or null when out of bounds.
@@ -123,7 +132,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
   void arm_tick();
 
  private:
+  bool call_once(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret);
   wasmtime_func_t fns_[kFnCount]{};
+  std::vector<std::function<void()>> after_call_;
   bool has_[kFnCount]{};
   int depth_ = 0;
   std::string output_[2];

@@ -126,6 +126,27 @@ static void status_codes(void) {
   proxy_add_header_map_value(REQUEST_HEADERS, "x-status-codes", 14, out, strlen(out));
 }
 
+/* Envoy's foreign functions "compress" and "uncompress" (zlib) round-trip the request's
+ * x-text; an unknown name is NOT_FOUND. Header x-foreign: each status code, the compressed
+ * size, and whether the round trip gave back the text. */
+static void foreign_functions(void) {
+  char* text = header(REQUEST_HEADERS, "x-text");
+  char *packed = NULL, *unpacked = NULL, *none = NULL;
+  size_t packed_len = 0, unpacked_len = 0, none_len = 0;
+  int a = proxy_call_foreign_function("compress", 8, text, strlen(text), &packed, &packed_len);
+  int b =
+      proxy_call_foreign_function("uncompress", 10, packed, packed_len, &unpacked, &unpacked_len);
+  int c = proxy_call_foreign_function("expr_create", 11, text, strlen(text), &none, &none_len);
+  int d = proxy_call_foreign_function("uncompress", 10, text, strlen(text), &none, &none_len);
+  bool same = unpacked_len == strlen(text) && memcmp(unpacked, text, unpacked_len) == 0;
+  char out[96];
+  snprintf(out, sizeof out, "%d,%d,%d,%d,%zu,%s", a, b, c, d, packed_len, same ? "same" : "diff");
+  set_header(REQUEST_HEADERS, "x-foreign", out);
+  free(text);
+  free(packed);
+  free(unpacked);
+}
+
 /* A shared counter incremented with compare-and-swap, retried on CAS_MISMATCH. */
 static unsigned long shared_increment(void) {
   for (;;) {
@@ -189,6 +210,7 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
     __builtin_trap();
   }
   if (is(s->action, "codes")) status_codes();
+  if (is(s->action, "foreign")) foreign_functions();
   if (is(s->action, "shared")) {
     char buf[32];
     snprintf(buf, sizeof buf, "%lu", shared_increment());
@@ -329,10 +351,32 @@ EXPORT(proxy_on_new_connection) int on_new_connection(uint32_t id) {
   return CONTINUE;
 }
 
+/* Client bytes starting with "HOLD" are paused, and so is what follows on that connection;
+ * "RELEASE" from another connection continues the held one (proxy_set_effective_context, then
+ * proxy_continue_stream) and closes its own (proxy_close_stream). */
+static uint32_t held_conn;
+
 EXPORT(proxy_on_downstream_data) int on_downstream_data(uint32_t id, size_t size, bool eos) {
-  (void)eos;
   logf_(LOG_INFO, "downstream data %zu bytes on %u", size, id);
-  return CONTINUE;
+  char* d = NULL;
+  size_t n = 0;
+  if (size && proxy_get_buffer_bytes(DOWNSTREAM_DATA, 0, size, &d, &n) != OK) n = 0;
+  int action = CONTINUE;
+  if (held_conn == id || (n >= 4 && memcmp(d, "HOLD", 4) == 0)) {
+    held_conn = id;
+    logf_(LOG_INFO, "holding %zu bytes on %u%s", size, id, eos ? " and the end" : "");
+    action = PAUSE;
+  } else if (n == 7 && memcmp(d, "RELEASE", 7) == 0 && held_conn) {
+    int a = proxy_set_effective_context(held_conn);
+    int b = proxy_continue_stream(STREAM_DOWNSTREAM);
+    int c = proxy_set_effective_context(id);
+    int e = proxy_close_stream(STREAM_DOWNSTREAM);
+    logf_(LOG_INFO, "released %u: %d %d %d, closed %u: %d", held_conn, a, b, c, id, e);
+    held_conn = 0;
+    action = PAUSE;
+  }
+  free(d);
+  return action;
 }
 
 EXPORT(proxy_on_upstream_data) int on_upstream_data(uint32_t id, size_t size, bool eos) {

@@ -36,6 +36,8 @@ enum {
   HTTP_CALL_RESPONSE_HEADERS = 6
 };
 enum { CONTINUE = 0, PAUSE = 1 };
+/* proxy_continue_stream / proxy_close_stream's stream types. */
+enum { STREAM_REQUEST = 0, STREAM_RESPONSE = 1, STREAM_DOWNSTREAM = 2, STREAM_UPSTREAM = 3 };
 
 IMPORT(proxy_log) int proxy_log(int level, const char* msg, size_t len);
 IMPORT(proxy_set_tick_period_milliseconds) int proxy_set_tick_period_milliseconds(uint32_t ms);
@@ -55,6 +57,9 @@ int proxy_replace_header_map_value(int type, const char* key, size_t klen, const
 IMPORT(proxy_remove_header_map_value)
 int proxy_remove_header_map_value(int type, const char* key, size_t klen);
 IMPORT(proxy_continue_stream) int proxy_continue_stream(int type);
+IMPORT(proxy_call_foreign_function)
+int proxy_call_foreign_function(const char* name, size_t name_len, const char* args,
+                                size_t args_len, char** result, size_t* result_len);
 IMPORT(proxy_close_stream) int proxy_close_stream(int type);
 IMPORT(proxy_send_local_response)
 int proxy_send_local_response(uint32_t status, const char* details, size_t dlen, const char* body,
