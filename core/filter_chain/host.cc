@@ -517,7 +517,7 @@ sy_status_t h_filter_state_get(sy_stream_t* s, sy_str_t key, sy_str_t* value) {
 
 sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
   if (!s) return SY_ERR_INVALID;
-  if (!FilterChain::from(s)->sink()->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
+  if (!FilterChain::from(s)->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
   *value = view(t_attr);
   return SY_OK;
 }
