@@ -627,8 +627,8 @@ typedef struct sy_host {
    * certificate's first URI and DNS subject alternative names), node.id and node.cluster (the
    * config's `node:`, absent when it does not set them; conn_attribute_get knows them too) and
    * plugin_name (the calling filter's name, as `filter:` chose it; for conn_attribute_get, the
-   * network filter's, inside its callbacks). SY_ERR_NOT_FOUND as for attribute_get;
-   * SY_ERR_INVALID when OUT's size is too small. */
+   * network filter's, inside its on_connection_create and on_data). SY_ERR_NOT_FOUND as for
+   * attribute_get; SY_ERR_INVALID when OUT's size is too small. */
   sy_status_t (*attribute_get_typed)(sy_stream_t* s, sy_str_t path, sy_value_t* out);
   /* The stream's buffer limit in bytes: how much a filter may hold in one direction before
    * the host answers 413 (request) or 500 (response); the listener's limits.buffered_body. */
