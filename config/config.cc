@@ -128,7 +128,7 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
   Diagnostics& d = ctx.d;
   Fields f(d, root, d.at(root), "config",
            {"admin", "workers", "module_path", "module_preflight_at_start", "modules", "state_dir",
-            "on_module_crash", "listeners", "clusters", "access_log", "overload"});
+            "on_module_crash", "listeners", "clusters", "access_log", "overload", "node"});
   if (!f.is_map()) return;
 
   if (const MapEntry* e = f.find("admin")) {
@@ -193,6 +193,12 @@ void parse_top(ParseContext& ctx, const YAML::Node& root, Config* cfg) {
              {"max_downstream_connections", "max_buffered_bytes"});
     o.uint32("max_downstream_connections", &cfg->overload.max_downstream_connections);
     o.size64("max_buffered_bytes", &cfg->overload.max_buffered_bytes);
+  }
+
+  if (const MapEntry* e = f.find("node")) {
+    Fields n(d, e->value, value_loc(d, *e), "node", {"id", "cluster"});
+    n.string("id", &cfg->node.id);
+    n.string("cluster", &cfg->node.cluster);
   }
 
   for (const NameAt& ref : ctx.cluster_refs) {

@@ -240,6 +240,13 @@ struct Overload {
   uint64_t max_buffered_bytes = 0;
 };
 
+// Who this proxy is, as Envoy's bootstrap `node:` says it: modules read it as the attributes
+// node.id and node.cluster (Proxy-Wasm's `node` property). Empty: not configured.
+struct Node {
+  std::string id;
+  std::string cluster;
+};
+
 struct Config {
   std::string file;  // the file it was read from
   Admin admin;
@@ -257,6 +264,7 @@ struct Config {
   std::vector<Cluster> clusters;
   AccessLog access_log;
   Overload overload;
+  Node node;
   std::string yaml;  // the text it was parsed from, for /config_dump
 
   const Cluster* find_cluster(std::string_view name) const;

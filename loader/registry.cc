@@ -175,6 +175,7 @@ bool is_mapped(const std::string& path) {
 // ---- Generation -------------------------------------------------------------------------
 
 Generation::~Generation() {
+  filters::forget_generation(&scope_);
   if (loaded_ && desc_->on_unload) {
     filters::ModuleCallMark mark(scope_.identity, "on_unload");
     desc_->on_unload(module_data_);
@@ -391,7 +392,13 @@ std::shared_ptr<Generation> Registry::load(const ModuleSpec& spec, std::string* 
   SY_INFO("module %s: loaded generation %llu from %s (sha256 %s, ABI %s, version %s)",
           spec.name.c_str(), (unsigned long long)gen->number(), file.c_str(), sha.c_str(),
           abi_text(stamp.abi_major, stamp.abi_minor).c_str(), stamp.version.c_str());
-  return filters::make_main_thread_shared(gen.release());
+  // Queues the module registers with a worker's own handle tell it through its descriptor
+  // (since ABI 1.2), while this generation is loaded.
+  gen->scope_.on_queue_ready = gen->desc_->on_queue_ready;
+  gen->scope_.module_data = gen->module_data_;
+  auto shared = filters::make_main_thread_shared(gen.release());
+  filters::publish_generation(&shared->scope_, shared);
+  return shared;
 }
 
 std::shared_ptr<Generation> Registry::load_instead_of_crashed(const ModuleSpec& spec,

@@ -210,6 +210,15 @@ uint32_t FilterChain::current_position() const {
   return uint32_t(current_ - entries_.data());
 }
 
+bool FilterChain::attribute(std::string_view path, std::string* out) const {
+  if (path == "plugin_name") {
+    if (!current_) return false;
+    *out = current_->factory->filter_name;
+    return true;
+  }
+  return sink_->attribute(path, out);
+}
+
 void FilterChain::run_as(uint32_t position, const std::function<void()>& fn) {
   Scope scope(this);
   current_ = position < entries_.size() ? &entries_[position] : nullptr;

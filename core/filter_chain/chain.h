@@ -99,6 +99,9 @@ class FilterChain {
   void run_as(uint32_t position, const std::function<void()>& fn);
   // The position of the filter whose callback (or task) runs now, or kNoFilter.
   uint32_t current_position() const;
+  // An attribute as the calling filter reads it: plugin_name is that filter's name (the
+  // factory `filter:` chose), every other path is the stream's (ChainSink::attribute).
+  bool attribute(std::string_view path, std::string* out) const;
   // The chain whose filter callback or task runs on this thread right now, if any.
   static FilterChain* active();
   // The module of the filter at POSITION (null for kNoFilter): who a task posted for that

@@ -47,10 +47,25 @@ struct ModuleScope {
   stats::Counter* posts_dropped = nullptr;
   // Streams bound to this generation right now (the filter chain keeps it).
   std::atomic<int64_t> streams_active{0};
+  // Never reused: how a queue registered with a worker's own handle names its owner, the
+  // generation, without a pointer that could dangle (publish_generation).
+  const uint64_t serial = next_serial();
+  // Set by the loader before publish_generation: the descriptor's on_queue_ready (ABI 1.2; NULL
+  // for older modules) and the module data it receives.
+  void (*on_queue_ready)(void* module_data, sy_worker_t* worker, uint32_t queue_id) = nullptr;
+  void* module_data = nullptr;
 
   static ModuleScope* from(sy_module_t* m) { return reinterpret_cast<ModuleScope*>(m); }
   sy_module_t* handle() { return reinterpret_cast<sy_module_t*>(this); }
+  static uint64_t next_serial();
 };
+
+// The loader tells the host which generation a scope belongs to once it is loaded (GENERATION
+// owns SCOPE), and that it is going, first thing in its destructor. A queue owned by the
+// module (registered with a worker's own handle) is notified only while it is published, and
+// holds the generation for the call. Main thread.
+void publish_generation(ModuleScope* scope, std::weak_ptr<const void> generation);
+void forget_generation(ModuleScope* scope);
 
 // One `filters:` entry of a listener, instantiated. Shared by all workers; a stream holds a
 // shared_ptr for its whole life, and with it the module generation (`keepalive`).
@@ -146,6 +161,8 @@ struct WorkerContext {
   int index = 0;
   uv_loop_t* loop = nullptr;
   HttpFilterFactory* factory = nullptr;
+  // A network filter config's context instead (since ABI 1.2); neither: the worker's own.
+  NetworkFilterFactory* net_factory = nullptr;
   void* worker_data = nullptr;
   std::shared_ptr<void> keepalive;  // the factory (and its generation) while callouts run
   static WorkerContext* from(sy_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }

@@ -60,6 +60,28 @@ LiveContexts& live_contexts() {
   return *l;
 }
 
+// ---- module generations, by their scope's serial (queues the module itself owns) ----
+
+struct LiveGenerations {
+  struct Entry {
+    ModuleScope* scope;
+    std::weak_ptr<const void> generation;
+  };
+  std::mutex mu;
+  std::unordered_map<uint64_t, Entry> by_serial;
+};
+LiveGenerations& live_generations() {
+  static LiveGenerations* g = new LiveGenerations();  // workers may look up until they stop
+  return *g;
+}
+
+bool generation_published(uint64_t serial) {
+  auto& g = live_generations();
+  std::lock_guard<std::mutex> lock(g.mu);
+  auto it = g.by_serial.find(serial);
+  return it != g.by_serial.end() && !it->second.generation.expired();
+}
+
 // ---- logging ----
 
 void h_log(sy_module_t* module, sy_log_level_t level, sy_str_t message) {
@@ -539,7 +561,7 @@ sy_status_t h_filter_state_get(sy_stream_t* s, sy_str_t key, sy_str_t* value) {
 
 sy_status_t h_attribute_get(sy_stream_t* s, sy_str_t path, sy_str_t* value) {
   if (!s) return SY_ERR_INVALID;
-  if (!FilterChain::from(s)->sink()->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
+  if (!FilterChain::from(s)->attribute(sv(path), &t_attr)) return SY_ERR_NOT_FOUND;
   *value = view(t_attr);
   return SY_OK;
 }
@@ -676,8 +698,9 @@ sy_status_t h_shared_get(sy_str_t key, sy_bytes_sink_fn sink, void* ctx) {
 sy_status_t h_shared_set(sy_str_t key, sy_str_t value, uint64_t cas) {
   return shared_data().set(sv(key), sv(value), cas);
 }
-sy_status_t h_queue_register(sy_module_t*, sy_worker_t* w, sy_str_t name, uint32_t* id) {
-  return shared_data().queue_register(sv(name), w ? WorkerContext::from(w) : nullptr, id);
+sy_status_t h_queue_register(sy_module_t* module, sy_worker_t* w, sy_str_t name, uint32_t* id) {
+  return shared_data().queue_register(sv(name), w ? WorkerContext::from(w) : nullptr,
+                                      module ? ModuleScope::from(module) : nullptr, id);
 }
 sy_status_t h_queue_resolve(sy_str_t name, uint32_t* id) {
   return shared_data().queue_resolve(sv(name), id);
@@ -843,6 +866,23 @@ WorkerContext::~WorkerContext() {
   l.by_serial.erase(serial);
 }
 
+uint64_t ModuleScope::next_serial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+void publish_generation(ModuleScope* scope, std::weak_ptr<const void> generation) {
+  auto& g = live_generations();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.by_serial[scope->serial] = {scope, std::move(generation)};
+}
+
+void forget_generation(ModuleScope* scope) {
+  auto& g = live_generations();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.by_serial.erase(scope->serial);
+}
+
 bool worker_context_alive(uint64_t serial) {
   auto& l = live_contexts();
   std::lock_guard<std::mutex> lock(l.mu);
@@ -925,31 +965,85 @@ void unbind_worker_thread() { drop_all_worker_timers(); }
 
 uint64_t queue_notifications_dropped() { return queue_drops()->value(); }
 
-void post_queue_ready(uint64_t owner_serial, int owner_worker, uint32_t queue_id) {
-  // The owner is looked up by serial, now and again on its worker: it may be erased (config
-  // change, swap) at any time until the task runs there.
-  if (!g_services.post_to_worker || !worker_context_alive(owner_serial)) {
+QueueOwner queue_owner(WorkerContext* ctx, ModuleScope* module) {
+  QueueOwner o;
+  if (!ctx) return o;
+  o.worker = ctx->index;
+  if (ctx->factory || ctx->net_factory) {
+    o.context_serial = ctx->serial;
+  } else if (module) {
+    // The worker's own handle: the module itself is told, through its descriptor.
+    o.module_serial = module->serial;
+  }
+  return o;
+}
+
+namespace {
+
+// On the owner's worker: the filter config's context, found again by its serial.
+void notify_context(uint64_t serial, uint32_t queue_id) {
+  WorkerContext* owner = nullptr;
+  {
+    auto& l = live_contexts();
+    std::lock_guard<std::mutex> lock(l.mu);
+    auto it = l.by_serial.find(serial);
+    if (it != l.by_serial.end()) owner = it->second;
+  }
+  // Contexts are created and erased on their own worker, which is this thread: the owner
+  // found here lives until this function returns.
+  if (!owner) {
     queue_drops()->inc();
     return;
   }
-  bool ok = g_services.post_to_worker(owner_worker, [owner_serial, queue_id] {
-    WorkerContext* owner = nullptr;
-    {
-      auto& l = live_contexts();
-      std::lock_guard<std::mutex> lock(l.mu);
-      auto it = l.by_serial.find(owner_serial);
-      if (it != l.by_serial.end()) owner = it->second;
-    }
-    // Contexts are created and erased on their own worker, which is this thread: the owner
-    // found here lives until this task returns.
-    if (!owner) {
-      queue_drops()->inc();
-      return;
-    }
-    HttpFilterFactory* f = owner->factory;
-    if (!f || !f->vt->on_queue_ready) return;
+  if (HttpFilterFactory* f = owner->factory) {
+    if (!f->vt->on_queue_ready) return;
     ModuleCallMark mark(f->scope ? f->scope->identity : nullptr, "on_queue_ready");
     f->vt->on_queue_ready(f->config, owner->worker_data, queue_id);
+  } else if (NetworkFilterFactory* n = owner->net_factory) {
+    if (!n->vt->on_queue_ready) return;
+    ModuleCallMark mark(n->scope ? n->scope->identity : nullptr, "on_queue_ready");
+    n->vt->on_queue_ready(n->config, owner->worker_data, queue_id);
+  }
+}
+
+// On the owner's worker: the module generation, if it is still loaded, through its descriptor.
+void notify_module(uint64_t serial, uint32_t queue_id) {
+  std::shared_ptr<const void> keep;  // holds the generation for the whole call
+  ModuleScope* scope = nullptr;
+  {
+    auto& g = live_generations();
+    std::lock_guard<std::mutex> lock(g.mu);
+    auto it = g.by_serial.find(serial);
+    if (it != g.by_serial.end()) {
+      keep = it->second.generation.lock();
+      scope = it->second.scope;
+    }
+  }
+  if (!keep) {
+    queue_drops()->inc();
+    return;
+  }
+  if (!scope->on_queue_ready) return;
+  ModuleCallMark mark(scope->identity, "on_queue_ready");
+  scope->on_queue_ready(scope->module_data, t_worker_ctx.handle(), queue_id);
+}
+
+}  // namespace
+
+void post_queue_ready(const QueueOwner& owner, uint32_t queue_id) {
+  // The owner is looked up now and again on its worker: it may go (config change, swap) at any
+  // time until the task runs there.
+  bool alive = owner.context_serial ? worker_context_alive(owner.context_serial)
+                                    : generation_published(owner.module_serial);
+  if (!g_services.post_to_worker || !alive) {
+    queue_drops()->inc();
+    return;
+  }
+  bool ok = g_services.post_to_worker(owner.worker, [owner, queue_id] {
+    if (owner.context_serial)
+      notify_context(owner.context_serial, queue_id);
+    else
+      notify_module(owner.module_serial, queue_id);
   });
   if (!ok) queue_drops()->inc();
 }

@@ -232,7 +232,7 @@ thread_local std::string t_typed;
 
 sy_status_t h_attribute_get_typed(sy_stream_t* s, sy_str_t path, sy_value_t* out) {
   if (!s || !out || !SY_HAS_SLOT(out, sy_value_t, bytes)) return SY_ERR_INVALID;
-  if (!FilterChain::from(s)->sink()->attribute(sv(path), &t_typed)) return SY_ERR_NOT_FOUND;
+  if (!FilterChain::from(s)->attribute(sv(path), &t_typed)) return SY_ERR_NOT_FOUND;
   sy_value_type_t type = attribute_type(sv(path));
   out->type = type;
   out->number = 0;

@@ -38,20 +38,19 @@ sy_status_t SharedData::set(std::string_view key, std::string_view value, uint64
   return SY_OK;
 }
 
-sy_status_t SharedData::queue_register(std::string_view name, WorkerContext* owner, uint32_t* id) {
+sy_status_t SharedData::queue_register(std::string_view name, WorkerContext* ctx,
+                                       ModuleScope* module, uint32_t* id) {
   if (!id || name.empty()) return SY_ERR_INVALID;
+  QueueOwner owner = queue_owner(ctx, module);
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < queues_.size(); ++i) {
     if (queues_[i].name == name) {
-      if (owner) {
-        queues_[i].owner_serial = owner->serial;
-        queues_[i].owner_worker = owner->index;
-      }
+      if (owner.any()) queues_[i].owner = std::move(owner);
       *id = uint32_t(i + 1);
       return SY_OK;
     }
   }
-  queues_.push_back({std::string(name), owner ? owner->serial : 0, owner ? owner->index : 0, {}});
+  queues_.push_back({std::string(name), std::move(owner), {}});
   *id = uint32_t(queues_.size());
   return SY_OK;
 }
@@ -68,18 +67,16 @@ sy_status_t SharedData::queue_resolve(std::string_view name, uint32_t* id) {
 }
 
 sy_status_t SharedData::enqueue(uint32_t id, std::string_view data) {
-  uint64_t owner = 0;
-  int worker = 0;
+  QueueOwner owner;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (id == 0 || id > queues_.size()) return SY_ERR_NOT_FOUND;
     queues_[id - 1].items.emplace_back(data);
-    owner = queues_[id - 1].owner_serial;
-    worker = queues_[id - 1].owner_worker;
+    owner = queues_[id - 1].owner;
   }
-  // Tell the registering worker's filter config that there is something to read. The data
-  // stays queued even when the owner is gone: whoever registers the queue next reads it.
-  if (owner) post_queue_ready(owner, worker, id);
+  // Tell the registering worker's owner that there is something to read. The data stays
+  // queued even when the owner is gone: whoever registers the queue next reads it.
+  if (owner.any()) post_queue_ready(owner, id);
   return SY_OK;
 }
 

@@ -14,12 +14,27 @@
 namespace sy::filters {
 
 struct WorkerContext;
+struct ModuleScope;
+
+// Who is told that a queue has data, named so that a gone owner is recognised, never touched:
+// a filter config's context on one worker (HTTP or network filter) by its serial, or, for a
+// queue registered with a worker's own handle, the module generation (held weakly) on that
+// worker. Contexts and generations go away on a config change or a swap while the queue stays.
+struct QueueOwner {
+  uint64_t context_serial = 0;  // a filter config's worker context, or 0
+  uint64_t module_serial = 0;   // else this module generation's scope, or 0
+  int worker = 0;
+  bool any() const { return context_serial != 0 || module_serial != 0; }
+};
 
 class SharedData {
  public:
   sy_status_t get(std::string_view key, sy_bytes_sink_fn sink, void* ctx);
   sy_status_t set(std::string_view key, std::string_view value, uint64_t cas);
-  sy_status_t queue_register(std::string_view name, WorkerContext* owner, uint32_t* id);
+  // OWNER (may be null) is told of new data from now on; MODULE is the registering module, the
+  // owner itself when OWNER is a worker's own handle rather than a filter config's.
+  sy_status_t queue_register(std::string_view name, WorkerContext* owner, ModuleScope* module,
+                             uint32_t* id);
   sy_status_t queue_resolve(std::string_view name, uint32_t* id);
   sy_status_t enqueue(uint32_t id, std::string_view data);
   sy_status_t dequeue(uint32_t id, sy_bytes_sink_fn sink, void* ctx);
@@ -29,12 +44,9 @@ class SharedData {
     std::string data;
     uint64_t cas;
   };
-  // The owner is named by its context's serial and worker, never by its address: contexts
-  // go away on a config change or a swap while the queue stays.
   struct Queue {
     std::string name;
-    uint64_t owner_serial = 0;  // 0: nobody is notified
-    int owner_worker = 0;
+    QueueOwner owner;  // nobody is notified when it has no owner
     std::deque<std::string> items;
   };
   std::mutex mu_;
@@ -44,9 +56,11 @@ class SharedData {
 };
 
 SharedData& shared_data();
-// Runs the owner's on_queue_ready on its worker, if the owner (the context with OWNER_SERIAL)
-// still exists by then; else counts the notification as dropped (host.cc).
-void post_queue_ready(uint64_t owner_serial, int owner_worker, uint32_t queue_id);
+// Runs the owner's on_queue_ready on its worker, if the owner still exists by then; else counts
+// the notification as dropped (host.cc).
+void post_queue_ready(const QueueOwner& owner, uint32_t queue_id);
+// The owner a queue registered through context CTX by MODULE gets (nobody, when CTX is null).
+QueueOwner queue_owner(WorkerContext* ctx, ModuleScope* module);
 // Notifications dropped because the queue's owner was gone (host.queue_notifications_dropped).
 uint64_t queue_notifications_dropped();
 

@@ -128,6 +128,8 @@ sy_timer_t* worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_d
   raw->owner = current_module();
   if (!raw->owner && ctx->factory && ctx->factory->scope)
     raw->owner = ctx->factory->scope->identity;
+  if (!raw->owner && ctx->net_factory && ctx->net_factory->scope)
+    raw->owner = ctx->net_factory->scope->identity;
   t_worker_timers.push_back(std::move(t));
   timer_table()[raw->token].worker = raw;
   raw->timer->start(ms, [raw] {

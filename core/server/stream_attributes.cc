@@ -110,6 +110,13 @@ const std::unordered_map<std::string_view, Reader>& table() {
 
 }  // namespace
 
+bool node_attribute(const config::Node& node, std::string_view path, std::string* out) {
+  const std::string* v = path == "node.id"        ? &node.id
+                         : path == "node.cluster" ? &node.cluster
+                                                  : nullptr;
+  return v && !v->empty() && set(out, *v);
+}
+
 bool read_attribute(const AttributeSource& src, std::string_view path, std::string* out) {
   auto it = table().find(path);
   return it != table().end() && it->second(src, out);

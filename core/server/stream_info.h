@@ -45,5 +45,8 @@ struct AttributeSource {
 // The attribute at PATH (sy_host_t attribute_get, e.g. "request.path"), in *OUT. False when
 // PATH names no attribute or this stream has no value for it (a plain connection's TLS facts).
 bool read_attribute(const AttributeSource& src, std::string_view path, std::string* out);
+// node.id and node.cluster from the config's `node:` (since ABI 1.2), for streams and TCP
+// proxy connections alike. False for other paths, and for a field the config leaves empty.
+bool node_attribute(const config::Node& node, std::string_view path, std::string* out);
 
 }  // namespace sy::server

@@ -52,6 +52,8 @@ bool Stream::attribute_since_1_2(std::string_view path, std::string* out) const 
   } else if (path == "connection.dns_san_peer_certificate") {
     if (info.peer_dns_san.empty()) return false;
     *out = info.peer_dns_san;
+  } else if (path.starts_with("node.")) {
+    return node_attribute(rt_->config->node, path, out);
   } else {
     return false;
   }

@@ -2,6 +2,7 @@
 #include "core/server/tcp_proxy.h"
 
 #include "core/log/log.h"
+#include "core/server/stream_info.h"
 
 namespace sy::server {
 namespace {
@@ -32,7 +33,9 @@ TcpSession::TcpSession(Worker* w, std::shared_ptr<ListenerSlot> slot, net::Socke
     Entry e{f, nullptr, {}};
     if (f->vt->on_connection_create) {
       filters::ModuleCallMark mark(identity_of(*f), "on_connection_create");
+      current_filter_ = f.get();
       e.filter = f->vt->on_connection_create(f->config, handle());
+      current_filter_ = nullptr;
     }
     if (e.filter) filters_.push_back(std::move(e));
   }
@@ -137,15 +140,18 @@ void TcpSession::deliver(sy_direction_t dir, std::string data, bool end, size_t 
     // for it inside this call.
     std::string* saved_data = current_data_;
     sy_direction_t saved_dir = current_dir_;
+    const filters::NetworkFilterFactory* saved_filter = current_filter_;
     current_data_ = &data;
     current_dir_ = dir;
     sy_filter_status_t st;
     {
       filters::ModuleCallMark mark(identity_of(*e.factory), "on_data");
+      current_filter_ = e.factory.get();
       st = e.factory->vt->on_data(e.filter, handle(), dir, end);
     }
     current_data_ = saved_data;
     current_dir_ = saved_dir;
+    current_filter_ = saved_filter;
     if (closed_) return;
     if (st == SY_CONTINUE) continue;
     if (st == SY_STOP_AND_WATERMARK) {
@@ -303,6 +309,10 @@ bool TcpSession::attribute(std::string_view path, std::string* out) const {
     *out = std::to_string(bytes_[SY_REQUEST]);
   else if (path == "connection.bytes_sent")
     *out = std::to_string(bytes_[SY_RESPONSE]);
+  else if (path == "plugin_name" && current_filter_)
+    *out = current_filter_->filter_name;
+  else if (path.starts_with("node."))
+    return node_attribute(rt_->config->node, path, out);
   else
     return false;
   return true;

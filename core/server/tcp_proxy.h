@@ -96,6 +96,8 @@ class TcpSession : public DownstreamConn, public filters::NetConnection {
   }
   std::vector<Entry> filters_;
   std::string* current_data_ = nullptr;
+  // The filter whose callback runs now (its name is the plugin_name attribute).
+  const filters::NetworkFilterFactory* current_filter_ = nullptr;
   sy_direction_t current_dir_ = SY_REQUEST;
   // Per direction (index: sy_direction_t).
   bool eof_in_[2] = {false, false};       // the source sent its FIN

@@ -155,12 +155,21 @@ void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<Listener
   }
 }
 
-void Worker::sync_filter_workers() {
-  std::map<filters::HttpFilterFactory*, std::shared_ptr<filters::HttpFilterFactory>> live;
-  if (runtime_)
-    for (const auto& l : runtime_->listeners)
-      for (const auto& f : l.filters) live[f.get()] = f;
-  for (auto it = filter_workers_.begin(); it != filter_workers_.end();) {
+namespace {
+
+// The context CTX of factory F on this worker: which kind of factory it serves.
+void bind_context(filters::WorkerContext* ctx, filters::HttpFilterFactory* f) { ctx->factory = f; }
+void bind_context(filters::WorkerContext* ctx, filters::NetworkFilterFactory* f) {
+  ctx->net_factory = f;
+}
+
+// Starts a context for each factory in LIVE this worker has none for, and stops those of
+// factories no longer in LIVE. HTTP and network filter factories alike (both tables have
+// on_worker_start and on_worker_stop; a module's table without them has them NULL).
+template <typename Factory, typename Contexts>
+void sync_contexts(const std::map<Factory*, std::shared_ptr<Factory>>& live, Contexts* contexts,
+                   int index, uv_loop_t* loop) {
+  for (auto it = contexts->begin(); it != contexts->end();) {
     if (live.count(it->first)) {
       ++it;
       continue;
@@ -173,21 +182,35 @@ void Worker::sync_filter_workers() {
                                    "on_worker_stop");
       factory->vt->on_worker_stop(factory->config, ctx->worker_data);
     }
-    it = filter_workers_.erase(it);
+    it = contexts->erase(it);
   }
   for (auto& [raw, f] : live) {
-    if (filter_workers_.count(raw)) continue;
+    if (contexts->count(raw)) continue;
     auto ctx = std::make_unique<filters::WorkerContext>();
-    ctx->index = index_;
-    ctx->loop = &loop_;
-    ctx->factory = raw;
+    ctx->index = index;
+    ctx->loop = loop;
+    bind_context(ctx.get(), raw);
     ctx->keepalive = f;
     if (f->vt->on_worker_start) {
       filters::ModuleCallMark mark(f->scope ? f->scope->identity : nullptr, "on_worker_start");
       ctx->worker_data = f->vt->on_worker_start(f->config, ctx->handle());
     }
-    filter_workers_[raw] = {f, std::move(ctx)};
+    (*contexts)[raw] = {f, std::move(ctx)};
   }
+}
+
+}  // namespace
+
+void Worker::sync_filter_workers() {
+  std::map<filters::HttpFilterFactory*, std::shared_ptr<filters::HttpFilterFactory>> live;
+  std::map<filters::NetworkFilterFactory*, std::shared_ptr<filters::NetworkFilterFactory>> net;
+  if (runtime_)
+    for (const auto& l : runtime_->listeners) {
+      for (const auto& f : l.filters) live[f.get()] = f;
+      for (const auto& f : l.network_filters) net[f.get()] = f;
+    }
+  sync_contexts(live, &filter_workers_, index_, &loop_);
+  sync_contexts(net, &net_filter_workers_, index_, &loop_);
 }
 
 std::function<void()> Worker::start_callout(

@@ -135,6 +135,10 @@ class Worker final : public StreamWorker {
   std::map<filters::HttpFilterFactory*, std::pair<std::shared_ptr<filters::HttpFilterFactory>,
                                                   std::unique_ptr<filters::WorkerContext>>>
       filter_workers_;
+  // The same for network filters' factories (their on_worker_start, since ABI 1.2).
+  std::map<filters::NetworkFilterFactory*, std::pair<std::shared_ptr<filters::NetworkFilterFactory>,
+                                                     std::unique_ptr<filters::WorkerContext>>>
+      net_filter_workers_;
   std::vector<std::unique_ptr<class Callout>> callouts_;
   bool draining_ = false;
   std::function<void()> drained_;

@@ -42,6 +42,11 @@ const char* const kTypedPaths[] = {
     "request.method",
     "connection.uri_san_peer_certificate",
     "connection.dns_san_peer_certificate",
+    "connection.subject_peer_certificate",
+    "connection.id",
+    "node.id",
+    "node.cluster",
+    "plugin_name",
 };
 
 class TypedMd final : public sdk::HttpFilter {
@@ -65,6 +70,29 @@ class TypedMd final : public sdk::HttpFilter {
         sdk::host()->post_to_filter(id, position, back_from_main, nullptr, nullptr);
       });
       if (rc == SY_OK) return SY_STOP;
+    }
+    // ABI 1.2 queues the module owns: x-sdk-queue registers NAME with this worker's own handle
+    // through the SDK, whose READY counts what it drains into shared data "NAME.items";
+    // x-sdk-enqueue enqueues into NAME; x-sdk-items reads the count back (response header).
+    if (auto v = h.get("x-sdk-queue")) {
+      std::string name(*v);
+      rc_queue_ = std::to_string(sdk::queue_register_on_worker(
+          sdk::host()->stream_worker(stream()), name, [name](uint32_t id) { drain(name, id); }));
+    }
+    if (auto v = h.get("x-sdk-enqueue")) {
+      uint32_t id = 0;
+      sy_status_t rc = sdk::host()->queue_resolve(sdk::to_str(*v), &id);
+      if (rc == SY_OK) rc = sdk::host()->queue_enqueue(id, sdk::to_str("job"));
+      rc_queue_ = std::to_string(rc);
+    }
+    if (auto v = h.get("x-sdk-items")) {
+      std::string key = std::string(*v) + ".items";
+      sdk::host()->shared_get(
+          sdk::to_str(key),
+          [](void* ctx, sy_str_t b, uint64_t) {
+            static_cast<std::string*>(ctx)->assign(b.ptr, b.len);
+          },
+          &items_);
     }
     if (auto v = h.get("x-add-body"); v && end_stream) {
       added_body_ = *v;
@@ -98,6 +126,8 @@ class TypedMd final : public sdk::HttpFilter {
             std::to_string(int(v->type)) + ":" + (text ? v->bytes : std::to_string(v->number)));
     }
     h.set("x-buffer-limit", std::to_string(buffer_limit().value_or(0)));
+    h.set("x-sdk-queue-rc", rc_queue_);
+    h.set("x-sdk-items", items_);
     h.set("x-module-config", std::string(sdk::module_config().value_or("-")));
     return SY_CONTINUE;
   }
@@ -130,7 +160,25 @@ class TypedMd final : public sdk::HttpFilter {
     h->inject_data(s, SY_REQUEST, sdk::to_str(self->added_body_), true);
   }
 
+  // Runs on the worker that registered NAME: adds what it dequeues to "NAME.items".
+  static void drain(const std::string& name, uint32_t id) {
+    const sy_host_t* h = sdk::host();
+    int n = 0;
+    while (h->queue_dequeue(
+               id, [](void* ctx, sy_str_t, uint64_t) { ++*static_cast<int*>(ctx); }, &n) == SY_OK) {
+    }
+    std::string key = name + ".items", old = "0";
+    h->shared_get(
+        sdk::to_str(key),
+        [](void* ctx, sy_str_t b, uint64_t) {
+          static_cast<std::string*>(ctx)->assign(b.ptr, b.len);
+        },
+        &old);
+    h->shared_set(sdk::to_str(key), sdk::to_str(std::to_string(std::stoi(old) + n)), 0);
+  }
+
   std::string rc_set_ = "-", rc_merge_ = "-", rc_flag_ = "-", added_body_, watermarks_;
+  std::string rc_queue_ = "-", items_ = "-";
 };
 
 }  // namespace

@@ -6,6 +6,7 @@ gnu-unique warning; and the compatibility matrix over
 abi/history/."""
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -250,6 +251,65 @@ def test_task_posted_to_a_worker_can_make_a_callout(upstream, switchyard):
     assert module_stat(stats, "fx_worker_post", "not_started") == 0, stats
 
 
+def queue_owners_config(upstream_port, with_tcp=True):
+    fx = fixture_file("queue_owners")
+    cfg = with_filters(upstream_port, [{"module": "fx_queue_owners", "filter": "fxq"}],
+                       modules=[{"name": "fx_queue_owners", "path": str(fx)}])
+    if with_tcp:
+        cfg["listeners"].append({"name": "tcp", "tcp_proxy": {"cluster": "backend"},
+                                 "network_filters": [{"module": "fx_queue_owners",
+                                                      "filter": "fxq_tcp"}]})
+    return cfg
+
+
+def fxq(sy, **headers):
+    r = request(sy.port("ingress"), "GET", "/",
+                headers={f"x-fxq-{k}": v for k, v in headers.items()})
+    assert r.status == 200, r
+    return int(r.text())
+
+
+def fxq_stat(sy, name):
+    return module_stat(sy.stats(), "fx_queue_owners", name) or 0
+
+
+def test_network_filter_and_worker_own_handle_get_on_queue_ready(upstream, switchyard):
+    # ABI 1.2: a network filter config's worker context, and a worker's own handle (told through
+    # the module's descriptor), own queues as an HTTP filter config does: each notification
+    # runs on the registering worker's thread with that owner's data.
+    sy = switchyard(queue_owners_config(upstream.port))
+    workers = sy.config["workers"]
+    for i in range(workers):
+        assert fxq(sy, enqueue=f"fxq.net.{i}", data=f"n{i}") == 0  # SY_OK
+    until(lambda: fxq_stat(sy, "net_items") == workers, what="every worker's network filter "
+          "context drained its queue")
+    assert fxq_stat(sy, "net_ready") >= 1
+    assert fxq(sy, register="fxq.worker") == 0
+    assert fxq(sy, enqueue="fxq.worker", data="w") == 0
+    until(lambda: fxq_stat(sy, "worker_items") == 1, what="the module's on_queue_ready")
+    stats = sy.stats()
+    assert module_stat(stats, "fx_queue_owners", "worker_ready") == 1, stats
+    assert (module_stat(stats, "fx_queue_owners", "wrong_thread") or 0) == 0, stats
+    assert (module_stat(stats, "fx_queue_owners", "wrong_data") or 0) == 0, stats
+    assert stats.get("host.queue_notifications_dropped", 0) == 0, stats
+
+
+def test_network_filter_queue_owner_gone_is_dropped_and_counted(upstream, switchyard):
+    sy = switchyard(queue_owners_config(upstream.port))
+    workers = sy.config["workers"]
+    # The TCP listener leaves the config: its network filter config leaves every worker.
+    sy.write_config(queue_owners_config(upstream.port, with_tcp=False))
+    assert sy.reload().status == 200
+    until(lambda: fxq_stat(sy, "net_worker_stops") == workers,
+          what="on_worker_stop of the network filter on every worker")
+    before = sy.stats().get("host.queue_notifications_dropped", 0)
+    assert fxq(sy, enqueue="fxq.net.0") == 0  # the data is kept; nobody is told
+    until(lambda: sy.stats().get("host.queue_notifications_dropped", 0) == before + 1,
+          what="the notification for the gone owner counted as dropped")
+    assert fxq_stat(sy, "net_ready") == 0
+    assert fxq_stat(sy, "wrong_data") == 0
+
+
 def test_module_metrics_have_their_own_namespace_and_checked_names(upstream, switchyard):
     fx = fixture_file("metric_names")
     sy = switchyard(with_filters(upstream.port, [{"module": "fx_metric_names"}],
@@ -288,6 +348,17 @@ def history_versions():
     return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
+def test_history_freezes_every_minor_and_the_current_one_is_today():
+    # Every minor up to today's has its frozen header, so the matrix covers each; and while
+    # today's minor is unreleased its copy must follow the header (tools/freeze-abi refreezes it).
+    assert history_versions() == [f"{MAJOR}.{m}" for m in range(MINOR + 1)], history_versions()
+    check = subprocess.run([str(harness.REPO / "tools" / "freeze-abi"), "--check",
+                            f"{MAJOR}.{MINOR}"], capture_output=True, text=True)
+    assert check.returncode == 0, (
+        f"abi/history/{MAJOR}.{MINOR} is not today's header: run tools/freeze-abi "
+        f"{MAJOR}.{MINOR}\n{check.stdout}{check.stderr}")
+
+
 @pytest.mark.parametrize("version", history_versions())
 def test_compat_module_built_against_history_loads(upstream, switchyard, version):
     # compat.c hands the host every table (descriptor, HTTP filter, network filter) at the size
@@ -299,11 +370,26 @@ def test_compat_module_built_against_history_loads(upstream, switchyard, version
     cfg["listeners"].append({"name": "tcp", "tcp_proxy": {"cluster": "backend"},
                              "network_filters": [{"module": "compat", "filter": "compat_tcp"}]})
     sy = switchyard(cfg)
-    r = request(sy.port("ingress"), "GET", "/echo")
-    assert r.status == 200, r
-    assert r.header("x-compat-abi") == version
-    seen = {n.lower(): v for n, v in r.json()["headers"]}
-    assert seen.get("x-compat-request") == version, seen
+    tail = f"[compat {version}]"
+    # The same behaviour, whichever header built the module: headers both ways, an attribute,
+    # a buffered response body it appends to, and (x-compat-hold) a request held until a
+    # stream timer resumes it.
+    for hold in ({}, {"x-compat-hold": "1"}):
+        r = request(sy.port("ingress"), "GET", "/echo?v=1", headers=hold)
+        assert r.status == 200, r
+        assert r.header("x-compat-abi") == version
+        assert r.header("x-compat-path") == "/echo?v=1"
+        text = r.text()
+        assert text.endswith(tail), text[-100:]
+        seen = {n.lower(): v for n, v in json.loads(text[:-len(tail)])["headers"]}
+        assert seen.get("x-compat-request") == version, seen
+    # A queue per worker, owned by the filter's worker context, drained by on_queue_ready.
+    workers = sy.config["workers"]
+    for i in range(workers):
+        r = request(sy.port("ingress"), "GET", "/echo", headers={"x-compat-enqueue": f"compat.{i}"})
+        assert r.status == 200, r
+    until(lambda: module_stat(sy.stats(), "compat", "queue_items") == workers,
+          what="on_queue_ready of every worker's compat queue")
     with RawClient(sy.port("tcp")) as c:
         c.send(raw_request("GET", "/echo", headers=[("Connection", "close")]))
         data = c.read_until_close()

@@ -3,11 +3,12 @@ SDK) sets, merges and reads a dynamic-metadata namespace as a JSON object, reads
 `metadata:` of its route, listener and cluster, reads attributes with their types, and leaves
 metadata and filter state that the access log's `fields:` pick up."""
 import json
+import re
 
 import pytest
 
 import tlsutil
-from harness import cluster, request, run_switchyard, to_cluster
+from harness import cluster, request, run_switchyard, to_cluster, until
 from modules_util import fixture_file
 from tlsutil import certs, curl  # noqa: F401 (fixture)
 
@@ -174,7 +175,59 @@ def test_typed_attributes_and_the_buffer_limit(upstream, switchyard):
     assert typed(r, "connection.mtls") == (BOOL, 0)
     assert typed(r, "request.method") == (STRING, "POST")
     assert typed(r, "connection.uri_san_peer_certificate") is None
+    assert typed(r, "connection.subject_peer_certificate") is None
+    assert typed(r, "connection.id")[0] == INT
+    # No `node:` in the config: the node attributes are absent, not empty.
+    assert typed(r, "node.id") is None and typed(r, "node.cluster") is None
+    # The calling filter's name (the factory `filter:` chose).
+    assert typed(r, "plugin_name") == (STRING, "typed_md")
     assert r.header("x-buffer-limit") == "123456"
+
+
+def test_node_attributes_come_from_the_config(upstream, switchyard):
+    cfg = typed_config(upstream.port)
+    cfg["node"] = {"id": "sidecar~10.0.0.7~pod-1", "cluster": "payments-eu"}
+    sy = switchyard(cfg)
+    r = request(sy.port("ingress"), "GET", "/echo")
+    assert r.status == 200, r
+    assert typed(r, "node.id") == (STRING, "sidecar~10.0.0.7~pod-1")
+    assert typed(r, "node.cluster") == (STRING, "payments-eu")
+    # request() opens a connection per request: each has its own id.
+    first, second = (typed(request(sy.port("ingress"), "GET", "/echo"), "connection.id")
+                     for _ in range(2))
+    assert first[0] == INT and second[0] == INT and first[1] != second[1], (first, second)
+
+
+def test_sdk_queue_owned_by_the_worker_is_drained_there(upstream, switchyard):
+    # ABI 1.2: sy::sdk::queue_register_on_worker registers with the worker's own handle, and
+    # the descriptor's on_queue_ready (installed by SY_SDK_MODULE) runs its callback.
+    sy = switchyard(typed_config(upstream.port))
+    port = sy.port("ingress")
+
+    def ask(**headers):
+        r = request(port, "GET", "/echo", headers=headers)
+        assert r.status == 200, r
+        return r
+
+    assert ask(**{"x-sdk-queue": "typed_md.jobs"}).header("x-sdk-queue-rc") == str(SY_OK)
+    assert ask(**{"x-sdk-enqueue": "typed_md.jobs"}).header("x-sdk-queue-rc") == str(SY_OK)
+    until(lambda: ask(**{"x-sdk-items": "typed_md.jobs"}).header("x-sdk-items") == "1",
+          what="the SDK callback drained the queue")
+
+
+@pytest.mark.parametrize("node,pattern", [
+    ({"id": "a", "zone": "z"}, r"unknown key 'zone' in node"),
+    ({"id": ["a"]}, r"id in node: expected a string"),
+    ("sidecar", r"node"),
+])
+def test_node_config_errors_name_the_place(upstream, switchyard, node, pattern):
+    cfg = typed_config(upstream.port)
+    cfg["node"] = node
+    sy = switchyard(cfg, start=False)
+    out = run_switchyard(["-c", str(sy.config_path), "--validate"])
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert re.search(rf"switchyard\.yaml:\d+:\d+: .*{pattern}", text), text
 
 
 def test_peer_certificate_sans_and_mtls(tmp_path, certs, upstream, switchyard):
@@ -202,6 +255,8 @@ def test_peer_certificate_sans_and_mtls(tmp_path, certs, upstream, switchyard):
         f"{STRING}:spiffe://test.example/ns/a/sa/b"
     assert a["x-typed-connection-dns-san-peer-certificate"] == f"{STRING}:client.test"
     assert a["x-typed-connection-mtls"] == f"{BOOL}:1"
+    assert a["x-typed-connection-subject-peer-certificate"].startswith(f"{STRING}:"), a
+    assert "spiffe-client" in a["x-typed-connection-subject-peer-certificate"], a
 
     a = attrs([])
     assert a["x-typed-connection-uri-san-peer-certificate"] == "-"

@@ -18,7 +18,7 @@ TEST(ConfigStrict, UnknownKeysAreNamedWithTheExpectedOnes) {
   EXPECT_EQ(one_error("workers: 1\nworker: 2\n"),
             "t.yaml:2:1: unknown key 'worker' in config; expected one of: admin, workers, "
             "module_path, module_preflight_at_start, modules, state_dir, on_module_crash, "
-            "listeners, clusters, access_log, overload");
+            "listeners, clusters, access_log, overload, node");
   EXPECT_EQ(one_error(R"(
 clusters:
   - name: c

@@ -204,6 +204,89 @@ TEST(SharedQueues, EnqueueAfterTheOwnerLeftIsDroppedAndCounted) {
   EXPECT_EQ(got, "onetwothree");
 }
 
+// A network filter config's worker context owns a queue as an HTTP filter's does (ABI 1.2).
+int g_net_queue_ready = 0;
+void* g_net_worker_data = nullptr;
+sy_network_filter_t net_queue_vt() {
+  sy_network_filter_t vt{};
+  vt.size = sizeof vt;
+  vt.name = "net_queue";
+  vt.on_queue_ready = [](void*, void* worker_data, uint32_t) {
+    ++g_net_queue_ready;
+    g_net_worker_data = worker_data;
+  };
+  return vt;
+}
+const sy_network_filter_t kNetQueueVt = net_queue_vt();
+
+TEST(SharedQueues, NetworkFilterContextIsNotifiedUntilItLeaves) {
+  FakeWorkers workers;
+  workers.install();
+  ModuleScope scope;
+  auto factory = std::make_shared<NetworkFilterFactory>();
+  factory->vt = &kNetQueueVt;
+  factory->scope = &scope;
+  auto owner = std::make_unique<WorkerContext>();
+  owner->net_factory = factory.get();
+  owner->worker_data = &scope;
+  uint32_t q = 0;
+  ASSERT_EQ(host_table()->queue_register(scope.handle(), owner->handle(), S("unit.net_owner"), &q),
+            SY_OK);
+  ASSERT_EQ(host_table()->queue_enqueue(q, S("one")), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(g_net_queue_ready, 1);
+  EXPECT_EQ(g_net_worker_data, &scope);
+  owner.reset();  // the network filter config left the worker
+  uint64_t before = queue_notifications_dropped();
+  ASSERT_EQ(host_table()->queue_enqueue(q, S("two")), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(g_net_queue_ready, 1);
+  EXPECT_EQ(queue_notifications_dropped(), before + 1);
+}
+
+// A queue registered with the worker's own handle tells the module's descriptor while its
+// generation is published and loaded; not before, not after (ABI 1.2).
+int g_module_queue_ready = 0;
+void* g_module_queue_data = nullptr;
+
+TEST(SharedQueues, WorkerOwnHandleNotifiesTheModuleWhileItsGenerationLives) {
+  FakeWorkers workers;
+  workers.install();
+  ModuleScope scope;
+  int module_data = 0;
+  scope.module_data = &module_data;
+  scope.on_queue_ready = [](void* data, sy_worker_t* w, uint32_t) {
+    ++g_module_queue_ready;
+    g_module_queue_data = data;
+    EXPECT_NE(w, nullptr);
+  };
+  auto generation = std::make_shared<int>(0);
+  publish_generation(&scope, generation);
+  // The worker's own handle, as a post_to_worker task receives it.
+  static sy_worker_t* own = nullptr;
+  ASSERT_EQ(host_table()->post_to_worker(
+                0, [](sy_worker_t* w, void*) { own = w; }, nullptr),
+            SY_OK);
+  workers.run_all();
+  ASSERT_NE(own, nullptr);
+  uint32_t q = 0;
+  ASSERT_EQ(host_table()->queue_register(scope.handle(), own, S("unit.module_owner"), &q), SY_OK);
+  ASSERT_EQ(host_table()->queue_enqueue(q, S("one")), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(g_module_queue_ready, 1);
+  EXPECT_EQ(g_module_queue_data, &module_data);
+
+  // Unloaded with a notification queued, and another enqueue after: both dropped and counted.
+  uint64_t before = queue_notifications_dropped();
+  ASSERT_EQ(host_table()->queue_enqueue(q, S("two")), SY_OK);
+  generation.reset();
+  ASSERT_EQ(host_table()->queue_enqueue(q, S("three")), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(g_module_queue_ready, 1);
+  EXPECT_EQ(queue_notifications_dropped(), before + 2);
+  forget_generation(&scope);
+}
+
 // ---- 4: metric storage ------------------------------------------------------------------
 
 TEST(ModuleMetrics, EntriesStayPutWhileMoreAreDefined) {

@@ -478,7 +478,13 @@ typedef struct sy_host {
   sy_status_t (*shared_get)(sy_str_t key, sy_bytes_sink_fn sink, void* ctx);
   /* CAS 0 sets unconditionally; else only if the value's cas still equals CAS. */
   sy_status_t (*shared_set)(sy_str_t key, sy_str_t value, uint64_t cas);
-  /* Creates (or finds) a queue. The worker W that registers it is notified (on_queue_ready). */
+  /* Creates (or finds) a queue. The worker W that registers it is notified (on_queue_ready) on
+   * W's thread, the last registration winning: a filter config's W (from on_worker_start)
+   * through that filter's on_queue_ready, for HTTP filters and (since 1.2) network filters;
+   * since 1.2 a worker's own W (a post_to_worker task's, stream_worker's) through MODULE's
+   * descriptor on_queue_ready. W NULL: nobody is notified. An owner that has gone (its config
+   * left the worker, its generation was swapped out) is not called: the data stays queued,
+   * the notification is dropped and counted (host.queue_notifications_dropped). */
   sy_status_t (*queue_register)(sy_module_t* module, sy_worker_t* w, sy_str_t name, uint32_t* id);
   sy_status_t (*queue_resolve)(sy_str_t name, uint32_t* id);
   sy_status_t (*queue_enqueue)(uint32_t id, sy_str_t data);
@@ -618,7 +624,10 @@ typedef struct sy_host {
    * attribute_get as text): upstream.port, request.total_size and response.total_size (the
    * body plus the header block counted as HTTP/1.1 text, "name: value" and CRLF per header),
    * connection.uri_san_peer_certificate and connection.dns_san_peer_certificate (the client
-   * certificate's first URI and DNS subject alternative names). SY_ERR_NOT_FOUND as for
+   * certificate's first URI and DNS subject alternative names), node.id and node.cluster (the
+   * config's `node:`, absent when it does not set them; conn_attribute_get knows them too) and
+   * plugin_name (the calling filter's name, as `filter:` chose it; for conn_attribute_get, the
+   * network filter's, inside its on_connection_create and on_data). SY_ERR_NOT_FOUND as for
    * attribute_get; SY_ERR_INVALID when OUT's size is too small. */
   sy_status_t (*attribute_get_typed)(sy_stream_t* s, sy_str_t path, sy_value_t* out);
   /* The stream's buffer limit in bytes: how much a filter may hold in one direction before
@@ -762,6 +771,17 @@ typedef struct sy_network_filter {
   sy_filter_status_t (*on_data)(void* filter, sy_conn_t* c, sy_direction_t dir, bool end_stream);
   void (*on_connection_close)(void* filter, sy_conn_t* c);
   void (*on_connection_destroy)(void* filter);
+
+  /* -- Since 1.2 (a host before 1.2 never calls them) -- */
+  /* Worker. Per-worker state for CONFIG, as for HTTP filters: W is this config's handle on the
+   * worker, for worker_timer, callouts and queue_register. on_worker_start runs when CONFIG
+   * arrives on the worker, before its connections there; on_worker_stop when CONFIG leaves the
+   * worker (config change, swap; connections still using CONFIG go on) or the worker stops,
+   * after W's timers were dropped. */
+  void* (*on_worker_start)(void* config, sy_worker_t* w);
+  void (*on_worker_stop)(void* config, void* worker_data);
+  /* A queue registered with this config's W has data (see queue_register). */
+  void (*on_queue_ready)(void* config, void* worker_data, uint32_t queue_id);
 } sy_network_filter_t;
 
 /* The module's descriptor, returned by the entry function; must stay valid until on_unload
@@ -792,6 +812,13 @@ typedef struct sy_module_descriptor {
 
   const sy_http_filter_t* const* http_filters;       /* NULL-terminated list, or NULL */
   const sy_network_filter_t* const* network_filters; /* NULL-terminated list, or NULL */
+
+  /* -- Since 1.2 (a host before 1.2 never calls it) -- */
+  /* A queue registered with a worker's own handle W (a post_to_worker task's, or
+   * stream_worker's), rather than a filter config's, has data: runs on W's thread with this
+   * generation's module data. Not called once the generation is unloaded (a swap: the new
+   * generation registers again to be told). */
+  void (*on_queue_ready)(void* module_data, sy_worker_t* w, uint32_t queue_id);
 } sy_module_descriptor_t;
 
 /* The entry function's type. Return NULL to refuse to load. Since 1.0. */

@@ -32,6 +32,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -896,6 +897,60 @@ inline void CalloutStream::failed(const char* where, const char* what) noexcept 
   reset();
 }
 
+// ---- Queues a worker owns (ABI 1.2) -----------------------------------------------------
+
+namespace detail {
+
+// What queue_register_on_worker registered, by (worker index, queue id). Workers read it and
+// any thread may register, hence the lock.
+struct WorkerQueues {
+  std::mutex mu;
+  std::map<std::pair<int32_t, uint32_t>, std::function<void(uint32_t)>> ready;
+};
+inline WorkerQueues g_worker_queues;
+
+// The descriptor's on_queue_ready: runs what was registered for this worker and queue.
+inline void worker_queue_ready(void* /*module_data*/, sy_worker_t* w, uint32_t id) noexcept {
+  std::function<void(uint32_t)> fn;
+  {
+    std::lock_guard<std::mutex> lock(g_worker_queues.mu);
+    auto it = g_worker_queues.ready.find({host()->worker_index(w), id});
+    if (it != g_worker_queues.ready.end()) fn = it->second;
+  }
+  if (!fn) return;
+  try {
+    fn(id);
+  } catch (const std::exception& e) {
+    count_exception("worker queue", "on_queue_ready", e.what());
+  } catch (...) {
+    count_exception("worker queue", "on_queue_ready", "a non-standard exception");
+  }
+}
+
+}  // namespace detail
+
+// Registers the queue NAME with worker W's own handle (stream_worker(s) in a filter callback,
+// or the handle a post_to_worker task receives) so that READY(queue_id) runs on that worker
+// each time the queue gets data (the descriptor's on_queue_ready, which SY_SDK_MODULE
+// installs). *ID (may be null) receives the id for queue_dequeue. Registering again replaces
+// READY; the last registration of NAME, by anyone, decides who is told. A swapped-in
+// generation registers again to be told. Data enqueued while this call runs may be told to
+// no one: it stays queued, and the next enqueue's notification finds it.
+inline sy_status_t queue_register_on_worker(sy_worker_t* w, std::string_view name,
+                                            std::function<void(uint32_t queue_id)> ready,
+                                            uint32_t* id = nullptr) {
+  if (w == nullptr || !ready) return SY_ERR_INVALID;
+  uint32_t qid = 0;
+  sy_status_t st = host()->queue_register(module(), w, to_str(name), &qid);
+  if (st != SY_OK) return st;
+  {
+    std::lock_guard<std::mutex> lock(detail::g_worker_queues.mu);
+    detail::g_worker_queues.ready[{host()->worker_index(w), qid}] = std::move(ready);
+  }
+  if (id != nullptr) *id = qid;
+  return SY_OK;
+}
+
 namespace detail {
 
 // Answers S with a 500 if the response has not started. SY_STOP when it did, so nothing else
@@ -940,6 +995,7 @@ struct ModuleTables {
     desc.version = version;
     desc.on_load = &on_load;
     desc.http_filters = list.data();
+    desc.on_queue_ready = &worker_queue_ready;
   }
   ModuleTables(const ModuleTables&) = delete;
   ModuleTables& operator=(const ModuleTables&) = delete;

@@ -128,6 +128,7 @@ const sy_module_descriptor_t kDescriptor = {
     nullptr,
     kFilters,
     nullptr,
+    nullptr,  // on_queue_ready: ext_proc uses no queues
 };
 
 }  // namespace

@@ -129,6 +129,7 @@ const sy_module_descriptor_t kDescriptor = {
     handover_import,
     kFilters,
     nullptr,
+    nullptr,  // on_queue_ready: scripts register no queues with a worker's own handle
 };
 
 }  // namespace

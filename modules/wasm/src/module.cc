@@ -89,6 +89,7 @@ const sy_module_descriptor_t kDescriptor = {
     nullptr,
     kHttpFilters,
     kNetworkFilters,
+    nullptr,  // on_queue_ready: VMs register their queues with a filter config's handle
 };
 
 }  // namespace

@@ -137,9 +137,20 @@ void on_connection_destroy(void* filter) {
 
 }  // namespace
 
+// No on_worker_start, on_worker_stop or on_queue_ready (ABI 1.2): VMs start per thread on
+// first use instead.
 const sy_network_filter_t kNetworkFilter = {
-    sizeof(sy_network_filter_t), "wasm_network", on_config_create,    on_config_destroy,
-    on_connection_create,        on_data,        on_connection_close, on_connection_destroy,
+    sizeof(sy_network_filter_t),
+    "wasm_network",
+    on_config_create,
+    on_config_destroy,
+    on_connection_create,
+    on_data,
+    on_connection_close,
+    on_connection_destroy,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace sywasm
