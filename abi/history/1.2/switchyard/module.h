@@ -666,6 +666,35 @@ typedef struct sy_host {
    * SY_ERR_INVALID for any other name (the proxy's own causes cannot be claimed by a
    * filter); SY_ERR_STALE after the stream ended. */
   sy_status_t (*set_response_flag)(sy_stream_t* s, sy_str_t flag);
+
+  /* -- Network filters: flow per direction and half-close (also since 1.2; check with
+   * SY_HAS_SLOT(host, sy_host_t, conn_worker)). A connection's two directions flow and end
+   * separately: SY_REQUEST is client -> upstream, SY_RESPONSE upstream -> client. A FIN from a
+   * side reaches the filters as END_STREAM in that direction and, once through them, goes on to
+   * the other side as a FIN; the other direction keeps flowing until it ends too (or
+   * conn_close). From 1.2 on, a sy_conn_t* stays valid on its worker from on_connection_create
+   * until on_connection_destroy returns, so worker timers, tasks and callout callbacks on that
+   * worker may use it (calls after on_connection_close return SY_ERR_STALE); cancel what you
+   * started in on_connection_destroy. -- */
+  /* Passes on what FILTER (the object its on_connection_create returned) holds in DIR after
+   * returning SY_STOP_AND_WATERMARK from on_data: the held bytes, as they now are, and a held
+   * END_STREAM go to the next filter and on, in order, before any byte that arrives later.
+   * From any callback on the connection's worker (a timer, a task, a callout's answer).
+   * SY_ERR_WRONG_PHASE when FILTER holds nothing in DIR; SY_ERR_NOT_FOUND when FILTER is not
+   * one of the connection's filters; SY_ERR_STALE after the connection closed. */
+  sy_status_t (*conn_resume)(sy_conn_t* c, void* filter, sy_direction_t dir);
+  /* PAUSED true stops reading from SIDE (SY_REQUEST: the client, SY_RESPONSE: the upstream),
+   * so the peer is flow-controlled by TCP; false reads on (unless the host itself holds it back:
+   * a full write queue, held bytes over the watermark). Bytes already read still arrive. */
+  sy_status_t (*conn_pause_reading)(sy_conn_t* c, sy_direction_t side, bool paused);
+  /* Half-close: ends DIR now, toward its destination (SY_REQUEST: the upstream gets a FIN after
+   * the bytes already written to it), while the other direction keeps flowing. What filters
+   * still hold in DIR is dropped, and DIR's later bytes are discarded (conn_inject toward it
+   * returns SY_ERR_STALE). When both directions have ended, the connection closes. */
+  sy_status_t (*conn_shutdown_write)(sy_conn_t* c, sy_direction_t dir);
+  /* The connection's worker (the worker's own handle, as a post_to_worker task receives): for
+   * worker_timer_drop, post_to_worker_drop and callouts that get back to the connection. */
+  sy_worker_t* (*conn_worker)(sy_conn_t* c);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */
@@ -730,7 +759,15 @@ typedef struct sy_network_filter {
   /* Bytes from the client (SY_REQUEST) or the upstream (SY_RESPONSE), readable and replaceable
    * through conn_data_*. SY_CONTINUE passes them (as they now are) to the next filter and then
    * on; SY_STOP takes them out of the flow (the filter may write its own with conn_inject).
-   * END_STREAM: that side closed after these bytes. */
+   * END_STREAM: that side closed (sent its FIN) after these bytes.
+   * Since 1.2: SY_STOP_AND_WATERMARK holds the bytes (and END_STREAM) in DIR: nothing passes
+   * this filter in DIR until it calls conn_resume. Bytes arriving meanwhile join the held ones
+   * and on_data is called again with all of them, which it may again hold, pass or drop; the
+   * host stops reading from the peer while what is held passes the high watermark (256 KiB)
+   * and reads on below the low one (64 KiB), so memory stays bounded. Since 1.2 as well, an
+   * END_STREAM dropped with SY_STOP still ends the direction (the bytes are dropped, not the
+   * FIN), and the host passes a FIN on per direction instead of closing both sides at the
+   * first one (see conn_shutdown_write). */
   sy_filter_status_t (*on_data)(void* filter, sy_conn_t* c, sy_direction_t dir, bool end_stream);
   void (*on_connection_close)(void* filter, sy_conn_t* c);
   void (*on_connection_destroy)(void* filter);
