@@ -94,10 +94,10 @@ sy_host_t stub_host() {
   SY_STUB(metadata_ns_set), SY_STUB(metadata_ns_merge), SY_STUB(metadata_ns_get);
   SY_STUB(attribute_get_typed), SY_STUB(buffer_limit);
   SY_STUB(continue_headers_with_body), SY_STUB(module_config), SY_STUB(post_to_main);
-  SY_STUB(set_response_flag);
+  SY_STUB(set_response_flag), SY_STUB(continue_headers_take_body);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 73 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 74 * sizeof(void*), "stub every host function");
   h.metric_define = define_metric;
   h.metric_add = metric_value;
   h.metric_set = metric_value;
