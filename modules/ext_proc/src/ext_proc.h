@@ -83,6 +83,10 @@ struct Config {
   int route_cache_action = 0;  // DEFAULT, CLEAR, RETAIN
   // BUFFERED_PARTIAL's limit (Envoy uses its connection buffer limit; Switchyard names it).
   uint64_t partial_buffer_bytes = 64 * 1024;
+  // FULL_DUPLEX_STREAMED has no message timeout: the processor may hold its answers for as long
+  // as it wants. This bounds a stream on which neither side moves (Envoy's connection manager
+  // stream_idle_timeout, 5 minutes by default): 504 on expiry.
+  uint64_t stream_idle_timeout_ms = 300 * 1000;
 };
 
 // ExtProcPerRoute.overrides ({disabled: true} alone is the host's business).
