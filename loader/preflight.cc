@@ -96,10 +96,10 @@ sy_host_t stub_host() {
   SY_STUB(continue_headers_with_body), SY_STUB(module_config), SY_STUB(post_to_main);
   SY_STUB(set_response_flag);
   SY_STUB(conn_resume), SY_STUB(conn_pause_reading), SY_STUB(conn_shutdown_write);
-  SY_STUB(conn_worker);
+  SY_STUB(conn_worker), SY_STUB(continue_headers_take_body);
 #undef SY_STUB
   // A slot added to sy_host_t in a later minor must get its stub here too.
-  static_assert(sizeof(sy_host_t) == 8 + 77 * sizeof(void*), "stub every host function");
+  static_assert(sizeof(sy_host_t) == 8 + 78 * sizeof(void*), "stub every host function");
   h.metric_define = define_metric;
   h.metric_add = metric_value;
   h.metric_set = metric_value;

@@ -119,7 +119,7 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
 bool FilterChain::body_passthrough(sy_direction_t dir) const {
   if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
   for (const auto& e : entries_)
-    if (e.dir[dir].paused || e.dir[dir].buffering) return false;
+    if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return false;
   return true;
 }
 
@@ -327,6 +327,19 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
     Entry& e = *entry_at(dir, k);
     if (!e.filter) continue;
     auto& d = e.dir[dir];
+    if (d.owned) {
+      // The filter owns this body: it sees every chunk and passes on only what it injects.
+      if (d.owned_end) return;  // it has ended the direction: the rest is not wanted
+      d.chunk_off = d.held.size();
+      d.held += data;
+      d.end_held = d.end_held || end_stream;
+      bool has_body_cb =
+          dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body;
+      if (has_body_cb) call_body(dir, e, end_stream);
+      if (stopped(dir)) return;
+      held_changed(dir);
+      return;
+    }
     if (d.paused) {
       d.held += data;
       d.end_held = d.end_held || end_stream;
@@ -345,6 +358,11 @@ void FilterChain::run_data(sy_direction_t dir, size_t from, std::string data, bo
     const size_t before = d.held.size();
     sy_filter_status_t st = call_body(dir, e, end_stream);
     if (stopped(dir)) return;
+    if (d.owned) {  // it took the body over (continue_headers_take_body) in this callback
+      d.end_held = d.end_held || end_stream;
+      held_changed(dir);
+      return;
+    }
     // The filter may have drained or grown what it holds (body_drain, body_append, ...): keep
     // the count of held bytes true, or a drained chunk would stay counted and, past the high
     // watermark, pause the source for good.
@@ -393,12 +411,24 @@ void FilterChain::run_trailers(sy_direction_t dir, size_t from) {
     Entry& e = *entry_at(dir, k);
     if (!e.filter) continue;
     auto& d = e.dir[dir];
+    if (d.owned) {
+      // The filter owns the direction: it sees the trailers, which wait for its resume().
+      // Held before the call, so a resume() from inside the callback sends them.
+      if (d.owned_end) return;
+      d.trailers_held = true;
+      call_trailers(dir, e);
+      return;
+    }
     if (d.paused) {
       d.trailers_held = true;
       return;
     }
     sy_filter_status_t st = call_trailers(dir, e);
     if (stopped(dir)) return;
+    if (d.owned) {  // it took the body over in this callback
+      if (!d.owned_end) d.trailers_held = true;
+      return;
+    }
     if (d.buffering || st != SY_CONTINUE) {
       // A buffering filter that gets trailers has seen its whole body: it decides now.
       if (st == SY_CONTINUE) {
@@ -446,19 +476,31 @@ void FilterChain::release(sy_direction_t dir, size_t k) {
   if (trailers) run_trailers(dir, k + 1);
 }
 
+size_t FilterChain::index_of(sy_direction_t dir, const Entry* e) const {
+  size_t i = size_t(e - entries_.data());
+  return dir == SY_REQUEST ? i : entries_.size() - 1 - i;
+}
+
 sy_status_t FilterChain::resume(sy_direction_t dir) {
   if (stopped(dir)) return SY_ERR_STALE;
   // From a filter's callback or task: that filter's hold, if it has one.
+  if (current_ && current_->dir[dir].owned) {
+    if (current_->dir[dir].owned_end) return SY_ERR_WRONG_PHASE;
+    end_owned(dir, index_of(dir, current_));
+    return SY_OK;
+  }
   if (current_ && (current_->dir[dir].paused || current_->dir[dir].buffering)) {
     if (cur_body_) return SY_ERR_WRONG_PHASE;  // return SY_CONTINUE instead
-    for (size_t k = 0; k < entries_.size(); ++k)
-      if (entry_at(dir, k) == current_) {
-        release(dir, k);
-        return SY_OK;
-      }
+    release(dir, index_of(dir, current_));
+    return SY_OK;
   }
   for (size_t k = 0; k < entries_.size(); ++k) {
     Entry& e = *entry_at(dir, k);
+    if (e.dir[dir].owned) {
+      if (e.dir[dir].owned_end) continue;
+      end_owned(dir, k);
+      return SY_OK;
+    }
     if (e.dir[dir].paused || e.dir[dir].buffering) {
       if (current_ == &e && cur_body_) return SY_ERR_WRONG_PHASE;  // return SY_CONTINUE instead
       release(dir, k);
@@ -466,6 +508,21 @@ sy_status_t FilterChain::resume(sy_direction_t dir) {
     }
   }
   return SY_ERR_WRONG_PHASE;
+}
+
+void FilterChain::end_owned(sy_direction_t dir, size_t k) {
+  auto& d = entry_at(dir, k)->dir[dir];
+  d.owned_end = true;
+  d.held.clear();  // what the filter did not take is not part of the message any more
+  d.chunk_off = 0;
+  bool trailers = d.trailers_held;
+  d.trailers_held = false;
+  d.end_held = false;
+  held_changed(dir);
+  if (trailers)
+    run_trailers(dir, k + 1);
+  else
+    run_data(dir, k + 1, std::string(), true);
 }
 
 void FilterChain::watermark(sy_direction_t dir, bool above) {
@@ -504,6 +561,27 @@ sy_status_t FilterChain::continue_headers_with_body(sy_direction_t dir) {
   return SY_ERR_WRONG_PHASE;
 }
 
+sy_status_t FilterChain::continue_headers_take_body(sy_direction_t dir) {
+  if (stopped(dir)) return SY_ERR_STALE;
+  // Inside the filter's own headers callback nothing is held yet: that is WRONG_PHASE too.
+  if (!current_) return SY_ERR_WRONG_PHASE;
+  auto& d = current_->dir[dir];
+  if (!d.headers_held || d.owned) return SY_ERR_WRONG_PHASE;
+  size_t k = index_of(dir, current_);
+  // What the filter holds stays held, for it to take; an end of stream already seen is its
+  // to pass on (with its last inject_data), as are trailers already held (with resume).
+  d.end_held = d.end_held || d.headers_end;
+  d.headers_held = false;
+  d.headers_end = false;
+  d.paused = false;
+  d.buffering = true;
+  d.watermark = true;
+  d.owned = true;
+  held_changed(dir);
+  run_headers(dir, k + 1, false, ChainSink::kUnknownLength);
+  return SY_OK;
+}
+
 sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool end_stream) {
   if (halted_) return SY_ERR_STALE;
   // Injected data enters after the calling filter (the one a task or timer acts for), or at
@@ -514,6 +592,18 @@ sy_status_t FilterChain::inject(sy_direction_t dir, std::string_view data, bool 
       if (entry_at(dir, k) == current_) from = k + 1;
   }
   if (!headers_out_[dir] && from >= entries_.size()) return SY_ERR_WRONG_PHASE;
+  if (current_ && current_->dir[dir].owned) {
+    auto& d = current_->dir[dir];
+    if (d.owned_end) return SY_ERR_WRONG_PHASE;  // the filter already ended the direction
+    if (end_stream) {
+      // The filter's last piece: what it still holds, and trailers, are not part of it.
+      d.owned_end = true;
+      d.held.clear();
+      d.chunk_off = 0;
+      d.trailers_held = false;
+      held_changed(dir);
+    }
+  }
   run_data(dir, from, std::string(data), end_stream);
   return SY_OK;
 }

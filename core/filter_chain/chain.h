@@ -115,6 +115,9 @@ class FilterChain {
   // Host continue_headers_with_body: the calling filter's held bodiless headers go on as the
   // head of a message whose body the filter will inject.
   sy_status_t continue_headers_with_body(sy_direction_t dir);
+  // Host continue_headers_take_body: the calling filter's held headers go on without end of
+  // stream, and the rest of the direction is the filter's (owned, below).
+  sy_status_t continue_headers_take_body(sy_direction_t dir);
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
@@ -161,6 +164,12 @@ class FilterChain {
       bool end_held = false;
       bool trailers_held = false;
       bool skip_body = false;  // the filter stepped out of this body (host skip_body)
+      // continue_headers_take_body: the filter owns the rest of this direction. Its body
+      // callbacks get every chunk (held, as under a watermark hold) and nothing of the
+      // original passes it; what goes on is what it injects. OWNED_END: the filter ended the
+      // direction (inject_data with end of stream, or resume); later input is dropped.
+      bool owned = false;
+      bool owned_end = false;
     } dir[2];
   };
 
@@ -169,6 +178,9 @@ class FilterChain {
   void run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream);
   void run_trailers(sy_direction_t dir, size_t from);
   void release(sy_direction_t dir, size_t k);
+  // resume() of an owned direction: the held trailers (or else the end of stream) go on.
+  void end_owned(sy_direction_t dir, size_t k);
+  size_t index_of(sy_direction_t dir, const Entry* e) const;
   sy_filter_status_t call_headers(sy_direction_t dir, Entry& e, bool end_stream);
   sy_filter_status_t call_body(sy_direction_t dir, Entry& e, bool end_stream);
   sy_filter_status_t call_trailers(sy_direction_t dir, Entry& e);

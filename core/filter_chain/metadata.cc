@@ -262,6 +262,11 @@ sy_status_t h_continue_headers_with_body(sy_stream_t* s, sy_direction_t dir) {
   return FilterChain::from(s)->continue_headers_with_body(dir);
 }
 
+sy_status_t h_continue_headers_take_body(sy_stream_t* s, sy_direction_t dir) {
+  if (!s || (dir != SY_REQUEST && dir != SY_RESPONSE)) return SY_ERR_INVALID;
+  return FilterChain::from(s)->continue_headers_take_body(dir);
+}
+
 sy_status_t h_module_config(sy_module_t* module, sy_str_t* out) {
   if (!module || !out) return SY_ERR_INVALID;
   const std::string& json = ModuleScope::from(module)->config_json;  // set before the entry
@@ -320,6 +325,7 @@ void install_metadata_slots(sy_host_t* h) {
   h->attribute_get_typed = h_attribute_get_typed;
   h->buffer_limit = h_buffer_limit;
   h->continue_headers_with_body = h_continue_headers_with_body;
+  h->continue_headers_take_body = h_continue_headers_take_body;
   h->module_config = h_module_config;
 }
 

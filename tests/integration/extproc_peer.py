@@ -113,6 +113,16 @@ def answer(msg, set_headers=(), remove=(), body=None, clear_body=False, replace=
     return r
 
 
+def streamed_chunk(side, body, end_of_stream=False):
+    """A FULL_DUPLEX_STREAMED body chunk for SIDE ("request" or "response"):
+    body_mutation.streamed_response."""
+    r = pb.ProcessingResponse()
+    sr = getattr(r, f"{side}_body").response.body_mutation.streamed_response
+    sr.body = body
+    sr.end_of_stream = end_of_stream
+    return r
+
+
 def immediate(status=None, headers=(), body=b"", grpc_status=None, details=""):
     r = pb.ProcessingResponse()
     ir = r.immediate_response

@@ -14,6 +14,7 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   early   STREAMED with send_body_without_waiting_for_header_response
   meta    two filters: receiving_namespaces, then forwarding_namespaces
   obs     observability_mode (STREAMED request body, BUFFERED response body)
+  fdxq    FULL_DUPLEX_STREAMED request body        fdxr    the same for the response body
 The processor's messages are compared too (kinds, header names, end_of_stream, bodies).
 """
 import json
@@ -24,7 +25,7 @@ from google.protobuf.json_format import MessageToDict
 
 import envoyutil
 import harness
-from extproc_peer import Processor, answer, hvo, immediate, kind
+from extproc_peer import Processor, answer, hvo, immediate, kind, streamed_chunk
 from harness import RawClient, chunked, cluster, free_port, raw_request, request, to_cluster
 from modules_util import MODULES, module_file
 
@@ -62,6 +63,10 @@ def filters():
         "slowok": ep(message_timeout="0.2s", failure_mode_allow=True),
         "early": ep(processing_mode={"request_body_mode": "STREAMED"},
                     send_body_without_waiting_for_header_response=True),
+        "fdxq": ep(processing_mode={"request_body_mode": "FULL_DUPLEX_STREAMED",
+                                    "request_trailer_mode": "SEND"}),
+        "fdxr": ep(processing_mode={"response_body_mode": "FULL_DUPLEX_STREAMED",
+                                    "response_trailer_mode": "SEND"}),
         # Two filters: the first takes the processor's dynamic metadata into "team", the
         # second forwards "team" (and a namespace nobody wrote) in every message.
         "meta": [ep(metadata_options={"receiving_namespaces": {"untyped": ["team"]}}),
@@ -185,6 +190,40 @@ def scenarios(processor):
 
     @processor.scenario("silent")
     def silent(stream, msg):
+        return []
+
+    @processor.scenario("fdx")
+    def fdx(stream, msg):
+        # FULL_DUPLEX_STREAMED: quiet until the whole message is in (end_of_stream or the
+        # trailers), then the headers' answer and the body upper-cased in 2M+1 chunks.
+        k = kind(msg)
+        side = "request" if k.startswith("request") else "response"
+        st = stream.state.setdefault(side, {"body": b"", "m": 0})
+        if k.endswith("_headers"):
+            st["headers"] = msg
+            mode = getattr(stream.messages[0].protocol_config, f"{side}_body_mode")
+            return [answer(msg)] if getattr(msg, k).end_of_stream or mode != 4 else []
+        head = answer(st["headers"], set_headers=[("x-fdx", side)])
+        body = st["body"]
+        if k.endswith("_body"):
+            st["body"] = body = body + getattr(msg, k).body
+            st["m"] += 1
+            if not getattr(msg, k).end_of_stream:
+                return []
+        n = 2 * st["m"] + 1
+        step = max(1, -(-len(body) // n))
+        pieces = [body[i * step:(i + 1) * step].upper() for i in range(n)]
+        eos = k.endswith("_body")
+        out = [head] + [streamed_chunk(side, p, eos and i == n - 1) for i, p in enumerate(pieces)]
+        if not eos:
+            out.append(answer(msg, set_headers=[("x-fdx-trailer", "1")]))
+        return out
+
+    @processor.scenario("fdx-ooo")
+    def fdx_ooo(stream, msg):
+        # A body chunk before the headers' answer.
+        if kind(msg) == "request_body" and msg.request_body.end_of_stream:
+            return [streamed_chunk("request", b"too early", True)]
         return []
 
 
@@ -551,3 +590,82 @@ def test_forwarding_namespaces_carry_the_received_metadata(world):
                                         "tags": ["a", 1.0]}}}
     assert [("request_headers", team), ("request_body", team),
             ("response_headers", team)] in got["envoy"]
+
+
+# ---- FULL_DUPLEX_STREAMED -----------------------------------------------------------------------
+
+
+def collapsed(seqs):
+    """Message kinds with runs of body messages counted as one: how a proxy cuts a body into
+    chunks is its own business in this mode."""
+    out = []
+    for seq in seqs:
+        c = []
+        for k in seq:
+            if not (c and k.endswith("_body") and c[-1] == k):
+                c.append(k)
+        out.append(c)
+    return out
+
+
+def both_fdx(world, listener, scenario, data_of):
+    """As both_raw, comparing the processor's message kinds with body runs collapsed."""
+    envoy, sy, processor = world[0], world[1], world[2]
+    out = {}
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        rid = uuid.uuid4().hex
+        with RawClient(proxy.port(listener)) as c:
+            c.send(data_of(scenario, rid))
+            resp = c.read_response()
+        out[name] = (resp, view(resp), collapsed(kinds(processor, rid)))
+    assert out["switchyard"][1:] == out["envoy"][1:], \
+        f"\nenvoy:      {out['envoy'][1:]}\nswitchyard: {out['switchyard'][1:]}"
+    return out["envoy"][0], out["envoy"][2]
+
+
+def chunked_post(pieces, trailers=()):
+    def data_of(scenario, rid):
+        return raw_request("POST", "/echo", [("x-ep", scenario), (EP_ID, rid),
+                                             ("transfer-encoding", "chunked")],
+                           chunked(pieces, trailers))
+    return data_of
+
+
+def get(path):
+    def data_of(scenario, rid):
+        return raw_request("GET", path, [("x-ep", scenario), (EP_ID, rid)])
+    return data_of
+
+
+FDX_PIECES = [b"first chunk ", b"second one ", b"and the last"]
+
+
+def test_full_duplex_request_body_streamed_back_in_other_chunks(world):
+    e, k = both_fdx(world, "fdxq", "fdx", chunked_post(FDX_PIECES))
+    assert e.status == 200
+    echo = e.json()
+    assert echo["body_sha256"] == harness.sha256(b"".join(FDX_PIECES).upper())
+    assert ["x-fdx", "request"] in echo["headers"]
+
+
+def test_full_duplex_request_trailers(world):
+    e, k = both_fdx(world, "fdxq", "fdx", chunked_post(FDX_PIECES, [("x-t", "v")]))
+    assert e.status == 200
+    assert ["x-fdx-trailer", "1"] in e.json()["trailers"]
+    assert "request_trailers" in k[0]
+
+
+def test_full_duplex_response_body(world):
+    e, k = both_fdx(world, "fdxr", "fdx", get("/stream?chunks=5&size=3000"))
+    assert e.status == 200 and e.body == b"".join(bytes([65 + i]) * 3000 for i in range(5))
+
+
+def test_full_duplex_response_trailers(world):
+    e, k = both_fdx(world, "fdxr", "fdx", get("/trailers"))
+    assert e.status == 200 and e.body == b"HELLO FROM TRAILERS\n"
+    assert e.trailer("x-fdx-trailer") == "1"
+
+
+def test_full_duplex_body_before_the_headers_answer_is_500(world):
+    e, k = both_fdx(world, "fdxq", "fdx-ooo", chunked_post([b"abc"]))
+    assert e.status == 500

@@ -852,6 +852,14 @@ class HttpFilter {
     if (!SY_HAS_SLOT(host(), sy_host_t, continue_headers_with_body)) return SY_ERR_UNSUPPORTED;
     return host()->continue_headers_with_body(s, dir);
   }
+  // The body taken over (ABI 1.2): this filter's held headers go on without end of stream,
+  // and from then on the direction's body is what the filter injects (the last piece with
+  // end_stream, or resume() to send the original's trailers); the original's chunks keep
+  // reaching its body callbacks, held until it drains them. Static, like the call above.
+  static sy_status_t continue_headers_take_body(sy_stream_t* s, sy_direction_t dir) {
+    if (!SY_HAS_SLOT(host(), sy_host_t, continue_headers_take_body)) return SY_ERR_UNSUPPORTED;
+    return host()->continue_headers_take_body(s, dir);
+  }
   // How many bytes a filter may hold per direction before the host answers 413 / 500.
   std::optional<uint64_t> buffer_limit() const {
     if (!SY_HAS_SLOT(host(), sy_host_t, buffer_limit)) return std::nullopt;

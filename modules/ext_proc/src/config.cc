@@ -126,7 +126,7 @@ struct Parser {
       const Value* x = v.find(f.key);
       if (!x) continue;
       if (!enum_value(*x, where + "." + f.key, f.is_body ? body : hdr, f.field)) return false;
-      if (f.is_body && (*f.field == kFullDuplex || *f.field == kGrpc))
+      if (f.is_body && *f.field == kGrpc)
         return fail(where + "." + f.key, x->kind == Value::String
                                              ? x->str + " is not supported yet"
                                              : "this body mode is not supported yet");
@@ -257,6 +257,32 @@ struct Parser {
     return true;
   }
 
+  // Envoy's config validation for FULL_DUPLEX_STREAMED (its ext_proc config.cc): the end of
+  // a body with trailers is only known from the trailers message, so the trailers must be
+  // sent; and a body already handed to the processor cannot go on unprocessed, so there is no
+  // failure_mode_allow. The messages are Envoy's.
+  bool full_duplex_rules(const Value& v, const Config& c) {
+    const std::string where = v.find("processing_mode") ? "ext_proc.processing_mode" : "ext_proc";
+    if (c.mode.request_body == kFullDuplex && c.mode.request_trailer != kSend)
+      return fail(where,
+                  "If the ext_proc filter has the request_body_mode set to FULL_DUPLEX_STREAMED, "
+                  "then the request_trailer_mode has to be set to SEND");
+    if (c.mode.response_body == kFullDuplex && c.mode.response_trailer != kSend)
+      return fail(where,
+                  "If the ext_proc filter has the response_body_mode set to "
+                  "FULL_DUPLEX_STREAMED, then the response_trailer_mode has to be set to SEND");
+    if ((c.mode.request_body == kFullDuplex || c.mode.response_body == kFullDuplex) &&
+        c.failure_mode_allow)
+      return fail("ext_proc.failure_mode_allow",
+                  "If the ext_proc filter has either the request_body_mode or the "
+                  "response_body_mode set to FULL_DUPLEX_STREAMED, then the failure_mode_allow "
+                  "has to be left as false");
+    if ((c.mode.request_body == kFullDuplex || c.mode.response_body == kFullDuplex) &&
+        !SY_HAS_SLOT(g_host, sy_host_t, continue_headers_take_body))
+      return fail(where, "FULL_DUPLEX_STREAMED needs a host with continue_headers_take_body");
+    return true;
+  }
+
   bool config(const Value& v, Config* c) {
     if (!keys(v, "ext_proc",
               {"grpc_service",
@@ -280,7 +306,8 @@ struct Parser {
                "send_body_without_waiting_for_header_response",
                "allowed_override_modes",
                "status_on_error",
-               "partial_buffer_bytes"}))
+               "partial_buffer_bytes",
+               "stream_idle_timeout"}))
       return false;
     const Value* gs = v.find("grpc_service");
     if (!gs) return fail("ext_proc", "needs grpc_service {envoy_grpc {cluster_name}}");
@@ -300,6 +327,10 @@ struct Parser {
         if (!boolean(*x, std::string("ext_proc.") + f.key, f.field)) return false;
     if (const Value* x = v.find("processing_mode"))
       if (!mode(*x, "ext_proc.processing_mode", &c->mode)) return false;
+    if (!full_duplex_rules(v, *c)) return false;
+    if (const Value* x = v.find("stream_idle_timeout"))
+      if (!duration_ms(*x, "ext_proc.stream_idle_timeout", &c->stream_idle_timeout_ms))
+        return false;
     if (const Value* x = v.find("request_attributes"))
       if (!strings(*x, "ext_proc.request_attributes", &c->request_attributes)) return false;
     if (const Value* x = v.find("response_attributes"))

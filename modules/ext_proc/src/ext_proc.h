@@ -96,6 +96,10 @@ struct Config {
     std::unordered_map<int32_t, sy_worker_t*> by_index;
   };
   mutable Workers workers;
+  // FULL_DUPLEX_STREAMED has no message timeout: the processor may hold its answers for as long
+  // as it wants. This bounds a stream on which neither side moves (Envoy's connection manager
+  // stream_idle_timeout, 5 minutes by default): 504 on expiry.
+  uint64_t stream_idle_timeout_ms = 300 * 1000;
 };
 
 // ExtProcPerRoute.overrides ({disabled: true} alone is the host's business).

@@ -138,6 +138,7 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
     d.headers_out = true;
     return SY_CONTINUE;
   }
+  if (duplex_wanted(d, end_stream)) return duplex_headers(d);
   in_callback_ = dir;
   if (d.header_mode == kSend) send_headers(d, end_stream);
   bool go = !ended_ && advance(d);
@@ -165,6 +166,13 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
   Direction& d = d_[dir];
   if (end_stream) d.body_end = true;
   if (cfg_->observability_mode) return observe_body(d, end_stream);
+  if (d.duplex && !ended_) {
+    if (!side_over_) return duplex_body(d, end_stream);
+    if (d.taken) {
+      duplex_passthrough(d);
+      return SY_STOP_AND_WATERMARK;
+    }
+  }
   if (d.replaced) {
     // CONTINUE_AND_REPLACE: the processor's body replaced the message's; the rest is dropped.
     sy_str_t chunk{};
@@ -201,8 +209,18 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
 sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
   Direction& d = d_[dir];
   d.trailers_seen = true;
-  if (cfg_->observability_mode && d.trailer_mode == kSend) send_trailers(d);
-  if (side_over_ || ended_ || cfg_->observability_mode) return SY_CONTINUE;
+  if (cfg_->observability_mode) {
+    if (d.trailer_mode == kSend) send_trailers(d);
+    return SY_CONTINUE;
+  }
+  if (d.duplex && !ended_) {
+    if (!side_over_) return duplex_trailers(d);
+    if (d.taken) {
+      duplex_passthrough(d);
+      return SY_STOP;
+    }
+  }
+  if (side_over_ || ended_) return SY_CONTINUE;
   in_callback_ = dir;
   bool go = advance(d);
   in_callback_ = -1;
@@ -355,6 +373,18 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
 }
 
 void Filter::release_if_ready(Direction& d) {
+  if (d.duplex && !ended_ && in_callback_ != int(d.dir)) {
+    if (d.taken) {
+      if (side_over_) duplex_passthrough(d);
+      return;
+    }
+    if (side_over_ && d.sent_body_len > 0) {
+      // Processing ended before the headers' answer, with part of the body already handed to
+      // the processor: the message cannot go on whole.
+      fail(cfg_->status_on_error, "ext_proc_error_full_duplex_incomplete", false);
+      return;
+    }
+  }
   if (!d.held || ended_ || in_callback_ == int(d.dir)) return;
   if (!advance(d)) return;
   if (streamed(d) && !side_over_ && !d.eos_sent) {
@@ -417,7 +447,8 @@ void Filter::local_reply(uint32_t status,
 void Filter::maybe_half_close() {
   if (!cs || half_closed_ || side_over_) return;
   auto done = [](const Direction& d) {
-    return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end);
+    return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end) &&
+           (!d.duplex || d.eos_sent || d.trailers_sent);
   };
   if (!d_[1].started || !done(d_[0]) || !done(d_[1])) return;
   half_closed_ = true;
@@ -452,7 +483,7 @@ bool Filter::open_side_stream() {
   return true;
 }
 
-bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
+bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer) {
   if (cfg_->observability_mode) return observe(d, req);
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
@@ -465,8 +496,10 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
     fail(cfg_->status_on_error, "ext_proc_error_send_failed");
     return false;
   }
+  if (st == SY_ABOVE_HIGH_WATERMARK) side_full_ = true;  // until on_writable
   count(kStreamMsgsSent);
-  if (d.pending.empty()) start_timer(d, cfg_->message_timeout_ms);
+  if (!expect_answer) return true;
+  if (d.pending.empty()) start_timer(d, answer_timeout(d));
   d.pending.push_back(kind);
   return true;
 }
@@ -528,6 +561,8 @@ void Filter::send_trailers(Direction& d) {
 
 void Filter::start_timer(Direction& d, uint64_t ms) {
   stop_timer(d);
+  // A stream_idle_timeout of 0 disables it (as Envoy's).
+  if (d.body_mode == kFullDuplex && cfg_->stream_idle_timeout_ms == 0) return;
   d.timer = g_host->stream_timer(s_, ms, timer_fired, timer_dropped, &d);
 }
 
@@ -602,11 +637,17 @@ void Filter::side_done(bool failed, std::string_view why) {
   stop_processing();
 }
 
-void Filter::side_writable() {}
+uint64_t Filter::answer_timeout(const Direction& d) const {
+  // FULL_DUPLEX_STREAMED has no message timeout (as Envoy): only the stream idle timeout.
+  return d.body_mode == kFullDuplex ? cfg_->stream_idle_timeout_ms : cfg_->message_timeout_ms;
+}
 
 void Filter::message_timeout(Direction& d) {
-  (void)d;
   if (side_over_ || ended_) return;
+  if (d.body_mode == kFullDuplex) {
+    fail(504, "stream_idle_timeout", false);
+    return;
+  }
   count(kMessageTimeouts);
   fail(504, "ext_proc_error_message_timeout");
 }
@@ -667,6 +708,7 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
     default:
       break;
   }
+  if (d && d->duplex && duplex_answer(*d, kind, r)) return;
   if (!d || d->pending.empty() || d->pending.front() != kind) {
     // Out of order or of the wrong type: fail closed (Envoy's spurious message). The log says
     // what was expected, for the processor's authors.
@@ -687,16 +729,26 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
   d->pending.pop_front();
   d->timeout_overridden = false;
   stop_timer(*d);
-  if (!d->pending.empty()) start_timer(*d, cfg_->message_timeout_ms);
+  if (!d->pending.empty()) start_timer(*d, answer_timeout(*d));
   if (r.has_dynamic_metadata()) apply_dynamic_metadata(r.dynamic_metadata());
   if (kind == Msg::kHeaders && r.has_mode_override()) apply_mode_override(r, *d);
   switch (r.response_case()) {
     case R::kRequestHeaders:
-    case R::kResponseHeaders:
-      handle_common(
-          *d, kind,
-          d->dir == SY_REQUEST ? r.request_headers().response() : r.response_headers().response());
+    case R::kResponseHeaders: {
+      const auto& c =
+          d->dir == SY_REQUEST ? r.request_headers().response() : r.response_headers().response();
+      // A mode_override to FULL_DUPLEX_STREAMED turns a held message with a body duplex now.
+      if (!d->duplex && d->body_mode == kFullDuplex && d->held && !d->header_end &&
+          !d->headers_out) {
+        d->duplex = true;
+        d->trailer_mode = kSend;
+      }
+      if (d->duplex)
+        duplex_headers_answer(*d, c);
+      else
+        handle_common(*d, kind, c);
       break;
+    }
     case R::kRequestBody:
     case R::kResponseBody:
       handle_common(
@@ -710,6 +762,12 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
             apply_mutation(s_, trailers_kind(*d), t.header_mutation(), cfg_->rules, false);
         if (out.rejected) count(kRejectedHeaderMutations, out.rejected);
         if (out.error) fail(500, out.why, false);
+      }
+      if (d->duplex && !d->duplex_done && !ended_) {
+        // The trailers end a duplex body: they go on after the processor's chunks.
+        d->duplex_done = true;
+        stop_timer(*d);
+        g_host->resume(s_, d->dir);
       }
       break;
     }
@@ -866,7 +924,8 @@ void Filter::apply_mode_override(const pb::ProcessingResponse& r, Direction& d) 
     if (!listed) return;
   }
   auto supported = [](int b) {
-    return b == kNone || b == kStreamed || b == kBuffered || b == kBufferedPartial;
+    return b == kNone || b == kStreamed || b == kBuffered || b == kBufferedPartial ||
+           (b == kFullDuplex && SY_HAS_SLOT(g_host, sy_host_t, continue_headers_take_body));
   };
   if (!supported(m.request_body) || !supported(m.response_body)) return;
   if (d.dir == SY_REQUEST && !d_[0].body_sent) {

@@ -49,7 +49,12 @@ struct Direction {
   bool ever_streamed = false;       // STREAMED: chunks went one by one at some point
   bool eos_sent = false;            // a body message with end_of_stream went out
   size_t inflight = 0;              // STREAMED: bytes of chunks sent and not yet answered
-  sy_timer_t* timer = nullptr;
+  // FULL_DUPLEX_STREAMED (duplex.cc): the body goes to the processor as it comes, and the body
+  // that goes on is the processor's streamed_response chunks.
+  bool duplex = false;          // this message's body is processed full duplex
+  bool taken = false;           // its headers went on; the filter owns the body (take_body)
+  bool duplex_done = false;     // the processor's body (or the trailers) ended the direction
+  sy_timer_t* timer = nullptr;  // the message timeout (duplex: the stream idle timeout)
 };
 
 class Filter {
@@ -69,11 +74,16 @@ class Filter {
   void side_done(bool failed, std::string_view why);
   void side_writable();
   void message_timeout(Direction& d);
+  void on_watermark(sy_direction_t dir, bool above);
+  // FULL_DUPLEX_STREAMED, header mode SKIP: the headers go on unanswered (a timer, as the
+  // headers callback cannot let them go itself).
+  void duplex_take(Direction& d);
 
   sy_callout_stream_t* cs = nullptr;
 
  private:
-  bool send(Direction& d, Msg kind, pb::ProcessingRequest& req);
+  // EXPECT_ANSWER false: a FULL_DUPLEX_STREAMED body chunk, answered by no message of its own.
+  bool send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer = true);
   // What every message carries: protocol_config (first), attributes, forwarded metadata.
   void prepare(Direction& d, pb::ProcessingRequest& req);
   std::vector<sy_header_t> side_stream_headers() const;
@@ -101,6 +111,21 @@ class Filter {
   sy_filter_status_t stream_chunk(Direction& d, bool end_stream);
   // Outside D's own callback: lets D go on if the filter holds it and nothing is due.
   void release_if_ready(Direction& d);
+  // ---- FULL_DUPLEX_STREAMED (duplex.cc) ----
+  bool duplex_wanted(const Direction& d, bool end_stream) const;
+  sy_filter_status_t duplex_headers(Direction& d);
+  sy_filter_status_t duplex_body(Direction& d, bool end_stream);
+  sy_filter_status_t duplex_trailers(Direction& d);
+  // Sends what the host holds for D to the processor (while the side stream takes it), then
+  // the end of the body or the trailers message.
+  void duplex_flush(Direction& d);
+  // The processor's answers for a duplex direction; true when R was one (handled).
+  bool duplex_answer(Direction& d, Msg kind, const pb::ProcessingResponse& r);
+  void duplex_headers_answer(Direction& d, const pb::CommonResponse& c);
+  // Processing ended early (the processor closed the call): the original body passes as is.
+  void duplex_passthrough(Direction& d);
+  void duplex_idle(Direction& d);
+  uint64_t answer_timeout(const Direction& d) const;
   void handle_response(const pb::ProcessingResponse& r);
   void handle_common(Direction& d, Msg kind, const pb::CommonResponse& c);
   void handle_immediate(const pb::ImmediateResponse& r);
@@ -133,7 +158,10 @@ class Filter {
   bool closed_counted_ = false;
   bool ended_ = false;  // a local reply or reset ended the HTTP stream
   bool request_attrs_sent_ = false;
-  int in_callback_ = -1;  // the direction whose filter callback is running, or -1
+  int in_callback_ = -1;      // the direction whose filter callback is running, or -1
+  bool side_full_ = false;    // the side stream's send queue is above its high watermark
+  bool paused_side_ = false;  // the side stream's reading is paused (a peer's buffer is full)
+  bool write_above_[2] = {false, false};  // on_watermark, per direction
   std::string grpc_status_;
   // metadata_options in force: the route's, else the filter's.
   const std::vector<std::string>* forwarding_;

@@ -91,6 +91,9 @@ sy_filter_status_t resp_body(void* f, sy_stream_t*, bool end) {
 }
 sy_filter_status_t resp_trailers(void* f, sy_stream_t*) { return F(f)->on_trailers(SY_RESPONSE); }
 void stream_complete(void* f, sy_stream_t*) { F(f)->on_complete(); }
+void watermark(void* f, sy_stream_t*, sy_direction_t dir, bool above) {
+  F(f)->on_watermark(dir, above);
+}
 void stream_destroy(void* f) { delete F(f); }
 
 const sy_http_filter_t kFilter = {
@@ -112,7 +115,8 @@ const sy_http_filter_t kFilter = {
     stream_complete,
     stream_destroy,
     nullptr,
-    nullptr,  // on_watermark: SY_STOP_AND_WATERMARK and the side stream's watermark pace the body
+    // FULL_DUPLEX_STREAMED pauses the side stream while a peer's buffer is full.
+    watermark,
 };
 const sy_http_filter_t* const kFilters[] = {&kFilter, nullptr};
 
