@@ -12,6 +12,8 @@
 #include <switchyard/module.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "tests/fuzz/module_stream.h"
 
@@ -19,36 +21,41 @@ extern "C" const sy_module_descriptor_t* sy_module_entry_v1(const sy_host_t*, sy
 
 namespace {
 
-#define GRPC R"("grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "2s"})"
-#define HTTP \
-  R"("http_service": {"server_uri": {"uri": "http://authz.local", "cluster": "authz",         \
-     "timeout": "2s"}, "path_prefix": "/auth", "authorization_request": {"allowed_headers":   \
-     {"patterns": [{"exact": "x-a"}]}, "headers_to_add": [{"key": "x-add", "value": "1"}]},   \
-     "authorization_response": {"allowed_upstream_headers": {"patterns": [{"prefix": "x-"}]}, \
-     "allowed_upstream_headers_to_append": {"patterns": [{"exact": "x-tag"}]},                \
-     "allowed_client_headers": {"patterns": [{"prefix": "x-"}, {"exact": "www-authenticate"}]}, \
-     "allowed_client_headers_on_success": {"patterns": [{"exact": "x-ok"}]}}})"
+const std::string kGrpc =
+    R"("grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "2s"})";
+const std::string kHttp = R"("http_service": {
+  "server_uri": {"uri": "http://authz.local", "cluster": "authz", "timeout": "2s"},
+  "path_prefix": "/auth",
+  "authorization_request": {"allowed_headers": {"patterns": [{"exact": "x-a"}]},
+                            "headers_to_add": [{"key": "x-add", "value": "1"}]},
+  "authorization_response": {
+    "allowed_upstream_headers": {"patterns": [{"prefix": "x-"}]},
+    "allowed_upstream_headers_to_append": {"patterns": [{"exact": "x-tag"}]},
+    "allowed_client_headers": {"patterns": [{"prefix": "x-"}, {"exact": "www-authenticate"}]},
+    "allowed_client_headers_on_success": {"patterns": [{"exact": "x-ok"}]}}})";
 
 // gRPC and HTTP modes, each plain and with the options that change how an answer is applied.
-const char* const kConfigs[] = {
-    "{" GRPC "}",
-    "{" GRPC R"(, "with_request_body": {"max_request_bytes": 100, "allow_partial_message": true},
-       "validate_mutations": true, "clear_route_cache": true,
+const std::string kConfigs[] = {
+    "{" + kGrpc + "}",
+    "{" + kGrpc + R"(, "with_request_body": {"max_request_bytes": 100,
+       "allow_partial_message": true}, "validate_mutations": true, "clear_route_cache": true,
        "enable_dynamic_metadata_ingestion": true})",
-    "{" GRPC R"(, "failure_mode_allow": true, "failure_mode_allow_header_add": true,
+    "{" + kGrpc + R"(, "failure_mode_allow": true, "failure_mode_allow_header_add": true,
        "status_on_error": {"code": 503}, "max_denied_response_body_bytes": 8})",
-    "{" HTTP "}",
-    "{" HTTP R"(, "with_request_body": {"max_request_bytes": 10, "pack_as_bytes": true},
+    "{" + kHttp + "}",
+    "{" + kHttp + R"(, "with_request_body": {"max_request_bytes": 10, "pack_as_bytes": true},
        "validate_mutations": true})",
-    "{" HTTP R"(, "failure_mode_allow": true, "status_on_error": {"code": 502}})",
+    "{" + kHttp + R"(, "failure_mode_allow": true, "status_on_error": {"code": 502}})",
 };
-constexpr size_t kConfigCount = sizeof kConfigs / sizeof kConfigs[0];
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const fuzzhost::Loaded m =
-      fuzzhost::load_with_configs(sy_module_entry_v1, kConfigs, kConfigCount);
+  static const fuzzhost::Loaded m = [] {
+    std::vector<const char*> texts;
+    for (const auto& c : kConfigs) texts.push_back(c.c_str());
+    return fuzzhost::load_with_configs(sy_module_entry_v1, texts.data(), texts.size());
+  }();
   fuzzhost::fuzz_one_stream(m, data, size);
   return 0;
 }

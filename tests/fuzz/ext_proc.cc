@@ -40,7 +40,7 @@ const char* const kConfigs[] = {
        "disallow_expression": {"regex": "x-no.*"}},
        "processing_mode": {"request_body_mode": "STREAMED", "request_trailer_mode": "SEND"},
        "send_body_without_waiting_for_header_response": true})",
-    "{" GRPC R"(, "disable_immediate_response": true, "status_on_error": 503,
+    "{" GRPC R"(, "disable_immediate_response": true, "status_on_error": {"code": 503},
        "forward_rules": {"allowed_headers": {"patterns": [{"prefix": "x-"}]}},
        "metadata_options": {"forwarding_namespaces": {"untyped": ["ns"]},
        "receiving_namespaces": {"untyped": ["ns", "envoy.filters.http.ext_proc"]}},
