@@ -86,8 +86,9 @@ sy_stream_t* stream_handle();
 
 // Forgets the previous input's stream, callouts, timers and tasks (all must be over).
 void begin();
-// The stream ended (after on_stream_complete): open callouts are reset silently and pending
-// timers and tasks dropped, as the host does before on_stream_destroy.
+// The stream ended (after on_stream_complete): open streaming callouts are reset silently and
+// pending timers and tasks dropped, as the host does before on_stream_destroy. HTTP callouts
+// are left alone: the ABI runs their FN even after the stream ended.
 void end_stream();
 
 // Delivers to the newest open streaming callout; false when there is none.
