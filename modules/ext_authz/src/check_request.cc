@@ -204,9 +204,10 @@ std::vector<std::pair<std::string, std::string>> build_http_check_headers(sy_str
       continue;
     if (cfg.forwards(h.name)) out.emplace_back(h.name, h.value);
   }
-  for (const auto& [k, v] : cfg.headers_to_add) {
-    std::erase_if(out, [&](const auto& h) { return h.first == k; });
-    out.emplace_back(k, v);
+  // A plain loop variable, not a structured binding: clang before 16 cannot capture one.
+  for (const auto& add : cfg.headers_to_add) {
+    std::erase_if(out, [&](const auto& h) { return h.first == add.first; });
+    out.emplace_back(add.first, add.second);
   }
   if (in.has_body) out.emplace_back("x-envoy-auth-partial-body", in.partial ? "true" : "false");
   out.emplace_back("content-length", std::to_string(in.has_body ? in.body.size() : 0));

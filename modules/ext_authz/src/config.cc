@@ -33,7 +33,9 @@ class Reader {
 
   // Every key must be one of KNOWN; "@type" (from a pasted Envoy typed_config) is ignored.
   bool known(std::initializer_list<const char*> names) {
-    for (const auto& [k, _] : v_.object) {
+    // A plain loop variable, not a structured binding: clang before 16 cannot capture one.
+    for (const auto& member : v_.object) {
+      const std::string& k = member.first;
       if (k == "@type") continue;
       bool found = std::any_of(names.begin(), names.end(), [&](const char* n) { return k == n; });
       if (!found) {

@@ -6,6 +6,8 @@
 
 namespace ext_authz::json {
 
+Value::Value() = default;
+
 const Value* Value::get(std::string_view key) const {
   if (type != kObject) return nullptr;
   for (const auto& [k, v] : object)

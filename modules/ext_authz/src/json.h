@@ -11,6 +11,11 @@
 namespace ext_authz::json {
 
 struct Value {
+  // Defined in json.cc, where Value is complete: an implicit constructor here would instantiate
+  // std::pair<std::string, Value> while Value is still incomplete, which clang with libstdc++
+  // refuses (the module then does not build with clang).
+  Value();
+
   enum Type { kNull, kBool, kNumber, kString, kArray, kObject };
   Type type = kNull;
   bool boolean = false;

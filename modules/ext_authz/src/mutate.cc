@@ -58,7 +58,10 @@ std::string rewrite_query(std::string_view path,
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
-  for (const auto& [k, v] : set) {
+  // Plain names, not a structured binding: clang before 16 cannot capture one.
+  for (const auto& kv : set) {
+    const std::string& k = kv.first;
+    const std::string& v = kv.second;
     auto first = std::find_if(params.begin(), params.end(), [&](auto& p) { return p.first == k; });
     if (first == params.end()) {
       params.emplace_back(k, "=" + v);

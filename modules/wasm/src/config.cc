@@ -125,7 +125,9 @@ bool read_code(const Json& vm, PluginConfig* c, std::string* err) {
     c->code = ss.str();
     c->code_path = filename;
   } else if (!bytes.empty()) {
-    if (!base64_decode(bytes, &c->code)) {
+    // A text of padding only ("=b", "==") decodes to no bytes at all: refused here, with the
+    // key named, rather than later as a module Wasmtime cannot compile.
+    if (!base64_decode(bytes, &c->code) || c->code.empty()) {
       *err = "wasm: vm_config.code.local.inline_bytes is not base64";
       return false;
     }

@@ -245,6 +245,8 @@ void dump_to(const Json& j, std::string* out) {
 
 }  // namespace
 
+Json::Json() = default;
+
 const Json* Json::get(std::string_view key) const {
   for (const auto& [k, v] : members)
     if (k == key) return &v;

@@ -11,6 +11,11 @@
 namespace sywasm {
 
 struct Json {
+  // Defined in json.cc, where Json is complete: an implicit constructor here would instantiate
+  // std::pair<std::string, Json> while Json is still incomplete, which clang with libstdc++
+  // refuses (the module then does not build with clang).
+  Json();
+
   enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
   bool boolean = false;
   std::string text;  // a string's value, or a number as written
