@@ -69,7 +69,4 @@ void end_stream_callouts(sy_stream_id_t id);
 // The stream's filters are destroyed: free the handles kept for them.
 void free_stream_callouts(sy_stream_id_t id);
 
-// The generation reference a registered stream holds (host.cc), for callouts that outlive it.
-std::shared_ptr<const void> stream_keepalive(sy_stream_id_t id);
-
 }  // namespace sy::filters

@@ -58,7 +58,21 @@ FilterChain::FilterChain(ChainSink* sink,
   }
 }
 
+sy_stream_id_t FilterChain::published_id() {
+  if (registry_ == Registry::kPrivate) {
+    registry_ = Registry::kPublished;
+    register_stream(id_, this, sink_->generations());
+  }
+  return id_;
+}
+
+void FilterChain::unpublish() {
+  if (registry_ == Registry::kPublished) unregister_stream(id_);
+  registry_ = Registry::kGone;
+}
+
 FilterChain::~FilterChain() {
+  unpublish();
   stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.

@@ -60,6 +60,9 @@ class ChainSink {
       sy_metadata_source_t source) const {
     return nullptr;
   }
+  // What keeps the stream's module generations loaded (the runtime snapshot that holds the
+  // filter factories): a post or callout for the stream holds it until it has run.
+  virtual std::shared_ptr<const void> generations() const { return nullptr; }
 };
 
 class FilterChain {
@@ -108,6 +111,13 @@ class FilterChain {
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
+  // The id as a module learns it (host stream_id). The first call enters the stream in the
+  // registry, where posts from any thread look it up: a module can only post to an id it was
+  // given, so a stream whose id no filter asked for is never entered, and its worker takes no
+  // lock for it. After unpublish() the id stays stale.
+  sy_stream_id_t published_id();
+  // The stream ends: posts to its id find nothing from now on.
+  void unpublish();
   void* current_route_config() const;
   std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
@@ -192,6 +202,8 @@ class FilterChain {
   bool response_entered_ = false;
   std::function<void()> idle_fn_;
   bool completed_ = false;
+  enum class Registry : uint8_t { kPrivate, kPublished, kGone };
+  Registry registry_ = Registry::kPrivate;
   int depth_ = 0;  // filter callbacks on the stack
   bool complete_pending_ = false;
   // During a callback: which entry and which body the host's body_* calls mean.

@@ -249,7 +249,7 @@ sy_status_t h_set_response_flag(sy_stream_t* s, sy_str_t flag) {
   return FilterChain::from(s)->sink()->set_response_flag(f) ? SY_OK : SY_ERR_STALE;
 }
 
-sy_stream_id_t h_stream_id(sy_stream_t* s) { return s ? FilterChain::from(s)->id() : 0; }
+sy_stream_id_t h_stream_id(sy_stream_t* s) { return s ? FilterChain::from(s)->published_id() : 0; }
 
 sy_worker_t* h_stream_worker(sy_stream_t* s);
 
@@ -421,11 +421,7 @@ sy_status_t h_http_callout(sy_stream_t* s, sy_worker_t* w, sy_str_t cluster,
   // the stream ends or the module is swapped in the meantime.
   std::shared_ptr<const void> keep;
   if (s) {
-    sy_stream_id_t id = FilterChain::from(s)->id();
-    auto& ws = g_streams[worker_of(id)];
-    std::lock_guard<std::mutex> lock(ws.mu);
-    auto it = ws.streams.find(id);
-    if (it != ws.streams.end()) keep = it->second.keepalive;
+    keep = FilterChain::from(s)->sink()->generations();
   } else if (WorkerContext::from(w)->keepalive) {
     keep = WorkerContext::from(w)->keepalive;
   }
@@ -833,13 +829,6 @@ void unregister_stream(sy_stream_id_t id) {
   if (it == ws.streams.end()) return;
   keep.swap(it->second.keepalive);
   ws.streams.erase(it);
-}
-
-std::shared_ptr<const void> stream_keepalive(sy_stream_id_t id) {
-  auto& ws = g_streams[worker_of(id)];
-  std::lock_guard<std::mutex> lock(ws.mu);
-  auto it = ws.streams.find(id);
-  return it == ws.streams.end() ? nullptr : it->second.keepalive;
 }
 
 sy_stream_id_t next_stream_id(int worker_index) {

@@ -25,8 +25,8 @@ Stream::~Stream() {
   }
   if (upstream_) release_upstream(false);
   if (chain_) {
-    // finalize() has unregistered it already, except for a stream torn down without one.
-    if (!finalized_) filters::unregister_stream(chain_->id());
+    // finalize() has unpublished it already, except for a stream torn down without one.
+    chain_->unpublish();
     sy_stream_id_t id = chain_->id();
     filters::end_stream_callouts(id);
     chain_.reset();
@@ -172,9 +172,6 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // Filters see the request with its pseudo-headers first, as Envoy's filters do.
   sy_stream_id_t id = filters::next_stream_id(conn_->worker()->index());
   chain_ = std::make_unique<filters::FilterChain>(this, lr_->filters, route_name(), id);
-  // The runtime snapshot holds the listener's filter factories and, through them, the module
-  // generations: one reference keeps all of them alive for posts and callouts.
-  filters::register_stream(id, chain_.get(), rt_);
   // One allocation for the whole map, and the pseudo-header names go in as they are (they are
   // lower-case already): this runs for every request a filter sees.
   std::vector<http::Header>& fh = chain_->request_headers.raw();
@@ -667,7 +664,7 @@ void Stream::finalize() {
     // After access-log time nothing reaches the filters: posts and resumes see a stale stream.
     chain_->complete();
     chain_->halt();
-    filters::unregister_stream(chain_->id());
+    chain_->unpublish();
     // Its streaming callouts end with it, silently (Envoy's async streams do the same).
     filters::end_stream_callouts(chain_->id());
   }

@@ -82,6 +82,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   uint64_t buffer_limit() const override { return lr_->cfg->limits.buffered_body; }
   const std::map<std::string, std::string>* config_metadata(
       sy_metadata_source_t source) const override;  // stream_metadata.cc
+  // The runtime snapshot holds the listener's filter factories and, through them, the module
+  // generations: one reference keeps all of them alive for posts and callouts.
+  std::shared_ptr<const void> generations() const override { return rt_; }
 
  private:
   void route_request(const http::HeaderMap& h);

@@ -48,6 +48,9 @@ struct Sink : ChainSink {
   uv_loop_t* loop() const override { return loop_; }
   int worker_index() const override { return 0; }
   uint64_t buffer_limit() const override { return 1 << 20; }
+  // Stands for the generations a stream's posts hold.
+  std::shared_ptr<const void> generations() const override { return keep; }
+  std::shared_ptr<const void> keep = std::make_shared<int>(0);
   std::string route = "r";
   uv_loop_t* loop_;
 };
@@ -345,14 +348,12 @@ TEST(StreamPosts, TaskActsForTheFilterThatPostedIt) {
   fa->route_configs["r"].config = &route_cfg;
   sy_stream_id_t id = next_stream_id(0);
   FilterChain chain(&sink, {fa, fb}, sink.route, id);
-  register_stream(id, &chain, std::make_shared<int>(0));  // stands for the generations
   chain.decode_headers(false);
   workers.run_all();
   // As inside a's callback: a's per-route config, and its bytes go on to b, not back to a.
   EXPECT_EQ(a.route_cfg_in_task, &route_cfg);
   EXPECT_EQ(log, (std::vector<std::string>{"b.body(from-a)+end"}));
   EXPECT_EQ(sink.req_body, "from-a");
-  unregister_stream(id);
 }
 
 // A filter that holds the request and hands its position to "another thread" (the test),
@@ -386,7 +387,6 @@ TEST(StreamPosts, PostToFilterFromElsewhereActsForThatFilter) {
   fa->route_configs["r"].config = &route_cfg;
   sy_stream_id_t id = next_stream_id(0);
   FilterChain chain(&sink, {fa, fb}, sink.route, id);
-  register_stream(id, &chain, std::make_shared<int>(0));
   chain.decode_headers(false);
   ASSERT_EQ(g_held_by, 0u);
   EXPECT_EQ(host_table()->filter_index(chain.handle()), SY_NO_FILTER);  // no filter runs now
@@ -403,7 +403,32 @@ TEST(StreamPosts, PostToFilterFromElsewhereActsForThatFilter) {
   EXPECT_EQ(a.route_cfg_in_task, &route_cfg);
   EXPECT_EQ(log, (std::vector<std::string>{"b.body(late)+end"}));
   EXPECT_EQ(sink.events, (std::vector<std::string>{"req_headers", "req_end"}));
-  unregister_stream(id);
+}
+
+// The registry holds a stream only once a module has its id (host stream_id), and never again
+// after the stream has left it: a post to an id nobody was given, or to an ended stream, is
+// stale, and its DROP runs.
+TEST(StreamRegistry, OnlyAPublishedIdTakesPosts) {
+  FakeWorkers workers;
+  workers.install();
+  Loop l;
+  Sink sink(&l.loop);
+  static int ran = 0, dropped = 0;
+  auto task = [](sy_stream_t*, void*) { ++ran; };
+  auto drop = [](void*) { ++dropped; };
+  sy_stream_id_t id = next_stream_id(0);
+  FilterChain chain(&sink, {}, sink.route, id);
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_ERR_STALE);
+  EXPECT_EQ(dropped, 1);
+  ASSERT_EQ(host_table()->stream_id(chain.handle()), id);
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(ran, 1);
+  chain.unpublish();
+  EXPECT_EQ(host_table()->stream_id(chain.handle()), id);  // asking again does not re-enter it
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_ERR_STALE);
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(ran, 1);
 }
 
 // ---- 8: metric names ------------------------------------------------------------------------
