@@ -145,7 +145,19 @@ void* FilterChain::current_route_config() const {
   return current_ ? current_->route_config : nullptr;
 }
 
-http::HeaderMap* FilterChain::headers(sy_header_kind_t kind) {
+http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
+  if (with_pseudo && (kind == SY_REQUEST_HEADERS || kind == SY_RESPONSE_HEADERS)) {
+    sy_direction_t dir = kind == SY_REQUEST_HEADERS ? SY_REQUEST : SY_RESPONSE;
+    if (pseudo_due_[dir]) {
+      pseudo_due_[dir] = false;
+      pseudo_in_[dir] = true;
+      std::vector<http::Header> pseudo;
+      sink_->pseudo_headers(dir, pseudo);
+      auto& h = (dir == SY_REQUEST ? request_headers : response_headers).raw();
+      h.insert(h.begin(), std::make_move_iterator(pseudo.begin()),
+               std::make_move_iterator(pseudo.end()));
+    }
+  }
   switch (kind) {
     case SY_REQUEST_HEADERS:
       return &request_headers;
@@ -291,6 +303,7 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
 // ---- iteration ----
 
 void FilterChain::decode_headers(bool end_stream) {
+  pseudo_due_[SY_REQUEST] = true;
   run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::decode_data(std::string data, bool end_stream) {
@@ -299,6 +312,7 @@ void FilterChain::decode_data(std::string data, bool end_stream) {
 void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
   response_entered_ = true;
+  pseudo_due_[SY_RESPONSE] = true;
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {

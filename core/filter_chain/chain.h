@@ -60,6 +60,10 @@ class ChainSink {
       sy_metadata_source_t source) const {
     return nullptr;
   }
+  // The pseudo-headers of DIR's header block as the stream has them (:method, :path,
+  // :authority and :scheme; :status), appended to OUT. The chain asks only when a filter
+  // needs them (FilterChain::headers).
+  virtual void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const {}
   // What keeps the stream's module generations loaded (the runtime snapshot that holds the
   // filter factories): a post or callout for the stream holds it until it has run.
   virtual std::shared_ptr<const void> generations() const { return nullptr; }
@@ -102,7 +106,15 @@ class FilterChain {
   const ModuleIdentity* module_at(uint32_t position) const;
 
   // --- state the host table works on ---
-  http::HeaderMap* headers(sy_header_kind_t kind);
+  // The header block KIND. The pseudo-headers go into it (first, as Envoy's filters see them)
+  // only when WITH_PSEUDO asks for them, the first time a filter names one or reads the block
+  // as a whole: most filters never do, and making them as strings for every request, only for
+  // the stream to read them back, was much of what a filter cost.
+  http::HeaderMap* headers(sy_header_kind_t kind, bool with_pseudo = true);
+  // True once DIR's pseudo-headers are in its block: filters may have changed them there, so
+  // the stream reads the message's method, path, authority or status back from them. Until
+  // then the stream's own values stand.
+  bool pseudo_in(sy_direction_t dir) const { return pseudo_in_[dir]; }
   std::string* body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off);
   sy_status_t resume(sy_direction_t dir);
   // Host continue_headers_with_body: the calling filter's held bodiless headers go on as the
@@ -215,6 +227,8 @@ class FilterChain {
   size_t counted_bytes_[2] = {0, 0};  // what of held_bytes_ the overload count holds
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
+  bool pseudo_due_[2] = {false, false};  // DIR's headers entered, their pseudo-headers not made
+  bool pseudo_in_[2] = {false, false};
   bool write_above_[2] = {false, false};  // what on_watermark last said, per direction
 };
 

@@ -79,13 +79,17 @@ bool h_log_enabled(sy_log_level_t level) {
 
 bool valid_kind(int k) { return k >= SY_REQUEST_HEADERS && k <= SY_RESPONSE_TRAILERS; }
 
-http::HeaderMap* block(sy_stream_t* s, sy_header_kind_t kind) {
+// The pseudo-headers are made on demand (FilterChain::headers): only a call that names one,
+// or that sees the block as a whole, needs them.
+bool names_pseudo(sy_str_t name) { return name.len == 0 || !name.ptr || name.ptr[0] == ':'; }
+
+http::HeaderMap* block(sy_stream_t* s, sy_header_kind_t kind, bool with_pseudo) {
   if (!s || !valid_kind(kind)) return nullptr;
-  return FilterChain::from(s)->headers(kind);
+  return FilterChain::from(s)->headers(kind, with_pseudo);
 }
 
 size_t h_header_count(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
-  http::HeaderMap* h = block(s, kind);
+  http::HeaderMap* h = block(s, kind, names_pseudo(name));
   if (!h) return 0;
   if (name.len == 0) return h->size();
   return h->get_all(sv(name)).size();
@@ -93,7 +97,7 @@ size_t h_header_count(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
 
 sy_status_t h_header_get(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, size_t index,
                          sy_str_t* value) {
-  http::HeaderMap* h = block(s, kind);
+  http::HeaderMap* h = block(s, kind, names_pseudo(name));
   if (!h) return SY_ERR_INVALID;
   size_t seen = 0;
   for (const auto& hd : *h) {
@@ -108,7 +112,7 @@ sy_status_t h_header_get(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, s
 
 sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_str_t* name,
                         sy_str_t* value) {
-  http::HeaderMap* h = block(s, kind);
+  http::HeaderMap* h = block(s, kind, true);
   if (!h) return SY_ERR_INVALID;
   if (index >= h->size()) return SY_ERR_NOT_FOUND;
   const auto& hd = h->raw()[index];
@@ -118,7 +122,7 @@ sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_
 }
 
 sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value, int op) {
-  http::HeaderMap* h = block(s, kind);
+  http::HeaderMap* h = block(s, kind, names_pseudo(name));
   if (!h) return SY_ERR_INVALID;
   if (!config::is_header_name(sv(name)) || !config::is_safe_header_value(sv(value)))
     return SY_ERR_INVALID;
@@ -139,7 +143,7 @@ sy_status_t h_header_add(sy_stream_t* s, sy_header_kind_t k, sy_str_t n, sy_str_
   return mutate(s, k, n, v, 1);
 }
 sy_status_t h_header_remove(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name) {
-  http::HeaderMap* h = block(s, kind);
+  http::HeaderMap* h = block(s, kind, names_pseudo(name));
   if (!h) return SY_ERR_INVALID;
   return h->remove(sv(name)) ? SY_OK : SY_ERR_NOT_FOUND;
 }

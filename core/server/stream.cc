@@ -172,17 +172,23 @@ void Stream::on_request_head(http1::MessageHead& head) {
   // Filters see the request with its pseudo-headers first, as Envoy's filters do.
   sy_stream_id_t id = filters::next_stream_id(conn_->worker()->index());
   chain_ = std::make_unique<filters::FilterChain>(this, lr_->filters, route_name(), id);
-  // One allocation for the whole map, and the pseudo-header names go in as they are (they are
-  // lower-case already): this runs for every request a filter sees.
-  std::vector<http::Header>& fh = chain_->request_headers.raw();
-  fh.reserve(h.size() + 4);
-  fh.push_back({":method", info_.method});
-  fh.push_back({":path", info_.path});
-  fh.push_back({":authority", info_.authority});
-  fh.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
-  for (auto& x : h.raw()) fh.push_back(std::move(x));
+  // The pseudo-headers come later, if a filter asks for them (pseudo_headers below).
+  chain_->request_headers.append(std::move(h));
   if (expect_continue && !http10_) conn_->send_continue();
   chain_->decode_headers(req_end_at_head_);
+}
+
+void Stream::pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const {
+  // The names go in as they are (they are lower-case already).
+  if (dir == SY_REQUEST) {
+    out.reserve(4);
+    out.push_back({":method", info_.method});
+    out.push_back({":path", info_.path});
+    out.push_back({":authority", info_.authority});
+    out.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
+  } else {
+    out.push_back({":status", std::to_string(info_.status)});
+  }
 }
 
 void Stream::route_request(const http::HeaderMap& h) {
@@ -193,7 +199,7 @@ void Stream::route_request(const http::HeaderMap& h) {
 void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   if (response_ != ResponseState::kNone) return;
   const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
-  if (chain_) {
+  if (chain_ && chain_->pseudo_in(SY_REQUEST)) {
     // Filters may have rewritten the pseudo-headers: they are the request from here on.
     if (const std::string* m = h.get(":method")) info_.method = *m;
     if (const std::string* p = h.get(":path")) info_.path = *p;
@@ -234,9 +240,9 @@ void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::st
   if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
   resp_in_length_ = body.size();
   if (chain_) {
-    // The reply goes back through the response filters like any other response.
-    chain_->response_headers.add(":status", std::to_string(info_.status));
-    for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
+    // The reply goes back through the response filters like any other response (its
+    // :status, info_.status, is made when a filter asks for it).
+    chain_->response_headers.append(std::move(rh));
     chain_->response_headers.set("content-length", std::to_string(body.size()));
     bool empty = body.empty() || is_head_;
     resp_end_at_head_ = empty;
@@ -382,10 +388,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
     response_headers_out(no_body, ChainSink::kKeepLength);
     return 0;
   }
-  std::vector<http::Header>& fh = chain_->response_headers.raw();
-  fh.reserve(h.size() + 1);
-  fh.push_back({":status", std::to_string(info_.status)});
-  for (auto& x : h.raw()) fh.push_back(std::move(x));
+  chain_->response_headers.append(std::move(h));
   resp_end_at_head_ = no_body;
   chain_->encode_headers(no_body);
   return 0;
@@ -394,7 +397,7 @@ int Stream::on_response_head(http1::MessageHead& head) {
 void Stream::response_headers_out(bool end_stream, int64_t body_length) {
   if (response_ != ResponseState::kNone) return;
   http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
-  if (chain_) {
+  if (chain_ && chain_->pseudo_in(SY_RESPONSE)) {
     const std::string* st = h.get(":status");
     int s = st ? http::parse_status(*st) : 0;
     if (s == 0) {

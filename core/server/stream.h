@@ -85,6 +85,7 @@ class Stream : public upstream::Client, public filters::ChainSink {
   // The runtime snapshot holds the listener's filter factories and, through them, the module
   // generations: one reference keeps all of them alive for posts and callouts.
   std::shared_ptr<const void> generations() const override { return rt_; }
+  void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const override;
 
  private:
   void route_request(const http::HeaderMap& h);

@@ -48,6 +48,12 @@ struct Sink : ChainSink {
   uv_loop_t* loop() const override { return loop_; }
   int worker_index() const override { return 0; }
   uint64_t buffer_limit() const override { return 1 << 20; }
+  void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const override {
+    if (dir == SY_REQUEST)
+      out.push_back({":path", "/p"});
+    else
+      out.push_back({":status", "200"});
+  }
   // Stands for the generations a stream's posts hold.
   std::shared_ptr<const void> generations() const override { return keep; }
   std::shared_ptr<const void> keep = std::make_shared<int>(0);
@@ -429,6 +435,72 @@ TEST(StreamRegistry, OnlyAPublishedIdTakesPosts) {
   EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_ERR_STALE);
   EXPECT_EQ(dropped, 2);
   EXPECT_EQ(ran, 1);
+}
+
+// ---- issue 11: pseudo-headers are made when a filter needs them ----------------------------
+
+struct PseudoProbe {
+  std::function<void(sy_stream_t*)> on_request;
+};
+sy_filter_status_t probe_req_headers(void* f, sy_stream_t* s, bool) {
+  static_cast<PseudoProbe*>(f)->on_request(s);
+  return SY_CONTINUE;
+}
+sy_http_filter_t probe_vt() {
+  sy_http_filter_t vt{};
+  vt.size = sizeof vt;
+  vt.name = "probe";
+  vt.on_stream_create = actor_create;
+  vt.on_request_headers = probe_req_headers;
+  return vt;
+}
+const sy_http_filter_t kProbeVt = probe_vt();
+
+std::string header_text(sy_stream_t* s, sy_header_kind_t kind) {
+  std::string out;
+  sy_str_t n, v;
+  for (size_t i = 0; host_table()->header_at(s, kind, i, &n, &v) == SY_OK; ++i)
+    out += std::string(n.ptr, n.len) + "=" + std::string(v.ptr, v.len) + ";";
+  return out;
+}
+
+TEST(PseudoHeaders, AFilterThatNamesNoneLeavesTheStreamsOwn) {
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  PseudoProbe p{[](sy_stream_t* s) {
+    host_table()->header_set(s, SY_REQUEST_HEADERS, S("x-a"), S("1"));
+    sy_str_t v;
+    EXPECT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S("x-a"), 0, &v), SY_OK);
+  }};
+  FilterChain chain(&sink, {factory_for(&kProbeVt, &p, &scope)}, sink.route, 1);
+  chain.request_headers.add("accept", "*/*");
+  chain.decode_headers(true);
+  EXPECT_FALSE(chain.pseudo_in(SY_REQUEST));
+  EXPECT_EQ(chain.request_headers.size(), 2u);
+  EXPECT_EQ(chain.request_headers.get(":path"), nullptr);
+}
+
+TEST(PseudoHeaders, NamingOneOrListingAllPutsThemFirst) {
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  std::string seen;
+  PseudoProbe p{[&](sy_stream_t* s) {
+    // Before any phase of the response, its block has no :status to make.
+    EXPECT_EQ(header_text(s, SY_RESPONSE_HEADERS), "");
+    sy_str_t v;
+    ASSERT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S(":path"), 0, &v), SY_OK);
+    EXPECT_EQ(std::string(v.ptr, v.len), "/p");
+    host_table()->header_set(s, SY_REQUEST_HEADERS, S(":path"), S("/q"));
+    seen = header_text(s, SY_REQUEST_HEADERS);
+  }};
+  FilterChain chain(&sink, {factory_for(&kProbeVt, &p, &scope)}, sink.route, 1);
+  chain.request_headers.add("accept", "*/*");
+  chain.decode_headers(true);
+  EXPECT_EQ(seen, ":path=/q;accept=*/*;");  // made once, first, and changed in place
+  EXPECT_TRUE(chain.pseudo_in(SY_REQUEST));
+  EXPECT_FALSE(chain.pseudo_in(SY_RESPONSE));
 }
 
 // ---- 8: metric names ------------------------------------------------------------------------
