@@ -1,6 +1,7 @@
 // FilterChain: the iteration rules of sy_filter_status_t, per direction and per filter.
 #include "core/filter_chain/chain.h"
 
+#include "core/filter_chain/callout_host.h"
 #include "core/log/log.h"
 #include "core/stats/overload.h"
 
@@ -31,18 +32,20 @@ NetworkFilterFactory::~NetworkFilterFactory() {
   }
 }
 
-FilterChain::FilterChain(ChainSink* sink,
-                         const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
-                         const std::string& route_name, sy_stream_id_t id)
-    : sink_(sink), id_(id) {
+void FilterChain::start(const Factories& factories, const std::string& route_name,
+                        sy_stream_id_t id) {
+  id_ = id;
+  if (factories.empty()) return;
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     Entry e;
     e.factory = f;
-    auto rc = f->route_configs.find(route_name);
-    if (rc != f->route_configs.end()) {
-      if (rc->second.disabled) continue;  // per_filter: {disabled: true}
-      e.route_config = rc->second.config;
+    if (!f->route_configs.empty()) {
+      auto rc = f->route_configs.find(route_name);
+      if (rc != f->route_configs.end()) {
+        if (rc->second.disabled) continue;  // per_filter: {disabled: true}
+        e.route_config = rc->second.config;
+      }
     }
     entries_.push_back(std::move(e));
   }
@@ -71,9 +74,17 @@ void FilterChain::unpublish() {
   registry_ = Registry::kGone;
 }
 
-FilterChain::~FilterChain() {
+FilterChain::~FilterChain() { destroy(); }
+
+void FilterChain::destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
   unpublish();
   stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
+  counted_bytes_[0] = counted_bytes_[1] = 0;
+  // Only a filter can have opened a callout or set a timer.
+  if (entries_.empty()) return;
+  end_stream_callouts(id_);
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -93,6 +104,16 @@ FilterChain::~FilterChain() {
     }
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
+  entries_.clear();
+  // on_stream_destroy has run: the handles kept for it go too.
+  free_stream_callouts(id_);
+}
+
+void FilterChain::end() {
+  complete();
+  halt();
+  unpublish();
+  if (!entries_.empty()) end_stream_callouts(id_);
 }
 
 void FilterChain::complete() {

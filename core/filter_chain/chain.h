@@ -69,11 +69,31 @@ class ChainSink {
   virtual std::shared_ptr<const void> generations() const { return nullptr; }
 };
 
+// Every stream has one, with or without filters: an empty chain hands each phase straight to
+// the sink, so the stream has one code path, and costs next to nothing.
 class FilterChain {
  public:
-  FilterChain(ChainSink* sink, const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
-              const std::string& route_name, sy_stream_id_t id);
+  using Factories = std::vector<std::shared_ptr<HttpFilterFactory>>;
+  // An empty chain; start() gives it its filters.
+  explicit FilterChain(ChainSink* sink) : sink_(sink) {}
+  FilterChain(ChainSink* sink, const Factories& factories, const std::string& route_name,
+              sy_stream_id_t id)
+      : sink_(sink) {
+    start(factories, route_name, id);
+  }
   ~FilterChain();
+  FilterChain(const FilterChain&) = delete;
+  FilterChain& operator=(const FilterChain&) = delete;
+
+  // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
+  // config for ROUTE_NAME (or left out, when that route disables it). Once, before any phase.
+  void start(const Factories& factories, const std::string& route_name, sy_stream_id_t id);
+  bool empty() const { return entries_.empty(); }
+  // The stream is over: it leaves the registry, its streaming callouts end, its timers are
+  // dropped and its filters destroyed (on_stream_destroy), then the callouts' handles freed.
+  // The destructor does it too; a stream calls it while it is still whole, since filters may
+  // call the host from on_stream_destroy.
+  void destroy();
 
   // Inputs: the stream calls these as the codec delivers each phase.
   void decode_headers(bool end_stream);
@@ -84,6 +104,10 @@ class FilterChain {
   void encode_trailers();
   // The stream is over: on_stream_complete for every filter (then destroy on deletion).
   void complete();
+  // Access-log time: complete(), and from now on nothing reaches the filters: posts to the
+  // stream are stale, resumes do nothing, its streaming callouts end silently (as Envoy's
+  // async streams do).
+  void end();
   // Stop calling filters (a local reply or a reset ended the stream).
   void halt() { halted_ = true; }
   // A filter answered the request: the request phases stop, the response phases still run.
@@ -205,7 +229,8 @@ class FilterChain {
 
   ChainSink* sink_;
   std::vector<Entry> entries_;
-  sy_stream_id_t id_;
+  sy_stream_id_t id_ = 0;
+  bool destroyed_ = false;
   bool stopped(sy_direction_t dir) const {
     return halted_ || (dir == SY_REQUEST && request_halted_);
   }
