@@ -33,9 +33,13 @@ NetworkFilterFactory::~NetworkFilterFactory() {
 }
 
 void FilterChain::start(const Factories& factories, const std::string& route_name,
-                        sy_stream_id_t id) {
+                        int worker_index) {
+  if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
+}
+
+void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
+                              sy_stream_id_t id) {
   id_ = id;
-  if (factories.empty()) return;
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     Entry e;
@@ -80,8 +84,10 @@ void FilterChain::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
   unpublish();
-  stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
-  counted_bytes_[0] = counted_bytes_[1] = 0;
+  if (counted_bytes_[0] + counted_bytes_[1]) {
+    stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
+    counted_bytes_[0] = counted_bytes_[1] = 0;
+  }
   // Only a filter can have opened a callout or set a timer.
   if (entries_.empty()) return;
   end_stream_callouts(id_);
@@ -152,6 +158,7 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
 }
 
 bool FilterChain::body_passthrough(sy_direction_t dir) const {
+  if (entries_.empty()) return headers_out_[dir] && !halted_;
   if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
   for (const auto& e : entries_)
     if (e.dir[dir].paused || e.dir[dir].buffering) return false;
@@ -323,20 +330,38 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
 
 // ---- iteration ----
 
+// An empty chain (a listener without filters, or a route that disables them all) hands each
+// phase straight on: no loop, no copy of the data.
 void FilterChain::decode_headers(bool end_stream) {
   pseudo_due_[SY_REQUEST] = true;
+  if (entries_.empty()) {
+    if (!stopped(SY_REQUEST)) emit_headers(SY_REQUEST, end_stream, ChainSink::kKeepLength);
+    return;
+  }
   run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::decode_data(std::string data, bool end_stream) {
+  if (entries_.empty()) {
+    if (!stopped(SY_REQUEST)) emit_data(SY_REQUEST, data, end_stream);
+    return;
+  }
   run_data(SY_REQUEST, 0, std::move(data), end_stream);
 }
 void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
   response_entered_ = true;
   pseudo_due_[SY_RESPONSE] = true;
+  if (entries_.empty()) {
+    if (!stopped(SY_RESPONSE)) emit_headers(SY_RESPONSE, end_stream, ChainSink::kKeepLength);
+    return;
+  }
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {
+  if (entries_.empty()) {
+    if (!stopped(SY_RESPONSE)) emit_data(SY_RESPONSE, data, end_stream);
+    return;
+  }
   run_data(SY_RESPONSE, 0, std::move(data), end_stream);
 }
 void FilterChain::encode_trailers() { run_trailers(SY_RESPONSE, 0); }

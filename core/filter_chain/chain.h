@@ -76,18 +76,21 @@ class FilterChain {
   using Factories = std::vector<std::shared_ptr<HttpFilterFactory>>;
   // An empty chain; start() gives it its filters.
   explicit FilterChain(ChainSink* sink) : sink_(sink) {}
+  // A chain with FACTORIES' filters whose stream has the id ID (tests pick their ids).
   FilterChain(ChainSink* sink, const Factories& factories, const std::string& route_name,
               sy_stream_id_t id)
       : sink_(sink) {
-    start(factories, route_name, id);
+    add_filters(factories, route_name, id);
   }
   ~FilterChain();
   FilterChain(const FilterChain&) = delete;
   FilterChain& operator=(const FilterChain&) = delete;
 
   // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
-  // config for ROUTE_NAME (or left out, when that route disables it). Once, before any phase.
-  void start(const Factories& factories, const std::string& route_name, sy_stream_id_t id);
+  // config for ROUTE_NAME (or left out, when that route disables it), and gives the stream an
+  // id of worker WORKER_INDEX when it has filters (nothing else uses one). Once, before any
+  // phase.
+  void start(const Factories& factories, const std::string& route_name, int worker_index);
   bool empty() const { return entries_.empty(); }
   // The stream is over: it leaves the registry, its streaming callouts end, its timers are
   // dropped and its filters destroyed (on_stream_destroy), then the callouts' handles freed.
@@ -200,6 +203,7 @@ class FilterChain {
     } dir[2];
   };
 
+  void add_filters(const Factories& factories, const std::string& route_name, sy_stream_id_t id);
   Entry* entry_at(sy_direction_t dir, size_t k);  // k-th in that direction's iteration order
   void run_headers(sy_direction_t dir, size_t from, bool end_stream, int64_t body_length);
   void run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream);

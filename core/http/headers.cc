@@ -35,11 +35,7 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
   if (!done) add(name, value);
 }
 
-void HeaderMap::append(HeaderMap&& from) {
-  if (headers_.empty()) {
-    headers_.swap(from.headers_);
-    return;
-  }
+void HeaderMap::append_to_some(HeaderMap&& from) {
   headers_.reserve(headers_.size() + from.headers_.size());
   for (auto& h : from.headers_) headers_.push_back(std::move(h));
   from.headers_.clear();

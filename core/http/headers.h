@@ -58,7 +58,12 @@ class HeaderMap {
 
   // Moves every header of FROM to the end of this map (all of it at once when this one is
   // empty, which is the common case: no copy, no allocation).
-  void append(HeaderMap&& from);
+  void append(HeaderMap&& from) {
+    if (headers_.empty())
+      headers_.swap(from.headers_);
+    else
+      append_to_some(std::move(from));
+  }
 
   size_t size() const { return headers_.size(); }
   bool empty() const { return headers_.empty(); }
@@ -72,6 +77,7 @@ class HeaderMap {
   const std::vector<Header>& raw() const { return headers_; }
 
  private:
+  void append_to_some(HeaderMap&& from);
   std::vector<Header> headers_;
 };
 

@@ -153,7 +153,7 @@ void Stream::on_request_head(http1::MessageHead& head) {
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
   h.set("x-request-id", info_.request_id);
 
-  chain_.start(lr_->filters, route_name(), filters::next_stream_id(conn_->worker()->index()));
+  chain_.start(lr_->filters, route_name(), conn_->worker()->index());
   // The client may send its body now: when the request goes upstream, or when filters, which
   // may route it elsewhere or answer it themselves, see it. A request the proxy answers itself
   // (no route, a direct response) needs no body.
