@@ -2,6 +2,8 @@
 -- client's figures against the upstream's own request counter. A request in flight when the
 -- run ends is sent but not completed, so the upstream's count must lie in [completed, sent].
 -- The request bytes are made once per thread and reused, as wrk does without a script.
+-- Script arguments `POST N` (after wrk's `--`) make every request a POST with an N-byte body
+-- ('b' repeated, the bytes sy-openloop sends; wrk.format adds its Content-Length).
 local threads = {}
 
 function setup(thread)
@@ -10,7 +12,12 @@ end
 
 function init(args)
   sent = 0
-  req = wrk.format()
+  if args[1] == "POST" then
+    req = wrk.format("POST", nil, {["Content-Type"] = "application/octet-stream"},
+                     string.rep("b", tonumber(args[2])))
+  else
+    req = wrk.format()
+  end
 end
 
 function request()

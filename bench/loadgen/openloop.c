@@ -13,7 +13,11 @@
  *
  *   sy-openloop --port P --path /small --rate R --duration S [--connections C]
  *               [--host 127.0.0.1] [--expect-bytes N] [--expect-header 'name: value']
- *               [--drain-ms 2000]
+ *               [--drain-ms 2000] [--body-bytes N]
+ *
+ * --body-bytes N sends POST with an N-byte body (Content-Length) instead of GET: the request
+ * then no longer fits a default socket buffer, so each connection's send buffer is raised to
+ * hold a whole request, and one write still does it (a short write counts as an error).
  *
  * Prints one JSON object on stdout: counts (sent, completed, errors by kind), the latency
  * percentiles in microseconds, and how late sends were against their schedule (send_lag), which
@@ -69,7 +73,8 @@ static struct {
   double rate, duration;
   int64_t expect_bytes;
   uint64_t drain_ns;
-} opt = {"127.0.0.1", "/", NULL, 0, 64, 0, 0, -1, 2000000000ull};
+  long body_bytes;
+} opt = {"127.0.0.1", "/", NULL, 0, 64, 0, 0, -1, 2000000000ull, 0};
 
 static struct {
   uint64_t sent, completed, bad_status, bad_body, bad_header, conn_errors, closed, timeouts;
@@ -77,7 +82,7 @@ static struct {
   size_t nlat, nlag, cap;
 } st;
 
-static char request_bytes[1024];
+static char* request_bytes;
 static size_t request_len;
 
 static uint64_t now_ns(void) {
@@ -96,6 +101,10 @@ static int connect_to(void) {
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.body_bytes > 0) { /* room for a whole request, twice over (see --body-bytes) */
+    int size = (int)(2 * request_len + 65536);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
   inet_pton(AF_INET, opt.host, &a.sin_addr);
   if (connect(fd, (struct sockaddr*)&a, sizeof a) != 0 && errno != EINPROGRESS) {
@@ -225,10 +234,11 @@ static void send_request(struct conn* c, int epfd, uint64_t now) {
     c->next_due += (uint64_t)(1e9 * opt.connections / opt.rate);
     return;
   }
-  /* A request is ~100 bytes: it fits any socket buffer, so one write does it or the connection
-   * is broken. A connection still connecting takes the write once connected (EAGAIN is not
-   * returned for a connecting socket's first small write on Linux loopback; treat it as an
-   * error if it happens so that nothing is silently lost). */
+  /* A GET is ~100 bytes: it fits any socket buffer (a POST's buffer is raised to fit it, see
+   * connect_to), so one write does it or the connection is broken. A connection still connecting
+   * takes the write once connected (EAGAIN is not returned for a connecting socket's first small
+   * write on Linux loopback; treat it as an error if it happens so that nothing is silently lost).
+   */
   ssize_t w = send(c->fd, request_bytes, request_len, MSG_NOSIGNAL);
   if (w != (ssize_t)request_len) {
     st.conn_errors++;
@@ -287,6 +297,8 @@ int main(int argc, char** argv) {
       opt.expect_bytes = atoll(v);
     else if (!strcmp(a, "--expect-header"))
       opt.expect_header = v;
+    else if (!strcmp(a, "--body-bytes"))
+      opt.body_bytes = atol(v);
     else if (!strcmp(a, "--drain-ms"))
       opt.drain_ns = (uint64_t)atoll(v) * 1000000ull;
     else
@@ -297,9 +309,24 @@ int main(int argc, char** argv) {
     die_usage("--port, --rate and --duration are required and positive");
   if (opt.expect_header && !strchr(opt.expect_header, ':'))
     die_usage("--expect-header takes 'name: value'");
-  request_len = (size_t)snprintf(
-      request_bytes, sizeof request_bytes,
-      "GET %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: sy-openloop\r\n\r\n", opt.path);
+  if (opt.body_bytes < 0 || opt.body_bytes > 64L * 1024 * 1024)
+    die_usage("--body-bytes takes 0 to 64 MiB");
+  size_t cap = strlen(opt.path) + 256 + (size_t)opt.body_bytes;
+  request_bytes = malloc(cap);
+  if (!request_bytes) return 1;
+  if (opt.body_bytes > 0) {
+    request_len = (size_t)snprintf(request_bytes, cap,
+                                   "POST %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: sy-openloop\r\n"
+                                   "Content-Type: application/octet-stream\r\n"
+                                   "Content-Length: %ld\r\n\r\n",
+                                   opt.path, opt.body_bytes);
+    memset(request_bytes + request_len, 'b', (size_t)opt.body_bytes);
+    request_len += (size_t)opt.body_bytes;
+  } else {
+    request_len = (size_t)snprintf(
+        request_bytes, cap, "GET %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: sy-openloop\r\n\r\n",
+        opt.path);
+  }
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
   st.cap = (size_t)(opt.rate * opt.duration * 1.1) + (size_t)opt.connections + 16;

@@ -7,6 +7,7 @@ them in rounds, entrants taking turns, and writes RESULTS.md, results.json and r
 """
 import argparse
 import datetime
+import fnmatch
 import os
 import resource
 import shutil
@@ -50,7 +51,8 @@ def parse_args(argv):
     ap.add_argument("--tls-burst", type=int,
                     help="new TLS connections per h2load burst in tls-handshakes (at most 1000: "
                          "the smallest listen backlog among the systems is 1024)")
-    ap.add_argument("--scenarios", help="comma-separated names (default: all)")
+    ap.add_argument("--scenarios", help="comma-separated names or patterns such as "
+                                        "'ext_proc*' (default: all)")
     ap.add_argument("--systems", help="comma-separated entrant names or system kinds")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--out", default=str(BENCH), help="where the results go (default: bench/)")
@@ -128,14 +130,13 @@ class Bench:
         if sc.client == "tls" and self.upstream.tls:
             res["notes"].append(f"Certificate: {self.upstream.tls.description}.")
         body = self.upstream.bodies[sc.path]
-        header = sc.expect_header
         live = []  # (entrant result, system)
         for e in sc.entrants:
             if not self.wanted(e) and not e.reference:
                 continue
             r = {"name": e.name, "system": e.system, "reference": e.reference,
                  "filtered": e.filtered, "module": e.module, "rounds": [], "status": None,
-                 "reason": None}
+                 "reason": None, "expect_header": e.header()}
             res["entrants"].append(r)
             system = SYSTEMS[e.system](e, self.workdir / sc.name, self.upstream,
                                        self.module_dir)
@@ -178,7 +179,7 @@ class Bench:
                 try:
                     r["binary"] = system.identity()  # as started, for this scenario
                     system.start(self.cores)
-                    ok, why = self.probe(sc, system, body, header if r["filtered"] else None)
+                    ok, why = self.probe(sc, system, body, system.entrant.header())
                     if not ok:
                         raise RuntimeError(why)
                     started.append((r, system))
@@ -194,7 +195,17 @@ class Bench:
                 order = started[rnd % len(started):] + started[:rnd % len(started)] \
                     if started else []
                 for pos, (r, system) in enumerate(order):
-                    r["rounds"].append(self.run_round(sc, r, system, rnd + 1, pos, body, header))
+                    r["rounds"].append(self.run_round(sc, r, system, rnd + 1, pos, body))
+                if sc.fixed_rate and sc.client == "http1":
+                    self.run_fixed_rate(sc, order, rnd + 1, body)
+            if sc.fixed_rate:
+                res["fixed_rate"] = dict(sc.fixed_rate)
+            if sc.rss_loaded:
+                for r, system in started:
+                    if system.kind != "direct" and system.alive():
+                        rss, pss = procs.memory_kib(system.pids())
+                        r["loaded_memory"] = {"rss_kib": rss, "pss_kib": pss}
+                        log(f"{sc.name}: {r['name']}: RSS {rss} KiB after the rounds")
             if sc.rss and self.rss_connections > 0:
                 for r, system in started:
                     if system.kind == "direct":
@@ -217,8 +228,9 @@ class Bench:
                 system.stop()
         return res
 
-    def run_round(self, sc, r, system, rnd, pos, body, header):
+    def run_round(self, sc, r, system, rnd, pos, body):
         name = r["name"]
+        header = system.entrant.header()
         out = {"round": rnd, "position": pos}
         restarted = self.ensure_running(r, system)
         if restarted:
@@ -226,7 +238,7 @@ class Bench:
             if not system.alive():
                 out["failure"] = restarted
                 return out
-        ok, why = self.probe(sc, system, body, header if r["filtered"] else None)
+        ok, why = self.probe(sc, system, body, header)
         if not ok:
             out["failure"] = why
             log(f"{sc.name} r{rnd} {name}: FAILED probe: {why}")
@@ -236,10 +248,13 @@ class Bench:
         # A filter that calls the upstream too (ext_authz's Check) makes it count more.
         self.upstream.per_request = 1 + (sc.side_requests if r["filtered"] else 0)
         args = (system, self.upstream, system.port, sc.path, len(body))
+        post = sc.request_body
         if self.s["warmup"]:
-            w = measure.saturation(*args, self.s["warmup"], self.s["connections"], self.cores)
+            w = measure.saturation(*args, self.s["warmup"], self.s["connections"], self.cores,
+                                   post)
             out["warmup_ok"] = w["ok"]
-        sat = measure.saturation(*args, self.s["duration"], self.s["connections"], self.cores)
+        sat = measure.saturation(*args, self.s["duration"], self.s["connections"], self.cores,
+                                 post)
         out["saturation"] = sat
         self.note_contention(sat)
         if not sat["ok"]:
@@ -247,8 +262,8 @@ class Bench:
             return out
         out["latency"] = []
         for f in report.FRACTIONS:
-            lat = measure.latency(*args, header if r["filtered"] else None, sat["rps"] * f,
-                                  self.s["latency_duration"], self.s["connections"], self.cores)
+            lat = measure.latency(*args, header, sat["rps"] * f, self.s["latency_duration"],
+                                  self.s["connections"], self.cores, post)
             lat["fraction"] = f
             out["latency"].append(lat)
             self.note_contention(lat)
@@ -261,9 +276,44 @@ class Bench:
             f"{f', {cpu:.3f} CPU s/100k' if cpu else ''}; {lat_txt}")
         return out
 
+    def run_fixed_rate(self, sc, order, rnd, body):
+        """After a round's turns: every entrant once more, in the round's order, at one rate
+        for all, a fraction of the anchor entrant's saturation rate in this round, so that
+        latencies (and what a filter adds to them) compare like for like. The result goes in
+        each entrant's round as `fixed`."""
+        anchor = sc.fixed_rate["anchor"]
+        frac = sc.fixed_rate["fraction"]
+        sat = next((r["rounds"][-1].get("saturation") or {} for r, _ in order
+                    if r["name"] == anchor and r["rounds"]), {})
+        if not sat.get("ok"):
+            for r, _ in order:
+                r["rounds"][-1]["fixed"] = {
+                    "ok": False, "fraction": frac, "anchor": anchor,
+                    "failure": f"no fixed rate this round: {anchor}'s saturation run failed"}
+            log(f"{sc.name} r{rnd}: no fixed-rate runs ({anchor} has no saturation figure)")
+            return
+        rate = sat["rps"] * frac
+        for r, system in order:
+            out = r["rounds"][-1]
+            if out.get("failure") or not system.alive():
+                out["fixed"] = {"ok": False, "fraction": frac, "anchor": anchor,
+                                "failure": out.get("failure") or f"{r['name']} is not running"}
+                continue
+            self.upstream.per_request = 1 + (sc.side_requests if r["filtered"] else 0)
+            lat = measure.latency(system, self.upstream, system.port, sc.path, len(body),
+                                  system.entrant.header(), rate, self.s["latency_duration"],
+                                  self.s["connections"], self.cores, sc.request_body)
+            lat.update(fraction=frac, anchor=anchor)
+            out["fixed"] = lat
+            self.note_contention(lat)
+            log(f"{sc.name} r{rnd} {r['name']}: at {rate:,.0f} req/s (fixed): " +
+                (f"p50 {lat['p50_us']:.0f} p99 {lat['p99_us']:.0f} µs" if lat["ok"]
+                 else f"FAILED ({lat['failure']})"))
+
     def probe(self, sc, system, body, header):
         cert = self.upstream.tls.cert if self.upstream.tls else None
-        return measure.probe(sc.client, system.port, sc.path, body, header, cert)
+        return measure.probe(sc.client, system.port, sc.path, body, header, cert,
+                             sc.request_body)
 
     def run_round_h2load(self, sc, r, system, out, body):
         """A turn of an HTTP/2 or TLS scenario: warm-up, then h2load at saturation (h2c) or
@@ -350,11 +400,14 @@ class Bench:
             os.sched_setaffinity(0, self.cores.load)
         selected = SCENARIOS
         if self.args.scenarios:
+            # Names or shell patterns (`ext_proc*`); each must match some scenario.
             names = self.args.scenarios.split(",")
-            unknown = set(names) - {s.name for s in SCENARIOS}
+            unknown = [n for n in names if not any(fnmatch.fnmatchcase(s.name, n)
+                                                   for s in SCENARIOS)]
             if unknown:
                 raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-            selected = [s for s in SCENARIOS if s.name in names]
+            selected = [s for s in SCENARIOS if any(fnmatch.fnmatchcase(s.name, n)
+                                                    for n in names)]
         self.profile = None
         meta = {"started": started.isoformat(timespec="seconds"), "machine": machine,
                 "workdir": str(self.workdir), "open_files_limit": nofile,

@@ -23,11 +23,21 @@ OPENLOOP = SY_CACHE / "bench-bin" / "sy-openloop"
 IDLE_HELPER = Path(__file__).resolve().parent / "idle_conns.py"
 
 
-def verify(port, path, body, header=None):
-    """One request on a fresh connection: (ok, reason)."""
+def request_body(size):
+    """The body the clients send when a scenario POSTs SIZE bytes (sy-openloop sends the same
+    bytes: 'b' repeated)."""
+    return b"b" * size
+
+
+def verify(port, path, body, header=None, body_bytes=0):
+    """One request on a fresh connection (POST with BODY_BYTES bytes when not 0): (ok, reason)."""
     try:
         conn = http.client.HTTPConnection(procs.LOCALHOST, port, timeout=10)
-        conn.request("GET", path, headers={"Host": "bench"})
+        if body_bytes:
+            conn.request("POST", path, body=request_body(body_bytes),
+                         headers={"Host": "bench", "Content-Type": "application/octet-stream"})
+        else:
+            conn.request("GET", path, headers={"Host": "bench"})
         r = conn.getresponse()
         data = r.read()
         conn.close()
@@ -51,12 +61,16 @@ def _wrk_summary(stdout):
     return None
 
 
-def saturation(system, upstream, port, path, body_len, duration, connections, cores):
-    """wrk, keep-alive, closed loop: the most requests per second the system serves."""
+def saturation(system, upstream, port, path, body_len, duration, connections, cores,
+               body_bytes=0):
+    """wrk, keep-alive, closed loop: the most requests per second the system serves. With
+    BODY_BYTES, each request is a POST with that many bytes (count.lua builds it)."""
     counter = upstream.counter()
     usage = procs.Usage(system.pids, cores).start()
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "2s", "-s",
             str(WRK_SCRIPT), f"http://{procs.LOCALHOST}:{port}{path}"]
+    if body_bytes:
+        argv += ["--", "POST", str(body_bytes)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                        preexec_fn=(lambda: os.sched_setaffinity(0, cores.load))
                        if cores.pinned else None)
@@ -91,9 +105,9 @@ def saturation(system, upstream, port, path, body_len, duration, connections, co
 
 
 def latency(system, upstream, port, path, body_len, header, rate, duration, connections,
-            cores):
+            cores, body_bytes=0):
     """sy-openloop at RATE requests per second: latency from each request's intended send
-    time."""
+    time. With BODY_BYTES, each request is a POST with that many bytes."""
     counter = upstream.counter()
     usage = procs.Usage(system.pids, cores).start()
     argv = [str(OPENLOOP), "--port", str(port), "--path", path, "--rate", f"{rate:.1f}",
@@ -101,6 +115,8 @@ def latency(system, upstream, port, path, body_len, header, rate, duration, conn
             "--expect-bytes", str(body_len)]
     if header:
         argv += ["--expect-header", f"{header[0]}: {header[1]}"]
+    if body_bytes:
+        argv += ["--body-bytes", str(body_bytes)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                        preexec_fn=(lambda: os.sched_setaffinity(0, cores.load))
                        if cores.pinned else None)
@@ -239,11 +255,11 @@ TLS13_CIPHER = "TLS_AES_128_GCM_SHA256"
 TLS_GROUP = "X25519"
 
 
-def probe(client, port, path, body, header=None, cert=None):
+def probe(client, port, path, body, header=None, cert=None, body_bytes=0):
     """The scenario's probe: one request on a fresh connection, in the scenario's protocol,
     with everything checked that can be: (ok, reason)."""
     if client == "http1":
-        return verify(port, path, body, header)
+        return verify(port, path, body, header, body_bytes)
     argv = ["curl", "-sS", "--max-time", "10", "--output", "-", "--write-out",
             "\nSYPROBE %{http_code} %{http_version} %{ssl_verify_result}"]
     if client == "h2c":

@@ -38,6 +38,14 @@ def round_metrics(rnd):
             m[f"rate@{key}"] = run["rate"]
             m[f"cpu@{key}"] = run.get("cpu_s_per_100k")
             m[f"lag99@{key}"] = run["send_lag_p99_us"]
+    fixed = rnd.get("fixed") or {}
+    if fixed.get("ok"):  # the run at the scenario's one rate for all (Scenario.fixed_rate)
+        m["p50@fixed"] = fixed["p50_us"]
+        m["p90@fixed"] = fixed["p90_us"]
+        m["p99@fixed"] = fixed["p99_us"]
+        m["rate@fixed"] = fixed["rate"]
+        m["cpu@fixed"] = fixed.get("cpu_s_per_100k")
+        m["lag99@fixed"] = fixed["send_lag_p99_us"]
     return m
 
 
@@ -51,6 +59,8 @@ def runs_of(rnd):
         out.append(("saturation", sat["ok"], sat.get("failure")))
     for run in rnd.get("latency") or []:
         out.append((f"latency@{int(run['fraction'] * 100)}%", run["ok"], run.get("failure")))
+    if rnd.get("fixed") is not None:
+        out.append(("latency@fixed rate", rnd["fixed"]["ok"], rnd["fixed"].get("failure")))
     return out
 
 
@@ -98,6 +108,194 @@ def summarise(scenario):
         if mem and ref_mem and mem.get("ok") and ref_mem.get("ok"):
             ratios["rss_kib"] = spread([mem["rss_kib"] / ref_mem["rss_kib"]])
         e["ratios"] = ratios
+
+
+def added_latency(scenario):
+    """Per proxy (pair [with filter, without]): the filter's added p50 and p99 at the fixed
+    rate, round by round, and Switchyard's added latency over Envoy's, paired by round.
+    {"rows": [(pair, {"p50": spread, "p99": spread, "rate": spread})], "ratio": {"p50":
+    spread, "p99": spread}, "per_round": [...]}, or None when the scenario has no fixed rate."""
+    fr = scenario.get("fixed_rate")
+    if not fr:
+        return None
+    by_name = {e["name"]: e for e in scenario["entrants"]}
+
+    def per_round(name):
+        e = by_name.get(name) or {}
+        return {r["round"]: round_metrics(r) for r in e.get("rounds", [])}
+
+    added = {}  # (filtered name) -> {round: {"p50": x, "p99": y}}
+    rows = []
+    for with_f, without in fr["pairs"]:
+        a, b = per_round(with_f), per_round(without)
+        rounds = {}
+        for rnd, m in a.items():
+            o = b.get(rnd, {})
+            if "p50@fixed" in m and "p50@fixed" in o:
+                rounds[rnd] = {k: m[f"{k}@fixed"] - o[f"{k}@fixed"]
+                               for k in ("p50", "p90", "p99")}
+                rounds[rnd]["rate"] = m["rate@fixed"]
+        added[with_f] = rounds
+        rows.append(((with_f, without), {k: spread([v[k] for v in rounds.values()])
+                                         for k in ("p50", "p90", "p99", "rate")}))
+    ratio = {}
+    if len(fr["pairs"]) == 2:
+        sy, env = (added[p[0]] for p in fr["pairs"])
+        for k in ("p50", "p90", "p99"):
+            ratio[k] = spread([sy[r][k] / env[r][k] for r in sy
+                               if r in env and env[r][k] > 0])
+    return {"rows": rows, "ratio": ratio, "anchor": fr["anchor"], "fraction": fr["fraction"],
+            "per_round": {name: rounds for name, rounds in added.items()}}
+
+
+def added_latency_table(s):
+    a = added_latency(s)
+    if not a:
+        return []
+    L = [f"**Added latency** at one fixed rate for all four entrants ({a['fraction']:.0%} of "
+         f"{a['anchor']}'s saturation in each round; the rate is in the table): each "
+         f"proxy's latency with the filter minus without, in µs, median over rounds "
+         f"(min–max); the ratio Switchyard ÷ Envoy is taken within each round. Goal (issues 14 "
+         f"and 15): ≤ 0.8× Envoy's added latency.", ""]
+    L.append("| proxy | fixed rate, req/s | added p50, µs | added p90, µs | added p99, µs |")
+    L.append("|---|---|---|---|---|")
+    for (with_f, without), f in a["rows"]:
+        L.append(f"| {with_f} − {without} | {fspread(f['rate'])} | {fspread(f['p50'])} | "
+                 f"{fspread(f['p90'])} | {fspread(f['p99'])} |")
+    r = a["ratio"]
+    if r:
+        L.append(f"| **Switchyard ÷ Envoy** | | {fratio(r.get('p50'))} | {fratio(r.get('p90'))} "
+                 f"| {fratio(r.get('p99'))} |")
+    L.append("")
+    L.append("A ratio is left out of a round where Envoy's added figure is not positive. The "
+             "tails (p90, p99) speak for the filter only when the unfiltered entrants' own tails "
+             "and the client's send lag (next table) are small, as on a quiet machine (a few "
+             "hundred µs); when those are in the milliseconds, the tails measure the machine's "
+             "stalls, and only p50 speaks for the filter.")
+    L.append("")
+    L.append("Each entrant at that fixed rate (µs; median over rounds):")
+    L.append("")
+    L.append("| system | rate | p50 | p90 | p99 | proxy CPU s per 100k req | client send lag "
+             "p99 |")
+    L.append("|---|---|---|---|---|---|---|")
+    for e in s["entrants"]:
+        sm = e.get("summary", {})
+        if not sm.get("p50@fixed"):
+            continue
+        L.append(f"| {e['name']} | {fspread(sm.get('rate@fixed'))} | "
+                 f"{fspread(sm.get('p50@fixed'))} | {fspread(sm.get('p90@fixed'))} | "
+                 f"{fspread(sm.get('p99@fixed'))} | "
+                 f"{fspread(sm.get('cpu@fixed'), 3)} | {fspread(sm.get('lag99@fixed'))} |")
+    L.append("")
+    return L
+
+
+def loaded_memory_table(s, ref):
+    mems = [e for e in s["entrants"] if e.get("loaded_memory")]
+    if not mems:
+        return []
+    ref_rss = next((e["loaded_memory"]["rss_kib"] for e in mems if e["name"] == ref), None)
+    L = ["Memory after the rounds, with the filter loaded and warm (the process as it stands, "
+         "idle; /proc/PID/smaps_rollup summed over its processes):", "",
+         f"| system | RSS, MiB | PSS, MiB | RSS ÷ {ref} |", "|---|---|---|---|"]
+    for e in mems:
+        m = e["loaded_memory"]
+        ratio = f"{m['rss_kib'] / ref_rss:.2f}×" if ref_rss else "–"
+        L.append(f"| {e['name']} | {fnum(m['rss_kib'] / 1024, 1)} | "
+                 f"{fnum(m['pss_kib'] / 1024, 1)} | {ratio} |")
+    L.append("")
+    return L
+
+
+def focus_goals(results):
+    """The goals of issues 11, 14, 15 and 16 that a run can measure: [(goal, figure, target,
+    met)], Switchyard over the other unless said otherwise."""
+    scen = {s["name"]: s for s in results["scenarios"]}
+
+    def ratios(sname, name):
+        s = scen.get(sname)
+        e = next((e for e in s["entrants"] if e["name"] == name), None) if s else None
+        return (e or {}).get("ratios", {})
+
+    def inverse(r):
+        if not r:
+            return None
+        return {"median": 1 / r["median"], "min": 1 / r["max"], "max": 1 / r["min"], "n": r["n"]}
+
+    def cost(r):  # the reference filtered, NAME unfiltered: 1 - with/without
+        if not r:
+            return None
+        return {"median": 1 - 1 / r["median"], "min": 1 - 1 / r["min"],
+                "max": 1 - 1 / r["max"], "n": r["n"]}
+
+    out = []
+    out.append(("requests/s, Switchyard ÷ HAProxy (h2-small)",
+                inverse(ratios("h2-small", "haproxy").get("rps")), "≥ 1.0",
+                lambda v: v >= 1.0))
+    out.append(("CPU per request at saturation, Switchyard ÷ HAProxy (h2-small)",
+                inverse(ratios("h2-small", "haproxy").get("cpu_sat")), "≤ 1.0",
+                lambda v: v <= 1.0))
+
+    def extra(sname):  # extra CPU per request at 50% load: with ÷ without − 1
+        r = ratios(sname, "switchyard").get("cpu@50")
+        return r and {"median": 1 / r["median"] - 1, "min": 1 / r["max"] - 1,
+                      "max": 1 / r["min"] - 1, "n": r["n"]}
+
+    out.append(("throughput cost of the hello filter (1 − with ÷ without, hello)",
+                cost(ratios("hello", "switchyard").get("rps")), "≤ 3%", lambda v: v <= 0.03))
+    out.append(("extra CPU per request at 50% load of the hello filter (with ÷ without − 1)",
+                extra("hello"), "–", None))
+    out.append(("extra CPU per request at 50% load of five hello filters (hello-chain)",
+                extra("hello-chain"), "–", None))
+    cost1 = cost(ratios("hello", "switchyard").get("rps"))
+    cost5 = cost(ratios("hello-chain", "switchyard").get("rps"))
+    out.append(("throughput cost of five hello filters (1 − with ÷ without, hello-chain)",
+                cost5, "–", None))
+
+    # Per added filter: (five filters' cost − one filter's) ÷ 4, from the two scenarios'
+    # medians (different scenarios: not paired by round, so no spread).
+    for what, one, five in (("throughput", cost1, cost5),
+                            ("CPU per request at 50% load", extra("hello"),
+                             extra("hello-chain"))):
+        if one and five:
+            v = (five["median"] - one["median"]) / 4
+            out.append((f"cost per added hello filter, {what} ((five − one) ÷ 4)",
+                        {"median": v, "min": v, "max": v, "n": 1}, "–", None))
+    for sname, env in (("ext_authz", "envoy+ext_authz"), ("ext_proc", "envoy+ext_proc"),
+                       ("ext_proc-body16k", "envoy+ext_proc")):
+        out.append((f"requests/s, Switchyard ÷ Envoy, both filtered ({sname})",
+                    inverse(ratios(sname, env).get("rps")),
+                    "≥ 1.5" if sname == "ext_authz" else "–",
+                    (lambda v: v >= 1.5) if sname == "ext_authz" else None))
+        a = added_latency(scen[sname]) if sname in scen else None
+        for k in ("p50", "p90", "p99"):
+            # A negative ratio (Switchyard's filter "added" less than nothing) is noise: no
+            # verdict.
+            out.append((f"added {k} at a fixed rate, Switchyard ÷ Envoy ({sname})",
+                        (a or {}).get("ratio", {}).get(k), "≤ 0.8",
+                        lambda v: (v <= 0.8) if v >= 0 else None))
+    out.append(("requests/s, Switchyard ÷ Envoy (wasm)",
+                inverse(ratios("wasm", "envoy+wasm").get("rps")), "≥ 1.2",
+                lambda v: v >= 1.2))
+    for key, what in (("cpu_sat", "at saturation"), ("cpu@50", "at 50% load")):
+        # Envoy's CPU per request over Switchyard's: 1.2× less CPU reads as ≥ 1.2.
+        out.append((f"CPU per request {what}, Envoy ÷ Switchyard (wasm)",
+                    ratios("wasm", "envoy+wasm").get(key), "≥ 1.2", lambda v: v >= 1.2))
+    w = scen.get("wasm")
+    mem = {e["name"]: e.get("loaded_memory") for e in (w or {}).get("entrants", [])}
+    rss = None
+    if mem.get("switchyard+wasm") and mem.get("envoy+wasm"):
+        rss = {"median": mem["switchyard+wasm"]["rss_kib"] / mem["envoy+wasm"]["rss_kib"],
+               "n": 1}
+        rss.update(min=rss["median"], max=rss["median"])
+    out.append(("RSS with the plugin loaded, Switchyard ÷ Envoy (wasm)", rss, "≤ 0.5",
+                lambda v: v <= 0.5))
+    out.append(("requests/s, Wasm ÷ native hello (wasm scenario, same rounds)",
+                inverse(ratios("wasm", "switchyard+hello").get("rps")), "–", None))
+    out.append(("CPU per request at 50% load, Wasm ÷ native hello (wasm scenario)",
+                inverse(ratios("wasm", "switchyard+hello").get("cpu@50")), "–", None))
+    return [(g, fig, target, None if fig is None or test is None else test(fig["median"]))
+            for g, fig, target, test in out]
 
 
 def goals(results):
@@ -280,6 +478,18 @@ def write_markdown(results, path):
                  f"{'–' if met is None else ('yes' if met else 'no')} |")
     L.append("")
 
+    focus = [g for g in focus_goals(results) if g[1] is not None]
+    if focus:
+        L.append("## Goals of issues 11, 14, 15 and 16 (measured and reported, never asserted)")
+        L.append("")
+        L.append("| goal | measured: median (min–max over rounds) | target | met |")
+        L.append("|---|---|---|---|")
+        for g, fig, target, met in focus:
+            pct = "cost" in g or "extra" in g
+            L.append(f"| {g} | {fspread(fig, 2, pct=pct)} | {target} | "
+                     f"{'–' if met is None else ('yes' if met else 'no')} |")
+        L.append("")
+
     for s in results["scenarios"]:
         L.append(f"## {s['name']}: {s['title']}")
         L.append("")
@@ -330,6 +540,8 @@ def write_markdown(results, path):
                 L.append(f"| {e['name']} | " + " | ".join(cells) +
                          f" | {fratio(r.get('p99@50'))} | {fnum(lag['median']) if lag else '–'} |")
             L.append("")
+            L += added_latency_table(s)
+        L += loaded_memory_table(s, ref)
         mems = [e for e in s["entrants"] if e.get("memory")]
         if mems:
             n = mems[0]["memory"]["requested"]
@@ -485,7 +697,13 @@ def write_all(results, out_dir):
     for s in results["scenarios"]:
         summarise(s)
     results["goals"] = [{"goal": g, "figure": fig, "target": t, "met": met}
-                        for g, fig, t, met in goals(results)]
+                        for g, fig, t, met in goals(results) + focus_goals(results)]
+    for s in results["scenarios"]:
+        a = added_latency(s)
+        if a:
+            s["added_latency"] = {"ratio": a["ratio"], "per_round": a["per_round"],
+                                  "rows": [{"with": p[0], "without": p[1], **f}
+                                           for p, f in a["rows"]]}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     write_markdown(results, out / "RESULTS.md")
     try:

@@ -27,11 +27,22 @@ class Entrant:
     module: Optional[str] = None    # a Switchyard module this entrant needs (libsy_NAME.so)
     reference: bool = False
     scenario: "Scenario" = None
+    # Another scenario's snippet folder and header, for an entrant that runs a different filter
+    # in the same rounds (the native `hello` beside the Wasm plugin).
+    snippets: Optional[str] = None
+    expect_header: Optional[tuple] = None
+
+    def header(self):
+        """The (name, value) this entrant's responses must carry, or None."""
+        if not self.filtered:
+            return None
+        return self.expect_header or self.scenario.expect_header
 
     def snippet_path(self, kind, ext):
-        if not self.filtered or not self.scenario.snippets:
+        folder = self.snippets or self.scenario.snippets
+        if not self.filtered or not folder:
             return None
-        path = SNIPPETS / self.scenario.snippets / f"{kind}{ext}"
+        path = SNIPPETS / folder / f"{kind}{ext}"
         if not path.exists():
             raise FileNotFoundError(f"scenario {self.scenario.name} has no snippet for "
                                     f"{kind}: {path}")
@@ -51,6 +62,15 @@ class Scenario:
     # Requests a filtered entrant's filter sends to the upstream per client request (ext_authz's
     # Check goes to the upstream nginx too): the request counts are divided accordingly.
     side_requests: int = 0
+    # A request body: the client sends POST with this many bytes (0: GET, no body).
+    request_body: int = 0
+    # Latency at one fixed rate for every entrant, besides each one's own 25/50/75%: FRACTION of
+    # the named entrant's saturation in the same round (see cli.Bench.run_fixed_rate). PAIRS
+    # name (with filter, without) per proxy: the report gives each one's added latency.
+    fixed_rate: Optional[dict] = None
+    # Read every entrant's memory after the rounds, as it is with its filter loaded and warm.
+    rss_loaded: bool = False
+    needs_extproc: bool = False     # the ext_proc processor (sybench/extproc.py) must run
     notes: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -70,6 +90,47 @@ def passthrough(name, title, path, rss=False):
         Entrant("nginx", "nginx"),
         Entrant("haproxy", "haproxy"),
     ])
+
+
+ADDED_LATENCY_NOTE = (
+    "**Added latency** (the table of that name): every entrant also runs at one fixed rate, "
+    "the same for all of them in a round: 25% of that round's saturation rate of the Envoy "
+    "entrant with the filter, well under every entrant's saturation. Each proxy's added "
+    "latency is its p50 (p99) with the filter minus its p50 (p99) without, at that rate, in the "
+    "same round; the ratio Switchyard ÷ Envoy is taken round by round.")
+
+
+def added_latency(filter_name):
+    return {"anchor": f"envoy+{filter_name}", "fraction": 0.25,
+            "pairs": [[f"switchyard+{filter_name}", "switchyard"],
+                      [f"envoy+{filter_name}", "envoy"]]}
+
+
+def ext_proc(name, title, body_bytes, header):
+    """An ext_proc scenario: the bench's processor (bench/extproc) behind both proxies, each
+    beside its unfiltered self."""
+    return Scenario(
+        name, title, "/ext_proc", snippets=name, expect_header=header,
+        request_body=body_bytes, needs_extproc=True, fixed_rate=added_latency("ext_proc"),
+        entrants=[
+            Entrant("switchyard+ext_proc", "switchyard", filtered=True, module="ext_proc",
+                    reference=True),
+            Entrant("switchyard", "switchyard"),
+            Entrant("envoy+ext_proc", "envoy", filtered=True),
+            Entrant("envoy", "envoy"),
+        ],
+        notes=["The processor is `sy-extproc` (bench/extproc: Go, go-control-plane v1.40.0's "
+               "types, google.golang.org/grpc), one process on the load core, the same for "
+               "both proxies, reached over h2c (Switchyard: `protocol: http2`; Envoy: "
+               "`http2_protocol_options`). It answers every message with CONTINUE and sets "
+               "the request header `x-ext-proc` (`seen` on the headers, `body-<bytes it got>` "
+               "on a buffered body); the upstream echoes it back, so every response shows that "
+               "the processor was consulted (and, with a body, that all of it got there).",
+               "Request: " + (f"`POST /ext_proc` with a {body_bytes}-byte body (wrk and "
+                              f"sy-openloop send it; Content-Length)" if body_bytes else
+                              "`GET /ext_proc`") + "; the unfiltered entrants get the same "
+               "request and the same response without the header.",
+               ADDED_LATENCY_NOTE])
 
 
 def protocol(name, title, client, notes):
@@ -129,6 +190,7 @@ SCENARIOS = [
         "ext_authz", "External authorization over gRPC: every request checked by a trivial "
         "allow-all Check server (Switchyard's `ext_authz` module; Envoy's ext_authz filter)",
         "/small", snippets="ext_authz", expect_header=("x-authz", "ok"), side_requests=1,
+        fixed_rate=added_latency("ext_authz"),
         entrants=[
             Entrant("switchyard+ext_authz", "switchyard", filtered=True, module="ext_authz",
                     reference=True),
@@ -143,20 +205,31 @@ SCENARIOS = [
                "proxies' own. Each proxy reaches it over HTTP/2 (cleartext), one pooled "
                "connection, multiplexed.",
                "The unfiltered `switchyard` and `envoy` run in the same rounds: the added "
-               "latency of ext_authz is each one's latency minus its unfiltered own."]),
+               "latency of ext_authz is each one's latency minus its unfiltered own.",
+               ADDED_LATENCY_NOTE]),
+    ext_proc("ext_proc", "External processing over gRPC, headers only: request headers SEND, "
+             "every other phase SKIP; the processor answers CONTINUE and sets a request header",
+             0, ("x-ext-proc", "seen")),
+    ext_proc("ext_proc-body16k", "External processing over gRPC with a buffered 16 KiB request "
+             "body: POST of 16 KiB, request headers SEND, request_body_mode BUFFERED, the rest "
+             "SKIP/NONE", 16384, ("x-ext-proc", "body-16384")),
     Scenario(
         "wasm", "A Proxy-Wasm filter: the same .wasm (the Go SDK's http_headers example when "
         "SY_BENCH_WASM names it, else tests/wasm/c/host_test.c built with clang) on "
         "Switchyard's `wasm` module (Wasmtime) and Envoy's Wasm filter (V8)", "/small",
-        snippets="wasm", expect_header=("x-wasm-bench", "1"),
+        snippets="wasm", expect_header=("x-wasm-bench", "1"), rss_loaded=True,
         entrants=[
             Entrant("switchyard+wasm", "switchyard", filtered=True, module="wasm",
                     reference=True),
             Entrant("switchyard", "switchyard"),
+            Entrant("switchyard+hello", "switchyard", filtered=True, module="hello",
+                    snippets="hello", expect_header=("x-hello", "world")),
             Entrant("envoy+wasm", "envoy", filtered=True),
         ],
         notes=["The plugin reads and rewrites request headers and adds response headers on "
-               "every request; both proxies load the same file."]),
+               "every request; both proxies load the same file.",
+               "`switchyard+hello` is the native `hello` module (configs/scenarios/hello) in "
+               "the same rounds: Wasm against a native filter doing a similar job."]),
     protocol(
         "h2-small", "HTTP/2 (h2c, prior knowledge) from the client, HTTP/1.1 keep-alive to the "
                     "upstream, 32-byte response body", "h2c",

@@ -97,6 +97,8 @@ class System:
             return "h2load is not installed (Debian's nghttp2-client; bench/setup installs it)"
         if client == "tls" and self.upstream.tls is None:
             return self.upstream.tls_unavailable
+        if self.entrant.filtered and self.entrant.scenario.needs_extproc:
+            return self.upstream.extproc.unavailable
         return None
 
     def version(self):
@@ -134,7 +136,9 @@ class System:
                 "UPSTREAM_H2C_PORT": self.upstream.ports["h2c"],
                 "MODULE_DIR": self.module_dir, "USER": nginx_user_line(),
                 "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
-                "TLS_COMBINED": tls.combined if tls else "", "WASM_FILE": wasm_file()}
+                "TLS_COMBINED": tls.combined if tls else "", "WASM_FILE": wasm_file(),
+                # The ext_proc scenarios' processor (sybench/extproc.py), when it runs.
+                "EXTPROC_PORT": self.upstream.extproc.port or 0}
 
     def write_config(self):
         self.port = procs.free_port()

@@ -12,6 +12,7 @@ from . import procs
 from .render import render
 from .systems import CONFIGS, nginx_user_line, which
 from .tls import make_certificate
+from .extproc import Processor
 
 SMALL_BODY = b"hello from the switchyard bench\n"
 BODY_16K_SIZE = 16 * 1024
@@ -44,7 +45,8 @@ class Upstream:
         self.body_16k = bytes(rnd.getrandbits(8) for _ in range(BODY_16K_SIZE))
         (self.dir / "docroot" / "16k").write_bytes(self.body_16k)
         (self.dir / "docroot" / "grpc-check-ok").write_bytes(CHECK_OK)
-        self.bodies = {"/small": SMALL_BODY, "/16k": self.body_16k}
+        # /ext_proc answers the /small body (and echoes x-ext-proc: see upstream-nginx.conf).
+        self.bodies = {"/small": SMALL_BODY, "/16k": self.body_16k, "/ext_proc": SMALL_BODY}
         # Upstream requests per client request in the current run (see Scenario.side_requests).
         self.per_request = 1
         self.binary = which("nginx")
@@ -79,6 +81,7 @@ class Upstream:
                 pass
             if self.proc.poll() is None and all(procs.port_open(p) for p in self.ports.values()
                                                  if p):
+                self.extproc = Processor(self.dir, cores)
                 return
             procs.stop(self.proc)
         raise RuntimeError(f"the upstream nginx did not start: see {self.dir}")
@@ -104,6 +107,8 @@ class Upstream:
 
     def stop(self):
         procs.stop(self.proc)
+        if getattr(self, "extproc", None):
+            self.extproc.stop()
 
 
 class Counter:

@@ -48,6 +48,13 @@ class ChainSink {
   virtual uv_loop_t* loop() const = 0;
   virtual int worker_index() const = 0;
   virtual uint64_t buffer_limit() const = 0;
+  // The listener's limits.headers and limits.header_bytes: header_set and header_add refuse to
+  // take a header block past them (0: no limit).
+  struct HeaderLimits {
+    uint32_t count = 0;
+    uint32_t bytes = 0;
+  };
+  virtual HeaderLimits header_limits() const { return {}; }
   // Host stream_reset (since ABI 1.2): end the stream abruptly once the calling filter returns,
   // with DETAILS in the access log. False when the stream has already ended.
   virtual bool reset_from_filter(std::string details) { return false; }

@@ -121,12 +121,58 @@ sy_status_t h_header_at(sy_stream_t* s, sy_header_kind_t kind, size_t index, sy_
   return SY_OK;
 }
 
+// A header block as the listener's limits count a client's: header lines (pseudo-headers are
+// not lines) and the bytes of their names and values, plus the request target.
+struct BlockSize {
+  size_t count = 0, bytes = 0;
+};
+
+size_t entry_bytes(sy_header_kind_t kind, std::string_view name, std::string_view value) {
+  if (!name.starts_with(":")) return name.size() + value.size();
+  return kind == SY_REQUEST_HEADERS && name == ":path" ? value.size() : 0;
+}
+
+BlockSize block_size(const http::HeaderMap& h, sy_header_kind_t kind) {
+  BlockSize n;
+  for (const auto& hd : h) {
+    n.count += hd.name.starts_with(":") ? 0 : 1;
+    n.bytes += entry_bytes(kind, hd.name, hd.value);
+  }
+  return n;
+}
+
+// Whether setting (op 0) or adding (op 1) NAME: VALUE would take the block past the listener's
+// limits. What a client may not send, a filter may not make either (Envoy's ext_proc checks a
+// mutation's result the same way). Only growth past a limit is refused: a block the proxy's own
+// headers took over it can still be edited and shrunk.
+bool over_limits(FilterChain* c, const http::HeaderMap& h, sy_header_kind_t kind,
+                 std::string_view name, std::string_view value, int op) {
+  ChainSink::HeaderLimits lim = c->sink()->header_limits();
+  if (!lim.count && !lim.bytes) return false;
+  std::string lname = http::to_lower(name);
+  BlockSize before = block_size(h, kind), after = before;
+  if (op == 0) {
+    for (const auto& hd : h) {
+      if (!http::iequals(hd.name, lname)) continue;
+      after.count -= lname.starts_with(":") ? 0 : 1;
+      after.bytes -= entry_bytes(kind, hd.name, hd.value);
+    }
+  }
+  after.count += lname.starts_with(":") ? 0 : 1;
+  after.bytes += entry_bytes(kind, lname, value);
+  return (lim.count && after.count > lim.count && after.count > before.count) ||
+         (lim.bytes && after.bytes > lim.bytes && after.bytes > before.bytes);
+}
+
 sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_t value, int op) {
-  http::HeaderMap* h = block(s, kind, names_pseudo(name));
+  // The listener's limits count the request target (:path) in the request block's bytes, so
+  // that block is checked with its pseudo-headers in it.
+  http::HeaderMap* h = block(s, kind, names_pseudo(name) || kind == SY_REQUEST_HEADERS);
   if (!h) return SY_ERR_INVALID;
   if (!config::is_header_name(sv(name)) || !config::is_safe_header_value(sv(value)))
     return SY_ERR_INVALID;
   FilterChain* c = FilterChain::from(s);
+  if (over_limits(c, *h, kind, sv(name), sv(value), op)) return SY_ERR_TOO_LARGE;
   if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
   if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
   if (op == 0)

@@ -80,6 +80,9 @@ class Stream : public upstream::Client, public filters::ChainSink {
   uv_loop_t* loop() const override;
   int worker_index() const override;
   uint64_t buffer_limit() const override { return lr_->cfg->limits.buffered_body; }
+  HeaderLimits header_limits() const override {
+    return {lr_->cfg->limits.headers, lr_->cfg->limits.header_bytes};
+  }
   const std::map<std::string, std::string>* config_metadata(
       sy_metadata_source_t source) const override;  // stream_metadata.cc
   // The runtime snapshot holds the listener's filter factories and, through them, the module

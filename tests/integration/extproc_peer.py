@@ -7,15 +7,23 @@ of the HTTP request (looked up in the first message's headers), naming a scenari
 with `processor.scenario(name)(fn)`. A scenario is a function fn(stream, msg) called for every
 ProcessingRequest; it returns a list of ProcessingResponse to send (possibly empty: the server
 keeps quiet), or CLOSE to end the call with OK, or calls stream.context.abort(...). Without a
-scenario (or x-ep), every message gets a CONTINUE of its own type.
+scenario (or x-ep), every message gets a CONTINUE of its own type. An answer may also be raw
+bytes, sent as the gRPC message as they are (a processor that speaks garbage). A scenario that
+puts a callable in stream.state["after_end"] has it called once the proxy has half-closed the
+call, before the call ends (to keep it open, say).
 
 Every stream is recorded (stream.messages, stream.metadata, stream.ended) so a test can assert
 what the proxy sent.
 """
+import socket
 import threading
 from concurrent import futures
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 
 import protoutil
 
@@ -141,16 +149,25 @@ class Stream:
         return None
 
 
+def _serialize(m):
+    # A scenario may answer raw bytes (not a ProcessingResponse) to play a broken processor.
+    return m if isinstance(m, bytes) else m.SerializeToString()
+
+
 class Processor(pb_grpc.ExternalProcessorServicer):
-    def __init__(self, workers=64):
+    def __init__(self, workers=64, port=0):
         self.scenarios = {}
         self.streams = []
         self.lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                                   options=[("grpc.max_receive_message_length", 64 << 20),
                                            ("grpc.max_send_message_length", 64 << 20)])
-        pb_grpc.add_ExternalProcessorServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "envoy.service.ext_proc.v3.ExternalProcessor",
+            {"Process": grpc.stream_stream_rpc_method_handler(
+                self.Process, request_deserializer=pb.ProcessingRequest.FromString,
+                response_serializer=_serialize)})])
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{port}")
         self.server.start()
 
     def stop(self):
@@ -181,5 +198,54 @@ class Processor(pb_grpc.ExternalProcessorServicer):
                 if out is CLOSE:
                     return
                 yield from out
+            # The proxy half-closed: a scenario may keep the call open (state["after_end"]).
+            after = stream.state.get("after_end")
+            if after:
+                after()
         finally:
             stream.ended.set()
+
+
+class BadFraming:
+    """A processor whose gRPC framing is wrong: an HTTP/2 server (the h2 package, h2c) that
+    answers every call 200 application/grpc with one DATA frame whose 5-byte message prefix has
+    an invalid flag (7). Stop it with stop()."""
+
+    FRAME = b"\x07\x00\x00\x00\x01x"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        h2conn.initiate_connection()
+        with conn:
+            try:
+                conn.sendall(h2conn.data_to_send())
+                while data := conn.recv(65536):
+                    for ev in h2conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            h2conn.send_headers(ev.stream_id, [
+                                (":status", "200"), ("content-type", "application/grpc")])
+                            h2conn.send_data(ev.stream_id, self.FRAME)
+                        elif isinstance(ev, h2.events.DataReceived):
+                            h2conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                             ev.stream_id)
+                    conn.sendall(h2conn.data_to_send())
+            except (OSError, h2.exceptions.ProtocolError):
+                return

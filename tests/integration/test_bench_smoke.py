@@ -41,7 +41,7 @@ def smoke(tmp_path_factory):
                SWITCHYARD_MODULE_DIR=str(harness.BINARY.parent / "modules"))
     run = subprocess.run([str(BENCH_PYTHON), str(BENCH / "run.py"), "--smoke", "--out", str(out),
                           "--workdir", str(out / "work")], capture_output=True, text=True,
-                         timeout=240, stdin=subprocess.DEVNULL, env=env)
+                         timeout=480, stdin=subprocess.DEVNULL, env=env)
     print(run.stderr)
     assert run.returncode == 0, f"bench/run.py --smoke exited {run.returncode}:\n" \
                                 f"{_tail(run.stdout)}\n{_tail(run.stderr)}"
@@ -130,3 +130,34 @@ def test_smoke_envoy_was_measured_or_explicitly_left_out(smoke):
         return
     assert envoy["status"] in ("ok", "partial"), \
         f"Envoy was not measured ({envoy['status']}): {envoy.get('reason')}"
+
+
+@pytest.mark.timeout(1200)
+def test_smoke_callout_scenarios_give_added_latency(smoke):
+    """ext_authz and both ext_proc scenarios: every entrant also ran at the one fixed rate, and
+    the report has each proxy's added latency (with the filter minus without) and the ratio.
+    The processor's header reached every client response (the runs' checks), so a run that
+    passed proves the processor was consulted."""
+    results = json.loads((smoke / "results.json").read_text())
+    md = (smoke / "RESULTS.md").read_text()
+    by_name = {s["name"]: s for s in results["scenarios"]}
+    assert {"ext_authz", "ext_proc", "ext_proc-body16k"} <= set(by_name), list(by_name)
+    for sname in ("ext_authz", "ext_proc", "ext_proc-body16k"):
+        s = by_name[sname]
+        entrants = {e["name"]: e for e in s["entrants"]}
+        filtered = next(e for e in s["entrants"] if e["reference"])
+        if filtered["status"] == "unavailable":
+            assert filtered["reason"], sname
+            continue
+        names = ["switchyard"] + ([] if NO_ENVOY else [f"envoy+{sname.split('-')[0]}", "envoy"])
+        for name in [filtered["name"]] + names:
+            e = entrants[name]
+            assert e["status"] in ("ok", "partial"), f"{sname}/{name}: {e.get('reason')}"
+            fixed = [r["fixed"] for r in e["rounds"] if "fixed" in r]
+            assert fixed and all(f["ok"] for f in fixed), f"{sname}/{name}: {fixed}"
+        section = md.split(f"## {sname}:")[1].split("\n## ")[0]
+        assert "**Added latency** at one fixed rate" in section, sname
+        if not NO_ENVOY:
+            assert s["added_latency"]["rows"][1]["p50"] is not None, s["added_latency"]
+    body = by_name["ext_proc-body16k"]
+    assert body["entrants"][0]["expect_header"] == ["x-ext-proc", "body-16384"], body["entrants"]

@@ -9,7 +9,8 @@ import pytest
 import harness
 from extproc_peer import CLOSE, Processor, answer, header, headers_of, hvo, immediate, kind, pb
 from harness import RawClient, chunked, cluster, echo_headers, raw_request, request, to_cluster, until
-from modules_util import MODULES, module_file, module_stat, reload_module
+from modules_util import (MODULES, loaded_generations, module_entry, module_file, module_stat,
+                          reload_module)
 
 EP_ID = "x-ep-id"
 
@@ -28,13 +29,19 @@ def ep_filter(cluster_name="extproc", **config):
     return {"module": "ext_proc", "config": cfg}
 
 
-def ep_config(upstream_port, processor_port, routes=None, clusters=(), workers=None, **config):
+def ep_config(upstream_port, processor_port, routes=None, clusters=(), workers=None, limits=None,
+              **config):
+    """A listener `ingress` with the ext_proc filter (CONFIG) before UPSTREAM_PORT; LIMITS are
+    the listener's `limits:`."""
     module_file("ext_proc")  # a clear failure when the module has not been built
+    listener = {"name": "ingress", "protocols": ["http1", "http2"],
+                "filters": [ep_filter(**config)],
+                "routes": routes or [to_cluster("all", {"prefix": "/"}, "backend")]}
+    if limits:
+        listener["limits"] = limits
     cfg = {
         "module_path": [str(MODULES)],
-        "listeners": [{"name": "ingress", "protocols": ["http1", "http2"],
-                       "filters": [ep_filter(**config)],
-                       "routes": routes or [to_cluster("all", {"prefix": "/"}, "backend")]}],
+        "listeners": [listener],
         "clusters": [cluster("backend", upstream_port),
                      cluster("extproc", processor_port, protocol="http2"), *clusters],
     }
@@ -249,6 +256,94 @@ def test_ep42_disallow_is_error_and_allow_envoy(upstream, processor, switchyard)
                      name="allow")
     r, _ = call(sy2, "envoyhdr")
     assert r.status == 200 and echo_headers(r.json(), "x-envoy-foo") == ["1"]
+
+
+# EP-43: the listener's limits.headers / limits.header_bytes bound what a mutation may make.
+EP43_LIMITS = {"headers": 20, "header_bytes": "4KiB"}
+
+
+@pytest.fixture
+def over_limits(processor):
+    """Scenario "over": the message named by the request's x-at header gets a mutation that adds
+    x-many-N headers (as many as x-count says) or one x-big header of x-big bytes."""
+    @processor.scenario("over")
+    def over(stream, msg):
+        if kind(msg) != stream.first_header("x-at"):
+            return [answer(msg)]
+        count = int(stream.first_header("x-count") or 0)
+        big = int(stream.first_header("x-big") or 0)
+        sets = [(f"x-many-{i}", "v") for i in range(count)]
+        if big:
+            sets.append(("x-big", "b" * big))
+        return [answer(msg, set_headers=sets)]
+    return processor
+
+
+def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over_limits,
+                                                                     switchyard):
+    sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
+    # Within the limits the mutation applies.
+    r, _ = call(sy, "over", headers={"x-at": "request_headers", "x-count": "5", "x-big": "1000"})
+    assert r.status == 200 and len(echo_headers(r.json(), "x-big")[0]) == 1000
+    assert echo_headers(r.json(), "x-many-4") == ["v"]
+    before = upstream.stats()["requests_total"]
+    for case, extra in (("count", {"x-count": "30"}), ("bytes", {"x-big": "5000"})):
+        r, _ = call(sy, "over", path=f"/echo?over={case}",
+                    headers={"x-at": "request_headers", **extra})
+        assert r.status == 500, (case, r)
+        e = sy.wait_access_entry(lambda e: e.get("path") == f"/echo?over={case}")
+        want = "x-many-" if case == "count" else "x-big"
+        assert e["details"].startswith("ext_proc_error_header_mutation_over_limits:" + want), e
+    assert upstream.stats()["requests_total"] == before  # the upstream never saw them
+    assert stat(sy, "rejected_header_mutations") == 2
+    # Under failure_mode_allow too: a mutation the proxy cannot apply is not a processor failure.
+    sy2 = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS,
+                               failure_mode_allow=True), name="fma")
+    r, _ = call(sy2, "over", headers={"x-at": "request_headers", "x-count": "30"})
+    assert r.status == 500
+
+
+def test_ep43_response_header_mutation_over_the_limits_answers_500(upstream, over_limits,
+                                                                      switchyard):
+    """The response headers are still held (nothing has gone to the client): a 500 instead."""
+    sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
+    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "5"})
+    assert r.status == 200 and r.header("x-many-4") == "v"
+    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "30"})
+    assert r.status == 500 and r.header("x-many-0") is None
+    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-big": "5000"})
+    assert r.status == 500 and r.header("x-big") is None
+
+
+def test_ep43_trailer_mutation_over_the_limits(upstream, over_limits, switchyard):
+    """Request trailers: 500 (Envoy's HeaderMutationResultSizeFailWithRequestTrailer). Response
+    trailers after the response started (its headers skip the processor): the stream is reset
+    (...WithResponseTrailer)."""
+    sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS,
+                              processing_mode={"request_trailer_mode": "SEND",
+                                               "response_header_mode": "SKIP",
+                                               "response_trailer_mode": "SEND"}))
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("POST", "/echo", [("x-ep", "over"), ("x-at", "request_trailers"),
+                                             ("x-count", "30"), ("transfer-encoding", "chunked")],
+                           chunked([b"abc"], [("x-t1", "one")])))
+        assert c.read_response().status == 500
+    with RawClient(sy.port("ingress")) as c:
+        c.send(raw_request("GET", "/trailers", [("x-ep", "over"), ("x-at", "response_trailers"),
+                                                ("x-count", "30"), ("te", "trailers")]))
+        with pytest.raises(harness.ConnectionClosed):
+            while True:
+                c._fill()
+        data = c.buf
+    # Closed mid-response: the head (if it had left the proxy's write batch) and maybe part of
+    # the body, never the chunked body's end.
+    assert data == b"" or data.startswith(b"HTTP/1.1 200"), data[:200]
+    assert not data.endswith(b"0\r\n\r\n") and b"x-checksum" not in data, data[-80:]
+    e = sy.wait_access_entry(lambda e: e.get("path") == "/trailers")
+    assert e["response_flags"] == "FR", e
+    assert e["details"].startswith("ext_proc_error_header_mutation_over_limits:x-many-"), e
+    assert stat(sy, "rejected_header_mutations") == 2
+    assert sy.running() and request(sy.port("ingress"), "GET", "/echo").status == 200
 
 
 # ---- immediate responses ---------------------------------------------------------------------
@@ -684,6 +779,210 @@ def test_ep67_counters_for_the_simplest_post(upstream, processor, switchyard):
     assert "streams_started" in text
 
 
+def test_ep61_observability_mode_sends_and_goes_on(upstream, processor, switchyard):
+    """observability_mode: every message says so; nothing waits for the processor (the response
+    arrives while it has not answered anything); answers are ignored; a BUFFERED body is not
+    sent, a STREAMED one is; the side stream is half-closed when the request is over."""
+    import threading
+    gate = threading.Event()
+
+    @processor.scenario("obs-gate")
+    def obs_gate(stream, msg):
+        if kind(msg) == "request_headers":
+            gate.wait(30)  # the processor sits on the first message
+        return [answer(msg, set_headers=[("x-obs", "1")])]
+
+    @processor.scenario("obs-answers")
+    def obs_answers(stream, msg):
+        # Mutations and an immediate response: all ignored.
+        if kind(msg) == "response_headers":
+            return [immediate(403, body=b"no\n")]
+        return [answer(msg, set_headers=[("x-obs", "1")], body=b"REPLACED")]
+
+    sy = switchyard(ep_config(upstream.port, processor.port, observability_mode=True,
+                              processing_mode={"request_body_mode": "STREAMED",
+                                               "response_body_mode": "BUFFERED",
+                                               "response_trailer_mode": "SEND"}))
+    try:
+        r, rid = call(sy, "obs-gate", "POST", body=b"abcdef")
+        assert r.status == 200 and r.json()["body_length"] == 6
+        assert echo_headers(r.json(), "x-obs") == [] and r.header("x-obs") is None
+        assert stream_of(processor, rid).messages[0].observability_mode
+    finally:
+        gate.set()
+    s = ended(processor, rid)
+    # The body chunk by chunk as it passed (the end may come as an empty chunk of its own).
+    k = s.kinds()
+    assert k[0] == "request_headers" and k[-1] == "response_headers", k
+    bodies = [m.request_body for m in s.messages[1:-1]]
+    assert set(k[1:-1]) == {"request_body"} and b"".join(b.body for b in bodies) == b"abcdef"
+    assert [b.end_of_stream for b in bodies][-1] and not any(
+        b.end_of_stream for b in bodies[:-1])
+    assert all(m.observability_mode for m in s.messages)
+    assert s.messages[0].HasField("protocol_config")
+    r, rid = call(sy, "obs-answers", "POST", body=b"abcdef")
+    assert r.status == 200 and r.json()["body_length"] == 6
+    assert r.json()["body_sha256"] == __import__("hashlib").sha256(b"abcdef").hexdigest()
+    assert echo_headers(r.json(), "x-obs") == []
+    s2 = ended(processor, rid)
+    until(lambda: stat(sy, "streams_closed") == 2, what="both side streams counted closed")
+    assert stat(sy, "streams_started") == 2
+    assert stat(sy, "stream_msgs_sent") == len(s.messages) + len(s2.messages)
+    assert stat(sy, "message_timeouts") == 0 and stat(sy, "spurious_msgs_received") == 0
+
+
+def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
+        upstream, processor, switchyard):
+    """A processor that keeps the call open after the proxy's END_STREAM is reset once
+    deferred_close_timeout has passed, after the HTTP stream itself has ended."""
+    import threading
+
+    @processor.scenario("obs-linger")
+    def obs_linger(stream, msg):
+        def linger():
+            cancelled = threading.Event()
+            stream.context.add_callback(cancelled.set)
+            stream.state["cancelled"] = cancelled.wait(30)
+        stream.state["after_end"] = linger
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, observability_mode=True,
+                              deferred_close_timeout="0.2s"))
+    r, rid = call(sy, "obs-linger")
+    assert r.status == 200
+    s = ended(processor, rid)
+    assert s.state["cancelled"], "the call ended without the proxy resetting it"
+    assert s.kinds() == ["request_headers", "response_headers"]
+    until(lambda: stat(sy, "streams_closed") == 1, what="the side stream counted closed")
+    assert sy.running() and request(sy.port("ingress"), "GET", "/echo").status == 200
+
+
+def test_ep61_observability_processor_unreachable_changes_nothing(upstream, switchyard,
+                                                                    free_port):
+    """Without failure_mode_allow: a processor that cannot be reached fails its side stream
+    (counted), never the request."""
+    sy = switchyard(ep_config(upstream.port, free_port(), observability_mode=True,
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    for _ in range(3):
+        r = request(sy.port("ingress"), "POST", "/echo", body=b"abc")
+        assert r.status == 200 and r.json()["body_length"] == 3
+    until(lambda: stat(sy, "streams_failed") == 3, what="three failed side streams")
+    assert stat(sy, "failure_mode_allowed") == 0
+
+
+def test_ep61_observability_side_streams_across_hot_swaps(upstream, processor, switchyard):
+    """Side streams outlive their requests on the worker, not on the stream. Under load, with a
+    processor that keeps every call open, hot swaps lose no request; a swap retires the old
+    config, whose lingering side streams are then closed at once (deferred_close_timeout is far
+    longer than the test), so the retired generations can go."""
+    import threading
+
+    @processor.scenario("obs-hold")
+    def obs_hold(stream, msg):
+        def hold():
+            gone = threading.Event()
+            stream.context.add_callback(gone.set)
+            gone.wait(60)
+        stream.state["after_end"] = hold
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, workers=2, observability_mode=True,
+                              deferred_close_timeout="60s"))
+    stop = False
+    failures = []
+    done = [0]
+
+    def load():
+        while not stop:
+            r, _ = call(sy, "obs-hold", "POST", body=b"x" * 2000)
+            if r.status != 200 or r.json()["body_length"] != 2000:
+                failures.append(r)
+            done[0] += 1
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futs = [pool.submit(load) for _ in range(8)]
+        until(lambda: done[0] > 50, what="traffic before the swap")
+        for _ in range(3):
+            resp = reload_module(sy, "ext_proc", str(module_file("ext_proc")))
+            assert resp.status == 200, resp.body
+            mark = done[0]
+            until(lambda: done[0] > mark + 50, what="traffic after the swap")
+        stop = True
+        for f in futs:
+            f.result()
+    assert failures == []
+    # One more swap retires the config every side stream so far belongs to.
+    assert reload_module(sy, "ext_proc", str(module_file("ext_proc"))).status == 200
+
+    def held():
+        with processor.lock:
+            mine = [x for x in processor.streams if x.name == "obs-hold"]
+        return [x for x in mine if not x.ended.is_set()]
+    until(lambda: not held(), what="every lingering side stream closed")
+    until(lambda: loaded_generations(module_entry(sy, "ext_proc")) <= 2,
+          what="the retired generations unloaded")
+
+
+def test_ep63_metadata_forwarded_untyped_and_typed_received_only_for_listed(
+        upstream, processor, switchyard):
+    """The first filter takes dynamic metadata into its receiving namespaces only; the second
+    sends the stream's namespaces in metadata_context: untyped as Structs, typed as Structs
+    packed in Anys; a namespace nobody wrote is left out. A route's metadata_options replace
+    the filter's."""
+    from google.protobuf import struct_pb2
+
+    @processor.scenario("meta63")
+    def meta63(stream, msg):
+        r = answer(msg)
+        r.dynamic_metadata.update({"team": {"owner": "payments", "tier": 2},
+                                   "other": {"ok": True},
+                                   "unlisted": {"x": "y"}})
+        return [r]
+
+    second = ep_filter(metadata_options={"forwarding_namespaces": {
+        "untyped": ["team", "unlisted"], "typed": ["other", "absent"]}},
+        grpc_service={"envoy_grpc": {"cluster_name": "extproc"},
+                      "initial_metadata": [{"key": "x-filter", "value": "second"}]})
+    route_options = {"overrides": {"metadata_options": {
+        "forwarding_namespaces": {"untyped": ["other"]}}}}
+    cfg = ep_config(upstream.port, processor.port, routes=[
+        to_cluster("routed", {"prefix": "/echo", "headers": [{"name": "x-r", "exact": "1"}]},
+                   "backend", per_filter={"ext_proc": route_options}),
+        to_cluster("all", {"prefix": "/"}, "backend")],
+        metadata_options={"receiving_namespaces": {"untyped": ["team", "other"]}})
+    cfg["listeners"][0]["filters"].append(second)
+    sy = switchyard(cfg)
+
+    def contexts(headers):
+        r, rid = call(sy, "meta63", headers=headers)
+        assert r.status == 200
+        until(lambda: len(processor.by_id(rid)) == 2 and
+              all(x.ended.is_set() for x in processor.by_id(rid)), what="both side streams")
+        [s] = [x for x in processor.by_id(rid) if x.metadata.get("x-filter") == "second"]
+        return [m.metadata_context for m in s.messages]
+
+    got = contexts({})
+    assert len(got) == 2  # request and response headers
+    for mc in got:
+        assert dict(mc.filter_metadata) == {"team": struct(owner="payments", tier=2)}, mc
+        assert set(mc.typed_filter_metadata) == {"other"}, mc
+        any_ = mc.typed_filter_metadata["other"]
+        assert any_.type_url == "type.googleapis.com/google.protobuf.Struct"
+        other = struct_pb2.Struct()
+        assert any_.Unpack(other) and other == struct(ok=True)
+    # On the route "routed" its forwarding list replaces the filter's (typed included).
+    for mc in contexts({"x-r": "1"}):
+        assert dict(mc.filter_metadata) == {"other": struct(ok=True)}, mc
+        assert not mc.typed_filter_metadata
+
+
+def struct(**fields):
+    from google.protobuf import struct_pb2
+    st = struct_pb2.Struct()
+    st.update(fields)
+    return st
+
+
 # ---- config -----------------------------------------------------------------------------------
 
 
@@ -695,6 +994,8 @@ def test_ep67_counters_for_the_simplest_post(upstream, processor, switchyard):
       "processing_mode": {"request_body_mode": "SOMETIMES"}}, "must be one of"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
       "message_timeout": "soon"}, "must be a duration"),
+    ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}}, "observability_mode": True,
+      "deferred_close_timeout": "later"}, "ext_proc.deferred_close_timeout"),
 ])
 def test_config_errors_are_clear(upstream, switchyard, config, message):
     cfg = ep_config(upstream.port, 1)

@@ -13,6 +13,7 @@ One Envoy and one Switchyard serve the whole module, each with one listener per 
   slow    message_timeout 200 ms                   slowok the same, with failure_mode_allow
   early   STREAMED with send_body_without_waiting_for_header_response
   meta    two filters: receiving_namespaces, then forwarding_namespaces
+  obs     observability_mode (STREAMED request body, BUFFERED response body)
 The processor's messages are compared too (kinds, header names, end_of_stream, bodies).
 """
 import json
@@ -67,6 +68,9 @@ def filters():
                  ep(processing_mode={"request_body_mode": "BUFFERED"},
                     metadata_options={"forwarding_namespaces": {
                         "untyped": ["team", "absent.ns"]}})],
+        "obs": ep(observability_mode=True, deferred_close_timeout="0.2s",
+                  processing_mode={"request_body_mode": "STREAMED",
+                                   "response_body_mode": "BUFFERED"}),
     }
 
 
@@ -463,6 +467,33 @@ def test_message_timeout(world):
 def test_message_timeout_with_failure_mode_allow(world):
     e, _ = both(world, "slowok", "silent")
     assert e.status == 200
+
+
+# ---- observability mode ----------------------------------------------------------------------
+
+
+def test_observability_mode_ignores_the_answers(world):
+    """EP-61: the processor's mutations are ignored; it sees request headers, the STREAMED
+    request body and the response headers (not the BUFFERED response body), each marked
+    observability_mode; the side stream ends (deferred_close_timeout 0.2 s). Nothing waits for
+    the processor, so its side stream may start after the response: wait for it."""
+    envoy, sy, processor = world[0], world[1], world[2]
+    got = {}
+    for name, proxy in (("envoy", envoy), ("switchyard", sy)):
+        r, rid = ask(proxy, "obs", "mut", "POST", body=b"abc", headers={"x-set": "old"})
+        harness.until(lambda: len(processor.by_id(rid)) == 1, what=f"{name}'s side stream")
+        [stream] = processor.by_id(rid)
+        harness.until(stream.ended.is_set, what=f"{name}'s side stream ended")
+        got[name] = (view(r), [(kind(m), m.observability_mode,
+                                getattr(m, kind(m)).end_of_stream) for m in stream.messages])
+    assert got["switchyard"] == got["envoy"], \
+        f"\nenvoy:      {got['envoy']}\nswitchyard: {got['switchyard']}"
+    v, messages = got["envoy"]
+    assert v["status"] == 200 and ("x-set", "old") in v["body"]["headers"]
+    k = [k for k, _, _ in messages]
+    assert k[0] == "request_headers" and k[-1] == "response_headers", k
+    assert set(k[1:-1]) == {"request_body"} and messages[-2][2], messages  # the body ends
+    assert all(f for _, f, _ in messages)
 
 
 # ---- what the processor is sent --------------------------------------------------------------

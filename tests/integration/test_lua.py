@@ -222,6 +222,35 @@ def test_header_modified_while_iterating_is_an_error(upstream, switchyard):
     wait_log(sy, "header map cannot be modified while iterating")
 
 
+HEADER_LIMITS = r"""
+function envoy_on_request(h)
+  local hd = h:headers()
+  local n = tonumber(hd:get("x-count") or "0")
+  local big = tonumber(hd:get("x-big") or "0")
+  local ok, err = pcall(function()
+    for i = 1, n do hd:add("x-many-" .. i, "v") end
+    if big > 0 then hd:replace("x-big", string.rep("b", big)) end
+  end)
+  if not ok then h:respond({[":status"] = "200"}, "ok=false\nerr=" .. tostring(err)) end
+end
+"""
+
+
+def test_headers_over_the_listener_limits_are_an_error(upstream, switchyard):
+    """add/replace that would take the headers past the listener's limits.headers or
+    limits.header_bytes fail (the host's SY_ERR_TOO_LARGE), as a client's headers would."""
+    sy = one_script(switchyard, upstream, HEADER_LIMITS,
+                    listener_limits={"headers": 20, "header_bytes": "4KiB"})
+    port = sy.port("ingress")
+    e = echo(port, headers={"x-count": "5", "x-big": "1000"})
+    assert one(e, "x-many-5") == "v" and len(one(e, "x-big")) == 1000
+    for extra in ({"x-count": "30"}, {"x-big": "5000"}):
+        r = request(port, "GET", "/echo", headers=extra)
+        assert r.status == 200 and r.body.startswith(b"ok=false"), (extra, r)
+        assert "over the listener's limits" in lines(r.body)["err"], (extra, r.body)
+    assert upstream.stats()["requests_total"] == 1
+
+
 def test_headers_modified_after_continue_is_an_error(upstream, switchyard):
     # bodyChunks() lets the headers go on; a header edit after that is refused.
     script = r"""

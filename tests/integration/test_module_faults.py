@@ -12,14 +12,12 @@ the counter) and what becomes of the process. Each row is one test, on a proxy o
      failure_policy FAIL_CLOSED, "fails closed" -- the process lives and is ready, and the
      failed VM answers the next requests through it 503, as Envoy's does.
 
-Adding a fault class is adding a row. Rows to come as their module lands (being written in
-parallel): ext_proc servers that are dead (connection refused), slow (past the timeout) or
-speak garbage (an undecodable reply), each with its fail-open / fail-closed outcome.
+Adding a fault class is adding a row.
 
 The per-class tests with the finer detail are in test_modules_abi.py (load-time refusals),
 test_module_crash.py (crash records), test_lua.py (script errors and limits), test_wasm_host.py
-(traps, deadlines, memory and the failure policies) and test_ext_authz.py (EA-04, EA-23: errors
-and failure_mode_allow, also for the HTTP service).
+(traps, deadlines, memory and the failure policies), test_ext_authz.py (EA-04, EA-23: errors
+and failure_mode_allow, also for the HTTP service) and test_ext_proc.py (EP-50..EP-55).
 """
 import re
 import shutil
@@ -31,11 +29,13 @@ from typing import Callable, Optional
 import pytest
 
 from authz_peer import GrpcAuthz
-from harness import request, until
+from extproc_peer import BadFraming, Processor, answer, kind
+from harness import cluster, request, to_cluster, until
 from modules_util import (fixture_file, module_entry, module_stat, reload_module,
                           replace_atomically, with_filters)
 from test_ext_authz import config as authz_config
 from test_ext_authz import get as authz_get
+from test_ext_proc import ep_config
 from test_lua import listener, lua_config
 from test_module_crash import crash, crash_config, served_version
 from test_wasm_host import compile_filter, proxy_config as wasm_config, stat as wasm_stat
@@ -208,6 +208,108 @@ AUTHZ_FAULTS = [
      authz_script({"garbage": True}), "malformed CheckResponse"),
 ]
 
+# --- ext_proc (modules/ext_proc) against extproc_peer.py's gRPC processor ----------------------
+
+# The processors the running row started; the fixture below stops them.
+EXTPROC_SERVERS = []
+
+
+@pytest.fixture(autouse=True)
+def stop_extproc_servers():
+    yield
+    while EXTPROC_SERVERS:
+        EXTPROC_SERVERS.pop().stop()
+
+
+def extproc_processor(port=0):
+    """A processor that answers CONTINUE unless the request's x-ep names one of the faults."""
+    p = Processor(workers=8, port=port)
+
+    @p.scenario("slow")
+    def slow(stream, msg):
+        return []  # never answers
+
+    @p.scenario("garbage")
+    def garbage(stream, msg):
+        return [b"\xff\xff\xff\xff not a ProcessingResponse"]
+
+    @p.scenario("reset")
+    def reset(stream, msg):
+        # Answers the request headers, then resets the call mid-stream.
+        if kind(msg) == "request_headers":
+            return [answer(msg)]
+        stream.context.cancel()
+        return []
+
+    @p.scenario("out-of-order")
+    def out_of_order(stream, msg):
+        # The answer to the response headers comes first, for the request headers.
+        r = answer(msg)
+        if kind(msg) == "request_headers":
+            r.response_headers.response.SetInParent()
+        return [r]
+
+    EXTPROC_SERVERS.append(p)
+    return p
+
+
+def extproc(failure_mode_allow):
+    """ext_proc on extproc_processor(); requests with x-ep: framing go (a route's grpc_service)
+    to a BadFraming processor instead."""
+    def make(upstream_port, tmp_path):
+        p = extproc_processor()
+        bad = BadFraming()
+        EXTPROC_SERVERS.append(bad)
+        to_bad = {"overrides": {"grpc_service": {"envoy_grpc": {"cluster_name": "badframing"}}}}
+        routes = [to_cluster("framing", {"prefix": "/", "headers": [
+                      {"name": "x-ep", "exact": "framing"}]}, "backend",
+                             per_filter={"ext_proc": to_bad}),
+                  to_cluster("all", {"prefix": "/"}, "backend")]
+        return ep_config(upstream_port, p.port, workers=1, message_timeout="0.2s",
+                         failure_mode_allow=failure_mode_allow, routes=routes,
+                         clusters=[cluster("badframing", bad.port, protocol="http2")])
+    return make
+
+
+def extproc_get(scenario):
+    return lambda sy, tmp_path: request(sy.port("ingress"), "GET", "/echo",
+                                        headers={"x-ep": scenario}).status
+
+
+def extproc_dies(sy, tmp_path):
+    """The processor stops; once the proxy has seen its connection close, a request finds the
+    port refusing. Then a new processor takes the port, for the requests afterwards."""
+    [p] = [x for x in EXTPROC_SERVERS if isinstance(x, Processor)]
+    EXTPROC_SERVERS.remove(p)
+    p.stop()
+    until(lambda: sy.stat("cluster.extproc.cx_active") == 0, what="the connection to be gone")
+    status = request(sy.port("ingress"), "GET", "/echo").status
+    extproc_processor(port=p.port)
+    return status
+
+
+def extproc_counter(name):
+    return (f"module.ext_proc.{name}", lambda sy: module_stat(sy.stats(), "ext_proc", name), 1)
+
+
+# (key, fault, provoke, fail-closed status, its log details, its counter). Fail-open lets the
+# request go on unprocessed (200) and counts failure_mode_allowed. The module logs why at
+# debug only.
+EXTPROC_FAULTS = [
+    ("dead", "the processor is dead (connection refused)", extproc_dies, 500,
+     "ext_proc_error_side_stream_connect", "streams_failed"),
+    ("slow", "the processor does not answer within message_timeout", extproc_get("slow"), 504,
+     "ext_proc_error_message_timeout", "message_timeouts"),
+    ("garbage", "the processor answers bytes that are not a ProcessingResponse",
+     extproc_get("garbage"), 500, "ext_proc_error_bad_response_message", "streams_failed"),
+    ("framing", "the processor's gRPC framing is wrong (an invalid message prefix)",
+     extproc_get("framing"), 500, "ext_proc_error_bad_grpc_frame", "streams_failed"),
+    ("reset", "the processor resets the call mid-stream", extproc_get("reset"), 500,
+     "ext_proc_error_(gRPC_error_1|side_stream_reset)", "streams_failed"),
+    ("out-of-order", "the processor answers out of order", extproc_get("out-of-order"), 500,
+     "ext_proc_error_spurious_message", "spurious_msgs_received"),
+]
+
 FAULTS = [
     # Native modules at load time: the loader's child-process preflight (and the entry and
     # on_load checks) refuse the file; the old generation keeps serving.
@@ -286,6 +388,11 @@ FAULTS = [
             rf"ext_authz check failed: {why}",
             authz_counter("failure_mode_allowed" if allow else "error"), log_level="debug")
       for key, fault, provoke, why in AUTHZ_FAULTS
+      for mode, allow in (("fail-closed", False), ("fail-open", True))),
+    *(Fault(f"ext-proc-{key}-{mode}", fault, extproc(allow), provoke, 200 if allow else status,
+            rf"stream failed: {why}",
+            extproc_counter("failure_mode_allowed" if allow else counter), log_level="debug")
+      for key, fault, provoke, status, why, counter in EXTPROC_FAULTS
       for mode, allow in (("fail-closed", False), ("fail-open", True))),
 ]
 

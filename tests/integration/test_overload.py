@@ -4,6 +4,7 @@ the bytes all streams hold in buffers. Past the first, new connections are close
 while the streams in flight carry on. Each test drives the proxy into its cap and out again,
 watching the gauges overload.downstream_connections and overload.buffered_bytes.
 """
+import resource
 import socket
 
 from h2.settings import SettingCodes
@@ -140,6 +141,30 @@ def test_defaults_are_derived_and_shown(upstream, switchyard):
                  "switchyard_overload_buffered_bytes", "switchyard_overload_cx_refused",
                  "switchyard_overload_rq_refused"):
         assert f"\n{name} " in prom, name
+
+
+def test_the_derived_connection_cap_keeps_idle_clients_beyond_half_the_file_limit(upstream,
+                                                                                   switchyard):
+    # Idle keep-alive clients hold no upstream socket (upstream connections are pooled), so the
+    # derived cap must not halve the open-file limit: with 1024 descriptors, 600 idle clients
+    # fit, as they do on Envoy, nginx and HAProxy. The proxy inherits the lowered limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        sy = switchyard(config(upstream.port))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert sy.stat("overload.max_downstream_connections") == 1024 - 128
+    port = sy.port("ingress")
+    held = []
+    try:
+        for i in range(600):
+            held.append(kept_alive(port, f"idle{i}"))
+        assert sy.stat("overload.downstream_connections") == 600
+        assert sy.stat("overload.cx_refused") == 0
+    finally:
+        for c in held:
+            c.close()
 
 
 def test_an_unknown_overload_key_is_a_config_error(tmp_path):

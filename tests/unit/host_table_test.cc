@@ -57,6 +57,8 @@ struct Sink : ChainSink {
   // Stands for the generations a stream's posts hold.
   std::shared_ptr<const void> generations() const override { return keep; }
   std::shared_ptr<const void> keep = std::make_shared<int>(0);
+  HeaderLimits header_limits() const override { return limits; }
+  HeaderLimits limits;
   std::string route = "r";
   uv_loop_t* loop_;
 };
@@ -549,6 +551,41 @@ TEST(StreamRegistry, WorkerIndexBeyondTheLimitIsRefused) {
             SY_ERR_STALE);
   EXPECT_EQ(dropped, 1);
   unregister_stream(id);
+}
+
+// ---- EP-43: header_set / header_add within the listener's header limits ----------------------
+
+TEST(HeaderLimits, GrowthPastTheCountOrBytesIsRefusedAndShrinkingIsNot) {
+  Loop l;
+  Sink sink(&l.loop);
+  sink.limits = {3, 40};
+  FilterChain chain(&sink, {}, sink.route, 1);
+  chain.request_headers.add(":method", "GET");
+  chain.request_headers.add(":path", "/0123456789");  // the target counts: 11 bytes
+  chain.request_headers.add("a", "1");
+  chain.request_headers.add("b", "2");  // 2 lines, 15 bytes
+  sy_stream_t* s = chain.handle();
+  const sy_host_t* h = host_table();
+  EXPECT_EQ(h->header_add(s, SY_REQUEST_HEADERS, S("c"), S("3")), SY_OK);
+  // A fourth line: refused, and the block is unchanged.
+  EXPECT_EQ(h->header_add(s, SY_REQUEST_HEADERS, S("d"), S("4")), SY_ERR_TOO_LARGE);
+  EXPECT_EQ(chain.request_headers.size(), 5u);
+  // Setting an existing header replaces its values: the count stays, the bytes may grow to
+  // the limit (15 + 1 + 24 = 40) and no further.
+  EXPECT_EQ(h->header_set(s, SY_REQUEST_HEADERS, S("C"), S(std::string(24, 'x'))), SY_OK);
+  EXPECT_EQ(h->header_set(s, SY_REQUEST_HEADERS, S("c"), S(std::string(25, 'x'))),
+            SY_ERR_TOO_LARGE);
+  EXPECT_EQ(h->header_set(s, SY_REQUEST_HEADERS, S(":path"), S("/01234567890")), SY_ERR_TOO_LARGE);
+  // Pseudo-headers are not lines, and only the request target counts in bytes.
+  EXPECT_EQ(h->header_set(s, SY_REQUEST_HEADERS, S(":method"), S("OPTIONS")), SY_OK);
+  // Over the limits already (the limits went down), a change that does not grow still works.
+  sink.limits = {2, 20};
+  EXPECT_EQ(h->header_set(s, SY_REQUEST_HEADERS, S("c"), S("short")), SY_OK);
+  EXPECT_EQ(h->header_add(s, SY_REQUEST_HEADERS, S("e"), S("")), SY_ERR_TOO_LARGE);
+  // Trailers are counted on their own; no limits: anything goes.
+  EXPECT_EQ(h->header_add(s, SY_RESPONSE_TRAILERS, S("t"), S("1")), SY_OK);
+  sink.limits = {};
+  EXPECT_EQ(h->header_add(s, SY_REQUEST_HEADERS, S("e"), S(std::string(100, 'x'))), SY_OK);
 }
 
 }  // namespace

@@ -245,10 +245,15 @@ struct Parser {
     return true;
   }
 
-  bool namespaces(const Value& v, const std::string& where, std::vector<std::string>* untyped) {
+  bool namespaces(const Value& v, const std::string& where, std::vector<std::string>* untyped,
+                  std::vector<std::string>* typed = nullptr) {
     if (!keys(v, where, {"untyped", "typed"})) return false;
     if (const Value* u = v.find("untyped"))
       if (!strings(*u, where + ".untyped", untyped)) return false;
+    // receiving_namespaces.typed: Envoy accepts it and writes nothing typed either.
+    std::vector<std::string> ignored;
+    if (const Value* t = v.find("typed"))
+      if (!strings(*t, where + ".typed", typed ? typed : &ignored)) return false;
     return true;
   }
 
@@ -293,7 +298,6 @@ struct Parser {
     for (auto& f : flags)
       if (const Value* x = v.find(f.key))
         if (!boolean(*x, std::string("ext_proc.") + f.key, f.field)) return false;
-    if (c->observability_mode) return fail("ext_proc.observability_mode", "not supported yet");
     if (const Value* x = v.find("processing_mode"))
       if (!mode(*x, "ext_proc.processing_mode", &c->mode)) return false;
     if (const Value* x = v.find("request_attributes"))
@@ -304,6 +308,8 @@ struct Parser {
       if (!duration_ms(*x, "ext_proc.message_timeout", &c->message_timeout_ms)) return false;
     if (c->message_timeout_ms > 3600 * 1000)
       return fail("ext_proc.message_timeout", "must be at most 3600s");
+    if (const Value* x = v.find("deferred_close_timeout"))
+      if (!duration_ms(*x, "ext_proc.deferred_close_timeout", &c->deferred_close_ms)) return false;
     if (const Value* x = v.find("max_message_timeout"))
       if (!duration_ms(*x, "ext_proc.max_message_timeout", &c->max_message_timeout_ms))
         return false;
@@ -328,7 +334,7 @@ struct Parser {
         return false;
       if (const Value* f = x->find("forwarding_namespaces"))
         if (!namespaces(*f, "ext_proc.metadata_options.forwarding_namespaces",
-                        &c->forwarding_namespaces))
+                        &c->forwarding_namespaces, &c->forwarding_typed))
           return false;
       if (const Value* r = x->find("receiving_namespaces"))
         if (!namespaces(*r, "ext_proc.metadata_options.receiving_namespaces",
@@ -394,6 +400,17 @@ struct Parser {
     }
     if (const Value* x = o->find("grpc_initial_metadata"))
       if (!header_values(*x, w + ".grpc_initial_metadata", &r->grpc_initial_metadata)) return false;
+    if (const Value* x = o->find("metadata_options")) {
+      if (!keys(*x, w + ".metadata_options", {"forwarding_namespaces", "receiving_namespaces"}))
+        return false;
+      if (const Value* f = x->find("forwarding_namespaces"))
+        if (!namespaces(*f, w + ".metadata_options.forwarding_namespaces", &r->forwarding.emplace(),
+                        &r->forwarding_typed.emplace()))
+          return false;
+      if (const Value* f = x->find("receiving_namespaces"))
+        if (!namespaces(*f, w + ".metadata_options.receiving_namespaces", &r->receiving.emplace()))
+          return false;
+    }
     return true;
   }
 };

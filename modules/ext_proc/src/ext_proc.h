@@ -5,10 +5,12 @@
 #include <switchyard/module.h>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -69,8 +71,10 @@ struct Config {
   uint64_t message_timeout_ms = 200;
   uint64_t max_message_timeout_ms = 0;
   bool observability_mode = false;
+  uint64_t deferred_close_ms = 5000;  // observability_mode: how long a side stream may linger
   std::vector<std::string> request_attributes, response_attributes;
   std::vector<std::string> forwarding_namespaces, receiving_namespaces;
+  std::vector<std::string> forwarding_typed;  // metadata_options.forwarding_namespaces.typed
   MutationRules rules;
   bool has_allowed_headers = false;
   std::vector<StringMatcher> allowed_headers, disallowed_headers;
@@ -83,6 +87,15 @@ struct Config {
   int route_cache_action = 0;  // DEFAULT, CLEAR, RETAIN
   // BUFFERED_PARTIAL's limit (Envoy uses its connection buffer limit; Switchyard names it).
   uint64_t partial_buffer_bytes = 64 * 1024;
+  // This config's worker handles by worker index (on_worker_start to on_worker_stop), for the
+  // side streams of observability mode, which outlive their HTTP streams (observe.h). A plain
+  // map and not a thread_local: a thread_local with a destructor would keep the module from
+  // being unloaded after a swap.
+  struct Workers {
+    std::mutex mu;
+    std::unordered_map<int32_t, sy_worker_t*> by_index;
+  };
+  mutable Workers workers;
 };
 
 // ExtProcPerRoute.overrides ({disabled: true} alone is the host's business).
@@ -91,6 +104,9 @@ struct RouteConfig {
   std::optional<GrpcTarget> grpc;
   std::optional<bool> failure_mode_allow;
   std::vector<std::pair<std::string, std::string>> grpc_initial_metadata;
+  // metadata_options: a route's forwarding_namespaces (untyped and typed together) and
+  // receiving_namespaces replace the filter's, as in Envoy.
+  std::optional<std::vector<std::string>> forwarding, forwarding_typed, receiving;
 };
 
 Config* parse_config(std::string_view json, std::string* err);

@@ -8,8 +8,10 @@
 #include "filter.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "mutation.h"
+#include "observe.h"
 #include "wire.h"
 
 namespace extproc {
@@ -77,6 +79,9 @@ Filter::Filter(const Config* cfg, sy_stream_t* s) : cfg_(cfg), s_(s) {
   failure_mode_allow_ =
       rc && rc->failure_mode_allow ? *rc->failure_mode_allow : cfg->failure_mode_allow;
   if (rc) extra_metadata_ = rc->grpc_initial_metadata;
+  forwarding_ = rc && rc->forwarding ? &*rc->forwarding : &cfg->forwarding_namespaces;
+  forwarding_typed_ = rc && rc->forwarding_typed ? &*rc->forwarding_typed : &cfg->forwarding_typed;
+  receiving_ = rc && rc->receiving ? &*rc->receiving : &cfg->receiving_namespaces;
   d_[0].dir = SY_REQUEST;
   d_[1].dir = SY_RESPONSE;
   d_[0].header_mode = m.request_header == kSkip ? kSkip : kSend;
@@ -89,6 +94,7 @@ Filter::Filter(const Config* cfg, sy_stream_t* s) : cfg_(cfg), s_(s) {
 }
 
 Filter::~Filter() {
+  if (obs_) obs_->finish(cfg_->deferred_close_ms);
   for (auto& d : d_) stop_timer(d);
   if (cs) g_host->stream_callout_reset(cs);
 }
@@ -126,7 +132,9 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
   d.body_end = end_stream;
   // After a local reply (ended_), its response passes through this filter's response
   // callbacks: let it go.
-  if (side_over_ || ended_) {
+  if (side_over_ || ended_ || cfg_->observability_mode) {
+    // Observability mode sends and goes on at once (observe.h).
+    if (cfg_->observability_mode && d.header_mode == kSend) send_headers(d, end_stream);
     d.headers_out = true;
     return SY_CONTINUE;
   }
@@ -156,6 +164,7 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
 sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
   Direction& d = d_[dir];
   if (end_stream) d.body_end = true;
+  if (cfg_->observability_mode) return observe_body(d, end_stream);
   if (d.replaced) {
     // CONTINUE_AND_REPLACE: the processor's body replaced the message's; the rest is dropped.
     sy_str_t chunk{};
@@ -192,7 +201,8 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
 sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
   Direction& d = d_[dir];
   d.trailers_seen = true;
-  if (side_over_ || ended_) return SY_CONTINUE;
+  if (cfg_->observability_mode && d.trailer_mode == kSend) send_trailers(d);
+  if (side_over_ || ended_ || cfg_->observability_mode) return SY_CONTINUE;
   in_callback_ = dir;
   bool go = advance(d);
   in_callback_ = -1;
@@ -208,6 +218,7 @@ sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
 }
 
 void Filter::on_complete() {
+  if (obs_) std::exchange(obs_, nullptr)->finish(cfg_->deferred_close_ms);
   for (auto& d : d_) stop_timer(d);
   if (side_started_ && !failed_ && !closed_counted_) {
     closed_counted_ = true;
@@ -415,7 +426,7 @@ void Filter::maybe_half_close() {
 
 // ---- Sending -------------------------------------------------------------------------------
 
-bool Filter::open_side_stream() {
+std::vector<sy_header_t> Filter::side_stream_headers() const {
   std::vector<sy_header_t> h = {{S(":method"), S("POST")},
                                 {S(":path"), S(kPath)},
                                 {S("content-type"), S("application/grpc")},
@@ -423,6 +434,11 @@ bool Filter::open_side_stream() {
   if (!target_.authority.empty()) h.push_back({S(":authority"), S(target_.authority)});
   for (const auto& [n, v] : target_.initial_metadata) h.push_back({S(n), S(v)});
   for (const auto& [n, v] : extra_metadata_) h.push_back({S(n), S(v)});
+  return h;
+}
+
+bool Filter::open_side_stream() {
+  std::vector<sy_header_t> h = side_stream_headers();
   sy_status_t st = g_host->stream_callout_start(s_, nullptr, S(target_.cluster), h.data(), h.size(),
                                                 target_.timeout_ms, &kSideCallbacks, this, &cs);
   if (st != SY_OK) {
@@ -437,8 +453,25 @@ bool Filter::open_side_stream() {
 }
 
 bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
+  if (cfg_->observability_mode) return observe(d, req);
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
+  prepare(d, req);
+  std::string bytes;
+  req.SerializeToString(&bytes);
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
+  if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
+    count(kStreamsFailed);
+    fail(cfg_->status_on_error, "ext_proc_error_send_failed");
+    return false;
+  }
+  count(kStreamMsgsSent);
+  if (d.pending.empty()) start_timer(d, cfg_->message_timeout_ms);
+  d.pending.push_back(kind);
+  return true;
+}
+
+void Filter::prepare(Direction& d, pb::ProcessingRequest& req) {
   if (first_message_) {
     first_message_ = false;
     auto* pc = req.mutable_protocol_config();
@@ -456,20 +489,10 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req) {
     fill_attributes(s_, cfg_->request_attributes, &req);
   }
   // Every message carries the forwarded namespaces as they are now, as Envoy's do.
-  fill_metadata(s_, cfg_->forwarding_namespaces, req.mutable_metadata_context());
-  if (req.metadata_context().filter_metadata().empty()) req.clear_metadata_context();
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
-  if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
-    count(kStreamsFailed);
-    fail(cfg_->status_on_error, "ext_proc_error_send_failed");
-    return false;
-  }
-  count(kStreamMsgsSent);
-  if (d.pending.empty()) start_timer(d, cfg_->message_timeout_ms);
-  d.pending.push_back(kind);
-  return true;
+  fill_metadata(s_, *forwarding_, *forwarding_typed_, req.mutable_metadata_context());
+  if (req.metadata_context().filter_metadata().empty() &&
+      req.metadata_context().typed_filter_metadata().empty())
+    req.clear_metadata_context();
 }
 
 void Filter::send_headers(Direction& d, bool end_stream) {
@@ -857,7 +880,7 @@ void Filter::apply_mode_override(const pb::ProcessingResponse& r, Direction& d) 
 
 void Filter::apply_dynamic_metadata(const google::protobuf::Struct& md) {
   for (const auto& [ns, value] : md.fields()) {
-    const auto& allowed = cfg_->receiving_namespaces;
+    const auto& allowed = *receiving_;
     if (std::find(allowed.begin(), allowed.end(), ns) == allowed.end()) continue;
     if (value.kind_case() != google::protobuf::Value::kStructValue) continue;
     if (SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_merge)) {

@@ -16,6 +16,7 @@ namespace extproc {
 namespace pb = envoy::service::ext_proc::v3;
 
 class Filter;
+class Observer;
 
 // What a direction has sent and is waiting for, in order.
 enum class Msg { kHeaders, kBody, kTrailers };
@@ -73,7 +74,13 @@ class Filter {
 
  private:
   bool send(Direction& d, Msg kind, pb::ProcessingRequest& req);
+  // What every message carries: protocol_config (first), attributes, forwarded metadata.
+  void prepare(Direction& d, pb::ProcessingRequest& req);
+  std::vector<sy_header_t> side_stream_headers() const;
   bool open_side_stream();
+  // observability_mode (observe.cc): send and go on, nothing waits for an answer.
+  bool observe(Direction& d, pb::ProcessingRequest& req);
+  sy_filter_status_t observe_body(Direction& d, bool end_stream);
   void send_headers(Direction& d, bool end_stream);
   void send_body(Direction& d, bool end_stream, size_t limit);
   void send_trailers(Direction& d);
@@ -128,6 +135,12 @@ class Filter {
   bool request_attrs_sent_ = false;
   int in_callback_ = -1;  // the direction whose filter callback is running, or -1
   std::string grpc_status_;
+  // metadata_options in force: the route's, else the filter's.
+  const std::vector<std::string>* forwarding_;
+  const std::vector<std::string>* forwarding_typed_;
+  const std::vector<std::string>* receiving_;
+  Observer* obs_ = nullptr;  // observability_mode's side stream
+  bool obs_opened_ = false;
 };
 
 }  // namespace extproc

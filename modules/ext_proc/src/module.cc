@@ -5,6 +5,7 @@
 
 #include "ext_proc.h"
 #include "filter.h"
+#include "observe.h"
 
 SY_MODULE_STAMP("ext_proc", "0.1.0");
 
@@ -62,6 +63,16 @@ void* route_config_create(void*, sy_str_t json, sy_error_t* err) {
 }
 void route_config_destroy(void* r) { delete static_cast<RouteConfig*>(r); }
 
+// Every ext_proc config notes its worker handle, for observability mode's side streams, which
+// outlive their HTTP streams (observe.h). The handle is the worker data.
+void* worker_start(void* config, sy_worker_t* w) {
+  worker_started(static_cast<const Config*>(config), w);
+  return w;
+}
+void worker_stop(void* config, void* w) {
+  worker_stopped(static_cast<const Config*>(config), static_cast<sy_worker_t*>(w));
+}
+
 void* stream_create(void* config, sy_stream_t* s) {
   return new Filter(static_cast<const Config*>(config), s);
 }
@@ -89,8 +100,8 @@ const sy_http_filter_t kFilter = {
     config_destroy,
     route_config_create,
     route_config_destroy,
-    nullptr,
-    nullptr,
+    worker_start,
+    worker_stop,
     stream_create,
     req_headers,
     req_body,

@@ -129,6 +129,14 @@ MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::
     if (name.starts_with(":")) append = false;
     sy_status_t st = append ? g_host->header_add(s, kind, S(name), S(value))
                             : g_host->header_set(s, kind, S(name), S(value));
+    if (st == SY_ERR_TOO_LARGE) {
+      // The result would pass the listener's header count or size limits: an error whatever
+      // the rules say, counted as a rejected mutation, as Envoy's result check does.
+      ++out.rejected;
+      out.error = true;
+      out.why = "ext_proc_error_header_mutation_over_limits:" + name;
+      return out;
+    }
     if (st != SY_OK) {
       out.error = true;
       out.why = "ext_proc_error_header_mutation_failed:" + name;

@@ -145,20 +145,33 @@ void from_json(const json::Value& in, google::protobuf::Value* out) {
   }
 }
 
+// The dynamic-metadata namespace NS as a Struct; false when the stream lacks it.
+bool namespace_struct(sy_stream_t* s, const std::string& ns, google::protobuf::Value* st) {
+  sy_str_t text{};
+  if (g_host->metadata_ns_get(s, SY_METADATA_DYNAMIC, S(ns), &text) != SY_OK) return false;
+  json::Value v;
+  std::string err;
+  if (!json::parse(V(text), &v, &err) || !v.is_object()) return false;  // objects only
+  from_json(v, st);
+  return true;
+}
+
 }  // namespace
 
 void fill_metadata(sy_stream_t* s, const std::vector<std::string>& names,
-                   envoy::config::core::v3::Metadata* out) {
-  if (names.empty() || !SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_get)) return;
+                   const std::vector<std::string>& typed, envoy::config::core::v3::Metadata* out) {
+  if (!SY_HAS_SLOT(g_host, sy_host_t, metadata_ns_get)) return;
   for (const std::string& ns : names) {
-    sy_str_t text{};
-    if (g_host->metadata_ns_get(s, SY_METADATA_DYNAMIC, S(ns), &text) != SY_OK) continue;
-    json::Value v;
-    std::string err;
-    if (!json::parse(V(text), &v, &err) || !v.is_object()) continue;  // objects only
     google::protobuf::Value st;
-    from_json(v, &st);
-    (*out->mutable_filter_metadata())[ns] = std::move(*st.mutable_struct_value());
+    if (namespace_struct(s, ns, &st))
+      (*out->mutable_filter_metadata())[ns] = std::move(*st.mutable_struct_value());
+  }
+  for (const std::string& ns : typed) {
+    google::protobuf::Value st;
+    if (!namespace_struct(s, ns, &st)) continue;
+    google::protobuf::Any& any = (*out->mutable_typed_filter_metadata())[ns];
+    any.set_type_url("type.googleapis.com/google.protobuf.Struct");
+    st.struct_value().SerializeToString(any.mutable_value());
   }
 }
 

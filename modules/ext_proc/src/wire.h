@@ -25,8 +25,10 @@ void to_json(const google::protobuf::Value& v, std::string* out);
 
 // The namespaces NAMES of the stream's dynamic metadata (as the host holds them, with their
 // JSON types) into OUT.filter_metadata; a namespace the stream lacks is left out, as Envoy
-// does for metadata_options.forwarding_namespaces.untyped.
+// does for metadata_options.forwarding_namespaces.untyped. The namespaces TYPED go into
+// OUT.typed_filter_metadata, each as a google.protobuf.Struct packed in an Any: Switchyard's
+// dynamic metadata is JSON, which is what a Struct holds (docs/ext_proc.md).
 void fill_metadata(sy_stream_t* s, const std::vector<std::string>& names,
-                   envoy::config::core::v3::Metadata* out);
+                   const std::vector<std::string>& typed, envoy::config::core::v3::Metadata* out);
 
 }  // namespace extproc

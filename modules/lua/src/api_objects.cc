@@ -263,6 +263,9 @@ int h_num_values(lua_State* L) {
 void check_status(lua_State* L, sy_status_t st, std::string_view name) {
   if (st == SY_OK) return;
   if (st == SY_ERR_WRONG_PHASE) raise(L, "header map can no longer be modified");
+  if (st == SY_ERR_TOO_LARGE)
+    raise(L, "header '%.*s' would take the header map over the listener's limits", int(name.size()),
+          name.data());
   raise(L, "invalid header '%.*s'", int(name.size()), name.data());
 }
 
