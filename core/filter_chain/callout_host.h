@@ -11,6 +11,8 @@
 #include <string_view>
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/host_services.h"
+#include "core/filter_chain/worker_context.h"
 #include "core/http/headers.h"
 
 namespace sy::filters {

@@ -2,6 +2,7 @@
 #include "core/filter_chain/chain.h"
 
 #include "core/filter_chain/callout_host.h"
+#include "core/filter_chain/stream_registry.h"
 #include "core/log/log.h"
 #include "core/stats/overload.h"
 

@@ -10,7 +10,10 @@
 #include <vector>
 
 #include "core/filter_chain/chain.h"
+#include "core/filter_chain/host_services.h"
 #include "core/filter_chain/shared_data.h"
+#include "core/filter_chain/stream_registry.h"
+#include "core/filter_chain/worker_context.h"
 #include "core/stats/stats.h"
 
 namespace sy::filters {
