@@ -1,4 +1,8 @@
 // FilterChain: the iteration rules of sy_filter_status_t, per direction and per filter.
+//
+// Why this file is over 600 lines: the rules are one state machine (holds, buffering, resume,
+// inject, trailers and watermarks in two directions) whose steps call one another and share the
+// per-filter state; split across files, each part would need the others' private state.
 #include "core/filter_chain/chain.h"
 
 #include "core/filter_chain/callout_host.h"
