@@ -473,16 +473,18 @@ TEST(PseudoHeaders, AFilterThatNamesNoneLeavesTheStreamsOwn) {
   Loop l;
   Sink sink(&l.loop);
   ModuleScope scope;
+  // Reads by name only. (A mutation of the request block makes them: the listener's limits
+  // count the request target in its bytes.)
   PseudoProbe p{[](sy_stream_t* s) {
-    host_table()->header_set(s, SY_REQUEST_HEADERS, S("x-a"), S("1"));
     sy_str_t v;
-    EXPECT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S("x-a"), 0, &v), SY_OK);
+    EXPECT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S("accept"), 0, &v), SY_OK);
+    EXPECT_EQ(host_table()->header_count(s, SY_REQUEST_HEADERS, S("accept")), 1u);
   }};
   FilterChain chain(&sink, {factory_for(&kProbeVt, &p, &scope)}, sink.route, 1);
   chain.request_headers.add("accept", "*/*");
   chain.decode_headers(true);
   EXPECT_FALSE(chain.pseudo_in(SY_REQUEST));
-  EXPECT_EQ(chain.request_headers.size(), 2u);
+  EXPECT_EQ(chain.request_headers.size(), 1u);
   EXPECT_EQ(chain.request_headers.get(":path"), nullptr);
 }
 
