@@ -297,7 +297,7 @@ sy_status_t h_http_callout_start(sy_stream_t* s, sy_worker_t* w, sy_str_t cluste
   c->arg = arg;
   c->owner = current_module();
   // The reply runs module code even after the stream ended: hold the generation until then.
-  c->keep = s ? stream_keepalive(FilterChain::from(s)->id()) : WorkerContext::from(w)->keepalive;
+  c->keep = s ? FilterChain::from(s)->sink()->generations() : WorkerContext::from(w)->keepalive;
   auto done = [c](const CalloutResult& r) {
     if (c->cancelled || c->replied) return;
     c->replied = true;

@@ -11,6 +11,8 @@
 #include <string_view>
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/host_services.h"
+#include "core/filter_chain/worker_context.h"
 #include "core/http/headers.h"
 
 namespace sy::filters {
@@ -68,8 +70,5 @@ void install_callout_slots(sy_host_t* h);
 void end_stream_callouts(sy_stream_id_t id);
 // The stream's filters are destroyed: free the handles kept for them.
 void free_stream_callouts(sy_stream_id_t id);
-
-// The generation reference a registered stream holds (host.cc), for callouts that outlive it.
-std::shared_ptr<const void> stream_keepalive(sy_stream_id_t id);
 
 }  // namespace sy::filters

@@ -1,6 +1,12 @@
 // FilterChain: the iteration rules of sy_filter_status_t, per direction and per filter.
+//
+// Why this file is over 600 lines: the rules are one state machine (holds, buffering, resume,
+// inject, trailers and watermarks in two directions) whose steps call one another and share the
+// per-filter state; split across files, each part would need the others' private state.
 #include "core/filter_chain/chain.h"
 
+#include "core/filter_chain/callout_host.h"
+#include "core/filter_chain/stream_registry.h"
 #include "core/log/log.h"
 #include "core/stats/overload.h"
 
@@ -31,18 +37,24 @@ NetworkFilterFactory::~NetworkFilterFactory() {
   }
 }
 
-FilterChain::FilterChain(ChainSink* sink,
-                         const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
-                         const std::string& route_name, sy_stream_id_t id)
-    : sink_(sink), id_(id) {
+void FilterChain::start(const Factories& factories, const std::string& route_name,
+                        int worker_index) {
+  if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
+}
+
+void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
+                              sy_stream_id_t id) {
+  id_ = id;
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     Entry e;
     e.factory = f;
-    auto rc = f->route_configs.find(route_name);
-    if (rc != f->route_configs.end()) {
-      if (rc->second.disabled) continue;  // per_filter: {disabled: true}
-      e.route_config = rc->second.config;
+    if (!f->route_configs.empty()) {
+      auto rc = f->route_configs.find(route_name);
+      if (rc != f->route_configs.end()) {
+        if (rc->second.disabled) continue;  // per_filter: {disabled: true}
+        e.route_config = rc->second.config;
+      }
     }
     entries_.push_back(std::move(e));
   }
@@ -58,8 +70,32 @@ FilterChain::FilterChain(ChainSink* sink,
   }
 }
 
-FilterChain::~FilterChain() {
-  stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
+sy_stream_id_t FilterChain::published_id() {
+  if (registry_ == Registry::kPrivate) {
+    registry_ = Registry::kPublished;
+    register_stream(id_, this, sink_->generations());
+  }
+  return id_;
+}
+
+void FilterChain::unpublish() {
+  if (registry_ == Registry::kPublished) unregister_stream(id_);
+  registry_ = Registry::kGone;
+}
+
+FilterChain::~FilterChain() { destroy(); }
+
+void FilterChain::destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  unpublish();
+  if (counted_bytes_[0] + counted_bytes_[1]) {
+    stats::overload().buffered(-int64_t(counted_bytes_[0] + counted_bytes_[1]));
+    counted_bytes_[0] = counted_bytes_[1] = 0;
+  }
+  // Only a filter can have opened a callout or set a timer.
+  if (entries_.empty()) return;
+  end_stream_callouts(id_);
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -79,6 +115,16 @@ FilterChain::~FilterChain() {
     }
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
+  entries_.clear();
+  // on_stream_destroy has run: the handles kept for it go too.
+  free_stream_callouts(id_);
+}
+
+void FilterChain::end() {
+  complete();
+  halt();
+  unpublish();
+  if (!entries_.empty()) end_stream_callouts(id_);
 }
 
 void FilterChain::complete() {
@@ -117,6 +163,7 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
 }
 
 bool FilterChain::body_passthrough(sy_direction_t dir) const {
+  if (entries_.empty()) return headers_out_[dir] && !halted_;
   if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
   for (const auto& e : entries_)
     if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return false;
@@ -131,7 +178,19 @@ void* FilterChain::current_route_config() const {
   return current_ ? current_->route_config : nullptr;
 }
 
-http::HeaderMap* FilterChain::headers(sy_header_kind_t kind) {
+http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
+  if (with_pseudo && (kind == SY_REQUEST_HEADERS || kind == SY_RESPONSE_HEADERS)) {
+    sy_direction_t dir = kind == SY_REQUEST_HEADERS ? SY_REQUEST : SY_RESPONSE;
+    if (pseudo_due_[dir]) {
+      pseudo_due_[dir] = false;
+      pseudo_in_[dir] = true;
+      std::vector<http::Header> pseudo;
+      sink_->pseudo_headers(dir, pseudo);
+      auto& h = (dir == SY_REQUEST ? request_headers : response_headers).raw();
+      h.insert(h.begin(), std::make_move_iterator(pseudo.begin()),
+               std::make_move_iterator(pseudo.end()));
+    }
+  }
   switch (kind) {
     case SY_REQUEST_HEADERS:
       return &request_headers;
@@ -285,18 +344,38 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
 
 // ---- iteration ----
 
+// An empty chain (a listener without filters, or a route that disables them all) hands each
+// phase straight on: no loop, no copy of the data.
 void FilterChain::decode_headers(bool end_stream) {
+  pseudo_due_[SY_REQUEST] = true;
+  if (entries_.empty()) {
+    if (!stopped(SY_REQUEST)) emit_headers(SY_REQUEST, end_stream, ChainSink::kKeepLength);
+    return;
+  }
   run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::decode_data(std::string data, bool end_stream) {
+  if (entries_.empty()) {
+    if (!stopped(SY_REQUEST)) emit_data(SY_REQUEST, data, end_stream);
+    return;
+  }
   run_data(SY_REQUEST, 0, std::move(data), end_stream);
 }
 void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
   response_entered_ = true;
+  pseudo_due_[SY_RESPONSE] = true;
+  if (entries_.empty()) {
+    if (!stopped(SY_RESPONSE)) emit_headers(SY_RESPONSE, end_stream, ChainSink::kKeepLength);
+    return;
+  }
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {
+  if (entries_.empty()) {
+    if (!stopped(SY_RESPONSE)) emit_data(SY_RESPONSE, data, end_stream);
+    return;
+  }
   run_data(SY_RESPONSE, 0, std::move(data), end_stream);
 }
 void FilterChain::encode_trailers() { run_trailers(SY_RESPONSE, 0); }

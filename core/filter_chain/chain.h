@@ -67,13 +67,43 @@ class ChainSink {
       sy_metadata_source_t source) const {
     return nullptr;
   }
+  // The pseudo-headers of DIR's header block as the stream has them (:method, :path,
+  // :authority and :scheme; :status), appended to OUT. The chain asks only when a filter
+  // needs them (FilterChain::headers).
+  virtual void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const {}
+  // What keeps the stream's module generations loaded (the runtime snapshot that holds the
+  // filter factories): a post or callout for the stream holds it until it has run.
+  virtual std::shared_ptr<const void> generations() const { return nullptr; }
 };
 
+// Every stream has one, with or without filters: an empty chain hands each phase straight to
+// the sink, so the stream has one code path, and costs next to nothing.
 class FilterChain {
  public:
-  FilterChain(ChainSink* sink, const std::vector<std::shared_ptr<HttpFilterFactory>>& factories,
-              const std::string& route_name, sy_stream_id_t id);
+  using Factories = std::vector<std::shared_ptr<HttpFilterFactory>>;
+  // An empty chain; start() gives it its filters.
+  explicit FilterChain(ChainSink* sink) : sink_(sink) {}
+  // A chain with FACTORIES' filters whose stream has the id ID (tests pick their ids).
+  FilterChain(ChainSink* sink, const Factories& factories, const std::string& route_name,
+              sy_stream_id_t id)
+      : sink_(sink) {
+    add_filters(factories, route_name, id);
+  }
   ~FilterChain();
+  FilterChain(const FilterChain&) = delete;
+  FilterChain& operator=(const FilterChain&) = delete;
+
+  // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
+  // config for ROUTE_NAME (or left out, when that route disables it), and gives the stream an
+  // id of worker WORKER_INDEX when it has filters (nothing else uses one). Once, before any
+  // phase.
+  void start(const Factories& factories, const std::string& route_name, int worker_index);
+  bool empty() const { return entries_.empty(); }
+  // The stream is over: it leaves the registry, its streaming callouts end, its timers are
+  // dropped and its filters destroyed (on_stream_destroy), then the callouts' handles freed.
+  // The destructor does it too; a stream calls it while it is still whole, since filters may
+  // call the host from on_stream_destroy.
+  void destroy();
 
   // Inputs: the stream calls these as the codec delivers each phase.
   void decode_headers(bool end_stream);
@@ -84,6 +114,10 @@ class FilterChain {
   void encode_trailers();
   // The stream is over: on_stream_complete for every filter (then destroy on deletion).
   void complete();
+  // Access-log time: complete(), and from now on nothing reaches the filters: posts to the
+  // stream are stale, resumes do nothing, its streaming callouts end silently (as Envoy's
+  // async streams do).
+  void end();
   // Stop calling filters (a local reply or a reset ended the stream).
   void halt() { halted_ = true; }
   // A filter answered the request: the request phases stop, the response phases still run.
@@ -109,7 +143,15 @@ class FilterChain {
   const ModuleIdentity* module_at(uint32_t position) const;
 
   // --- state the host table works on ---
-  http::HeaderMap* headers(sy_header_kind_t kind);
+  // The header block KIND. The pseudo-headers go into it (first, as Envoy's filters see them)
+  // only when WITH_PSEUDO asks for them, the first time a filter names one or reads the block
+  // as a whole: most filters never do, and making them as strings for every request, only for
+  // the stream to read them back, was much of what a filter cost.
+  http::HeaderMap* headers(sy_header_kind_t kind, bool with_pseudo = true);
+  // True once DIR's pseudo-headers are in its block: filters may have changed them there, so
+  // the stream reads the message's method, path, authority or status back from them. Until
+  // then the stream's own values stand.
+  bool pseudo_in(sy_direction_t dir) const { return pseudo_in_[dir]; }
   std::string* body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off);
   sy_status_t resume(sy_direction_t dir);
   // Host continue_headers_with_body: the calling filter's held bodiless headers go on as the
@@ -121,6 +163,13 @@ class FilterChain {
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
   sy_stream_id_t id() const { return id_; }
+  // The id as a module learns it (host stream_id). The first call enters the stream in the
+  // registry, where posts from any thread look it up: a module can only post to an id it was
+  // given, so a stream whose id no filter asked for is never entered, and its worker takes no
+  // lock for it. After unpublish() the id stays stale.
+  sy_stream_id_t published_id();
+  // The stream ends: posts to its id find nothing from now on.
+  void unpublish();
   void* current_route_config() const;
   std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
@@ -173,6 +222,7 @@ class FilterChain {
     } dir[2];
   };
 
+  void add_filters(const Factories& factories, const std::string& route_name, sy_stream_id_t id);
   Entry* entry_at(sy_direction_t dir, size_t k);  // k-th in that direction's iteration order
   void run_headers(sy_direction_t dir, size_t from, bool end_stream, int64_t body_length);
   void run_data(sy_direction_t dir, size_t from, std::string data, bool end_stream);
@@ -205,7 +255,8 @@ class FilterChain {
 
   ChainSink* sink_;
   std::vector<Entry> entries_;
-  sy_stream_id_t id_;
+  sy_stream_id_t id_ = 0;
+  bool destroyed_ = false;
   bool stopped(sy_direction_t dir) const {
     return halted_ || (dir == SY_REQUEST && request_halted_);
   }
@@ -214,6 +265,8 @@ class FilterChain {
   bool response_entered_ = false;
   std::function<void()> idle_fn_;
   bool completed_ = false;
+  enum class Registry : uint8_t { kPrivate, kPublished, kGone };
+  Registry registry_ = Registry::kPrivate;
   int depth_ = 0;  // filter callbacks on the stack
   bool complete_pending_ = false;
   // During a callback: which entry and which body the host's body_* calls mean.
@@ -225,6 +278,8 @@ class FilterChain {
   size_t counted_bytes_[2] = {0, 0};  // what of held_bytes_ the overload count holds
   bool source_paused_[2] = {false, false};
   bool headers_out_[2] = {false, false};
+  bool pseudo_due_[2] = {false, false};  // DIR's headers entered, their pseudo-headers not made
+  bool pseudo_in_[2] = {false, false};
   bool write_above_[2] = {false, false};  // what on_watermark last said, per direction
 };
 

@@ -2,6 +2,7 @@
 #include "core/filter_chain/shared_data.h"
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/worker_context.h"
 
 namespace sy::filters {
 

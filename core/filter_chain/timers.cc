@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/filter_chain/chain.h"
+#include "core/filter_chain/worker_context.h"
 
 namespace sy::filters {
 namespace {

@@ -35,6 +35,12 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
   if (!done) add(name, value);
 }
 
+void HeaderMap::append_to_some(HeaderMap&& from) {
+  headers_.reserve(headers_.size() + from.headers_.size());
+  for (auto& h : from.headers_) headers_.push_back(std::move(h));
+  from.headers_.clear();
+}
+
 size_t HeaderMap::remove(std::string_view name) {
   auto it = std::remove_if(headers_.begin(), headers_.end(),
                            [&](const Header& h) { return iequals(h.name, name); });

@@ -56,6 +56,15 @@ class HeaderMap {
   // Does the comma-separated list in any NAME header contain TOKEN (case-insensitive)?
   bool has_token(std::string_view name, std::string_view token) const;
 
+  // Moves every header of FROM to the end of this map (all of it at once when this one is
+  // empty, which is the common case: no copy, no allocation).
+  void append(HeaderMap&& from) {
+    if (headers_.empty())
+      headers_.swap(from.headers_);
+    else
+      append_to_some(std::move(from));
+  }
+
   size_t size() const { return headers_.size(); }
   bool empty() const { return headers_.empty(); }
   void clear() { headers_.clear(); }
@@ -68,6 +77,7 @@ class HeaderMap {
   const std::vector<Header>& raw() const { return headers_; }
 
  private:
+  void append_to_some(HeaderMap&& from);
   std::vector<Header> headers_;
 };
 

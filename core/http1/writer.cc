@@ -2,6 +2,7 @@
 #include "core/http1/writer.h"
 
 #include <cstdio>
+#include <string_view>
 
 namespace sy::http1 {
 
@@ -114,12 +115,14 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
       return false;
     });
   }
-  static const char* kHopByHop[] = {
+  // Views, not C strings: a name of another length is passed over without a strlen or a
+  // compare, and this runs on every request and every response.
+  static constexpr std::string_view kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
       "te",         "upgrade",    "trailer",          "http2-settings"};
   auto& raw = headers.raw();
   std::erase_if(raw, [&](const http::Header& h) {
-    for (const char* n : kHopByHop)
+    for (std::string_view n : kHopByHop)
       if (h.name == n) return true;
     for (const auto& n : named)
       if (h.name == n) return true;

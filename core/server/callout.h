@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "core/filter_chain/factory.h"
+#include "core/filter_chain/host_services.h"
 #include "core/net/socket.h"
 #include "core/upstream/pool.h"
 

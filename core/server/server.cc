@@ -12,6 +12,7 @@
 #include "core/admin/admin.h"
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/host_services.h"
 #include "core/log/log.h"
 #include "core/net/socket.h"
 #include "core/server/stream_callout.h"

@@ -2,6 +2,10 @@
 // the response relayed back, local replies, back-pressure and the end of the stream. The
 // upstream request lives in stream_upstream.cc, the attribute table in stream_attributes.cc
 // and the access-log writer in core/log/access_log.cc; stream_record.cc hands them the facts.
+//
+// Why this file is a little over 600 lines: what is left is the one path of a request and its
+// response through the stream, with the replies that cut it short; the jobs that could stand
+// alone have left for the files above.
 #include "core/server/stream.h"
 
 #include "core/filter_chain/callout_host.h"
@@ -24,15 +28,8 @@ Stream::~Stream() {
     pool_->cancel(this);
   }
   if (upstream_) release_upstream(false);
-  if (chain_) {
-    // finalize() has unregistered it already, except for a stream torn down without one.
-    if (!finalized_) filters::unregister_stream(chain_->id());
-    sy_stream_id_t id = chain_->id();
-    filters::end_stream_callouts(id);
-    chain_.reset();
-    // on_stream_destroy has run: the handles kept for it go too.
-    filters::free_stream_callouts(id);
-  }
+  // While the stream is whole: its filters may call the host from on_stream_destroy.
+  chain_.destroy();
 }
 
 uv_loop_t* Stream::loop() const { return conn_->worker()->loop(); }
@@ -160,32 +157,29 @@ void Stream::on_request_head(http1::MessageHead& head) {
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");
   h.set("x-request-id", info_.request_id);
 
-  if (expect_continue && !http10_ && route_ >= 0 && lr_->filters.empty() &&
-      !lr_->cfg->routes[size_t(route_)].direct)
+  chain_.start(lr_->filters, route_name(), conn_->worker()->index());
+  // The client may send its body now: when the request goes upstream, or when filters, which
+  // may route it elsewhere or answer it themselves, see it. A request the proxy answers itself
+  // (no route, a direct response) needs no body.
+  if (expect_continue && !http10_ &&
+      (!chain_.empty() || (route_ >= 0 && !lr_->cfg->routes[size_t(route_)].direct)))
     conn_->send_continue();
+  // The pseudo-headers come later, if a filter asks for them (pseudo_headers below).
+  chain_.request_headers.append(std::move(h));
+  chain_.decode_headers(req_end_at_head_);
+}
 
-  if (lr_->filters.empty()) {
-    req_headers_ = std::move(h);
-    request_headers_out(req_end_at_head_, ChainSink::kKeepLength);
-    return;
+void Stream::pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const {
+  // The names go in as they are (they are lower-case already).
+  if (dir == SY_REQUEST) {
+    out.reserve(4);
+    out.push_back({":method", info_.method});
+    out.push_back({":path", info_.path});
+    out.push_back({":authority", info_.authority});
+    out.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
+  } else {
+    out.push_back({":status", std::to_string(info_.status)});
   }
-  // Filters see the request with its pseudo-headers first, as Envoy's filters do.
-  sy_stream_id_t id = filters::next_stream_id(conn_->worker()->index());
-  chain_ = std::make_unique<filters::FilterChain>(this, lr_->filters, route_name(), id);
-  // The runtime snapshot holds the listener's filter factories and, through them, the module
-  // generations: one reference keeps all of them alive for posts and callouts.
-  filters::register_stream(id, chain_.get(), rt_);
-  // One allocation for the whole map, and the pseudo-header names go in as they are (they are
-  // lower-case already): this runs for every request a filter sees.
-  std::vector<http::Header>& fh = chain_->request_headers.raw();
-  fh.reserve(h.size() + 4);
-  fh.push_back({":method", info_.method});
-  fh.push_back({":path", info_.path});
-  fh.push_back({":authority", info_.authority});
-  fh.push_back({":scheme", lr_->cfg->tls ? "https" : "http"});
-  for (auto& x : h.raw()) fh.push_back(std::move(x));
-  if (expect_continue && !http10_) conn_->send_continue();
-  chain_->decode_headers(req_end_at_head_);
 }
 
 void Stream::route_request(const http::HeaderMap& h) {
@@ -195,8 +189,8 @@ void Stream::route_request(const http::HeaderMap& h) {
 
 void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   if (response_ != ResponseState::kNone) return;
-  const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
-  if (chain_) {
+  const http::HeaderMap& h = chain_.request_headers;
+  if (chain_.pseudo_in(SY_REQUEST)) {
     // Filters may have rewritten the pseudo-headers: they are the request from here on.
     if (const std::string* m = h.get(":method")) info_.method = *m;
     if (const std::string* p = h.get(":path")) info_.path = *p;
@@ -205,12 +199,11 @@ void Stream::request_headers_out(bool end_stream, int64_t body_length) {
   }
   if (route_dirty_) route_request(h);
   if (route_ < 0) {
-    // With filters, the 404 goes back through their response phases, as a direct response
-    // does (Envoy's filters see the router's 404 too).
-    if (chain_)
-      reply_through_filters(404, {}, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
-    else
-      local_reply(404, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
+    // The 404 goes back through the filters' response phases, as a direct response does
+    // (Envoy's filters see the router's 404 too). The request body may be unread: the
+    // connection cannot be trusted again.
+    resp_close_ = resp_close_ || (!req_complete_ && !req_end_at_head_);
+    reply_through_filters(404, {}, "no route\n", "route_not_found", log::ResponseFlag::kNoRoute);
     return;
   }
   if (lr_->cfg->routes[size_t(route_)].direct) {
@@ -236,19 +229,14 @@ void Stream::reply_through_filters(int status, http::HeaderMap rh, const std::st
   info_.details = details;
   if (!rh.has("content-type") && !body.empty()) rh.add("content-type", "text/plain");
   resp_in_length_ = body.size();
-  if (chain_) {
-    // The reply goes back through the response filters like any other response.
-    chain_->response_headers.add(":status", std::to_string(info_.status));
-    for (auto& x : rh.raw()) chain_->response_headers.raw().push_back(x);
-    chain_->response_headers.set("content-length", std::to_string(body.size()));
-    bool empty = body.empty() || is_head_;
-    resp_end_at_head_ = empty;
-    chain_->encode_headers(empty);
-    if (!empty) chain_->encode_data(body, true);
-    return;
-  }
-  resp_close_ = !client_keep_alive_;
-  send_response(info_.status, rh, body);
+  // The reply goes back through the response filters like any other response (its :status,
+  // info_.status, is made when a filter asks for it).
+  chain_.response_headers.append(std::move(rh));
+  chain_.response_headers.set("content-length", std::to_string(body.size()));
+  bool empty = body.empty() || is_head_;
+  resp_end_at_head_ = empty;
+  chain_.encode_headers(empty);
+  if (!empty) chain_.encode_data(body, true);
 }
 
 void Stream::send_response(int status, const http::HeaderMap& h, std::string_view body) {
@@ -281,8 +269,8 @@ void Stream::on_request_body(const char* data, size_t len) {
     return;
   }
   if (response_ == ResponseState::kDone) return;  // a local reply went out: the body is discarded
-  if (chain_ && !chain_->body_passthrough(SY_REQUEST)) {
-    chain_->decode_data(std::string(data, len), false);
+  if (!chain_.body_passthrough(SY_REQUEST)) {
+    chain_.decode_data(std::string(data, len), false);
     return;
   }
   std::string_view v(data, len);
@@ -316,7 +304,7 @@ void Stream::request_data_out(std::string& data, bool end_stream) {
 }
 
 void Stream::request_trailers_out() {
-  if (chain_) req_trailers_ = chain_->request_trailers;
+  req_trailers_ = chain_.request_trailers;
   end_request_out();
   if (upstream_ && request_out_ != RequestOut::kSent) finish_request_upstream();
 }
@@ -324,27 +312,18 @@ void Stream::request_trailers_out() {
 void Stream::on_request_trailers(http::HeaderMap& trailers) {
   if (size_t dropped = http1::strip_forbidden_trailers(trailers))
     lr_->stats.rq_trailers_dropped->inc(dropped);
-  if (chain_) {
-    chain_->request_trailers = std::move(trailers);
-    chain_->has_request_trailers = true;
-  } else {
-    req_trailers_ = std::move(trailers);
-  }
+  chain_.request_trailers = std::move(trailers);
+  chain_.has_request_trailers = true;
 }
 
 void Stream::on_request_complete() {
   req_complete_ = true;
   if (response_ == ResponseState::kDone) return;
-  if (chain_) {
-    if (req_end_at_head_) return;  // the headers already carried the end of the request
-    if (chain_->has_request_trailers)
-      chain_->decode_trailers();
-    else
-      chain_->decode_data(std::string(), true);
-    return;
-  }
-  end_request_out();
-  if (upstream_ && request_out_ != RequestOut::kSent) finish_request_upstream();
+  if (req_end_at_head_) return;  // the headers already carried the end of the request
+  if (chain_.has_request_trailers)
+    chain_.decode_trailers();
+  else
+    chain_.decode_data(std::string(), true);
 }
 
 // ---- response path ----
@@ -380,24 +359,16 @@ int Stream::on_response_head(http1::MessageHead& head) {
   bool no_body = is_head_ || info_.status == 204 || info_.status == 304 ||
                  (info_.status >= 100 && info_.status < 200) ||
                  (head.content_length && *head.content_length == 0) || head.end_stream;
-  if (!chain_) {
-    resp_headers_ = std::move(h);
-    response_headers_out(no_body, ChainSink::kKeepLength);
-    return 0;
-  }
-  std::vector<http::Header>& fh = chain_->response_headers.raw();
-  fh.reserve(h.size() + 1);
-  fh.push_back({":status", std::to_string(info_.status)});
-  for (auto& x : h.raw()) fh.push_back(std::move(x));
+  chain_.response_headers.append(std::move(h));
   resp_end_at_head_ = no_body;
-  chain_->encode_headers(no_body);
+  chain_.encode_headers(no_body);
   return 0;
 }
 
 void Stream::response_headers_out(bool end_stream, int64_t body_length) {
   if (response_ != ResponseState::kNone) return;
-  http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
-  if (chain_) {
+  http::HeaderMap& h = chain_.response_headers;
+  if (chain_.pseudo_in(SY_RESPONSE)) {
     const std::string* st = h.get(":status");
     int s = st ? http::parse_status(*st) : 0;
     if (s == 0) {
@@ -436,8 +407,8 @@ void Stream::response_headers_out(bool end_stream, int64_t body_length) {
 }
 
 void Stream::on_response_body(const char* data, size_t len) {
-  if (chain_ && !chain_->body_passthrough(SY_RESPONSE)) {
-    chain_->encode_data(std::string(data, len), false);
+  if (!chain_.body_passthrough(SY_RESPONSE)) {
+    chain_.encode_data(std::string(data, len), false);
     return;
   }
   write_response_body(data, len);
@@ -448,7 +419,7 @@ void Stream::response_data_out(std::string& data, bool end_stream) {
   if (end_stream) write_response_end(nullptr);
 }
 
-void Stream::response_trailers_out() { write_response_end(&chain_->response_trailers); }
+void Stream::response_trailers_out() { write_response_end(&chain_.response_trailers); }
 
 void Stream::write_response_body(const char* data, size_t len) {
   if (response_ == ResponseState::kDone || len == 0) return;
@@ -465,12 +436,8 @@ void Stream::write_response_end(const http::HeaderMap* trailers) {
 }
 
 void Stream::on_response_trailers(http::HeaderMap& trailers) {
-  if (chain_) {
-    chain_->response_trailers = std::move(trailers);
-    chain_->has_response_trailers = true;
-  } else {
-    resp_trailers_ = std::move(trailers);
-  }
+  chain_.response_trailers = std::move(trailers);
+  chain_.has_response_trailers = true;
 }
 
 void Stream::on_response_complete() {
@@ -478,15 +445,11 @@ void Stream::on_response_complete() {
     return;  // the 101 ends the HTTP exchange, not the stream
   // Reusable only when the upstream keeps alive and got our whole request.
   release_upstream(upstream_keep_alive_ && request_out_ == RequestOut::kSent && req_complete_);
-  if (chain_) {
-    if (resp_end_at_head_) return;  // the headers already carried the end of the response
-    if (chain_->has_response_trailers)
-      chain_->encode_trailers();
-    else
-      chain_->encode_data(std::string(), true);
-    return;
-  }
-  write_response_end(resp_trailers_.empty() ? nullptr : &resp_trailers_);
+  if (resp_end_at_head_) return;  // the headers already carried the end of the response
+  if (chain_.has_response_trailers)
+    chain_.encode_trailers();
+  else
+    chain_.encode_data(std::string(), true);
 }
 
 void Stream::pause_source(sy_direction_t dir) {
@@ -529,7 +492,7 @@ void Stream::on_downstream_drained() {
 
 void Stream::on_downstream_reset() {
   if (response_ != ResponseState::kDone) info_.flag_once(log::ResponseFlag::kDownstreamReset);
-  if (chain_) chain_->halt();
+  chain_.halt();
   drop_upstream();
 }
 
@@ -569,7 +532,7 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
                                      std::string_view body, std::string details) {
   if (response_ != ResponseState::kNone || filter_reply_pending_) return false;
   if (details.empty()) details = "filter_local_reply";
-  if (!chain_ || chain_->response_entered()) {
+  if (chain_.response_entered()) {
     // From a response phase: the filters have had their say on a response already.
     local_reply(status, body, std::move(details), log::ResponseFlag::kLocalReply, &headers);
     return true;
@@ -577,12 +540,12 @@ bool Stream::local_reply_from_filter(int status, const http::HeaderMap& headers,
   // From a request phase: the reply goes back through the response filters (Envoy's filters
   // see local replies too), once the filter that made it has returned.
   filter_reply_pending_ = true;
-  chain_->halt_request();
+  chain_.halt_request();
   http::HeaderMap h;
   for (const auto& x : headers)
     if (x.name[0] != ':' && x.name != "content-length") h.add(x.name, x.value);
-  chain_->when_idle([this, status, h = std::move(h), body = std::string(body),
-                     details = std::move(details)]() mutable {
+  chain_.when_idle([this, status, h = std::move(h), body = std::string(body),
+                    details = std::move(details)]() mutable {
     if (response_ != ResponseState::kNone) return;
     drop_upstream();
     // The request body may be unread: the connection cannot be trusted again.
@@ -603,12 +566,12 @@ bool Stream::reset_from_filter(std::string details) {
   if (finalized_) return false;
   info_.details = details.empty() ? "filter_reset" : std::move(details);
   info_.flag = log::ResponseFlag::kFilterReset;
-  chain_->halt();
+  chain_.halt();
   // A local reply asked for after this (or pending from the same callback) would replace the
   // reset below; the reset wins.
   filter_reply_pending_ = true;
   // As with a local reply, nothing happens to the stream before the calling filter returns.
-  chain_->when_idle([this] {
+  chain_.when_idle([this] {
     if (finalized_) return;
     drop_upstream();
     conn_->reset_stream();
@@ -622,7 +585,7 @@ void Stream::local_reply(int status, std::string_view body, std::string details,
     conn_->reset_stream();
     return;
   }
-  if (chain_) chain_->halt();
+  chain_.halt();
   drop_upstream();
   info_.status = status;
   info_.details = std::move(details);
@@ -663,14 +626,7 @@ void Stream::count_response(int status) {
 void Stream::finalize() {
   if (finalized_) return;
   finalized_ = true;
-  if (chain_) {
-    // After access-log time nothing reaches the filters: posts and resumes see a stale stream.
-    chain_->complete();
-    chain_->halt();
-    filters::unregister_stream(chain_->id());
-    // Its streaming callouts end with it, silently (Envoy's async streams do the same).
-    filters::end_stream_callouts(chain_->id());
-  }
+  chain_.end();
   stop_timer();
   if (response_ != ResponseState::kDone) info_.flag_once(log::ResponseFlag::kDownstreamReset);
   count_response(info_.status);

@@ -85,6 +85,10 @@ class Stream : public upstream::Client, public filters::ChainSink {
   }
   const std::map<std::string, std::string>* config_metadata(
       sy_metadata_source_t source) const override;  // stream_metadata.cc
+  // The runtime snapshot holds the listener's filter factories and, through them, the module
+  // generations: one reference keeps all of them alive for posts and callouts.
+  std::shared_ptr<const void> generations() const override { return rt_; }
+  void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const override;
 
  private:
   void route_request(const http::HeaderMap& h);
@@ -125,12 +129,13 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool timer_armed_ = false;   // the response timeout runs on the connection's timer
   bool waiting_pool_ = false;  // acquire() was called and has not answered yet
   bool corked_ = false;
-  std::unique_ptr<filters::FilterChain> chain_;
   std::string override_host_;
   StreamInfo info_;  // what the attributes and the access log read
+  // The stream's filters (none is an empty chain): every phase of the request and the
+  // response passes through it. After rt_, which holds the filter factories.
+  filters::FilterChain chain_{this};
 
   // Request.
-  http::HeaderMap req_headers_;            // without filters; with filters the chain holds them
   std::optional<uint64_t> up_length_;      // the request body's length upstream, when known
   std::string body_buf_;                   // request body received before the upstream was ready
   bool chain_paused_[2] = {false, false};  // the filter chain paused this direction's source
@@ -173,7 +178,6 @@ class Stream : public upstream::Client, public filters::ChainSink {
   bool resp_close_ = false;  // the downstream connection closes after this response
   bool upstream_keep_alive_ = false;
   bool resp_end_at_head_ = false;
-  http::HeaderMap resp_headers_, resp_trailers_;
   bool finalized_ = false;
 };
 

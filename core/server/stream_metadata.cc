@@ -40,11 +40,11 @@ bool Stream::attribute_since_1_2(std::string_view path, std::string* out) const 
     if (colon == std::string::npos) return false;  // no upstream host chosen yet
     *out = info_.upstream_host.substr(colon + 1);
   } else if (path == "request.total_size") {
-    const http::HeaderMap& h = chain_ ? chain_->request_headers : req_headers_;
+    const http::HeaderMap& h = chain_.request_headers;
     *out = std::to_string(info_.bytes_in + header_block_bytes(h));
   } else if (path == "response.total_size") {
     if (!info_.status) return false;
-    const http::HeaderMap& h = chain_ ? chain_->response_headers : resp_headers_;
+    const http::HeaderMap& h = chain_.response_headers;
     *out = std::to_string(info_.bytes_out + header_block_bytes(h));
   } else if (path == "connection.uri_san_peer_certificate") {
     if (info.peer_uri_san.empty()) return false;
@@ -60,17 +60,15 @@ bool Stream::attribute_since_1_2(std::string_view path, std::string* out) const 
   return true;
 }
 
-void Stream::write_watermark(sy_direction_t dir, bool above) {
-  if (chain_) chain_->watermark(dir, above);
-}
+void Stream::write_watermark(sy_direction_t dir, bool above) { chain_.watermark(dir, above); }
 
 void Stream::append_log_fields(std::string& out) const {
   std::string value;
   for (const config::AccessLogField& f : rt_->config->access_log.fields) {
     bool found = false;
-    if (chain_ && f.source == config::AccessLogField::Source::kDynamicMetadata) {
-      found = filters::dynamic_metadata_json(*chain_, f.key, &value);  // JSON already
-    } else if (chain_ && filters::filter_state_text(*chain_, f.key, &value)) {
+    if (f.source == config::AccessLogField::Source::kDynamicMetadata) {
+      found = filters::dynamic_metadata_json(chain_, f.key, &value);  // JSON already
+    } else if (filters::filter_state_text(chain_, f.key, &value)) {
       value = json::quoted(value);
       found = true;
     }

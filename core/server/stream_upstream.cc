@@ -52,7 +52,7 @@ void Stream::send_upstream_head() {
   // An HTTP/1.0 client may send no Host: the upstream still needs one.
   head.authority = info_.authority.empty() ? std::string_view(cluster_->cfg.name) : info_.authority;
   head.scheme = cluster_->tls ? "https" : "http";
-  head.headers = chain_ ? &chain_->request_headers : &req_headers_;
+  head.headers = &chain_.request_headers;
   head.content_length = up_chunked_ ? std::nullopt : up_length_;
   head.end_stream = request_out_ != RequestOut::kOpen && body_buf_.empty() &&
                     req_trailers_.empty() && !up_length_.value_or(0) && !up_chunked_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/filter_chain/factory.h"
+#include "core/filter_chain/net_connection.h"
 #include "core/net/socket.h"
 #include "core/server/worker.h"
 

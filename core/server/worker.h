@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/filter_chain/host_services.h"
+#include "core/filter_chain/worker_context.h"
 #include "core/net/post_queue.h"
 #include "core/net/socket.h"
 #include "core/runtime/runtime.h"

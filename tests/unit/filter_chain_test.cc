@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/filter_chain/chain.h"
+#include "core/filter_chain/stream_registry.h"
 
 namespace sy::filters {
 namespace {

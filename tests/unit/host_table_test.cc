@@ -10,7 +10,10 @@
 #include <vector>
 
 #include "core/filter_chain/chain.h"
+#include "core/filter_chain/host_services.h"
 #include "core/filter_chain/shared_data.h"
+#include "core/filter_chain/stream_registry.h"
+#include "core/filter_chain/worker_context.h"
 #include "core/stats/stats.h"
 
 namespace sy::filters {
@@ -48,6 +51,15 @@ struct Sink : ChainSink {
   uv_loop_t* loop() const override { return loop_; }
   int worker_index() const override { return 0; }
   uint64_t buffer_limit() const override { return 1 << 20; }
+  void pseudo_headers(sy_direction_t dir, std::vector<http::Header>& out) const override {
+    if (dir == SY_REQUEST)
+      out.push_back({":path", "/p"});
+    else
+      out.push_back({":status", "200"});
+  }
+  // Stands for the generations a stream's posts hold.
+  std::shared_ptr<const void> generations() const override { return keep; }
+  std::shared_ptr<const void> keep = std::make_shared<int>(0);
   HeaderLimits header_limits() const override { return limits; }
   HeaderLimits limits;
   std::string route = "r";
@@ -430,14 +442,12 @@ TEST(StreamPosts, TaskActsForTheFilterThatPostedIt) {
   fa->route_configs["r"].config = &route_cfg;
   sy_stream_id_t id = next_stream_id(0);
   FilterChain chain(&sink, {fa, fb}, sink.route, id);
-  register_stream(id, &chain, std::make_shared<int>(0));  // stands for the generations
   chain.decode_headers(false);
   workers.run_all();
   // As inside a's callback: a's per-route config, and its bytes go on to b, not back to a.
   EXPECT_EQ(a.route_cfg_in_task, &route_cfg);
   EXPECT_EQ(log, (std::vector<std::string>{"b.body(from-a)+end"}));
   EXPECT_EQ(sink.req_body, "from-a");
-  unregister_stream(id);
 }
 
 // A filter that holds the request and hands its position to "another thread" (the test),
@@ -471,7 +481,6 @@ TEST(StreamPosts, PostToFilterFromElsewhereActsForThatFilter) {
   fa->route_configs["r"].config = &route_cfg;
   sy_stream_id_t id = next_stream_id(0);
   FilterChain chain(&sink, {fa, fb}, sink.route, id);
-  register_stream(id, &chain, std::make_shared<int>(0));
   chain.decode_headers(false);
   ASSERT_EQ(g_held_by, 0u);
   EXPECT_EQ(host_table()->filter_index(chain.handle()), SY_NO_FILTER);  // no filter runs now
@@ -488,7 +497,100 @@ TEST(StreamPosts, PostToFilterFromElsewhereActsForThatFilter) {
   EXPECT_EQ(a.route_cfg_in_task, &route_cfg);
   EXPECT_EQ(log, (std::vector<std::string>{"b.body(late)+end"}));
   EXPECT_EQ(sink.events, (std::vector<std::string>{"req_headers", "req_end"}));
-  unregister_stream(id);
+}
+
+// The registry holds a stream only once a module has its id (host stream_id), and never again
+// after the stream has left it: a post to an id nobody was given, or to an ended stream, is
+// stale, and its DROP runs.
+TEST(StreamRegistry, OnlyAPublishedIdTakesPosts) {
+  FakeWorkers workers;
+  workers.install();
+  Loop l;
+  Sink sink(&l.loop);
+  static int ran = 0, dropped = 0;
+  auto task = [](sy_stream_t*, void*) { ++ran; };
+  auto drop = [](void*) { ++dropped; };
+  sy_stream_id_t id = next_stream_id(0);
+  FilterChain chain(&sink, {}, sink.route, id);
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_ERR_STALE);
+  EXPECT_EQ(dropped, 1);
+  ASSERT_EQ(host_table()->stream_id(chain.handle()), id);
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_OK);
+  workers.run_all();
+  EXPECT_EQ(ran, 1);
+  chain.unpublish();
+  EXPECT_EQ(host_table()->stream_id(chain.handle()), id);  // asking again does not re-enter it
+  EXPECT_EQ(host_table()->post_to_stream(id, task, drop, nullptr), SY_ERR_STALE);
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(ran, 1);
+}
+
+// ---- issue 11: pseudo-headers are made when a filter needs them ----------------------------
+
+struct PseudoProbe {
+  std::function<void(sy_stream_t*)> on_request;
+};
+sy_filter_status_t probe_req_headers(void* f, sy_stream_t* s, bool) {
+  static_cast<PseudoProbe*>(f)->on_request(s);
+  return SY_CONTINUE;
+}
+sy_http_filter_t probe_vt() {
+  sy_http_filter_t vt{};
+  vt.size = sizeof vt;
+  vt.name = "probe";
+  vt.on_stream_create = actor_create;
+  vt.on_request_headers = probe_req_headers;
+  return vt;
+}
+const sy_http_filter_t kProbeVt = probe_vt();
+
+std::string header_text(sy_stream_t* s, sy_header_kind_t kind) {
+  std::string out;
+  sy_str_t n, v;
+  for (size_t i = 0; host_table()->header_at(s, kind, i, &n, &v) == SY_OK; ++i)
+    out += std::string(n.ptr, n.len) + "=" + std::string(v.ptr, v.len) + ";";
+  return out;
+}
+
+TEST(PseudoHeaders, AFilterThatNamesNoneLeavesTheStreamsOwn) {
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  // Reads by name only. (A mutation of the request block makes them: the listener's limits
+  // count the request target in its bytes.)
+  PseudoProbe p{[](sy_stream_t* s) {
+    sy_str_t v;
+    EXPECT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S("accept"), 0, &v), SY_OK);
+    EXPECT_EQ(host_table()->header_count(s, SY_REQUEST_HEADERS, S("accept")), 1u);
+  }};
+  FilterChain chain(&sink, {factory_for(&kProbeVt, &p, &scope)}, sink.route, 1);
+  chain.request_headers.add("accept", "*/*");
+  chain.decode_headers(true);
+  EXPECT_FALSE(chain.pseudo_in(SY_REQUEST));
+  EXPECT_EQ(chain.request_headers.size(), 1u);
+  EXPECT_EQ(chain.request_headers.get(":path"), nullptr);
+}
+
+TEST(PseudoHeaders, NamingOneOrListingAllPutsThemFirst) {
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  std::string seen;
+  PseudoProbe p{[&](sy_stream_t* s) {
+    // Before any phase of the response, its block has no :status to make.
+    EXPECT_EQ(header_text(s, SY_RESPONSE_HEADERS), "");
+    sy_str_t v;
+    ASSERT_EQ(host_table()->header_get(s, SY_REQUEST_HEADERS, S(":path"), 0, &v), SY_OK);
+    EXPECT_EQ(std::string(v.ptr, v.len), "/p");
+    host_table()->header_set(s, SY_REQUEST_HEADERS, S(":path"), S("/q"));
+    seen = header_text(s, SY_REQUEST_HEADERS);
+  }};
+  FilterChain chain(&sink, {factory_for(&kProbeVt, &p, &scope)}, sink.route, 1);
+  chain.request_headers.add("accept", "*/*");
+  chain.decode_headers(true);
+  EXPECT_EQ(seen, ":path=/q;accept=*/*;");  // made once, first, and changed in place
+  EXPECT_TRUE(chain.pseudo_in(SY_REQUEST));
+  EXPECT_FALSE(chain.pseudo_in(SY_RESPONSE));
 }
 
 // ---- 8: metric names ------------------------------------------------------------------------
