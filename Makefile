@@ -2,8 +2,8 @@
 # together so that a fresh clone needs one command:
 #
 #   make run      install what is missing, build, and start examples/quickstart.yaml
-#   make test     build, then unit tests (ctest) and integration tests (pytest), then the
-#                 integration tests again on the sanitizer build (the proxy, modules, fixtures)
+#   make test     build, then unit tests (ctest) and integration tests (pytest), then a named
+#                 subset of the integration tests on the sanitizer build (ASAN_SUBSET)
 #   make build    install what is missing and build (Release, Ninja, ccache)
 #   make test-asan  build-asan/ (ASan+UBSan, modules and fixtures too), then both suites on it
 #   make bench    Switchyard, Envoy, nginx and HAProxy side by side (bench/README.md)
@@ -50,23 +50,25 @@ wasm-fixtures: deps
 
 # Every suite runs even if one fails; the last line sums them up for people and for CI.
 #
-# The sanitizer run (test-asan, below) is not part of it. Its integration suite was in it, and
-# passed on the tree before the ext_authz, ext_proc and Wasm modules landed; on the tree with
-# them it fails tens of those modules' tests (a stack-use-after-scope in the wasm module was
-# found and fixed; the rest is not yet diagnosed), so it stays out until it is clean again.
-# Budget, estimated for a fresh 2-core machine from a cold ccache: Release build about 5
-# minutes, its suites 7 to 9; the ASan build of the proxy, modules and fixtures about 14 and its
-# integration suite 10 to 15 more, which is at the 45-minute edge with the new module suites.
-test: build wasm-fixtures
+# The sanitizer run is in it as far as the budget allows (45 minutes for a fresh machine's
+# `make test` on 2 cores): the integration suite's ASAN_SUBSET (below) on build-asan/, which
+# needs only the proxy, the modules and the fixtures built with ASan+UBSan. The whole run, with
+# the sanitizer unit tests and every integration file, is `make test-asan`. Budget (measured;
+# the table and how each figure was taken are in tests/integration/README.md): Release build 5
+# minutes, its unit tests 1 and integration suite 11; the ASan build of the proxy, modules and
+# fixtures 14, the subset 10: 41 in all. The whole integration suite on ASan
+# (15) would make it 46, past the budget.
+test: build build-asan-proxy wasm-fixtures
 	@unit=0; integration=0; \
 	rm -f $(BUILD)/junit-unit.xml $(BUILD)/junit-integration.xml; \
 	ctest --test-dir $(BUILD) --output-on-failure \
 	  --output-junit $(CURDIR)/$(BUILD)/junit-unit.xml || unit=$$?; \
 	$(VENV)/bin/python -m pytest tests/integration -v \
 	  --junitxml=$(CURDIR)/$(BUILD)/junit-integration.xml $(PYTEST_ARGS) || integration=$$?; \
+	$(asan-start) $(call asan-integration,$(ASAN_SUBSET)) $(asan-reports) \
 	$(VENV)/bin/python tools/test-summary unit=$(BUILD)/junit-unit.xml \
-	  integration=$(BUILD)/junit-integration.xml; \
-	[ $$unit -eq 0 ] && [ $$integration -eq 0 ]
+	  integration=$(BUILD)/junit-integration.xml $(ASAN_INTEGRATION_JUNIT); \
+	[ $$unit -eq 0 ] && [ $$integration -eq 0 ] && [ $$asan -eq 0 ]
 
 # --- the sanitizer run (issue 13): the same suites on a build with ASan+UBSan ---------------
 # A build of its own (build-asan/, RelWithDebInfo so reports have lines), the same ccache. The
@@ -113,8 +115,9 @@ define asan-unit
 $(ASAN_ENV) ctest --test-dir $(BUILD_ASAN) --output-on-failure \
   --output-junit $(CURDIR)/$(BUILD_ASAN)/junit-unit.xml || asan=1;
 endef
+# $(call asan-integration,ARGS): the integration tests ARGS select (paths, pytest options).
 define asan-integration
-$(ASAN_ENV) $(VENV)/bin/python -m pytest tests/integration -v --basetemp=$(BUILD_ASAN)/pytest \
+$(ASAN_ENV) $(VENV)/bin/python -m pytest $(1) -v --basetemp=$(BUILD_ASAN)/pytest \
   --junitxml=$(CURDIR)/$(BUILD_ASAN)/junit-integration.xml $(PYTEST_ARGS) || asan=1;
 endef
 define asan-reports
@@ -122,12 +125,16 @@ $(VENV)/bin/python tools/sanitizer-reports $(SANITIZER_REPORTS) \
   --logs $(BUILD_ASAN)/Testing/Temporary $(BUILD_ASAN)/pytest \
   --junit $(BUILD_ASAN)/junit-reports.xml || asan=1;
 endef
+# What `make test` runs of the integration suite on the sanitizer build: all of it (every codec
+# and every module) but test_bench_smoke.py, which runs the bench harness for three minutes,
+# not more of our code, and which the Release suite runs already.
+ASAN_SUBSET := tests/integration --ignore=tests/integration/test_bench_smoke.py
 ASAN_INTEGRATION_JUNIT := asan-integration=$(BUILD_ASAN)/junit-integration.xml \
   asan-reports=$(BUILD_ASAN)/junit-reports.xml
 ASAN_JUNIT := asan-unit=$(BUILD_ASAN)/junit-unit.xml $(ASAN_INTEGRATION_JUNIT)
 
 test-asan: build-asan
-	@$(asan-start) $(asan-unit) $(asan-integration) $(asan-reports) \
+	@$(asan-start) $(asan-unit) $(call asan-integration,tests/integration) $(asan-reports) \
 	$(VENV)/bin/python tools/test-summary $(ASAN_JUNIT); \
 	[ $$asan -eq 0 ]
 

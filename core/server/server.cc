@@ -294,6 +294,11 @@ void Server::finish_drain() {
   // With the workers gone, teardown runs right here: filter configs and module generations are
   // released in order and each module's on_unload runs before the process exits.
   filters::set_main_executor(nullptr);
+  // What the workers queued for the main thread while they stopped runs first, in the order
+  // posted: a stream aborted by Worker::stop can drop the last reference to a filter config a
+  // reload replaced, whose teardown then waits in this queue; the loop does not run again, so
+  // closing the queue unrun would leak the config and its generation and skip on_unload.
+  posts_.run_all();
   runtime_.reset();
   admin_.reset();
   uv_timer_stop(drain_timer_.get());

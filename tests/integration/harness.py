@@ -699,6 +699,22 @@ def run_switchyard(args, timeout=30, cwd=None):
 # The folder ASan and LSan write their reports to (log_path), one file per process that
 # reported; set by `make test-asan` only. conftest.py fails the test during which one appears.
 SANITIZER_REPORTS = os.environ.get("SY_SANITIZER_REPORTS")
+# How much slower the processes under test are than the Release build they were tuned on.
+# Under `make test-asan` (ASan+UBSan, the proxy and every module instrumented) a request takes
+# several times the CPU, and loading a module several times longer (a swap of ext_authz takes
+# about a second there), so a timeout a test hands the proxy as a budget, one that must NOT fire
+# for the test to mean anything (an authorization check held across three hot swaps, an
+# ext_proc message under load), is multiplied by TIME_SCALE through budget(). A timeout that is
+# what a test is about (a held call that must time out) is written as it is and not scaled, and
+# no assertion changes. 1 on the Release build; SY_TIME_SCALE overrides it either way.
+TIME_SCALE = float(os.environ.get("SY_TIME_SCALE") or (5 if SANITIZER_REPORTS else 1))
+
+
+def budget(seconds):
+    """SECONDS times TIME_SCALE as a config duration ("2s"): for a timeout that must not fire."""
+    return f"{seconds * TIME_SCALE:g}s"
+
+
 # GCC's UBSan, next to ASan, ignores log_path and writes to stderr; its reports start so.
 UBSAN_REPORT = re.compile(rb"^\S+:\d+:\d+: runtime error: .*$", re.M)
 

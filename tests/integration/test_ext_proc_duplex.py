@@ -13,7 +13,8 @@ from extproc_peer import answer, kind, streamed_chunk
 from h2util import H2Client
 from harness import RawClient, chunked, cluster, echo_headers, raw_request
 # The processor fixture and the helpers of the ext_proc tests.
-from test_ext_proc import EP_ID, call, ended, ep_config, processor, stat  # noqa: F401
+from test_ext_proc import (EP_ID, RSS_BUDGET_KIB, call, ended, ep_config, processor,  # noqa: F401
+                           stat)
 
 DUPLEX_BOTH = {"request_body_mode": "FULL_DUPLEX_STREAMED", "request_trailer_mode": "SEND",
                "response_body_mode": "FULL_DUPLEX_STREAMED", "response_trailer_mode": "SEND"}
@@ -230,6 +231,7 @@ def test_ep17_large_bodies_many_requests(upstream, processor, switchyard):
 @pytest.mark.measures_memory
 def test_ep17_100mib_request_body_is_bounded(upstream, processor, switchyard):
     sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=DUPLEX_REQUEST))
+    before = sy.memory_kib("VmHWM")
     piece = bytes(range(256)) * 256  # 64 KiB
     count = (100 << 20) // len(piece)
     with RawClient(sy.port("ingress"), timeout=180) as c:
@@ -246,7 +248,8 @@ def test_ep17_100mib_request_body_is_bounded(upstream, processor, switchyard):
         h.update(piece)
     assert json.loads(r.body) == {"length": count * len(piece), "sha256": h.hexdigest()}
     assert ended(processor, "fdx-big").state["request"]["n"] == count * len(piece)
-    assert sy.memory_kib("VmHWM") < 64 * 1024
+    growth = sy.memory_kib("VmHWM") - before
+    assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB upload"
 
 
 @pytest.mark.measures_memory
@@ -254,10 +257,12 @@ def test_ep17_100mib_response_body_is_bounded(upstream, nginx, processor, switch
     cfg = ep_config(upstream.port, processor.port, processing_mode=DUPLEX_RESPONSE)
     cfg["clusters"][0] = cluster("backend", nginx.port)
     sy = switchyard(cfg)
+    before = sy.memory_kib("VmHWM")
     r, rid = call(sy, "fdx-echo", path="/big", timeout=180)
     assert r.status == 200 and len(r.body) == 100 << 20
     assert r.body.count(0) == len(r.body)
-    assert sy.memory_kib("VmHWM") < 64 * 1024
+    growth = sy.memory_kib("VmHWM") - before
+    assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB download"
 
 
 def test_ep17_body_before_the_headers_answer_fails_with_500(upstream, processor, switchyard):

@@ -384,6 +384,7 @@ def test_watched_file_that_does_not_start_keeps_the_old_version(switchyard, upst
     assert get(sy).header("x-wasm") == "host_test"
 
 
+@pytest.mark.crashes_on_purpose
 def test_wasmtime_leaves_the_crash_handler_in_place(switchyard, upstream, host_test_wasm):
     """Wasmtime runs with signal-based traps off: its out-of-bounds access is a trap (503), and
     a native module's SIGSEGV afterwards is still caught and recorded by the proxy's crash
