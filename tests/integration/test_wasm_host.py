@@ -309,6 +309,78 @@ def test_configure_false_is_a_config_error(switchyard, upstream, host_test_wasm)
     assert "switchyard.yaml:" in text
 
 
+def leb(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def wasm_binary(types, imports=(), funcs=(), exports=()):
+    """A minimal .wasm: TYPES as (params, results) byte strings of value types, IMPORTS as
+    (module, name, type), FUNCS as the type index of each defined function (empty bodies),
+    EXPORTS as (name, function index)."""
+    def vec(items):
+        return leb(len(items)) + b"".join(items)
+
+    def name(s):
+        return leb(len(s)) + s.encode()
+
+    def section(sid, body):
+        return bytes([sid]) + leb(len(body)) + body
+
+    out = b"\0asm\x01\0\0\0"
+    out += section(1, vec([b"\x60" + vec([bytes([t]) for t in p]) + vec([bytes([t]) for t in r])
+                           for p, r in types]))
+    if imports:
+        out += section(2, vec([name(m) + name(n) + b"\x00" + leb(t) for m, n, t in imports]))
+    out += section(3, vec([leb(t) for t in funcs]))
+    out += section(7, vec([name(n) + b"\x00" + leb(i) for n, i in exports]))
+    out += section(10, vec([b"\x02\x00\x0b" for _ in funcs]))
+    return out
+
+
+I32, V128 = 0x7F, 0x7B
+
+
+# Wasmtime's C API aborts the process when asked the kind of a v128 (or GC reference) value
+# type, which the module must know for the imports it stubs and the callbacks it calls. Found by
+# the wasm_load fuzz target: such a module is refused with a message, and the proxy lives.
+@pytest.mark.parametrize("case", ["import", "export"])
+def test_a_v128_signature_at_the_boundary_is_refused_not_an_abort(switchyard, upstream,
+                                                                   host_test_wasm, tmp_path,
+                                                                   case):
+    if case == "import":
+        bad = wasm_binary(types=[((), ()), ((), (V128,))], imports=[("env", "returns_v128", 1)],
+                          funcs=[0], exports=[("proxy_abi_version_0_2_1", 1)])
+        what = "imported function env.returns_v128"
+    else:
+        bad = wasm_binary(types=[((), ()), ((I32, V128), ())], funcs=[0, 1],
+                          exports=[("proxy_abi_version_0_2_1", 0),
+                                   ("proxy_on_request_headers", 1)])
+        what = "exported function proxy_on_request_headers"
+    path = tmp_path / f"v128-{case}.wasm"
+    path.write_bytes(bad)
+
+    sy = switchyard(proxy_config(upstream, path, cache_dir=str(tmp_path / "c")), start=False)
+    sy.start(wait_ready=False)
+    assert sy.wait_exit() == 1  # a config error, not SIGABRT
+    text = Path(sy.log_path).read_text()
+    assert what in text and "v128" in text, text
+    assert "switchyard.yaml:" in text
+
+    # The same file given to a running proxy by a reload: refused, and the proxy serves on.
+    good = start(switchyard, upstream, host_test_wasm, tmp_cache=tmp_path / "c2")
+    assert get(good).status == 200
+    good.write_config(proxy_config(upstream, path, cache_dir=str(tmp_path / "c2")))
+    assert good.reload().status != 200
+    assert good.proc.poll() is None
+    assert get(good).status == 200
+
+
 def test_compiled_code_is_cached_by_sha256(switchyard, upstream, host_test_wasm, tmp_path):
     cache = tmp_path / "cache"
     sy = start(switchyard, upstream, host_test_wasm, tmp_cache=cache)

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "signatures.h"
 #include "vm.h"
 
 namespace sywasm {
@@ -129,8 +130,10 @@ bool detect_abi(Code* p, std::string* err) {
 std::shared_ptr<Code> build_code(WasmModule* mod, const PluginConfig& cfg, const std::string& bytes,
                                  std::string* err) {
   auto code = std::make_shared<Code>();
-  if (!compile(mod, cfg, bytes, code.get(), err) || !detect_abi(code.get(), err) ||
-      !define_imports(mod, code.get(), err))
+  // The boundary check comes after compile, so it reads only bytes Wasmtime has validated, and
+  // before anything asks Wasmtime for a value type's kind (signatures.h).
+  if (!compile(mod, cfg, bytes, code.get(), err) || !check_boundary_signatures(bytes, err) ||
+      !detect_abi(code.get(), err) || !define_imports(mod, code.get(), err))
     return nullptr;
   return code;
 }
