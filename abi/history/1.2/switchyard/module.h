@@ -695,6 +695,29 @@ typedef struct sy_host {
   /* The connection's worker (the worker's own handle, as a post_to_worker task receives): for
    * worker_timer_drop, post_to_worker_drop and callouts that get back to the connection. */
   sy_worker_t* (*conn_worker)(sy_conn_t* c);
+
+  /* The body taken over: a filter that re-writes a body as a stream of its own (ext_proc's
+   * FULL_DUPLEX_STREAMED, a transcoder) lets the headers go before the body is done and then
+   * alone decides what body follows them. The calling filter holds DIR's headers (its headers
+   * callback returned a stop status, SY_STOP_AND_WATERMARK usually): they go on now, without
+   * end of stream, as the head of a message with a body of unknown length (Content-Length
+   * removed; HTTP/1.1 chunked). From then on nothing of DIR passes the filter by itself:
+   * - each chunk of the original body (and its end) still reaches the filter's body callbacks
+   *   and is held as under SY_STOP_AND_WATERMARK, whatever they return (the peer pauses while
+   *   more than the high watermark is held): the filter takes it with body_get and body_drain
+   *   (SY_BODY_BUFFERED, from any callback acting for it); bytes held before this call, or left
+   *   held when the direction ends, are dropped unless the filter takes them;
+   * - the next filters and the peer get only what the filter injects (inject_data): the
+   *   direction ends with the filter's inject_data(..., END_STREAM = true) (the original's
+   *   trailers, if any, are then dropped), or with resume(), which sends the original's
+   *   trailers (held after the filter's trailers callback ran; edit them with header_* first)
+   *   when they came, else an empty end of stream; input arriving after that is dropped.
+   * Callable from a task, timer or callout callback acting for the filter, or from its own
+   * body or trailers callback; not from its headers callback (nothing is held yet).
+   * SY_ERR_WRONG_PHASE when the filter holds no headers of DIR (or took the body already);
+   * SY_ERR_STALE after the stream ended. Since 1.2 (check with SY_HAS_SLOT(host, sy_host_t,
+   * continue_headers_take_body)). */
+  sy_status_t (*continue_headers_take_body)(sy_stream_t* s, sy_direction_t dir);
 } sy_host_t;
 
 /* ---- What a module provides ------------------------------------------------------------ */
