@@ -85,7 +85,10 @@ void drop_worker_timers(Pred pred, bool count = true) {
 
 sy_timer_t* stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_drop_fn drop,
                          void* arg) {
-  if (!s || !fn) return nullptr;
+  if (!s || !fn) {
+    if (drop) drop(arg);
+    return nullptr;
+  }
   FilterChain* c = FilterChain::from(s);
   auto t = std::make_unique<FilterChain::StreamTimer>();
   FilterChain::StreamTimer* raw = t.get();
@@ -115,9 +118,12 @@ sy_timer_t* stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_d
 
 sy_timer_t* worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_drop_fn drop,
                          void* arg) {
-  if (!w || !fn) return nullptr;
+  // No timer made is a timer that will never fire: DROP says so, as for one dropped later.
+  if (!w || !fn || !WorkerContext::from(w)->loop) {
+    if (drop) drop(arg);
+    return nullptr;
+  }
   WorkerContext* ctx = WorkerContext::from(w);
-  if (!ctx->loop) return nullptr;
   auto t = std::make_unique<WorkerTimer>();
   WorkerTimer* raw = t.get();
   raw->token = g_next_timer.fetch_add(1, std::memory_order_relaxed);

@@ -12,7 +12,10 @@
 //   x-add-body: V    (on a request without body) hold the headers, then from a stream timer
 //                    continue_headers_with_body and inject V as the request's body
 //   x-via-main: 1    hold the request, hop to the main thread (sdk::post_to_main) and back
-//                    (post_to_filter), which sets request header x-via-main: back and resumes
+//                    (sdk::post_to_filter), which sets request header x-via-main: back and resumes
+//   x-via-worker: 1  sdk::post_to_worker to a worker that does not exist (response header
+//                    x-rc-drop: "<status>:dropped" when its ON_DROP ran), then to this worker,
+//                    an sdk::worker_timer there and sdk::post_to_filter back (x-via-worker: back)
 // Response headers it sets ("-" for absent):
 //   x-rc-set, x-rc-merge, x-rc-flag   the status codes of those calls
 //   x-md-dynamic           metadata_ns_get("authz") of the dynamic metadata
@@ -65,9 +68,26 @@ class TypedMd final : public sdk::HttpFilter {
     }
     if (h.get("x-via-main")) {
       sy_stream_id_t id = this->id();
-      uint32_t position = sdk::host()->filter_index(stream());
+      uint32_t position = sdk::filter_index(stream());
       sy_status_t rc = sdk::post_to_main([id, position] {
-        sdk::host()->post_to_filter(id, position, back_from_main, nullptr, nullptr);
+        sdk::post_to_filter(id, position, [](sy_stream_t* s) { back(s, "x-via-main"); });
+      });
+      if (rc == SY_OK) return SY_STOP;
+    }
+    if (h.get("x-via-worker")) {
+      // The SDK's drop-aware posts: to a worker that does not exist (dropped at once, ON_DROP
+      // runs here), then to this stream's worker, a worker timer there, and back to the filter.
+      bool dropped = false;
+      sy_status_t none = sdk::post_to_worker(
+          1 << 20, [](sy_worker_t*) {}, [&dropped] { dropped = true; });
+      rc_drop_ = std::to_string(none) + (dropped ? ":dropped" : ":kept");
+      sy_stream_id_t id = this->id();
+      uint32_t position = sdk::filter_index(stream());
+      int32_t worker = sdk::host()->worker_index(sdk::host()->stream_worker(stream()));
+      sy_status_t rc = sdk::post_to_worker(worker, [id, position](sy_worker_t* w) {
+        sdk::worker_timer(w, 1, [id, position](sy_worker_t*) {
+          sdk::post_to_filter(id, position, [](sy_stream_t* s) { back(s, "x-via-worker"); });
+        });
       });
       if (rc == SY_OK) return SY_STOP;
     }
@@ -127,6 +147,7 @@ class TypedMd final : public sdk::HttpFilter {
     }
     h.set("x-buffer-limit", std::to_string(buffer_limit().value_or(0)));
     h.set("x-sdk-queue-rc", rc_queue_);
+    h.set("x-rc-drop", rc_drop_);
     h.set("x-sdk-items", items_);
     h.set("x-module-config", std::string(sdk::module_config().value_or("-")));
     return SY_CONTINUE;
@@ -140,8 +161,9 @@ class TypedMd final : public sdk::HttpFilter {
   }
 
  private:
-  static void back_from_main(sy_stream_t* s, void*) {
-    sdk::host()->header_set(s, SY_REQUEST_HEADERS, sdk::to_str("x-via-main"), sdk::to_str("back"));
+  // Back on the stream's worker, as this filter: marks the request and lets it go on.
+  static void back(sy_stream_t* s, const char* header) {
+    sdk::host()->header_set(s, SY_REQUEST_HEADERS, sdk::to_str(header), sdk::to_str("back"));
     sdk::host()->resume(s, SY_REQUEST);
   }
 
@@ -178,7 +200,7 @@ class TypedMd final : public sdk::HttpFilter {
   }
 
   std::string rc_set_ = "-", rc_merge_ = "-", rc_flag_ = "-", added_body_, watermarks_;
-  std::string rc_queue_ = "-", items_ = "-";
+  std::string rc_queue_ = "-", items_ = "-", rc_drop_ = "-";
 };
 
 }  // namespace

@@ -123,6 +123,17 @@ def test_the_sdk_posts_to_main_and_back(upstream, switchyard):
     assert echo_headers(r.json(), "x-via-main") == ["back"], r.json()["headers"]
 
 
+def test_the_sdk_posts_to_a_worker_sets_a_worker_timer_and_learns_of_a_drop(upstream,
+                                                                             switchyard):
+    sy = switchyard(typed_md_config(upstream.port))
+    r = request(sy.port("ingress"), "GET", "/echo", headers={"x-via-worker": "1"})
+    assert r.status == 200, r
+    assert echo_headers(r.json(), "x-via-worker") == ["back"], r.json()["headers"]
+    # SY_ERR_NOT_FOUND for a worker that does not exist, and the task's ON_DROP ran.
+    not_found = 1
+    assert r.header("x-rc-drop") == f"{not_found}:dropped", r.headers
+
+
 def test_filters_hear_the_clients_write_buffer_cross_the_watermarks(upstream, switchyard):
     # A 32 MiB response to a client that reads nothing yet: the proxy's queue toward the client
     # passes the high watermark (fx_watermark counts on_watermark calls); once the client reads
