@@ -139,34 +139,30 @@ size_t entry_bytes(sy_header_kind_t kind, std::string_view name, std::string_vie
   return kind == SY_REQUEST_HEADERS && name == ":path" ? value.size() : 0;
 }
 
-BlockSize block_size(const http::HeaderMap& h, sy_header_kind_t kind) {
-  BlockSize n;
-  for (const auto& hd : h) {
-    n.count += hd.name.starts_with(":") ? 0 : 1;
-    n.bytes += entry_bytes(kind, hd.name, hd.value);
-  }
-  return n;
-}
-
 // Whether setting (op 0) or adding (op 1) NAME: VALUE would take the block past the listener's
 // limits. What a client may not send, a filter may not make either (Envoy's ext_proc checks a
 // mutation's result the same way). Only growth past a limit is refused: a block the proxy's own
-// headers took over it can still be edited and shrunk.
+// headers took over it can still be edited and shrunk. This runs on every header_set of every
+// filter, so it is one pass over the block, comparing names case-insensitively rather than
+// lower-casing a copy (only a pseudo-header's name is lowered, for entry_bytes' ":path").
 bool over_limits(FilterChain* c, const http::HeaderMap& h, sy_header_kind_t kind,
                  std::string_view name, std::string_view value, int op) {
   ChainSink::HeaderLimits lim = c->sink()->header_limits();
   if (!lim.count && !lim.bytes) return false;
-  std::string lname = http::to_lower(name);
-  BlockSize before = block_size(h, kind), after = before;
-  if (op == 0) {
-    for (const auto& hd : h) {
-      if (!http::iequals(hd.name, lname)) continue;
-      after.count -= lname.starts_with(":") ? 0 : 1;
-      after.bytes -= entry_bytes(kind, hd.name, hd.value);
-    }
+  BlockSize before, after;
+  for (const auto& hd : h) {
+    size_t count = hd.name.starts_with(":") ? 0 : 1;
+    size_t bytes = entry_bytes(kind, hd.name, hd.value);
+    before.count += count;
+    before.bytes += bytes;
+    if (op == 0 && http::iequals(hd.name, name)) continue;  // replaced by the new entry
+    after.count += count;
+    after.bytes += bytes;
   }
-  after.count += lname.starts_with(":") ? 0 : 1;
-  after.bytes += entry_bytes(kind, lname, value);
+  bool pseudo = name.starts_with(":");
+  after.count += pseudo ? 0 : 1;
+  after.bytes +=
+      pseudo ? entry_bytes(kind, http::to_lower(name), value) : entry_bytes(kind, name, value);
   return (lim.count && after.count > lim.count && after.count > before.count) ||
          (lim.bytes && after.bytes > lim.bytes && after.bytes > before.bytes);
 }
