@@ -6,7 +6,6 @@
 #include <map>
 
 #include "host.h"
-#include "json.h"
 #include "struct_json.h"
 
 namespace ext_authz {
@@ -40,10 +39,11 @@ void add_metadata(sy_stream_t* s, sy_metadata_source_t source,
     sy_str_t v{};
     if (g_host->metadata_ns_get(s, source, str(ns), &v) != SY_OK) continue;
     std::string err;
-    auto parsed = json::parse(view(v), &err);
-    if (!parsed || !parsed->is_object()) continue;  // The host hands out objects only.
+    json::Value parsed;
+    if (!json::parse(view(v), &parsed, &err) || !parsed.is_object())
+      continue;  // The host hands out objects only.
     google::protobuf::Value st;
-    json_to_value(*parsed, &st);
+    json_to_value(parsed, &st);
     (*out->mutable_filter_metadata())[ns] = std::move(*st.mutable_struct_value());
   }
 }

@@ -29,12 +29,12 @@ class Reader {
   std::string where(const std::string& field) const {
     return path_.empty() ? field : path_ + "." + field;
   }
-  const json::Value* get(const char* field) { return v_.get(field); }
+  const json::Value* get(const char* field) { return v_.find(field); }
 
   // Every key must be one of KNOWN; "@type" (from a pasted Envoy typed_config) is ignored.
   bool known(std::initializer_list<const char*> names) {
     // A plain loop variable, not a structured binding: clang before 16 cannot capture one.
-    for (const auto& member : v_.object) {
+    for (const auto& member : v_.obj) {
       const std::string& k = member.first;
       if (k == "@type") continue;
       bool found = std::any_of(names.begin(), names.end(), [&](const char* n) { return k == n; });
@@ -47,33 +47,33 @@ class Reader {
     return true;
   }
   bool boolean(const char* field, bool* out) {
-    const json::Value* f = v_.get(field);
+    const json::Value* f = v_.find(field);
     if (!f) return true;
-    if (f->type != json::Value::kBool)
-      return fail(field, std::string("expected true or false, got ") + f->type_name());
-    *out = f->boolean;
+    if (f->kind != json::Value::Bool)
+      return fail(field, std::string("expected true or false, got ") + f->kind_name());
+    *out = f->b;
     return true;
   }
   bool string(const char* field, std::string* out) {
-    const json::Value* f = v_.get(field);
+    const json::Value* f = v_.find(field);
     if (!f) return true;
-    if (f->type != json::Value::kString)
-      return fail(field, std::string("expected a string, got ") + f->type_name());
-    *out = f->string;
+    if (f->kind != json::Value::String)
+      return fail(field, std::string("expected a string, got ") + f->kind_name());
+    *out = f->str;
     return true;
   }
   bool uint(const char* field, uint32_t* out, uint32_t min, uint32_t max) {
-    const json::Value* f = v_.get(field);
+    const json::Value* f = v_.find(field);
     if (!f) return true;
     double d = 0;
     // Envoy's JSON form writes 64-bit and wrapped numbers as strings; accept both.
-    if (f->type == json::Value::kNumber)
-      d = f->number;
-    else if (f->type == json::Value::kString && !f->string.empty() &&
-             std::all_of(f->string.begin(), f->string.end(), ::isdigit))
-      d = std::stod(f->string);
+    if (f->kind == json::Value::Number)
+      d = f->num;
+    else if (f->kind == json::Value::String && !f->str.empty() &&
+             std::all_of(f->str.begin(), f->str.end(), ::isdigit))
+      d = std::stod(f->str);
     else
-      return fail(field, std::string("expected a number, got ") + f->type_name());
+      return fail(field, std::string("expected a number, got ") + f->kind_name());
     if (d != std::floor(d) || d < min || d > max)
       return fail(field, "must be an integer between " + std::to_string(min) + " and " +
                              std::to_string(max));
@@ -81,10 +81,10 @@ class Reader {
     return true;
   }
   bool object(const char* field, const json::Value** out) {
-    const json::Value* f = v_.get(field);
+    const json::Value* f = v_.find(field);
     *out = nullptr;
     if (!f) return true;
-    if (!f->is_object()) return fail(field, std::string("expected a map, got ") + f->type_name());
+    if (!f->is_object()) return fail(field, std::string("expected a map, got ") + f->kind_name());
     *out = f;
     return true;
   }
@@ -107,19 +107,19 @@ bool parse_matcher(const json::Value& v, const std::string& path, StringMatcher*
                             {"prefix", StringMatcher::kPrefix},
                             {"suffix", StringMatcher::kSuffix},
                             {"contains", StringMatcher::kContains}}) {
-    if (v.get(name)) {
+    if (v.find(name)) {
       ++kinds;
       m->kind = kind;
       if (!r.string(name, &m->value)) return false;
     }
   }
-  if (const json::Value* re = v.get("safe_regex")) {
+  if (const json::Value* re = v.find("safe_regex")) {
     ++kinds;
     m->kind = StringMatcher::kRegex;
-    const json::Value* regex = re->get("regex");
-    if (!regex || regex->type != json::Value::kString)
+    const json::Value* regex = re->find("regex");
+    if (!regex || regex->kind != json::Value::String)
       return r.fail("safe_regex", "expected a map with a string 'regex'");
-    m->value = regex->string;
+    m->value = regex->str;
     try {
       auto flags = std::regex::ECMAScript | std::regex::optimize;
       if (m->ignore_case) flags |= std::regex::icase;
@@ -141,12 +141,12 @@ bool parse_list(Reader& r, const char* field, ListMatcher* out, std::string* err
   Reader lr(*f, r.where(field), err);
   if (!lr.known({"patterns"})) return false;
   out->set = true;
-  const json::Value* p = f->get("patterns");
+  const json::Value* p = f->find("patterns");
   if (!p) return true;
-  if (p->type != json::Value::kArray) return lr.fail("patterns", "expected a list");
-  for (size_t i = 0; i < p->array.size(); ++i) {
+  if (p->kind != json::Value::Array) return lr.fail("patterns", "expected a list");
+  for (size_t i = 0; i < p->arr.size(); ++i) {
     StringMatcher m;
-    if (!parse_matcher(p->array[i], lr.where("patterns[" + std::to_string(i) + "]"), &m, err))
+    if (!parse_matcher(p->arr[i], lr.where("patterns[" + std::to_string(i) + "]"), &m, err))
       return false;
     out->patterns.push_back(std::move(m));
   }
@@ -154,7 +154,7 @@ bool parse_list(Reader& r, const char* field, ListMatcher* out, std::string* err
 }
 
 bool parse_timeout(Reader& r, const json::Value& parent, uint64_t* out) {
-  const json::Value* t = parent.get("timeout");
+  const json::Value* t = parent.find("timeout");
   if (!t) return true;
   auto ms = parse_duration_ms(*t);
   if (!ms) return r.fail("timeout", "expected a duration like \"0.25s\"");
@@ -208,15 +208,15 @@ bool parse_http_service(Reader& top, const json::Value& v, Config* c, std::strin
     if (!rr.known({"allowed_headers", "headers_to_add"})) return false;
     // The deprecated allowed_headers here means what ExtAuthz.allowed_headers means.
     if (!parse_list(rr, "allowed_headers", &c->allowed_headers, err)) return false;
-    if (const json::Value* h = req->get("headers_to_add")) {
-      if (h->type != json::Value::kArray) return rr.fail("headers_to_add", "expected a list");
-      for (const json::Value& hv : h->array) {
-        const json::Value* k = hv.get("key");
-        const json::Value* val = hv.get("value");
-        if (!k || k->type != json::Value::kString || k->string.empty() ||
-            (val && val->type != json::Value::kString))
+    if (const json::Value* h = req->find("headers_to_add")) {
+      if (h->kind != json::Value::Array) return rr.fail("headers_to_add", "expected a list");
+      for (const json::Value& hv : h->arr) {
+        const json::Value* k = hv.find("key");
+        const json::Value* val = hv.find("value");
+        if (!k || k->kind != json::Value::String || k->str.empty() ||
+            (val && val->kind != json::Value::String))
           return rr.fail("headers_to_add", "each entry needs a string key and value");
-        c->headers_to_add.emplace_back(lower(k->string), val ? val->string : "");
+        c->headers_to_add.emplace_back(lower(k->str), val ? val->str : "");
       }
     }
   }
@@ -240,24 +240,24 @@ bool parse_http_service(Reader& top, const json::Value& v, Config* c, std::strin
 
 // A list of metadata namespace names (metadata_context_namespaces and its route twin).
 bool namespaces(Reader& r, const json::Value& v, const char* field, std::vector<std::string>* out) {
-  const json::Value* list = v.get(field);
+  const json::Value* list = v.find(field);
   if (!list) return true;
-  if (list->type != json::Value::kArray) return r.fail(field, "expected a list of strings");
-  for (const json::Value& n : list->array) {
-    if (n.type != json::Value::kString || n.string.empty())
+  if (list->kind != json::Value::Array) return r.fail(field, "expected a list of strings");
+  for (const json::Value& n : list->arr) {
+    if (n.kind != json::Value::String || n.str.empty())
       return r.fail(field, "expected a list of strings");
-    out->push_back(n.string);
+    out->push_back(n.str);
   }
   return true;
 }
 
 // A BoolValue in JSON: true, false, or {value: b}.
 bool bool_value(Reader& r, const json::Value& v, const char* field, bool* out) {
-  const json::Value* f = v.get(field);
+  const json::Value* f = v.find(field);
   if (!f) return true;
-  const json::Value* b = f->is_object() ? f->get("value") : f;
-  if (!b || b->type != json::Value::kBool) return r.fail(field, "expected true or false");
-  *out = b->boolean;
+  const json::Value* b = f->is_object() ? f->find("value") : f;
+  if (!b || b->kind != json::Value::Bool) return r.fail(field, "expected true or false");
+  *out = b->b;
   return true;
 }
 
@@ -276,8 +276,8 @@ bool parse_runtime(Reader& top, const json::Value& v, Config* c, std::string* er
     if (!dr.known({"numerator", "denominator"}) ||
         !dr.uint("numerator", &c->filter_enabled.numerator, 0, UINT32_MAX))
       return false;
-    if (!dv->get("numerator")) c->filter_enabled.numerator = 0;  // proto3: absent is 0
-    const json::Value* d = dv->get("denominator");
+    if (!dv->find("numerator")) c->filter_enabled.numerator = 0;  // proto3: absent is 0
+    const json::Value* d = dv->find("denominator");
     static const std::pair<const char*, uint32_t> kDenominators[] = {
         {"HUNDRED", 100}, {"TEN_THOUSAND", 10000}, {"MILLION", 1000000}};
     c->filter_enabled.denominator = 100;
@@ -285,8 +285,8 @@ bool parse_runtime(Reader& top, const json::Value& v, Config* c, std::string* er
       bool found = false;
       for (size_t i = 0; i < 3; ++i) {
         // The enum's name, or its number as protobuf's JSON form also allows.
-        if ((d->type == json::Value::kString && d->string == kDenominators[i].first) ||
-            (d->type == json::Value::kNumber && d->number == double(i))) {
+        if ((d->kind == json::Value::String && d->str == kDenominators[i].first) ||
+            (d->kind == json::Value::Number && d->num == double(i))) {
           c->filter_enabled.denominator = kDenominators[i].second;
           found = true;
         }
@@ -299,7 +299,7 @@ bool parse_runtime(Reader& top, const json::Value& v, Config* c, std::string* er
   if (dad) {
     Reader r(*dad, "deny_at_disable", err);
     if (!r.known({"default_value", "runtime_key"})) return false;
-    if (!dad->get("default_value")) return r.fail("default_value", "required");
+    if (!dad->find("default_value")) return r.fail("default_value", "required");
     if (!bool_value(r, *dad, "default_value", &c->deny_at_disable)) return false;
   }
   return true;
@@ -347,8 +347,8 @@ bool Config::forwards(std::string_view name) const {
 
 std::optional<uint64_t> parse_duration_ms(const json::Value& v) {
   double seconds = 0;
-  if (v.type == json::Value::kString) {
-    std::string_view s = v.string;
+  if (v.kind == json::Value::String) {
+    std::string_view s = v.str;
     if (s.empty() || s.back() != 's') return std::nullopt;
     s.remove_suffix(1);
     if (s.empty() ||
@@ -356,10 +356,10 @@ std::optional<uint64_t> parse_duration_ms(const json::Value& v) {
       return std::nullopt;
     seconds = std::stod(std::string(s));
   } else if (v.is_object()) {
-    const json::Value* sec = v.get("seconds");
-    const json::Value* nanos = v.get("nanos");
-    if (sec) seconds += sec->type == json::Value::kString ? std::stod(sec->string) : sec->number;
-    if (nanos) seconds += nanos->number / 1e9;
+    const json::Value* sec = v.find("seconds");
+    const json::Value* nanos = v.find("nanos");
+    if (sec) seconds += sec->kind == json::Value::String ? std::stod(sec->str) : sec->num;
+    if (nanos) seconds += nanos->num / 1e9;
   } else {
     return std::nullopt;
   }
@@ -369,12 +369,12 @@ std::optional<uint64_t> parse_duration_ms(const json::Value& v) {
 
 std::optional<Config> parse_config(std::string_view text, std::string* err) {
   err->clear();
-  auto v = json::parse(text.empty() ? "{}" : text, err);
-  if (!v) return std::nullopt;
-  if (v->type == json::Value::kNull) v->type = json::Value::kObject;
-  if (!v->is_object()) return *err = "the config must be a map", std::nullopt;
+  json::Value v;
+  if (!json::parse(text.empty() ? "{}" : text, &v, err)) return std::nullopt;
+  if (v.kind == json::Value::Null) v.kind = json::Value::Object;
+  if (!v.is_object()) return *err = "the config must be a map", std::nullopt;
   Config c;
-  Reader r(*v, "", err);
+  Reader r(v, "", err);
   if (!r.known({"grpc_service",
                 "http_service",
                 "transport_api_version",
@@ -425,9 +425,9 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
       !parse_list(r, "disallowed_headers", &c.disallowed_headers, err))
     return std::nullopt;
   // Envoy wraps it in BoolValue: true, false, or {value: b}.
-  if (!bool_value(r, *v, "enable_dynamic_metadata_ingestion",
+  if (!bool_value(r, v, "enable_dynamic_metadata_ingestion",
                   &c.enable_dynamic_metadata_ingestion) ||
-      !parse_runtime(r, *v, &c, err))
+      !parse_runtime(r, v, &c, err))
     return std::nullopt;
 
   const json::Value* soe = nullptr;
@@ -449,19 +449,19 @@ std::optional<Config> parse_config(std::string_view text, std::string* err) {
     if (c.with_request_body.max_request_bytes == 0)
       return br.fail("max_request_bytes", "required, at least 1"), std::nullopt;
   }
-  if (!namespaces(r, *v, "metadata_context_namespaces", &c.metadata_context_namespaces) ||
-      !namespaces(r, *v, "route_metadata_context_namespaces", &c.route_metadata_context_namespaces))
+  if (!namespaces(r, v, "metadata_context_namespaces", &c.metadata_context_namespaces) ||
+      !namespaces(r, v, "route_metadata_context_namespaces", &c.route_metadata_context_namespaces))
     return std::nullopt;
   return c;
 }
 
 std::optional<RouteConfig> parse_route_config(std::string_view text, std::string* err) {
   err->clear();
-  auto v = json::parse(text.empty() ? "{}" : text, err);
-  if (!v) return std::nullopt;
-  if (!v->is_object()) return *err = "the per-route config must be a map", std::nullopt;
+  json::Value v;
+  if (!json::parse(text.empty() ? "{}" : text, &v, err)) return std::nullopt;
+  if (!v.is_object()) return *err = "the per-route config must be a map", std::nullopt;
   RouteConfig rc;
-  Reader r(*v, "", err);
+  Reader r(v, "", err);
   if (!r.known({"disabled", "check_settings"}) || !r.boolean("disabled", &rc.disabled))
     return std::nullopt;
   const json::Value* cs = nullptr;
@@ -476,10 +476,10 @@ std::optional<RouteConfig> parse_route_config(std::string_view text, std::string
     const json::Value* ce = nullptr;
     if (!cr.object("context_extensions", &ce)) return std::nullopt;
     if (ce)
-      for (const auto& [k, val] : ce->object) {
-        if (val.type != json::Value::kString)
+      for (const auto& [k, val] : ce->obj) {
+        if (val.kind != json::Value::String)
           return cr.fail("context_extensions." + k, "expected a string"), std::nullopt;
-        rc.context_extensions[k] = val.string;
+        rc.context_extensions[k] = val.str;
       }
   }
   return rc;

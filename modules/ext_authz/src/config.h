@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "json.h"
+#include "host.h"
 
 namespace ext_authz {
 

@@ -7,8 +7,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <switchyard/json.hpp>
 
 namespace ext_authz {
+
+// Configs and metadata arrive as JSON text; the SDK's reader reads them.
+namespace json = sy::sdk::json;
 
 extern const sy_host_t* g_host;
 extern sy_module_t* g_module;

@@ -1,7 +1,6 @@
 #include "struct_json.h"
 
 #include <cmath>
-#include <cstdio>
 
 namespace ext_authz {
 
@@ -25,13 +24,10 @@ void struct_to_json(const google::protobuf::Struct& s, std::string* out) {
 void value_to_json(const google::protobuf::Value& v, std::string* out) {
   using K = google::protobuf::Value;
   switch (v.kind_case()) {
-    case K::kNumberValue: {
-      json::Value n;
-      n.type = json::Value::kNumber;
-      n.number = std::isfinite(v.number_value()) ? v.number_value() : 0;
-      json::write(n, out);
+    case K::kNumberValue:
+      // JSON has no NaN or infinity; a server sending one gets 0, not a metadata write refused.
+      json::write_number(std::isfinite(v.number_value()) ? v.number_value() : 0, out);
       break;
-    }
     case K::kStringValue:
       json::write_string(v.string_value(), out);
       break;
@@ -57,27 +53,27 @@ void value_to_json(const google::protobuf::Value& v, std::string* out) {
 }
 
 void json_to_value(const json::Value& j, google::protobuf::Value* out) {
-  switch (j.type) {
-    case json::Value::kNull:
+  switch (j.kind) {
+    case json::Value::Null:
       out->set_null_value(google::protobuf::NULL_VALUE);
       break;
-    case json::Value::kBool:
-      out->set_bool_value(j.boolean);
+    case json::Value::Bool:
+      out->set_bool_value(j.b);
       break;
-    case json::Value::kNumber:
-      out->set_number_value(j.number);
+    case json::Value::Number:
+      out->set_number_value(j.num);
       break;
-    case json::Value::kString:
-      out->set_string_value(j.string);
+    case json::Value::String:
+      out->set_string_value(j.str);
       break;
-    case json::Value::kArray: {
+    case json::Value::Array: {
       auto* list = out->mutable_list_value();
-      for (const json::Value& e : j.array) json_to_value(e, list->add_values());
+      for (const json::Value& e : j.arr) json_to_value(e, list->add_values());
       break;
     }
-    case json::Value::kObject: {
+    case json::Value::Object: {
       auto* fields = out->mutable_struct_value()->mutable_fields();
-      for (const auto& [k, e] : j.object) json_to_value(e, &(*fields)[k]);
+      for (const auto& [k, e] : j.obj) json_to_value(e, &(*fields)[k]);
       break;
     }
   }

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "json.h"
+#include "host.h"
 
 namespace ext_authz {
 

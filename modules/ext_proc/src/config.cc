@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "ext_proc.h"
-#include "json.h"
 
 namespace extproc {
 namespace {

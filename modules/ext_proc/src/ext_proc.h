@@ -10,11 +10,15 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <switchyard/json.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace extproc {
+
+// Configs and metadata arrive as JSON text; the SDK's reader reads them.
+namespace json = sy::sdk::json;
 
 extern const sy_host_t* g_host;
 extern sy_module_t* g_module;

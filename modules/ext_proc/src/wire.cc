@@ -1,10 +1,6 @@
 #include "wire.h"
 
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
-
-#include "json.h"
 
 namespace extproc {
 
@@ -69,22 +65,11 @@ void to_json(const google::protobuf::Value& v, std::string* out) {
     case K::KIND_NOT_SET:
       *out += "null";
       return;
-    case K::kNumberValue: {
-      double d = v.number_value();
-      if (!std::isfinite(d)) {
-        *out += "null";
-        return;
-      }
-      char buf[32];
-      if (d == std::floor(d) && std::fabs(d) < 1e15)
-        std::snprintf(buf, sizeof buf, "%.0f", d);
-      else
-        std::snprintf(buf, sizeof buf, "%.17g", d);
-      *out += buf;
+    case K::kNumberValue:
+      json::write_number(v.number_value(), out);
       return;
-    }
     case K::kStringValue:
-      json::encode_string(v.string_value(), out);
+      json::write_string(v.string_value(), out);
       return;
     case K::kBoolValue:
       *out += v.bool_value() ? "true" : "false";
@@ -95,7 +80,7 @@ void to_json(const google::protobuf::Value& v, std::string* out) {
       for (const auto& [k, x] : v.struct_value().fields()) {
         if (!first) *out += ',';
         first = false;
-        json::encode_string(k, out);
+        json::write_string(k, out);
         *out += ':';
         to_json(x, out);
       }

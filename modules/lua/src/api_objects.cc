@@ -130,7 +130,7 @@ void to_json(lua_State* L, int idx, std::string* out, int depth) {
     case LUA_TSTRING: {
       size_t n;
       const char* p = lua_tolstring(L, idx, &n);
-      json::encode_string({p, n}, out);
+      json::write_string({p, n}, out);
       return;
     }
     case LUA_TTABLE: {
@@ -174,7 +174,7 @@ void to_json(lua_State* L, int idx, std::string* out, int depth) {
           key = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
         }
         lua_pop(L, 1);
-        json::encode_string(key, out);
+        json::write_string(key, out);
         *out += ":";
         to_json(L, -1, out, depth + 1);
         lua_pop(L, 1);

@@ -4,15 +4,18 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include "json.h"
+#include <switchyard/json.hpp>
 
 namespace sywasm {
+
+// The config arrives as JSON text; the SDK's reader reads it.
+namespace json = sy::sdk::json;
+
 namespace {
 
-bool unknown_keys(const Json& obj, std::initializer_list<std::string_view> known,
+bool unknown_keys(const json::Value& obj, std::initializer_list<std::string_view> known,
                   const std::string& where, std::string* err) {
-  for (const auto& [k, v] : obj.members) {
+  for (const auto& [k, v] : obj.obj) {
     bool ok = false;
     for (auto name : known) ok = ok || k == name;
     if (!ok) {
@@ -25,43 +28,45 @@ bool unknown_keys(const Json& obj, std::initializer_list<std::string_view> known
   return false;
 }
 
-bool want_object(const Json* j, const std::string& where, std::string* err) {
-  if (j->kind == Json::kObject) return true;
+bool want_object(const json::Value* j, const std::string& where, std::string* err) {
+  if (j->kind == json::Value::Object) return true;
   *err = "wasm: '" + where + "' must be an object";
   return false;
 }
 
-bool take_string(const Json& obj, std::string_view key, std::string* out, const std::string& where,
-                 std::string* err) {
-  const Json* j = obj.get(key);
+bool take_string(const json::Value& obj, std::string_view key, std::string* out,
+                 const std::string& where, std::string* err) {
+  const json::Value* j = obj.find(key);
   if (!j) return true;
-  if (j->kind != Json::kString) {
+  if (j->kind != json::Value::String) {
     *err = "wasm: '" + where + "." + std::string(key) + "' must be a string";
     return false;
   }
-  *out = j->text;
+  *out = j->str;
   return true;
 }
 
 // Envoy's `configuration` is a google.protobuf.Any; the wasm plugin sees the StringValue's text
 // (or BytesValue's bytes). Users also write a plain string, or an object we pass on as JSON.
-bool take_configuration(const Json& obj, std::string* out, const std::string& where,
+bool take_configuration(const json::Value& obj, std::string* out, const std::string& where,
                         std::string* err) {
-  const Json* j = obj.get("configuration");
+  const json::Value* j = obj.find("configuration");
   if (!j) return true;
-  if (j->kind == Json::kString) {
-    *out = j->text;
-  } else if (j->kind == Json::kObject && j->get("@type")) {
-    const Json* v = j->get("value");
+  if (j->kind == json::Value::String) {
+    *out = j->str;
+  } else if (j->kind == json::Value::Object && j->find("@type")) {
+    const json::Value* v = j->find("value");
     if (!v) {
       *out = "";
-    } else if (v->kind == Json::kString) {
-      *out = v->text;
+    } else if (v->kind == json::Value::String) {
+      *out = v->str;
     } else {
-      *out = v->dump();
+      out->clear();
+      json::write(*v, out);
     }
-  } else if (j->kind == Json::kObject) {
-    *out = j->dump();
+  } else if (j->kind == json::Value::Object) {
+    out->clear();
+    json::write(*j, out);
   } else {
     *err = "wasm: '" + where +
            ".configuration' must be a string or an Any "
@@ -96,15 +101,15 @@ bool base64_decode(std::string_view in, std::string* out) {
   return true;
 }
 
-bool read_code(const Json& vm, PluginConfig* c, std::string* err) {
-  const Json* code = vm.get("code");
-  if (!code || code->kind != Json::kObject || !code->get("local")) {
+bool read_code(const json::Value& vm, PluginConfig* c, std::string* err) {
+  const json::Value* code = vm.find("code");
+  if (!code || code->kind != json::Value::Object || !code->find("local")) {
     *err =
         "wasm: 'vm_config.code.local' is required (filename, inline_bytes or inline_string); "
         "remote code is not supported";
     return false;
   }
-  const Json* local = code->get("local");
+  const json::Value* local = code->find("local");
   if (!want_object(local, "vm_config.code.local", err)) return false;
   if (unknown_keys(*local, {"filename", "inline_bytes", "inline_string"}, "vm_config.code.local",
                    err))
@@ -140,45 +145,45 @@ bool read_code(const Json& vm, PluginConfig* c, std::string* err) {
   return true;
 }
 
-bool read_env(const Json& vm, PluginConfig* c, std::string* err) {
-  const Json* env = vm.get("environment_variables");
+bool read_env(const json::Value& vm, PluginConfig* c, std::string* err) {
+  const json::Value* env = vm.find("environment_variables");
   if (!env) return true;
   if (!want_object(env, "vm_config.environment_variables", err)) return false;
   if (unknown_keys(*env, {"host_env_keys", "key_values"}, "vm_config.environment_variables", err))
     return false;
-  if (const Json* keys = env->get("host_env_keys")) {
-    if (keys->kind != Json::kArray) {
+  if (const json::Value* keys = env->find("host_env_keys")) {
+    if (keys->kind != json::Value::Array) {
       *err = "wasm: 'vm_config.environment_variables.host_env_keys' must be a list of names";
       return false;
     }
-    for (const Json& k : keys->items) {
-      if (k.kind != Json::kString) {
+    for (const json::Value& k : keys->arr) {
+      if (k.kind != json::Value::String) {
         *err = "wasm: 'host_env_keys' entries must be strings";
         return false;
       }
-      if (const char* v = getenv(k.text.c_str())) c->env.emplace_back(k.text, v);
+      if (const char* v = getenv(k.str.c_str())) c->env.emplace_back(k.str, v);
     }
   }
-  if (const Json* kv = env->get("key_values")) {
+  if (const json::Value* kv = env->find("key_values")) {
     if (!want_object(kv, "vm_config.environment_variables.key_values", err)) return false;
-    for (const auto& [k, v] : kv->members) {
-      if (v.kind != Json::kString) {
+    for (const auto& [k, v] : kv->obj) {
+      if (v.kind != json::Value::String) {
         *err = "wasm: 'key_values." + k + "' must be a string";
         return false;
       }
-      c->env.emplace_back(k, v.text);
+      c->env.emplace_back(k, v.str);
     }
   }
   return true;
 }
 
-bool read_uint(const Json& obj, std::string_view key, uint64_t min, uint64_t max, uint64_t* out,
-               std::string* err) {
-  const Json* j = obj.get(key);
+bool read_uint(const json::Value& obj, std::string_view key, uint64_t min, uint64_t max,
+               uint64_t* out, std::string* err) {
+  const json::Value* j = obj.find(key);
   if (!j) return true;
   char* end = nullptr;
-  unsigned long long v = j->kind == Json::kNumber ? strtoull(j->text.c_str(), &end, 10) : 0;
-  if (j->kind != Json::kNumber || *end || v < min || v > max) {
+  unsigned long long v = j->kind == json::Value::Number ? strtoull(j->str.c_str(), &end, 10) : 0;
+  if (j->kind != json::Value::Number || *end || v < min || v > max) {
     *err = "wasm: '" + std::string(key) + "' must be an integer in [" + std::to_string(min) + ", " +
            std::to_string(max) + "]";
     return false;
@@ -201,15 +206,15 @@ const char* failure_policy_name(FailurePolicy p) {
 }
 
 bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* err) {
-  Json root;
-  if (!parse_json(text, &root, err)) {
+  json::Value root;
+  if (!json::parse(text, &root, err)) {
     *err = "wasm: config is not valid JSON: " + *err;
     return false;
   }
   if (!want_object(&root, "config", err)) return false;
   // Envoy's `envoy.extensions.filters.http.wasm.v3.Wasm` wraps the PluginConfig in `config`.
-  const Json* pc = &root;
-  if (root.members.size() == 1 && root.get("config")) pc = root.get("config");
+  const json::Value* pc = &root;
+  if (root.obj.size() == 1 && root.find("config")) pc = root.find("config");
   if (!want_object(pc, "config", err)) return false;
   if (unknown_keys(*pc,
                    {"name", "root_id", "vm_config", "configuration", "failure_policy", "fail_open",
@@ -224,7 +229,7 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
     return false;
   std::string policy = "FAIL_CLOSED";
   if (!take_string(*pc, "failure_policy", &policy, "config", err)) return false;
-  if (const Json* fo = pc->get("fail_open"); fo && fo->kind == Json::kBool && fo->boolean)
+  if (const json::Value* fo = pc->find("fail_open"); fo && fo->kind == json::Value::Bool && fo->b)
     policy = "FAIL_OPEN";  // Envoy's deprecated boolean
   if (policy == "FAIL_CLOSED" || policy == "UNSPECIFIED") {
     c->failure_policy = FailurePolicy::kFailClosed;
@@ -237,12 +242,12 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
            "'";
     return false;
   }
-  if (const Json* w = pc->get("watch")) {
-    if (w->kind != Json::kBool) {
+  if (const json::Value* w = pc->find("watch")) {
+    if (w->kind != json::Value::Bool) {
       *err = "wasm: 'watch' must be true or false";
       return false;
     }
-    c->watch = w->boolean;
+    c->watch = w->b;
   }
   uint64_t mb = c->memory_limit_bytes >> 20;
   if (!read_uint(*pc, "callback_deadline_ms", 1, 600000, &c->callback_deadline_ms, err) ||
@@ -250,7 +255,7 @@ bool parse_plugin_config(std::string_view text, PluginConfig* c, std::string* er
     return false;
   c->memory_limit_bytes = mb << 20;
 
-  const Json* vm = pc->get("vm_config");
+  const json::Value* vm = pc->find("vm_config");
   if (!vm) {
     *err = "wasm: 'vm_config' is required (with code.local.filename)";
     return false;
