@@ -28,11 +28,21 @@ LOCALHOST = "127.0.0.1"
 # Ports and waiting
 
 
+_ports_given = set()
+
+
 def free_port():
-    """A TCP port nobody listens on right now (the kernel's pick for port 0)."""
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now (the kernel's pick for port 0), never one this
+    process handed out before: the kernel may pick a port again as soon as it is released, and a
+    test that asks for two ports (a listener and the admin) before starting the proxy would get
+    the same one twice."""
+    while True:
+        with socket.socket() as s:
+            s.bind((LOCALHOST, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def until(predicate, timeout=10.0, interval=0.02, what="the condition", ignore=()):
