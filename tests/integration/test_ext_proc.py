@@ -269,6 +269,8 @@ def test_ep42_disallow_is_error_and_allow_envoy(upstream, processor, switchyard)
 
 
 # EP-43: the listener's limits.headers / limits.header_bytes bound what a mutation may make.
+# The count cases add 20 headers: no more than the limit (Envoy's pre-check of the mutation's
+# lists passes), but the block already has some, so the result is over it.
 EP43_LIMITS = {"headers": 20, "header_bytes": "4KiB"}
 
 
@@ -289,6 +291,54 @@ def over_limits(processor):
     return processor
 
 
+@pytest.fixture
+def many_entries(processor):
+    """Scenario "many": the message named by x-at gets a mutation whose lists are long but
+    harmless: x-same set_headers all of one name (the block gains one line), x-remove
+    remove_headers of names the message does not have."""
+    @processor.scenario("many")
+    def many(stream, msg):
+        if kind(msg) != stream.first_header("x-at"):
+            return [answer(msg)]
+        same = int(stream.first_header("x-same") or 0)
+        remove = int(stream.first_header("x-remove") or 0)
+        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
+                       remove=[f"x-absent-{i}" for i in range(remove)])]
+    return processor
+
+
+@pytest.mark.parametrize("at", ["request_headers", "response_headers"])
+def test_ep43_a_mutation_with_more_entries_than_the_header_limit_is_refused_first(
+        upstream, many_entries, switchyard, at):
+    """Envoy's pre-check: more set_headers, or more remove_headers, than the header count
+    limit (each list on its own, limits.headers here) fails the mutation before anything
+    applies, although its result would be within the limits; one rejected mutation each. At
+    the limit it applies."""
+    sy = switchyard(ep_config(upstream.port, many_entries.port, limits=EP43_LIMITS))
+    for extra in ({"x-same": "20"}, {"x-remove": "20"}, {"x-same": "20", "x-remove": "20"}):
+        r, _ = call(sy, "many", headers={"x-at": at, **extra})
+        assert r.status == 200, (extra, r)
+        if "x-same" in extra:
+            got = (echo_headers(r.json(), "x-same") if at == "request_headers"
+                   else [r.header("x-same")])
+            assert got == ["19"], got
+    assert stat(sy, "rejected_header_mutations") == 0
+    before = upstream.stats()["requests_total"]
+    for case, extra in (("set", {"x-same": "21"}), ("remove", {"x-remove": "21"})):
+        r, _ = call(sy, "many", path=f"/echo?many={case}", headers={"x-at": at, **extra})
+        assert r.status == 500, (case, r)
+        assert r.header("x-same") is None
+        e = sy.wait_access_entry(lambda e: e.get("path") == f"/echo?many={case}")
+        want = "set_headers=21,remove_headers=0" if case == "set" else \
+            "set_headers=0,remove_headers=21"
+        assert e["details"] == ("ext_proc_error_header_mutation_count_over_limit:"
+                                f"{want},limit=20"), e
+    # A request refused on its headers never reached the upstream; a response is refused after.
+    expected = before if at == "request_headers" else before + 2
+    assert upstream.stats()["requests_total"] == expected
+    assert stat(sy, "rejected_header_mutations") == 2
+
+
 def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over_limits,
                                                                      switchyard):
     sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
@@ -297,7 +347,7 @@ def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over
     assert r.status == 200 and len(echo_headers(r.json(), "x-big")[0]) == 1000
     assert echo_headers(r.json(), "x-many-4") == ["v"]
     before = upstream.stats()["requests_total"]
-    for case, extra in (("count", {"x-count": "30"}), ("bytes", {"x-big": "5000"})):
+    for case, extra in (("count", {"x-count": "20"}), ("bytes", {"x-big": "5000"})):
         r, _ = call(sy, "over", path=f"/echo?over={case}",
                     headers={"x-at": "request_headers", **extra})
         assert r.status == 500, (case, r)
@@ -309,7 +359,7 @@ def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over
     # Under failure_mode_allow too: a mutation the proxy cannot apply is not a processor failure.
     sy2 = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS,
                                failure_mode_allow=True), name="fma")
-    r, _ = call(sy2, "over", headers={"x-at": "request_headers", "x-count": "30"})
+    r, _ = call(sy2, "over", headers={"x-at": "request_headers", "x-count": "20"})
     assert r.status == 500
 
 
@@ -319,7 +369,7 @@ def test_ep43_response_header_mutation_over_the_limits_answers_500(upstream, ove
     sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
     r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "5"})
     assert r.status == 200 and r.header("x-many-4") == "v"
-    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "30"})
+    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "20"})
     assert r.status == 500 and r.header("x-many-0") is None
     r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-big": "5000"})
     assert r.status == 500 and r.header("x-big") is None
@@ -335,12 +385,12 @@ def test_ep43_trailer_mutation_over_the_limits(upstream, over_limits, switchyard
                                                "response_trailer_mode": "SEND"}))
     with RawClient(sy.port("ingress")) as c:
         c.send(raw_request("POST", "/echo", [("x-ep", "over"), ("x-at", "request_trailers"),
-                                             ("x-count", "30"), ("transfer-encoding", "chunked")],
+                                             ("x-count", "20"), ("transfer-encoding", "chunked")],
                            chunked([b"abc"], [("x-t1", "one")])))
         assert c.read_response().status == 500
     with RawClient(sy.port("ingress")) as c:
         c.send(raw_request("GET", "/trailers", [("x-ep", "over"), ("x-at", "response_trailers"),
-                                                ("x-count", "30"), ("te", "trailers")]))
+                                                ("x-count", "20"), ("te", "trailers")]))
         with pytest.raises(harness.ConnectionClosed):
             while True:
                 c._fill()

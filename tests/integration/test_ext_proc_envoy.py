@@ -110,6 +110,17 @@ def scenarios(processor):
                            remove=["content-type"])]
         return [answer(msg)]
 
+    @processor.scenario("many")
+    def many(stream, msg):
+        # Long but harmless lists on the message x-at names: x-same set_headers of one name,
+        # x-remove remove_headers of names the message does not have.
+        if kind(msg) != stream.first_header("x-at"):
+            return [answer(msg)]
+        same = int(stream.first_header("x-same") or 0)
+        remove = int(stream.first_header("x-remove") or 0)
+        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
+                       remove=[f"x-absent-{i}" for i in range(remove)])]
+
     @processor.scenario("deny")
     def deny(stream, msg):
         return [immediate(401, headers=[("x-why", "nope"), ("content-type", "text/plain")],
@@ -374,6 +385,17 @@ def test_header_mutations_both_phases(world):
     assert echo["path"] == "/echo?rewritten=1"
     assert harness.echo_headers(echo, "x-add") == ["one", "two"]
     assert harness.echo_headers(echo, "x-gone") == []
+
+
+@pytest.mark.parametrize("at", ["request_headers", "response_headers"])
+def test_a_mutation_with_more_entries_than_the_header_count_limit(world, at):
+    """Envoy refuses a mutation with more set_headers, or more remove_headers, than the header
+    count limit (100 by default on both) before applying it, though its result would be
+    small: 500. At the limit it applies."""
+    for extra, status in (({"x-same": "100", "x-remove": "100"}, 200),
+                          ({"x-same": "101"}, 500), ({"x-remove": "101"}, 500)):
+        e, _ = both(world, "plain", "many", headers={"x-at": at, **extra})
+        assert e.status == status, (extra, e)
 
 
 # ---- immediate responses ---------------------------------------------------------------------
