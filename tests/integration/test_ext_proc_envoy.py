@@ -110,6 +110,13 @@ def scenarios(processor):
                            remove=["content-type"])]
         return [answer(msg)]
 
+    @processor.scenario("rm-set")
+    def rm_set(stream, msg):
+        # One name both removed and set in the same mutation.
+        if kind(msg) in ("request_headers", "response_headers"):
+            return [answer(msg, set_headers=[("x-both", "new")], remove=["x-both"])]
+        return [answer(msg)]
+
     @processor.scenario("many")
     def many(stream, msg):
         # Long but harmless lists on the message x-at names: x-same set_headers of one name,
@@ -385,6 +392,13 @@ def test_header_mutations_both_phases(world):
     assert echo["path"] == "/echo?rewritten=1"
     assert harness.echo_headers(echo, "x-add") == ["one", "two"]
     assert harness.echo_headers(echo, "x-gone") == []
+
+
+def test_a_name_both_removed_and_set_ends_up_set(world):
+    """Envoy applies a mutation's remove_headers before its set_headers."""
+    e, _ = both(world, "plain", "rm-set", headers={"x-both": "old"})
+    assert e.header("x-both") == "new"
+    assert harness.echo_headers(e.json(), "x-both") == ["new"]
 
 
 @pytest.mark.parametrize("at", ["request_headers", "response_headers"])

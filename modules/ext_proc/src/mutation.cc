@@ -120,6 +120,19 @@ MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::
       out.why = std::string("ext_proc_error_header_mutation_") + why + ":" + name;
     }
   };
+  // Removals first, then sets, in Envoy's order: a name both removed and set ends up set.
+  for (const auto& raw : m.remove_headers()) {
+    std::string name = lower(raw);
+    if (!valid_name(name)) continue;
+    if (check(rules, name, true, replacing) != Check::kOk) {
+      refuse(name, "disallowed");
+      continue;
+    }
+    if (present(s, kind, name)) {
+      g_host->header_remove(s, kind, S(name));
+      out.changed = true;
+    }
+  }
   bool status_set = false;
   for (const auto& opt : m.set_headers()) {
     std::string name = lower(opt.header().key());
@@ -172,18 +185,6 @@ MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::
       return out;
     }
     out.changed = true;
-  }
-  for (const auto& raw : m.remove_headers()) {
-    std::string name = lower(raw);
-    if (!valid_name(name)) continue;
-    if (check(rules, name, true, replacing) != Check::kOk) {
-      refuse(name, "disallowed");
-      continue;
-    }
-    if (present(s, kind, name)) {
-      g_host->header_remove(s, kind, S(name));
-      out.changed = true;
-    }
   }
   return out;
 }
