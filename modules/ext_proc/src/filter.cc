@@ -488,9 +488,7 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expec
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
   prepare(d, req);
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(framed(req)), false);
   if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
     count(kStreamsFailed);
     fail(cfg_->status_on_error, "ext_proc_error_send_failed");

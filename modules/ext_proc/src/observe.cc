@@ -1,8 +1,7 @@
 #include "observe.h"
 
-#include <switchyard/grpc_framing.hpp>
-
 #include "filter.h"
+#include "wire.h"
 
 namespace extproc {
 namespace {
@@ -145,9 +144,7 @@ bool Filter::observe(Direction& d, pb::ProcessingRequest& req) {
   if (!obs_) return false;  // the HTTP stream goes on regardless
   prepare(d, req);
   req.set_observability_mode(true);
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  if (!obs_->send(sy::sdk::grpc::frame(bytes))) return false;
+  if (!obs_->send(framed(req))) return false;
   count(kStreamMsgsSent);
   return true;
 }
