@@ -86,6 +86,24 @@ def stat(sy, name):
     return module_stat(sy.stats(), "ext_proc", name) or 0
 
 
+# The large-body tests' upload: 100 MiB in 64 KiB chunks.
+BIG_PIECE = bytes(range(256)) * 256
+BIG_COUNT = (100 << 20) // len(BIG_PIECE)
+
+
+def upload_big(sy, scenario, rid):
+    """POST /upload of BIG_COUNT x BIG_PIECE, chunked, with x-ep SCENARIO and the id RID;
+    returns the response."""
+    with RawClient(sy.port("ingress"), timeout=180) as c:
+        c.send(raw_request("POST", "/upload", [("x-ep", scenario), (EP_ID, rid),
+                                               ("transfer-encoding", "chunked")]))
+        frame = b"%x\r\n%s\r\n" % (len(BIG_PIECE), BIG_PIECE)
+        for _ in range(BIG_COUNT):
+            c.send(frame)
+        c.send(b"0\r\n\r\n")
+        return c.read_response()
+
+
 # ---- EP-01 / EP-02 and the demo --------------------------------------------------------------
 
 
@@ -889,6 +907,47 @@ def test_ep61_observability_mode_sends_and_goes_on(upstream, processor, switchya
     assert stat(sy, "streams_started") == 2
     assert stat(sy, "stream_msgs_sent") == len(s.messages) + len(s2.messages)
     assert stat(sy, "message_timeouts") == 0 and stat(sy, "spurious_msgs_received") == 0
+
+
+@pytest.mark.measures_memory
+def test_ep61_observability_a_processor_that_does_not_read_costs_no_memory_and_no_delay(
+        upstream, processor, switchyard):
+    """A processor that reads nothing while 100 MiB of STREAMED request body pass: the request
+    completes all the same (nothing waits for the processor), the proxy's peak memory stays
+    bounded (the side stream's queue does not grow with the body: chunks it cannot take are
+    dropped) and stream_msgs_dropped counts them. Once the processor reads again it gets the
+    headers, the chunks that were sent, the end of the body and the response headers."""
+    import threading
+    gate = threading.Event()
+
+    @processor.scenario("obs-stuck")
+    def obs_stuck(stream, msg):
+        if kind(msg) == "request_headers":
+            gate.wait(120)  # reads nothing more until the upload is over
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, observability_mode=True,
+                              deferred_close_timeout="120s",
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    before = sy.memory_kib("VmHWM")
+    total = BIG_COUNT * len(BIG_PIECE)
+    try:
+        r = upload_big(sy, "obs-stuck", "obs-big")
+        assert r.status == 200, r
+        assert json.loads(r.body)["length"] == total
+        growth = sy.memory_kib("VmHWM") - before
+        assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB upload"
+        assert stat(sy, "stream_msgs_dropped") > 0
+    finally:
+        gate.set()
+    s = ended(processor, "obs-big")
+    k = s.kinds()
+    assert k[0] == "request_headers" and k[-1] == "response_headers", k[:3] + k[-3:]
+    bodies = [m.request_body for m in s.messages if kind(m) == "request_body"]
+    assert bodies[-1].end_of_stream and not any(b.end_of_stream for b in bodies[:-1])
+    assert sum(len(b.body) for b in bodies) < total
+    until(lambda: stat(sy, "streams_closed") == 1, what="the side stream counted closed")
+    assert stat(sy, "stream_msgs_sent") == len(s.messages)
 
 
 def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
