@@ -478,6 +478,32 @@ def test_ep34_disable_immediate_response_continues(upstream, processor, switchya
     assert stat(sy, "spurious_msgs_received") == 1
 
 
+def test_streamed_immediate_response_is_refused_closed(upstream, processor, switchyard):
+    """streamed_immediate_response (ProcessingResponse field 11) is not supported: the stream
+    fails with status_on_error and a details string that says so, also under
+    failure_mode_allow (a processor meaning to answer must not let the request through)."""
+    @processor.scenario("sir")
+    def sir(stream, msg):
+        r = pb.ProcessingResponse()
+        h = r.streamed_immediate_response.headers_response.headers.headers.add()
+        h.key, h.raw_value = ":status", b"403"
+        r.streamed_immediate_response.headers_response.end_of_stream = True
+        return [r]
+
+    sy = switchyard(ep_config(upstream.port, processor.port, failure_mode_allow=True),
+                    start=False)
+    sy.start(extra_args=["--log-level", "info"])
+    before = upstream.stats()["requests_total"]
+    r, _ = call(sy, "sir", path="/echo?sir=1")
+    assert r.status == 500
+    e = sy.wait_access_entry(lambda e: e.get("path") == "/echo?sir=1")
+    assert e["details"] == "ext_proc_error_streamed_immediate_response_not_supported", e
+    assert upstream.stats()["requests_total"] == before
+    assert stat(sy, "failure_mode_allowed") == 0
+    until(lambda: "streamed_immediate_response is not supported" in
+          sy.log_path.read_text(errors="replace"), what="the log line")
+
+
 # ---- bodies ----------------------------------------------------------------------------------
 
 
@@ -1111,6 +1137,9 @@ def struct(**fields):
     ({}, "needs grpc_service"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
       "processing_mode": {"request_body_mode": "SOMETIMES"}}, "must be one of"),
+    ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
+      "processing_mode": {"response_body_mode": "GRPC"}},
+     "ext_proc.processing_mode.response_body_mode: GRPC is not supported (Envoy 1.40"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
       "message_timeout": "soon"}, "must be a duration"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}}, "observability_mode": True,

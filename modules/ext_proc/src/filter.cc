@@ -682,6 +682,17 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
     handle_immediate(r.immediate_response());
     return;
   }
+  if (r.response_case() == R::kStreamedImmediateResponse) {
+    // Envoy 1.40 streams such a reply (NONE and FULL_DUPLEX_STREAMED bodies); Switchyard's
+    // local replies are whole, so it is refused, always closed: under failure_mode_allow the
+    // request would otherwise reach the upstream the processor meant to answer for.
+    g_host->log(g_module, SY_LOG_INFO,
+                S("streamed_immediate_response is not supported (docs/ext_proc.md); the "
+                  "stream fails with status_on_error"));
+    count(kSpuriousMsgsReceived);
+    fail(cfg_->status_on_error, "ext_proc_error_streamed_immediate_response_not_supported", false);
+    return;
+  }
   Direction* d = nullptr;
   Msg kind = Msg::kHeaders;
   switch (r.response_case()) {
