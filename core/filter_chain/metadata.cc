@@ -217,12 +217,19 @@ sy_status_t h_metadata_ns_get(sy_stream_t* s, sy_metadata_source_t source, sy_st
 // Attribute types other than STRING, by path.
 sy_value_type_t attribute_type(std::string_view path) {
   static const std::map<std::string_view, sy_value_type_t> kTypes = {
-      {"request.time", SY_VALUE_TIMESTAMP},  {"request.duration", SY_VALUE_DURATION},
-      {"request.size", SY_VALUE_INT},        {"request.total_size", SY_VALUE_INT},
-      {"response.code", SY_VALUE_INT},       {"response.size", SY_VALUE_INT},
-      {"response.total_size", SY_VALUE_INT}, {"source.port", SY_VALUE_INT},
-      {"destination.port", SY_VALUE_INT},    {"upstream.port", SY_VALUE_INT},
-      {"connection.id", SY_VALUE_INT},       {"connection.mtls", SY_VALUE_BOOL},
+      {"request.time", SY_VALUE_TIMESTAMP},
+      {"request.duration", SY_VALUE_DURATION},
+      {"request.size", SY_VALUE_INT},
+      {"request.total_size", SY_VALUE_INT},
+      {"response.code", SY_VALUE_INT},
+      {"response.size", SY_VALUE_INT},
+      {"response.total_size", SY_VALUE_INT},
+      {"source.port", SY_VALUE_INT},
+      {"destination.port", SY_VALUE_INT},
+      {"upstream.port", SY_VALUE_INT},
+      {"connection.id", SY_VALUE_INT},
+      {"connection.mtls", SY_VALUE_BOOL},
+      {"listener.limits.headers", SY_VALUE_INT},
   };
   auto it = kTypes.find(path);
   return it == kTypes.end() ? SY_VALUE_STRING : it->second;

@@ -90,6 +90,13 @@ const std::unordered_map<std::string_view, Reader>& table() {
        }},
       {"xds.listener_name",
        [](const AttributeSource& s, std::string* o) { return set(o, s.listener.name); }},
+      // The listener's limits.headers: the most header lines a block may have. ext_proc refuses
+      // a mutation with more entries than this before applying it, as Envoy does with its
+      // connection manager's header count limit.
+      {"listener.limits.headers",
+       [](const AttributeSource& s, std::string* o) {
+         return set(o, std::to_string(s.listener.limits.headers));
+       }},
       {"connection.tls_version",
        [](const AttributeSource& s, std::string* o) {
          return s.conn.tls && set(o, s.conn.tls_version);

@@ -86,6 +86,24 @@ def stat(sy, name):
     return module_stat(sy.stats(), "ext_proc", name) or 0
 
 
+# The large-body tests' upload: 100 MiB in 64 KiB chunks.
+BIG_PIECE = bytes(range(256)) * 256
+BIG_COUNT = (100 << 20) // len(BIG_PIECE)
+
+
+def upload_big(sy, scenario, rid):
+    """POST /upload of BIG_COUNT x BIG_PIECE, chunked, with x-ep SCENARIO and the id RID;
+    returns the response."""
+    with RawClient(sy.port("ingress"), timeout=180) as c:
+        c.send(raw_request("POST", "/upload", [("x-ep", scenario), (EP_ID, rid),
+                                               ("transfer-encoding", "chunked")]))
+        frame = b"%x\r\n%s\r\n" % (len(BIG_PIECE), BIG_PIECE)
+        for _ in range(BIG_COUNT):
+            c.send(frame)
+        c.send(b"0\r\n\r\n")
+        return c.read_response()
+
+
 # ---- EP-01 / EP-02 and the demo --------------------------------------------------------------
 
 
@@ -269,6 +287,8 @@ def test_ep42_disallow_is_error_and_allow_envoy(upstream, processor, switchyard)
 
 
 # EP-43: the listener's limits.headers / limits.header_bytes bound what a mutation may make.
+# The count cases add 20 headers: no more than the limit (Envoy's pre-check of the mutation's
+# lists passes), but the block already has some, so the result is over it.
 EP43_LIMITS = {"headers": 20, "header_bytes": "4KiB"}
 
 
@@ -289,6 +309,54 @@ def over_limits(processor):
     return processor
 
 
+@pytest.fixture
+def many_entries(processor):
+    """Scenario "many": the message named by x-at gets a mutation whose lists are long but
+    harmless: x-same set_headers all of one name (the block gains one line), x-remove
+    remove_headers of names the message does not have."""
+    @processor.scenario("many")
+    def many(stream, msg):
+        if kind(msg) != stream.first_header("x-at"):
+            return [answer(msg)]
+        same = int(stream.first_header("x-same") or 0)
+        remove = int(stream.first_header("x-remove") or 0)
+        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
+                       remove=[f"x-absent-{i}" for i in range(remove)])]
+    return processor
+
+
+@pytest.mark.parametrize("at", ["request_headers", "response_headers"])
+def test_ep43_a_mutation_with_more_entries_than_the_header_limit_is_refused_first(
+        upstream, many_entries, switchyard, at):
+    """Envoy's pre-check: more set_headers, or more remove_headers, than the header count
+    limit (each list on its own, limits.headers here) fails the mutation before anything
+    applies, although its result would be within the limits; one rejected mutation each. At
+    the limit it applies."""
+    sy = switchyard(ep_config(upstream.port, many_entries.port, limits=EP43_LIMITS))
+    for extra in ({"x-same": "20"}, {"x-remove": "20"}, {"x-same": "20", "x-remove": "20"}):
+        r, _ = call(sy, "many", headers={"x-at": at, **extra})
+        assert r.status == 200, (extra, r)
+        if "x-same" in extra:
+            got = (echo_headers(r.json(), "x-same") if at == "request_headers"
+                   else [r.header("x-same")])
+            assert got == ["19"], got
+    assert stat(sy, "rejected_header_mutations") == 0
+    before = upstream.stats()["requests_total"]
+    for case, extra in (("set", {"x-same": "21"}), ("remove", {"x-remove": "21"})):
+        r, _ = call(sy, "many", path=f"/echo?many={case}", headers={"x-at": at, **extra})
+        assert r.status == 500, (case, r)
+        assert r.header("x-same") is None
+        e = sy.wait_access_entry(lambda e: e.get("path") == f"/echo?many={case}")
+        want = "set_headers=21,remove_headers=0" if case == "set" else \
+            "set_headers=0,remove_headers=21"
+        assert e["details"] == ("ext_proc_error_header_mutation_count_over_limit:"
+                                f"{want},limit=20"), e
+    # A request refused on its headers never reached the upstream; a response is refused after.
+    expected = before if at == "request_headers" else before + 2
+    assert upstream.stats()["requests_total"] == expected
+    assert stat(sy, "rejected_header_mutations") == 2
+
+
 def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over_limits,
                                                                      switchyard):
     sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
@@ -297,7 +365,7 @@ def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over
     assert r.status == 200 and len(echo_headers(r.json(), "x-big")[0]) == 1000
     assert echo_headers(r.json(), "x-many-4") == ["v"]
     before = upstream.stats()["requests_total"]
-    for case, extra in (("count", {"x-count": "30"}), ("bytes", {"x-big": "5000"})):
+    for case, extra in (("count", {"x-count": "20"}), ("bytes", {"x-big": "5000"})):
         r, _ = call(sy, "over", path=f"/echo?over={case}",
                     headers={"x-at": "request_headers", **extra})
         assert r.status == 500, (case, r)
@@ -309,7 +377,7 @@ def test_ep43_request_header_mutation_over_the_limits_answers_500(upstream, over
     # Under failure_mode_allow too: a mutation the proxy cannot apply is not a processor failure.
     sy2 = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS,
                                failure_mode_allow=True), name="fma")
-    r, _ = call(sy2, "over", headers={"x-at": "request_headers", "x-count": "30"})
+    r, _ = call(sy2, "over", headers={"x-at": "request_headers", "x-count": "20"})
     assert r.status == 500
 
 
@@ -319,7 +387,7 @@ def test_ep43_response_header_mutation_over_the_limits_answers_500(upstream, ove
     sy = switchyard(ep_config(upstream.port, over_limits.port, limits=EP43_LIMITS))
     r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "5"})
     assert r.status == 200 and r.header("x-many-4") == "v"
-    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "30"})
+    r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-count": "20"})
     assert r.status == 500 and r.header("x-many-0") is None
     r, _ = call(sy, "over", headers={"x-at": "response_headers", "x-big": "5000"})
     assert r.status == 500 and r.header("x-big") is None
@@ -335,12 +403,12 @@ def test_ep43_trailer_mutation_over_the_limits(upstream, over_limits, switchyard
                                                "response_trailer_mode": "SEND"}))
     with RawClient(sy.port("ingress")) as c:
         c.send(raw_request("POST", "/echo", [("x-ep", "over"), ("x-at", "request_trailers"),
-                                             ("x-count", "30"), ("transfer-encoding", "chunked")],
+                                             ("x-count", "20"), ("transfer-encoding", "chunked")],
                            chunked([b"abc"], [("x-t1", "one")])))
         assert c.read_response().status == 500
     with RawClient(sy.port("ingress")) as c:
         c.send(raw_request("GET", "/trailers", [("x-ep", "over"), ("x-at", "response_trailers"),
-                                                ("x-count", "30"), ("te", "trailers")]))
+                                                ("x-count", "20"), ("te", "trailers")]))
         with pytest.raises(harness.ConnectionClosed):
             while True:
                 c._fill()
@@ -408,6 +476,32 @@ def test_ep34_disable_immediate_response_continues(upstream, processor, switchya
     r, _ = call(sy, "deny2")
     assert r.status == 200 and r.json()["path"] == "/echo"
     assert stat(sy, "spurious_msgs_received") == 1
+
+
+def test_streamed_immediate_response_is_refused_closed(upstream, processor, switchyard):
+    """streamed_immediate_response (ProcessingResponse field 11) is not supported: the stream
+    fails with status_on_error and a details string that says so, also under
+    failure_mode_allow (a processor meaning to answer must not let the request through)."""
+    @processor.scenario("sir")
+    def sir(stream, msg):
+        r = pb.ProcessingResponse()
+        h = r.streamed_immediate_response.headers_response.headers.headers.add()
+        h.key, h.raw_value = ":status", b"403"
+        r.streamed_immediate_response.headers_response.end_of_stream = True
+        return [r]
+
+    sy = switchyard(ep_config(upstream.port, processor.port, failure_mode_allow=True),
+                    start=False)
+    sy.start(extra_args=["--log-level", "info"])
+    before = upstream.stats()["requests_total"]
+    r, _ = call(sy, "sir", path="/echo?sir=1")
+    assert r.status == 500
+    e = sy.wait_access_entry(lambda e: e.get("path") == "/echo?sir=1")
+    assert e["details"] == "ext_proc_error_streamed_immediate_response_not_supported", e
+    assert upstream.stats()["requests_total"] == before
+    assert stat(sy, "failure_mode_allowed") == 0
+    until(lambda: "streamed_immediate_response is not supported" in
+          sy.log_path.read_text(errors="replace"), what="the log line")
 
 
 # ---- bodies ----------------------------------------------------------------------------------
@@ -841,6 +935,47 @@ def test_ep61_observability_mode_sends_and_goes_on(upstream, processor, switchya
     assert stat(sy, "message_timeouts") == 0 and stat(sy, "spurious_msgs_received") == 0
 
 
+@pytest.mark.measures_memory
+def test_ep61_observability_a_processor_that_does_not_read_costs_no_memory_and_no_delay(
+        upstream, processor, switchyard):
+    """A processor that reads nothing while 100 MiB of STREAMED request body pass: the request
+    completes all the same (nothing waits for the processor), the proxy's peak memory stays
+    bounded (the side stream's queue does not grow with the body: chunks it cannot take are
+    dropped) and stream_msgs_dropped counts them. Once the processor reads again it gets the
+    headers, the chunks that were sent, the end of the body and the response headers."""
+    import threading
+    gate = threading.Event()
+
+    @processor.scenario("obs-stuck")
+    def obs_stuck(stream, msg):
+        if kind(msg) == "request_headers":
+            gate.wait(120)  # reads nothing more until the upload is over
+        return []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, observability_mode=True,
+                              deferred_close_timeout="120s",
+                              processing_mode={"request_body_mode": "STREAMED"}))
+    before = sy.memory_kib("VmHWM")
+    total = BIG_COUNT * len(BIG_PIECE)
+    try:
+        r = upload_big(sy, "obs-stuck", "obs-big")
+        assert r.status == 200, r
+        assert json.loads(r.body)["length"] == total
+        growth = sy.memory_kib("VmHWM") - before
+        assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB upload"
+        assert stat(sy, "stream_msgs_dropped") > 0
+    finally:
+        gate.set()
+    s = ended(processor, "obs-big")
+    k = s.kinds()
+    assert k[0] == "request_headers" and k[-1] == "response_headers", k[:3] + k[-3:]
+    bodies = [m.request_body for m in s.messages if kind(m) == "request_body"]
+    assert bodies[-1].end_of_stream and not any(b.end_of_stream for b in bodies[:-1])
+    assert sum(len(b.body) for b in bodies) < total
+    until(lambda: stat(sy, "streams_closed") == 1, what="the side stream counted closed")
+    assert stat(sy, "stream_msgs_sent") == len(s.messages)
+
+
 def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
         upstream, processor, switchyard):
     """A processor that keeps the call open after the proxy's END_STREAM is reset once
@@ -1002,6 +1137,9 @@ def struct(**fields):
     ({}, "needs grpc_service"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
       "processing_mode": {"request_body_mode": "SOMETIMES"}}, "must be one of"),
+    ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
+      "processing_mode": {"response_body_mode": "GRPC"}},
+     "ext_proc.processing_mode.response_body_mode: GRPC is not supported (Envoy 1.40"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
       "message_timeout": "soon"}, "must be a duration"),
     ({"grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}}, "observability_mode": True,

@@ -13,8 +13,8 @@ from extproc_peer import answer, kind, streamed_chunk
 from h2util import H2Client
 from harness import RawClient, chunked, cluster, echo_headers, raw_request
 # The processor fixture and the helpers of the ext_proc tests.
-from test_ext_proc import (EP_ID, RSS_BUDGET_KIB, call, ended, ep_config, processor,  # noqa: F401
-                           stat)
+from test_ext_proc import (BIG_COUNT, BIG_PIECE, EP_ID, RSS_BUDGET_KIB, call, ended,  # noqa: F401
+                           ep_config, processor, stat, upload_big)
 
 DUPLEX_BOTH = {"request_body_mode": "FULL_DUPLEX_STREAMED", "request_trailer_mode": "SEND",
                "response_body_mode": "FULL_DUPLEX_STREAMED", "response_trailer_mode": "SEND"}
@@ -232,22 +232,14 @@ def test_ep17_large_bodies_many_requests(upstream, processor, switchyard):
 def test_ep17_100mib_request_body_is_bounded(upstream, processor, switchyard):
     sy = switchyard(ep_config(upstream.port, processor.port, processing_mode=DUPLEX_REQUEST))
     before = sy.memory_kib("VmHWM")
-    piece = bytes(range(256)) * 256  # 64 KiB
-    count = (100 << 20) // len(piece)
-    with RawClient(sy.port("ingress"), timeout=180) as c:
-        c.send(raw_request("POST", "/upload", [("x-ep", "fdx-echo"), (EP_ID, "fdx-big"),
-                                               ("transfer-encoding", "chunked")]))
-        frame = b"%x\r\n%s\r\n" % (len(piece), piece)
-        for _ in range(count):
-            c.send(frame)
-        c.send(b"0\r\n\r\n")
-        r = c.read_response()
+    r = upload_big(sy, "fdx-echo", "fdx-big")
     assert r.status == 200, r
     h = hashlib.sha256()
-    for _ in range(count):
-        h.update(piece)
-    assert json.loads(r.body) == {"length": count * len(piece), "sha256": h.hexdigest()}
-    assert ended(processor, "fdx-big").state["request"]["n"] == count * len(piece)
+    for _ in range(BIG_COUNT):
+        h.update(BIG_PIECE)
+    total = BIG_COUNT * len(BIG_PIECE)
+    assert json.loads(r.body) == {"length": total, "sha256": h.hexdigest()}
+    assert ended(processor, "fdx-big").state["request"]["n"] == total
     growth = sy.memory_kib("VmHWM") - before
     assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth} KiB for a 100 MiB upload"
 

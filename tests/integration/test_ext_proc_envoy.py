@@ -110,6 +110,24 @@ def scenarios(processor):
                            remove=["content-type"])]
         return [answer(msg)]
 
+    @processor.scenario("rm-set")
+    def rm_set(stream, msg):
+        # One name both removed and set in the same mutation.
+        if kind(msg) in ("request_headers", "response_headers"):
+            return [answer(msg, set_headers=[("x-both", "new")], remove=["x-both"])]
+        return [answer(msg)]
+
+    @processor.scenario("many")
+    def many(stream, msg):
+        # Long but harmless lists on the message x-at names: x-same set_headers of one name,
+        # x-remove remove_headers of names the message does not have.
+        if kind(msg) != stream.first_header("x-at"):
+            return [answer(msg)]
+        same = int(stream.first_header("x-same") or 0)
+        remove = int(stream.first_header("x-remove") or 0)
+        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
+                       remove=[f"x-absent-{i}" for i in range(remove)])]
+
     @processor.scenario("deny")
     def deny(stream, msg):
         return [immediate(401, headers=[("x-why", "nope"), ("content-type", "text/plain")],
@@ -304,23 +322,33 @@ def ask(proxy, listener, scenario="", method="GET", path="/echo", body=None, hea
     return request(proxy.port(listener), method, path, body=body, headers=h), rid
 
 
-def kinds(processor, rid):
-    """The message kinds the processor saw on the side stream of request RID (once it ended);
-    [] when no stream carried the id."""
+def kinds(processor, rid, side_stream=True):
+    """The message kinds the processor saw on each side stream of request RID, once they ended.
+    A side stream may reach the processor after the response (observability mode, or a proxy
+    that answers first), so this waits for at least one, and refuses an empty answer: a
+    comparison of two empty lists would compare nothing. SIDE_STREAM false: the request must
+    have reached no processor (its cluster is down), and [] is the answer."""
+    if not side_stream:
+        assert processor.by_id(rid) == [], f"request {rid} reached the processor"
+        return []
+    harness.until(lambda: processor.by_id(rid), what=f"a side stream of {rid}")
     harness.until(lambda: all(s.ended.is_set() for s in processor.by_id(rid)),
                   what=f"the side stream of {rid} ended")
-    return [s.kinds() for s in processor.by_id(rid)]
+    seqs = [s.kinds() for s in processor.by_id(rid)]
+    assert seqs and all(seqs), f"request {rid}: a side stream without messages: {seqs}"
+    return seqs
 
 
-def both(world, listener, scenario="", **kw):
+def both(world, listener, scenario="", side_stream=True, **kw):
     """The same request through Envoy and Switchyard; asserts the client's views and the
-    processor's message sequences are equal; returns Envoy's response (the reference)."""
+    processor's message sequences are equal; returns Envoy's response (the reference).
+    SIDE_STREAM false: the listener's processor is down, so neither side stream reaches it."""
     envoy, sy, processor = world[0], world[1], world[2]
     e, erid = ask(envoy, listener, scenario, **kw)
     s, srid = ask(sy, listener, scenario, **kw)
     ev, sv = view(e), view(s)
     assert sv == ev, f"\nenvoy:      {ev}\nswitchyard: {sv}"
-    ek, sk = kinds(processor, erid), kinds(processor, srid)
+    ek, sk = kinds(processor, erid, side_stream), kinds(processor, srid, side_stream)
     assert sk == ek, f"\nenvoy:      {ek}\nswitchyard: {sk}"
     return e, ek
 
@@ -364,6 +392,24 @@ def test_header_mutations_both_phases(world):
     assert echo["path"] == "/echo?rewritten=1"
     assert harness.echo_headers(echo, "x-add") == ["one", "two"]
     assert harness.echo_headers(echo, "x-gone") == []
+
+
+def test_a_name_both_removed_and_set_ends_up_set(world):
+    """Envoy applies a mutation's remove_headers before its set_headers."""
+    e, _ = both(world, "plain", "rm-set", headers={"x-both": "old"})
+    assert e.header("x-both") == "new"
+    assert harness.echo_headers(e.json(), "x-both") == ["new"]
+
+
+@pytest.mark.parametrize("at", ["request_headers", "response_headers"])
+def test_a_mutation_with_more_entries_than_the_header_count_limit(world, at):
+    """Envoy refuses a mutation with more set_headers, or more remove_headers, than the header
+    count limit (100 by default on both) before applying it, though its result would be
+    small: 500. At the limit it applies."""
+    for extra, status in (({"x-same": "100", "x-remove": "100"}, 200),
+                          ({"x-same": "101"}, 500), ({"x-remove": "101"}, 500)):
+        e, _ = both(world, "plain", "many", headers={"x-at": at, **extra})
+        assert e.status == status, (extra, e)
 
 
 # ---- immediate responses ---------------------------------------------------------------------
@@ -489,12 +535,12 @@ def test_body_without_waiting_for_the_header_answer(world):
 
 
 def test_processor_down_fails_closed(world):
-    e, _ = both(world, "down")
+    e, _ = both(world, "down", side_stream=False)
     assert e.status == 500
 
 
 def test_processor_down_with_failure_mode_allow(world):
-    e, _ = both(world, "open")
+    e, _ = both(world, "open", side_stream=False)
     assert e.status == 200
 
 

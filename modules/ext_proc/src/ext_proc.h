@@ -136,6 +136,8 @@ enum Counter {
   kClearRouteCacheIgnored,
   kClearRouteCacheDisabled,
   kHttpNotOkRespReceived,
+  kStreamMsgsDropped,  // Switchyard's: observability mode's body messages a full side stream
+                       // could not take (observe.h)
   kCounterCount
 };
 void count(Counter c, int64_t n = 1);

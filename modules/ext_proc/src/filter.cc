@@ -488,9 +488,7 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expec
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
   prepare(d, req);
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  sy_status_t st = g_host->stream_callout_send_data(cs, S(sy::sdk::grpc::frame(bytes)), false);
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(framed(req)), false);
   if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
     count(kStreamsFailed);
     fail(cfg_->status_on_error, "ext_proc_error_send_failed");
@@ -682,6 +680,17 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
       return;
     }
     handle_immediate(r.immediate_response());
+    return;
+  }
+  if (r.response_case() == R::kStreamedImmediateResponse) {
+    // Envoy 1.40 streams such a reply (NONE and FULL_DUPLEX_STREAMED bodies); Switchyard's
+    // local replies are whole, so it is refused, always closed: under failure_mode_allow the
+    // request would otherwise reach the upstream the processor meant to answer for.
+    g_host->log(g_module, SY_LOG_INFO,
+                S("streamed_immediate_response is not supported (docs/ext_proc.md); the "
+                  "stream fails with status_on_error"));
+    count(kSpuriousMsgsReceived);
+    fail(cfg_->status_on_error, "ext_proc_error_streamed_immediate_response_not_supported", false);
     return;
   }
   Direction* d = nullptr;

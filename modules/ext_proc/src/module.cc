@@ -34,6 +34,7 @@ const char* const kCounterNames[kCounterCount] = {
     "clear_route_cache_ignored",
     "clear_route_cache_disabled",
     "http_not_ok_resp_received",
+    "stream_msgs_dropped",
 };
 
 void set_error(sy_error_t* err, const std::string& msg) {

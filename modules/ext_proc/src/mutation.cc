@@ -4,6 +4,7 @@
 // append_action, issue #36982; honouring it is a strict superset for servers written for it).
 #include "mutation.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -79,11 +80,39 @@ bool final_status(std::string_view v) {
   return v >= "200" && v <= "599";
 }
 
+// The listener's header count limit (limits.headers), or 0 when the host cannot say.
+uint64_t header_count_limit(sy_stream_t* s) {
+  if (!SY_HAS_SLOT(g_host, sy_host_t, attribute_get_typed)) return 0;
+  sy_value_t v{};
+  v.size = sizeof(v);
+  if (g_host->attribute_get_typed(s, S("listener.limits.headers"), &v) != SY_OK ||
+      v.type != SY_VALUE_INT || v.number <= 0)
+    return 0;
+  return uint64_t(v.number);
+}
+
 }  // namespace
 
 MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::HeaderMutation& m,
                                const MutationRules& rules, bool replacing) {
   MutationOutcome out;
+  // Envoy refuses, before applying anything, a mutation with more set_headers or more
+  // remove_headers than the header count limit (each list on its own), whatever they would do
+  // to the block; one rejected mutation is counted. The limit is at least 1, so lists of one
+  // entry never ask.
+  size_t most = size_t(std::max(m.set_headers_size(), m.remove_headers_size()));
+  if (most > 1) {
+    uint64_t limit = header_count_limit(s);
+    if (limit && most > limit) {
+      ++out.rejected;
+      out.error = true;
+      out.why = "ext_proc_error_header_mutation_count_over_limit:set_headers=" +
+                std::to_string(m.set_headers_size()) +
+                ",remove_headers=" + std::to_string(m.remove_headers_size()) +
+                ",limit=" + std::to_string(limit);
+      return out;
+    }
+  }
   auto refuse = [&](const std::string& name, const char* why) {
     ++out.rejected;
     if (rules.disallow_is_error && !out.error) {
@@ -91,6 +120,19 @@ MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::
       out.why = std::string("ext_proc_error_header_mutation_") + why + ":" + name;
     }
   };
+  // Removals first, then sets, in Envoy's order: a name both removed and set ends up set.
+  for (const auto& raw : m.remove_headers()) {
+    std::string name = lower(raw);
+    if (!valid_name(name)) continue;
+    if (check(rules, name, true, replacing) != Check::kOk) {
+      refuse(name, "disallowed");
+      continue;
+    }
+    if (present(s, kind, name)) {
+      g_host->header_remove(s, kind, S(name));
+      out.changed = true;
+    }
+  }
   bool status_set = false;
   for (const auto& opt : m.set_headers()) {
     std::string name = lower(opt.header().key());
@@ -143,18 +185,6 @@ MutationOutcome apply_mutation(sy_stream_t* s, sy_header_kind_t kind, const pb::
       return out;
     }
     out.changed = true;
-  }
-  for (const auto& raw : m.remove_headers()) {
-    std::string name = lower(raw);
-    if (!valid_name(name)) continue;
-    if (check(rules, name, true, replacing) != Check::kOk) {
-      refuse(name, "disallowed");
-      continue;
-    }
-    if (present(s, kind, name)) {
-      g_host->header_remove(s, kind, S(name));
-      out.changed = true;
-    }
   }
   return out;
 }

@@ -1,8 +1,7 @@
 #include "observe.h"
 
-#include <switchyard/grpc_framing.hpp>
-
 #include "filter.h"
+#include "wire.h"
 
 namespace extproc {
 namespace {
@@ -29,7 +28,7 @@ void cb_complete(void* arg, sy_callout_stream_t*) { self(arg)->ended(self(arg)->
 void cb_failure(void* arg, sy_callout_stream_t*, sy_callout_failure_t, sy_str_t) {
   self(arg)->ended(true);
 }
-void cb_writable(void*, sy_callout_stream_t*) {}
+void cb_writable(void* arg, sy_callout_stream_t*) { self(arg)->writable(); }
 
 const sy_stream_callout_callbacks_t kCallbacks = {sizeof(sy_stream_callout_callbacks_t),
                                                   cb_headers,
@@ -82,6 +81,7 @@ Observer* Observer::open(const Config* cfg, sy_stream_t* s, const GrpcTarget& ta
 bool Observer::send(std::string_view framed) {
   if (!cs_) return false;
   sy_status_t st = g_host->stream_callout_send_data(cs_, S(framed), false);
+  if (st == SY_ABOVE_HIGH_WATERMARK) full_ = true;
   return st == SY_OK || st == SY_ABOVE_HIGH_WATERMARK;
 }
 
@@ -145,9 +145,7 @@ bool Filter::observe(Direction& d, pb::ProcessingRequest& req) {
   if (!obs_) return false;  // the HTTP stream goes on regardless
   prepare(d, req);
   req.set_observability_mode(true);
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  if (!obs_->send(sy::sdk::grpc::frame(bytes))) return false;
+  if (!obs_->send(framed(req))) return false;
   count(kStreamMsgsSent);
   return true;
 }
@@ -159,6 +157,13 @@ sy_filter_status_t Filter::observe_body(Direction& d, bool end_stream) {
   sy_str_t chunk{};
   if (g_host->body_get(s_, d.dir, SY_BODY_CHUNK, &chunk) != SY_OK) chunk = {};
   if (chunk.len == 0 && !end_stream) return SY_CONTINUE;
+  if (obs_ && obs_->full() && chunk.len) {
+    // The processor is not keeping up: drop this chunk rather than queue it (observe.h). The
+    // end of the body still goes, as an empty chunk, so the processor sees the body end.
+    count(kStreamMsgsDropped);
+    if (!end_stream) return SY_CONTINUE;
+    chunk = {};
+  }
   pb::ProcessingRequest req;
   pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
   b->set_body(chunk.ptr, chunk.len);

@@ -1,6 +1,7 @@
 #include "wire.h"
 
 #include <cstdlib>
+#include <switchyard/grpc_framing.hpp>
 
 namespace extproc {
 
@@ -26,6 +27,19 @@ bool numeric(std::string_view path) {
 }
 
 }  // namespace
+
+std::string framed(const google::protobuf::MessageLite& m) {
+  // A protobuf message is under 2 GiB, so its length always fits the prefix's 32 bits.
+  const size_t n = m.ByteSizeLong();
+  std::string out(sy::sdk::grpc::kPrefixSize + n, '\0');
+  out[1] = char(n >> 24);
+  out[2] = char(n >> 16);
+  out[3] = char(n >> 8);
+  out[4] = char(n);
+  m.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(out.data() + sy::sdk::grpc::kPrefixSize));
+  return out;
+}
 
 void fill_header_map(sy_stream_t* s, sy_header_kind_t kind, const Config& cfg,
                      envoy::config::core::v3::HeaderMap* out) {

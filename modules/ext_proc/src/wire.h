@@ -20,6 +20,10 @@ void fill_header_map(sy_stream_t* s, sy_header_kind_t kind, const Config& cfg,
 void fill_attributes(sy_stream_t* s, const std::vector<std::string>& names,
                      pb::ProcessingRequest* req);
 
+// M serialized straight after a gRPC frame prefix, as one string: one copy of the message's
+// bytes (a body among them) instead of a serialized string and then its framed copy.
+std::string framed(const google::protobuf::MessageLite& m);
+
 // A protobuf Value as JSON text.
 void to_json(const google::protobuf::Value& v, std::string* out);
 

@@ -59,6 +59,9 @@ TEST(StreamAttributes, ConnectionAndListenerFacts) {
   EXPECT_EQ(f.get("destination.address"), "127.0.0.1:8080");
   EXPECT_EQ(f.get("destination.port"), "8080");
   EXPECT_EQ(f.get("xds.listener_name"), "main");
+  EXPECT_EQ(f.get("listener.limits.headers"), "100");
+  f.listener.limits.headers = 7;
+  EXPECT_EQ(f.get("listener.limits.headers"), "7");
   EXPECT_EQ(f.get("xds.route_name"), "r1");
   EXPECT_EQ(f.get("xds.cluster_name"), "backend");
 }
