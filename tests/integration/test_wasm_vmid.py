@@ -11,7 +11,7 @@ observed from outside (upstream.py's /echo, /stats/prometheus, the log); waits p
 """
 import re
 
-from harness import cluster, echo_headers, request, to_cluster, until
+from harness import RawClient, cluster, echo_headers, request, to_cluster, until
 from modules_util import MODULES, module_file
 from test_wasm_host import compile_filter, get, host_test_wasm, log_has, wasm_filter  # noqa: F401
 
@@ -128,3 +128,12 @@ def test_a_network_plugin_calls_out_from_its_tick(switchyard, upstream, host_tes
     until(lambda: upstream.stats()["paths"].get("/tick", 0) >= 1, what="the tick's HTTP call")
     # upstream.py has no /tick: its 404 comes back to the root context.
     until(lambda: log_has(sy, "wasm log net net_root vm1: tick call answered 404"))
+
+
+def test_a_network_plugin_hears_of_its_queue(switchyard, upstream, host_test_wasm):
+    # The plugin registered "jobs" in on_configure with its worker handle; a connection's
+    # bytes enqueue to it, and proxy_on_queue_ready of its root context takes them.
+    sy = switchyard(tcp_config(upstream, plugin(host_test_wasm, "net", "", network=True)))
+    with RawClient(sy.port("tcp")) as c:
+        c.send(b"ENQUEUE:net-job")
+        until(lambda: log_has(sy, "wasm log net net_root vm1: dequeued 'net-job'"))

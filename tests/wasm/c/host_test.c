@@ -336,6 +336,10 @@ void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t b
     char out[96];
     snprintf(out, sizeof out, "%s %zu %zu", status, headers > 0 ? (size_t)1 : (size_t)0, n);
     set_header(REQUEST_HEADERS, "x-call", out);
+    /* The paused request is readable from here too, once it is the effective context. */
+    char* path = header(REQUEST_HEADERS, ":path");
+    set_header(REQUEST_HEADERS, "x-call-saw-path", path);
+    free(path);
     free(status);
     free(body);
     proxy_continue_stream(0);
@@ -431,6 +435,11 @@ EXPORT(proxy_on_downstream_data) int on_downstream_data(uint32_t id, size_t size
     held_conn = id;
     logf_(LOG_INFO, "holding %zu bytes on %u%s", size, id, eos ? " and the end" : "");
     action = PAUSE;
+  } else if (n > 8 && memcmp(d, "ENQUEUE:", 8) == 0) {
+    /* The rest goes to the queue "jobs" of vm_id vm1, whose on_queue_ready logs it. */
+    uint32_t qid = 0;
+    if (proxy_resolve_shared_queue("vm1", 3, "jobs", 4, &qid) == OK)
+      proxy_enqueue_shared_queue(qid, d + 8, n - 8);
   } else if (n == 7 && memcmp(d, "RELEASE", 7) == 0 && held_conn) {
     int a = proxy_set_effective_context(held_conn);
     int b = proxy_continue_stream(STREAM_DOWNSTREAM);
