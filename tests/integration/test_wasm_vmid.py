@@ -11,7 +11,8 @@ observed from outside (upstream.py's /echo, /stats/prometheus, the log); waits p
 """
 import re
 
-from harness import RawClient, cluster, echo_headers, request, to_cluster, until
+from harness import (RawClient, cluster, echo_headers, raw_request, request, to_cluster,
+                     until)
 from modules_util import MODULES, module_file
 from test_wasm_host import compile_filter, get, host_test_wasm, log_has, wasm_filter  # noqa: F401
 
@@ -96,6 +97,31 @@ def test_a_different_vm_configuration_is_another_vm(switchyard, upstream, host_t
     sy = switchyard(http_config(upstream, [plugin(host_test_wasm, "alpha", "alpha"), beta]))
     fields = vm_fields(get(sy, "vm"))
     assert fields[0][1] != fields[1][1], fields
+
+
+def test_a_reload_that_replaces_every_plugin_of_a_key_starts_a_fresh_vm(switchyard, upstream,
+                                                                         host_test_wasm):
+    # The worker lets go of the old filter config before it takes the new one: the VM's last
+    # plugin has left, so the new one starts a fresh VM, as Envoy creates new VMs on a config
+    # change, even while a stream in flight still holds the old VM (it finishes there).
+    sy = switchyard(http_config(upstream, [plugin(host_test_wasm, "alpha", "one")]))
+    (before,) = vm_fields(get(sy, "vm"))
+    assert before[0] == "one" and before[2:] == (1, 1, 1), before
+    with RawClient(sy.port("ingress"), timeout=30) as held:
+        held.send(raw_request("GET", "/slow?hold=reload-vm", headers=[("x-action", "plain")]))
+        until(lambda: upstream.stats()["held"] == 1, what="a request in flight upstream")
+        sy.write_config(http_config(upstream, [plugin(host_test_wasm, "alpha", "two")]))
+        assert sy.reload().status == 200
+
+        def after():
+            (f,) = vm_fields(get(sy, "vm"))
+            return f[0] == "two" and f
+
+        f = until(after, what="the reloaded configuration")
+        assert f[1] != before[1], (before, f)
+        assert f[2:] == (1, 1, 1), f
+        upstream.release("reload-vm")
+        assert held.read_response().status == 200
 
 
 def tcp_config(upstream, net, workers=1):

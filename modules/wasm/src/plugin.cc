@@ -254,6 +254,8 @@ std::shared_ptr<Vm> Plugin::vm_for(sy_worker_t* w) {
         r->tick_timer = nullptr;
         r->tick_ms = 0;
       }
+      // Pruned as it grows: a plugin failing over and over under FAIL_RELOAD keeps no list.
+      std::erase_if(left[size_t(i)], [](const std::weak_ptr<Vm>& v) { return v.expired(); });
       left[size_t(i)].push_back(vm);
       vm = fresh;
       fresh->effective = fresh->root_for(this)->id;

@@ -173,6 +173,13 @@ void Vm::drop_root(Plugin* p) {
   r->tick_ms = 0;
   r->plugin = nullptr;
   r->worker = nullptr;
+  // The last plugin using this VM left the worker (a reload replaced them all): plugins that
+  // arrive later start a fresh VM instead of inheriting this one's state, whether or not
+  // streams in flight still hold it.
+  for (auto& other : roots)
+    if (other->plugin) return;
+  if (worker_index >= 0 && group->vms[size_t(worker_index)].lock().get() == this)
+    group->vms[size_t(worker_index)].reset();
 }
 
 RootCtx* Vm::root_for(Plugin* p) {

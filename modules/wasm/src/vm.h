@@ -89,7 +89,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // proxy_on_context_create, proxy_on_vm_start and proxy_on_configure for it, as Envoy does
   // for each root context. Null (ERR set) when any of it fails.
   RootCtx* add_root(Plugin* p, sy_worker_t* w, std::string* err);
-  // P leaves this worker: its root's tick stops and its plugin is forgotten.
+  // P leaves this worker: its root's tick stops and its plugin is forgotten. When no plugin is
+  // left, the VM is no longer the one its group's plugins join on this worker.
   void drop_root(Plugin* p);
   RootCtx* root_for(Plugin* p);
   RootCtx* root(uint32_t id);
