@@ -221,6 +221,16 @@ def test_http_call_pauses_and_resumes(switchyard, upstream, host_test_wasm):
     assert echo_headers(resp.json(), "x-call")[0].startswith("200 1 ")
 
 
+def test_http_call_reply_reads_and_edits_the_paused_request(switchyard, upstream, host_test_wasm):
+    # The Go and Rust SDKs' http_auth_random pattern: pause in on_http_request_headers, call
+    # out, and in the reply's callback make the request the effective context, read and change
+    # its headers, and resume it.
+    sy = start(switchyard, upstream, host_test_wasm)
+    resp = get(sy, "call", path="/echo?from=call")
+    assert resp.status == 200, resp
+    assert echo_headers(resp.json(), "x-call-saw-path") == ["/echo?from=call"]
+
+
 def test_grpc_call_to_a_grpc_server(switchyard, upstream, host_test_wasm):
     from test_grpc import GrpcServer
     server = GrpcServer()

@@ -10,6 +10,7 @@ namespace {
 struct CallArg {
   std::weak_ptr<Vm> vm;
   uint32_t token;
+  uint32_t root;  // the root context the reply goes to
   // The stream context that made the call, if any: the reply is delivered inside a task of
   // that stream, so the plugin may edit its headers and resume it from the callback.
   uint32_t ctx_id = 0;
@@ -62,8 +63,8 @@ void deliver(Vm& vm, const CallArg& c, const sy_callout_response_t* r, sy_stream
   vm.call_status = std::to_string(r->status);
   // A failed call is reported with no headers, as Envoy does.
   size_t headers = r->status ? response_header_count(vm) : 0;
-  vm.effective = vm.root_id;
-  vm.call(kOnHttpCallResponse, {vm.root_id, c.token, headers, r->status ? r->body.len : 0,
+  vm.effective = c.root;
+  vm.call(kOnHttpCallResponse, {c.root, c.token, headers, r->status ? r->body.len : 0,
                                 r->status ? r->trailer_count : 0});
   vm.call_response = nullptr;
   if (ctx) ctx->s = nullptr;
@@ -109,17 +110,20 @@ int64_t h_http_call(Vm& vm, const wasmtime_val_t* a) {
     h.push_back({str(k), str(v)});
   }
   if (!method || !path || !authority) return kBadArgument;
-  if (!vm.worker) return kInternalFailure;  // the config-time probe VM calls out to nothing
+  // None on the config-time probe VM, or once the plugin left the worker.
+  sy_worker_t* w = vm.cur_worker();
+  RootCtx* root = vm.cur_root();
+  if (!w || !root) return kInternalFailure;
   uint32_t token = g_next_token++;
-  auto* arg = new CallArg{vm.weak_from_this(), token};
+  auto* arg = new CallArg{vm.weak_from_this(), token, root->id};
   if (StreamCtx* ctx = vm.effective_stream(); ctx && !ctx->conn) {
     arg->ctx_id = ctx->id;
     arg->sid = ctx->sid;
     arg->filter_index = ctx->filter_index;
   }
   std::string cluster(upstream), b(body);
-  sy_status_t st = g_host->http_callout_start(nullptr, vm.worker, str(cluster), h.data(), h.size(),
-                                              str(b), u32(a, 8), on_reply, arg, nullptr);
+  sy_status_t st = g_host->http_callout_start(nullptr, w, str(cluster), h.data(), h.size(), str(b),
+                                              u32(a, 8), on_reply, arg, nullptr);
   if (st != SY_OK) {
     delete arg;
     return st == SY_ERR_NOT_FOUND || st == SY_ERR_INVALID ? kBadArgument : kInternalFailure;

@@ -148,8 +148,11 @@ int64_t h_get_log_level(Vm& vm, const wasmtime_val_t* a) {
 }
 
 int64_t h_set_tick(Vm& vm, const wasmtime_val_t* a) {
-  vm.tick_ms = u32(a, 0);
-  if (vm.worker) vm.arm_tick();
+  // The period is the root context's (of the effective context), as in Envoy.
+  RootCtx* r = vm.cur_root();
+  if (!r) return kBadArgument;
+  r->tick_ms = u32(a, 0);
+  vm.arm_tick(r);  // only once the root has its worker handle; add_root arms it then
   return kOk;
 }
 
@@ -163,7 +166,7 @@ int64_t h_time(Vm& vm, const wasmtime_val_t* a) {
 
 int64_t h_set_effective_context(Vm& vm, const wasmtime_val_t* a) {
   uint32_t id = u32(a, 0);
-  if (id != vm.root_id && !vm.ctxs.count(id)) return kBadArgument;
+  if (!vm.root(id) && !vm.ctxs.count(id)) return kBadArgument;
   vm.effective = id;
   return kOk;
 }
@@ -192,11 +195,13 @@ bool buffer_of(Vm& vm, uint32_t type, sy_str_t* out) {
     case 5:
       return grpc_buffer(vm, type, out);
     case 6:
-      *out = str(vm.plugin->cfg.vm_configuration);
+      *out = str(vm.group->cfg.vm_configuration);
       return true;
-    case 7:
-      *out = str(vm.plugin->cfg.plugin_configuration);
-      return true;
+    case 7: {
+      Plugin* p = vm.cur_plugin();
+      if (p) *out = str(p->cfg.plugin_configuration);
+      return p != nullptr;
+    }
     default:
       return false;
   }
@@ -437,14 +442,13 @@ int64_t h_get_property(Vm& vm, const wasmtime_val_t* a) {
   while (!path.empty() && path.back() == '\0') path.pop_back();
   for (char& ch : path)
     if (ch == '\0') ch = '.';
-  const PluginConfig& cfg = vm.plugin->cfg;
+  Plugin* plugin = vm.cur_plugin();
   std::string value;
-  if (path == "plugin_name") {
-    value = cfg.name;
-  } else if (path == "plugin_root_id") {
-    value = cfg.root_id;
+  if (path == "plugin_name" || path == "plugin_root_id") {
+    if (!plugin) return kNotFound;
+    value = path == "plugin_name" ? plugin->cfg.name : plugin->cfg.root_id;
   } else if (path == "plugin_vm_id") {
-    value = cfg.vm_id;
+    value = vm.group->cfg.vm_id;
   } else if ((path == "request.query" || path == "request.url_path") && cur_stream(vm)) {
     // Envoy's split of request.path at '?' (the ABI gives the whole path).
     sy_str_t p;
@@ -502,7 +506,7 @@ int64_t h_set_property(Vm& vm, const wasmtime_val_t* a) {
 // ---- shared data and queues: one namespace per vm_id, as Envoy's ----
 
 std::string shared_key(Vm& vm, std::string_view key) {
-  return "wasm/" + vm.plugin->cfg.vm_id + "/" + std::string(key);
+  return "wasm/" + vm.group->cfg.vm_id + "/" + std::string(key);
 }
 
 int64_t h_get_shared_data(Vm& vm, const wasmtime_val_t* a) {
@@ -540,8 +544,8 @@ int64_t h_register_queue(Vm& vm, const wasmtime_val_t* a) {
   std::string_view name;
   if (!vm.read(u32(a, 0), u32(a, 1), &name)) return kInvalidMemoryAccess;
   uint32_t id = 0;
-  if (g_host->queue_register(vm.plugin->mod->self, vm.worker, str(shared_key(vm, name)), &id) !=
-      SY_OK)
+  if (g_host->queue_register(vm.group->mod->self, vm.cur_worker(), str(shared_key(vm, name)),
+                             &id) != SY_OK)
     return kInternalFailure;
   return vm.write_u32(u32(a, 2), id) ? kOk : kInvalidMemoryAccess;
 }
@@ -598,20 +602,20 @@ int64_t h_define_metric(Vm& vm, const wasmtime_val_t* a) {
     if (!isalnum((unsigned char)ch) && ch != '_' && ch != '.' && ch != ':' && ch != '-') ch = '_';
   if (n.size() > 200) n.resize(200);
   if (prom.size() > 200) prom.resize(200);
-  if (g_host->metric_define(vm.plugin->mod->self, sy_metric_kind_t(type), str(n), &label, 1, &id) !=
+  if (g_host->metric_define(vm.group->mod->self, sy_metric_kind_t(type), str(n), &label, 1, &id) !=
       SY_OK)
     return kBadArgument;
   return vm.write_u32(u32(a, 3), id) ? kOk : kInvalidMemoryAccess;
 }
 
 int64_t h_increment_metric(Vm& vm, const wasmtime_val_t* a) {
-  sy_status_t st = g_host->metric_add(vm.plugin->mod->self, u32(a, 0), a[1].of.i64);
+  sy_status_t st = g_host->metric_add(vm.group->mod->self, u32(a, 0), a[1].of.i64);
   return st == SY_OK ? kOk : st == SY_ERR_NOT_FOUND ? kNotFound : kBadArgument;
 }
 
 int64_t h_record_metric(Vm& vm, const wasmtime_val_t* a) {
   int64_t cur = 0;
-  sy_module_t* m = vm.plugin->mod->self;
+  sy_module_t* m = vm.group->mod->self;
   uint32_t id = u32(a, 0);
   if (g_host->metric_get(m, id, &cur) != SY_OK) return kNotFound;
   // A gauge is set; a histogram records; a counter cannot be set in Proxy-Wasm either.
@@ -622,15 +626,16 @@ int64_t h_record_metric(Vm& vm, const wasmtime_val_t* a) {
 
 int64_t h_get_metric(Vm& vm, const wasmtime_val_t* a) {
   int64_t v = 0;
-  if (g_host->metric_get(vm.plugin->mod->self, u32(a, 0), &v) != SY_OK) return kNotFound;
+  if (g_host->metric_get(vm.group->mod->self, u32(a, 0), &v) != SY_OK) return kNotFound;
   return vm.write_u64(u32(a, 1), uint64_t(v)) ? kOk : kInvalidMemoryAccess;
 }
 
 // ---- the rest ----
 
 int64_t h_get_configuration(Vm& vm, const wasmtime_val_t* a) {  // 0.1.0
-  return vm.give(vm.plugin->cfg.plugin_configuration, u32(a, 0), u32(a, 1)) ? kOk
-                                                                            : kInvalidMemoryAccess;
+  Plugin* p = vm.cur_plugin();
+  if (!p) return kNotFound;
+  return vm.give(p->cfg.plugin_configuration, u32(a, 0), u32(a, 1)) ? kOk : kInvalidMemoryAccess;
 }
 
 int64_t h_clear_route_cache(Vm& vm, const wasmtime_val_t*) {

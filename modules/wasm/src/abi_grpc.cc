@@ -11,6 +11,7 @@ namespace {
 struct GrpcCall {
   std::weak_ptr<Vm> vm;
   uint32_t token = 0;
+  uint32_t root = 0;         // the root context its replies go to
   uint32_t ctx_id = 0;       // the stream context that started it (0: none)
   sy_stream_t* s = nullptr;  // that stream, valid inside the callout's callbacks
   sy_callout_stream_t* cs = nullptr;
@@ -37,7 +38,7 @@ void with_vm(GrpcCall* g, F fn) {
     }
   }
   vm->grpc = g;
-  vm->effective = vm->root_id;
+  vm->effective = g->root;
   fn(*vm);
   vm->grpc = nullptr;
   if (ctx) ctx->s = nullptr;
@@ -46,7 +47,7 @@ void with_vm(GrpcCall* g, F fn) {
 void finish(GrpcCall* g) {
   if (!g->closed) {
     g->closed = true;
-    with_vm(g, [&](Vm& vm) { vm.call(kOnGrpcClose, {vm.root_id, g->token, g->status}); });
+    with_vm(g, [&](Vm& vm) { vm.call(kOnGrpcClose, {g->root, g->token, g->status}); });
   }
   if (std::shared_ptr<Vm> vm = g->vm.lock()) vm->grpc_calls.erase(g->token);
   delete g;
@@ -68,7 +69,7 @@ void on_headers(void* arg, sy_callout_stream_t*, const sy_header_t* h, size_t n,
     return;
   }
   with_vm(g, [&](Vm& vm) {
-    vm.call(kOnGrpcReceiveInitialMetadata, {vm.root_id, g->token, g->initial.size()});
+    vm.call(kOnGrpcReceiveInitialMetadata, {g->root, g->token, g->initial.size()});
   });
 }
 
@@ -84,7 +85,7 @@ void on_data(void* arg, sy_callout_stream_t*, sy_str_t data, bool) {
     g->pending.erase(0, 5 + size_t(len));
     with_vm(g, [&](Vm& vm) {
       vm.grpc_message = msg;
-      vm.call(kOnGrpcReceive, {vm.root_id, g->token, msg.size()});
+      vm.call(kOnGrpcReceive, {g->root, g->token, msg.size()});
       vm.grpc_message.clear();
     });
   }
@@ -95,7 +96,7 @@ void on_trailers(void* arg, sy_callout_stream_t*, const sy_header_t* t, size_t n
   for (size_t i = 0; i < n; ++i) g->trailing.emplace_back(view(t[i].name), view(t[i].value));
   take_status(g, g->trailing);
   with_vm(g, [&](Vm& vm) {
-    vm.call(kOnGrpcReceiveTrailingMetadata, {vm.root_id, g->token, g->trailing.size()});
+    vm.call(kOnGrpcReceiveTrailingMetadata, {g->root, g->token, g->trailing.size()});
   });
 }
 
@@ -151,7 +152,7 @@ int64_t start(Vm& vm, const wasmtime_val_t* a, const std::string_view* send, uin
     return kInvalidMemoryAccess;
   std::vector<std::pair<std::string, std::string>> kv;
   if (!parse_pairs(md, &kv)) return kBadArgument;
-  if (!vm.worker) return kInternalFailure;  // the config-time probe VM calls out to nothing
+  if (vm.worker_index < 0) return kInternalFailure;  // the config-time probe calls nothing
   // Built by appending: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...).
   std::string path = "/";
   path.append(svc_name).append("/").append(method);
@@ -163,15 +164,21 @@ int64_t start(Vm& vm, const wasmtime_val_t* a, const std::string_view* send, uin
   auto* g = new GrpcCall();
   g->vm = vm.weak_from_this();
   g->token = g_next_grpc_token++;
+  RootCtx* root = vm.cur_root();
+  g->root = root ? root->id : 0;
   StreamCtx* ctx = vm.effective_stream();
   if (ctx && ctx->s) {
     g->ctx_id = ctx->id;
     g->s = ctx->s;
   }
   std::string cluster = cluster_of(service);
-  sy_status_t st =
-      g_host->stream_callout_start(g->s, g->s ? nullptr : vm.worker, str(cluster), h.data(),
-                                   h.size(), timeout_ms, &kCallbacks, g, &g->cs);
+  // A call of a stream lives with the stream; one of the root context with the plugin's
+  // handle on the worker (none once the plugin left the worker).
+  sy_worker_t* w = g->s ? nullptr : vm.cur_worker();
+  sy_status_t st = g->s || w
+                       ? g_host->stream_callout_start(g->s, w, str(cluster), h.data(), h.size(),
+                                                      timeout_ms, &kCallbacks, g, &g->cs)
+                       : SY_ERR_STALE;
   if (st != SY_OK) {
     delete g;
     return st == SY_ERR_NOT_FOUND || st == SY_ERR_INVALID ? kBadArgument : kInternalFailure;

@@ -89,7 +89,7 @@ int64_t random_get(Vm& vm, const wasmtime_val_t* a) {
 
 std::vector<std::string> env_strings(Vm& vm) {
   std::vector<std::string> out;
-  for (const auto& [k, v] : vm.plugin->cfg.env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : vm.group->cfg.env) out.push_back(k + "=" + v);
   return out;
 }
 

@@ -67,18 +67,21 @@ void* on_stream_create(void* config, sy_stream_t* s) {
   f->vm = p->vm_for(g_host->stream_worker(s));
   if (!f->vm) {
     // No VM on this worker (it failed to start): the failure policy decides at the first phase.
-    f->vm = std::make_shared<Vm>(p, nullptr);
+    f->vm = std::make_shared<Vm>(p->group, -1);
     f->vm->failed = true;
     return f;
   }
   Vm& vm = *f->vm;
+  RootCtx* root = vm.root_for(p);
   f->ctx.id = vm.next_id++;
+  f->ctx.root = root ? root->id : 0;
+  f->ctx.plugin = p;
   f->ctx.sid = g_host->stream_id(s);
   vm.ctxs[f->ctx.id] = &f->ctx;
-  if (vm.failed) return f;
+  if (vm.failed || !root) return f;
   f->ctx.s = s;
   vm.effective = f->ctx.id;
-  f->created = vm.call(kOnContextCreate, {f->ctx.id, vm.root_id});
+  f->created = vm.call(kOnContextCreate, {f->ctx.id, root->id});
   f->ctx.s = nullptr;
   return f;
 }
@@ -128,7 +131,7 @@ void on_stream_destroy(void* filter) {
   }
   grpc_stream_gone(vm, f->ctx.id);
   vm.ctxs.erase(f->ctx.id);
-  if (vm.effective == f->ctx.id) vm.effective = vm.root_id;
+  if (vm.effective == f->ctx.id) vm.effective = f->ctx.root;
   delete f;
 }
 

@@ -1,9 +1,6 @@
-// The network filter `wasm_network`: a Proxy-Wasm context per TCP proxy connection. The ABI
-// has no per-worker hook for network filters, so each worker thread gets its VM on first use.
-#include <mutex>
-#include <thread>
-#include <unordered_map>
-
+// The network filter `wasm_network`: a Proxy-Wasm context per TCP proxy connection, on the
+// worker's VM of the plugin (ABI 1.2's per-worker hooks for network filter configs, as for HTTP
+// filters: the root context ticks, calls out and hears of its queues).
 #include "vm.h"
 
 namespace sywasm {
@@ -16,70 +13,31 @@ struct NetConn {
   bool bypass = false;
 };
 
-struct NetPlugin : Plugin {
-  ~NetPlugin() {
-    if (cfg.watch) mod->unwatch(this);  // before this object's members go
-  }
-  std::mutex mu;
-  // Each worker thread's VM (no thread_local: its destructor would keep glibc from unloading
-  // an old generation of the module).
-  std::unordered_map<std::thread::id, std::shared_ptr<Vm>> by_thread;
-};
-
-std::shared_ptr<Vm> thread_vm(NetPlugin* p) {
-  std::shared_ptr<Vm> vm;
-  {
-    std::lock_guard<std::mutex> lock(p->mu);
-    auto it = p->by_thread.find(std::this_thread::get_id());
-    if (it != p->by_thread.end()) vm = it->second;
-  }
-  bool reload = vm && vm->failed && p->cfg.failure_policy == FailurePolicy::kFailReload;
-  if (vm && !reload && vm->code == p->current_code()) return vm;
-  vm = std::make_shared<Vm>(p, nullptr);
-  std::string err;
-  if (!vm->start(&err) && !vm->failed) vm->fail(err);
-  std::lock_guard<std::mutex> lock(p->mu);
-  p->by_thread[std::this_thread::get_id()] = vm;  // the old VM lives on in its connections
-  return vm;
-}
-
 void* on_config_create(void* module_data, sy_str_t json, sy_error_t* err) {
-  // plugin_create builds a Plugin; the network filter needs its own fields beside it.
-  auto* base = static_cast<Plugin*>(plugin_create(module_data, json, err, true));
-  if (!base) return nullptr;
-  auto* p = new NetPlugin();
-  p->mod = base->mod;
-  p->network = true;
-  p->cfg = std::move(base->cfg);
-  p->code = base->current_code();
-  p->m_traps = base->m_traps;
-  p->m_deadline = base->m_deadline;
-  p->m_failed = base->m_failed;
-  p->m_reloads = base->m_reloads;
-  p->metrics_ok = base->metrics_ok;
-  p->seen_size = base->seen_size;
-  p->seen_mtime_ns = base->seen_mtime_ns;
-  p->seen_ino = base->seen_ino;
-  delete base;
-  if (p->cfg.watch) p->mod->watch(p);
-  return p;
+  return plugin_create(module_data, json, err, true);
 }
-
-void on_config_destroy(void* config) { delete static_cast<NetPlugin*>(config); }
 
 void* on_connection_create(void* config, sy_conn_t* c) {
-  auto* p = static_cast<NetPlugin*>(config);
+  auto* p = static_cast<Plugin*>(config);
   auto* n = new NetConn();
   n->plugin = p;
-  n->vm = thread_vm(p);
+  n->vm = p->vm_for(g_host->conn_worker(c));
+  if (!n->vm) {
+    // The config is not on this worker: the failure policy decides, as for a failed VM.
+    n->vm = std::make_shared<Vm>(p->group, -1);
+    n->vm->failed = true;
+  }
   Vm& vm = *n->vm;
+  RootCtx* root = vm.root_for(p);
   n->ctx.id = vm.next_id++;
+  n->ctx.root = root ? root->id : 0;
+  n->ctx.plugin = p;
   n->ctx.conn = c;
   n->ctx.net_filter = n;
   vm.ctxs[n->ctx.id] = &n->ctx;
   vm.effective = n->ctx.id;
   uint64_t action = 0;
-  if (vm.failed || !vm.call(kOnContextCreate, {n->ctx.id, vm.root_id}) ||
+  if (vm.failed || !root || !vm.call(kOnContextCreate, {n->ctx.id, root->id}) ||
       !vm.call(kOnNewConnection, {n->ctx.id}, &action)) {
     n->bypass = true;
     p->count(p->m_failed);
@@ -137,20 +95,18 @@ void on_connection_destroy(void* filter) {
 
 }  // namespace
 
-// No on_worker_start, on_worker_stop or on_queue_ready (ABI 1.2): VMs start per thread on
-// first use instead.
 const sy_network_filter_t kNetworkFilter = {
     sizeof(sy_network_filter_t),
     "wasm_network",
     on_config_create,
-    on_config_destroy,
+    plugin_destroy,
     on_connection_create,
     on_data,
     on_connection_close,
     on_connection_destroy,
-    nullptr,
-    nullptr,
-    nullptr,
+    plugin_worker_start,
+    plugin_worker_stop,
+    plugin_queue_ready,
 };
 
 }  // namespace sywasm

@@ -1,5 +1,6 @@
-// A wasm filter config (a plugin): compile the module (or load it from the cache), check its
-// ABI version, validate it by starting one VM, then keep one VM per worker.
+// A wasm filter config (a plugin): find its VM group by key or start one (compile the module or
+// load it from the cache, check its ABI version), validate it by starting one VM, then join the
+// group's VM on each worker.
 #include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,9 +149,47 @@ Plugin::~Plugin() {
   vms.clear();
 }
 
-std::shared_ptr<Code> Plugin::current_code() {
+std::shared_ptr<Code> VmGroup::current_code() {
   std::lock_guard<std::mutex> lock(code_mu);
   return code;
+}
+
+std::string VmGroup::log_prefix() const { return "wasm log " + cfg.vm_id + ": "; }
+
+std::string vm_key(const PluginConfig& cfg) {
+  // Each field with its length, so no two configs run together into one text.
+  std::string text;
+  auto add = [&](std::string_view v) { text += std::to_string(v.size()) + ":" + std::string(v); };
+  add(cfg.vm_id);
+  add(cfg.vm_configuration);
+  add(hex_sha256(cfg.code));
+  for (const auto& [k, v] : cfg.env) {
+    add(k);
+    add(v);
+  }
+  add(std::to_string(cfg.memory_limit_bytes));
+  add(std::to_string(cfg.callback_deadline_ms));
+  add(cfg.watch ? cfg.code_path : "");
+  return hex_sha256(text);
+}
+
+std::shared_ptr<Vm> VmGroup::join(Plugin* p, int32_t i, sy_worker_t* w) {
+  std::shared_ptr<Vm> vm = vms[size_t(i)].lock();
+  std::string err;
+  if (!vm || vm->failed || vm->code != current_code()) {
+    vm = std::make_shared<Vm>(shared_from_this(), i);
+    if (!vm->start(&err)) {
+      if (!vm->failed) vm->fail(err);
+      vm->log(SY_LOG_ERROR, "VM failed to start on worker " + std::to_string(i) + ": " + err);
+      return vm;
+    }
+    vms[size_t(i)] = vm;
+  }
+  if (!vm->add_root(p, w, &err)) {
+    vm->log(SY_LOG_ERROR, "VM failed to start on worker " + std::to_string(i) + ": " + err);
+    if (!vm->failed) vm->fail(err);
+  }
+  return vm;
 }
 
 void check_watched(Plugin* p) {
@@ -170,9 +209,9 @@ void check_watched(Plugin* p) {
   std::shared_ptr<Code> code = build_code(p->mod, p->cfg, bytes, &err);
   if (code) {
     // The new version must start (on_vm_start, on_configure) before it serves anything.
-    Vm probe(p, nullptr);
+    Vm probe(p->group, -1);
     probe.code = code;
-    if (!probe.start(&err)) code = nullptr;
+    if (!probe.start(&err) || !probe.add_root(p, nullptr, &err)) code = nullptr;
   }
   sy_str_t line;
   std::string msg = p->log_prefix();
@@ -182,8 +221,8 @@ void check_watched(Plugin* p) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(p->code_mu);
-    p->code = code;
+    std::lock_guard<std::mutex> lock(p->group->code_mu);
+    p->group->code = code;
   }
   msg += "reloaded " + p->cfg.code_path + " (sha256 " + code->sha256 + ")";
   g_host->log(p->mod->self, SY_LOG_INFO, str(msg));
@@ -200,27 +239,53 @@ void Plugin::count(uint32_t id) {
 
 std::shared_ptr<Vm> Plugin::vm_for(sy_worker_t* w) {
   int32_t i = g_host->worker_index(w);
-  if (i < 0 || size_t(i) >= vms.size()) return nullptr;
+  if (i < 0 || size_t(i) >= vms.size() || !vms[size_t(i)]) return nullptr;
   std::shared_ptr<Vm>& vm = vms[size_t(i)];
-  bool reload = vm && vm->failed && cfg.failure_policy == FailurePolicy::kFailReload;
-  bool new_code = vm && cfg.watch && vm->code != current_code();
+  bool reload = vm->failed && cfg.failure_policy == FailurePolicy::kFailReload;
+  bool new_code = cfg.watch && vm->code != current_code();
   if (reload || new_code) {
-    // A new instance for new streams; streams in flight keep the old one until they end.
-    auto fresh = std::make_shared<Vm>(this, w);
-    std::string err;
+    // A new instance for new streams (or the one another plugin of the group started already);
+    // streams in flight keep the old one until they end.
     if (reload) count(m_reloads);
-    if (fresh->start(&err)) {
-      if (vm->tick_timer) g_host->timer_cancel(vm->tick_timer);
-      vm->tick_timer = nullptr;
-      vm->tick_ms = 0;
+    std::shared_ptr<Vm> fresh = group->join(this, i, workers[size_t(i)]);
+    if (!fresh->failed) {
+      if (RootCtx* r = vm->root_for(this)) {
+        if (r->tick_timer) g_host->timer_cancel(r->tick_timer);
+        r->tick_timer = nullptr;
+        r->tick_ms = 0;
+      }
+      // Pruned as it grows: a plugin failing over and over under FAIL_RELOAD keeps no list.
+      std::erase_if(left[size_t(i)], [](const std::weak_ptr<Vm>& v) { return v.expired(); });
+      left[size_t(i)].push_back(vm);
       vm = fresh;
+      fresh->effective = fresh->root_for(this)->id;
       fresh->log(SY_LOG_INFO, reload ? "VM reloaded after a failure" : "VM runs the new code");
-      if (fresh->tick_ms) fresh->arm_tick();
     } else {
-      fresh->log(SY_LOG_ERROR, "VM reload failed: " + err);
+      fresh->log(SY_LOG_ERROR, "VM reload failed: " + fresh->fail_reason);
     }
   }
   return vm;
+}
+
+// The group for CFG: the live one with its key, else a new one (compiling the code).
+std::shared_ptr<VmGroup> group_for(WasmModule* mod, const PluginConfig& cfg, std::string* err) {
+  std::string key = vm_key(cfg);
+  auto it = mod->groups.find(key);
+  if (it != mod->groups.end()) {
+    if (std::shared_ptr<VmGroup> g = it->second.lock()) return g;
+    mod->groups.erase(it);
+  }
+  std::shared_ptr<Code> code = build_code(mod, cfg, cfg.code, err);
+  if (!code) return nullptr;
+  auto g = std::make_shared<VmGroup>();
+  g->mod = mod;
+  g->key = key;
+  g->cfg = cfg;
+  g->cfg.code.clear();  // compiled in CODE; the bytes need not stay in memory twice
+  g->code = std::move(code);
+  g->vms.resize(g_host->worker_count());
+  mod->groups[key] = g;
+  return g;
 }
 
 void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool network) {
@@ -230,10 +295,11 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
   p->network = network;
   std::string why;
   if (!parse_plugin_config(view(json), &p->cfg, &why) ||
-      !(p->code = build_code(mod, p->cfg, p->cfg.code, &why))) {
+      !(p->group = group_for(mod, p->cfg, &why))) {
     snprintf(err->message, sizeof err->message, "%s", why.c_str());
     return nullptr;
   }
+  p->cfg.code.clear();  // the group holds it compiled
   // A named string, not the conditional's temporary: the label must outlive the calls below.
   const std::string plugin_name = p->cfg.name.empty() ? "unnamed" : p->cfg.name;
   sy_label_t label{str("plugin"), str(plugin_name)};
@@ -246,8 +312,8 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
   // Start one VM here, on the main thread, so a module that cannot start (bad imports, a trap in
   // _initialize, on_configure returning false) is a config error with its location.
   {
-    Vm probe(p.get(), nullptr);
-    if (!probe.start(&why)) {
+    Vm probe(p->group, -1);
+    if (!probe.start(&why) || !probe.add_root(p.get(), nullptr, &why)) {
       snprintf(err->message, sizeof err->message, "wasm: plugin '%s' (%s) cannot start: %s",
                p->cfg.name.c_str(),
                p->cfg.code_path.empty() ? "inline code" : p->cfg.code_path.c_str(), why.c_str());
@@ -256,6 +322,7 @@ void* plugin_create(void* module_data, sy_str_t json, sy_error_t* err, bool netw
   }
   p->vms.resize(g_host->worker_count());
   p->workers.resize(g_host->worker_count());
+  p->left.resize(g_host->worker_count());
   if (p->cfg.watch) {
     struct stat st;
     if (::stat(p->cfg.code_path.c_str(), &st) == 0) {
@@ -274,17 +341,8 @@ void* plugin_worker_start(void* config, sy_worker_t* w) {
   auto* p = static_cast<Plugin*>(config);
   int32_t i = g_host->worker_index(w);
   if (i < 0 || size_t(i) >= p->vms.size()) return nullptr;
-  auto vm = std::make_shared<Vm>(p, w);
   p->workers[size_t(i)] = w;
-  std::string err;
-  if (!vm->start(&err)) {
-    vm->log(SY_LOG_ERROR, "VM failed to start on worker " + std::to_string(i) + ": " + err);
-    if (!vm->failed) vm->fail(err);
-  }
-  // proxy_set_tick_period_milliseconds during start recorded the period; arm it now that the
-  // VM has its worker.
-  if (vm->tick_ms) vm->arm_tick();
-  p->vms[size_t(i)] = vm;
+  p->vms[size_t(i)] = p->group->join(p, i, w);
   // The worker's slot, not the VM: FAIL_RELOAD may replace the VM in it.
   return reinterpret_cast<void*>(intptr_t(i) + 1);
 }
@@ -292,14 +350,15 @@ void* plugin_worker_start(void* config, sy_worker_t* w) {
 void plugin_worker_stop(void* config, void* worker_data) {
   auto* p = static_cast<Plugin*>(config);
   size_t i = size_t(reinterpret_cast<intptr_t>(worker_data)) - 1;
-  if (i >= p->vms.size() || !p->vms[i]) return;
-  std::shared_ptr<Vm>& vm = p->vms[i];
-  if (vm->tick_timer) {
-    g_host->timer_cancel(vm->tick_timer);
-    vm->tick_timer = nullptr;
-  }
-  vm->tick_ms = 0;
-  vm.reset();
+  if (i >= p->vms.size()) return;
+  // The VMs go on for the other plugins of the group and for this plugin's streams in flight;
+  // this plugin's root contexts in them stop ticking and forget it.
+  for (const std::weak_ptr<Vm>& old : p->left[i])
+    if (std::shared_ptr<Vm> vm = old.lock()) vm->drop_root(p);
+  p->left[i].clear();
+  if (p->vms[i]) p->vms[i]->drop_root(p);
+  p->vms[i].reset();
+  p->workers[i] = nullptr;
 }
 
 void plugin_queue_ready(void* config, void* worker_data, uint32_t queue_id) {
@@ -307,8 +366,10 @@ void plugin_queue_ready(void* config, void* worker_data, uint32_t queue_id) {
   size_t i = size_t(reinterpret_cast<intptr_t>(worker_data)) - 1;
   if (i >= p->vms.size() || !p->vms[i]) return;
   std::shared_ptr<Vm> vm = p->vms[i];
-  vm->effective = vm->root_id;
-  vm->call(kOnQueueReady, {vm->root_id, queue_id});
+  RootCtx* r = vm->root_for(p);
+  if (!r) return;
+  vm->effective = r->id;
+  vm->call(kOnQueueReady, {r->id, queue_id});
 }
 
 }  // namespace sywasm

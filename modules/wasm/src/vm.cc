@@ -1,5 +1,6 @@
-// A plugin's VM on one worker: instantiation, the start sequence, and guarded calls (an epoch
-// deadline per callback; a trap or a missed deadline fails the VM instead of the process).
+// A VM group's VM on one worker: instantiation, the start sequence, root contexts, and guarded
+// calls (an epoch deadline per callback; a trap or a missed deadline fails the VM instead of
+// the process).
 #include "vm.h"
 
 #include <cstring>
@@ -62,16 +63,17 @@ std::string trap_text(wasm_trap_t* t) {
 }  // namespace
 
 Vm::~Vm() {
-  if (tick_timer) g_host->timer_cancel(tick_timer);
+  for (auto& r : roots)
+    if (r->tick_timer) g_host->timer_cancel(r->tick_timer);
   if (store) wasmtime_store_delete(store);
 }
 
 bool Vm::start(std::string* err) {
-  store = wasmtime_store_new(plugin->mod->engine, this, nullptr);
+  store = wasmtime_store_new(group->mod->engine, this, nullptr);
   cx = wasmtime_store_context(store);
   // The memory limit per VM: memory.grow past it fails (returns -1) instead of growing.
-  wasmtime_store_limiter(store, int64_t(plugin->cfg.memory_limit_bytes), -1, -1, -1, -1);
-  wasmtime_context_set_epoch_deadline(cx, plugin->cfg.callback_deadline_ms / kTickMs + 2);
+  wasmtime_store_limiter(store, int64_t(group->cfg.memory_limit_bytes), -1, -1, -1, -1);
+  wasmtime_context_set_epoch_deadline(cx, group->cfg.callback_deadline_ms / kTickMs + 2);
 
   wasmtime_instance_t instance;
   wasm_trap_t* trap = nullptr;
@@ -124,30 +126,88 @@ bool Vm::start(std::string* err) {
     }
     failed = false;
   }
-  effective = root_id;
-  if (has_[kOnContextCreate] && !call(kOnContextCreate, {root_id, 0})) {
+  return true;
+}
+
+RootCtx* Vm::add_root(Plugin* p, sy_worker_t* w, std::string* err) {
+  auto owned = std::make_unique<RootCtx>();
+  RootCtx* r = owned.get();
+  r->id = next_id++;
+  r->plugin = p;
+  r->worker = w;
+  roots.push_back(std::move(owned));
+  effective = r->id;
+  if (has_[kOnContextCreate] && !call(kOnContextCreate, {r->id, 0})) {
     *err = "proxy_on_context_create of the root context failed: " + fail_reason;
-    return false;
+    return nullptr;
   }
+  // Every root context gets on_vm_start, not only the VM's first: Envoy's host does the same
+  // (the Rust SDK keeps it per root context), with the VM's configuration.
   uint64_t ok = 1;
-  if (has_[kOnVmStart] && !call(kOnVmStart, {root_id, plugin->cfg.vm_configuration.size()}, &ok)) {
+  if (has_[kOnVmStart] && !call(kOnVmStart, {r->id, group->cfg.vm_configuration.size()}, &ok)) {
     *err = "proxy_on_vm_start failed: " + fail_reason;
-    return false;
+    return nullptr;
   }
   if (!ok) {
     *err = "proxy_on_vm_start returned false";
-    return false;
+    return nullptr;
   }
-  if (has_[kOnConfigure] &&
-      !call(kOnConfigure, {root_id, plugin->cfg.plugin_configuration.size()}, &ok)) {
+  if (has_[kOnConfigure] && !call(kOnConfigure, {r->id, p->cfg.plugin_configuration.size()}, &ok)) {
     *err = "proxy_on_configure failed: " + fail_reason;
-    return false;
+    return nullptr;
   }
   if (!ok) {
     *err = "proxy_on_configure returned false (the plugin rejected its configuration)";
-    return false;
+    return nullptr;
   }
-  return true;
+  // proxy_set_tick_period_milliseconds during the start recorded the period; arm it now.
+  if (r->tick_ms) arm_tick(r);
+  return r;
+}
+
+void Vm::drop_root(Plugin* p) {
+  RootCtx* r = root_for(p);
+  if (!r) return;
+  if (r->tick_timer) g_host->timer_cancel(r->tick_timer);
+  r->tick_timer = nullptr;
+  r->tick_ms = 0;
+  r->plugin = nullptr;
+  r->worker = nullptr;
+  // The last plugin using this VM left the worker (a reload replaced them all): plugins that
+  // arrive later start a fresh VM instead of inheriting this one's state, whether or not
+  // streams in flight still hold it.
+  for (auto& other : roots)
+    if (other->plugin) return;
+  if (worker_index >= 0 && group->vms[size_t(worker_index)].lock().get() == this)
+    group->vms[size_t(worker_index)].reset();
+}
+
+RootCtx* Vm::root_for(Plugin* p) {
+  for (auto& r : roots)
+    if (r->plugin == p) return r.get();
+  return nullptr;
+}
+
+RootCtx* Vm::root(uint32_t id) {
+  for (auto& r : roots)
+    if (r->id == id) return r.get();
+  return nullptr;
+}
+
+RootCtx* Vm::cur_root() {
+  StreamCtx* c = effective_stream();
+  return root(c ? c->root : effective);
+}
+
+Plugin* Vm::cur_plugin() {
+  if (StreamCtx* c = effective_stream()) return c->plugin;
+  RootCtx* r = root(effective);
+  return r ? r->plugin : nullptr;
+}
+
+sy_worker_t* Vm::cur_worker() {
+  RootCtx* r = cur_root();
+  return r ? r->worker : nullptr;
 }
 
 bool Vm::call(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
@@ -184,7 +244,7 @@ bool Vm::call_once(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
   wasm_functype_delete(ty);
   wasmtime_val_t out[2];
   if (depth_ == 0)
-    wasmtime_context_set_epoch_deadline(cx, plugin->cfg.callback_deadline_ms / kTickMs + 2);
+    wasmtime_context_set_epoch_deadline(cx, group->cfg.callback_deadline_ms / kTickMs + 2);
   ++depth_;
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* e = wasmtime_func_call(cx, &fns_[f], in, n, out, nres, &trap);
@@ -198,7 +258,7 @@ bool Vm::call_once(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret) {
     bool deadline = wasmtime_trap_code(trap, &code) && code == WASMTIME_TRAP_CODE_INTERRUPT;
     std::string why = std::string(kFnNames[f]) +
                       (deadline ? " ran past its deadline of " +
-                                      std::to_string(plugin->cfg.callback_deadline_ms) + " ms"
+                                      std::to_string(group->cfg.callback_deadline_ms) + " ms"
                                 : " trapped: " + trap_text(trap));
     wasm_trap_delete(trap);
     if (!failed) fail(why, deadline);
@@ -235,15 +295,20 @@ void Vm::fail(const std::string& why, bool deadline) {
   failed = true;
   flush_output();
   fail_reason = why;
-  plugin->count(deadline ? plugin->m_deadline : plugin->m_traps);
-  log(SY_LOG_ERROR, "VM failed: " + why + " (failure_policy " +
-                        failure_policy_name(plugin->cfg.failure_policy) + ")");
+  // Counted for the plugin whose callback failed; the VM fails for every plugin sharing it.
+  Plugin* p = cur_plugin();
+  if (p) p->count(deadline ? p->m_deadline : p->m_traps);
+  log(SY_LOG_ERROR,
+      "VM failed: " + why +
+          (p ? std::string(" (failure_policy ") + failure_policy_name(p->cfg.failure_policy) + ")"
+             : std::string()));
 }
 
 void Vm::log(sy_log_level_t level, std::string_view msg) {
-  std::string line = plugin->log_prefix();
+  Plugin* p = cur_plugin();
+  std::string line = p ? p->log_prefix() : group->log_prefix();
   line += msg;
-  g_host->log(plugin->mod->self, level, str(line));
+  g_host->log(group->mod->self, level, str(line));
 }
 
 uint8_t* Vm::mem(uint64_t ptr, uint64_t len) {
@@ -296,26 +361,30 @@ StreamCtx* Vm::effective_stream() {
 namespace {
 struct TickArg {
   std::weak_ptr<Vm> vm;
+  uint32_t root;
 };
 }  // namespace
 
-void Vm::arm_tick() {
-  if (tick_timer) {
-    g_host->timer_cancel(tick_timer);
-    tick_timer = nullptr;
+void Vm::arm_tick(RootCtx* r) {
+  if (r->tick_timer) {
+    g_host->timer_cancel(r->tick_timer);
+    r->tick_timer = nullptr;
   }
-  if (tick_ms == 0 || failed || !worker) return;
-  auto* arg = new TickArg{weak_from_this()};
-  tick_timer = g_host->worker_timer_drop(
-      worker, tick_ms,
+  if (r->tick_ms == 0 || failed || !r->worker) return;
+  auto* arg = new TickArg{weak_from_this(), r->id};
+  r->tick_timer = g_host->worker_timer_drop(
+      r->worker, r->tick_ms,
       [](sy_worker_t*, void* a) {
         std::unique_ptr<TickArg> t(static_cast<TickArg*>(a));
         auto vm = t->vm.lock();
         if (!vm) return;
-        vm->tick_timer = nullptr;
-        vm->effective = vm->root_id;
-        vm->call(kOnTick, {vm->root_id});
-        vm->arm_tick();
+        RootCtx* r = vm->root(t->root);
+        if (!r) return;
+        r->tick_timer = nullptr;
+        vm->effective = r->id;
+        vm->call(kOnTick, {r->id});
+        // The root may have been dropped during the call (it stays in the list).
+        vm->arm_tick(r);
       },
       [](void* a) { delete static_cast<TickArg*>(a); }, arg);
 }

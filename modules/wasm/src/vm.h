@@ -1,5 +1,5 @@
-// One instance of a plugin's module on one worker (a Proxy-Wasm VM): its store, its exports,
-// its contexts, and the guarded calls into it.
+// One instance of a VM group's module on one worker (a Proxy-Wasm VM): its store, its exports,
+// its root contexts (one per plugin sharing it) and stream contexts, and the guarded calls.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +53,8 @@ enum Fn {
 // A stream (HTTP) or connection (network) context of this VM.
 struct StreamCtx {
   uint32_t id = 0;
+  uint32_t root = 0;         // its plugin's root context
+  Plugin* plugin = nullptr;  // valid while the stream lives (a config outlives its streams)
   sy_stream_t* s = nullptr;  // set only while inside one of the stream's callbacks
   sy_stream_id_t sid = 0;
   uint32_t filter_index = SY_NO_FILTER;
@@ -64,14 +66,41 @@ struct StreamCtx {
   bool local_reply_sent = false;
 };
 
+// A plugin's root context in this VM. Kept (by id) after the plugin leaves the worker: calls
+// it made may still answer, and its streams may still run.
+struct RootCtx {
+  uint32_t id = 0;
+  Plugin* plugin = nullptr;       // null once the plugin left the worker
+  sy_worker_t* worker = nullptr;  // the plugin's handle on this worker (timers, calls, queues)
+  uint64_t tick_ms = 0;
+  sy_timer_t* tick_timer = nullptr;
+};
+
 class Vm : public std::enable_shared_from_this<Vm> {
  public:
-  Vm(Plugin* p, sy_worker_t* w) : plugin(p), worker(w), code(p->current_code()) {}
+  // INDEX is the worker's index, -1 for a VM started on the main thread to check a config.
+  Vm(std::shared_ptr<VmGroup> g, int32_t index)
+      : group(std::move(g)), worker_index(index), code(group->current_code()) {}
   ~Vm();
 
-  // Instantiates the module, runs _initialize/_start, creates the root context and calls
-  // on_vm_start and on_configure. False (ERR set) when any of it fails.
+  // Instantiates the module and runs _initialize/_start. False (ERR set) when any of it fails.
   bool start(std::string* err);
+  // Gives P a root context (W its handle on this worker, null on the main thread) and calls
+  // proxy_on_context_create, proxy_on_vm_start and proxy_on_configure for it, as Envoy does
+  // for each root context. Null (ERR set) when any of it fails.
+  RootCtx* add_root(Plugin* p, sy_worker_t* w, std::string* err);
+  // P leaves this worker: its root's tick stops and its plugin is forgotten. When no plugin is
+  // left, the VM is no longer the one its group's plugins join on this worker.
+  void drop_root(Plugin* p);
+  RootCtx* root_for(Plugin* p);
+  RootCtx* root(uint32_t id);
+  // The root context of the effective context (itself, or a stream's root), if any.
+  RootCtx* cur_root();
+  // The plugin the effective context belongs to; null when it left the worker.
+  Plugin* cur_plugin();
+  // The handle for timers, calls and queues on behalf of the effective context (null on the
+  // main thread or once its plugin left).
+  sy_worker_t* cur_worker();
 
   // Calls export F with ARGS (extra args are dropped when the export takes fewer, as 0.1.0's
   // two-argument on_request_headers). False when it trapped or ran past its deadline; the VM is
@@ -101,16 +130,16 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   StreamCtx* effective_stream();
 
-  Plugin* plugin;
-  sy_worker_t* worker;
+  std::shared_ptr<VmGroup> group;
+  int32_t worker_index;
   std::shared_ptr<Code> code;  // the version this VM runs
   wasmtime_store_t* store = nullptr;
   wasmtime_context_t* cx = nullptr;
   wasmtime_memory_t memory{};
   bool has_memory = false;
 
-  uint32_t root_id = 1;
-  uint32_t next_id = 2;
+  std::vector<std::unique_ptr<RootCtx>> roots;
+  uint32_t next_id = 1;
   uint32_t effective = 0;
   std::unordered_map<uint32_t, StreamCtx*> ctxs;
 
@@ -126,10 +155,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   void* grpc = nullptr;
   std::unordered_map<uint32_t, void*> grpc_calls;  // gRPC calls in flight, by token
   std::string grpc_message;
-  // Per-VM tick timer.
-  uint64_t tick_ms = 0;
-  sy_timer_t* tick_timer = nullptr;
-  void arm_tick();
+  // (Re-)arms R's tick timer with its period, on its worker handle.
+  void arm_tick(RootCtx* r);
 
  private:
   bool call_once(Fn f, std::initializer_list<uint64_t> args, uint64_t* ret);

@@ -1,11 +1,12 @@
-// Shared declarations of the wasm module: the host table, the module-wide engine, and a filter
-// config (a plugin) with its per-worker VMs.
+// Shared declarations of the wasm module: the host table, the module-wide engine, the VM groups
+// (plugins that share VMs by key) and a filter config (a plugin) with its per-worker VMs.
 #pragma once
 
 #include <switchyard/module.h>
 #include <wasmtime.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@ namespace sywasm {
 extern const sy_host_t* g_host;
 
 class Vm;
+struct VmGroup;
 
 // Module-wide state of one generation: the engine (compiled code is per engine) and the epoch
 // ticker that bounds every callback.
@@ -36,6 +38,10 @@ struct WasmModule {
   std::vector<struct Plugin*> watched;
   void watch(struct Plugin* p);
   void unwatch(struct Plugin* p);
+
+  // The VM groups of this generation by key (main thread only: configs are built there). An
+  // entry expires with the group's last plugin and VM.
+  std::map<std::string, std::weak_ptr<VmGroup>> groups;
 };
 
 // The epoch advances every kTickMs; a callback's deadline is counted in ticks.
@@ -54,20 +60,48 @@ struct Code {
   ~Code();
 };
 
-// One wasm filter config: its current code and one VM per worker.
+// The plugins (HTTP and network filter configs, on any listener or route) whose VM key matches
+// share one VM per worker, each with its own root context, as in Envoy. Envoy's key is the
+// vm_id, the VM configuration and the code; here it also holds the VM-wide settings one
+// instance can have only once (environment variables, memory limit, callback deadline, watch),
+// so a plugin never silently runs with another plugin's. The code is the group's: a watched
+// file's new version replaces it for every plugin of the group.
+struct VmGroup : std::enable_shared_from_this<VmGroup> {
+  WasmModule* mod = nullptr;
+  std::string key;
+  PluginConfig cfg;            // the first plugin's, read for the VM-wide fields only
+  std::shared_ptr<Code> code;  // guarded by code_mu (the watcher thread replaces it)
+  std::mutex code_mu;
+  std::shared_ptr<Code> current_code();
+  // Indexed by worker index, each slot touched only by its worker: the VM a plugin arriving
+  // there joins. Weak: the plugins and streams using a VM keep it.
+  std::vector<std::weak_ptr<Vm>> vms;
+  // P's VM on worker I (W is P's handle there): the group's VM on I when it runs the current
+  // code and has not failed, else a new one; P gets its own root context in it. Never null: a
+  // VM that could not start is returned failed.
+  std::shared_ptr<Vm> join(struct Plugin* p, int32_t i, sy_worker_t* w);
+  std::string log_prefix() const;
+};
+
+// The group key of CFG (a hex sha256; CFG.code must hold the bytes).
+std::string vm_key(const PluginConfig& cfg);
+
+// One wasm filter config: its VM group and, per worker, the VM holding its root context.
 struct Plugin {
   WasmModule* mod = nullptr;
   PluginConfig cfg;
   bool network = false;
-  std::shared_ptr<Code> code;  // guarded by code_mu (the watcher thread replaces it)
-  std::mutex code_mu;
+  std::shared_ptr<VmGroup> group;
   // The watched file as last seen (size, mtime, inode).
   int64_t seen_size = -1, seen_mtime_ns = -1;
   uint64_t seen_ino = 0;
-  std::shared_ptr<Code> current_code();
+  std::shared_ptr<Code> current_code() { return group->current_code(); }
   // Indexed by worker index; each slot is touched only by its worker.
   std::vector<std::shared_ptr<Vm>> vms;
   std::vector<sy_worker_t*> workers;
+  // VMs this plugin left for a newer one (FAIL_RELOAD, new code) that its streams may still
+  // use: its root context there is let go when it leaves the worker.
+  std::vector<std::vector<std::weak_ptr<Vm>>> left;
   // Counters (module.wasm.<name>{plugin=...}).
   uint32_t m_traps = 0, m_deadline = 0, m_failed = 0, m_reloads = 0, m_oom = 0;
   bool metrics_ok = false;

@@ -16,11 +16,38 @@ EXPORT(proxy_abi_version_0_2_1) void abi_marker(void) {}
 
 EXPORT(proxy_on_memory_allocate) void* on_memory_allocate(size_t size) { return malloc(size); }
 
-static uint32_t root_ctx, queue_id, requests_metric, ticks;
-static char plugin_config[256];
-/* With the Go SDK http_headers example's config ({"header": N, "value": V}), every response
+static uint32_t queue_id, requests_metric, ticks_metric, ticks;
+
+/* Plugins with one VM key share this VM, each with its own root context and configuration.
+ * With the Go SDK http_headers example's config ({"header": N, "value": V}), every response
  * gets N: V, as that example does (the bench runs either file). */
-static char config_header[64], config_value[64];
+#define MAX_ROOTS 16
+static struct root {
+  uint32_t id;
+  char config[256];
+  char header[64], value[64];
+  uint32_t tick_call; /* the token of the tick's HTTP call */
+  bool tick_called;
+} roots[MAX_ROOTS];
+
+static struct root* root_of(uint32_t id) {
+  for (int i = 0; i < MAX_ROOTS; ++i)
+    if (roots[i].id == id) return &roots[i];
+  for (int i = 0; i < MAX_ROOTS; ++i) {
+    if (!roots[i].id) {
+      roots[i].id = id;
+      return &roots[i];
+    }
+  }
+  return &roots[MAX_ROOTS - 1];
+}
+
+/* What shows one VM per key (action "vm"): this instance's serial (from shared data, so every
+ * VM of the vm_id gets its own), how often _initialize ran its constructors, how many root
+ * contexts got on_vm_start, and a request count every plugin in this VM adds to. */
+static unsigned long vm_serial;
+static unsigned initializes, vm_starts, vm_requests;
+__attribute__((constructor)) static void count_initialize(void) { ++initializes; }
 
 static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(int level, const char* fmt, ...) {
@@ -50,39 +77,75 @@ static void set_header(int map, const char* name, const char* value) {
   proxy_replace_header_map_value(map, name, strlen(name), value, strlen(value));
 }
 
+static unsigned long shared_increment(const char* key);
+
+/* Per stream: what the request asked for, and the call in flight. */
+#define MAX_STREAMS 1024
+static struct stream {
+  uint32_t id;
+  uint32_t root;
+  char action[32];
+  uint32_t call_token;
+  bool tagged; /* network: the reply's first bytes were tagged */
+} streams[MAX_STREAMS];
+
+static struct stream* stream_of(uint32_t id) { return &streams[id % MAX_STREAMS]; }
+
 EXPORT(proxy_on_context_create) void on_context_create(uint32_t id, uint32_t parent) {
-  if (parent == 0) root_ctx = id;
+  if (parent == 0)
+    root_of(id);
+  else
+    stream_of(id)->root = parent;
 }
 
 EXPORT(proxy_on_vm_start) bool on_vm_start(uint32_t id, size_t size) {
   (void)id;
   (void)size;
+  ++vm_starts;
+  if (!vm_serial) vm_serial = shared_increment("vm-serial");
   proxy_define_metric(0, "host_test_requests", 18, &requests_metric);
+  proxy_define_metric(0, "host_test_ticks", 15, &ticks_metric);
   return true;
 }
 
 EXPORT(proxy_on_configure) bool on_configure(uint32_t id, size_t size) {
-  (void)id;
+  struct root* r = root_of(id);
   char* p = NULL;
   size_t n = 0;
   if (size && proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, &p, &n) == OK) {
-    if (n >= sizeof plugin_config) n = sizeof plugin_config - 1;
-    memcpy(plugin_config, p, n);
-    plugin_config[n] = 0;
+    if (n >= sizeof r->config) n = sizeof r->config - 1;
+    memcpy(r->config, p, n);
+    r->config[n] = 0;
     free(p);
   }
-  if (strstr(plugin_config, "reject")) return false;
-  sscanf(plugin_config, "{\"header\": \"%63[^\"]\", \"value\": \"%63[^\"]\"}", config_header,
-         config_value);
-  if (strstr(plugin_config, "tick")) proxy_set_tick_period_milliseconds(20);
+  if (strstr(r->config, "reject")) return false;
+  sscanf(r->config, "{\"header\": \"%63[^\"]\", \"value\": \"%63[^\"]\"}", r->header, r->value);
+  if (strstr(r->config, "tick")) proxy_set_tick_period_milliseconds(20);
   proxy_register_shared_queue("jobs", 4, &queue_id);
-  logf_(LOG_INFO, "configured with '%s'", plugin_config);
+  logf_(LOG_INFO, "configured with '%s'", r->config);
   return true;
 }
 
+/* The HTTP call a root context makes from its tick with config "tick-call" (once). */
+static const char tick_call_pairs[] =
+    "\x03\0\0\0"
+    "\x07\0\0\0\x03\0\0\0"
+    "\x05\0\0\0\x05\0\0\0"
+    "\x0a\0\0\0\x04\0\0\0"
+    ":method\0GET\0"
+    ":path\0/tick\0"
+    ":authority\0tick\0";
+
 EXPORT(proxy_on_tick) void on_tick(uint32_t id) {
-  (void)id;
+  struct root* r = root_of(id);
+  proxy_increment_metric(ticks_metric, 1);
   if (++ticks <= 3) logf_(LOG_INFO, "tick %u", ticks);
+  if (strstr(r->config, "tick-call") && !r->tick_called) {
+    r->tick_called = true;
+    if (proxy_http_call("backend", 7, tick_call_pairs, sizeof tick_call_pairs - 1, NULL, 0, NULL, 0,
+                        5000, &r->tick_call) != OK)
+      logf_(LOG_WARN, "tick call refused");
+  }
 }
 
 EXPORT(proxy_on_queue_ready) void on_queue_ready(uint32_t id, uint32_t qid) {
@@ -94,17 +157,6 @@ EXPORT(proxy_on_queue_ready) void on_queue_ready(uint32_t id, uint32_t qid) {
     free(d);
   }
 }
-
-/* Per stream: what the request asked for, and the call in flight. */
-#define MAX_STREAMS 1024
-static struct stream {
-  uint32_t id;
-  char action[32];
-  uint32_t call_token;
-  bool tagged; /* network: the reply's first bytes were tagged */
-} streams[MAX_STREAMS];
-
-static struct stream* stream_of(uint32_t id) { return &streams[id % MAX_STREAMS]; }
 
 static void status_codes(void) {
   /* The status codes of the error paths, in one header: absent header, unknown property,
@@ -148,13 +200,13 @@ static void foreign_functions(void) {
 }
 
 /* A shared counter incremented with compare-and-swap, retried on CAS_MISMATCH. */
-static unsigned long shared_increment(void) {
+static unsigned long shared_increment(const char* key) {
   for (;;) {
     char* v = NULL;
     size_t n = 0;
     uint32_t cas = 0;
     unsigned long cur = 0;
-    if (proxy_get_shared_data("counter", 7, &v, &n, &cas) == OK) {
+    if (proxy_get_shared_data(key, strlen(key), &v, &n, &cas) == OK) {
       char buf[32] = {0};
       memcpy(buf, v, n < 31 ? n : 31);
       cur = strtoul(buf, NULL, 10);
@@ -162,7 +214,7 @@ static unsigned long shared_increment(void) {
     }
     char next[32];
     snprintf(next, sizeof next, "%lu", cur + 1);
-    int st = proxy_set_shared_data("counter", 7, next, strlen(next), cas);
+    int st = proxy_set_shared_data(key, strlen(key), next, strlen(next), cas);
     if (st == OK) return cur + 1;
     if (st != CAS_MISMATCH) return 0;
   }
@@ -188,7 +240,13 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
   snprintf(s->action, sizeof s->action, "%s", action);
   free(action);
   proxy_increment_metric(requests_metric, 1);
-  set_header(REQUEST_HEADERS, "x-wasm-config", plugin_config);
+  set_header(REQUEST_HEADERS, "x-wasm-config", root_of(s->root)->config);
+  if (is(s->action, "vm")) {
+    char out[320];
+    int len = snprintf(out, sizeof out, "%s:%lu:%u:%u:%u", root_of(s->root)->config, vm_serial,
+                       initializes, vm_starts, ++vm_requests);
+    proxy_add_header_map_value(REQUEST_HEADERS, "x-vm", 4, out, (size_t)len);
+  }
   if (is(s->action, "local")) {
     local_reply(403, "denied by wasm\n");
     return PAUSE;
@@ -213,7 +271,7 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
   if (is(s->action, "foreign")) foreign_functions();
   if (is(s->action, "shared")) {
     char buf[32];
-    snprintf(buf, sizeof buf, "%lu", shared_increment());
+    snprintf(buf, sizeof buf, "%lu", shared_increment("counter"));
     set_header(REQUEST_HEADERS, "x-counter", buf);
   }
   if (is(s->action, "enqueue")) {
@@ -259,8 +317,14 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
 EXPORT(proxy_on_http_call_response)
 void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t body_size,
                            size_t trailers) {
-  (void)id;
   (void)trailers;
+  struct root* r = root_of(id);
+  if (r->tick_called && r->tick_call == token) {
+    char* status = header(HTTP_CALL_RESPONSE_HEADERS, ":status");
+    logf_(LOG_INFO, "tick call answered %s (%zu headers)", status, headers);
+    free(status);
+    return;
+  }
   for (int i = 0; i < MAX_STREAMS; ++i) {
     struct stream* s = &streams[i];
     if (s->call_token != token || !is(s->action, "call")) continue;
@@ -272,6 +336,10 @@ void on_http_call_response(uint32_t id, uint32_t token, size_t headers, size_t b
     char out[96];
     snprintf(out, sizeof out, "%s %zu %zu", status, headers > 0 ? (size_t)1 : (size_t)0, n);
     set_header(REQUEST_HEADERS, "x-call", out);
+    /* The paused request is readable from here too, once it is the effective context. */
+    char* path = header(REQUEST_HEADERS, ":path");
+    set_header(REQUEST_HEADERS, "x-call-saw-path", path);
+    free(path);
     free(status);
     free(body);
     proxy_continue_stream(0);
@@ -327,7 +395,8 @@ EXPORT(proxy_on_response_headers) int on_response_headers(uint32_t id, size_t n,
   struct stream* s = stream_of(id);
   set_header(RESPONSE_HEADERS, "x-wasm", "host_test");
   set_header(RESPONSE_HEADERS, "x-wasm-variant", VARIANT);
-  if (config_header[0]) set_header(RESPONSE_HEADERS, config_header, config_value);
+  struct root* r = root_of(s->root);
+  if (r->header[0]) set_header(RESPONSE_HEADERS, r->header, r->value);
   char* status = header(RESPONSE_HEADERS, ":status");
   set_header(RESPONSE_HEADERS, "x-wasm-saw-status", status);
   free(status);
@@ -366,6 +435,11 @@ EXPORT(proxy_on_downstream_data) int on_downstream_data(uint32_t id, size_t size
     held_conn = id;
     logf_(LOG_INFO, "holding %zu bytes on %u%s", size, id, eos ? " and the end" : "");
     action = PAUSE;
+  } else if (n > 8 && memcmp(d, "ENQUEUE:", 8) == 0) {
+    /* The rest goes to the queue "jobs" of vm_id vm1, whose on_queue_ready logs it. */
+    uint32_t qid = 0;
+    if (proxy_resolve_shared_queue("vm1", 3, "jobs", 4, &qid) == OK)
+      proxy_enqueue_shared_queue(qid, d + 8, n - 8);
   } else if (n == 7 && memcmp(d, "RELEASE", 7) == 0 && held_conn) {
     int a = proxy_set_effective_context(held_conn);
     int b = proxy_continue_stream(STREAM_DOWNSTREAM);
