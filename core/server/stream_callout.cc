@@ -60,11 +60,13 @@ StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string&
     std::from_chars(v->data(), v->data() + v->size(), n);
     length_ = n;
   }
-  // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given.
-  for (const auto& h : headers)
-    if (h.name[0] != ':' && h.name != "host" && h.name != "content-length" &&
-        h.name != "transfer-encoding" && h.name != "connection")
-      headers_.add(h.name, h.value);
+  // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given,
+  // moved rather than copied (the names are lower case already: the host table made the map).
+  std::erase_if(headers.raw(), [](const http::Header& h) {
+    return h.name[0] == ':' || h.name == "host" || h.name == "content-length" ||
+           h.name == "transfer-encoding" || h.name == "connection";
+  });
+  headers_ = std::move(headers);
 }
 
 StreamCallout::~StreamCallout() = default;
@@ -83,7 +85,7 @@ bool StreamCallout::send_data(std::string_view data, bool end_stream) {
     upstream::Exchange* ex = ex_;
     ex->cork();
     if (!data.empty()) ex->send_body(data.data(), data.size());
-    if (end_stream && !closed_) {
+    if (end_stream && ex_) {
       request_sent_ = true;
       ex->send_end(nullptr);
     }
@@ -91,7 +93,7 @@ bool StreamCallout::send_data(std::string_view data, bool end_stream) {
   } else {
     queued_.append(data);
     end_queued_ = end_stream;
-    if (head_held_) send_request();
+    if (head_held_) send_held();
   }
   if (closed_) return false;  // the exchange failed while writing
   bool above = above_high();
@@ -109,7 +111,7 @@ bool StreamCallout::send_trailers(const http::HeaderMap& trailers) {
   } else {
     trailers_ = trailers;
     end_queued_ = true;
-    if (head_held_) send_request();
+    if (head_held_) send_held();
   }
   if (closed_) return false;
   bool above = above_high();
@@ -195,9 +197,18 @@ void StreamCallout::on_upstream_ready(upstream::Exchange* ex) {
   send_request();
 }
 
+void StreamCallout::send_held() {
+  // Inside the module's send call: a failure opening the stream reaches the module on the next
+  // loop turn, as it would have from start(), not inside its own call.
+  starting_ = true;
+  send_request();
+  starting_ = false;
+}
+
 void StreamCallout::send_request() {
   head_held_ = false;
   hold_.stop();
+  if (!ex_) return;  // the exchange failed meanwhile; its report is on its way
   upstream::RequestHead head;
   head.method = method_;
   head.path = path_;
@@ -220,8 +231,9 @@ void StreamCallout::send_request() {
   ex->send_head(head);
   std::string body;
   body.swap(queued_);
-  if (!closed_ && !body.empty()) ex->send_body(body.data(), body.size());
-  if (!closed_ && end_queued_) {
+  // EX_ is cleared when the exchange fails (even while the failure's report is deferred).
+  if (ex_ && !body.empty()) ex->send_body(body.data(), body.size());
+  if (ex_ && end_queued_) {
     request_sent_ = true;
     if (!head.end_stream) ex->send_end(trailers_ ? &*trailers_ : nullptr);
     trailers_.reset();

@@ -52,6 +52,8 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   bool refuse(const std::string& details);
   // Sends the head with what the module queued (body, end, trailers) to the exchange.
   void send_request();
+  // The module's first send after a held head: sends it all, deferring a failure.
+  void send_held();
   // Lets go of the pool and schedules our deletion; no event after it.
   void close(bool reusable);
 
