@@ -15,6 +15,7 @@ some 50 times the run time and gives the profile of the counted requests as well
     bench/insns_per_request.py                       # none, hello, hello-chain
     bench/insns_per_request.py --requests 8000 --rounds 5 --configs none,hello
     bench/insns_per_request.py --profile hello-chain # keep callgrind-hello-chain.out
+    bench/insns_per_request.py --configs none,ext_authz,none:ext_proc,ext_proc
 
 Needs h2load, nginx and perf or valgrind; bench/setup installs them.
 """
