@@ -44,7 +44,13 @@ void StreamCallout::shutdown_all() {
 
 StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string& cluster, bool tls,
                              http::HeaderMap headers, filters::CalloutEvents* events)
-    : worker_(w), pool_(pool), events_(events), tls_(tls), timeout_(w->loop()), defer_(w->loop()) {
+    : worker_(w),
+      pool_(pool),
+      events_(events),
+      tls_(tls),
+      timeout_(w->loop()),
+      defer_(w->loop()),
+      hold_(w->loop()) {
   method_ = *headers.get(":method");
   path_ = *headers.get(":path");
   authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster;
@@ -54,11 +60,13 @@ StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string&
     std::from_chars(v->data(), v->data() + v->size(), n);
     length_ = n;
   }
-  // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given.
-  for (const auto& h : headers)
-    if (h.name[0] != ':' && h.name != "host" && h.name != "content-length" &&
-        h.name != "transfer-encoding" && h.name != "connection")
-      headers_.add(h.name, h.value);
+  // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given,
+  // moved rather than copied (the names are lower case already: the host table made the map).
+  std::erase_if(headers.raw(), [](const http::Header& h) {
+    return h.name[0] == ':' || h.name == "host" || h.name == "content-length" ||
+           h.name == "transfer-encoding" || h.name == "connection";
+  });
+  headers_ = std::move(headers);
 }
 
 StreamCallout::~StreamCallout() = default;
@@ -73,15 +81,19 @@ bool StreamCallout::send_data(std::string_view data, bool end_stream) {
       return refuse("request body " + std::string(sent_ > *length_ ? "longer" : "shorter") +
                     " than its content-length " + std::to_string(*length_));
   }
-  if (ex_) {
-    if (!data.empty()) ex_->send_body(data.data(), data.size());
-    if (end_stream) {
+  if (ex_ && !head_held_) {
+    upstream::Exchange* ex = ex_;
+    ex->cork();
+    if (!data.empty()) ex->send_body(data.data(), data.size());
+    if (end_stream && ex_) {
       request_sent_ = true;
-      ex_->send_end(nullptr);
+      ex->send_end(nullptr);
     }
+    if (ex_) ex->uncork();
   } else {
     queued_.append(data);
     end_queued_ = end_stream;
+    if (head_held_) send_held();
   }
   if (closed_) return false;  // the exchange failed while writing
   bool above = above_high();
@@ -93,12 +105,13 @@ bool StreamCallout::send_trailers(const http::HeaderMap& trailers) {
   if (closed_ || broken_) return false;
   if (length_ && sent_ != *length_)
     return refuse("request body shorter than its content-length " + std::to_string(*length_));
-  if (ex_) {
+  if (ex_ && !head_held_) {
     request_sent_ = true;
     ex_->send_end(&trailers);
   } else {
     trailers_ = trailers;
     end_queued_ = true;
+    if (head_held_) send_held();
   }
   if (closed_) return false;
   bool above = above_high();
@@ -124,6 +137,7 @@ void StreamCallout::close(bool reusable) {
   events_ = nullptr;
   timeout_.stop();
   defer_.stop();
+  hold_.stop();
   t_open.erase(this);
   if (ex_) {
     upstream::Exchange* e = ex_;
@@ -171,6 +185,30 @@ void StreamCallout::on_upstream_ready(upstream::Exchange* ex) {
     return;
   }
   ex_ = ex;
+  if (starting_) {
+    // A pooled connection was ready at once, inside start(): the module has sent nothing yet,
+    // and most modules send their first message (ext_authz: the whole Check) as soon as start
+    // returns. The head waits for it, to leave with it in one write; a module that sends
+    // nothing in the same callback has its head sent on the next loop turn.
+    head_held_ = true;
+    hold_.start(0, [this] { send_request(); });
+    return;
+  }
+  send_request();
+}
+
+void StreamCallout::send_held() {
+  // Inside the module's send call: a failure opening the stream reaches the module on the next
+  // loop turn, as it would have from start(), not inside its own call.
+  starting_ = true;
+  send_request();
+  starting_ = false;
+}
+
+void StreamCallout::send_request() {
+  head_held_ = false;
+  hold_.stop();
+  if (!ex_) return;  // the exchange failed meanwhile; its report is on its way
   upstream::RequestHead head;
   head.method = method_;
   head.path = path_;
@@ -187,17 +225,20 @@ void StreamCallout::on_upstream_ready(upstream::Exchange* ex) {
   head.end_stream = whole && queued_.empty();
   head.is_head = method_ == "HEAD";
   if (paused_) ex_->pause_reading();
-  ex_->send_head(head);
-  if (closed_) return;
+  // Head, body and end leave in one write where the transport can.
+  upstream::Exchange* ex = ex_;
+  ex->cork();
+  ex->send_head(head);
   std::string body;
   body.swap(queued_);
-  if (!body.empty()) ex_->send_body(body.data(), body.size());
-  if (closed_) return;
-  if (end_queued_) {
+  // EX_ is cleared when the exchange fails (even while the failure's report is deferred).
+  if (ex_ && !body.empty()) ex->send_body(body.data(), body.size());
+  if (ex_ && end_queued_) {
     request_sent_ = true;
-    if (!head.end_stream) ex_->send_end(trailers_ ? &*trailers_ : nullptr);
+    if (!head.end_stream) ex->send_end(trailers_ ? &*trailers_ : nullptr);
     trailers_.reset();
   }
+  if (ex_) ex->uncork();
   if (closed_) return;
   maybe_writable();
 }

@@ -50,6 +50,10 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   // The module's body does not match its content-length: stop sending and fail the callout
   // (SY_CALLOUT_RESET) on the next loop turn. Returns false, for the send call.
   bool refuse(const std::string& details);
+  // Sends the head with what the module queued (body, end, trailers) to the exchange.
+  void send_request();
+  // The module's first send after a held head: sends it all, deferring a failure.
+  void send_held();
   // Lets go of the pool and schedules our deletion; no event after it.
   void close(bool reusable);
 
@@ -75,8 +79,10 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   bool keep_alive_ = false;
   bool starting_ = false;  // inside start(): failures wait for the next loop turn
   bool closed_ = false;
+  bool head_held_ = false;  // ex_ is bound but the head waits for the module's first send
   net::Timer timeout_;
   net::Timer defer_;
+  net::Timer hold_;  // sends a held head on the next loop turn if the module sent nothing
 };
 
 }  // namespace sy::server

@@ -62,7 +62,7 @@ void H2Exchange::send_head(const RequestHead& r) {
     if (cl) cl->on_upstream_reset("upstream http2 stream could not be opened");
     return;
   }
-  conn_->flush();
+  flush();
 }
 
 void H2Exchange::send_body(const char* data, size_t len) {
@@ -79,7 +79,7 @@ void H2Exchange::send_end(const http::HeaderMap* trailers) {
 void H2Exchange::wake(bool resume) {
   if (!conn_ || id_ < 0) return;
   if (resume) nghttp2_session_resume_data(conn_->session_, id_);
-  conn_->flush();
+  flush();
 }
 
 void H2Exchange::resume_reading() {
@@ -87,7 +87,16 @@ void H2Exchange::resume_reading() {
   if (!conn_ || unconsumed_ == 0 || id_ < 0) return;
   nghttp2_session_consume(conn_->session_, id_, unconsumed_);
   unconsumed_ = 0;
-  conn_->flush();
+  flush();
+}
+
+void H2Exchange::flush() {
+  if (!corked_) conn_->flush();
+}
+
+void H2Exchange::uncork() {
+  corked_ = false;
+  if (conn_) conn_->flush();
 }
 
 // ---- H2Connection ----

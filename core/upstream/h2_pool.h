@@ -31,16 +31,21 @@ class H2Exchange final : public Exchange {
   void resume_reading() override;
   const std::string& endpoint_str() const override;
   bool reused() const override { return reused_; }
+  void cork() override { corked_ = true; }
+  void uncork() override;
 
  private:
   friend class H2Connection;
   friend class Http2Pool;
   void wake(bool resume);
+  // Writes what the session has ready, unless corked.
+  void flush();
 
   H2Connection* conn_;  // null once the connection is gone
   Client* client_;      // null once released
   int32_t id_ = -1;
   bool reused_ = false;
+  bool corked_ = false;
   // The request body waiting for flow-control credit; below its low watermark again, the
   // client (the downstream stream) hears it.
   http2::OutBody body_{[](void* self) {

@@ -68,6 +68,12 @@ class Exchange {
   virtual void send_head(const RequestHead& head) = 0;
   virtual void send_body(const char* data, size_t len) = 0;
   virtual void send_end(const http::HeaderMap* trailers) = 0;
+  // Between cork() and uncork() the sends above may wait, to leave in one write at uncork():
+  // a caller with head, body and end at hand saves the peer a wake-up per piece (HTTP/2: the
+  // HEADERS and one DATA frame carrying END_STREAM, where each send alone is a write and the
+  // end an empty DATA frame). Transports that write nothing per call ignore it.
+  virtual void cork() {}
+  virtual void uncork() {}
   // Back-pressure both ways: request bytes waiting; response bytes stop/start.
   virtual bool above_high() const = 0;
   virtual void pause_reading() = 0;

@@ -14,7 +14,8 @@ connection, flow control honoured both ways. Paths:
 
 Every stream's fate is recorded in .events (thread-safe list of (kind, path, info) tuples):
 ("open", path, x-fx-id), ("reset", path, error_code), ("blocked", path, bytes_sent),
-("closed", path, None).
+("closed", path, None), and each DATA frame received: ("data", path, (x-fx-id, length,
+whether it carried END_STREAM)).
 """
 import hashlib
 import json
@@ -168,6 +169,8 @@ class Connection:
             if st is None:
                 self.h2.acknowledge_received_data(n, ev.stream_id)
                 return
+            srv.record("data", st.path,
+                       (st.headers.get("x-fx-id"), len(ev.data), ev.stream_ended is not None))
             st.digest.update(ev.data)
             st.length += len(ev.data)
             if st.path == "/slowcount":

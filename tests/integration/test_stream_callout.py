@@ -87,6 +87,26 @@ def test_echo_through_a_callout_stream_over_h2c(upstream, side, switchyard, piec
     assert len(side.find("open", "/echo")) == 1
 
 
+def test_a_request_sent_whole_at_once_is_one_data_frame_with_its_end(upstream, side, switchyard):
+    # A module that starts a callout and sends its whole request in the same callback (as
+    # ext_authz sends a Check) gets HEADERS and a single DATA frame carrying END_STREAM, written
+    # together; before, the body and its end went in separate writes, the end as an empty DATA
+    # frame, each a wake-up of the server. The first call dials the connection (the request
+    # waits for it), the second finds it ready in the pool.
+    sy = switchyard(config(upstream.port, [h2_cluster("side", side.port)], workers=1))
+    body = b"a whole check request"
+    for _ in range(2):
+        r = call(sy, "echo", body)
+        assert r.status == 200, r
+        assert r.body == body
+    frames = [info for _, _, info in side.find("data", "/echo")]
+    by_id = {}
+    for fx_id, length, ended in frames:
+        by_id.setdefault(fx_id, []).append((length, ended))
+    assert len(by_id) == 2, frames
+    assert all(v == [(len(body), True)] for v in by_id.values()), frames
+
+
 def test_response_trailers_end_the_callout(upstream, side, switchyard):
     sy = switchyard(config(upstream.port, [h2_cluster("side", side.port)]))
     r = call(sy, "echo", b"12345", x_callout_path="/trailers")
