@@ -575,6 +575,9 @@ class Switchyard(Process):
         self.access_log_path = self.dir / "access.log"
         self._ports = {}
         self.admin_port = None
+        # The ports complete() picked with free_port(), which start() may pick again (below).
+        self._picked = set()
+        self._admin_picked = False
         self.write_config(config)
 
     # --- config
@@ -582,10 +585,12 @@ class Switchyard(Process):
     def complete(self, config):
         cfg = copy.deepcopy(config)
         if "admin" not in cfg:
-            self.admin_port = self.admin_port or free_port()
+            if not self.admin_port:
+                self.admin_port, self._admin_picked = free_port(), True
             cfg["admin"] = {"address": f"{LOCALHOST}:{self.admin_port}"}
         else:
             self.admin_port = int(cfg["admin"]["address"].rsplit(":", 1)[1])
+            self._admin_picked = False
         cfg.setdefault("workers", 2)
         cfg.setdefault("access_log", {"path": str(self.access_log_path)})
         # Crash records and kept module copies of this proxy alone, not the per-user default
@@ -593,14 +598,20 @@ class Switchyard(Process):
         cfg.setdefault("state_dir", str(self.dir / "state"))
         for listener in cfg.get("listeners", []):
             if "address" not in listener:
-                port = self._ports.get(listener["name"]) or free_port()
+                port = self._ports.get(listener["name"])
+                if not port:
+                    port = free_port()
+                    self._picked.add(listener["name"])
                 listener["address"] = f"{LOCALHOST}:{port}"
+            else:
+                self._picked.discard(listener["name"])
             self._ports[listener["name"]] = int(listener["address"].rsplit(":", 1)[1])
         return cfg
 
     def write_config(self, config):
         """Writes CONFIG (completed) to the config file, atomically. Listeners keep the port
         they had under the same name."""
+        self._source = copy.deepcopy(config)
         self.config = self.complete(config)
         self.write_config_text(json.dumps(self.config, indent=2) + "\n")
 
@@ -618,15 +629,47 @@ class Switchyard(Process):
 
     # --- process
 
+    # free_port() only says that nobody listened on a port a moment ago: on a shared machine
+    # another process can take it before the proxy binds it, and the proxy then exits with
+    # "Address already in use". start() then picks new ports for what it picked itself and
+    # starts the proxy again, this many times at most, and says so on stderr.
+    PORT_RETRIES = 3
+
     def start(self, wait_ready=True, extra_args=()):
         assert BINARY.exists(), f"{BINARY} does not exist: build it first (make build)"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([str(BINARY), "-c", str(self.config_path),
-                                          *extra_args], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.dir)
-        if wait_ready:
-            self.wait_ready()
-        return self
+        for attempt in range(self.PORT_RETRIES + 1):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen([str(BINARY), "-c", str(self.config_path),
+                                              *extra_args], stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, cwd=self.dir)
+            if not wait_ready:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                if attempt == self.PORT_RETRIES or not self._lost_a_port(logged):
+                    raise
+            print(f"harness: {self.name} lost a port to another process before binding it "
+                  f"(attempt {attempt + 1} of {self.PORT_RETRIES + 1}); starting it again on "
+                  f"new ports", file=sys.stderr)
+            for name in self._picked:
+                del self._ports[name]
+            if self._admin_picked:
+                self.admin_port = None
+            self.write_config(self._source)
+        raise AssertionError("unreachable")
+
+    def _lost_a_port(self, logged):
+        """Whether the run that wrote the log from offset LOGGED on failed to bind a port that
+        this harness picked (a port the test chose itself is the test's business)."""
+        with open(self.log_path, "rb") as f:
+            f.seek(logged)
+            text = f.read().decode(errors="replace")
+        ours = {self._ports[n] for n in self._picked} | (
+            {self.admin_port} if self._admin_picked else set())
+        return any(f":{port}: Address already in use" in text for port in ours)
 
     def wait_ready(self, timeout=20):
         def ready():
