@@ -186,9 +186,7 @@ http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
       pseudo_in_[dir] = true;
       std::vector<http::Header> pseudo;
       sink_->pseudo_headers(dir, pseudo);
-      auto& h = (dir == SY_REQUEST ? request_headers : response_headers).raw();
-      h.insert(h.begin(), std::make_move_iterator(pseudo.begin()),
-               std::make_move_iterator(pseudo.end()));
+      (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
     }
   }
   switch (kind) {

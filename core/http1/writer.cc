@@ -120,8 +120,7 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   static constexpr std::string_view kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
       "te",         "upgrade",    "trailer",          "http2-settings"};
-  auto& raw = headers.raw();
-  std::erase_if(raw, [&](const http::Header& h) {
+  headers.erase_if([&](const http::Header& h) {
     for (std::string_view n : kHopByHop)
       if (h.name == n) return true;
     for (const auto& n : named)
@@ -150,15 +149,12 @@ size_t strip_forbidden_trailers(http::HeaderMap& trailers) {
       "content-type", "content-encoding", "content-language", "content-location", "content-range",
       // Fields the proxy itself writes into the request head.
       "x-forwarded-for", "x-forwarded-proto", "x-request-id", "forwarded"};
-  auto& raw = trailers.raw();
-  size_t before = raw.size();
-  std::erase_if(raw, [](const http::Header& h) {
+  return trailers.erase_if([](const http::Header& h) {
     if (!h.name.empty() && h.name[0] == ':') return true;  // pseudo-headers: never in trailers
     for (const char* n : kForbidden)
       if (h.name == n) return true;
     return false;
   });
-  return before - raw.size();
 }
 
 void append_request_line(std::string& out, std::string_view method, std::string_view target) {
