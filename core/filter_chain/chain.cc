@@ -42,31 +42,60 @@ void FilterChain::start(const Factories& factories, const std::string& route_nam
   if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
 }
 
+thread_local std::vector<std::vector<FilterChain::Entry>> FilterChain::spare_entries_;
+
+std::vector<FilterChain::Entry> FilterChain::take_entries() {
+  std::vector<Entry> v;
+  if (!spare_entries_.empty()) {
+    v = std::move(spare_entries_.back());
+    spare_entries_.pop_back();
+  }
+  return v;
+}
+
+void FilterChain::recycle_entries(std::vector<Entry>&& v) {
+  // Bounded: a thread keeps the vectors of as many chains as it runs at once, up to a point,
+  // and none of a chain longer than any sensible one.
+  constexpr size_t kMaxSpare = 256, kMaxEntries = 32;
+  v.clear();
+  if (v.capacity() == 0 || v.capacity() > kMaxEntries || spare_entries_.size() >= kMaxSpare) return;
+  spare_entries_.push_back(std::move(v));
+}
+
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
   id_ = id;
+  entries_ = take_entries();
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
-    Entry e;
-    e.factory = f;
+    void* route_config = nullptr;
     if (!f->route_configs.empty()) {
       auto rc = f->route_configs.find(route_name);
       if (rc != f->route_configs.end()) {
         if (rc->second.disabled) continue;  // per_filter: {disabled: true}
-        e.route_config = rc->second.config;
+        route_config = rc->second.config;
       }
     }
-    entries_.push_back(std::move(e));
+    Entry& e = entries_.emplace_back();
+    e.factory = f.get();
+    e.route_config = route_config;
   }
   // Filters are created after the vector is final: on_stream_create may already use the handle.
   for (auto& e : entries_) {
     e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
+    const auto* vt = e.factory->vt;
     current_ = &e;
-    if (e.factory->vt->on_stream_create) {
+    if (vt->on_stream_create) {
       ModuleCallMark mark(e.factory->scope->identity, "on_stream_create");
-      e.filter = e.factory->vt->on_stream_create(e.factory->config, handle());
+      e.filter = vt->on_stream_create(e.factory->config, handle());
     }
     current_ = nullptr;
+    if (!e.filter) continue;
+    headers_cb_[SY_REQUEST] = headers_cb_[SY_REQUEST] || vt->on_request_headers;
+    headers_cb_[SY_RESPONSE] = headers_cb_[SY_RESPONSE] || vt->on_response_headers;
+    // (on_stream_create may already have stepped out of a body with skip_body.)
+    if (vt->on_request_body && !e.dir[SY_REQUEST].skip_body) ++body_filters_[SY_REQUEST];
+    if (vt->on_response_body && !e.dir[SY_RESPONSE].skip_body) ++body_filters_[SY_RESPONSE];
   }
 }
 
@@ -95,7 +124,7 @@ void FilterChain::destroy() {
   }
   // Only a filter can have opened a callout or set a timer.
   if (entries_.empty()) return;
-  end_stream_callouts(id_);
+  if (callouts_) end_stream_callouts(id_);
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -115,16 +144,16 @@ void FilterChain::destroy() {
     }
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
-  entries_.clear();
+  recycle_entries(std::move(entries_));  // leaves entries_ empty
   // on_stream_destroy has run: the handles kept for it go too.
-  free_stream_callouts(id_);
+  if (callouts_) free_stream_callouts(id_);
 }
 
 void FilterChain::end() {
   complete();
   halt();
   unpublish();
-  if (!entries_.empty()) end_stream_callouts(id_);
+  if (!entries_.empty() && callouts_) end_stream_callouts(id_);
 }
 
 void FilterChain::complete() {
@@ -145,19 +174,16 @@ void FilterChain::complete() {
   current_ = nullptr;
 }
 
-bool FilterChain::any_body_filter(sy_direction_t dir) const {
-  for (const auto& e : entries_) {
-    if (!e.filter || e.dir[dir].skip_body) continue;
-    if ((dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body))
-      return true;
-  }
-  return false;
-}
-
 sy_status_t FilterChain::skip_body(sy_direction_t dir) {
   if (!current_ || halted_) return SY_ERR_WRONG_PHASE;
   auto& d = current_->dir[dir];
   if (d.paused || d.buffering) return SY_ERR_WRONG_PHASE;
+  // The filter leaves the count of body filters, if it is in it (it is once it has been made,
+  // with a body callback of DIR, and had not stepped out before).
+  const auto* vt = current_->factory->vt;
+  if (!d.skip_body && current_->filter &&
+      (dir == SY_REQUEST ? vt->on_request_body : vt->on_response_body))
+    --body_filters_[dir];
   d.skip_body = true;
   return SY_OK;
 }
@@ -284,8 +310,7 @@ void FilterChain::run_as(uint32_t position, const std::function<void()>& fn) {
   fn();
 }
 
-void FilterChain::leave() {
-  if (--depth_ > 0) return;
+void FilterChain::run_idle() {
   if (idle_fn_) {
     auto fn = std::move(idle_fn_);
     idle_fn_ = nullptr;
@@ -342,18 +367,20 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
 
 // ---- iteration ----
 
-// An empty chain (a listener without filters, or a route that disables them all) hands each
-// phase straight on: no loop, no copy of the data.
+// A phase no filter acts on goes straight on: no loop, no copy of the data. That is every
+// phase of an empty chain (a listener without filters, or a route that disables them all),
+// the headers of a direction whose filters have no headers callback, and body data that would
+// pass every filter untouched (body_passthrough: no body callback, nothing held).
 void FilterChain::decode_headers(bool end_stream) {
   pseudo_due_[SY_REQUEST] = true;
-  if (entries_.empty()) {
+  if (!headers_cb_[SY_REQUEST]) {
     if (!stopped(SY_REQUEST)) emit_headers(SY_REQUEST, end_stream, ChainSink::kKeepLength);
     return;
   }
   run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::decode_data(std::string data, bool end_stream) {
-  if (entries_.empty()) {
+  if (entries_.empty() || body_passthrough(SY_REQUEST)) {
     if (!stopped(SY_REQUEST)) emit_data(SY_REQUEST, data, end_stream);
     return;
   }
@@ -363,14 +390,14 @@ void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
   response_entered_ = true;
   pseudo_due_[SY_RESPONSE] = true;
-  if (entries_.empty()) {
+  if (!headers_cb_[SY_RESPONSE]) {
     if (!stopped(SY_RESPONSE)) emit_headers(SY_RESPONSE, end_stream, ChainSink::kKeepLength);
     return;
   }
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {
-  if (entries_.empty()) {
+  if (entries_.empty() || body_passthrough(SY_RESPONSE)) {
     if (!stopped(SY_RESPONSE)) emit_data(SY_RESPONSE, data, end_stream);
     return;
   }

@@ -12,10 +12,19 @@ std::string to_lower(std::string_view s) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  // The header is made before it goes in: NAME or VALUE may view a header of this map, which
-  // the vector's growth would move.
-  headers_.push_back({to_lower(name), std::string(value)});
   bytes_ += name.size() + value.size();
+  if (headers_.size() == headers_.capacity()) {
+    // The vector grows, moving every header: NAME or VALUE may view one of them, so the new
+    // header is made before that.
+    headers_.push_back({to_lower(name), std::string(value)});
+    return;
+  }
+  // Room for it: made in place, with no temporary strings to move and free (the parser adds
+  // every header of every message this way).
+  Header& h = headers_.emplace_back();
+  h.name.assign(name);
+  for (char& c : h.name) c = ascii_lower(c);
+  h.value.assign(value);
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
