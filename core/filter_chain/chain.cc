@@ -42,30 +42,9 @@ void FilterChain::start(const Factories& factories, const std::string& route_nam
   if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
 }
 
-thread_local std::vector<std::vector<FilterChain::Entry>> FilterChain::spare_entries_;
-
-std::vector<FilterChain::Entry> FilterChain::take_entries() {
-  std::vector<Entry> v;
-  if (!spare_entries_.empty()) {
-    v = std::move(spare_entries_.back());
-    spare_entries_.pop_back();
-  }
-  return v;
-}
-
-void FilterChain::recycle_entries(std::vector<Entry>&& v) {
-  // Bounded: a thread keeps the vectors of as many chains as it runs at once, up to a point,
-  // and none of a chain longer than any sensible one.
-  constexpr size_t kMaxSpare = 256, kMaxEntries = 32;
-  v.clear();
-  if (v.capacity() == 0 || v.capacity() > kMaxEntries || spare_entries_.size() >= kMaxSpare) return;
-  spare_entries_.push_back(std::move(v));
-}
-
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
   id_ = id;
-  entries_ = take_entries();
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     void* route_config = nullptr;
@@ -144,7 +123,7 @@ void FilterChain::destroy() {
     }
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
-  recycle_entries(std::move(entries_));  // leaves entries_ empty
+  entries_.clear();
   // on_stream_destroy has run: the handles kept for it go too.
   if (callouts_) free_stream_callouts(id_);
 }
@@ -188,15 +167,13 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
   return SY_OK;
 }
 
-bool FilterChain::body_passthrough(sy_direction_t dir) const {
-  if (entries_.empty()) return headers_out_[dir] && !halted_;
-  if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
+bool FilterChain::holds(sy_direction_t dir) const {
   for (const auto& e : entries_)
-    if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return false;
-  return true;
+    if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return true;
+  return false;
 }
 
-FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
+inline FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
   return dir == SY_REQUEST ? &entries_[k] : &entries_[entries_.size() - 1 - k];
 }
 
@@ -264,7 +241,8 @@ thread_local FilterChain* t_active = nullptr;
 
 FilterChain* FilterChain::active() { return t_active; }
 
-FilterChain::Scope::Scope(FilterChain* c)
+// Inline: every call into a filter makes one.
+inline FilterChain::Scope::Scope(FilterChain* c)
     : chain(c),
       prev_active(t_active),
       current(c->current_),
@@ -275,7 +253,7 @@ FilterChain::Scope::Scope(FilterChain* c)
   ++c->depth_;
 }
 
-FilterChain::Scope::~Scope() {
+inline FilterChain::Scope::~Scope() {
   chain->current_ = current;
   chain->current_dir_ = dir;
   chain->cur_body_ = body;

@@ -199,8 +199,12 @@ class FilterChain {
   // skip_body from the filter whose callback runs now.
   sy_status_t skip_body(sy_direction_t dir);
   // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
-  // held): the stream then writes it straight through, without a copy.
-  bool body_passthrough(sy_direction_t dir) const;
+  // held): the stream then writes it straight through, without a copy. Inline up to the walk
+  // over the filters' holds, which only a chain with filters and no body callbacks needs.
+  bool body_passthrough(sy_direction_t dir) const {
+    if (!headers_out_[dir] || halted_ || body_filters_[dir]) return false;
+    return entries_.empty() || !holds(dir);
+  }
 
  private:
   struct Entry {
@@ -249,11 +253,8 @@ class FilterChain {
     if (--depth_ == 0 && (idle_fn_ || complete_pending_)) run_idle();
   }
   void run_idle();
-  // Entry vectors of this thread's ended chains, cleared with their capacity kept, for its next
-  // chains: most streams then allocate nothing for their filters.
-  static std::vector<Entry> take_entries();
-  static void recycle_entries(std::vector<Entry>&& v);
-  static thread_local std::vector<std::vector<Entry>> spare_entries_;
+  // Some filter holds DIR: paused, buffering or owning it.
+  bool holds(sy_direction_t dir) const;
   // Saves what the host's calls refer to now, and restores it: a callback may run inside
   // another's (a resume from a callback runs the next filters).
   struct Scope {

@@ -2,6 +2,7 @@
 #include "core/http1/writer.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 namespace sy::http1 {
@@ -168,8 +169,22 @@ void append_status_line(std::string& out, int status) {
   out.append("HTTP/1.1 ").append(buf).append(reason_phrase(status)).append("\r\n");
 }
 
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());  // (a null view may be empty)
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
+}
+
 void append_headers(std::string& out, const http::HeaderMap& headers) {
-  for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+  for (const auto& h : headers) append_field(out, h.name, h.value);
 }
 
 void frame_body(BodyPiece& out, const char* data, size_t len, bool chunked) {
