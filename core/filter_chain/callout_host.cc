@@ -80,6 +80,7 @@ class StreamHandle final : public CalloutEvents {
       // The callbacks act for the filter that started the callout, as its tasks do.
       position_ = chain_->current_position();
       t_by_stream[stream_id_].push_back(this);
+      chain_->callout_opened();
     }
     owner_ = current_module();
     if (!owner_ && chain_) owner_ = chain_->module_at(position_);

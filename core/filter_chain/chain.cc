@@ -47,26 +47,34 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
   id_ = id;
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
-    Entry e;
-    e.factory = f;
+    void* route_config = nullptr;
     if (!f->route_configs.empty()) {
       auto rc = f->route_configs.find(route_name);
       if (rc != f->route_configs.end()) {
         if (rc->second.disabled) continue;  // per_filter: {disabled: true}
-        e.route_config = rc->second.config;
+        route_config = rc->second.config;
       }
     }
-    entries_.push_back(std::move(e));
+    Entry& e = entries_.emplace_back();
+    e.factory = f.get();
+    e.route_config = route_config;
   }
   // Filters are created after the vector is final: on_stream_create may already use the handle.
   for (auto& e : entries_) {
     e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
+    const auto* vt = e.factory->vt;
     current_ = &e;
-    if (e.factory->vt->on_stream_create) {
+    if (vt->on_stream_create) {
       ModuleCallMark mark(e.factory->scope->identity, "on_stream_create");
-      e.filter = e.factory->vt->on_stream_create(e.factory->config, handle());
+      e.filter = vt->on_stream_create(e.factory->config, handle());
     }
     current_ = nullptr;
+    if (!e.filter) continue;
+    headers_cb_[SY_REQUEST] = headers_cb_[SY_REQUEST] || vt->on_request_headers;
+    headers_cb_[SY_RESPONSE] = headers_cb_[SY_RESPONSE] || vt->on_response_headers;
+    // (on_stream_create may already have stepped out of a body with skip_body.)
+    if (vt->on_request_body && !e.dir[SY_REQUEST].skip_body) ++body_filters_[SY_REQUEST];
+    if (vt->on_response_body && !e.dir[SY_RESPONSE].skip_body) ++body_filters_[SY_RESPONSE];
   }
 }
 
@@ -95,7 +103,7 @@ void FilterChain::destroy() {
   }
   // Only a filter can have opened a callout or set a timer.
   if (entries_.empty()) return;
-  end_stream_callouts(id_);
+  if (callouts_) end_stream_callouts(id_);
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -117,14 +125,14 @@ void FilterChain::destroy() {
   }
   entries_.clear();
   // on_stream_destroy has run: the handles kept for it go too.
-  free_stream_callouts(id_);
+  if (callouts_) free_stream_callouts(id_);
 }
 
 void FilterChain::end() {
   complete();
   halt();
   unpublish();
-  if (!entries_.empty()) end_stream_callouts(id_);
+  if (!entries_.empty() && callouts_) end_stream_callouts(id_);
 }
 
 void FilterChain::complete() {
@@ -145,32 +153,27 @@ void FilterChain::complete() {
   current_ = nullptr;
 }
 
-bool FilterChain::any_body_filter(sy_direction_t dir) const {
-  for (const auto& e : entries_) {
-    if (!e.filter || e.dir[dir].skip_body) continue;
-    if ((dir == SY_REQUEST ? e.factory->vt->on_request_body : e.factory->vt->on_response_body))
-      return true;
-  }
-  return false;
-}
-
 sy_status_t FilterChain::skip_body(sy_direction_t dir) {
   if (!current_ || halted_) return SY_ERR_WRONG_PHASE;
   auto& d = current_->dir[dir];
   if (d.paused || d.buffering) return SY_ERR_WRONG_PHASE;
+  // The filter leaves the count of body filters, if it is in it (it is once it has been made,
+  // with a body callback of DIR, and had not stepped out before).
+  const auto* vt = current_->factory->vt;
+  if (!d.skip_body && current_->filter &&
+      (dir == SY_REQUEST ? vt->on_request_body : vt->on_response_body))
+    --body_filters_[dir];
   d.skip_body = true;
   return SY_OK;
 }
 
-bool FilterChain::body_passthrough(sy_direction_t dir) const {
-  if (entries_.empty()) return headers_out_[dir] && !halted_;
-  if (!headers_out_[dir] || halted_ || any_body_filter(dir)) return false;
+bool FilterChain::holds(sy_direction_t dir) const {
   for (const auto& e : entries_)
-    if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return false;
-  return true;
+    if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return true;
+  return false;
 }
 
-FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
+inline FilterChain::Entry* FilterChain::entry_at(sy_direction_t dir, size_t k) {
   return dir == SY_REQUEST ? &entries_[k] : &entries_[entries_.size() - 1 - k];
 }
 
@@ -186,9 +189,7 @@ http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
       pseudo_in_[dir] = true;
       std::vector<http::Header> pseudo;
       sink_->pseudo_headers(dir, pseudo);
-      auto& h = (dir == SY_REQUEST ? request_headers : response_headers).raw();
-      h.insert(h.begin(), std::make_move_iterator(pseudo.begin()),
-               std::make_move_iterator(pseudo.end()));
+      (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
     }
   }
   switch (kind) {
@@ -240,7 +241,8 @@ thread_local FilterChain* t_active = nullptr;
 
 FilterChain* FilterChain::active() { return t_active; }
 
-FilterChain::Scope::Scope(FilterChain* c)
+// Inline: every call into a filter makes one.
+inline FilterChain::Scope::Scope(FilterChain* c)
     : chain(c),
       prev_active(t_active),
       current(c->current_),
@@ -251,7 +253,7 @@ FilterChain::Scope::Scope(FilterChain* c)
   ++c->depth_;
 }
 
-FilterChain::Scope::~Scope() {
+inline FilterChain::Scope::~Scope() {
   chain->current_ = current;
   chain->current_dir_ = dir;
   chain->cur_body_ = body;
@@ -286,8 +288,7 @@ void FilterChain::run_as(uint32_t position, const std::function<void()>& fn) {
   fn();
 }
 
-void FilterChain::leave() {
-  if (--depth_ > 0) return;
+void FilterChain::run_idle() {
   if (idle_fn_) {
     auto fn = std::move(idle_fn_);
     idle_fn_ = nullptr;
@@ -344,18 +345,20 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
 
 // ---- iteration ----
 
-// An empty chain (a listener without filters, or a route that disables them all) hands each
-// phase straight on: no loop, no copy of the data.
+// A phase no filter acts on goes straight on: no loop, no copy of the data. That is every
+// phase of an empty chain (a listener without filters, or a route that disables them all),
+// the headers of a direction whose filters have no headers callback, and body data that would
+// pass every filter untouched (body_passthrough: no body callback, nothing held).
 void FilterChain::decode_headers(bool end_stream) {
   pseudo_due_[SY_REQUEST] = true;
-  if (entries_.empty()) {
+  if (!headers_cb_[SY_REQUEST]) {
     if (!stopped(SY_REQUEST)) emit_headers(SY_REQUEST, end_stream, ChainSink::kKeepLength);
     return;
   }
   run_headers(SY_REQUEST, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::decode_data(std::string data, bool end_stream) {
-  if (entries_.empty()) {
+  if (entries_.empty() || body_passthrough(SY_REQUEST)) {
     if (!stopped(SY_REQUEST)) emit_data(SY_REQUEST, data, end_stream);
     return;
   }
@@ -365,14 +368,14 @@ void FilterChain::decode_trailers() { run_trailers(SY_REQUEST, 0); }
 void FilterChain::encode_headers(bool end_stream) {
   response_entered_ = true;
   pseudo_due_[SY_RESPONSE] = true;
-  if (entries_.empty()) {
+  if (!headers_cb_[SY_RESPONSE]) {
     if (!stopped(SY_RESPONSE)) emit_headers(SY_RESPONSE, end_stream, ChainSink::kKeepLength);
     return;
   }
   run_headers(SY_RESPONSE, 0, end_stream, ChainSink::kKeepLength);
 }
 void FilterChain::encode_data(std::string data, bool end_stream) {
-  if (entries_.empty()) {
+  if (entries_.empty() || body_passthrough(SY_RESPONSE)) {
     if (!stopped(SY_RESPONSE)) emit_data(SY_RESPONSE, data, end_stream);
     return;
   }

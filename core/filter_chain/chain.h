@@ -83,11 +83,12 @@ class FilterChain {
   using Factories = std::vector<std::shared_ptr<HttpFilterFactory>>;
   // An empty chain; start() gives it its filters.
   explicit FilterChain(ChainSink* sink) : sink_(sink) {}
-  // A chain with FACTORIES' filters whose stream has the id ID (tests pick their ids).
+  // A chain with FACTORIES' filters whose stream has the id ID (tests pick their ids). It keeps
+  // the factories itself, so a test may pass a temporary list.
   FilterChain(ChainSink* sink, const Factories& factories, const std::string& route_name,
               sy_stream_id_t id)
-      : sink_(sink) {
-    add_filters(factories, route_name, id);
+      : sink_(sink), own_factories_(factories) {
+    add_filters(own_factories_, route_name, id);
   }
   ~FilterChain();
   FilterChain(const FilterChain&) = delete;
@@ -96,7 +97,8 @@ class FilterChain {
   // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
   // config for ROUTE_NAME (or left out, when that route disables it), and gives the stream an
   // id of worker WORKER_INDEX when it has filters (nothing else uses one). Once, before any
-  // phase.
+  // phase. The chain does not hold the factories: they must outlive it, as the stream's
+  // runtime snapshot does (so a stream pins its module generations once, not per filter).
   void start(const Factories& factories, const std::string& route_name, int worker_index);
   bool empty() const { return entries_.empty(); }
   // The stream is over: it leaves the registry, its streaming callouts end, its timers are
@@ -183,8 +185,11 @@ class FilterChain {
   sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
   static FilterChain* from(sy_stream_t* s) { return reinterpret_cast<FilterChain*>(s); }
   // True when some filter of this stream may still call for DIR's body (it has body callbacks
-  // and has not stepped out with skip_body).
-  bool any_body_filter(sy_direction_t dir) const;
+  // and has not stepped out with skip_body). A count kept as filters are made and step out:
+  // the stream asks for every chunk of every body.
+  bool any_body_filter(sy_direction_t dir) const { return body_filters_[dir] != 0; }
+  // A streaming callout was opened for this stream (callout_host.cc): its end must reach it.
+  void callout_opened() { callouts_ = true; }
   // The stream's write buffer toward DIR's destination crossed a watermark: tell the filters
   // (on_watermark, since ABI 1.2), once per crossing.
   void watermark(sy_direction_t dir, bool above);
@@ -194,13 +199,17 @@ class FilterChain {
   // skip_body from the filter whose callback runs now.
   sy_status_t skip_body(sy_direction_t dir);
   // True when body data in DIR would pass every filter untouched (no body callbacks, nothing
-  // held): the stream then writes it straight through, without a copy.
-  bool body_passthrough(sy_direction_t dir) const;
+  // held): the stream then writes it straight through, without a copy. Inline up to the walk
+  // over the filters' holds, which only a chain with filters and no body callbacks needs.
+  bool body_passthrough(sy_direction_t dir) const {
+    if (!headers_out_[dir] || halted_ || body_filters_[dir]) return false;
+    return entries_.empty() || !holds(dir);
+  }
 
  private:
   struct Entry {
-    std::shared_ptr<HttpFilterFactory> factory;
-    void* filter = nullptr;  // null: the filter stays out of this stream
+    HttpFilterFactory* factory = nullptr;  // kept alive by the chain's owner (see start())
+    void* filter = nullptr;                // null: the filter stays out of this stream
     void* route_config = nullptr;
     struct Dir {
       bool paused = false;     // SY_STOP: nothing until resume
@@ -239,7 +248,13 @@ class FilterChain {
   void emit_trailers(sy_direction_t dir);
   bool over_limit(sy_direction_t dir, Entry::Dir& d);
   void held_changed(sy_direction_t dir);
-  void leave();
+  // The end of a Scope: the stream's last callback left, so what waited for that runs.
+  void leave() {
+    if (--depth_ == 0 && (idle_fn_ || complete_pending_)) run_idle();
+  }
+  void run_idle();
+  // Some filter holds DIR: paused, buffering or owning it.
+  bool holds(sy_direction_t dir) const;
   // Saves what the host's calls refer to now, and restores it: a callback may run inside
   // another's (a resume from a callback runs the next filters).
   struct Scope {
@@ -254,7 +269,13 @@ class FilterChain {
   };
 
   ChainSink* sink_;
+  Factories own_factories_;  // only for the tests' constructor
   std::vector<Entry> entries_;
+  // Per direction: does any filter have a headers callback; how many filters still take body
+  // callbacks (any_body_filter). A phase no filter acts on goes straight to the sink.
+  bool headers_cb_[2] = {false, false};
+  uint32_t body_filters_[2] = {0, 0};
+  bool callouts_ = false;  // callout_opened()
   sy_stream_id_t id_ = 0;
   bool destroyed_ = false;
   bool stopped(sy_direction_t dir) const {

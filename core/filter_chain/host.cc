@@ -142,13 +142,21 @@ size_t entry_bytes(sy_header_kind_t kind, std::string_view name, std::string_vie
 // Whether setting (op 0) or adding (op 1) NAME: VALUE would take the block past the listener's
 // limits. What a client may not send, a filter may not make either (Envoy's ext_proc checks a
 // mutation's result the same way). Only growth past a limit is refused: a block the proxy's own
-// headers took over it can still be edited and shrunk. This runs on every header_set of every
-// filter, so it is one pass over the block, comparing names case-insensitively rather than
-// lower-casing a copy (only a pseudo-header's name is lowered, for entry_bytes' ":path").
+// headers took over it can still be edited and shrunk.
+//
+// This runs on every header_set and header_add of every filter, so the common case costs no
+// walk: the map's entry count and byte total (kept as it changes) count every entry, pseudo-
+// headers too, so with the new entry added they bound what the limits would count. Only a block
+// near a limit is walked, to count exactly.
 bool over_limits(FilterChain* c, const http::HeaderMap& h, sy_header_kind_t kind,
                  std::string_view name, std::string_view value, int op) {
   ChainSink::HeaderLimits lim = c->sink()->header_limits();
   if (!lim.count && !lim.bytes) return false;
+  if ((!lim.count || h.size() + 1 <= lim.count) &&
+      (!lim.bytes || h.byte_size() + name.size() + value.size() <= lim.bytes))
+    return false;
+  // One pass, comparing names case-insensitively rather than lower-casing a copy (only a
+  // pseudo-header's name is lowered, for entry_bytes' ":path").
   BlockSize before, after;
   for (const auto& hd : h) {
     size_t count = hd.name.starts_with(":") ? 0 : 1;

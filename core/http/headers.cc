@@ -5,13 +5,6 @@
 
 namespace sy::http {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
-
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = ascii_lower(c);
@@ -19,20 +12,41 @@ std::string to_lower(std::string_view s) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  headers_.push_back({to_lower(name), std::string(value)});
+  bytes_ += name.size() + value.size();
+  if (headers_.size() == headers_.capacity()) {
+    // The vector grows, moving every header: NAME or VALUE may view one of them, so the new
+    // header is made before that.
+    headers_.push_back({to_lower(name), std::string(value)});
+    return;
+  }
+  // Room for it: made in place, with no temporary strings to move and free (the parser adds
+  // every header of every message this way).
+  Header& h = headers_.emplace_back();
+  h.name.assign(name);
+  for (char& c : h.name) c = ascii_lower(c);
+  h.value.assign(value);
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
-  bool done = false;
-  auto it = std::remove_if(headers_.begin(), headers_.end(), [&](Header& h) {
-    if (!iequals(h.name, name)) return false;
-    if (done) return true;
-    h.value.assign(value);
-    done = true;
-    return false;
-  });
-  headers_.erase(it, headers_.end());
-  if (!done) add(name, value);
+  auto first = headers_.begin(), end = headers_.end();
+  while (first != end && !iequals(first->name, name)) ++first;
+  if (first == end) {
+    add(name, value);
+    return;
+  }
+  bytes_ = bytes_ - first->value.size() + value.size();
+  first->value.assign(value);
+  // Later values of NAME go; the others close up behind the first.
+  auto out = std::next(first);
+  for (auto in = out; in != end; ++in) {
+    if (iequals(in->name, name)) {
+      bytes_ -= in->name.size() + in->value.size();
+      continue;
+    }
+    if (in != out) *out = std::move(*in);
+    ++out;
+  }
+  headers_.erase(out, end);
 }
 
 void HeaderMap::append_to_some(HeaderMap&& from) {
@@ -41,12 +55,25 @@ void HeaderMap::append_to_some(HeaderMap&& from) {
   from.headers_.clear();
 }
 
+void HeaderMap::prepend(std::vector<Header>&& headers) {
+  for (const auto& h : headers) bytes_ += h.name.size() + h.value.size();
+  headers_.insert(headers_.begin(), std::make_move_iterator(headers.begin()),
+                  std::make_move_iterator(headers.end()));
+  headers.clear();
+}
+
+bool HeaderMap::append_to_value(std::string_view name, std::string_view suffix) {
+  for (auto& h : headers_) {
+    if (!iequals(h.name, name)) continue;
+    h.value.append(suffix);
+    bytes_ += suffix.size();
+    return true;
+  }
+  return false;
+}
+
 size_t HeaderMap::remove(std::string_view name) {
-  auto it = std::remove_if(headers_.begin(), headers_.end(),
-                           [&](const Header& h) { return iequals(h.name, name); });
-  size_t n = size_t(headers_.end() - it);
-  headers_.erase(it, headers_.end());
-  return n;
+  return erase_if([&](const Header& h) { return iequals(h.name, name); });
 }
 
 const std::string* HeaderMap::get(std::string_view name) const {
@@ -69,12 +96,6 @@ bool HeaderMap::has_token(std::string_view name, std::string_view token) const {
       return true;
   }
   return false;
-}
-
-size_t HeaderMap::byte_size() const {
-  size_t n = 0;
-  for (const auto& h : headers_) n += h.name.size() + h.value.size();
-  return n;
 }
 
 int parse_status(std::string_view s) {

@@ -2,6 +2,7 @@
 #include "core/http1/writer.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 namespace sy::http1 {
@@ -120,8 +121,7 @@ void strip_hop_by_hop(http::HeaderMap& headers) {
   static constexpr std::string_view kHopByHop[] = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding",
       "te",         "upgrade",    "trailer",          "http2-settings"};
-  auto& raw = headers.raw();
-  std::erase_if(raw, [&](const http::Header& h) {
+  headers.erase_if([&](const http::Header& h) {
     for (std::string_view n : kHopByHop)
       if (h.name == n) return true;
     for (const auto& n : named)
@@ -150,15 +150,12 @@ size_t strip_forbidden_trailers(http::HeaderMap& trailers) {
       "content-type", "content-encoding", "content-language", "content-location", "content-range",
       // Fields the proxy itself writes into the request head.
       "x-forwarded-for", "x-forwarded-proto", "x-request-id", "forwarded"};
-  auto& raw = trailers.raw();
-  size_t before = raw.size();
-  std::erase_if(raw, [](const http::Header& h) {
+  return trailers.erase_if([](const http::Header& h) {
     if (!h.name.empty() && h.name[0] == ':') return true;  // pseudo-headers: never in trailers
     for (const char* n : kForbidden)
       if (h.name == n) return true;
     return false;
   });
-  return before - raw.size();
 }
 
 void append_request_line(std::string& out, std::string_view method, std::string_view target) {
@@ -172,8 +169,22 @@ void append_status_line(std::string& out, int status) {
   out.append("HTTP/1.1 ").append(buf).append(reason_phrase(status)).append("\r\n");
 }
 
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());  // (a null view may be empty)
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
+}
+
 void append_headers(std::string& out, const http::HeaderMap& headers) {
-  for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+  for (const auto& h : headers) append_field(out, h.name, h.value);
 }
 
 void frame_body(BodyPiece& out, const char* data, size_t len, bool chunked) {

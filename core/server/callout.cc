@@ -69,7 +69,7 @@ int Callout::on_response_head(http1::MessageHead& head) {
   result_.status = uint32_t(head.status);
   keep_alive_ = head.keep_alive;
   result_.headers.add(":status", std::to_string(head.status));
-  for (auto& h : head.headers.raw()) result_.headers.raw().push_back(std::move(h));
+  result_.headers.append(std::move(head.headers));
   return 0;
 }
 

@@ -1,4 +1,12 @@
 // Downstream HTTP/2 on nghttp2.
+//
+// Why this file is over 600 lines: it is one nghttp2 server session and the streams on it, and
+// the two halves work on each other's private state. The session's callbacks (the connection's
+// half) build each stream's request head, arm its timers and dispatch it; the stream's half
+// (H2ServerStream) submits to the session and reads the connection's limits, client table and
+// state. Split at that line, each file would need the other's internals in a header, which is
+// more coupling, not less. What stands alone already lives elsewhere: frame checks, header
+// lists and the DATA source in core/http2/, the proxying in Stream.
 #include "core/server/http2_conn.h"
 
 #include <algorithm>

@@ -150,8 +150,8 @@ void Stream::on_request_head(http1::MessageHead& head) {
     h.add("upgrade", upgrade_value);
   }
   // x-forwarded-for: append the client; x-forwarded-proto: what the client spoke to us.
-  if (std::string* xff = const_cast<std::string*>(h.get("x-forwarded-for")))
-    *xff += ", " + conn_->info().peer_ip;
+  if (h.has("x-forwarded-for"))
+    h.append_to_value("x-forwarded-for", ", " + conn_->info().peer_ip);
   else
     h.add("x-forwarded-for", conn_->info().peer_ip);
   h.set("x-forwarded-proto", lr_->cfg->tls ? "https" : "http");

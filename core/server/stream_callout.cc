@@ -254,7 +254,7 @@ int StreamCallout::on_response_head(http1::MessageHead& head) {
   keep_alive_ = head.keep_alive;
   http::HeaderMap h;
   h.add(":status", std::to_string(head.status));
-  for (auto& x : head.headers.raw()) h.raw().push_back(std::move(x));
+  h.append(std::move(head.headers));
   response_end_seen_ = head.end_stream;
   events_->on_headers(h, head.end_stream);
   return 0;

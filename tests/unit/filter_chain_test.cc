@@ -213,6 +213,90 @@ TEST_F(FilterChainTest, HeadersOnlyFilterKeepsLength) {
   (void)a;
 }
 
+// The chain counts the filters that take body callbacks (any_body_filter is a read, not a
+// walk): a filter leaves the count once, however often it calls skip_body, from whichever
+// callback; a filter that stays out of the stream (on_stream_create returned null) never
+// counts; and a direction whose filters have no headers callback still gets the right length.
+sy_filter_status_t f_req_headers_skip(void* f, sy_stream_t* st, bool end) {
+  host_table()->skip_body(st, SY_REQUEST);
+  host_table()->skip_body(st, SY_REQUEST);  // a second call changes nothing
+  return f_req_headers(f, st, end);
+}
+void* f_create_skipping_response(void* config, sy_stream_t* st) {
+  host_table()->skip_body(st, SY_RESPONSE);
+  return config;
+}
+void* f_create_none(void*, sy_stream_t*) { return nullptr; }
+
+TEST_F(FilterChainTest, SkipBodyLeavesTheBodyFilterCountOnce) {
+  sy_http_filter_t skipping = make_vt();
+  skipping.on_request_headers = f_req_headers_skip;
+  add("a");
+  factories.back()->vt = &skipping;
+  add("b");
+  auto c = chain();
+  EXPECT_TRUE(c->any_body_filter(SY_REQUEST));
+  c->decode_headers(false);
+  // a stepped out (twice); b still takes the body.
+  EXPECT_TRUE(c->any_body_filter(SY_REQUEST));
+  EXPECT_EQ(sink.req_len, ChainSink::kUnknownLength);
+  c->decode_data("x", true);
+  EXPECT_EQ(log.back(), "b.req_body(x|x)+end");
+  EXPECT_EQ(sink.req_body, "x");
+}
+
+TEST_F(FilterChainTest, EveryFilterSkippingTheBodyLetsItPassUntouched) {
+  sy_http_filter_t skipping = make_vt();
+  skipping.on_request_headers = f_req_headers_skip;
+  add("a");
+  factories.back()->vt = &skipping;
+  add("b");
+  factories.back()->vt = &skipping;
+  auto c = chain();
+  c->decode_headers(false);
+  EXPECT_FALSE(c->any_body_filter(SY_REQUEST));
+  EXPECT_TRUE(c->body_passthrough(SY_REQUEST));
+  c->decode_data("xy", true);
+  EXPECT_EQ(log, (std::vector<std::string>{"a.req_headers", "b.req_headers"}));
+  EXPECT_EQ(sink.req_body, "xy");
+  EXPECT_EQ(sink.events.back(), "req_end");
+}
+
+TEST_F(FilterChainTest, SkipBodyFromStreamCreateAndFiltersThatStayOutAreNotCounted) {
+  sy_http_filter_t skipping = make_vt();
+  skipping.on_stream_create = f_create_skipping_response;
+  sy_http_filter_t absent = make_vt();
+  absent.on_stream_create = f_create_none;
+  add("a");
+  factories.back()->vt = &skipping;
+  add("b");
+  factories.back()->vt = &absent;
+  auto c = chain();
+  EXPECT_FALSE(c->any_body_filter(SY_RESPONSE));
+  EXPECT_TRUE(c->any_body_filter(SY_REQUEST));  // a still takes the request body
+  c->encode_headers(false);
+  EXPECT_EQ(sink.resp_len, ChainSink::kKeepLength);
+  c->encode_data("z", true);
+  EXPECT_EQ(log, std::vector<std::string>{"a.resp_headers"});
+  EXPECT_EQ(sink.resp_body, "z");
+}
+
+TEST_F(FilterChainTest, BodyOnlyFilterGetsTheBodyAndTheHeadersGoStraightOn) {
+  sy_http_filter_t body_only = make_vt();
+  body_only.on_request_headers = nullptr;
+  body_only.on_response_headers = nullptr;
+  Script* a = add("a");
+  factories.back()->vt = &body_only;
+  a->upper_body = "HI";
+  auto c = chain();
+  c->encode_headers(false);
+  EXPECT_EQ(sink.events, std::vector<std::string>{"resp_headers"});
+  EXPECT_EQ(sink.resp_len, ChainSink::kUnknownLength);  // a may change the body
+  c->encode_data("hello", true);
+  EXPECT_EQ(log, std::vector<std::string>{"a.resp_body+end"});
+  EXPECT_EQ(sink.resp_body, "HI");
+}
+
 TEST_F(FilterChainTest, PerRouteDisableSkipsTheFilter) {
   add("a");
   add("b");
