@@ -62,7 +62,7 @@ StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string&
   }
   // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given,
   // moved rather than copied (the names are lower case already: the host table made the map).
-  std::erase_if(headers.raw(), [](const http::Header& h) {
+  headers.erase_if([](const http::Header& h) {
     return h.name[0] == ':' || h.name == "host" || h.name == "content-length" ||
            h.name == "transfer-encoding" || h.name == "connection";
   });
