@@ -124,6 +124,29 @@ def test_a_reload_that_replaces_every_plugin_of_a_key_starts_a_fresh_vm(switchya
         assert held.read_response().status == 200
 
 
+def test_a_vm_let_go_tells_each_root_context_done_then_deleted(switchyard, upstream,
+                                                               host_test_wasm):
+    # Envoy's VM shutdown: each root context hears proxy_on_done, then proxy_on_delete. Here
+    # that is when the last plugin and the last stream let go of the VM: the reload below
+    # replaces the only plugin of the key, on each of the two workers. Before, a root context
+    # never heard either.
+    sy = switchyard(http_config(upstream, [plugin(host_test_wasm, "alpha", "one")], workers=2))
+    assert vm_fields(get(sy, "vm"))[0][0] == "one"
+    sy.write_config(http_config(upstream, [plugin(host_test_wasm, "alpha", "two")], workers=2))
+    assert sy.reload().status == 200
+    # A root whose plugin has left logs under its VM's name alone ("vm1: "); the config check's
+    # VM on the main thread, let go while the plugin still existed, logs under the plugin's.
+    done, deleted = "wasm log vm1: root 'one' done", "wasm log vm1: root 'one' deleted"
+    until(lambda: sy.log_path.read_text().count(deleted) == 2,
+          what="both workers' old root contexts deleted")
+    log = sy.log_path.read_text()
+    assert log.count(done) == 2, log
+    assert log.index(done) < log.index(deleted), log
+    # The new plugin's root contexts live on, and serve.
+    assert "wasm log vm1: root 'two'" not in log, log
+    assert vm_fields(get(sy, "vm"))[0][0] == "two"
+
+
 def tcp_config(upstream, net, workers=1):
     module_file("wasm")
     return {"module_path": [str(MODULES)], "workers": workers,

@@ -63,8 +63,18 @@ std::string trap_text(wasm_trap_t* t) {
 }  // namespace
 
 Vm::~Vm() {
-  for (auto& r : roots)
+  // The last holder let go: no plugin joins this VM any more and no stream or call runs on it.
+  // Each root context hears proxy_on_done, then proxy_on_delete, as in Envoy's VM shutdown.
+  // A root answering false to on_done would have Envoy wait for its proxy_done; nothing is
+  // left here for it to finish, so the answer is not awaited.
+  for (auto& r : roots) {
     if (r->tick_timer) g_host->timer_cancel(r->tick_timer);
+    r->tick_timer = nullptr;
+    if (!store || failed) continue;
+    effective = r->id;
+    call(kOnDone, {r->id});
+    call(kOnDelete, {r->id});
+  }
   if (store) wasmtime_store_delete(store);
 }
 

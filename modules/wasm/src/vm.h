@@ -67,7 +67,8 @@ struct StreamCtx {
 };
 
 // A plugin's root context in this VM. Kept (by id) after the plugin leaves the worker: calls
-// it made may still answer, and its streams may still run.
+// it made may still answer, and its streams may still run. It hears on_done and on_delete when
+// the VM is let go (~Vm).
 struct RootCtx {
   uint32_t id = 0;
   Plugin* plugin = nullptr;       // null once the plugin left the worker

@@ -108,6 +108,21 @@ EXPORT(proxy_on_vm_start) bool on_vm_start(uint32_t id, size_t size) {
   return true;
 }
 
+/* A root context's end, when the last plugin and stream let go of its VM: logged with the
+ * root's configuration, so a test sees which root heard it and in which order (on_delete is
+ * below, with the stream contexts'). Stream contexts (not in roots[]) end quietly here. */
+static struct root* find_root(uint32_t id) {
+  for (int i = 0; i < MAX_ROOTS; ++i)
+    if (roots[i].id == id) return &roots[i];
+  return NULL;
+}
+
+EXPORT(proxy_on_done) bool on_done(uint32_t id) {
+  struct root* r = find_root(id);
+  if (r) logf_(LOG_INFO, "root '%s' done", r->config);
+  return true;
+}
+
 EXPORT(proxy_on_configure) bool on_configure(uint32_t id, size_t size) {
   struct root* r = root_of(id);
   char* p = NULL;
@@ -410,7 +425,11 @@ EXPORT(proxy_on_log) void on_log(uint32_t id) {
 }
 
 EXPORT(proxy_on_delete) void on_delete(uint32_t id) {
-  memset(stream_of(id), 0, sizeof(struct stream));
+  struct root* r = find_root(id);
+  if (r)
+    logf_(LOG_INFO, "root '%s' deleted", r->config);
+  else
+    memset(stream_of(id), 0, sizeof(struct stream));
 }
 
 /* The network filter (wasm_network): the reply's first bytes get a "WASM:" prefix, and each
