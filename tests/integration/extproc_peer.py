@@ -113,6 +113,19 @@ def answer(msg, set_headers=(), remove=(), body=None, clear_body=False, replace=
     return r
 
 
+def many_entries(stream, msg):
+    """A scenario: the message the request's x-at header names gets a mutation whose lists are
+    long but harmless: x-same set_headers all of one name (the block gains one line), x-remove
+    remove_headers of names the message does not have. (Envoy's header-count pre-check counts
+    each list's entries, not what they do.)"""
+    if kind(msg) != stream.first_header("x-at"):
+        return [answer(msg)]
+    same = int(stream.first_header("x-same") or 0)
+    remove = int(stream.first_header("x-remove") or 0)
+    return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
+                   remove=[f"x-absent-{i}" for i in range(remove)])]
+
+
 def streamed_chunk(side, body, end_of_stream=False):
     """A FULL_DUPLEX_STREAMED body chunk for SIDE ("request" or "response"):
     body_mutation.streamed_response."""

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import extproc_peer
 import harness
 from extproc_peer import CLOSE, Processor, answer, header, headers_of, hvo, immediate, kind, pb
 from harness import RawClient, chunked, cluster, echo_headers, raw_request, request, to_cluster, until
@@ -311,17 +312,8 @@ def over_limits(processor):
 
 @pytest.fixture
 def many_entries(processor):
-    """Scenario "many": the message named by x-at gets a mutation whose lists are long but
-    harmless: x-same set_headers all of one name (the block gains one line), x-remove
-    remove_headers of names the message does not have."""
-    @processor.scenario("many")
-    def many(stream, msg):
-        if kind(msg) != stream.first_header("x-at"):
-            return [answer(msg)]
-        same = int(stream.first_header("x-same") or 0)
-        remove = int(stream.first_header("x-remove") or 0)
-        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
-                       remove=[f"x-absent-{i}" for i in range(remove)])]
+    """Scenario "many": extproc_peer.many_entries (long but harmless mutation lists)."""
+    processor.scenario("many")(extproc_peer.many_entries)
     return processor
 
 

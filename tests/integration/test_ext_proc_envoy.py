@@ -25,7 +25,8 @@ from google.protobuf.json_format import MessageToDict
 
 import envoyutil
 import harness
-from extproc_peer import Processor, answer, hvo, immediate, kind, streamed_chunk
+from extproc_peer import (Processor, answer, hvo, immediate, kind, many_entries,
+                          streamed_chunk)
 from harness import RawClient, chunked, cluster, free_port, raw_request, request, to_cluster
 from modules_util import MODULES, module_file
 
@@ -117,16 +118,7 @@ def scenarios(processor):
             return [answer(msg, set_headers=[("x-both", "new")], remove=["x-both"])]
         return [answer(msg)]
 
-    @processor.scenario("many")
-    def many(stream, msg):
-        # Long but harmless lists on the message x-at names: x-same set_headers of one name,
-        # x-remove remove_headers of names the message does not have.
-        if kind(msg) != stream.first_header("x-at"):
-            return [answer(msg)]
-        same = int(stream.first_header("x-same") or 0)
-        remove = int(stream.first_header("x-remove") or 0)
-        return [answer(msg, set_headers=[("x-same", str(i)) for i in range(same)],
-                       remove=[f"x-absent-{i}" for i in range(remove)])]
+    processor.scenario("many")(many_entries)
 
     @processor.scenario("deny")
     def deny(stream, msg):
