@@ -1,8 +1,8 @@
 // Fuzz target: the Wasm filter's config reader (modules/wasm/src/config.cc, on the SDK's JSON
-// reader): Envoy's PluginConfig, or the whole Wasm filter message, as JSON (the proxy turns the YAML into JSON),
-// with vm_config, inline code (inline_bytes in base64, inline_string), configuration as a
-// string, an Any or an object, failure policies and Switchyard's limits. A config is accepted
-// with its code, or refused with a message; never both.
+// reader): Envoy's PluginConfig, or the whole Wasm filter message, as JSON (the proxy turns the
+// YAML into JSON), with vm_config, inline code (inline_bytes in base64, inline_string),
+// configuration as a string, an Any or an object, failure policies and Switchyard's limits. A
+// config is accepted with its code, or refused with a message; never both.
 #include <cstdint>
 #include <string>
 #include <string_view>

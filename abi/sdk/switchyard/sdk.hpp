@@ -22,9 +22,6 @@
 
 #include <switchyard/module.h>
 
-// Config readers (sy::sdk::json): nested values and the flat-object helpers.
-#include "json.hpp"
-
 #include <algorithm>
 #include <cstdarg>
 #include <cstdint>
@@ -43,6 +40,9 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+// Config readers (sy::sdk::json): nested values and the flat-object helpers.
+#include "json.hpp"
 
 // Everything below is hidden: a module exports its stamp and entry function only, and hidden
 // symbols are never made STB_GNU_UNIQUE, which would stop glibc from ever unloading the module
