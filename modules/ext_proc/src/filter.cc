@@ -112,8 +112,7 @@ bool Filter::streamed(const Direction& d) const {
 
 bool Filter::early_body(const Direction& d) const {
   return cfg_->send_body_without_waiting_for_header_response && streamed(d) && watermark_ok() &&
-         !d.headers_out &&
-         std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end();
+         !d.headers_out && d.pending.contains(Msg::kHeaders);
 }
 
 bool Filter::watermark_ok() const { return g_host->abi_minor >= 2; }
@@ -249,7 +248,7 @@ void Filter::on_complete() {
 bool Filter::advance(Direction& d) {
   if (ended_) return false;
   if (side_over_) return true;
-  if (std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end())
+  if (d.pending.contains(Msg::kHeaders))
     return false;  // nothing of a direction goes before its headers are answered
   if (body_wanted(d) && !d.body_sent) {
     sy_str_t body{};
@@ -304,10 +303,8 @@ bool Filter::send_held(Direction& d) {
       g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
       V(cl) == std::to_string(held.len))
     eos = d.body_end = true;  // the whole body is held: say so
-  pb::ProcessingRequest req;
-  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-  b->set_body(held.ptr + at, n);
-  b->set_end_of_stream(eos);
+  Request req;
+  req.set_body(d.dir, std::string_view(held.ptr + at, n), eos);
   d.eos_sent = eos;
   d.inplace_lens.push_back(n);
   d.inplace_sent = at + n;
@@ -338,13 +335,11 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
   std::string copy(V(chunk));
   if (!copy.empty()) g_host->body_drain(s_, d.dir, SY_BODY_CHUNK, copy.size());
   if (!copy.empty() || end_stream) {
-    pb::ProcessingRequest req;
-    pb::HttpBody* b =
-        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(copy);
-    b->set_end_of_stream(end_stream);
     d.inflight += copy.size();
     d.chunks.push_back(std::move(copy));
+    // A view of the kept copy (not of COPY: a short string's bytes move with it).
+    Request req;
+    req.set_body(d.dir, *d.chunks.back(), end_stream);
     d.eos_sent = end_stream;
     in_callback_ = d.dir;
     send(d, Msg::kBody, req);
@@ -483,12 +478,12 @@ bool Filter::open_side_stream() {
   return true;
 }
 
-bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer) {
+bool Filter::send(Direction& d, Msg kind, Request& req, bool expect_answer) {
   if (cfg_->observability_mode) return observe(d, req);
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
-  prepare(d, req);
-  sy_status_t st = g_host->stream_callout_send_data(cs, S(framed(req)), false);
+  prepare(d, req.msg());
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(Frame(req).view()), false);
   if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
     count(kStreamsFailed);
     fail(cfg_->status_on_error, "ext_proc_error_send_failed");
@@ -527,31 +522,29 @@ void Filter::prepare(Direction& d, pb::ProcessingRequest& req) {
 }
 
 void Filter::send_headers(Direction& d, bool end_stream) {
-  pb::ProcessingRequest req;
-  pb::HttpHeaders* h =
-      d.dir == SY_REQUEST ? req.mutable_request_headers() : req.mutable_response_headers();
+  Request req;
+  pb::HttpHeaders* h = d.dir == SY_REQUEST ? req.msg().mutable_request_headers()
+                                           : req.msg().mutable_response_headers();
   fill_header_map(s_, headers_kind(d), *cfg_, h->mutable_headers());
   h->set_end_of_stream(end_stream);
-  if (d.dir == SY_RESPONSE) fill_attributes(s_, cfg_->response_attributes, &req);
+  if (d.dir == SY_RESPONSE) fill_attributes(s_, cfg_->response_attributes, &req.msg());
   send(d, Msg::kHeaders, req);
 }
 
 void Filter::send_body(Direction& d, bool end_stream, size_t limit) {
-  pb::ProcessingRequest req;
-  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
   sy_str_t body{};
   if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &body) != SY_OK) body = {};
   d.sent_body_len = std::min(body.len, limit);
-  b->set_body(body.ptr, d.sent_body_len);
-  b->set_end_of_stream(end_stream);
+  Request req;  // the body stays in the host's buffer until it is framed
+  req.set_body(d.dir, std::string_view(body.ptr, d.sent_body_len), end_stream);
   d.body_sent = true;
   send(d, Msg::kBody, req);
 }
 
 void Filter::send_trailers(Direction& d) {
-  pb::ProcessingRequest req;
-  pb::HttpTrailers* t =
-      d.dir == SY_REQUEST ? req.mutable_request_trailers() : req.mutable_response_trailers();
+  Request req;
+  pb::HttpTrailers* t = d.dir == SY_REQUEST ? req.msg().mutable_request_trailers()
+                                            : req.msg().mutable_response_trailers();
   fill_header_map(s_, trailers_kind(d), *cfg_, t->mutable_trailers());
   d.trailers_sent = true;
   send(d, Msg::kTrailers, req);
@@ -589,7 +582,14 @@ void Filter::side_data(std::string_view data, bool) {
   if (side_over_ || ended_) return;
   bool ok = deframer_.feed(data, [&](std::string_view msg, bool compressed) {
     if (side_over_ || ended_) return;
-    pb::ProcessingResponse r;
+    // Parsed on an arena whose first block is on this stack, as requests are built (wire.h):
+    // a usual answer (a few header mutations) costs no malloc and free per field.
+    alignas(16) char block[4096];
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = sizeof block;
+    google::protobuf::Arena arena(options);
+    auto& r = *google::protobuf::Arena::CreateMessage<pb::ProcessingResponse>(&arena);
     if (compressed || !r.ParseFromArray(msg.data(), int(msg.size()))) {
       count(kStreamsFailed);
       fail(cfg_->status_on_error, "ext_proc_error_bad_response_message");

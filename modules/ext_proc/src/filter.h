@@ -4,12 +4,14 @@
 
 #include <envoy/service/ext_proc/v3/external_processor.pb.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
 #include <switchyard/grpc_framing.hpp>
 
 #include "ext_proc.h"
+#include "wire.h"
 
 namespace extproc {
 
@@ -21,11 +23,34 @@ class Observer;
 // What a direction has sent and is waiting for, in order.
 enum class Msg { kHeaders, kBody, kTrailers };
 
+// A FIFO that allocates nothing until its first push: libstdc++'s std::deque allocates two
+// blocks as it is constructed, and a stream has six queues of which most stay empty (a
+// headers-only stream uses one).
+template <class T>
+class Fifo {
+ public:
+  bool empty() const { return !q_ || q_->empty(); }
+  T& front() { return q_->front(); }
+  const T& front() const { return q_->front(); }
+  T& back() { return q_->back(); }
+  void pop_front() { q_->pop_front(); }
+  void push_back(T v) {
+    if (!q_) q_.emplace();
+    q_->push_back(std::move(v));
+  }
+  bool contains(const T& v) const {
+    return q_ && std::find(q_->begin(), q_->end(), v) != q_->end();
+  }
+
+ private:
+  std::optional<std::deque<T>> q_;
+};
+
 struct Direction {
   Filter* f = nullptr;
   sy_direction_t dir = SY_REQUEST;
   int header_mode = kSend, body_mode = kNone, trailer_mode = kSkip;
-  std::deque<Msg> pending;   // sent, answer not yet received (FIFO)
+  Fifo<Msg> pending;         // sent, answer not yet received
   bool started = false;      // its headers callback ran
   bool held = false;         // the filter holds the direction (returned a stop status)
   bool headers_out = false;  // its headers went on to the next filter
@@ -40,15 +65,15 @@ struct Direction {
   size_t sent_body_len = 0;  // bytes of the body message (BUFFERED_PARTIAL: a prefix)
   // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
   // answered in place (the whole body was already held when the headers were answered).
-  std::deque<std::optional<std::string>> chunks;
-  bool streaming = false;   // STREAMED and the headers went on: chunks flow one by one
-  int inplace = 0;          // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
-  size_t inplace_done = 0;  // STREAMED: processed bytes at the head of what the host holds
-  size_t inplace_sent = 0;  // STREAMED: bytes at the head of what the host holds that went out
-  std::deque<size_t> inplace_lens;  // STREAMED: sizes of the held chunks sent, not answered
-  bool ever_streamed = false;       // STREAMED: chunks went one by one at some point
-  bool eos_sent = false;            // a body message with end_of_stream went out
-  size_t inflight = 0;              // STREAMED: bytes of chunks sent and not yet answered
+  Fifo<std::optional<std::string>> chunks;
+  bool streaming = false;      // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;             // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  size_t inplace_done = 0;     // STREAMED: processed bytes at the head of what the host holds
+  size_t inplace_sent = 0;     // STREAMED: bytes at the head of what the host holds that went out
+  Fifo<size_t> inplace_lens;   // STREAMED: sizes of the held chunks sent, not answered
+  bool ever_streamed = false;  // STREAMED: chunks went one by one at some point
+  bool eos_sent = false;       // a body message with end_of_stream went out
+  size_t inflight = 0;         // STREAMED: bytes of chunks sent and not yet answered
   // FULL_DUPLEX_STREAMED (duplex.cc): the body goes to the processor as it comes, and the body
   // that goes on is the processor's streamed_response chunks.
   bool duplex = false;          // this message's body is processed full duplex
@@ -83,13 +108,13 @@ class Filter {
 
  private:
   // EXPECT_ANSWER false: a FULL_DUPLEX_STREAMED body chunk, answered by no message of its own.
-  bool send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer = true);
+  bool send(Direction& d, Msg kind, Request& req, bool expect_answer = true);
   // What every message carries: protocol_config (first), attributes, forwarded metadata.
   void prepare(Direction& d, pb::ProcessingRequest& req);
   std::vector<sy_header_t> side_stream_headers() const;
   bool open_side_stream();
   // observability_mode (observe.cc): send and go on, nothing waits for an answer.
-  bool observe(Direction& d, pb::ProcessingRequest& req);
+  bool observe(Direction& d, Request& req);
   sy_filter_status_t observe_body(Direction& d, bool end_stream);
   void send_headers(Direction& d, bool end_stream);
   void send_body(Direction& d, bool end_stream, size_t limit);
