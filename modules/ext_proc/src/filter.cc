@@ -445,7 +445,15 @@ void Filter::maybe_half_close() {
     return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end) &&
            (!d.duplex || d.eos_sent || d.trailers_sent);
   };
-  if (!d_[1].started || !done(d_[0]) || !done(d_[1])) return;
+  // A response whose every phase is SKIP or NONE sends the processor nothing, and once the
+  // request is done nothing can change that (a mode override comes with a headers answer, and
+  // the request's is in): it need not be waited for. The side stream is then half-closed while
+  // the upstream works instead of on the response's path, and the processor can end its call
+  // before the HTTP stream ends (no reset).
+  const Direction& r = d_[1];
+  bool silent =
+      !r.started && r.header_mode == kSkip && r.body_mode == kNone && r.trailer_mode == kSkip;
+  if (!done(d_[0]) || !(silent || (r.started && done(r)))) return;
   half_closed_ = true;
   g_host->stream_callout_send_data(cs, S(""), true);
 }
@@ -616,7 +624,16 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
     return;
   }
   count(kStreamsFailed);
-  if (!side_over_) fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
+  if (side_over_) return;
+  if (all_answered()) {
+    stop_processing();  // nothing was still due: the request goes on as processed
+    return;
+  }
+  fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
+}
+
+bool Filter::all_answered() const {
+  return half_closed_ && d_[0].pending.empty() && d_[1].pending.empty();
 }
 
 void Filter::side_done(bool failed, std::string_view why) {
@@ -626,6 +643,10 @@ void Filter::side_done(bool failed, std::string_view why) {
   }
   if (failed) {
     count(kStreamsFailed);
+    if (all_answered()) {
+      stop_processing();  // as in side_trailers
+      return;
+    }
     std::string details = "ext_proc_error_side_stream_" + std::string(why);
     for (char& c : details)
       if (c == ' ') c = '_';

@@ -165,6 +165,9 @@ class Filter {
   void local_reply(uint32_t status, const std::vector<std::pair<std::string, std::string>>& h,
                    std::string_view body, const std::string& details);
   void maybe_half_close();
+  // The side stream is half-closed with no answer due: however the processor ends the call
+  // now, nothing of the HTTP stream depends on it (Envoy: processing is complete).
+  bool all_answered() const;
   sy_header_kind_t headers_kind(const Direction& d) const;
   sy_header_kind_t trailers_kind(const Direction& d) const;
 
