@@ -48,11 +48,48 @@ class Fifo {
   std::unique_ptr<std::deque<T>> q_;
 };
 
+// The messages a direction waits for answers to, in order: one or two at a time except in a
+// STREAMED run, so the first few are held inline (no allocation for most streams) and only
+// the rest go to a heap queue. Inline entries are always older than queued ones: a message is
+// held inline only while the queue is empty.
+class Pending {
+ public:
+  bool empty() const { return n_ == 0 && rest_.empty(); }
+  Msg front() const { return n_ ? inline_[head_] : rest_.front(); }
+  void pop_front() {
+    if (n_ == 0) {
+      rest_.pop_front();
+      return;
+    }
+    head_ = (head_ + 1) % kInline;
+    --n_;
+  }
+  void push_back(Msg m) {
+    if (n_ < kInline && rest_.empty()) {
+      inline_[(head_ + n_) % kInline] = m;
+      ++n_;
+      return;
+    }
+    rest_.push_back(m);
+  }
+  bool contains(Msg m) const {
+    for (size_t i = 0; i < n_; ++i)
+      if (inline_[(head_ + i) % kInline] == m) return true;
+    return rest_.contains(m);
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  Msg inline_[kInline] = {};
+  size_t head_ = 0, n_ = 0;
+  Fifo<Msg> rest_;
+};
+
 struct Direction {
   Filter* f = nullptr;
   sy_direction_t dir = SY_REQUEST;
   int header_mode = kSend, body_mode = kNone, trailer_mode = kSkip;
-  Fifo<Msg> pending;         // sent, answer not yet received
+  Pending pending;           // sent, answer not yet received
   bool started = false;      // its headers callback ran
   bool held = false;         // the filter holds the direction (returned a stop status)
   bool headers_out = false;  // its headers went on to the next filter
