@@ -111,8 +111,9 @@ void fill_header_map(sy_stream_t* s, sy_header_kind_t kind, const Config& cfg,
     if (g_host->header_at(s, kind, i, &name, &value) != SY_OK) continue;
     if (!forwarded(cfg, V(name))) continue;
     auto* h = out->add_headers();
-    h->set_key(name.ptr, name.len);
-    h->set_raw_value(value.ptr, value.len);
+    // Assigned in place: set_key(ptr, len) would build a temporary string and move it.
+    h->mutable_key()->assign(name.ptr, name.len);
+    h->mutable_raw_value()->assign(value.ptr, value.len);
   }
 }
 
