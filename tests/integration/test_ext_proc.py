@@ -764,6 +764,33 @@ def test_ep53_message_timeout(upstream, processor, switchyard):
     assert r.status == 200
 
 
+def test_each_message_waits_its_own_message_timeout(upstream, processor, switchyard):
+    """One timer serves a direction's messages in turn, yet each message waits for its answer
+    for the whole message_timeout from when it went out: a headers answer and a BUFFERED body
+    answer that each come in time pass, though together they take longer than the timeout; a
+    body answer that never comes times out."""
+    import time
+
+    @processor.scenario("each-in-time")
+    def each_in_time(stream, msg):
+        time.sleep(1.2 * harness.TIME_SCALE)  # a slow processor: 60% of the timeout per answer
+        return [answer(msg)]
+
+    @processor.scenario("body-silent")
+    def body_silent(stream, msg):
+        return [answer(msg)] if kind(msg) == "request_headers" else []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout=harness.budget(2),
+                              processing_mode={"request_body_mode": "BUFFERED",
+                                               "response_header_mode": "SKIP"}))
+    r, rid = call(sy, "each-in-time", "POST", body=b"abc")
+    assert r.status == 200
+    assert stream_of(processor, rid).kinds() == ["request_headers", "request_body"]
+    r, _ = call(sy, "body-silent", "POST", body=b"abc")
+    assert r.status == 504
+    assert stat(sy, "message_timeouts") == 1
+
+
 def test_ep54_override_message_timeout(upstream, processor, switchyard):
     @processor.scenario("override")
     def override(stream, msg):

@@ -8,6 +8,7 @@
 #include "filter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "mutation.h"
@@ -63,6 +64,11 @@ std::string header_value(const sy_header_t* h, size_t n, std::string_view name) 
   for (size_t i = 0; i < n; ++i)
     if (V(h[i].name) == name) return std::string(V(h[i].value));
   return {};
+}
+
+uint64_t now_ms() {
+  using namespace std::chrono;
+  return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
 uint64_t duration_ms(const google::protobuf::Duration& d) {
@@ -500,7 +506,7 @@ bool Filter::send(Direction& d, Msg kind, Request& req, bool expect_answer) {
   if (st == SY_ABOVE_HIGH_WATERMARK) side_full_ = true;  // until on_writable
   count(kStreamMsgsSent);
   if (!expect_answer) return true;
-  if (d.pending.empty()) start_timer(d, answer_timeout(d));
+  if (d.pending.empty()) wait_answer(d, answer_timeout(d));
   d.pending.push_back(kind);
   return true;
 }
@@ -562,15 +568,38 @@ void Filter::start_timer(Direction& d, uint64_t ms) {
   stop_timer(d);
   // A stream_idle_timeout of 0 disables it (as Envoy's).
   if (d.body_mode == kFullDuplex && cfg_->stream_idle_timeout_ms == 0) return;
+  d.timer_at = d.wait_until = now_ms() + ms;
   d.timer = g_host->stream_timer(s_, ms, timer_fired, timer_dropped, &d);
 }
 
 void Filter::stop_timer(Direction& d) {
+  d.wait_until = 0;
+  d.reused = false;
   if (d.timer) {
     sy_timer_t* t = d.timer;
     d.timer = nullptr;
     g_host->timer_cancel(t);
   }
+}
+
+void Filter::wait_answer(Direction& d, uint64_t ms) {
+  if (d.timer && d.wait_until == 0 && d.body_mode != kFullDuplex) {
+    uint64_t until = now_ms() + ms;
+    if (d.timer_at <= until) {
+      d.wait_until = until;
+      d.reused = true;
+      return;
+    }
+  }
+  start_timer(d, ms);
+}
+
+void Filter::answered(Direction& d) {
+  if (d.body_mode == kFullDuplex || d.duplex) {
+    stop_timer(d);
+    return;
+  }
+  d.wait_until = 0;
 }
 
 // ---- The side stream -----------------------------------------------------------------------
@@ -663,6 +692,20 @@ uint64_t Filter::answer_timeout(const Direction& d) const {
 
 void Filter::message_timeout(Direction& d) {
   if (side_over_ || ended_) return;
+  // A timer left running after its answers came (answered) fires for nothing. (A timer made by
+  // start_timer always has a deadline; stop_timer cancels the timer as it clears it.)
+  if (d.wait_until == 0) return;
+  if (d.reused) {
+    uint64_t now = now_ms();
+    if (now < d.wait_until) {
+      // Made for an earlier message: the one awaited now has the rest of its own time.
+      uint64_t rest = d.wait_until - now;
+      d.reused = false;
+      d.timer_at = d.wait_until;
+      d.timer = g_host->stream_timer(s_, rest, timer_fired, timer_dropped, &d);
+      return;
+    }
+  }
   if (d.body_mode == kFullDuplex) {
     fail(504, "stream_idle_timeout", false);
     return;
@@ -758,8 +801,10 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
   }
   d->pending.pop_front();
   d->timeout_overridden = false;
-  stop_timer(*d);
-  if (!d->pending.empty()) start_timer(*d, answer_timeout(*d));
+  if (d->pending.empty())
+    answered(*d);
+  else
+    start_timer(*d, answer_timeout(*d));
   if (r.has_dynamic_metadata()) apply_dynamic_metadata(r.dynamic_metadata());
   if (kind == Msg::kHeaders && r.has_mode_override()) apply_mode_override(r, *d);
   switch (r.response_case()) {

@@ -119,6 +119,12 @@ struct Direction {
   bool taken = false;           // its headers went on; the filter owns the body (take_body)
   bool duplex_done = false;     // the processor's body (or the trailers) ended the direction
   sy_timer_t* timer = nullptr;  // the message timeout (duplex: the stream idle timeout)
+  // The message timeout's timer outlives the answer it waited for, as cancelling it and making
+  // another for the next message costs more than letting it run (wait_answer): TIMER_AT is when
+  // it fires and WAIT_UNTIL the deadline of the answer awaited now (0: none), both in
+  // steady-clock milliseconds; REUSED says it waits for a later message than it was made for.
+  uint64_t timer_at = 0, wait_until = 0;
+  bool reused = false;
 };
 
 class Filter {
@@ -197,6 +203,12 @@ class Filter {
   void apply_dynamic_metadata(const google::protobuf::Struct& md);
   void start_timer(Direction& d, uint64_t ms);
   void stop_timer(Direction& d);
+  // A message went out and its answer is awaited for MS: reuses D's timer when it fires no
+  // later than that (message_timeout then waits out the rest), else starts one.
+  void wait_answer(Direction& d, uint64_t ms);
+  // D's answers all came: its timer is left to run out harmlessly (not in duplex, whose idle
+  // timer has its own rules).
+  void answered(Direction& d);
   // The side stream is over for good: processing ends, both directions go on unprocessed.
   void stop_processing();
   // Fails the HTTP stream with STATUS (or lets it go on under failure_mode_allow).
