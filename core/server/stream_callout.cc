@@ -27,8 +27,9 @@ StreamCallout* StreamCallout::start(Worker* w, const std::string& cluster, http:
                               std::move(headers), events);
   t_open.insert(c);
   if (timeout_ms)
-    c->timeout_.start(timeout_ms,
-                      [c] { c->fail(SY_CALLOUT_TIMEOUT, "callout stream deadline passed"); });
+    c->timer(c->timeout_).start(timeout_ms, [c] {
+      c->fail(SY_CALLOUT_TIMEOUT, "callout stream deadline passed");
+    });
   c->starting_ = true;
   c->acquiring_ = true;
   c->pool_->acquire(c);
@@ -44,13 +45,7 @@ void StreamCallout::shutdown_all() {
 
 StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string& cluster, bool tls,
                              http::HeaderMap headers, filters::CalloutEvents* events)
-    : worker_(w),
-      pool_(pool),
-      events_(events),
-      tls_(tls),
-      timeout_(w->loop()),
-      defer_(w->loop()),
-      hold_(w->loop()) {
+    : worker_(w), pool_(pool), events_(events), tls_(tls), hold_(w->loop()) {
   method_ = *headers.get(":method");
   path_ = *headers.get(":path");
   authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster;
@@ -70,6 +65,11 @@ StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string&
 }
 
 StreamCallout::~StreamCallout() = default;
+
+net::Timer& StreamCallout::timer(std::optional<net::Timer>& t) {
+  if (!t) t.emplace(worker_->loop());
+  return *t;
+}
 
 bool StreamCallout::above_high() const { return ex_ ? ex_->above_high() : queued_.size() > kHigh; }
 
@@ -135,8 +135,8 @@ void StreamCallout::close(bool reusable) {
   if (closed_) return;
   closed_ = true;
   events_ = nullptr;
-  timeout_.stop();
-  defer_.stop();
+  if (timeout_) timeout_->stop();
+  if (defer_) defer_->stop();
   hold_.stop();
   t_open.erase(this);
   if (ex_) {
@@ -156,7 +156,7 @@ void StreamCallout::fail(sy_callout_failure_t reason, const std::string& details
   if (closed_) return;
   if (starting_) {
     // The module has not even got its handle yet: tell it on the next loop turn.
-    defer_.start(0, [this, reason, details] { fail(reason, details); });
+    timer(defer_).start(0, [this, reason, details] { fail(reason, details); });
     return;
   }
   filters::CalloutEvents* ev = events_;
@@ -168,7 +168,7 @@ bool StreamCallout::refuse(const std::string& details) {
   // Nothing more goes on the wire, where a wrong length would corrupt the connection; the
   // module hears of it on the next loop turn, not inside its own send call.
   broken_ = true;
-  defer_.start(0, [this, details] { fail(SY_CALLOUT_RESET, details); });
+  timer(defer_).start(0, [this, details] { fail(SY_CALLOUT_RESET, details); });
   return false;
 }
 

@@ -56,6 +56,7 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   void send_held();
   // Lets go of the pool and schedules our deletion; no event after it.
   void close(bool reusable);
+  net::Timer& timer(std::optional<net::Timer>& t);
 
   Worker* worker_;
   upstream::Pool* pool_;
@@ -80,8 +81,10 @@ class StreamCallout final : public upstream::Client, public filters::CalloutTran
   bool starting_ = false;  // inside start(): failures wait for the next loop turn
   bool closed_ = false;
   bool head_held_ = false;  // ex_ is bound but the head waits for the module's first send
-  net::Timer timeout_;
-  net::Timer defer_;
+  // Made when first needed (timer()): most callouts have no deadline and never fail, and each
+  // timer costs an allocation and a libuv handle to close.
+  std::optional<net::Timer> timeout_;
+  std::optional<net::Timer> defer_;
   net::Timer hold_;  // sends a held head on the next loop turn if the module sent nothing
 };
 

@@ -701,6 +701,42 @@ def test_ep51_processor_closes_ok_after_request_headers(upstream, processor, swi
     assert stat(sy, "streams_closed") >= 1
 
 
+def test_side_stream_half_closed_while_the_upstream_works(upstream, processor, switchyard):
+    """With every response phase SKIP nothing of the response goes to the processor, so the side
+    stream is half-closed as soon as the request headers are answered, while the upstream still
+    works, and not when the response ends (on the response's path). A processor that then ends
+    its call with an error changes nothing: no answer was still due."""
+    import grpc
+    import threading
+
+    @processor.scenario("early-end")
+    def early_end(stream, msg):
+        def after():
+            stream.state["half_closed"] = True
+            stream.context.abort(grpc.StatusCode.INTERNAL, "after the end")
+        stream.state["after_end"] = after
+        return [answer(msg, set_headers=[("x-seen", "1")])]
+
+    sy = switchyard(ep_config(upstream.port, processor.port,
+                              processing_mode={"response_header_mode": "SKIP"}))
+    got = {}
+    rid = "early-end-1"
+    t = threading.Thread(target=lambda: got.update(r=call(
+        sy, "early-end", path="/slow?hold=early-end", headers={EP_ID: rid})[0]))
+    t.start()
+    try:
+        s = stream_of(processor, rid)
+        until(s.ended.is_set, what="the side stream's end while the upstream holds the response")
+        assert s.state.get("half_closed"), "the side stream ended without a half-close"
+        assert s.kinds() == ["request_headers"]
+    finally:
+        upstream.release("early-end")
+        t.join(30)
+    r = got["r"]
+    assert r.status == 200 and r.body == b"slow\n"
+    assert stat(sy, "failure_mode_allowed") == 0
+
+
 def test_ep52_processor_unreachable(upstream, switchyard, free_port):
     dead = free_port()
     sy = switchyard(ep_config(upstream.port, dead))
@@ -726,6 +762,33 @@ def test_ep53_message_timeout(upstream, processor, switchyard):
                                failure_mode_allow=True), name="fma")
     r, _ = call(sy2, "silent")
     assert r.status == 200
+
+
+def test_each_message_waits_its_own_message_timeout(upstream, processor, switchyard):
+    """One timer serves a direction's messages in turn, yet each message waits for its answer
+    for the whole message_timeout from when it went out: a headers answer and a BUFFERED body
+    answer that each come in time pass, though together they take longer than the timeout; a
+    body answer that never comes times out."""
+    import time
+
+    @processor.scenario("each-in-time")
+    def each_in_time(stream, msg):
+        time.sleep(1.2 * harness.TIME_SCALE)  # a slow processor: 60% of the timeout per answer
+        return [answer(msg)]
+
+    @processor.scenario("body-silent")
+    def body_silent(stream, msg):
+        return [answer(msg)] if kind(msg) == "request_headers" else []
+
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout=harness.budget(2),
+                              processing_mode={"request_body_mode": "BUFFERED",
+                                               "response_header_mode": "SKIP"}))
+    r, rid = call(sy, "each-in-time", "POST", body=b"abc")
+    assert r.status == 200
+    assert stream_of(processor, rid).kinds() == ["request_headers", "request_body"]
+    r, _ = call(sy, "body-silent", "POST", body=b"abc")
+    assert r.status == 504
+    assert stat(sy, "message_timeouts") == 1
 
 
 def test_ep54_override_message_timeout(upstream, processor, switchyard):

@@ -93,12 +93,11 @@ void Filter::duplex_flush(Direction& d) {
     bool end = d.body_end && !d.trailers_seen;
     if (held.len == 0 && !end) break;
     size_t n = std::min(held.len, kMaxChunk);
-    pb::ProcessingRequest req;
-    pb::HttpBody* b =
-        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(held.ptr, n);
+    // A copy: the held bytes are drained before the send.
+    std::string chunk(held.ptr, n);
     bool eos = end && n == held.len;
-    b->set_end_of_stream(eos);
+    Request req;
+    req.set_body(d.dir, chunk, eos);
     if (n) g_host->body_drain(s_, d.dir, SY_BODY_BUFFERED, n);
     d.eos_sent = eos;
     d.sent_body_len += n;

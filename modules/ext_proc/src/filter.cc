@@ -8,6 +8,7 @@
 #include "filter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "mutation.h"
@@ -65,6 +66,11 @@ std::string header_value(const sy_header_t* h, size_t n, std::string_view name) 
   return {};
 }
 
+uint64_t now_ms() {
+  using namespace std::chrono;
+  return uint64_t(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
 uint64_t duration_ms(const google::protobuf::Duration& d) {
   if (d.seconds() < 0 || d.nanos() < 0) return 0;
   return uint64_t(d.seconds()) * 1000 + uint64_t(d.nanos()) / 1000000;
@@ -112,8 +118,7 @@ bool Filter::streamed(const Direction& d) const {
 
 bool Filter::early_body(const Direction& d) const {
   return cfg_->send_body_without_waiting_for_header_response && streamed(d) && watermark_ok() &&
-         !d.headers_out &&
-         std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end();
+         !d.headers_out && d.pending.contains(Msg::kHeaders);
 }
 
 bool Filter::watermark_ok() const { return g_host->abi_minor >= 2; }
@@ -249,7 +254,7 @@ void Filter::on_complete() {
 bool Filter::advance(Direction& d) {
   if (ended_) return false;
   if (side_over_) return true;
-  if (std::find(d.pending.begin(), d.pending.end(), Msg::kHeaders) != d.pending.end())
+  if (d.pending.contains(Msg::kHeaders))
     return false;  // nothing of a direction goes before its headers are answered
   if (body_wanted(d) && !d.body_sent) {
     sy_str_t body{};
@@ -304,10 +309,8 @@ bool Filter::send_held(Direction& d) {
       g_host->header_get(s_, headers_kind(d), S("content-length"), 0, &cl) == SY_OK &&
       V(cl) == std::to_string(held.len))
     eos = d.body_end = true;  // the whole body is held: say so
-  pb::ProcessingRequest req;
-  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-  b->set_body(held.ptr + at, n);
-  b->set_end_of_stream(eos);
+  Request req;
+  req.set_body(d.dir, std::string_view(held.ptr + at, n), eos);
   d.eos_sent = eos;
   d.inplace_lens.push_back(n);
   d.inplace_sent = at + n;
@@ -338,13 +341,11 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
   std::string copy(V(chunk));
   if (!copy.empty()) g_host->body_drain(s_, d.dir, SY_BODY_CHUNK, copy.size());
   if (!copy.empty() || end_stream) {
-    pb::ProcessingRequest req;
-    pb::HttpBody* b =
-        d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-    b->set_body(copy);
-    b->set_end_of_stream(end_stream);
     d.inflight += copy.size();
     d.chunks.push_back(std::move(copy));
+    // A view of the kept copy (not of COPY: a short string's bytes move with it).
+    Request req;
+    req.set_body(d.dir, *d.chunks.back(), end_stream);
     d.eos_sent = end_stream;
     in_callback_ = d.dir;
     send(d, Msg::kBody, req);
@@ -450,7 +451,15 @@ void Filter::maybe_half_close() {
     return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end) &&
            (!d.duplex || d.eos_sent || d.trailers_sent);
   };
-  if (!d_[1].started || !done(d_[0]) || !done(d_[1])) return;
+  // A response whose every phase is SKIP or NONE sends the processor nothing, and once the
+  // request is done nothing can change that (a mode override comes with a headers answer, and
+  // the request's is in): it need not be waited for. The side stream is then half-closed while
+  // the upstream works instead of on the response's path, and the processor can end its call
+  // before the HTTP stream ends (no reset).
+  const Direction& r = d_[1];
+  bool silent =
+      !r.started && r.header_mode == kSkip && r.body_mode == kNone && r.trailer_mode == kSkip;
+  if (!done(d_[0]) || !(silent || (r.started && done(r)))) return;
   half_closed_ = true;
   g_host->stream_callout_send_data(cs, S(""), true);
 }
@@ -483,12 +492,12 @@ bool Filter::open_side_stream() {
   return true;
 }
 
-bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer) {
+bool Filter::send(Direction& d, Msg kind, Request& req, bool expect_answer) {
   if (cfg_->observability_mode) return observe(d, req);
   if (side_over_ || ended_) return false;
   if (!cs && !open_side_stream()) return false;
-  prepare(d, req);
-  sy_status_t st = g_host->stream_callout_send_data(cs, S(framed(req)), false);
+  prepare(d, req.msg());
+  sy_status_t st = g_host->stream_callout_send_data(cs, S(Frame(req).view()), false);
   if (st != SY_OK && st != SY_ABOVE_HIGH_WATERMARK) {
     count(kStreamsFailed);
     fail(cfg_->status_on_error, "ext_proc_error_send_failed");
@@ -497,7 +506,7 @@ bool Filter::send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expec
   if (st == SY_ABOVE_HIGH_WATERMARK) side_full_ = true;  // until on_writable
   count(kStreamMsgsSent);
   if (!expect_answer) return true;
-  if (d.pending.empty()) start_timer(d, answer_timeout(d));
+  if (d.pending.empty()) wait_answer(d, answer_timeout(d));
   d.pending.push_back(kind);
   return true;
 }
@@ -527,31 +536,29 @@ void Filter::prepare(Direction& d, pb::ProcessingRequest& req) {
 }
 
 void Filter::send_headers(Direction& d, bool end_stream) {
-  pb::ProcessingRequest req;
-  pb::HttpHeaders* h =
-      d.dir == SY_REQUEST ? req.mutable_request_headers() : req.mutable_response_headers();
+  Request req;
+  pb::HttpHeaders* h = d.dir == SY_REQUEST ? req.msg().mutable_request_headers()
+                                           : req.msg().mutable_response_headers();
   fill_header_map(s_, headers_kind(d), *cfg_, h->mutable_headers());
   h->set_end_of_stream(end_stream);
-  if (d.dir == SY_RESPONSE) fill_attributes(s_, cfg_->response_attributes, &req);
+  if (d.dir == SY_RESPONSE) fill_attributes(s_, cfg_->response_attributes, &req.msg());
   send(d, Msg::kHeaders, req);
 }
 
 void Filter::send_body(Direction& d, bool end_stream, size_t limit) {
-  pb::ProcessingRequest req;
-  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
   sy_str_t body{};
   if (g_host->body_get(s_, d.dir, SY_BODY_BUFFERED, &body) != SY_OK) body = {};
   d.sent_body_len = std::min(body.len, limit);
-  b->set_body(body.ptr, d.sent_body_len);
-  b->set_end_of_stream(end_stream);
+  Request req;  // the body stays in the host's buffer until it is framed
+  req.set_body(d.dir, std::string_view(body.ptr, d.sent_body_len), end_stream);
   d.body_sent = true;
   send(d, Msg::kBody, req);
 }
 
 void Filter::send_trailers(Direction& d) {
-  pb::ProcessingRequest req;
-  pb::HttpTrailers* t =
-      d.dir == SY_REQUEST ? req.mutable_request_trailers() : req.mutable_response_trailers();
+  Request req;
+  pb::HttpTrailers* t = d.dir == SY_REQUEST ? req.msg().mutable_request_trailers()
+                                            : req.msg().mutable_response_trailers();
   fill_header_map(s_, trailers_kind(d), *cfg_, t->mutable_trailers());
   d.trailers_sent = true;
   send(d, Msg::kTrailers, req);
@@ -561,15 +568,38 @@ void Filter::start_timer(Direction& d, uint64_t ms) {
   stop_timer(d);
   // A stream_idle_timeout of 0 disables it (as Envoy's).
   if (d.body_mode == kFullDuplex && cfg_->stream_idle_timeout_ms == 0) return;
+  d.timer_at = d.wait_until = now_ms() + ms;
   d.timer = g_host->stream_timer(s_, ms, timer_fired, timer_dropped, &d);
 }
 
 void Filter::stop_timer(Direction& d) {
+  d.wait_until = 0;
+  d.reused = false;
   if (d.timer) {
     sy_timer_t* t = d.timer;
     d.timer = nullptr;
     g_host->timer_cancel(t);
   }
+}
+
+void Filter::wait_answer(Direction& d, uint64_t ms) {
+  if (d.timer && d.wait_until == 0 && d.body_mode != kFullDuplex) {
+    uint64_t until = now_ms() + ms;
+    if (d.timer_at <= until) {
+      d.wait_until = until;
+      d.reused = true;
+      return;
+    }
+  }
+  start_timer(d, ms);
+}
+
+void Filter::answered(Direction& d) {
+  if (d.body_mode == kFullDuplex || d.duplex) {
+    stop_timer(d);
+    return;
+  }
+  d.wait_until = 0;
 }
 
 // ---- The side stream -----------------------------------------------------------------------
@@ -589,7 +619,14 @@ void Filter::side_data(std::string_view data, bool) {
   if (side_over_ || ended_) return;
   bool ok = deframer_.feed(data, [&](std::string_view msg, bool compressed) {
     if (side_over_ || ended_) return;
-    pb::ProcessingResponse r;
+    // Parsed on an arena whose first block is on this stack, as requests are built (wire.h):
+    // a usual answer (a few header mutations) costs no malloc and free per field.
+    alignas(16) char block[4096];
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = sizeof block;
+    google::protobuf::Arena arena(options);
+    auto& r = *google::protobuf::Arena::CreateMessage<pb::ProcessingResponse>(&arena);
     if (compressed || !r.ParseFromArray(msg.data(), int(msg.size()))) {
       count(kStreamsFailed);
       fail(cfg_->status_on_error, "ext_proc_error_bad_response_message");
@@ -616,7 +653,16 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
     return;
   }
   count(kStreamsFailed);
-  if (!side_over_) fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
+  if (side_over_) return;
+  if (all_answered()) {
+    stop_processing();  // nothing was still due: the request goes on as processed
+    return;
+  }
+  fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
+}
+
+bool Filter::all_answered() const {
+  return half_closed_ && d_[0].pending.empty() && d_[1].pending.empty();
 }
 
 void Filter::side_done(bool failed, std::string_view why) {
@@ -626,6 +672,10 @@ void Filter::side_done(bool failed, std::string_view why) {
   }
   if (failed) {
     count(kStreamsFailed);
+    if (all_answered()) {
+      stop_processing();  // as in side_trailers
+      return;
+    }
     std::string details = "ext_proc_error_side_stream_" + std::string(why);
     for (char& c : details)
       if (c == ' ') c = '_';
@@ -642,6 +692,20 @@ uint64_t Filter::answer_timeout(const Direction& d) const {
 
 void Filter::message_timeout(Direction& d) {
   if (side_over_ || ended_) return;
+  // A timer left running after its answers came (answered) fires for nothing. (A timer made by
+  // start_timer always has a deadline; stop_timer cancels the timer as it clears it.)
+  if (d.wait_until == 0) return;
+  if (d.reused) {
+    uint64_t now = now_ms();
+    if (now < d.wait_until) {
+      // Made for an earlier message: the one awaited now has the rest of its own time.
+      uint64_t rest = d.wait_until - now;
+      d.reused = false;
+      d.timer_at = d.wait_until;
+      d.timer = g_host->stream_timer(s_, rest, timer_fired, timer_dropped, &d);
+      return;
+    }
+  }
   if (d.body_mode == kFullDuplex) {
     fail(504, "stream_idle_timeout", false);
     return;
@@ -737,8 +801,10 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
   }
   d->pending.pop_front();
   d->timeout_overridden = false;
-  stop_timer(*d);
-  if (!d->pending.empty()) start_timer(*d, answer_timeout(*d));
+  if (d->pending.empty())
+    answered(*d);
+  else
+    start_timer(*d, answer_timeout(*d));
   if (r.has_dynamic_metadata()) apply_dynamic_metadata(r.dynamic_metadata());
   if (kind == Msg::kHeaders && r.has_mode_override()) apply_mode_override(r, *d);
   switch (r.response_case()) {

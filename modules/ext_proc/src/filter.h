@@ -4,12 +4,15 @@
 
 #include <envoy/service/ext_proc/v3/external_processor.pb.h>
 
+#include <algorithm>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <switchyard/grpc_framing.hpp>
 
 #include "ext_proc.h"
+#include "wire.h"
 
 namespace extproc {
 
@@ -21,11 +24,72 @@ class Observer;
 // What a direction has sent and is waiting for, in order.
 enum class Msg { kHeaders, kBody, kTrailers };
 
+// A FIFO that allocates nothing until its first push: libstdc++'s std::deque allocates two
+// blocks as it is constructed, and a stream has six queues of which most stay empty (a
+// headers-only stream uses one). Held by pointer, it also keeps a Filter small enough for
+// malloc's per-thread cache (up to 1 KiB).
+template <class T>
+class Fifo {
+ public:
+  bool empty() const { return !q_ || q_->empty(); }
+  T& front() { return q_->front(); }
+  const T& front() const { return q_->front(); }
+  T& back() { return q_->back(); }
+  void pop_front() { q_->pop_front(); }
+  void push_back(T v) {
+    if (!q_) q_ = std::make_unique<std::deque<T>>();
+    q_->push_back(std::move(v));
+  }
+  bool contains(const T& v) const {
+    return q_ && std::find(q_->begin(), q_->end(), v) != q_->end();
+  }
+
+ private:
+  std::unique_ptr<std::deque<T>> q_;
+};
+
+// The messages a direction waits for answers to, in order: one or two at a time except in a
+// STREAMED run, so the first few are held inline (no allocation for most streams) and only
+// the rest go to a heap queue. Inline entries are always older than queued ones: a message is
+// held inline only while the queue is empty.
+class Pending {
+ public:
+  bool empty() const { return n_ == 0 && rest_.empty(); }
+  Msg front() const { return n_ ? inline_[head_] : rest_.front(); }
+  void pop_front() {
+    if (n_ == 0) {
+      rest_.pop_front();
+      return;
+    }
+    head_ = (head_ + 1) % kInline;
+    --n_;
+  }
+  void push_back(Msg m) {
+    if (n_ < kInline && rest_.empty()) {
+      inline_[(head_ + n_) % kInline] = m;
+      ++n_;
+      return;
+    }
+    rest_.push_back(m);
+  }
+  bool contains(Msg m) const {
+    for (size_t i = 0; i < n_; ++i)
+      if (inline_[(head_ + i) % kInline] == m) return true;
+    return rest_.contains(m);
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  Msg inline_[kInline] = {};
+  size_t head_ = 0, n_ = 0;
+  Fifo<Msg> rest_;
+};
+
 struct Direction {
   Filter* f = nullptr;
   sy_direction_t dir = SY_REQUEST;
   int header_mode = kSend, body_mode = kNone, trailer_mode = kSkip;
-  std::deque<Msg> pending;   // sent, answer not yet received (FIFO)
+  Pending pending;           // sent, answer not yet received
   bool started = false;      // its headers callback ran
   bool held = false;         // the filter holds the direction (returned a stop status)
   bool headers_out = false;  // its headers went on to the next filter
@@ -40,21 +104,27 @@ struct Direction {
   size_t sent_body_len = 0;  // bytes of the body message (BUFFERED_PARTIAL: a prefix)
   // STREAMED: a copy of each chunk sent and not yet answered, in order; nullopt for a chunk
   // answered in place (the whole body was already held when the headers were answered).
-  std::deque<std::optional<std::string>> chunks;
-  bool streaming = false;   // STREAMED and the headers went on: chunks flow one by one
-  int inplace = 0;          // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
-  size_t inplace_done = 0;  // STREAMED: processed bytes at the head of what the host holds
-  size_t inplace_sent = 0;  // STREAMED: bytes at the head of what the host holds that went out
-  std::deque<size_t> inplace_lens;  // STREAMED: sizes of the held chunks sent, not answered
-  bool ever_streamed = false;       // STREAMED: chunks went one by one at some point
-  bool eos_sent = false;            // a body message with end_of_stream went out
-  size_t inflight = 0;              // STREAMED: bytes of chunks sent and not yet answered
+  Fifo<std::optional<std::string>> chunks;
+  bool streaming = false;      // STREAMED and the headers went on: chunks flow one by one
+  int inplace = 0;             // STREAMED, held bytes sent as one chunk: 1 sent, 2 answered
+  size_t inplace_done = 0;     // STREAMED: processed bytes at the head of what the host holds
+  size_t inplace_sent = 0;     // STREAMED: bytes at the head of what the host holds that went out
+  Fifo<size_t> inplace_lens;   // STREAMED: sizes of the held chunks sent, not answered
+  bool ever_streamed = false;  // STREAMED: chunks went one by one at some point
+  bool eos_sent = false;       // a body message with end_of_stream went out
+  size_t inflight = 0;         // STREAMED: bytes of chunks sent and not yet answered
   // FULL_DUPLEX_STREAMED (duplex.cc): the body goes to the processor as it comes, and the body
   // that goes on is the processor's streamed_response chunks.
   bool duplex = false;          // this message's body is processed full duplex
   bool taken = false;           // its headers went on; the filter owns the body (take_body)
   bool duplex_done = false;     // the processor's body (or the trailers) ended the direction
   sy_timer_t* timer = nullptr;  // the message timeout (duplex: the stream idle timeout)
+  // The message timeout's timer outlives the answer it waited for, as cancelling it and making
+  // another for the next message costs more than letting it run (wait_answer): TIMER_AT is when
+  // it fires and WAIT_UNTIL the deadline of the answer awaited now (0: none), both in
+  // steady-clock milliseconds; REUSED says it waits for a later message than it was made for.
+  uint64_t timer_at = 0, wait_until = 0;
+  bool reused = false;
 };
 
 class Filter {
@@ -83,13 +153,13 @@ class Filter {
 
  private:
   // EXPECT_ANSWER false: a FULL_DUPLEX_STREAMED body chunk, answered by no message of its own.
-  bool send(Direction& d, Msg kind, pb::ProcessingRequest& req, bool expect_answer = true);
+  bool send(Direction& d, Msg kind, Request& req, bool expect_answer = true);
   // What every message carries: protocol_config (first), attributes, forwarded metadata.
   void prepare(Direction& d, pb::ProcessingRequest& req);
   std::vector<sy_header_t> side_stream_headers() const;
   bool open_side_stream();
   // observability_mode (observe.cc): send and go on, nothing waits for an answer.
-  bool observe(Direction& d, pb::ProcessingRequest& req);
+  bool observe(Direction& d, Request& req);
   sy_filter_status_t observe_body(Direction& d, bool end_stream);
   void send_headers(Direction& d, bool end_stream);
   void send_body(Direction& d, bool end_stream, size_t limit);
@@ -133,6 +203,12 @@ class Filter {
   void apply_dynamic_metadata(const google::protobuf::Struct& md);
   void start_timer(Direction& d, uint64_t ms);
   void stop_timer(Direction& d);
+  // A message went out and its answer is awaited for MS: reuses D's timer when it fires no
+  // later than that (message_timeout then waits out the rest), else starts one.
+  void wait_answer(Direction& d, uint64_t ms);
+  // D's answers all came: its timer is left to run out harmlessly (not in duplex, whose idle
+  // timer has its own rules).
+  void answered(Direction& d);
   // The side stream is over for good: processing ends, both directions go on unprocessed.
   void stop_processing();
   // Fails the HTTP stream with STATUS (or lets it go on under failure_mode_allow).
@@ -140,6 +216,9 @@ class Filter {
   void local_reply(uint32_t status, const std::vector<std::pair<std::string, std::string>>& h,
                    std::string_view body, const std::string& details);
   void maybe_half_close();
+  // The side stream is half-closed with no answer due: however the processor ends the call
+  // now, nothing of the HTTP stream depends on it (Envoy: processing is complete).
+  bool all_answered() const;
   sy_header_kind_t headers_kind(const Direction& d) const;
   sy_header_kind_t trailers_kind(const Direction& d) const;
 

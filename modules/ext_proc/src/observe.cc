@@ -136,16 +136,16 @@ void Observer::close_now() {
 
 namespace extproc {
 
-bool Filter::observe(Direction& d, pb::ProcessingRequest& req) {
+bool Filter::observe(Direction& d, Request& req) {
   if (!obs_opened_) {
     obs_opened_ = true;
     obs_ = Observer::open(cfg_, s_, target_, side_stream_headers());
     count(obs_ ? kStreamsStarted : kStreamsFailed);
   }
   if (!obs_) return false;  // the HTTP stream goes on regardless
-  prepare(d, req);
-  req.set_observability_mode(true);
-  if (!obs_->send(framed(req))) return false;
+  prepare(d, req.msg());
+  req.msg().set_observability_mode(true);
+  if (!obs_->send(Frame(req).view())) return false;
   count(kStreamMsgsSent);
   return true;
 }
@@ -164,10 +164,8 @@ sy_filter_status_t Filter::observe_body(Direction& d, bool end_stream) {
     if (!end_stream) return SY_CONTINUE;
     chunk = {};
   }
-  pb::ProcessingRequest req;
-  pb::HttpBody* b = d.dir == SY_REQUEST ? req.mutable_request_body() : req.mutable_response_body();
-  b->set_body(chunk.ptr, chunk.len);
-  b->set_end_of_stream(end_stream);
+  Request req;
+  req.set_body(d.dir, V(chunk), end_stream);
   send(d, Msg::kBody, req);
   return SY_CONTINUE;
 }

@@ -1,6 +1,7 @@
 #include "wire.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <switchyard/grpc_framing.hpp>
 
 namespace extproc {
@@ -28,29 +29,91 @@ bool numeric(std::string_view path) {
 
 }  // namespace
 
-std::string framed(const google::protobuf::MessageLite& m) {
+Request::Request()
+    : arena_([this] {
+        google::protobuf::ArenaOptions options;
+        options.initial_block = block_;
+        options.initial_block_size = sizeof block_;
+        return options;
+      }()),
+      msg_(google::protobuf::Arena::CreateMessage<pb::ProcessingRequest>(&arena_)) {}
+
+void Request::set_body(sy_direction_t dir, std::string_view body, bool end_of_stream) {
+  body_field_ = dir == SY_REQUEST ? pb::ProcessingRequest::kRequestBodyFieldNumber
+                                  : pb::ProcessingRequest::kResponseBodyFieldNumber;
+  body_ = body;
+  end_of_stream_ = end_of_stream;
+}
+
+namespace {
+
+size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+uint8_t* put_varint(uint64_t v, uint8_t* p) {
+  for (; v >= 0x80; v >>= 7) *p++ = uint8_t(v | 0x80);
+  *p++ = uint8_t(v);
+  return p;
+}
+
+}  // namespace
+
+Frame::Frame(const Request& r) {
+  // The body message is written by hand, as protobuf would: HttpBody's body (field 1, bytes)
+  // and end_of_stream (field 2, bool), each left out when empty or false; the message itself
+  // is written even when empty (a oneof member is present). Its field number (4 or 5) is below
+  // every field the message holds (metadata_context 8 and up; no other oneof member is set),
+  // so writing it first keeps protobuf's field order.
+  size_t inner = 0;
+  if (!r.body_.empty()) inner += 1 + varint_size(r.body_.size()) + r.body_.size();
+  if (r.end_of_stream_) inner += 2;
+  size_t outer = r.body_field_ ? 1 + varint_size(inner) + inner : 0;
   // A protobuf message is under 2 GiB, so its length always fits the prefix's 32 bits.
-  const size_t n = m.ByteSizeLong();
-  std::string out(sy::sdk::grpc::kPrefixSize + n, '\0');
-  out[1] = char(n >> 24);
-  out[2] = char(n >> 16);
-  out[3] = char(n >> 8);
-  out[4] = char(n);
-  m.SerializeWithCachedSizesToArray(
-      reinterpret_cast<uint8_t*>(out.data() + sy::sdk::grpc::kPrefixSize));
-  return out;
+  const size_t rest = r.msg_->ByteSizeLong();
+  const size_t n = outer + rest;
+  size_ = sy::sdk::grpc::kPrefixSize + n;
+  if (size_ > sizeof small_) {
+    big_.reset(new char[size_]);
+    data_ = big_.get();
+  }
+  auto* p = reinterpret_cast<uint8_t*>(data_);
+  *p++ = 0;  // not compressed
+  *p++ = uint8_t(n >> 24);
+  *p++ = uint8_t(n >> 16);
+  *p++ = uint8_t(n >> 8);
+  *p++ = uint8_t(n);
+  if (r.body_field_) {
+    p = put_varint(uint64_t(r.body_field_) << 3 | 2, p);  // length-delimited
+    p = put_varint(inner, p);
+    if (!r.body_.empty()) {
+      *p++ = 1 << 3 | 2;  // body: length-delimited
+      p = put_varint(r.body_.size(), p);
+      std::memcpy(p, r.body_.data(), r.body_.size());
+      p += r.body_.size();
+    }
+    if (r.end_of_stream_) {
+      *p++ = 2 << 3;  // end_of_stream: varint
+      *p++ = 1;
+    }
+  }
+  r.msg_->SerializeWithCachedSizesToArray(p);
 }
 
 void fill_header_map(sy_stream_t* s, sy_header_kind_t kind, const Config& cfg,
                      envoy::config::core::v3::HeaderMap* out) {
   size_t n = g_host->header_count(s, kind, S(""));
+  out->mutable_headers()->Reserve(int(n));
   for (size_t i = 0; i < n; ++i) {
     sy_str_t name{}, value{};
     if (g_host->header_at(s, kind, i, &name, &value) != SY_OK) continue;
     if (!forwarded(cfg, V(name))) continue;
     auto* h = out->add_headers();
-    h->set_key(std::string(V(name)));
-    h->set_raw_value(std::string(V(value)));
+    // Assigned in place: set_key(ptr, len) would build a temporary string and move it.
+    h->mutable_key()->assign(name.ptr, name.len);
+    h->mutable_raw_value()->assign(value.ptr, value.len);
   }
 }
 
