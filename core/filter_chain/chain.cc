@@ -42,9 +42,26 @@ void FilterChain::start(const Factories& factories, const std::string& route_nam
   if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
 }
 
+namespace {
+// How many ended chains' entry vectors a thread keeps for its next chains.
+constexpr size_t kSpareEntryVectors = 64;
+}  // namespace
+
+// A worker starts and ends streams all the time: each chain with filters takes a vector an
+// ended one left (cleared, its capacity kept) instead of allocating its own, and gives it back
+// when it ends. Per thread, so no lock; a stream starts and ends on its worker's thread.
+std::vector<std::vector<FilterChain::Entry>>& FilterChain::spare_entries() {
+  thread_local std::vector<std::vector<Entry>> spare;
+  return spare;
+}
+
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
   id_ = id;
+  if (auto& spare = spare_entries(); !spare.empty()) {
+    entries_.swap(spare.back());
+    spare.pop_back();
+  }
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     void* route_config = nullptr;
@@ -86,11 +103,6 @@ sy_stream_id_t FilterChain::published_id() {
   return id_;
 }
 
-void FilterChain::unpublish() {
-  if (registry_ == Registry::kPublished) unregister_stream(id_);
-  registry_ = Registry::kGone;
-}
-
 FilterChain::~FilterChain() { destroy(); }
 
 void FilterChain::destroy() {
@@ -124,6 +136,8 @@ void FilterChain::destroy() {
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
   entries_.clear();
+  if (auto& spare = spare_entries(); spare.size() < kSpareEntryVectors)
+    spare.push_back(std::move(entries_));
   // on_stream_destroy has run: the handles kept for it go too.
   if (callouts_) free_stream_callouts(id_);
 }
@@ -167,7 +181,7 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
   return SY_OK;
 }
 
-bool FilterChain::holds(sy_direction_t dir) const {
+bool FilterChain::any_holds(sy_direction_t dir) const {
   for (const auto& e : entries_)
     if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return true;
   return false;
@@ -313,7 +327,9 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   cur_chunk_off_ = nullptr;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_headers" : "on_response_headers");
-  return fn(e.filter, handle(), end_stream);
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end_stream) {
@@ -326,7 +342,9 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
   cur_chunk_off_ = &e.dir[dir].chunk_off;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_body" : "on_response_body");
-  return fn(e.filter, handle(), end_stream);
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
@@ -340,7 +358,9 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   cur_chunk_off_ = nullptr;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_trailers" : "on_response_trailers");
-  return fn(e.filter, handle());
+  sy_filter_status_t st = fn(e.filter, handle());
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 // ---- iteration ----
@@ -659,6 +679,7 @@ sy_status_t FilterChain::continue_headers_take_body(sy_direction_t dir) {
   d.buffering = true;
   d.watermark = true;
   d.owned = true;
+  may_hold_[dir] = true;
   held_changed(dir);
   run_headers(dir, k + 1, false, ChainSink::kUnknownLength);
   return SY_OK;

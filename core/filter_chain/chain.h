@@ -13,6 +13,7 @@
 
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/metadata.h"
+#include "core/filter_chain/stream_registry.h"
 #include "core/http/headers.h"
 #include "core/log/response_flag.h"
 #include "core/net/socket.h"
@@ -171,7 +172,10 @@ class FilterChain {
   // lock for it. After unpublish() the id stays stale.
   sy_stream_id_t published_id();
   // The stream ends: posts to its id find nothing from now on.
-  void unpublish();
+  void unpublish() {
+    if (registry_ == Registry::kPublished) unregister_stream(id_);
+    registry_ = Registry::kGone;
+  }
   void* current_route_config() const;
   std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
@@ -203,7 +207,7 @@ class FilterChain {
   // over the filters' holds, which only a chain with filters and no body callbacks needs.
   bool body_passthrough(sy_direction_t dir) const {
     if (!headers_out_[dir] || halted_ || body_filters_[dir]) return false;
-    return entries_.empty() || !holds(dir);
+    return !holds(dir);
   }
 
  private:
@@ -253,8 +257,14 @@ class FilterChain {
     if (--depth_ == 0 && (idle_fn_ || complete_pending_)) run_idle();
   }
   void run_idle();
-  // Some filter holds DIR: paused, buffering or owning it.
-  bool holds(sy_direction_t dir) const;
+  // Some filter holds DIR: paused, buffering or owning it. Only a filter that returned
+  // something other than SY_CONTINUE in DIR, or took its body over, can (may_hold_): the
+  // stream asks for every body chunk, and most streams never get that far.
+  bool holds(sy_direction_t dir) const { return may_hold_[dir] && any_holds(dir); }
+  bool any_holds(sy_direction_t dir) const;
+  // The entry vectors of ended chains, kept for the next chains this thread starts (see
+  // chain.cc).
+  static std::vector<std::vector<Entry>>& spare_entries();
   // Saves what the host's calls refer to now, and restores it: a callback may run inside
   // another's (a resume from a callback runs the next filters).
   struct Scope {
@@ -275,7 +285,8 @@ class FilterChain {
   // callbacks (any_body_filter). A phase no filter acts on goes straight to the sink.
   bool headers_cb_[2] = {false, false};
   uint32_t body_filters_[2] = {0, 0};
-  bool callouts_ = false;  // callout_opened()
+  bool may_hold_[2] = {false, false};  // see holds()
+  bool callouts_ = false;              // callout_opened()
   sy_stream_id_t id_ = 0;
   bool destroyed_ = false;
   bool stopped(sy_direction_t dir) const {

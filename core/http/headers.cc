@@ -27,11 +27,26 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   h.value.assign(value);
 }
 
-void HeaderMap::set(std::string_view name, std::string_view value) {
+void HeaderMap::add_lowercase(std::string_view name, std::string_view value) {
+  // When the vector must grow, add() makes the header before it moves (lowering a name without
+  // upper-case letters changes nothing).
+  if (headers_.size() == headers_.capacity()) return add(name, value);
+  bytes_ += name.size() + value.size();
+  Header& h = headers_.emplace_back();
+  h.name.assign(name);
+  h.value.assign(value);
+}
+
+// KLOWERCASE: NAME has no upper-case letter (set_lowercase).
+template <bool kLowerCase>
+void HeaderMap::set_as(std::string_view name, std::string_view value) {
   auto first = headers_.begin(), end = headers_.end();
   while (first != end && !iequals(first->name, name)) ++first;
   if (first == end) {
-    add(name, value);
+    if constexpr (kLowerCase)
+      add_lowercase(name, value);
+    else
+      add(name, value);
     return;
   }
   bytes_ = bytes_ - first->value.size() + value.size();
@@ -47,6 +62,11 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
     ++out;
   }
   headers_.erase(out, end);
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) { set_as<false>(name, value); }
+void HeaderMap::set_lowercase(std::string_view name, std::string_view value) {
+  set_as<true>(name, value);
 }
 
 void HeaderMap::append_to_some(HeaderMap&& from) {
