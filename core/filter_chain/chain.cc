@@ -39,7 +39,9 @@ NetworkFilterFactory::~NetworkFilterFactory() {
 
 void FilterChain::start(const Factories& factories, const std::string& route_name,
                         int worker_index) {
-  if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
+  if (factories.empty()) return;
+  id_worker_ = worker_index;
+  add_filters(factories, route_name, 0);
 }
 
 namespace {
@@ -57,7 +59,7 @@ std::vector<std::vector<FilterChain::Entry>>& FilterChain::spare_entries() {
 
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
-  id_ = id;
+  if (id) id_ = id;
   if (auto& spare = spare_entries(); !spare.empty()) {
     entries_.swap(spare.back());
     spare.pop_back();
@@ -98,7 +100,7 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
 sy_stream_id_t FilterChain::published_id() {
   if (registry_ == Registry::kPrivate) {
     registry_ = Registry::kPublished;
-    register_stream(id_, this, sink_->generations());
+    register_stream(id(), this, sink_->generations());
   }
   return id_;
 }
@@ -115,7 +117,7 @@ void FilterChain::destroy() {
   }
   // Only a filter can have opened a callout or set a timer.
   if (entries_.empty()) return;
-  if (callouts_) end_stream_callouts(id_);
+  if (callouts_) end_stream_callouts(id());
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -139,14 +141,14 @@ void FilterChain::destroy() {
   if (auto& spare = spare_entries(); spare.size() < kSpareEntryVectors)
     spare.push_back(std::move(entries_));
   // on_stream_destroy has run: the handles kept for it go too.
-  if (callouts_) free_stream_callouts(id_);
+  if (callouts_) free_stream_callouts(id());
 }
 
 void FilterChain::end() {
   complete();
   halt();
   unpublish();
-  if (!entries_.empty() && callouts_) end_stream_callouts(id_);
+  if (!entries_.empty() && callouts_) end_stream_callouts(id());
 }
 
 void FilterChain::complete() {
@@ -195,28 +197,12 @@ void* FilterChain::current_route_config() const {
   return current_ ? current_->route_config : nullptr;
 }
 
-http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
-  if (with_pseudo && (kind == SY_REQUEST_HEADERS || kind == SY_RESPONSE_HEADERS)) {
-    sy_direction_t dir = kind == SY_REQUEST_HEADERS ? SY_REQUEST : SY_RESPONSE;
-    if (pseudo_due_[dir]) {
-      pseudo_due_[dir] = false;
-      pseudo_in_[dir] = true;
-      std::vector<http::Header> pseudo;
-      sink_->pseudo_headers(dir, pseudo);
-      (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
-    }
-  }
-  switch (kind) {
-    case SY_REQUEST_HEADERS:
-      return &request_headers;
-    case SY_REQUEST_TRAILERS:
-      return &request_trailers;
-    case SY_RESPONSE_HEADERS:
-      return &response_headers;
-    case SY_RESPONSE_TRAILERS:
-      return &response_trailers;
-  }
-  return nullptr;
+void FilterChain::add_pseudo(sy_direction_t dir) {
+  pseudo_due_[dir] = false;
+  pseudo_in_[dir] = true;
+  std::vector<http::Header> pseudo;
+  sink_->pseudo_headers(dir, pseudo);
+  (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
 }
 
 std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off) {

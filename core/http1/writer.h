@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,20 @@ void append_headers(std::string& out, const http::HeaderMap& headers);
 // the capacity four times and copied ": " and "\r\n" with calls of their own): every header
 // of every message the proxy writes goes through it.
 void append_field(std::string& out, std::string_view name, std::string_view value);
+// "NAME: VALUE\r\n" written at P, which has room for it (name, value and 4 bytes); returns
+// the end. For a writer that makes room for a whole header block at once: no size check, no
+// zero-fill per field.
+inline char* put_field(char* p, std::string_view name, std::string_view value) {
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());  // (a null view may be empty)
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
 // One piece of a body as it goes on the wire: as it is, or framed as a chunk. The sender
 // writes bufs[0..count) in one write; they point into DATA and into the piece itself.
 struct BodyPiece {
