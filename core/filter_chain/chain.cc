@@ -61,9 +61,11 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
                               sy_stream_id_t id) {
   if (id) id_ = id;
   if (auto& spare = spare_entries(); !spare.empty()) {
-    entries_.swap(spare.back());
+    entries_ = std::move(spare.back());
     spare.pop_back();
   }
+  // Reserved first, so the vector never moves while the filters are made: on_stream_create may
+  // already use the handle, and current_ points into it.
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     void* route_config = nullptr;
@@ -77,17 +79,14 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
     Entry& e = entries_.emplace_back();
     e.factory = f.get();
     e.route_config = route_config;
-  }
-  // Filters are created after the vector is final: on_stream_create may already use the handle.
-  for (auto& e : entries_) {
-    e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
-    const auto* vt = e.factory->vt;
-    current_ = &e;
+    f->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
+    const auto* vt = f->vt;
     if (vt->on_stream_create) {
-      ModuleCallMark mark(e.factory->scope->identity, "on_stream_create");
-      e.filter = vt->on_stream_create(e.factory->config, handle());
+      current_ = &e;
+      ModuleCallMark mark(f->scope->identity, "on_stream_create");
+      e.filter = vt->on_stream_create(f->config, handle());
+      current_ = nullptr;
     }
-    current_ = nullptr;
     if (!e.filter) continue;
     headers_cb_[SY_REQUEST] = headers_cb_[SY_REQUEST] || vt->on_request_headers;
     headers_cb_[SY_RESPONSE] = headers_cb_[SY_RESPONSE] || vt->on_response_headers;
@@ -302,7 +301,10 @@ void FilterChain::run_idle() {
 
 // ---- calls into filters ----
 
-sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool end_stream) {
+// Inline into run_headers, its one caller: every filter's headers callback is called here.
+[[gnu::always_inline]] inline sy_filter_status_t FilterChain::call_headers(sy_direction_t dir,
+                                                                           Entry& e,
+                                                                           bool end_stream) {
   auto fn =
       dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
   if (!fn) return SY_CONTINUE;
