@@ -5,6 +5,8 @@
 // per-filter state; split across files, each part would need the others' private state.
 #include "core/filter_chain/chain.h"
 
+#include <array>
+
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/stream_registry.h"
 #include "core/log/log.h"
@@ -44,26 +46,26 @@ void FilterChain::start(const Factories& factories, const std::string& route_nam
   add_filters(factories, route_name, 0);
 }
 
-namespace {
-// How many ended chains' entry vectors a thread keeps for its next chains.
-constexpr size_t kSpareEntryVectors = 64;
-}  // namespace
-
 // A worker starts and ends streams all the time: each chain with filters takes a vector an
 // ended one left (cleared, its capacity kept) instead of allocating its own, and gives it back
-// when it ends. Per thread, so no lock; a stream starts and ends on its worker's thread.
-std::vector<std::vector<FilterChain::Entry>>& FilterChain::spare_entries() {
-  thread_local std::vector<std::vector<Entry>> spare;
+// when it ends. Per thread, so no lock; a stream starts and ends on its worker's thread. A few
+// are enough: a chain takes one when it starts and gives one back when it ends.
+struct FilterChain::SpareEntries {
+  std::array<std::vector<Entry>, 16> vectors;
+  size_t count = 0;  // vectors[0, count) are spare (the rest were taken: empty)
+};
+
+// Inline: every stream with filters asks twice.
+[[gnu::always_inline]] inline FilterChain::SpareEntries& FilterChain::spare_entries() {
+  thread_local SpareEntries spare;
   return spare;
 }
 
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
   if (id) id_ = id;
-  if (auto& spare = spare_entries(); !spare.empty()) {
-    entries_ = std::move(spare.back());
-    spare.pop_back();
-  }
+  if (auto& spare = spare_entries(); spare.count)
+    entries_ = std::move(spare.vectors[--spare.count]);
   // Reserved first, so the vector never moves while the filters are made: on_stream_create may
   // already use the handle, and current_ points into it.
   entries_.reserve(factories.size());
@@ -137,8 +139,8 @@ void FilterChain::destroy() {
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
   entries_.clear();
-  if (auto& spare = spare_entries(); spare.size() < kSpareEntryVectors)
-    spare.push_back(std::move(entries_));
+  if (auto& spare = spare_entries(); spare.count < spare.vectors.size())
+    spare.vectors[spare.count++] = std::move(entries_);
   // on_stream_destroy has run: the handles kept for it go too.
   if (callouts_) free_stream_callouts(id());
 }

@@ -289,7 +289,8 @@ class FilterChain {
   bool any_holds(sy_direction_t dir) const;
   // The entry vectors of ended chains, kept for the next chains this thread starts (see
   // chain.cc).
-  static std::vector<std::vector<Entry>>& spare_entries();
+  struct SpareEntries;
+  static SpareEntries& spare_entries();
   // Saves what the host's calls refer to now, and restores it: a callback may run inside
   // another's (a resume from a callback runs the next filters).
   struct Scope {

@@ -27,7 +27,10 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   h.value.assign(value);
 }
 
-void HeaderMap::add_lowercase(std::string_view name, std::string_view value) {
+// A header whose NAME has no upper-case letter, made in place when there is room (inline: the
+// add of set_lowercase too).
+[[gnu::always_inline]] inline void HeaderMap::add_lowercase_inline(std::string_view name,
+                                                                   std::string_view value) {
   // When the vector must grow, add() makes the header before it moves (lowering a name without
   // upper-case letters changes nothing).
   if (headers_.size() == headers_.capacity()) return add(name, value);
@@ -37,6 +40,10 @@ void HeaderMap::add_lowercase(std::string_view name, std::string_view value) {
   h.value.assign(value);
 }
 
+void HeaderMap::add_lowercase(std::string_view name, std::string_view value) {
+  add_lowercase_inline(name, value);
+}
+
 // KLOWERCASE: NAME has no upper-case letter (set_lowercase).
 template <bool kLowerCase>
 void HeaderMap::set_as(std::string_view name, std::string_view value) {
@@ -44,7 +51,7 @@ void HeaderMap::set_as(std::string_view name, std::string_view value) {
   while (first != end && !iequals(first->name, name)) ++first;
   if (first == end) {
     if constexpr (kLowerCase)
-      add_lowercase(name, value);
+      add_lowercase_inline(name, value);
     else
       add(name, value);
     return;

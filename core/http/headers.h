@@ -130,6 +130,7 @@ class HeaderMap {
 
  private:
   void append_to_some(HeaderMap&& from);
+  void add_lowercase_inline(std::string_view name, std::string_view value);
   template <bool kLowerCase>
   void set_as(std::string_view name, std::string_view value);
   std::vector<Header> headers_;
