@@ -5,6 +5,8 @@
 // per-filter state; split across files, each part would need the others' private state.
 #include "core/filter_chain/chain.h"
 
+#include <array>
+
 #include "core/filter_chain/callout_host.h"
 #include "core/filter_chain/stream_registry.h"
 #include "core/log/log.h"
@@ -39,12 +41,33 @@ NetworkFilterFactory::~NetworkFilterFactory() {
 
 void FilterChain::start(const Factories& factories, const std::string& route_name,
                         int worker_index) {
-  if (!factories.empty()) add_filters(factories, route_name, next_stream_id(worker_index));
+  if (factories.empty()) return;
+  id_worker_ = worker_index;
+  add_filters(factories, route_name, 0);
+}
+
+// A worker starts and ends streams all the time: each chain with filters takes a vector an
+// ended one left (cleared, its capacity kept) instead of allocating its own, and gives it back
+// when it ends. Per thread, so no lock; a stream starts and ends on its worker's thread. A few
+// are enough: a chain takes one when it starts and gives one back when it ends.
+struct FilterChain::SpareEntries {
+  std::array<std::vector<Entry>, 16> vectors;
+  size_t count = 0;  // vectors[0, count) are spare (the rest were taken: empty)
+};
+
+// Inline: every stream with filters asks twice.
+[[gnu::always_inline]] inline FilterChain::SpareEntries& FilterChain::spare_entries() {
+  thread_local SpareEntries spare;
+  return spare;
 }
 
 void FilterChain::add_filters(const Factories& factories, const std::string& route_name,
                               sy_stream_id_t id) {
-  id_ = id;
+  if (id) id_ = id;
+  if (auto& spare = spare_entries(); spare.count)
+    entries_ = std::move(spare.vectors[--spare.count]);
+  // Reserved first, so the vector never moves while the filters are made: on_stream_create may
+  // already use the handle, and current_ points into it.
   entries_.reserve(factories.size());
   for (const auto& f : factories) {
     void* route_config = nullptr;
@@ -58,17 +81,14 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
     Entry& e = entries_.emplace_back();
     e.factory = f.get();
     e.route_config = route_config;
-  }
-  // Filters are created after the vector is final: on_stream_create may already use the handle.
-  for (auto& e : entries_) {
-    e.factory->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
-    const auto* vt = e.factory->vt;
-    current_ = &e;
+    f->scope->streams_active.fetch_add(1, std::memory_order_relaxed);
+    const auto* vt = f->vt;
     if (vt->on_stream_create) {
-      ModuleCallMark mark(e.factory->scope->identity, "on_stream_create");
-      e.filter = vt->on_stream_create(e.factory->config, handle());
+      current_ = &e;
+      ModuleCallMark mark(f->scope->identity, "on_stream_create");
+      e.filter = vt->on_stream_create(f->config, handle());
+      current_ = nullptr;
     }
-    current_ = nullptr;
     if (!e.filter) continue;
     headers_cb_[SY_REQUEST] = headers_cb_[SY_REQUEST] || vt->on_request_headers;
     headers_cb_[SY_RESPONSE] = headers_cb_[SY_RESPONSE] || vt->on_response_headers;
@@ -81,14 +101,9 @@ void FilterChain::add_filters(const Factories& factories, const std::string& rou
 sy_stream_id_t FilterChain::published_id() {
   if (registry_ == Registry::kPrivate) {
     registry_ = Registry::kPublished;
-    register_stream(id_, this, sink_->generations());
+    register_stream(id(), this, sink_->generations());
   }
   return id_;
-}
-
-void FilterChain::unpublish() {
-  if (registry_ == Registry::kPublished) unregister_stream(id_);
-  registry_ = Registry::kGone;
 }
 
 FilterChain::~FilterChain() { destroy(); }
@@ -103,7 +118,7 @@ void FilterChain::destroy() {
   }
   // Only a filter can have opened a callout or set a timer.
   if (entries_.empty()) return;
-  if (callouts_) end_stream_callouts(id_);
+  if (callouts_) end_stream_callouts(id());
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
@@ -124,15 +139,17 @@ void FilterChain::destroy() {
     e.factory->scope->streams_active.fetch_sub(1, std::memory_order_relaxed);
   }
   entries_.clear();
+  if (auto& spare = spare_entries(); spare.count < spare.vectors.size())
+    spare.vectors[spare.count++] = std::move(entries_);
   // on_stream_destroy has run: the handles kept for it go too.
-  if (callouts_) free_stream_callouts(id_);
+  if (callouts_) free_stream_callouts(id());
 }
 
 void FilterChain::end() {
   complete();
   halt();
   unpublish();
-  if (!entries_.empty() && callouts_) end_stream_callouts(id_);
+  if (!entries_.empty() && callouts_) end_stream_callouts(id());
 }
 
 void FilterChain::complete() {
@@ -167,7 +184,7 @@ sy_status_t FilterChain::skip_body(sy_direction_t dir) {
   return SY_OK;
 }
 
-bool FilterChain::holds(sy_direction_t dir) const {
+bool FilterChain::any_holds(sy_direction_t dir) const {
   for (const auto& e : entries_)
     if (e.dir[dir].paused || e.dir[dir].buffering || e.dir[dir].owned) return true;
   return false;
@@ -181,28 +198,12 @@ void* FilterChain::current_route_config() const {
   return current_ ? current_->route_config : nullptr;
 }
 
-http::HeaderMap* FilterChain::headers(sy_header_kind_t kind, bool with_pseudo) {
-  if (with_pseudo && (kind == SY_REQUEST_HEADERS || kind == SY_RESPONSE_HEADERS)) {
-    sy_direction_t dir = kind == SY_REQUEST_HEADERS ? SY_REQUEST : SY_RESPONSE;
-    if (pseudo_due_[dir]) {
-      pseudo_due_[dir] = false;
-      pseudo_in_[dir] = true;
-      std::vector<http::Header> pseudo;
-      sink_->pseudo_headers(dir, pseudo);
-      (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
-    }
-  }
-  switch (kind) {
-    case SY_REQUEST_HEADERS:
-      return &request_headers;
-    case SY_REQUEST_TRAILERS:
-      return &request_trailers;
-    case SY_RESPONSE_HEADERS:
-      return &response_headers;
-    case SY_RESPONSE_TRAILERS:
-      return &response_trailers;
-  }
-  return nullptr;
+void FilterChain::add_pseudo(sy_direction_t dir) {
+  pseudo_due_[dir] = false;
+  pseudo_in_[dir] = true;
+  std::vector<http::Header> pseudo;
+  sink_->pseudo_headers(dir, pseudo);
+  (dir == SY_REQUEST ? request_headers : response_headers).prepend(std::move(pseudo));
 }
 
 std::string* FilterChain::body(sy_direction_t dir, sy_body_part_t part, size_t** chunk_off) {
@@ -302,7 +303,10 @@ void FilterChain::run_idle() {
 
 // ---- calls into filters ----
 
-sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool end_stream) {
+// Inline into run_headers, its one caller: every filter's headers callback is called here.
+[[gnu::always_inline]] inline sy_filter_status_t FilterChain::call_headers(sy_direction_t dir,
+                                                                           Entry& e,
+                                                                           bool end_stream) {
   auto fn =
       dir == SY_REQUEST ? e.factory->vt->on_request_headers : e.factory->vt->on_response_headers;
   if (!fn) return SY_CONTINUE;
@@ -313,7 +317,9 @@ sy_filter_status_t FilterChain::call_headers(sy_direction_t dir, Entry& e, bool 
   cur_chunk_off_ = nullptr;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_headers" : "on_response_headers");
-  return fn(e.filter, handle(), end_stream);
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end_stream) {
@@ -326,7 +332,9 @@ sy_filter_status_t FilterChain::call_body(sy_direction_t dir, Entry& e, bool end
   cur_chunk_off_ = &e.dir[dir].chunk_off;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_body" : "on_response_body");
-  return fn(e.filter, handle(), end_stream);
+  sy_filter_status_t st = fn(e.filter, handle(), end_stream);
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
@@ -340,7 +348,9 @@ sy_filter_status_t FilterChain::call_trailers(sy_direction_t dir, Entry& e) {
   cur_chunk_off_ = nullptr;
   ModuleCallMark mark(e.factory->scope->identity,
                       dir == SY_REQUEST ? "on_request_trailers" : "on_response_trailers");
-  return fn(e.filter, handle());
+  sy_filter_status_t st = fn(e.filter, handle());
+  if (st != SY_CONTINUE) may_hold_[dir] = true;  // it may hold DIR now (holds())
+  return st;
 }
 
 // ---- iteration ----
@@ -659,6 +669,7 @@ sy_status_t FilterChain::continue_headers_take_body(sy_direction_t dir) {
   d.buffering = true;
   d.watermark = true;
   d.owned = true;
+  may_hold_[dir] = true;
   held_changed(dir);
   run_headers(dir, k + 1, false, ChainSink::kUnknownLength);
   return SY_OK;

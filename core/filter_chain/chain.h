@@ -13,6 +13,7 @@
 
 #include "core/filter_chain/factory.h"
 #include "core/filter_chain/metadata.h"
+#include "core/filter_chain/stream_registry.h"
 #include "core/http/headers.h"
 #include "core/log/response_flag.h"
 #include "core/net/socket.h"
@@ -96,7 +97,8 @@ class FilterChain {
 
   // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
   // config for ROUTE_NAME (or left out, when that route disables it), and gives the stream an
-  // id of worker WORKER_INDEX when it has filters (nothing else uses one). Once, before any
+  // id of worker WORKER_INDEX when it has filters (nothing else uses one; made when first
+  // asked for). Once, before any
   // phase. The chain does not hold the factories: they must outlive it, as the stream's
   // runtime snapshot does (so a stream pins its module generations once, not per filter).
   void start(const Factories& factories, const std::string& route_name, int worker_index);
@@ -149,7 +151,22 @@ class FilterChain {
   // only when WITH_PSEUDO asks for them, the first time a filter names one or reads the block
   // as a whole: most filters never do, and making them as strings for every request, only for
   // the stream to read them back, was much of what a filter cost.
-  http::HeaderMap* headers(sy_header_kind_t kind, bool with_pseudo = true);
+  // Inline: every header call of every filter asks.
+  http::HeaderMap* headers(sy_header_kind_t kind, bool with_pseudo = true) {
+    switch (kind) {
+      case SY_REQUEST_HEADERS:
+        if (with_pseudo && pseudo_due_[SY_REQUEST]) add_pseudo(SY_REQUEST);
+        return &request_headers;
+      case SY_REQUEST_TRAILERS:
+        return &request_trailers;
+      case SY_RESPONSE_HEADERS:
+        if (with_pseudo && pseudo_due_[SY_RESPONSE]) add_pseudo(SY_RESPONSE);
+        return &response_headers;
+      case SY_RESPONSE_TRAILERS:
+        return &response_trailers;
+    }
+    return nullptr;
+  }
   // True once DIR's pseudo-headers are in its block: filters may have changed them there, so
   // the stream reads the message's method, path, authority or status back from them. Until
   // then the stream's own values stand.
@@ -164,14 +181,24 @@ class FilterChain {
   sy_status_t continue_headers_take_body(sy_direction_t dir);
   sy_status_t inject(sy_direction_t dir, std::string_view data, bool end_stream);
   ChainSink* sink() { return sink_; }
-  sy_stream_id_t id() const { return id_; }
+  // The stream's id: made on first use (most streams' filters never ask for it).
+  sy_stream_id_t id() const {
+    if (id_worker_ >= 0) {
+      id_ = next_stream_id(id_worker_);
+      id_worker_ = -1;
+    }
+    return id_;
+  }
   // The id as a module learns it (host stream_id). The first call enters the stream in the
   // registry, where posts from any thread look it up: a module can only post to an id it was
   // given, so a stream whose id no filter asked for is never entered, and its worker takes no
   // lock for it. After unpublish() the id stays stale.
   sy_stream_id_t published_id();
   // The stream ends: posts to its id find nothing from now on.
-  void unpublish();
+  void unpublish() {
+    if (registry_ == Registry::kPublished) unregister_stream(id());
+    registry_ = Registry::kGone;
+  }
   void* current_route_config() const;
   std::map<std::string, MetadataNamespace> metadata;  // dynamic metadata, by namespace
   std::map<std::string, std::string> filter_state;
@@ -203,7 +230,7 @@ class FilterChain {
   // over the filters' holds, which only a chain with filters and no body callbacks needs.
   bool body_passthrough(sy_direction_t dir) const {
     if (!headers_out_[dir] || halted_ || body_filters_[dir]) return false;
-    return entries_.empty() || !holds(dir);
+    return !holds(dir);
   }
 
  private:
@@ -231,6 +258,8 @@ class FilterChain {
     } dir[2];
   };
 
+  // Puts DIR's pseudo-headers into its header block (headers()).
+  void add_pseudo(sy_direction_t dir);
   void add_filters(const Factories& factories, const std::string& route_name, sy_stream_id_t id);
   Entry* entry_at(sy_direction_t dir, size_t k);  // k-th in that direction's iteration order
   void run_headers(sy_direction_t dir, size_t from, bool end_stream, int64_t body_length);
@@ -253,8 +282,15 @@ class FilterChain {
     if (--depth_ == 0 && (idle_fn_ || complete_pending_)) run_idle();
   }
   void run_idle();
-  // Some filter holds DIR: paused, buffering or owning it.
-  bool holds(sy_direction_t dir) const;
+  // Some filter holds DIR: paused, buffering or owning it. Only a filter that returned
+  // something other than SY_CONTINUE in DIR, or took its body over, can (may_hold_): the
+  // stream asks for every body chunk, and most streams never get that far.
+  bool holds(sy_direction_t dir) const { return may_hold_[dir] && any_holds(dir); }
+  bool any_holds(sy_direction_t dir) const;
+  // The entry vectors of ended chains, kept for the next chains this thread starts (see
+  // chain.cc).
+  struct SpareEntries;
+  static SpareEntries& spare_entries();
   // Saves what the host's calls refer to now, and restores it: a callback may run inside
   // another's (a resume from a callback runs the next filters).
   struct Scope {
@@ -275,8 +311,10 @@ class FilterChain {
   // callbacks (any_body_filter). A phase no filter acts on goes straight to the sink.
   bool headers_cb_[2] = {false, false};
   uint32_t body_filters_[2] = {0, 0};
-  bool callouts_ = false;  // callout_opened()
-  sy_stream_id_t id_ = 0;
+  bool may_hold_[2] = {false, false};  // see holds()
+  bool callouts_ = false;              // callout_opened()
+  mutable sy_stream_id_t id_ = 0;
+  mutable int id_worker_ = -1;  // >= 0: id_ is still to be made, on this worker (id())
   bool destroyed_ = false;
   bool stopped(sy_direction_t dir) const {
     return halted_ || (dir == SY_REQUEST && request_halted_);

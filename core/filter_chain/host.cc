@@ -180,16 +180,20 @@ sy_status_t mutate(sy_stream_t* s, sy_header_kind_t kind, sy_str_t name, sy_str_
   // that block is checked with its pseudo-headers in it.
   http::HeaderMap* h = block(s, kind, names_pseudo(name) || kind == SY_REQUEST_HEADERS);
   if (!h) return SY_ERR_INVALID;
-  if (!config::is_header_name(sv(name)) || !config::is_safe_header_value(sv(value)))
+  // Every module's names and values are checked (the SDKs' own checks are not the host's);
+  // the name's check also says whether it needs lower-casing.
+  config::NameCheck check = config::check_header_name(sv(name));
+  if (check == config::NameCheck::kInvalid || !config::is_safe_header_value(sv(value)))
     return SY_ERR_INVALID;
   FilterChain* c = FilterChain::from(s);
   if (over_limits(c, *h, kind, sv(name), sv(value), op)) return SY_ERR_TOO_LARGE;
   if (kind == SY_REQUEST_TRAILERS) c->has_request_trailers = true;
   if (kind == SY_RESPONSE_TRAILERS) c->has_response_trailers = true;
+  bool lower = check == config::NameCheck::kLowerCase;
   if (op == 0)
-    h->set(sv(name), sv(value));
+    lower ? h->set_lowercase(sv(name), sv(value)) : h->set(sv(name), sv(value));
   else
-    h->add(sv(name), sv(value));
+    lower ? h->add_lowercase(sv(name), sv(value)) : h->add(sv(name), sv(value));
   return SY_OK;
 }
 

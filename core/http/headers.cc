@@ -27,11 +27,33 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   h.value.assign(value);
 }
 
-void HeaderMap::set(std::string_view name, std::string_view value) {
+// A header whose NAME has no upper-case letter, made in place when there is room (inline: the
+// add of set_lowercase too).
+[[gnu::always_inline]] inline void HeaderMap::add_lowercase_inline(std::string_view name,
+                                                                   std::string_view value) {
+  // When the vector must grow, add() makes the header before it moves (lowering a name without
+  // upper-case letters changes nothing).
+  if (headers_.size() == headers_.capacity()) return add(name, value);
+  bytes_ += name.size() + value.size();
+  Header& h = headers_.emplace_back();
+  h.name.assign(name);
+  h.value.assign(value);
+}
+
+void HeaderMap::add_lowercase(std::string_view name, std::string_view value) {
+  add_lowercase_inline(name, value);
+}
+
+// KLOWERCASE: NAME has no upper-case letter (set_lowercase).
+template <bool kLowerCase>
+void HeaderMap::set_as(std::string_view name, std::string_view value) {
   auto first = headers_.begin(), end = headers_.end();
   while (first != end && !iequals(first->name, name)) ++first;
   if (first == end) {
-    add(name, value);
+    if constexpr (kLowerCase)
+      add_lowercase_inline(name, value);
+    else
+      add(name, value);
     return;
   }
   bytes_ = bytes_ - first->value.size() + value.size();
@@ -47,6 +69,11 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
     ++out;
   }
   headers_.erase(out, end);
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) { set_as<false>(name, value); }
+void HeaderMap::set_lowercase(std::string_view name, std::string_view value) {
+  set_as<true>(name, value);
 }
 
 void HeaderMap::append_to_some(HeaderMap&& from) {

@@ -76,6 +76,10 @@ class HeaderMap {
   void add(std::string_view name, std::string_view value);
   // Replaces every value of NAME with one value, where the first was (appends when absent).
   void set(std::string_view name, std::string_view value);
+  // add() and set() for a NAME the caller knows has no upper-case letter (the host table finds
+  // that out as it checks a filter's name): it is stored as it is, with no pass to lower it.
+  void add_lowercase(std::string_view name, std::string_view value);
+  void set_lowercase(std::string_view name, std::string_view value);
   // Removes every value of NAME; returns how many were removed.
   size_t remove(std::string_view name);
   // The first value of NAME, or nullptr.
@@ -126,6 +130,9 @@ class HeaderMap {
 
  private:
   void append_to_some(HeaderMap&& from);
+  void add_lowercase_inline(std::string_view name, std::string_view value);
+  template <bool kLowerCase>
+  void set_as(std::string_view name, std::string_view value);
   std::vector<Header> headers_;
   size_t bytes_ = 0;  // the sum of every name's and value's size
 };

@@ -172,15 +172,7 @@ void append_status_line(std::string& out, int status) {
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   size_t at = out.size();
   out.resize(at + name.size() + value.size() + 4);
-  char* p = out.data() + at;
-  if (!name.empty()) std::memcpy(p, name.data(), name.size());  // (a null view may be empty)
-  p += name.size();
-  *p++ = ':';
-  *p++ = ' ';
-  if (!value.empty()) std::memcpy(p, value.data(), value.size());
-  p += value.size();
-  *p++ = '\r';
-  *p = '\n';
+  put_field(out.data() + at, name, value);
 }
 
 void append_headers(std::string& out, const http::HeaderMap& headers) {

@@ -3,6 +3,8 @@
 
 #include <uv.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -28,6 +30,41 @@ void append_headers(std::string& out, const http::HeaderMap& headers);
 // the capacity four times and copied ": " and "\r\n" with calls of their own): every header
 // of every message the proxy writes goes through it.
 void append_field(std::string& out, std::string_view name, std::string_view value);
+// Copies N bytes of S to P, where sizeof(Word) <= N <= 2 * sizeof(Word): two overlapping
+// loads and stores of a Word, with no call.
+template <typename Word>
+inline void put_overlapping(char* p, const char* s, size_t n) {
+  Word head, tail;
+  std::memcpy(&head, s, sizeof head);
+  std::memcpy(&tail, s + n - sizeof tail, sizeof tail);
+  std::memcpy(p, &head, sizeof head);
+  std::memcpy(p + n - sizeof tail, &tail, sizeof tail);
+}
+// Copies N bytes of S to P, the short ones (most header names and many values) without a call
+// to memcpy.
+inline char* put_bytes(char* p, const char* s, size_t n) {
+  if (n > 16)
+    std::memcpy(p, s, n);
+  else if (n >= 8)
+    put_overlapping<uint64_t>(p, s, n);
+  else if (n >= 4)
+    put_overlapping<uint32_t>(p, s, n);
+  else
+    for (size_t i = 0; i < n; ++i) p[i] = s[i];
+  return p + n;
+}
+// "NAME: VALUE\r\n" written at P, which has room for it (name, value and 4 bytes); returns
+// the end. For a writer that makes room for a whole header block at once: no size check, no
+// zero-fill per field.
+inline char* put_field(char* p, std::string_view name, std::string_view value) {
+  p = put_bytes(p, name.data(), name.size());
+  *p++ = ':';
+  *p++ = ' ';
+  p = put_bytes(p, value.data(), value.size());
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
 // One piece of a body as it goes on the wire: as it is, or framed as a chunk. The sender
 // writes bufs[0..count) in one write; they point into DATA and into the piece itself.
 struct BodyPiece {

@@ -380,6 +380,111 @@ TEST_F(FilterChainTest, MetadataAndFilterState) {
   EXPECT_EQ(std::string(v.ptr, v.len), "x");
 }
 
+// A filter's header_set: a lower-case name is stored as it is, any other lowered, and either
+// replaces the values the block has under any spelling; names and values are still checked.
+TEST_F(FilterChainTest, HeaderSetLowersOnlyWhatNeedsIt) {
+  add("a");
+  auto c = chain();
+  const sy_host_t* h = host_table();
+  sy_stream_t* s = c->handle();
+  c->response_headers.add("x-one", "0");
+  EXPECT_EQ(h->header_set(s, SY_RESPONSE_HEADERS, {"X-One", 5}, {"1", 1}), SY_OK);
+  EXPECT_EQ(h->header_set(s, SY_RESPONSE_HEADERS, {"x-two", 5}, {"2", 1}), SY_OK);
+  EXPECT_EQ(h->header_add(s, SY_RESPONSE_HEADERS, {"X-TWO", 5}, {"3", 1}), SY_OK);
+  ASSERT_EQ(c->response_headers.size(), 3u);
+  EXPECT_EQ(c->response_headers.raw()[0].name, "x-one");
+  EXPECT_EQ(c->response_headers.raw()[0].value, "1");
+  EXPECT_EQ(c->response_headers.raw()[1].name, "x-two");
+  EXPECT_EQ(c->response_headers.raw()[2].name, "x-two");
+  EXPECT_EQ(h->header_set(s, SY_RESPONSE_HEADERS, {"x-two", 5}, {"4", 1}), SY_OK);
+  EXPECT_EQ(c->response_headers.get_all("x-two"), std::vector<std::string_view>{"4"});
+  EXPECT_EQ(h->header_set(s, SY_RESPONSE_HEADERS, {"x two", 5}, {"v", 1}), SY_ERR_INVALID);
+  EXPECT_EQ(h->header_set(s, SY_RESPONSE_HEADERS, {"X-Two", 5}, {"a\nb", 3}), SY_ERR_INVALID);
+  EXPECT_EQ(c->response_headers.size(), 2u);
+}
+
+// Chains with filters reuse the entry vectors of ended ones (per thread): a chain that ended
+// holding both directions, with bytes held and a filter stepped out of a body, leaves nothing
+// of that to the chains after it.
+TEST_F(FilterChainTest, AnEndedChainLeavesNoStateToTheNext) {
+  sy_http_filter_t skipping = make_vt();
+  skipping.on_request_headers = f_req_headers_skip;
+  Script* a = add("a");
+  factories.back()->vt = &skipping;
+  Script* b = add("b");
+  b->req_body = SY_STOP_AND_BUFFER;
+  b->resp_headers = SY_STOP;
+  {
+    auto held = chain();
+    held->decode_headers(false);
+    held->decode_data("held", false);
+    held->encode_headers(false);
+    held->encode_data("held too", false);
+    EXPECT_TRUE(sink.events.size() == 1 && sink.events[0] == "req_headers");
+  }
+  sink.events.clear();
+  sink.req_body.clear();
+  b->req_body = SY_CONTINUE;
+  b->resp_headers = SY_CONTINUE;
+  factories[0]->vt = &kVt;  // no filter steps out of the body this time
+  for (int i = 0; i < 3; ++i) {
+    log.clear();
+    auto next = chain();
+    next->decode_headers(false);
+    next->decode_data("x", true);
+    next->encode_headers(false);
+    next->encode_data("y", true);
+    std::vector<std::string> want = {"a.req_headers",       "b.req_headers",  "a.req_body(x|x)+end",
+                                     "b.req_body(x|x)+end", "b.resp_headers", "a.resp_headers",
+                                     "b.resp_body+end",     "a.resp_body+end"};
+    EXPECT_EQ(log, want);
+  }
+  EXPECT_EQ(sink.req_body, "xxx");
+  EXPECT_EQ(sink.resp_body, "yyy");
+  (void)a;
+}
+
+// A direction that a filter has taken over passes nothing on by itself, even when no filter
+// has a body callback: the stream may not write its body straight through (body_passthrough).
+sy_filter_status_t f_req_headers_stop(void*, sy_stream_t*, bool) { return SY_STOP; }
+
+TEST_F(FilterChainTest, AnOwnedBodyIsNotPassedThrough) {
+  sy_http_filter_t owner{};
+  owner.size = sizeof owner;
+  owner.name = "owner";
+  owner.on_stream_create = f_create;
+  owner.on_request_headers = f_req_headers_stop;
+  add("a");
+  factories.back()->vt = &owner;
+  auto c = chain();
+  c->decode_headers(false);
+  EXPECT_FALSE(c->body_passthrough(SY_REQUEST));  // the headers are held
+  c->run_as(0, [&] { EXPECT_EQ(c->continue_headers_take_body(SY_REQUEST), SY_OK); });
+  ASSERT_EQ(sink.events, std::vector<std::string>{"req_headers"});
+  EXPECT_FALSE(c->any_body_filter(SY_REQUEST));
+  EXPECT_FALSE(c->body_passthrough(SY_REQUEST));
+  c->decode_data("not passed on", true);
+  EXPECT_EQ(sink.req_body, "");
+}
+
+// The id is made when first asked for, on the worker the stream started on, and is never
+// another stream's.
+TEST_F(FilterChainTest, StreamIdIsMadeWhenFirstAskedFor) {
+  add("a");
+  FilterChain first(&sink), second(&sink);
+  first.start(factories, sink.route, 3);
+  second.start(factories, sink.route, 3);
+  sy_stream_id_t id2 = host_table()->stream_id(second.handle());
+  sy_stream_id_t id1 = host_table()->stream_id(first.handle());
+  EXPECT_NE(id1, 0u);
+  EXPECT_NE(id1, id2);
+  EXPECT_EQ(stream_worker(id1), 3);
+  EXPECT_EQ(first.id(), id1);
+  FilterChain empty(&sink);
+  empty.start({}, sink.route, 3);
+  EXPECT_EQ(empty.id(), 0u);  // a stream without filters has none
+}
+
 TEST(SharedDataTest, CompareAndSwap) {
   const sy_host_t* h = host_table();
   uint64_t cas = 0;

@@ -126,5 +126,36 @@ TEST(HttpHeaders, AddAndSetTakeViewsOfTheMapsOwnHeaders) {
   }
 }
 
+// set_lowercase and add_lowercase store a name known to be lower-case as it is; otherwise they
+// are set() and add(): a set replaces every value of the name, where the first was, and the
+// byte total follows. A view of a header the map holds stays good through the growth of the
+// vector (the new header is made before the old ones move).
+TEST(HttpHeaders, LowercaseSetAndAddAreSetAndAdd) {
+  HeaderMap h;
+  h.add("X-A", "1");
+  h.add("x-b", "2");
+  h.add("x-a", "3");
+  h.set_lowercase("x-a", "four");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h.raw()[0].name, "x-a");
+  EXPECT_EQ(h.raw()[0].value, "four");
+  EXPECT_EQ(h.raw()[1].name, "x-b");
+  h.set_lowercase("x-new", "v");  // absent: appended
+  EXPECT_EQ(h.raw().back().name, "x-new");
+  EXPECT_EQ(h.byte_size(), counted(h));
+  HeaderMap g;
+  for (int i = 0; i < 40; ++i) {
+    const Header& first = g.empty() ? Header{} : g.raw()[0];
+    std::string name = "x-" + std::to_string(i);
+    if (g.empty())
+      g.add_lowercase(name, "first value, longer than a short string's buffer");
+    else
+      g.add_lowercase(name, first.value);  // views a header of the map itself
+  }
+  ASSERT_EQ(g.size(), 40u);
+  for (const auto& x : g) EXPECT_EQ(x.value, "first value, longer than a short string's buffer");
+  EXPECT_EQ(g.byte_size(), counted(g));
+}
+
 }  // namespace
 }  // namespace sy::http
