@@ -117,6 +117,8 @@ class HeaderMap {
 
   size_t size() const { return headers_.size(); }
   bool empty() const { return headers_.empty(); }
+  // Makes room for N headers at once, so that adding them moves nothing (see the parser).
+  void reserve(size_t n) { headers_.reserve(n); }
   void clear() {
     headers_.clear();
     bytes_ = 0;

@@ -1,8 +1,15 @@
 // Strict HTTP/1.x parser: llhttp in strict mode plus the head checks it leaves to its caller.
 #include "core/http1/parser.h"
 
+#include <cstring>
+
 namespace sy::http1 {
 namespace {
+
+// The fields a message head has room for from its start: a browser's request carries about a
+// dozen, a response fewer, and the proxy adds a few (x-forwarded-for, x-request-id, via). 16
+// headers are 1 KiB, which malloc still serves from its per-thread cache.
+constexpr size_t kHeadersReserved = 16;
 
 bool valid_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
@@ -65,8 +72,23 @@ void Parser::fail(int http_status, std::string reason) {
 bool Parser::scan_head(const char* data, size_t len) {
   // Only the head is scanned: from the first byte of a message to its empty line. The caller
   // pauses after every message, so a feed that starts outside a head starts a new message.
-  for (size_t i = 0; i < len; ++i) {
-    char c = data[i];
+  // Only a line's first bytes and its end need a look: the first byte other than CR says
+  // whether the line folds or has text, and every LF must follow a CR. The bytes between are
+  // skipped with memchr, a few instructions per line rather than several per byte.
+  const char* p = data;
+  const char* end = data + len;
+  while (p < end) {
+    if (!line_start_) {
+      const char* nl = static_cast<const char*>(memchr(p, '\n', size_t(end - p)));
+      const char* stop = nl ? nl : end;
+      if (stop > p) {
+        scan_bytes_ += uint32_t(stop - p);
+        prev_ = stop[-1];
+        p = stop;
+      }
+      if (!nl) break;
+    }
+    char c = *p;
     if (c == '\n') {
       if (prev_ != '\r') {
         fail(400, "bare LF in message head");
@@ -82,7 +104,7 @@ bool Parser::scan_head(const char* data, size_t len) {
       }
       line_start_ = true;
     } else if (c != '\r') {
-      if (line_start_ && (c == ' ' || c == '\t') && scan_bytes_ > 0) {
+      if ((c == ' ' || c == '\t') && scan_bytes_ > 0) {
         fail(400, "obsolete line folding in header");
         return false;
       }
@@ -91,6 +113,7 @@ bool Parser::scan_head(const char* data, size_t len) {
     }
     ++scan_bytes_;
     prev_ = c;
+    ++p;
   }
   return true;
 }
@@ -186,6 +209,10 @@ bool Parser::count_bytes(size_t n) {
 int Parser::cb_message_begin(llhttp_t* p) {
   Parser* s = self(p);
   s->head_ = MessageHead{};
+  // The handler usually moves the headers out (into a stream's chain), so each message starts
+  // with an empty map: room for a usual head's fields is made in one allocation here, where
+  // growing one field at a time took four allocations and moved every header each time.
+  s->head_.headers.reserve(kHeadersReserved);
   s->trailers_.clear();
   s->field_.clear();
   s->value_.clear();

@@ -1,6 +1,7 @@
 // HTTP/1 parser: framing, pipelining, limits, and the smuggling-class inputs it must refuse.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -291,6 +292,63 @@ TEST(Http1ParserSmuggling, HeadAfterInterimResponseIsScanned) {
   EXPECT_EQ(ok.heads[0].status, 200);
   EXPECT_EQ(ok.body, "hi");
   EXPECT_EQ(ok.completes, 1);
+}
+
+// Feeds IN in pieces of PIECE bytes, resuming after each complete message as a connection
+// would; returns the last status and, through ERROR, the parser's error status.
+Parser::Status feed_in_pieces(const std::string& in, size_t piece, int* error, int* completes) {
+  Recorder rec;
+  Parser p(HTTP_REQUEST, &rec);
+  Parser::Status st = Parser::Status::kOk;
+  size_t off = 0;
+  while (off < in.size() && st != Parser::Status::kError) {
+    size_t n = std::min(piece, in.size() - off);
+    auto r = p.feed(in.data() + off, n);
+    st = r.status;
+    off += st == Parser::Status::kPaused ? r.consumed : n;
+    if (st == Parser::Status::kPaused) {
+      p.resume();
+      st = Parser::Status::kOk;
+    }
+  }
+  *error = p.error_status();
+  *completes = rec.completes;
+  return st;
+}
+
+// The head scanner skips from a line's first byte to its LF at once: its checks (obs-fold at a
+// line's start, a CR before every LF, the empty line that ends a head) must not depend on where
+// one read ends and the next begins.
+TEST(Http1ParserSmuggling, HeadScanDoesNotDependOnReadBoundaries) {
+  for (const char* in : {
+           "GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+           "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n\ttwo\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\r\n\n",
+           "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n two\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n",
+       }) {
+    std::string text(in);
+    int whole_error = 0, whole_completes = 0;
+    Parser::Status whole = feed_in_pieces(text, text.size(), &whole_error, &whole_completes);
+    for (size_t piece = 1; piece < text.size(); ++piece) {
+      int error = 0, completes = 0;
+      EXPECT_EQ(feed_in_pieces(text, piece, &error, &completes), whole) << text << piece;
+      EXPECT_EQ(error, whole_error) << text << " in pieces of " << piece;
+      EXPECT_EQ(completes, whole_completes) << text << " in pieces of " << piece;
+    }
+  }
+  int error = 0, completes = 0;
+  EXPECT_EQ(feed_in_pieces("GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n", 3, &error,
+                           &completes),
+            Parser::Status::kError);
+  EXPECT_EQ(error, 400);
+  EXPECT_EQ(feed_in_pieces("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n", 5, &error,
+                           &completes),
+            Parser::Status::kOk);
+  EXPECT_EQ(completes, 2);
 }
 
 TEST(Http1ParserSmuggling, UnknownTransferCodingIsNotImplemented) {
