@@ -146,15 +146,22 @@ class StreamHandle final : public CalloutEvents {
   // --- CalloutEvents ---
   void on_headers(const http::HeaderMap& headers, bool end_stream) override {
     if (!cb_.on_headers) return;
-    auto v = to_views(headers);
+    // The callbacks' arguments go in one struct, so that each lambda below holds two pointers
+    // and std::function keeps it inline instead of allocating it (one per message).
+    struct Args {
+      std::vector<sy_header_t> v;
+      bool end;
+    } a{to_views(headers), end_stream};
     deliver("callout on_headers",
-            [&] { cb_.on_headers(arg_, handle(), v.data(), v.size(), end_stream); });
+            [this, &a] { cb_.on_headers(arg_, handle(), a.v.data(), a.v.size(), a.end); });
   }
   void on_data(std::string_view data, bool end_stream) override {
     if (!cb_.on_data) return;
-    deliver("callout on_data", [&] {
-      cb_.on_data(arg_, handle(), {data.data(), data.size()}, end_stream);
-    });
+    struct Args {
+      sy_str_t data;
+      bool end;
+    } a{{data.data(), data.size()}, end_stream};
+    deliver("callout on_data", [this, &a] { cb_.on_data(arg_, handle(), a.data, a.end); });
   }
   void on_trailers(const http::HeaderMap& trailers) override {
     if (!cb_.on_trailers) return;
