@@ -18,17 +18,25 @@ CalloutServices g_callouts;
 
 std::string_view sv(sy_str_t s) { return {s.ptr ? s.ptr : "", s.len}; }
 
-// The one header rule of the config and the host table.
-bool valid_header(const sy_header_t& h) {
-  return config::is_header_name(sv(h.name)) && config::is_safe_header_value(sv(h.value));
-}
-
+// The one header rule of the config and the host table. The headers are made in a vector sized
+// for all of them and moved into the map at once (rather than the map growing header by
+// header), and a name that is lower-case already (most are: ":method", "content-type", "te")
+// is stored as it is, without a second pass to lower it.
 bool to_map(const sy_header_t* headers, size_t n, http::HeaderMap* out) {
   if (n > 0 && !headers) return false;
+  std::vector<http::Header> v;
+  v.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (!valid_header(headers[i])) return false;
-    out->add(sv(headers[i].name), sv(headers[i].value));
+    std::string_view name = sv(headers[i].name), value = sv(headers[i].value);
+    config::NameCheck check = config::check_header_name(name);
+    if (check == config::NameCheck::kInvalid || !config::is_safe_header_value(value)) return false;
+    http::Header& h = v.emplace_back();
+    h.name.assign(name);
+    if (check == config::NameCheck::kHasUpperCase)
+      for (char& c : h.name) c = http::ascii_lower(c);
+    h.value.assign(value);
   }
+  out->prepend(std::move(v));
   return true;
 }
 
@@ -138,15 +146,22 @@ class StreamHandle final : public CalloutEvents {
   // --- CalloutEvents ---
   void on_headers(const http::HeaderMap& headers, bool end_stream) override {
     if (!cb_.on_headers) return;
-    auto v = to_views(headers);
+    // The callbacks' arguments go in one struct, so that each lambda below holds two pointers
+    // and std::function keeps it inline instead of allocating it (one per message).
+    struct Args {
+      std::vector<sy_header_t> v;
+      bool end;
+    } a{to_views(headers), end_stream};
     deliver("callout on_headers",
-            [&] { cb_.on_headers(arg_, handle(), v.data(), v.size(), end_stream); });
+            [this, &a] { cb_.on_headers(arg_, handle(), a.v.data(), a.v.size(), a.end); });
   }
   void on_data(std::string_view data, bool end_stream) override {
     if (!cb_.on_data) return;
-    deliver("callout on_data", [&] {
-      cb_.on_data(arg_, handle(), {data.data(), data.size()}, end_stream);
-    });
+    struct Args {
+      sy_str_t data;
+      bool end;
+    } a{{data.data(), data.size()}, end_stream};
+    deliver("callout on_data", [this, &a] { cb_.on_data(arg_, handle(), a.data, a.end); });
   }
   void on_trailers(const http::HeaderMap& trailers) override {
     if (!cb_.on_trailers) return;

@@ -122,9 +122,9 @@ void FilterChain::destroy() {
   // Timers first: each is forgotten before its DROP runs, so a timer_cancel from the DROP or
   // from on_stream_destroy finds nothing and does nothing.
   while (!timers.empty()) {
-    sy_drop_fn drop = timers.front()->drop;
-    void* arg = timers.front()->arg;
-    const ModuleIdentity* owner = timers.front()->owner;
+    sy_drop_fn drop = timers.front().drop;
+    void* arg = timers.front().arg;
+    const ModuleIdentity* owner = timers.front().owner;
     timers.pop_front();
     if (drop) {
       ModuleCallMark mark(owner, "drop");

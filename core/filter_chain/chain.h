@@ -208,7 +208,7 @@ class FilterChain {
   // Timers owned by the stream's filters; dropped (DROP runs) when the stream ends, before
   // on_stream_destroy.
   struct StreamTimer;
-  std::list<std::unique_ptr<StreamTimer>> timers;
+  std::list<StreamTimer> timers;  // the node is the timer: one allocation per timer set
   sy_stream_t* handle() { return reinterpret_cast<sy_stream_t*>(this); }
   static FilterChain* from(sy_stream_t* s) { return reinterpret_cast<FilterChain*>(s); }
   // True when some filter of this stream may still call for DIR's body (it has body callbacks
@@ -346,9 +346,10 @@ class FilterChain {
 // handle is TOKEN, looked up on use: a timer that fired or was dropped is no longer found,
 // so cancelling it then does nothing. The destructor (host.cc) forgets the token.
 struct FilterChain::StreamTimer {
+  explicit StreamTimer(uv_loop_t* loop) : timer(loop) {}
   ~StreamTimer();
   uint64_t token = 0;
-  std::unique_ptr<net::Timer> timer;
+  net::Timer timer;
   sy_stream_task_fn fn;
   sy_drop_fn drop;
   void* arg;

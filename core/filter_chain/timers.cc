@@ -25,16 +25,38 @@ struct TimerEntry {
 // objects are destroyed in the reverse order of their making. The flag, trivially destructible,
 // stays readable until the thread ends, so a late forget finds the table gone and does nothing.
 thread_local bool t_timer_table_gone = false;
+using TimerMap = std::unordered_map<uint64_t, TimerEntry>;
 struct TimerTable {
   ~TimerTable() { t_timer_table_gone = true; }
-  std::unordered_map<uint64_t, TimerEntry> map;
+  TimerMap map;
+  // Nodes of forgotten tokens, kept for the next timers: a stream sets and cancels a timer per
+  // message awaited (ext_proc), and a reused node costs no allocation.
+  std::vector<TimerMap::node_type> spare;
 };
-std::unordered_map<uint64_t, TimerEntry>& timer_table() {
+// A few dozen nodes cover the timers a worker sets and forgets between two loop turns.
+constexpr size_t kSpareNodes = 64;
+TimerTable& timer_state() {
   thread_local TimerTable t;
-  return t.map;
+  return t;
+}
+TimerMap& timer_table() { return timer_state().map; }
+void remember_timer(uint64_t token, TimerEntry entry) {
+  TimerTable& t = timer_state();
+  if (t.spare.empty()) {
+    t.map.emplace(token, entry);
+    return;
+  }
+  TimerMap::node_type node = std::move(t.spare.back());
+  t.spare.pop_back();
+  node.key() = token;
+  node.mapped() = entry;
+  t.map.insert(std::move(node));
 }
 void forget_timer(uint64_t token) {
-  if (!t_timer_table_gone) timer_table().erase(token);
+  if (t_timer_table_gone) return;
+  TimerTable& t = timer_state();
+  TimerMap::node_type node = t.map.extract(token);
+  if (node && t.spare.size() < kSpareNodes) t.spare.push_back(std::move(node));
 }
 std::atomic<uint64_t> g_next_timer{1};
 
@@ -90,24 +112,22 @@ sy_timer_t* stream_timer(sy_stream_t* s, uint64_t ms, sy_stream_task_fn fn, sy_d
     return nullptr;
   }
   FilterChain* c = FilterChain::from(s);
-  auto t = std::make_unique<FilterChain::StreamTimer>();
-  FilterChain::StreamTimer* raw = t.get();
+  // The list's node holds the timer itself: one allocation (and libuv's) per timer set.
+  FilterChain::StreamTimer* raw = &c->timers.emplace_back(c->sink()->loop());
   raw->token = g_next_timer.fetch_add(1, std::memory_order_relaxed);
-  raw->timer = std::make_unique<net::Timer>(c->sink()->loop());
   raw->fn = fn;
   raw->drop = drop;
   raw->arg = arg;
   raw->chain = c;
   raw->position = c->current_position();  // it fires as the filter that set it
   raw->owner = current_module() ? current_module() : c->module_at(raw->position);
-  c->timers.push_back(std::move(t));
-  timer_table()[raw->token].stream = raw;
-  raw->timer->start(ms, [c, raw] {
+  remember_timer(raw->token, {raw, nullptr});
+  raw->timer.start(ms, [c, raw] {
     sy_stream_task_fn f = raw->fn;
     void* a = raw->arg;
     uint32_t position = raw->position;
     const ModuleIdentity* owner = raw->owner;
-    c->timers.remove_if([raw](const auto& p) { return p.get() == raw; });  // forgets the token
+    c->timers.remove_if([raw](const auto& t) { return &t == raw; });  // forgets the token
     c->run_as(position, [&] {
       ModuleCallMark mark(owner, "stream timer");
       f(c->handle(), a);
@@ -138,7 +158,7 @@ sy_timer_t* worker_timer(sy_worker_t* w, uint64_t ms, sy_worker_task_fn fn, sy_d
   if (!raw->owner && ctx->net_factory && ctx->net_factory->scope)
     raw->owner = ctx->net_factory->scope->identity;
   t_worker_timers.push_back(std::move(t));
-  timer_table()[raw->token].worker = raw;
+  remember_timer(raw->token, {nullptr, raw});
   raw->timer->start(ms, [raw] {
     auto fn2 = raw->fn;
     void* a = raw->arg;
@@ -163,7 +183,7 @@ void timer_cancel(sy_timer_t* t) {
   sy_drop_fn drop = raw->drop;
   void* arg = raw->arg;
   const ModuleIdentity* owner = raw->owner;
-  raw->chain->timers.remove_if([raw](const auto& p) { return p.get() == raw; });
+  raw->chain->timers.remove_if([raw](const auto& t) { return &t == raw; });
   if (!drop) return;
   ModuleCallMark mark(owner, "drop");
   drop(arg);

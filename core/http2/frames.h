@@ -21,6 +21,8 @@ bool connection_specific(std::string_view name);
 class NvList {
  public:
   void add(std::string_view name, std::string_view value);
+  // Room for N pairs, made once instead of the list growing pair by pair.
+  void reserve(size_t n) { nv_.reserve(n); }
   // Every regular header of H (pseudo-headers and connection-specific ones skipped).
   void add_regular(const http::HeaderMap& h);
   const nghttp2_nv* data() const { return nv_.data(); }

@@ -51,6 +51,7 @@ ssize_t OutBody::read(nghttp2_session* session, int32_t id, uint8_t*, size_t len
       // Trailers end the stream instead of the last DATA frame (gRPC status lives there).
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       NvList nv;
+      nv.reserve(b->trailers_.size());
       nv.add_regular(b->trailers_);
       nghttp2_submit_trailer(session, id, nv.data(), nv.size());
     }

@@ -46,13 +46,24 @@ void StreamCallout::shutdown_all() {
 StreamCallout::StreamCallout(Worker* w, upstream::Pool* pool, const std::string& cluster, bool tls,
                              http::HeaderMap headers, filters::CalloutEvents* events)
     : worker_(w), pool_(pool), events_(events), tls_(tls), hold_(w->loop()) {
-  method_ = *headers.get(":method");
-  path_ = *headers.get(":path");
-  authority_ = headers.get(":authority") ? *headers.get(":authority") : cluster;
-  // The module's content-length (checked to be a number by the host table) is kept.
-  if (const std::string* v = headers.get("content-length")) {
+  // One pass picks out what the codec frames itself (the host table checked that :method and
+  // :path are there and that a content-length is a number).
+  const std::string *method = nullptr, *path = nullptr, *authority = nullptr, *length = nullptr;
+  for (const http::Header& h : headers) {
+    const std::string** first = h.name == ":method"          ? &method
+                                : h.name == ":path"          ? &path
+                                : h.name == ":authority"     ? &authority
+                                : h.name == "content-length" ? &length
+                                                             : nullptr;
+    if (first && !*first) *first = &h.value;
+  }
+  method_ = *method;
+  path_ = *path;
+  authority_ = authority ? *authority : cluster;
+  // The module's content-length is kept.
+  if (length) {
     uint64_t n = 0;
-    std::from_chars(v->data(), v->data() + v->size(), n);
+    std::from_chars(length->data(), length->data() + length->size(), n);
     length_ = n;
   }
   // Framing is the codec's business; everything else (te: trailers for gRPC) goes as given,

@@ -30,6 +30,7 @@ void H2Exchange::send_head(const RequestHead& r) {
   if (!conn_ || conn_->closed_) return;
   is_head_ = r.is_head;
   http2::NvList nv;
+  nv.reserve(5 + r.headers->size());  // the four pseudo-headers, the headers, content-length
   nv.add(":method", r.method);
   nv.add(":scheme", r.scheme);
   nv.add(":authority", r.authority);

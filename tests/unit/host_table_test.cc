@@ -171,6 +171,34 @@ TEST(StreamTimers, CancelAfterTheTimerFiredIsANoOp) {
   EXPECT_EQ(tf.dropped, 0);
 }
 
+// The token table reuses the node of a forgotten token for the next timer: the old handle must
+// still be unknown, so a late cancel leaves the new timer alone.
+TEST(StreamTimers, CancelOfAnOldHandleLeavesTheTimerThatReusedItsSlot) {
+  Loop l;
+  Sink sink(&l.loop);
+  ModuleScope scope;
+  TimerFilter tf;
+  {
+    FilterChain chain(&sink, {factory_for(&kTimerVt, &tf, &scope)}, sink.route, 1);
+    sy_timer_t* old = tf.timer;
+    host_table()->timer_cancel(old);
+    EXPECT_EQ(tf.dropped, 1);
+    TimerFilter second;
+    sy_timer_t* fresh = host_table()->stream_timer(
+        chain.handle(), 1, [](sy_stream_t*, void* a) { ++static_cast<TimerFilter*>(a)->fired; },
+        [](void* a) { ++static_cast<TimerFilter*>(a)->dropped; }, &second);
+    ASSERT_NE(fresh, nullptr);
+    EXPECT_NE(fresh, old);
+    host_table()->timer_cancel(old);  // cancelled already: nothing happens
+    EXPECT_EQ(second.dropped, 0);
+    while (second.fired == 0) uv_run(&l.loop, UV_RUN_ONCE);
+    EXPECT_EQ(second.dropped, 0);
+    tf.timer = nullptr;  // on_stream_destroy's cancel then does nothing
+  }
+  EXPECT_EQ(tf.dropped, 1);
+  EXPECT_EQ(tf.fired, 0);
+}
+
 // ---- 3: a queue whose owner left -------------------------------------------------------
 
 int g_queue_ready = 0;
