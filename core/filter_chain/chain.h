@@ -98,9 +98,9 @@ class FilterChain {
   // Creates the stream's filters (on_stream_create) from FACTORIES, each with its per-route
   // config for ROUTE_NAME (or left out, when that route disables it), and gives the stream an
   // id of worker WORKER_INDEX when it has filters (nothing else uses one; made when first
-  // asked for). Once, before any
-  // phase. The chain does not hold the factories: they must outlive it, as the stream's
-  // runtime snapshot does (so a stream pins its module generations once, not per filter).
+  // asked for). Once, before any phase. The chain does not hold the factories: they must
+  // outlive it, as the stream's runtime snapshot does (so a stream pins its module
+  // generations once, not per filter).
   void start(const Factories& factories, const std::string& route_name, int worker_index);
   bool empty() const { return entries_.empty(); }
   // The stream is over: it leaves the registry, its streaming callouts end, its timers are
