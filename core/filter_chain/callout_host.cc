@@ -18,25 +18,22 @@ CalloutServices g_callouts;
 
 std::string_view sv(sy_str_t s) { return {s.ptr ? s.ptr : "", s.len}; }
 
-// The one header rule of the config and the host table. The headers are made in a vector sized
-// for all of them and moved into the map at once (rather than the map growing header by
-// header), and a name that is lower-case already (most are: ":method", "content-type", "te")
-// is stored as it is, without a second pass to lower it.
+// The one header rule of the config and the host table. OUT (empty) makes room for every
+// header at once, and a name that is lower-case already (most are: ":method", "content-type",
+// "te") is stored as it is, without a second pass to lower it: the map's own add_lowercase,
+// as a filter's header_set uses.
 bool to_map(const sy_header_t* headers, size_t n, http::HeaderMap* out) {
   if (n > 0 && !headers) return false;
-  std::vector<http::Header> v;
-  v.reserve(n);
+  out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     std::string_view name = sv(headers[i].name), value = sv(headers[i].value);
     config::NameCheck check = config::check_header_name(name);
     if (check == config::NameCheck::kInvalid || !config::is_safe_header_value(value)) return false;
-    http::Header& h = v.emplace_back();
-    h.name.assign(name);
-    if (check == config::NameCheck::kHasUpperCase)
-      for (char& c : h.name) c = http::ascii_lower(c);
-    h.value.assign(value);
+    if (check == config::NameCheck::kLowerCase)
+      out->add_lowercase(name, value);
+    else
+      out->add(name, value);
   }
-  out->prepend(std::move(v));
   return true;
 }
 
