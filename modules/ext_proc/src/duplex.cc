@@ -155,7 +155,7 @@ bool Filter::duplex_answer(Direction& d, Msg kind, const pb::ProcessingResponse&
   if (!data.empty() || eos) g_host->inject_data(s_, d.dir, S(data), eos);
   if (ended_) return true;
   duplex_idle(d);
-  maybe_half_close();
+  close_if_done();
   return true;
 }
 

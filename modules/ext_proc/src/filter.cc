@@ -151,7 +151,7 @@ sy_filter_status_t Filter::on_headers(sy_direction_t dir, bool end_stream) {
   if (ended_) return SY_STOP;
   if (go) {
     d.headers_out = true;
-    maybe_half_close();
+    close_if_done();
     return SY_CONTINUE;
   }
   d.held = true;
@@ -186,7 +186,7 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
   }
   if (d.streaming && !ended_ && !side_over_) return stream_chunk(d, end_stream);
   if (ended_ || side_over_ || !d.held) {
-    if (end_stream) maybe_half_close();
+    if (end_stream) close_if_done();
     return SY_CONTINUE;
   }
   if (early_body(d)) {
@@ -204,7 +204,7 @@ sy_filter_status_t Filter::on_body(sy_direction_t dir, bool end_stream) {
   if (go) {
     d.held = false;
     d.headers_out = true;
-    if (end_stream) maybe_half_close();
+    if (end_stream) close_if_done();
     return SY_CONTINUE;
   }
   // At the end of the body either status pauses the direction until resume().
@@ -233,7 +233,7 @@ sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
   if (go) {
     d.held = false;
     d.headers_out = true;
-    maybe_half_close();
+    close_if_done();
     return SY_CONTINUE;
   }
   d.held = true;
@@ -356,7 +356,7 @@ sy_filter_status_t Filter::stream_chunk(Direction& d, bool end_stream) {
   if (end_stream) {
     d.streaming = false;
     if (d.pending.empty()) {
-      maybe_half_close();
+      close_if_done();
       return SY_CONTINUE;
     }
     d.held = true;  // the end waits for the last answers
@@ -445,23 +445,32 @@ void Filter::local_reply(uint32_t status,
     g_host->stream_reset(s_, S(details));
 }
 
-void Filter::maybe_half_close() {
-  if (!cs || half_closed_ || side_over_) return;
+void Filter::close_if_done() {
+  if (!cs || side_over_) return;
   auto done = [](const Direction& d) {
     return d.pending.empty() && (d.body_end || d.trailers_seen || d.header_end) &&
-           (!d.duplex || d.eos_sent || d.trailers_sent);
+           (!d.duplex || ((d.eos_sent || d.trailers_sent) && d.duplex_done));
   };
   // A response whose every phase is SKIP or NONE sends the processor nothing, and once the
   // request is done nothing can change that (a mode override comes with a headers answer, and
-  // the request's is in): it need not be waited for. The side stream is then half-closed while
-  // the upstream works instead of on the response's path, and the processor can end its call
-  // before the HTTP stream ends (no reset).
+  // the request's is in): it need not be waited for, and the side stream closes while the
+  // upstream works instead of on the response's path. A duplex direction is done once the
+  // processor's last chunk is in, not only ours.
   const Direction& r = d_[1];
   bool silent =
       !r.started && r.header_mode == kSkip && r.body_mode == kNone && r.trailer_mode == kSkip;
   if (!done(d_[0]) || !(silent || (r.started && done(r)))) return;
-  half_closed_ = true;
-  g_host->stream_callout_send_data(cs, S(""), true);
+  // Processing is complete: close the side stream as Envoy does then, with a cancel
+  // (RST_STREAM), not END_STREAM. A half-close asks more of the processor for nothing: it ends
+  // the call with trailers, and gRPC's flow-control estimator answers the empty DATA frame with
+  // a PING that wants an ACK, two more wake-ups of the processor and one more of this worker
+  // per request (at 700 requests/s against grpc-go: its CPU 230 -> 179 us a request, the added
+  // p50 214 -> 182 us).
+  if (!closed_counted_) {
+    closed_counted_ = true;
+    count(kStreamsClosed);
+  }
+  stop_processing();
 }
 
 // ---- Sending -------------------------------------------------------------------------------
@@ -654,15 +663,7 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
   }
   count(kStreamsFailed);
   if (side_over_) return;
-  if (all_answered()) {
-    stop_processing();  // nothing was still due: the request goes on as processed
-    return;
-  }
   fail(cfg_->status_on_error, "ext_proc_error_gRPC_error_" + code);
-}
-
-bool Filter::all_answered() const {
-  return half_closed_ && d_[0].pending.empty() && d_[1].pending.empty();
 }
 
 void Filter::side_done(bool failed, std::string_view why) {
@@ -672,10 +673,6 @@ void Filter::side_done(bool failed, std::string_view why) {
   }
   if (failed) {
     count(kStreamsFailed);
-    if (all_answered()) {
-      stop_processing();  // as in side_trailers
-      return;
-    }
     std::string details = "ext_proc_error_side_stream_" + std::string(why);
     for (char& c : details)
       if (c == ' ') c = '_';
@@ -849,7 +846,7 @@ void Filter::handle_response(const pb::ProcessingResponse& r) {
   }
   if (ended_ || side_over_) return;
   release_if_ready(*d);
-  maybe_half_close();
+  close_if_done();
 }
 
 void Filter::handle_common(Direction& d, Msg kind, const pb::CommonResponse& c) {

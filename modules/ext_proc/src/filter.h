@@ -215,10 +215,8 @@ class Filter {
   void fail(uint32_t status, const std::string& details, bool allow_override = true);
   void local_reply(uint32_t status, const std::vector<std::pair<std::string, std::string>>& h,
                    std::string_view body, const std::string& details);
-  void maybe_half_close();
-  // The side stream is half-closed with no answer due: however the processor ends the call
-  // now, nothing of the HTTP stream depends on it (Envoy: processing is complete).
-  bool all_answered() const;
+  // Once nothing more is due either way (processing is complete), closes the side stream.
+  void close_if_done();
   sy_header_kind_t headers_kind(const Direction& d) const;
   sy_header_kind_t trailers_kind(const Direction& d) const;
 
@@ -231,7 +229,6 @@ class Filter {
   sy::sdk::grpc::Deframer deframer_;
   bool side_started_ = false;  // a side stream was opened
   bool side_over_ = false;     // processing has ended (closed, failed, or given up)
-  bool half_closed_ = false;
   bool first_message_ = true;
   bool failed_ = false;
   bool closed_counted_ = false;
