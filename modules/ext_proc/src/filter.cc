@@ -243,10 +243,7 @@ sy_filter_status_t Filter::on_trailers(sy_direction_t dir) {
 void Filter::on_complete() {
   if (obs_) std::exchange(obs_, nullptr)->finish(cfg_->deferred_close_ms);
   for (auto& d : d_) stop_timer(d);
-  if (side_started_ && !failed_ && !closed_counted_) {
-    closed_counted_ = true;
-    count(kStreamsClosed);
-  }
+  if (side_started_ && !failed_) count_closed();
 }
 
 // ---- What is due, and letting a direction go on --------------------------------------------
@@ -397,6 +394,13 @@ void Filter::release_if_ready(Direction& d) {
   g_host->resume(s_, d.dir);
 }
 
+// streams_closed counts a side stream once, however many ways it is seen to close.
+void Filter::count_closed() {
+  if (closed_counted_) return;
+  closed_counted_ = true;
+  count(kStreamsClosed);
+}
+
 void Filter::stop_processing() {
   side_over_ = true;
   for (auto& d : d_) stop_timer(d);
@@ -466,10 +470,7 @@ void Filter::close_if_done() {
   // a PING that wants an ACK, two more wake-ups of the processor and one more of this worker
   // per request (at 700 requests/s against grpc-go: its CPU 230 -> 179 us a request, the added
   // p50 214 -> 182 us).
-  if (!closed_counted_) {
-    closed_counted_ = true;
-    count(kStreamsClosed);
-  }
+  count_closed();
   stop_processing();
 }
 
@@ -654,10 +655,7 @@ void Filter::side_trailers(const sy_header_t* h, size_t n) {
   std::string code = header_value(h, n, "grpc-status");
   if (code.empty() || code == "0") {
     // The processor ended the call: the rest of the stream goes on unprocessed.
-    if (!closed_counted_) {
-      closed_counted_ = true;
-      count(kStreamsClosed);
-    }
+    count_closed();
     if (!side_over_) stop_processing();
     return;
   }

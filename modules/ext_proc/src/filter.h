@@ -217,6 +217,7 @@ class Filter {
                    std::string_view body, const std::string& details);
   // Once nothing more is due either way (processing is complete), closes the side stream.
   void close_if_done();
+  void count_closed();
   sy_header_kind_t headers_kind(const Direction& d) const;
   sy_header_kind_t trailers_kind(const Direction& d) const;
 
