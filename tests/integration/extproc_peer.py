@@ -9,11 +9,14 @@ ProcessingRequest; it returns a list of ProcessingResponse to send (possibly emp
 keeps quiet), or CLOSE to end the call with OK, or calls stream.context.abort(...). Without a
 scenario (or x-ep), every message gets a CONTINUE of its own type. An answer may also be raw
 bytes, sent as the gRPC message as they are (a processor that speaks garbage). A scenario that
-puts a callable in stream.state["after_end"] has it called once the proxy has half-closed the
-call, before the call ends (to keep it open, say).
+puts a callable in stream.state["after_end"] has it called once the request iterator has run
+out, before the call ends (to keep it open, say). The iterator runs out on the proxy's
+half-close, but also, with grpcio, on a reset whose empty receive is seen before the cancel; the
+two are told apart by stream.terminated, set when the call terminates: a cancelled call
+terminates while the handler still runs, a half-closed one only once the handler has returned.
 
-Every stream is recorded (stream.messages, stream.metadata, stream.ended) so a test can assert
-what the proxy sent.
+Every stream is recorded (stream.messages, stream.metadata, stream.ended, stream.terminated) so
+a test can assert what the proxy sent.
 """
 import socket
 import threading
@@ -158,6 +161,9 @@ class Stream:
         self.messages = []
         self.name = None
         self.ended = threading.Event()
+        self.terminated = threading.Event()
+        # Registered while the call is surely active, so the callback cannot be missed.
+        context.add_callback(self.terminated.set)
         self.state = {}
 
     def kinds(self):
@@ -221,7 +227,7 @@ class Processor(pb_grpc.ExternalProcessorServicer):
                 if out is CLOSE:
                     return
                 yield from out
-            # The proxy half-closed: a scenario may keep the call open (state["after_end"]).
+            # The iterator ran out: a scenario may keep the call open (state["after_end"]).
             after = stream.state.get("after_end")
             if after:
                 after()
