@@ -195,12 +195,20 @@ def test_fail_reload_starts_a_new_vm(switchyard, upstream, host_test_wasm):
 
 def test_shared_data_cas_across_workers(switchyard, upstream, host_test_wasm):
     sy = start(switchyard, upstream, host_test_wasm, workers=2)
-    n = 60
+    # The first increment creates the key, and a create cannot be conditional: cas 0 sets
+    # unconditionally (as in Envoy), so two workers that both find the key absent would both
+    # write 1. One request creates it; the concurrent ones then race on a real cas, each many
+    # times so that both workers are between a get and its set at once on every build.
+    assert echo_headers(get(sy, "shared").json(), "x-counter") == ["1"]
+    n, k = 16, 500
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: get(sy, "shared"), range(n)))
-    counters = sorted(int(echo_headers(r.json(), "x-counter")[0]) for r in results)
-    # No lost update: every increment saw a distinct value.
-    assert counters == list(range(1, n + 1))
+        results = list(pool.map(
+            lambda _: get(sy, "shared", headers={"x-increments": str(k)}), range(n)))
+    assert all(r.status == 200 for r in results), results
+    # No lost update: the last request to finish saw every increment, and no two saw the same.
+    last = sorted(int(echo_headers(r.json(), "x-counter")[0]) for r in results)
+    assert last[-1] == 1 + n * k
+    assert len(set(last)) == n
 
 
 def test_queue_enqueue_reaches_on_queue_ready(switchyard, upstream, host_test_wasm):

@@ -285,8 +285,14 @@ EXPORT(proxy_on_request_headers) int on_request_headers(uint32_t id, size_t n, b
   if (is(s->action, "codes")) status_codes();
   if (is(s->action, "foreign")) foreign_functions();
   if (is(s->action, "shared")) {
+    /* x-increments: how many increments this request makes (1 when absent); many keep two
+     * workers between a get and its set at the same time, where a lost update would happen. */
+    char* times = header(REQUEST_HEADERS, "x-increments");
+    unsigned long n = *times ? strtoul(times, NULL, 10) : 1, last = 0;
+    free(times);
+    while (n--) last = shared_increment("counter");
     char buf[32];
-    snprintf(buf, sizeof buf, "%lu", shared_increment("counter"));
+    snprintf(buf, sizeof buf, "%lu", last);
     set_header(REQUEST_HEADERS, "x-counter", buf);
   }
   if (is(s->action, "enqueue")) {
