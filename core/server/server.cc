@@ -127,6 +127,16 @@ std::string Server::apply(std::shared_ptr<const config::Config> cfg) {
   return "";
 }
 
+// Ready once start-up has finished and every worker serves the config it was posted: before
+// that, a worker still starting its filters (a Wasm VM, on_worker_start) would leave the
+// first requests to the others, or to a half-started filter.
+bool Server::ready() const {
+  if (!ready_) return false;
+  for (const auto& w : workers_)
+    if (!w->applied()) return false;
+  return true;
+}
+
 std::string Server::reload() {
   if (draining_) return "the proxy is draining\n";
   auto result = config::load_file(config_path_);

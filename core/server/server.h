@@ -38,7 +38,7 @@ class Server final : public admin::Backend {
   // success, else the errors (one per line, each with file:line:col).
   std::string reload() override;
   void drain() override;
-  bool ready() const override { return ready_; }
+  bool ready() const override;
   uint64_t version() const override { return runtime_ ? runtime_->version : 0; }
   std::string config_dump() const override;
   // Hot swap: load NAME afresh (from PATH when given) and apply; all or nothing. Returns "" and

@@ -153,6 +153,7 @@ void Worker::apply(std::shared_ptr<const Runtime> rt, const std::vector<Listener
     }
     ++it;
   }
+  applied_.store(true, std::memory_order_release);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -108,6 +109,9 @@ class Worker final : public StreamWorker {
                                       std::string body, uint64_t timeout_ms,
                                       std::function<void(const filters::CalloutResult&)> done);
   bool draining() const override { return draining_; }
+  // Whether this worker has applied a config (its listeners, its filters' worker contexts): the
+  // proxy is ready once every worker has. Set on the worker's thread, read on the main thread.
+  bool applied() const { return applied_.load(std::memory_order_acquire); }
 
  private:
   static void on_accept(uv_stream_t* server, int status);
@@ -143,6 +147,7 @@ class Worker final : public StreamWorker {
       net_filter_workers_;
   std::vector<std::unique_ptr<class Callout>> callouts_;
   bool draining_ = false;
+  std::atomic<bool> applied_{false};
   std::function<void()> drained_;
 };
 

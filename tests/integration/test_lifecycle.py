@@ -7,7 +7,7 @@ import threading
 import harness
 from harness import (RawClient, connection_refused, free_port, proxy_all, raw_request, request,
                      run_switchyard, until)
-from modules_util import module_file, with_filters
+from modules_util import fixture_file, module_file, with_filters
 
 
 def test_version():
@@ -65,6 +65,31 @@ def test_sigterm_with_nothing_in_flight_exits_0(switchyard):
         harness.direct("any", {"prefix": "/"}, 200, "x")]}]})
     sy.signal(signal.SIGTERM)
     assert sy.wait_exit(15) == 0
+
+
+def test_ready_waits_for_every_worker(upstream, switchyard, tmp_path):
+    # /ready says the proxy serves: not while one worker is still starting its filters (here
+    # a filter whose on_worker_start holds worker 1 until the gate file exists), when a
+    # request could only reach the other worker, or wait.
+    gate = tmp_path / "gate"
+    waiting = tmp_path / "gate.waiting"
+    cfg = with_filters(upstream.port, [{"module": "fx_slow_worker_start", "config": str(gate)}],
+                       modules=[{"name": "fx_slow_worker_start",
+                                 "path": str(fixture_file("slow_worker_start"))}])
+    cfg["workers"] = 2
+    sy = switchyard(cfg, start=False)
+    sy.start(wait_ready=False)
+    try:
+        until(waiting.exists, what="worker 1 to hold in on_worker_start")
+        # The admin API answers once the main thread runs its loop, start-up done there;
+        # worker 1 still holds.
+        ready = until(lambda: sy.admin("GET", "/ready"), what="the admin API",
+                      ignore=(OSError,))
+        assert ready.status == 503, ready
+    finally:
+        gate.touch()
+    sy.wait_ready()
+    assert request(sy.port("ingress"), "GET", "/echo").status == 200
 
 
 def test_admin_drain(upstream, switchyard):
