@@ -112,7 +112,10 @@ class GrpcAuthz:
                 with self.lock:
                     self.cancelled += 1
                 done.set()
-            context.add_callback(gone)
+            # False when the call has already ended: the proxy gave up before this ran (a
+            # client that left at once), which is the cancel to count.
+            if not context.add_callback(gone):
+                gone()
             # Not past the call's deadline (grpc-timeout), so that a cancellation grpcio does
             # not report cannot hold a worker thread for long.
             left = context.time_remaining()

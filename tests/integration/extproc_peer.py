@@ -162,8 +162,10 @@ class Stream:
         self.name = None
         self.ended = threading.Event()
         self.terminated = threading.Event()
-        # Registered while the call is surely active, so the callback cannot be missed.
-        context.add_callback(self.terminated.set)
+        # add_callback is False when the call has already ended (cancelled before this
+        # handler ran): then it is terminated now.
+        if not context.add_callback(self.terminated.set):
+            self.terminated.set()
         self.state = {}
 
     def kinds(self):

@@ -792,7 +792,10 @@ def test_rb_tls_cluster_and_mtls_peer_attributes(upstream, switchyard, certs):
 
 
 def test_hot_swap_under_load_loses_nothing(upstream, grpc_authz, switchyard):
-    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter()))
+    # The held check waits out three swaps under load (each with its preflight child): a
+    # timeout well past that, so that only a lost request can fail the test.
+    sy = switchyard(config(upstream.port, grpc_authz.port, grpc_filter(grpc_service={
+        "envoy_grpc": {"cluster_name": "authz"}, "timeout": harness.budget(30)})))
     stop = threading.Event()
     failures, done = [], [0]
 
@@ -888,7 +891,8 @@ def test_envoy_typed_config_is_accepted_as_it_is(upstream, grpc_authz, switchyar
     sy = switchyard(config(upstream.port, grpc_authz.port, {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
         "transport_api_version": "V3",
-        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.5s"},
+        "grpc_service": {"envoy_grpc": {"cluster_name": "authz"},
+                         "timeout": harness.budget(0.5)},
         "failure_mode_allow": False, "with_request_body": {"max_request_bytes": "1024",
                                                            "allow_partial_message": True},
         "status_on_error": {"code": "503"}, "charge_cluster_response_stats": True}))

@@ -808,7 +808,9 @@ def test_ep54_override_message_timeout(upstream, processor, switchyard):
             return out + ([answer(msg)] if stream.first_header("x-answer") else [])
         return [answer(msg)]
 
-    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout="0.2s",
+    # The base timeout is a budget the first message (its side stream's connect included) must
+    # not overrun before the override comes; only the over-the-max case waits it out.
+    sy = switchyard(ep_config(upstream.port, processor.port, message_timeout=harness.budget(0.2),
                               max_message_timeout="30s"))
     r, _ = call(sy, "override", headers={"x-ms": "20000", "x-answer": "1"})
     assert r.status == 200
@@ -1045,8 +1047,9 @@ def test_ep61_observability_side_stream_closed_after_deferred_close_timeout(
         stream.state["after_end"] = linger
         return []
 
+    # The processor must have read both messages before the deferred close: a budget.
     sy = switchyard(ep_config(upstream.port, processor.port, observability_mode=True,
-                              deferred_close_timeout="0.2s"))
+                              deferred_close_timeout=harness.budget(0.2)))
     r, rid = call(sy, "obs-linger")
     assert r.status == 200
     s = ended(processor, rid)
@@ -1245,7 +1248,11 @@ def test_a_thousand_streams_do_not_mix(upstream, switchyard):
 
 
 def test_hot_swap_under_load_loses_nothing(upstream, processor, switchyard):
+    # Eight clients and the processor share one Python interpreter while swaps spawn their
+    # preflight children: a message timeout for a loaded machine, so that only a request the
+    # swap loses can fail the test.
     sy = switchyard(ep_config(upstream.port, processor.port, workers=2,
+                              message_timeout=harness.budget(10),
                               processing_mode={"request_body_mode": "BUFFERED"}))
     stop = False
     failures = []

@@ -237,6 +237,18 @@ def scenarios(processor):
         return []
 
 
+def scaled(c):
+    """Switchyard's copy of filter config C: the timeouts that must not fire (the default
+    200 ms message timeout, the observer's deferred close) are scaled on a slower build
+    (harness.budget), as Envoy's own, on a Release build, need not be. A timeout C sets (the
+    "slow" listeners', whose processor never answers) stays."""
+    c = dict(c)
+    c.setdefault("message_timeout", harness.budget(0.2))
+    if "deferred_close_timeout" in c:
+        c["deferred_close_timeout"] = harness.budget(float(c["deferred_close_timeout"][:-1]))
+    return c
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """(envoy, switchyard, processor, upstream) for the whole module."""
@@ -270,7 +282,8 @@ def world(tmp_path_factory):
     sy = harness.Switchyard(d, {
         "module_path": [str(MODULES)],
         "listeners": [{"name": name,
-                       "filters": [{"module": "ext_proc", "config": c} for c in chain(fc)],
+                       "filters": [{"module": "ext_proc", "config": scaled(c)}
+                                   for c in chain(fc)],
                        "routes": [to_cluster("all", {"prefix": "/"}, "backend")]}
                       for name, fc in configs.items()],
         "clusters": [cluster("backend", upstream.port),

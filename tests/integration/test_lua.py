@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import (RawClient, chunked, cluster, echo_headers, free_port, raw_request, request,
-                     run_switchyard, sha256, stream_payload, to_cluster, until)
+from harness import (TIME_SCALE, RawClient, chunked, cluster, echo_headers, free_port,
+                     raw_request, request, run_switchyard, sha256, stream_payload, to_cluster,
+                     until)
 from modules_util import MODULES, module_file, reload_module
 
 # ------------------------------------------------------------------------------------------
@@ -673,8 +674,10 @@ def test_http_call_timeout_is_504_upstream_request_timeout(make_upstream, switch
     backend, side = make_upstream("backend"), make_upstream("side")
     sy = http_call_proxy(switchyard, backend, side)
     try:
+        # Long enough (scaled on a slower build) for the call to reach the side upstream first.
         e = echo(sy.port("ingress"), headers={
-            "x-call": "sync", "x-call-path": "/slow?hold=callout", "x-timeout": "300"})
+            "x-call": "sync", "x-call-path": "/slow?hold=callout",
+            "x-timeout": str(int(300 * TIME_SCALE))})
         assert (one(e, "x-call-status"), one(e, "x-call-body")) == (
             "504", "upstream request timeout")
         # It failed by the timeout: the call did reach the side upstream, which holds it.

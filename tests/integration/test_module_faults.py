@@ -30,7 +30,7 @@ import pytest
 
 from authz_peer import GrpcAuthz
 from extproc_peer import BadFraming, Processor, answer, kind
-from harness import cluster, request, to_cluster, until
+from harness import budget, cluster, request, to_cluster, until
 from modules_util import (fixture_file, module_entry, module_stat, reload_module,
                           replace_atomically, with_filters)
 from test_ext_authz import config as authz_config
@@ -171,8 +171,10 @@ def authz(failure_mode_allow):
     def make(upstream_port, tmp_path):
         server = GrpcAuthz()
         AUTHZ_SERVERS.append(server)
+        # The timeout is a budget the healthy checks must not overrun (scaled on a slower
+        # build); the "slow" row's server never answers, so it still fires there.
         return authz_config(upstream_port, server.port, {
-            "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.5s"},
+            "grpc_service": {"envoy_grpc": {"cluster_name": "authz"}, "timeout": budget(0.5)},
             "failure_mode_allow": failure_mode_allow}, workers=1)
     return make
 
@@ -265,7 +267,10 @@ def extproc(failure_mode_allow):
                       {"name": "x-ep", "exact": "framing"}]}, "backend",
                              per_filter={"ext_proc": to_bad}),
                   to_cluster("all", {"prefix": "/"}, "backend")]
-        return ep_config(upstream_port, p.port, workers=1, message_timeout="0.2s",
+        # A budget the healthy answers must not overrun (scaled on a slower build: a late one
+        # would be a 504, or count failure_mode_allowed once too often); the "slow" row's
+        # processor never answers, so it still fires there.
+        return ep_config(upstream_port, p.port, workers=1, message_timeout=budget(0.2),
                          failure_mode_allow=failure_mode_allow, routes=routes,
                          clusters=[cluster("badframing", bad.port, protocol="http2")])
     return make

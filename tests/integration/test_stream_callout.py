@@ -343,7 +343,8 @@ def test_server_reset_timeout_and_refused_connection(upstream, side, switchyard)
                                            h2_cluster("down", refused, connect_retries=0)]))
     r = call(sy, "echo", b"x", x_callout_path="/reset")
     assert (r.status, r.header("x-callout-failure")) == (502, str(RESET)), r
-    r = call(sy, "echo", b"x", x_callout_path="/hold", x_timeout=300)
+    # Long enough (scaled on a slower build) for the callout to reach the server first.
+    r = call(sy, "echo", b"x", x_callout_path="/hold", x_timeout=int(300 * harness.TIME_SCALE))
     assert (r.status, r.header("x-callout-failure")) == (502, str(TIMEOUT)), r
     # The timed-out callout was cancelled at the server.
     until(lambda: side.find("reset", "/hold"), what="the timed-out callout's reset")
